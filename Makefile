@@ -1,0 +1,26 @@
+# The two entry points the README names: `make demo` and `make test`.
+# Build output lives in $CARGO_TARGET_DIR (default: target/ in the repo).
+
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
+
+# Each plugin directory gets its component beside its manifest (`component = "<name>.wasm"`).
+PLUGINS := plugins/hello plugins/api tests/plugins/hostile tests/plugins/wrong-world
+
+.PHONY: plugins host test demo lint bench
+
+plugins:
+	cargo build --profile plugin --target wasm32-wasip2 $(foreach p,$(PLUGINS),-p $(notdir $(p)))
+	@for p in $(PLUGINS); do n=$$(basename $$p); lib=$$(echo $$n | tr - _); \
+	  if [ -f "$(WASM_DIR)/$$lib.wasm" ]; then cp "$(WASM_DIR)/$$lib.wasm" "$$p/$$n.wasm"; else cp "$(WASM_DIR)/$$n.wasm" "$$p/$$n.wasm"; fi; done
+
+host:
+	cargo build -p lmi
+
+test: plugins
+	cargo test --workspace
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,10 @@
+//! `lmi`: a command-line host for sandboxed WebAssembly plugins.
+//!
+//! Layers, top to bottom: `cli` (clap types and dispatch) → `settings` (flags, environment and
+//! `.env` files merged once) → `commands` (one small module per verb) → the libraries they
+//! call: `plugins` (manifests, the installed-plugin store), `runtime` (wasmtime: compile,
+//! cache, sandboxed run), `auth` (service tokens and the SSO session).
+
+pub mod exit;
+pub mod paths;
+pub mod settings;

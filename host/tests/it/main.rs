@@ -1,0 +1,4 @@
+//! End-to-end tests: the real `lmi` binary, real wasm plugins (built by `make plugins`),
+//! a real OpenID provider and Secret Service where a test needs them.
+
+mod support;

@@ -1,0 +1,193 @@
+//! Shared test harness: a throw-away home per test and the real `lmi` binary run inside it.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The repository root (where `plugins/` and `tests/` live).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// A plugin directory from the repository (`plugins/hello`, `tests/plugins/hostile`), with its
+/// component built. Panics with the fix when `make plugins` has not run.
+pub fn plugin_dir(rel: &str) -> PathBuf {
+    let dir = repo_root().join(rel);
+    let manifest = std::fs::read_to_string(dir.join("lmi-plugin.toml"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let component = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("component = "))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .expect("manifest names its component");
+    assert!(
+        dir.join(&component).exists(),
+        "{} is missing: run `make plugins` first (the README's test command does)",
+        dir.join(&component).display()
+    );
+    dir
+}
+
+/// What one run of `lmi` did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        self
+    }
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}, got {self:#?}");
+        self
+    }
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}: {self:#?}");
+        self
+    }
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}: {self:#?}");
+        self
+    }
+    #[track_caller]
+    pub fn nowhere(&self, secret: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(secret) && !self.stderr.contains(secret),
+            "secret {secret:?} leaked: {self:#?}"
+        );
+        self
+    }
+}
+
+/// A throw-away `$HOME` with its own XDG directories; every `lmi` run in a test goes through
+/// one, so tests never touch the developer's files or each other's.
+pub struct Home {
+    dir: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Home {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("lmi-test-").tempdir().expect("tempdir");
+        for sub in ["config", "cache", "data"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        Self { dir, envs: Vec::new() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn config(&self) -> PathBuf {
+        self.path().join("config/lmi")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.path().join("cache/lmi")
+    }
+    pub fn data(&self) -> PathBuf {
+        self.path().join("data/lmi")
+    }
+    pub fn log_file(&self) -> PathBuf {
+        self.data().join("lmi.log")
+    }
+
+    /// Sets a process environment variable for every later run.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Writes `~/.config/lmi/.env`.
+    pub fn global_env(&self, contents: &str) -> &Self {
+        let path = self.config().join(".env");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    /// Writes `~/.config/lmi/env/<name>.env`.
+    pub fn env_file(&self, name: &str, contents: &str) -> &Self {
+        let dir = self.config().join("env");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.env")), contents).unwrap();
+        self
+    }
+
+    /// The `lmi` command, isolated: a clean environment but for PATH and what the test set.
+    pub fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lmi"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .stdin(Stdio::null());
+        for var in ["DBUS_SESSION_BUS_ADDRESS", "LLVM_PROFILE_FILE"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `lmi` to completion.
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.cmd(args).output().expect("spawn lmi");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `lmi plugin install <dir> --yes`, asserting success.
+    pub fn install(&self, dir: &Path) -> Run {
+        let run = self.run([OsStr::new("plugin"), OsStr::new("install"), dir.as_os_str(), OsStr::new("--yes")]);
+        run.success();
+        run
+    }
+}
+
+/// Copies a plugin directory (manifest + component) into `dest` so a test may edit it.
+pub fn copy_plugin(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let ft = entry.file_type().unwrap();
+        if ft.is_file() && (name == "lmi-plugin.toml" || Path::new(&name).extension() == Some(OsStr::new("wasm"))) {
+            std::fs::copy(entry.path(), dest.join(&name)).unwrap();
+        }
+    }
+}
