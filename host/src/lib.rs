@@ -5,6 +5,14 @@
 //! call: `plugins` (manifests, the installed-plugin store), `runtime` (wasmtime: compile,
 //! cache, sandboxed run), `auth` (service tokens and the SSO session).
 
+pub mod auth;
+pub mod cli;
+pub mod commands;
 pub mod exit;
+pub mod fsutil;
+pub mod logging;
+pub mod output;
 pub mod paths;
+pub mod plugins;
+pub mod runtime;
 pub mod settings;

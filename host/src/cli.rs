@@ -1,0 +1,213 @@
+//! The command line: clap types for the built-in commands, plugin commands merged in from
+//! installed manifests (no wasm is read to route), and the mapping of results to exit codes.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::commands;
+use crate::exit::{Exit, ExitStatus};
+use crate::output::{self, OutputFormat};
+use crate::paths::Paths;
+use crate::plugins::store::{InstalledPlugin, Store};
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lmi",
+    about = "Run platform plugins in a sandbox, with your SSO session and per-environment service tokens",
+    disable_version_flag = true,
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 4 authentication required or failed, 5 plugin crashed or hit a limit; a plugin's own code passes through."
+)]
+pub struct Cli {
+    /// The environment to act in (default: `default_environment` in ~/.config/lmi/.env).
+    #[arg(short = 'e', long = "env", global = true, value_name = "NAME")]
+    pub env: Option<String>,
+
+    /// More detail on stderr and in the log: -v info, -vv debug.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Output format of lmi's own commands.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Print the version of lmi and of each installed plugin.
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    version: Option<bool>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sign in (`lmi login sso`).
+    #[command(subcommand)]
+    Login(commands::login::LoginCommand),
+    /// Sign out (`lmi logout sso`).
+    #[command(subcommand)]
+    Logout(commands::login::LogoutCommand),
+    /// Inspect and manage credentials.
+    #[command(subcommand)]
+    Auth(commands::auth::AuthCommand),
+    /// Install, inspect and create plugins.
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCommand),
+    /// Environments found in the configuration directory.
+    #[command(subcommand)]
+    Env(commands::env::EnvCommand),
+    /// Print a shell completion script (including installed plugin commands).
+    Completions(commands::completions::CompletionsArgs),
+}
+
+/// What every command receives: merged settings and the global flags.
+#[derive(Debug)]
+pub struct Ctx {
+    pub settings: Settings,
+    pub output: OutputFormat,
+    pub verbose: u8,
+    pub plugins: Vec<InstalledPlugin>,
+}
+
+/// The process entry point: parse, run, map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    match run(std::env::args_os().collect()) {
+        Ok(code) => code,
+        Err(err) => {
+            let exit = exit_of(&err);
+            output::note(format_args!("error: {err:#}"));
+            if exit == Exit::Auth {
+                output::note("hint: run: lmi login sso");
+            }
+            exit.into()
+        }
+    }
+}
+
+fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    let paths = Paths::from_env()?;
+    let store = Store::new(&paths);
+    let (plugins, problems) = store.list();
+
+    let matches = build_command(&plugins).get_matches_from(argv);
+    let (name, sub) = matches.subcommand().expect("a subcommand is required");
+
+    // A plugin command: route by manifest, hand over the raw words.
+    if let Some(plugin) = plugins.iter().find(|p| p.manifest.command(name).is_some()) {
+        let args: Vec<String> = sub
+            .get_many::<OsString>("args")
+            .into_iter()
+            .flatten()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let cli_flags = GlobalFlags::from_matches(&matches);
+        let ctx = cli_flags.into_ctx(paths, plugins.clone())?;
+        return commands::run::run(&ctx, plugin, name, args);
+    }
+
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
+    for problem in problems {
+        output::warn(problem);
+    }
+    let flags = GlobalFlags {
+        env: cli.env.clone(),
+        verbose: cli.verbose,
+        output: cli.output,
+    };
+    let ctx = flags.into_ctx(paths, plugins)?;
+    match cli.command {
+        Command::Login(cmd) => cmd.run(&ctx),
+        Command::Logout(cmd) => cmd.run(&ctx),
+        Command::Auth(cmd) => cmd.run(&ctx),
+        Command::Plugin(cmd) => cmd.run(&ctx),
+        Command::Env(cmd) => cmd.run(&ctx),
+        Command::Completions(args) => args.run(&ctx, build_command(&ctx.plugins)),
+    }
+}
+
+struct GlobalFlags {
+    env: Option<String>,
+    verbose: u8,
+    output: OutputFormat,
+}
+
+impl GlobalFlags {
+    fn from_matches(m: &clap::ArgMatches) -> Self {
+        Self {
+            env: m.get_one::<String>("env").cloned(),
+            verbose: m.get_count("verbose"),
+            output: m
+                .get_one::<OutputFormat>("output")
+                .copied()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn into_ctx(self, paths: Paths, plugins: Vec<InstalledPlugin>) -> anyhow::Result<Ctx> {
+        let settings = Settings::load(paths, self.env.as_deref())?;
+        crate::logging::init(&settings, self.verbose);
+        Ok(Ctx {
+            settings,
+            output: self.output,
+            verbose: self.verbose,
+            plugins,
+        })
+    }
+}
+
+/// The full command: built-ins from the derive, then one subcommand per plugin command.
+pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
+    let mut version = env!("CARGO_PKG_VERSION").to_owned();
+    for p in plugins {
+        version.push_str(&format!("\n  plugin {} {}", p.manifest.name, p.manifest.version));
+    }
+    let mut cmd = Cli::command().version(version);
+    for plugin in plugins {
+        for c in &plugin.manifest.commands {
+            let mut about = c.about.clone();
+            if c.requires_sso {
+                about.push_str(" [requires SSO]");
+            }
+            cmd = cmd.subcommand(
+                clap::Command::new(c.name.clone())
+                    .about(about)
+                    .after_help(format!("Provided by plugin {} {}.", plugin.manifest.name, plugin.manifest.version))
+                    .disable_help_flag(true)
+                    .disable_version_flag(true)
+                    .arg(
+                        Arg::new("args")
+                            .num_args(0..)
+                            .trailing_var_arg(true)
+                            .allow_hyphen_values(true)
+                            .value_parser(clap::value_parser!(OsString)),
+                    ),
+            );
+        }
+    }
+    cmd
+}
+
+/// The exit code an error means: the first error in the chain that knows its code.
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        macro_rules! known {
+            ($($ty:ty),* $(,)?) => {
+                $(if let Some(e) = cause.downcast_ref::<$ty>() { return e.exit(); })*
+            };
+        }
+        known!(
+            crate::exit::UsageError,
+            crate::paths::NoHomeError,
+            crate::settings::ConfigError,
+            crate::plugins::manifest::ManifestError,
+            crate::plugins::store::StoreError,
+            crate::runtime::RunError,
+        );
+        if let Some(e) = cause.downcast_ref::<crate::auth::AuthError>() {
+            return e.exit();
+        }
+    }
+    Exit::Failure
+}

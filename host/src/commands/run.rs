@@ -1,0 +1,52 @@
+//! `lmi <plugin-command> [args...]`: the dispatch path. No compilation and no network here
+//! unless the plugin asks for a service call: the manifest routes, the SSO gate runs before
+//! anything is instantiated, and the component comes from the host-made artifact cache.
+
+use std::process::ExitCode;
+
+use crate::auth::AuthError;
+use crate::cli::Ctx;
+use crate::plugins::store::InstalledPlugin;
+use crate::runtime::{self, HostState, Limits};
+
+pub fn run(
+    ctx: &Ctx,
+    plugin: &InstalledPlugin,
+    command: &str,
+    args: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let spec = plugin
+        .manifest
+        .command(command)
+        .expect("routed by this plugin's manifest");
+    let limits = Limits::from_settings(&ctx.settings)?;
+
+    let mut sso = None;
+    if spec.requires_sso {
+        match crate::auth::sso::current_user(&ctx.settings)? {
+            Some(user) => sso = Some(Some(user)),
+            None => {
+                return Err(AuthError::SsoRequired(format!(
+                    "`lmi {command}` (plugin {}) requires an SSO session, and you are not signed in",
+                    plugin.label()
+                ))
+                .into());
+            }
+        }
+    }
+
+    tracing::info!(plugin = %plugin.label(), command, env = ?ctx.settings.active_env(), "dispatch");
+    let engine = runtime::engine()?;
+    let component = runtime::load_installed(&engine, ctx.settings.paths(), plugin)?;
+    let mut host = HostState::new(
+        plugin.label(),
+        plugin.manifest.permissions.clone(),
+        ctx.settings.clone(),
+    );
+    if let Some(user) = sso {
+        host = host.with_sso(user);
+    }
+    let code = runtime::run_plugin(&engine, &component, host, limits, command, &args)?;
+    tracing::info!(plugin = %plugin.label(), command, code, "plugin finished");
+    Ok(ExitCode::from(code))
+}

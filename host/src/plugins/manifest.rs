@@ -1,0 +1,209 @@
+//! `lmi-plugin.toml`: what a plugin is, which commands it adds and what it may do.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exit::{Exit, ExitStatus};
+
+pub const MANIFEST_FILE: &str = "lmi-plugin.toml";
+
+/// Names lmi uses itself; a plugin command may not shadow them.
+pub const BUILTIN_COMMANDS: &[&str] = &[
+    "login",
+    "logout",
+    "auth",
+    "plugin",
+    "env",
+    "completions",
+    "doctor",
+    "help",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub version: semver::Version,
+    /// Which host versions the plugin works with.
+    pub lmi: semver::VersionReq,
+    /// The component file, relative to the manifest.
+    pub component: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub commands: Vec<CommandSpec>,
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    pub name: String,
+    pub about: String,
+    #[serde(default)]
+    pub requires_sso: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    /// May read the active environment's raw service access token (`get-token`).
+    #[serde(default)]
+    pub service_token: bool,
+    /// May send authenticated requests to the environment's service (`service-request`).
+    #[serde(default)]
+    pub service_requests: bool,
+    /// Environments in which the two above apply; `"*"` means any.
+    #[serde(default)]
+    pub environments: Vec<String>,
+}
+
+impl Permissions {
+    pub fn allows_env(&self, env: &str) -> bool {
+        self.environments.iter().any(|e| e == "*" || e == env)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.service_token && !self.service_requests
+    }
+
+    /// One line per permission, as shown before install.
+    pub fn describe(&self) -> Vec<String> {
+        let envs = if self.environments.iter().any(|e| e == "*") {
+            "any environment".to_owned()
+        } else {
+            format!("environments: {}", self.environments.join(", "))
+        };
+        let mut lines = Vec::new();
+        if self.service_requests {
+            lines.push(format!("send authenticated requests to the service ({envs})"));
+        }
+        if self.service_token {
+            lines.push(format!("read the service access token itself ({envs})"));
+        }
+        lines
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: cannot read the manifest: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl ExitStatus for ManifestError {
+    fn exit(&self) -> Exit {
+        Exit::Usage
+    }
+}
+
+impl Manifest {
+    /// Reads and validates `<dir>/lmi-plugin.toml`.
+    pub fn load(dir: &Path) -> Result<Self, ManifestError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Unreadable {
+            path: path.clone(),
+            reason: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("no {MANIFEST_FILE} in {}", dir.display())
+            } else {
+                e.to_string()
+            },
+        })?;
+        Self::parse(&text, &path)
+    }
+
+    /// Parses and validates manifest text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        manifest.validate().map_err(|message| ManifestError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !is_name(&self.name) {
+            return Err(format!(
+                "plugin name `{}` is invalid: use lowercase letters, digits and `-`, starting with a letter (at most 64)",
+                self.name
+            ));
+        }
+        if self.commands.is_empty() {
+            return Err("the plugin declares no commands: add at least one [[commands]] table".into());
+        }
+        let mut seen = BTreeSet::new();
+        for c in &self.commands {
+            if !is_name(&c.name) {
+                return Err(format!(
+                    "command name `{}` is invalid: use lowercase letters, digits and `-`, starting with a letter",
+                    c.name
+                ));
+            }
+            if BUILTIN_COMMANDS.contains(&c.name.as_str()) {
+                return Err(format!("command `{}` clashes with the built-in `lmi {}`: rename it", c.name, c.name));
+            }
+            if !seen.insert(c.name.as_str()) {
+                return Err(format!("command `{}` is declared twice", c.name));
+            }
+            if c.about.trim().is_empty() {
+                return Err(format!("command `{}` has an empty `about`: say in a few words what it does", c.name));
+            }
+        }
+        if self.component.is_absolute()
+            || self.component.components().any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(format!(
+                "component `{}` must be a path inside the plugin directory (relative, no `..`)",
+                self.component.display()
+            ));
+        }
+        let p = &self.permissions;
+        if (p.service_token || p.service_requests) && p.environments.is_empty() {
+            return Err("permissions: `environments` must list the environments the plugin may use (or [\"*\"] for any) when it asks for service_token or service_requests".into());
+        }
+        for env in &p.environments {
+            if env != "*" && crate::settings::validate_env_name(env).is_err() {
+                return Err(format!("permissions: `{env}` is not a valid environment name"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn command(&self, name: &str) -> Option<&CommandSpec> {
+        self.commands.iter().find(|c| c.name == name)
+    }
+
+    /// Whether this host satisfies the plugin's `lmi` requirement.
+    pub fn host_compatible(&self) -> Result<(), String> {
+        let host = host_version();
+        if self.lmi.matches(&host) {
+            Ok(())
+        } else {
+            Err(format!(
+                "plugin {} {} requires lmi {}, but this is lmi {host}: install a plugin version built for this lmi or upgrade lmi",
+                self.name, self.version, self.lmi
+            ))
+        }
+    }
+}
+
+pub fn host_version() -> semver::Version {
+    semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver")
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}

@@ -1,0 +1,5 @@
+//! Plugins as files: the manifest format and the store of installed plugins. Nothing here
+//! loads wasm; see `runtime` for that.
+
+pub mod manifest;
+pub mod store;

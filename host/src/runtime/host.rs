@@ -1,0 +1,72 @@
+//! `cli-context`: what a running plugin may ask of the host. Every capability is checked
+//! against the permissions the user granted at install time.
+
+use super::bindings::lmi::plugin::{cli_context, types};
+use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
+use super::sandbox::State;
+use crate::auth::AuthError;
+use crate::auth::request::ServiceCall;
+
+impl types::Host for State {}
+
+impl cli_context::Host for State {
+    fn environment(&mut self) -> Option<String> {
+        self.host.settings.active_env().map(str::to_owned)
+    }
+
+    fn is_sso_authenticated(&mut self) -> bool {
+        self.host.sso_user().is_some()
+    }
+
+    fn get_sso_user(&mut self) -> Option<SsoUser> {
+        self.host.sso_user().map(|u| SsoUser {
+            subject: u.subject,
+            email: u.email,
+            name: u.name,
+            expires_at: u.expires_at,
+        })
+    }
+
+    fn get_token(&mut self) -> Result<String, HostError> {
+        let env = self.host.permitted_env(|p| p.service_token, "service_token")?;
+        tracing::info!(plugin = %self.host.plugin, env = %env, "plugin read the service token");
+        crate::auth::service::access_token(&self.host.settings, &env).map_err(host_error)
+    }
+
+    fn send_request(&mut self, request: ServiceRequest) -> Result<ServiceResponse, HostError> {
+        let env = self
+            .host
+            .permitted_env(|p| p.service_requests, "service_requests")?;
+        let call = ServiceCall {
+            method: match request.method {
+                Method::Get => reqwest::Method::GET,
+                Method::Head => reqwest::Method::HEAD,
+                Method::Post => reqwest::Method::POST,
+                Method::Put => reqwest::Method::PUT,
+                Method::Patch => reqwest::Method::PATCH,
+                Method::Delete => reqwest::Method::DELETE,
+            },
+            path: request.path,
+            headers: request.headers,
+            body: request.body,
+        };
+        let reply =
+            crate::auth::request::send(&self.host.settings, &env, call).map_err(host_error)?;
+        Ok(ServiceResponse {
+            status: reply.status,
+            headers: reply.headers,
+            body: reply.body,
+        })
+    }
+}
+
+/// Maps the host's own errors onto the contract's variants.
+pub fn host_error(e: AuthError) -> HostError {
+    let msg = e.to_string();
+    match e {
+        AuthError::Config(_) => HostError::NotConfigured(msg),
+        AuthError::Failed(_) | AuthError::SsoRequired(_) => HostError::AuthFailed(msg),
+        AuthError::Network(_) => HostError::Network(msg),
+        AuthError::InvalidRequest(_) => HostError::InvalidRequest(msg),
+    }
+}

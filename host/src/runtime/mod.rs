@@ -1,0 +1,132 @@
+//! The wasm runtime: one engine configuration, ahead-of-time compilation into the host's
+//! artifact cache, and sandboxed runs.
+//!
+//! Dispatch never compiles: it reads an artifact that lmi itself wrote at install time,
+//! keyed by the component's sha256 and the engine's compatibility hash, and checked against
+//! the sha256 lmi recorded in the artifact's header. A missing, stale (other wasmtime or
+//! settings) or damaged artifact is rebuilt from the installed component.
+
+pub mod bindings;
+mod cache;
+mod host;
+mod sandbox;
+
+pub use cache::{ArtifactCache, component_sha256};
+pub use sandbox::{HostState, Limits, RunError, run_plugin};
+
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+use crate::paths::Paths;
+use crate::plugins::store::InstalledPlugin;
+
+/// The engine every compile and every run uses; the same settings on both sides keep
+/// artifacts compatible.
+pub fn engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Wall-clock deadline: a ticker thread bumps the epoch when time is up.
+    config.epoch_interruption(true);
+    // Deep recursion traps cleanly instead of exhausting the host stack.
+    config.max_wasm_stack(1 << 20);
+    Engine::new(&config).map_err(anyhow::Error::from)
+}
+
+/// A component checked against our world and compiled, with its serialized artifact.
+pub struct Compiled {
+    pub component: Component,
+    pub artifact: Vec<u8>,
+}
+
+/// Checks that `bytes` are a component of the `plugin` world this host implements, compiling
+/// it in the process.
+pub fn compile_and_check(engine: &Engine, bytes: &[u8]) -> Result<Compiled, ComponentError> {
+    // The preamble says which: `\0asm`, then version 1 for a core module or the component
+    // layer's `0d 00 01 00`.
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(ComponentError::CoreModule),
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => {}
+        _ => return Err(ComponentError::NotWasm),
+    }
+    let component = Component::new(engine, bytes)
+        .map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    sandbox::check_world(engine, &component)?;
+    let artifact = component
+        .serialize()
+        .map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    Ok(Compiled {
+        component,
+        artifact,
+    })
+}
+
+/// The runnable component of an installed plugin: its cached artifact, or, when that is
+/// missing, stale or damaged, a fresh compile of the installed component (stored for next
+/// time). A linked plugin's component is hashed on every run so edits are picked up.
+pub fn load_installed(
+    engine: &Engine,
+    paths: &Paths,
+    plugin: &InstalledPlugin,
+) -> Result<Component, RunError> {
+    let load_error = |cause: String| RunError::Load {
+        plugin: plugin.label(),
+        cause,
+    };
+    let cache = ArtifactCache::new(paths.compiled_dir(), engine);
+    let read_component = || {
+        std::fs::read(plugin.component_path()).map_err(|e| {
+            load_error(format!(
+                "cannot read its component {}: {e}; reinstall it",
+                plugin.component_path().display()
+            ))
+        })
+    };
+    let (sha, bytes) = if plugin.record.linked {
+        let bytes = read_component()?;
+        (component_sha256(&bytes), Some(bytes))
+    } else {
+        (plugin.record.sha256.clone(), None)
+    };
+    match cache.load(engine, &sha) {
+        Ok(component) => return Ok(component),
+        Err(cache::Miss::Absent) => {
+            tracing::info!(plugin = %plugin.label(), "no compiled artifact for this wasmtime; compiling")
+        }
+        Err(cache::Miss::Damaged(why)) => {
+            crate::output::warn(format_args!("{why}; recompiling plugin {}", plugin.label()))
+        }
+    }
+    let bytes = match bytes {
+        Some(b) => b,
+        None => read_component()?,
+    };
+    if component_sha256(&bytes) != sha {
+        return Err(load_error(format!(
+            "its component {} was modified after installation; reinstall it with `lmi plugin install`",
+            plugin.component_path().display()
+        )));
+    }
+    let compiled = compile_and_check(engine, &bytes).map_err(|e| load_error(e.to_string()))?;
+    if let Err(e) = cache.store(&sha, &compiled.artifact) {
+        crate::output::warn(format_args!("cannot cache the compiled plugin: {e}"));
+    }
+    Ok(compiled.component)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("the file is a core WebAssembly module, not a component: build the plugin for the `wasm32-wasip2` target (cargo build --target wasm32-wasip2)")]
+    CoreModule,
+    #[error("the file is not WebAssembly")]
+    NotWasm,
+    #[error("the component is invalid: {0}")]
+    Invalid(String),
+    #[error("the component does not implement the lmi:plugin world this host offers: {0}. Build it against the lmi-plugin-sdk for lmi:plugin@0.1")]
+    WrongWorld(String),
+}
+
+impl crate::exit::ExitStatus for ComponentError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::Usage
+    }
+}

@@ -1,0 +1,330 @@
+//! One sandboxed run of a plugin command: a fresh store with a memory cap and a wall-clock
+//! deadline, WASI with the terminal's stdio and nothing else (no preopened directories, no
+//! environment variables, no sockets), and `cli-context` for everything the host offers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::ComponentError;
+use super::bindings::{HostError, Plugin, PluginError, PluginPre};
+use crate::auth::sso::SsoUser;
+use crate::exit::{Exit, ExitStatus};
+use crate::plugins::manifest::Permissions;
+use crate::settings::Settings;
+
+/// Resource limits of one run, from `LMI_PLUGIN_MEMORY_MB` and `LMI_PLUGIN_TIMEOUT_SECS`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Limits {
+    pub const DEFAULT_MEMORY_MB: u64 = 256;
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+
+    pub fn from_settings(settings: &Settings) -> Result<Self, crate::settings::ConfigError> {
+        let mb = settings.global_u64("LMI_PLUGIN_MEMORY_MB", Self::DEFAULT_MEMORY_MB)?;
+        let secs = settings.global_u64("LMI_PLUGIN_TIMEOUT_SECS", Self::DEFAULT_TIMEOUT_SECS)?;
+        Ok(Self {
+            memory_bytes: usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            timeout: Duration::from_secs(secs),
+        })
+    }
+}
+
+/// What the host knows while a plugin runs.
+pub struct HostState {
+    pub plugin: String,
+    pub permissions: Permissions,
+    pub settings: Settings,
+    sso: Option<Option<SsoUser>>,
+}
+
+impl HostState {
+    pub fn new(plugin: String, permissions: Permissions, settings: Settings) -> Self {
+        Self {
+            plugin,
+            permissions,
+            settings,
+            sso: None,
+        }
+    }
+
+    /// Seeds the SSO lookup with a result the caller already has (the `requires_sso` gate).
+    pub fn with_sso(mut self, user: Option<SsoUser>) -> Self {
+        self.sso = Some(user);
+        self
+    }
+
+    /// The SSO user, looked up once per run (it may involve the keychain).
+    pub fn sso_user(&mut self) -> Option<SsoUser> {
+        if self.sso.is_none() {
+            let user = match crate::auth::sso::current_user(&self.settings) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!("SSO session unavailable to plugin: {e}");
+                    None
+                }
+            };
+            self.sso = Some(user);
+        }
+        self.sso.clone().flatten()
+    }
+
+    /// The active env, if the plugin holds `permission` for it.
+    pub fn permitted_env(
+        &self,
+        has: impl Fn(&Permissions) -> bool,
+        permission: &str,
+    ) -> Result<String, HostError> {
+        if !has(&self.permissions) {
+            return Err(HostError::Denied(format!(
+                "plugin {} did not ask for the `{permission}` permission in its manifest",
+                self.plugin
+            )));
+        }
+        let Some(env) = self.settings.active_env() else {
+            return Err(HostError::NotConfigured(
+                "no environment selected: pass `--env NAME` or set `default_environment`".into(),
+            ));
+        };
+        if !self.permissions.allows_env(env) {
+            return Err(HostError::Denied(format!(
+                "plugin {} may not use credentials in environment `{env}` (it may use: {})",
+                self.plugin,
+                self.permissions.environments.join(", ")
+            )));
+        }
+        Ok(env.to_owned())
+    }
+}
+
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+    pub host: HostState,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A memory cap that remembers whether it said no, so an allocation failure inside the guest
+/// can be reported as "hit the memory limit" rather than an anonymous trap.
+struct MemoryCap {
+    max: usize,
+    hit: Arc<AtomicBool>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired <= self.max;
+        if !ok {
+            self.hit.store(true, Ordering::Relaxed);
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("plugin {plugin} was stopped after {secs} s (the limit set by LMI_PLUGIN_TIMEOUT_SECS)")]
+    Timeout { plugin: String, secs: u64 },
+    #[error("plugin {plugin} hit the memory limit of {mb} MiB (LMI_PLUGIN_MEMORY_MB)")]
+    Memory { plugin: String, mb: usize },
+    #[error("plugin {plugin} crashed running `{command}`: {cause}")]
+    Crashed {
+        plugin: String,
+        command: String,
+        cause: String,
+    },
+    #[error("plugin {plugin} cannot be loaded: {cause}")]
+    Load { plugin: String, cause: String },
+    #[error("{message}")]
+    Usage { message: String },
+    #[error("{message}")]
+    Failed { message: String },
+    #[error("{message}")]
+    Host { message: String, exit: Exit },
+}
+
+impl ExitStatus for RunError {
+    fn exit(&self) -> Exit {
+        match self {
+            RunError::Usage { .. } => Exit::Usage,
+            RunError::Failed { .. } => Exit::Failure,
+            RunError::Host { exit, .. } => *exit,
+            _ => Exit::Plugin,
+        }
+    }
+}
+
+/// The linker every run and every install check uses: WASI p2 plus `cli-context`.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// Install-time check: the component's imports are all satisfiable and it exports the
+/// `command` interface of our world.
+pub fn check_world(engine: &Engine, component: &Component) -> Result<(), ComponentError> {
+    let linker = linker(engine).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| ComponentError::WrongWorld(format!("{e:#}")))?;
+    PluginPre::new(pre).map_err(|e| ComponentError::WrongWorld(format!("{e:#}")))?;
+    Ok(())
+}
+
+/// Runs `command` of an already-loaded component. Returns the exit code the process should
+/// end with, or why the run failed.
+pub fn run_plugin(
+    engine: &Engine,
+    component: &Component,
+    host: HostState,
+    limits: Limits,
+    command: &str,
+    args: &[String],
+) -> Result<u8, RunError> {
+    let plugin = host.plugin.clone();
+    let load = |e: wasmtime::Error| RunError::Load {
+        plugin: plugin.clone(),
+        cause: format!("{e:#}"),
+    };
+
+    let mut argv = vec![command.to_owned()];
+    argv.extend(args.iter().cloned());
+    let wasi = WasiCtx::builder().inherit_stdio().args(&argv).build();
+    let hit = Arc::new(AtomicBool::new(false));
+    let state = State {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: MemoryCap {
+            max: limits.memory_bytes,
+            hit: hit.clone(),
+        },
+        host,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    let ticker_engine = engine.clone();
+    let timeout = limits.timeout;
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        ticker_engine.increment_epoch();
+    });
+
+    let linker = linker(engine).map_err(load)?;
+    let instance = Plugin::instantiate(&mut store, component, &linker).map_err(|e| {
+        if hit.load(Ordering::Relaxed) {
+            RunError::Memory {
+                plugin: plugin.clone(),
+                mb: limits.memory_bytes >> 20,
+            }
+        } else {
+            load(e)
+        }
+    })?;
+    tracing::debug!(plugin = %plugin, command, "plugin instantiated");
+
+    let outcome = instance
+        .lmi_plugin_command()
+        .call_run(&mut store, command, args);
+    match outcome {
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(e)) => Err(plugin_error(e)),
+        // `std::process::exit(n)` inside the plugin: its code passes through.
+        Err(e) if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() => {
+            let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map_or(1, |x| x.0);
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
+        Err(e) => Err(classify_trap(
+            e,
+            &plugin,
+            command,
+            limits,
+            hit.load(Ordering::Relaxed),
+        )),
+    }
+}
+
+fn plugin_error(e: PluginError) -> RunError {
+    match e {
+        PluginError::Usage(message) => RunError::Usage { message },
+        PluginError::Failed(message) => RunError::Failed { message },
+        PluginError::Host(h) => {
+            let (message, exit) = match h {
+                HostError::NotConfigured(m) => (m, Exit::Usage),
+                HostError::Denied(m) => (format!("denied: {m}"), Exit::Failure),
+                HostError::AuthFailed(m) => (m, Exit::Auth),
+                HostError::Network(m) => (m, Exit::Failure),
+                HostError::InvalidRequest(m) => (format!("invalid request: {m}"), Exit::Failure),
+            };
+            RunError::Host { message, exit }
+        }
+    }
+}
+
+/// Turns a wasmtime error into the reason the user sees.
+fn classify_trap(
+    e: wasmtime::Error,
+    plugin: &str,
+    command: &str,
+    limits: Limits,
+    hit_memory: bool,
+) -> RunError {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => RunError::Timeout {
+            plugin: plugin.to_owned(),
+            secs: limits.timeout.as_secs(),
+        },
+        _ if hit_memory => RunError::Memory {
+            plugin: plugin.to_owned(),
+            mb: limits.memory_bytes >> 20,
+        },
+        Some(Trap::StackOverflow) => RunError::Crashed {
+            plugin: plugin.to_owned(),
+            command: command.to_owned(),
+            cause: "stack overflow (unbounded recursion?)".into(),
+        },
+        Some(Trap::UnreachableCodeReached) => RunError::Crashed {
+            plugin: plugin.to_owned(),
+            command: command.to_owned(),
+            cause: format!("it panicked or aborted (see its message above)\n{e:?}"),
+        },
+        _ => RunError::Crashed {
+            plugin: plugin.to_owned(),
+            command: command.to_owned(),
+            cause: format!("{e:?}"),
+        },
+    }
+}
