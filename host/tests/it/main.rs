@@ -2,3 +2,4 @@
 //! a real OpenID provider and Secret Service where a test needs them.
 
 mod support;
+mod idp_harness;

@@ -1,6 +1,9 @@
 //! Shared test harness: a throw-away home per test and the real `lmi` binary run inside it.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod idp;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
