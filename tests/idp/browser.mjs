@@ -67,7 +67,9 @@ let exiting = false;
 async function finish(code, msg) {
   if (exiting) return;
   exiting = true;
-  log(`${code === 0 ? 'done' : 'FAILED'}: ${msg}`);
+  // error texts from playwright quote whole URLs: redact those too
+  const safe = String(msg).replace(/https?:\/\/[^\s"'<>]+/g, (u) => redact(u));
+  log(`${code === 0 ? 'done' : 'FAILED'}: ${safe}`);
   // Closing Chromium can itself hang on a wedged browser: bound it.
   const closing = browserContext ? browserContext.close().catch(() => {}) : Promise.resolve();
   await Promise.race([closing, new Promise((r) => setTimeout(r, 3000))]);

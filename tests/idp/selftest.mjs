@@ -105,14 +105,15 @@ test('client_credentials (basic and post) issue a JWT and count', async () => {
   assert.equal(c.token.client_credentials, 3);
 });
 
-async function codeFlow(env = {}) {
+async function codeFlow(env = {}, { issuer = idp.issuer, extra = {} } = {}) {
   const app = await callbackListener();
   const verifier = b64url(crypto.randomBytes(32));
   const challenge = b64url(crypto.createHash('sha256').update(verifier).digest());
   const redirectUri = `http://127.0.0.1:${app.port}/callback`;
   const state = b64url(crypto.randomBytes(16));
-  const auth = new URL(`${idp.issuer}/auth`);
+  const auth = new URL(`${issuer}/auth`);
   auth.search = form({
+    ...extra,
     client_id: 'lmi-cli',
     response_type: 'code',
     redirect_uri: redirectUri,
@@ -145,6 +146,8 @@ test('authorization code + PKCE through the real browser, then refresh rotation 
   assert.equal(id.name, 'Test User bob');
   assert.equal(id.nonce, 'n-0S6_WzA2Mj');
   assert.equal(id.aud, 'lmi-cli');
+  assert.equal(id.exp - id.iat, 300, 'IDP_ID_TOKEN_TTL default');
+  assert.equal(tok.json.expires_in, 300);
   assert.ok(tok.json.refresh_token);
 
   const r1 = await post(`${idp.issuer}/token`, { grant_type: 'refresh_token', client_id: 'lmi-cli', refresh_token: tok.json.refresh_token });
@@ -240,5 +243,23 @@ test('token lifetimes come from the environment', async () => {
     assert.equal(a.json.expires_in, 2);
   } finally {
     short.child.kill('SIGTERM');
+  }
+});
+
+test('IDP_STRICT_OFFLINE_ACCESS=1: offline_access needs prompt=consent', async () => {
+  const strict = await startIdp({ IDP_STRICT_OFFLINE_ACCESS: '1' });
+  try {
+    const exchange = async ({ params, redirectUri, verifier }) => (await post(`${strict.issuer}/token`, {
+      grant_type: 'authorization_code', client_id: 'lmi-cli', code: params.get('code'), redirect_uri: redirectUri, code_verifier: verifier,
+    })).json;
+    const without = await codeFlow({}, { issuer: strict.issuer });
+    assert.equal(without.browser.code, 0, without.browser.stderr);
+    const a = await exchange(without);
+    assert.ok(a.id_token && !a.refresh_token, JSON.stringify(a));
+    const withConsent = await codeFlow({}, { issuer: strict.issuer, extra: { prompt: 'consent' } });
+    const b = await exchange(withConsent);
+    assert.ok(b.refresh_token, JSON.stringify(b));
+  } finally {
+    strict.child.kill('SIGTERM');
   }
 });

@@ -16,10 +16,6 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import querystring from 'node:querystring';
 
-// oidc-provider warns that Node 20 is not its supported LTS; it works on it. Its other
-// "attention" lines (dev interactions are enabled, ...) are expected for a test provider.
-const { default: Provider } = await import('oidc-provider');
-
 // ---------------------------------------------------------------------------------------------
 // Arguments and environment (read once, at start).
 
@@ -67,6 +63,11 @@ const TTL = {
   id: envSeconds('IDP_ID_TOKEN_TTL', 300),
   refresh: envSeconds('IDP_REFRESH_TOKEN_TTL', 86400),
 };
+// Imported after the arguments are checked. oidc-provider warns that Node 20 is not its
+// supported LTS; it works on it. Its other "attention" lines (dev interactions are enabled, ...)
+// are expected for a test provider.
+const { default: Provider } = await import('oidc-provider');
+
 const log = (...parts) => process.stderr.write(`idp: ${parts.join(' ')}\n`);
 
 // The resource (audience) client_credentials tokens are minted for when the request names none.
