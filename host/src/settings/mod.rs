@@ -1,8 +1,385 @@
-//! Configuration: command-line flags > process environment > the env's `.env` file > the
-//! global `.env` file > built-in defaults, merged in this one module. The only place that
-//! reads process environment variables.
-//!
-//! OWNER: service-auth helper (issue 3). API agreed with the runtime:
-//!   Settings::load(paths, env_flag) -> Result<Settings, ConfigError>
-//!   settings.paths(), settings.active_env(), settings.require_env(),
-//!   settings.global(key) -> Option<String>
+//! Configuration, merged in this one module: command-line flags > process environment > the
+//! env's `.env` file > the global `.env` file > built-in defaults. It is also the only module
+//! that reads process environment variables (see `clippy.toml`), and it never changes them:
+//! `.env` files are parsed into maps.
+
+mod dotenv;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::exit::{Exit, ExitStatus};
+use crate::paths::Paths;
+
+pub use dotenv::EnvFile;
+
+/// The key in the global `.env` naming the environment used when `--env` is absent.
+pub const DEFAULT_ENVIRONMENT: &str = "default_environment";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no environment selected: pass `--env NAME` or set `{DEFAULT_ENVIRONMENT}=NAME` in {0}"
+    )]
+    NoEnvironment(PathBuf),
+    #[error(
+        "environment `{name}` is not configured: {key} is not set; create {file} or set it in the environment"
+    )]
+    UnknownEnvironment {
+        name: String,
+        file: PathBuf,
+        key: String,
+    },
+    #[error("invalid environment name `{0}`: use letters, digits, `-` and `_`")]
+    InvalidEnvironmentName(String),
+    #[error("{key} is not set: add it to {file} or set it in the environment")]
+    MissingKey { key: String, file: PathBuf },
+    #[error("{key} has an invalid value in {source_name}: {reason}")]
+    InvalidValue {
+        key: String,
+        source_name: String,
+        reason: String,
+    },
+    #[error("cannot read {file}: {reason}")]
+    Unreadable { file: PathBuf, reason: String },
+}
+
+impl ExitStatus for ConfigError {
+    fn exit(&self) -> Exit {
+        Exit::Usage
+    }
+}
+
+/// Everything lmi knows about its configuration for one invocation.
+#[derive(Clone)]
+pub struct Settings {
+    paths: Paths,
+    global: EnvFile,
+    process: BTreeMap<String, String>,
+    env: Option<String>,
+}
+
+// Values may be secrets (OAUTH_CLIENT_SECRET, LMI_ACCESS_TOKEN): Debug shows keys only.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("paths", &self.paths)
+            .field("env", &self.env)
+            .field("global", &self.global)
+            .field("process_keys", &self.process.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Process environment variables lmi reads: its own `LMI_*` keys and the `OAUTH_*` keys that
+/// override `.env` files. Nothing else is copied out of the process environment.
+fn relevant(key: &str) -> bool {
+    key.starts_with("LMI_") || key.starts_with("OAUTH_") || key == "BROWSER"
+}
+
+impl Settings {
+    /// Loads the global `.env` and resolves the active environment (`--env` first, then
+    /// `LMI_ENV`, then `default_environment`). A missing global file is not an error.
+    pub fn load(paths: Paths, env_flag: Option<&str>) -> Result<Self, ConfigError> {
+        let process: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| relevant(k))
+            .collect();
+        let global = EnvFile::load_optional(&paths.global_env_file())?;
+        let env = env_flag
+            .map(str::to_owned)
+            .or_else(|| process.get("LMI_ENV").cloned())
+            .or_else(|| global.get(DEFAULT_ENVIRONMENT).map(str::to_owned))
+            .filter(|e| !e.is_empty());
+        if let Some(name) = &env {
+            validate_env_name(name)?;
+        }
+        Ok(Self {
+            paths,
+            global,
+            process,
+            env,
+        })
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The active environment, if one was chosen.
+    pub fn active_env(&self) -> Option<&str> {
+        self.env.as_deref()
+    }
+
+    /// The active environment, or the usage error that explains how to choose one.
+    pub fn require_env(&self) -> Result<&str, ConfigError> {
+        self.active_env()
+            .ok_or_else(|| ConfigError::NoEnvironment(self.paths.global_env_file()))
+    }
+
+    /// A global key: process environment, then the global `.env`.
+    pub fn global(&self, key: &str) -> Option<&str> {
+        self.process
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| self.global.get(key))
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A global key parsed as a number, with a default; a bad value is a usage error naming
+    /// where it came from.
+    pub fn global_u64(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        let Some(raw) = self.global(key) else {
+            return Ok(default);
+        };
+        raw.trim().parse().map_err(|_| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            source_name: self.source_of(key),
+            reason: format!("`{raw}` is not a whole number"),
+        })
+    }
+
+    /// Where a global key's value came from, for error messages.
+    pub fn source_of(&self, key: &str) -> String {
+        if self.process.contains_key(key) {
+            "the process environment".to_owned()
+        } else {
+            self.paths.global_env_file().display().to_string()
+        }
+    }
+
+    /// Process-environment value of a key (for layered per-env lookups).
+    pub fn process_var(&self, key: &str) -> Option<&str> {
+        self.process.get(key).map(String::as_str)
+    }
+
+    pub fn global_file(&self) -> &EnvFile {
+        &self.global
+    }
+
+    /// `default_environment` from the global `.env` (not `--env`, not `LMI_ENV`).
+    pub fn default_env(&self) -> Option<&str> {
+        self.global
+            .get(DEFAULT_ENVIRONMENT)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The environments found in the configuration directory: every `env/<name>.env` whose
+    /// name is valid, sorted. Files with other names are reported in `ignored`.
+    pub fn environments(&self) -> Environments {
+        let mut found = Environments::default();
+        let Ok(entries) = std::fs::read_dir(self.paths.env_dir()) else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("env") {
+                continue;
+            }
+            let is_file = std::fs::metadata(&path)
+                .map(|m| m.is_file())
+                .unwrap_or(false);
+            match path.file_stem().and_then(|s| s.to_str()) {
+                Some(name) if is_file && validate_env_name(name).is_ok() => {
+                    found.names.push(name.to_owned());
+                }
+                _ => found.ignored.push(path),
+            }
+        }
+        found.names.sort();
+        found.ignored.sort();
+        found
+    }
+
+    /// The configuration of one environment, layered: process environment > the env's
+    /// `.env` file > the global `.env` file. The env file may be absent when the process
+    /// environment supplies what is needed (CI); a malformed one is an error naming it.
+    /// Secret values are registered with the log scrubber as they are loaded.
+    pub fn env_config(&self, env: &str) -> Result<EnvConfig, ConfigError> {
+        validate_env_name(env)?;
+        let file_path = self.paths.env_file(env);
+        let file = EnvFile::load_optional(&file_path)?;
+        let config = EnvConfig {
+            name: env.to_owned(),
+            file_path,
+            file_exists: file.path().is_some(),
+            file,
+            global: self.global.clone(),
+            global_path: self.paths.global_env_file(),
+            process: self
+                .process
+                .iter()
+                .filter(|(k, _)| k.starts_with("OAUTH_") || k.starts_with("LMI_"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        for key in SECRET_KEYS {
+            if let Some(v) = config.get(key) {
+                crate::logging::register_secret(v);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Keys whose values are secrets: never printed, never logged, never cached.
+pub const SECRET_KEYS: &[&str] = &["OAUTH_CLIENT_SECRET", "OAUTH_PASSWORD", "LMI_ACCESS_TOKEN"];
+
+/// What `Settings::environments` found.
+#[derive(Debug, Default, Clone)]
+pub struct Environments {
+    pub names: Vec<String>,
+    /// `.env` files in the env directory whose names are not valid environment names.
+    pub ignored: Vec<PathBuf>,
+}
+
+/// Where a configuration value came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Process,
+    EnvFile(PathBuf),
+    GlobalFile(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Process => f.write_str("the process environment"),
+            Source::EnvFile(p) | Source::GlobalFile(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// One environment's configuration with its layers kept apart, so each value can say where it
+/// came from. Values may be secrets: `Debug` shows keys only.
+#[derive(Clone)]
+pub struct EnvConfig {
+    name: String,
+    file_path: PathBuf,
+    file_exists: bool,
+    file: EnvFile,
+    global: EnvFile,
+    global_path: PathBuf,
+    process: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for EnvConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvConfig")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("process_keys", &self.process.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl EnvConfig {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `~/.config/lmi/env/<name>.env`, whether or not it exists.
+    pub fn file_path(&self) -> &Path {
+        &self.file_path
+    }
+
+    pub fn file_exists(&self) -> bool {
+        self.file_exists
+    }
+
+    /// A value and where it came from; empty values count as unset.
+    pub fn lookup(&self, key: &str) -> Option<(&str, Source)> {
+        if let Some(v) = self.process.get(key).filter(|v| !v.is_empty()) {
+            return Some((v, Source::Process));
+        }
+        if let Some(v) = self.file.get(key).filter(|v| !v.is_empty()) {
+            return Some((v, Source::EnvFile(self.file_path.clone())));
+        }
+        if let Some(v) = self.global.get(key).filter(|v| !v.is_empty()) {
+            return Some((v, Source::GlobalFile(self.global_path.clone())));
+        }
+        None
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.lookup(key).map(|(v, _)| v)
+    }
+
+    /// A value that must be set. The error names the key and the env file it belongs in; an
+    /// env with no file at all is reported as not configured.
+    pub fn require(&self, key: &str) -> Result<&str, ConfigError> {
+        self.get(key).ok_or_else(|| self.missing(key))
+    }
+
+    /// The error for a missing key.
+    pub fn missing(&self, key: &str) -> ConfigError {
+        if self.file_exists {
+            ConfigError::MissingKey {
+                key: key.to_owned(),
+                file: self.file_path.clone(),
+            }
+        } else {
+            ConfigError::UnknownEnvironment {
+                name: self.name.clone(),
+                file: self.file_path.clone(),
+                key: key.to_owned(),
+            }
+        }
+    }
+
+    /// The error for a value that is set but unusable.
+    pub fn invalid(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        let source_name = self
+            .lookup(key)
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_else(|| self.file_path.display().to_string());
+        ConfigError::InvalidValue {
+            key: key.to_owned(),
+            source_name,
+            reason: reason.into(),
+        }
+    }
+
+    /// A required absolute `http(s)` URL.
+    pub fn require_url(&self, key: &str) -> Result<url::Url, ConfigError> {
+        let raw = self.require(key)?;
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| self.invalid(key, format!("not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(self.invalid(key, "the URL must start with https:// (or http://)"));
+        }
+        if url.cannot_be_a_base() || url.host().is_none() {
+            return Err(self.invalid(key, "the URL needs a host"));
+        }
+        Ok(url)
+    }
+
+    /// An optional whole number with a default.
+    pub fn u64_or(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| self.invalid(key, "not a whole number")),
+        }
+    }
+}
+
+pub fn validate_env_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidEnvironmentName(name.to_owned()))
+    }
+}
+
+/// Whether a path exists, for "create this file" messages.
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}

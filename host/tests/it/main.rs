@@ -3,3 +3,4 @@
 
 mod support;
 mod idp_harness;
+mod service_auth;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod fault;
 pub mod idp;
 
 use std::ffi::OsStr;

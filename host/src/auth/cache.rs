@@ -1,0 +1,320 @@
+//! The per-environment service-token cache: `~/.cache/lmi/tokens/<env>.json`, a 0600 file in
+//! a 0700 directory, replaced atomically (temp file, fsync, rename), with `<env>.lock` beside
+//! it.
+//!
+//! Invariants:
+//! - Readers never take the lock: a file is either the old token or the new one.
+//! - Whoever intends to fetch takes the lock, re-reads, and fetches only if the token it finds
+//!   is still unusable, so concurrent processes share one token request.
+//! - A token is discarded only if it is the one the caller saw rejected: a fresh token another
+//!   process just wrote survives someone else's stale 401.
+//! - A file that cannot be read or parsed is removed with a warning; it never stops lmi.
+//! - Only the token and its metadata are stored, never client secrets or passwords.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// A service access token. `Debug` and `Display` print `****`; the value is reachable only
+/// through [`AccessToken::secret`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// Wraps a token and registers it with the log scrubber.
+    pub fn new(value: String) -> Self {
+        crate::logging::register_secret(&value);
+        Self(value)
+    }
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(****)")
+    }
+}
+
+impl std::fmt::Display for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("****")
+    }
+}
+
+/// One cached token: what the token endpoint said, with absolute times (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedToken {
+    pub access_token: AccessToken,
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub expires_at: u64,
+    pub obtained_at: u64,
+    /// A digest of the (non-secret) configuration the token was issued for; a token from an
+    /// env since reconfigured is not reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_for: Option<String>,
+}
+
+/// Tokens are replaced this long before they expire: 10% of their lifetime, at most 60 s.
+pub fn safety_margin(lifetime_secs: u64) -> u64 {
+    (lifetime_secs / 10).min(60)
+}
+
+impl CachedToken {
+    /// Usable at `now`: not within the safety margin of its expiry.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        let lifetime = self.expires_at.saturating_sub(self.obtained_at);
+        now + safety_margin(lifetime) < self.expires_at
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What the cache file held, for `auth status` (which never shows the token).
+#[derive(Debug, Clone)]
+pub enum CacheState {
+    Missing,
+    Present(CachedToken),
+    /// The file exists but cannot be read or parsed (it will be discarded on next use).
+    Unusable(String),
+}
+
+/// The cache of one environment.
+#[derive(Debug, Clone)]
+pub struct TokenCache {
+    env: String,
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+/// Held while a process decides whether to fetch and while it writes. Released on drop.
+#[derive(Debug)]
+pub struct CacheLock {
+    _file: Option<File>,
+}
+
+impl TokenCache {
+    pub fn new(token_dir: &Path, env: &str) -> Self {
+        Self {
+            env: env.to_owned(),
+            path: token_dir.join(format!("{env}.json")),
+            lock_path: token_dir.join(format!("{env}.lock")),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Inspects the file without changing anything.
+    pub fn state(&self) -> CacheState {
+        match std::fs::read(&self.path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => CacheState::Missing,
+            Err(e) => CacheState::Unusable(format!("cannot read it: {e}")),
+            Ok(bytes) => match serde_json::from_slice::<CachedToken>(&bytes) {
+                Ok(t) => CacheState::Present(t),
+                Err(e) => CacheState::Unusable(match e.classify() {
+                    serde_json::error::Category::Data => {
+                        "not a token cache (missing or mistyped fields)".to_owned()
+                    }
+                    _ => format!("not valid JSON (line {}, column {})", e.line(), e.column()),
+                }),
+            },
+        }
+    }
+
+    /// The cached token, if the file holds one. A corrupt or unreadable file is removed with
+    /// a warning and reads as empty.
+    pub fn read(&self) -> Option<CachedToken> {
+        match self.state() {
+            CacheState::Missing => None,
+            CacheState::Present(t) => {
+                crate::logging::register_secret(t.access_token.secret());
+                Some(t)
+            }
+            CacheState::Unusable(why) => {
+                tracing::warn!(
+                    "discarding the token cache {} of environment `{}`: {why}; a new token will be requested",
+                    self.path.display(),
+                    self.env
+                );
+                if let Err(e) = std::fs::remove_file(&self.path)
+                    && e.kind() != ErrorKind::NotFound
+                {
+                    tracing::warn!("cannot remove {}: {e}", self.path.display());
+                }
+                None
+            }
+        }
+    }
+
+    /// Replaces the cache atomically (0600 file, 0700 directory).
+    pub fn write(&self, token: &CachedToken) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(token).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(&self.path, &json)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the cached token if it is `sent` (the one a service just rejected). Returns
+    /// whether it did. Call with the lock held.
+    pub fn discard_if(&self, sent: &AccessToken) -> bool {
+        match self.state() {
+            CacheState::Present(t) if &t.access_token == sent => {
+                match std::fs::remove_file(&self.path) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!("cannot remove {}: {e}", self.path.display());
+                        false
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes the cache's lock, waiting up to `wait`. If the lock cannot be had (an unusable
+    /// directory, a process stuck holding it), carries on without it after a warning: the
+    /// worst case is one extra token request, never a hang or a failure.
+    pub fn lock(&self, wait: Duration) -> CacheLock {
+        let file = match self.open_lock_file() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot open the lock {}: {e}; continuing without it",
+                    self.lock_path.display()
+                );
+                return CacheLock { _file: None };
+            }
+        };
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    tracing::debug!("locked {}", self.lock_path.display());
+                    return CacheLock { _file: Some(file) };
+                }
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot lock {} ({e}); continuing without it",
+                        self.lock_path.display()
+                    );
+                    return CacheLock { _file: None };
+                }
+            }
+        }
+    }
+
+    fn open_lock_file(&self) -> std::io::Result<File> {
+        if let Some(dir) = self.lock_path.parent() {
+            crate::fsutil::create_private_dir(dir)?;
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(&self.lock_path)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn token(value: &str, obtained_at: u64, expires_at: u64) -> CachedToken {
+        CachedToken {
+            access_token: AccessToken::new(value.into()),
+            token_type: "Bearer".into(),
+            scope: Some("api:read".into()),
+            expires_at,
+            obtained_at,
+            issued_for: None,
+        }
+    }
+
+    #[test]
+    fn freshness_keeps_a_safety_margin() {
+        let t = token("t1", 1000, 1000 + 3600);
+        assert!(t.is_fresh(1000));
+        assert!(t.is_fresh(1000 + 3600 - 61));
+        assert!(!t.is_fresh(1000 + 3600 - 60));
+        let short = token("t2", 1000, 1010);
+        assert!(short.is_fresh(1008));
+        assert!(!short.is_fresh(1009));
+    }
+
+    #[test]
+    fn token_never_prints() {
+        let t = token("very-secret-token", 0, 10);
+        assert_eq!(format!("{}", t.access_token), "****");
+        assert!(!format!("{t:?}").contains("very-secret-token"));
+    }
+
+    #[test]
+    fn write_read_discard_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TokenCache::new(&dir.path().join("tokens"), "dev");
+        assert!(cache.read().is_none());
+        let t = token("abc-123", 1, 2);
+        cache.write(&t).unwrap();
+        assert_eq!(cache.read(), Some(t.clone()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(cache.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let dmode = std::fs::metadata(dir.path().join("tokens"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(dmode & 0o777, 0o700);
+        }
+        assert!(!cache.discard_if(&AccessToken::new("other".into())));
+        assert!(cache.discard_if(&t.access_token));
+        assert!(cache.read().is_none());
+
+        std::fs::write(cache.path(), b"{not json").unwrap();
+        assert!(matches!(cache.state(), CacheState::Unusable(_)));
+        assert!(cache.read().is_none());
+        assert!(!cache.path().exists());
+    }
+
+    #[test]
+    fn lock_excludes_a_second_holder_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TokenCache::new(dir.path(), "dev");
+        let held = cache.lock(Duration::from_secs(1));
+        let f = cache.open_lock_file().unwrap();
+        assert!(matches!(
+            f.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        assert!(f.try_lock().is_ok());
+    }
+}

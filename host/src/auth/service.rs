@@ -1,0 +1,444 @@
+//! Service tokens per environment: the Client Credentials or Password grant through the
+//! `oauth2` crate, cached in `~/.cache/lmi/tokens/<env>.json` (see [`super::cache`]).
+//!
+//! Order of business for [`token`]: `LMI_ACCESS_TOKEN` in the process environment (for the
+//! active env only, for CI); else a fresh cached token, read without a lock and without any
+//! network; else take the env's lock, re-read, and only if the token is still unusable ask the
+//! token endpoint and write the answer atomically. Concurrent processes therefore make one
+//! token request between them.
+//!
+//! Secrets (client secret, password) come from the environment or the env's `.env` file;
+//! they are never prompted for, cached, printed or logged (they are registered with the log
+//! scrubber when loaded, and `oauth2`'s secret types redact themselves in `Debug`).
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, RequestTokenError, ResourceOwnerPassword,
+    ResourceOwnerUsername, Scope, TokenResponse, TokenUrl,
+};
+use sha2::Digest;
+
+use super::AuthError;
+use super::cache::{AccessToken, CacheState, CachedToken, TokenCache, now_secs};
+use super::http::{Http, HttpFailure};
+use crate::settings::{ConfigError, EnvConfig, Settings};
+
+/// Overrides the grant for the active environment: a token handed to lmi from elsewhere.
+pub const ACCESS_TOKEN_VAR: &str = "LMI_ACCESS_TOKEN";
+/// Lifetime assumed when a token response has no `expires_in`.
+pub const DEFAULT_LIFETIME_SECS: u64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    ClientCredentials,
+    Password,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+        }
+    }
+}
+
+/// How the grant is configured for one environment. Secrets stay inside `oauth2`'s
+/// redacting newtypes.
+#[derive(Debug, Clone)]
+pub struct GrantConfig {
+    pub env: String,
+    pub grant: GrantType,
+    pub token_url: url::Url,
+    pub client_id: String,
+    client_secret: Option<ClientSecret>,
+    username: Option<String>,
+    password: Option<ResourceOwnerPassword>,
+    pub scopes: Vec<String>,
+    pub audience: Option<String>,
+    pub auth_type: ClientAuth,
+}
+
+/// How the client authenticates at the token endpoint (`OAUTH_CLIENT_AUTH_METHOD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_basic` (the default): HTTP Basic.
+    Basic,
+    /// `client_secret_post`: in the form body.
+    Post,
+}
+
+impl GrantConfig {
+    /// Reads and checks the grant keys of one environment.
+    pub fn from_env(cfg: &EnvConfig) -> Result<Self, ConfigError> {
+        let grant = match cfg.get("OAUTH_GRANT_TYPE").map(str::trim) {
+            None | Some("client_credentials") => GrantType::ClientCredentials,
+            Some("password") => GrantType::Password,
+            Some(other) => {
+                return Err(cfg.invalid(
+                    "OAUTH_GRANT_TYPE",
+                    format!("`{other}` is not supported: use client_credentials or password"),
+                ));
+            }
+        };
+        let token_url = cfg.require_url("OAUTH_TOKEN_URL")?;
+        let client_id = cfg.require("OAUTH_CLIENT_ID")?.trim().to_owned();
+        let client_secret = match grant {
+            GrantType::ClientCredentials => Some(cfg.require("OAUTH_CLIENT_SECRET")?),
+            GrantType::Password => cfg.get("OAUTH_CLIENT_SECRET"),
+        }
+        .map(|s| ClientSecret::new(s.to_owned()));
+        let (username, password) = match grant {
+            GrantType::ClientCredentials => (None, None),
+            GrantType::Password => (
+                Some(cfg.require("OAUTH_USERNAME")?.to_owned()),
+                Some(ResourceOwnerPassword::new(
+                    cfg.require("OAUTH_PASSWORD")?.to_owned(),
+                )),
+            ),
+        };
+        let scopes = cfg
+            .get("OAUTH_SCOPE")
+            .map(|s| {
+                s.split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let audience = cfg.get("OAUTH_AUDIENCE").map(|s| s.trim().to_owned());
+        let auth_type = match cfg.get("OAUTH_CLIENT_AUTH_METHOD").map(str::trim) {
+            None | Some("client_secret_basic") => ClientAuth::Basic,
+            Some("client_secret_post") => ClientAuth::Post,
+            Some(other) => {
+                return Err(cfg.invalid(
+                    "OAUTH_CLIENT_AUTH_METHOD",
+                    format!(
+                        "`{other}` is not supported: use client_secret_basic or client_secret_post"
+                    ),
+                ));
+            }
+        };
+        Ok(Self {
+            env: cfg.name().to_owned(),
+            grant,
+            token_url,
+            client_id,
+            client_secret,
+            username,
+            password,
+            scopes,
+            audience,
+            auth_type,
+        })
+    }
+
+    /// The token URL as it may appear in messages and logs.
+    pub fn endpoint(&self) -> String {
+        crate::logging::redact_url(&self.token_url)
+    }
+
+    /// A digest of the non-secret parameters a token was issued for: a cached token from a
+    /// different configuration (another client, scope or endpoint) is not reused.
+    pub fn fingerprint(&self) -> String {
+        let mut h = sha2::Sha256::new();
+        for part in [
+            self.grant.as_str(),
+            self.token_url.as_str(),
+            &self.client_id,
+            self.username.as_deref().unwrap_or(""),
+            &self.scopes.join(" "),
+            self.audience.as_deref().unwrap_or(""),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        hex::encode(&h.finalize()[..8])
+    }
+}
+
+/// The token handed over in `LMI_ACCESS_TOKEN`, if it applies to `env` (the active one).
+pub fn override_token(settings: &Settings, env: &str) -> Option<AccessToken> {
+    if settings.active_env() != Some(env) {
+        return None;
+    }
+    settings
+        .process_var(ACCESS_TOKEN_VAR)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| AccessToken::new(v.to_owned()))
+}
+
+/// The environment's service access token: from the cache while valid, else fetched.
+pub fn access_token(settings: &Settings, env: &str) -> Result<String, AuthError> {
+    token(settings, env).map(|t| t.secret().to_owned())
+}
+
+/// The environment's service access token (see the module documentation for the order).
+pub fn token(settings: &Settings, env: &str) -> Result<AccessToken, AuthError> {
+    if let Some(t) = override_token(settings, env) {
+        tracing::debug!("environment `{env}`: using the token from {ACCESS_TOKEN_VAR}");
+        return Ok(t);
+    }
+    let grant = GrantConfig::from_env(&settings.env_config(env)?)?;
+    let cache = TokenCache::new(&settings.paths().token_dir(), env);
+    let usable = |t: &CachedToken| t.is_fresh(now_secs()) && issued_for(t, &grant);
+    if let Some(t) = cache.read().filter(usable) {
+        tracing::debug!(
+            "environment `{env}`: cached token valid until {}",
+            t.expires_at
+        );
+        return Ok(t.access_token);
+    }
+    let _lock = cache.lock(lock_wait(settings));
+    if let Some(t) = cache.read().filter(usable) {
+        tracing::debug!("environment `{env}`: another lmi process fetched a token meanwhile");
+        return Ok(t.access_token);
+    }
+    fetch_and_store(settings, &grant, &cache)
+}
+
+/// After a service rejected `rejected` with a 401: discard it from the cache (only if it is
+/// still the cached one) and return a different, valid token — one another process already
+/// fetched, or a new one.
+pub fn renew_after_reject(
+    settings: &Settings,
+    env: &str,
+    rejected: &AccessToken,
+) -> Result<AccessToken, AuthError> {
+    if override_token(settings, env).is_some() {
+        return Err(AuthError::Failed(format!(
+            "the service of environment `{env}` rejected the token given in {ACCESS_TOKEN_VAR} (HTTP 401); \
+             lmi cannot renew a token it did not obtain: provide a valid one, or unset {ACCESS_TOKEN_VAR} to use the env's grant"
+        )));
+    }
+    let grant = GrantConfig::from_env(&settings.env_config(env)?)?;
+    let cache = TokenCache::new(&settings.paths().token_dir(), env);
+    let _lock = cache.lock(lock_wait(settings));
+    if cache.discard_if(rejected) {
+        tracing::info!("environment `{env}`: discarded the cached token the service rejected");
+    }
+    if let Some(t) = cache
+        .read()
+        .filter(|t| &t.access_token != rejected && t.is_fresh(now_secs()) && issued_for(t, &grant))
+    {
+        tracing::debug!("environment `{env}`: another lmi process renewed the token meanwhile");
+        return Ok(t.access_token);
+    }
+    fetch_and_store(settings, &grant, &cache)
+}
+
+/// Where `env`'s tokens come from, for error messages: the token endpoint, or the variable.
+pub fn token_source(settings: &Settings, env: &str) -> String {
+    if override_token(settings, env).is_some() {
+        return ACCESS_TOKEN_VAR.to_owned();
+    }
+    match settings
+        .env_config(env)
+        .and_then(|c| c.require_url("OAUTH_TOKEN_URL"))
+    {
+        Ok(u) => crate::logging::redact_url(&u),
+        Err(_) => "its token endpoint".to_owned(),
+    }
+}
+
+/// What `auth status` shows for one environment; never the token.
+#[derive(Debug)]
+pub struct EnvTokenStatus {
+    pub grant: Result<GrantConfig, ConfigError>,
+    pub cache: CacheState,
+    /// `LMI_ACCESS_TOKEN` replaces the grant for this (the active) environment.
+    pub overridden: bool,
+    /// The cached token was issued for a different configuration.
+    pub stale_config: bool,
+}
+
+pub fn status(settings: &Settings, env: &str) -> EnvTokenStatus {
+    let grant = settings
+        .env_config(env)
+        .and_then(|c| GrantConfig::from_env(&c));
+    let cache = TokenCache::new(&settings.paths().token_dir(), env).state();
+    let stale_config = match (&grant, &cache) {
+        (Ok(g), CacheState::Present(t)) => !issued_for(t, g),
+        _ => false,
+    };
+    EnvTokenStatus {
+        grant,
+        cache,
+        overridden: override_token(settings, env).is_some(),
+        stale_config,
+    }
+}
+
+fn issued_for(t: &CachedToken, grant: &GrantConfig) -> bool {
+    t.issued_for
+        .as_deref()
+        .is_none_or(|f| f == grant.fingerprint())
+}
+
+/// How long to wait for another process's fetch: its whole HTTP budget and some.
+fn lock_wait(settings: &Settings) -> Duration {
+    let http = settings
+        .global_u64("LMI_HTTP_TIMEOUT_SECS", super::http::DEFAULT_TIMEOUT_SECS)
+        .unwrap_or(super::http::DEFAULT_TIMEOUT_SECS);
+    Duration::from_secs(http + 15)
+}
+
+fn fetch_and_store(
+    settings: &Settings,
+    grant: &GrantConfig,
+    cache: &TokenCache,
+) -> Result<AccessToken, AuthError> {
+    let token = fetch(&Http::new(settings)?, grant)?;
+    if let Err(e) = cache.write(&token) {
+        tracing::warn!(
+            "cannot write the token cache {}: {e}; the token is used but not kept",
+            cache.path().display()
+        );
+    }
+    Ok(token.access_token)
+}
+
+/// One request to the token endpoint.
+pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError> {
+    let env = &grant.env;
+    let endpoint = grant.endpoint();
+    tracing::info!(
+        "environment `{env}`: requesting a service token ({} grant) from {endpoint}",
+        grant.grant.as_str()
+    );
+    let mut client = BasicClient::new(ClientId::new(grant.client_id.clone()))
+        .set_token_uri(TokenUrl::from_url(grant.token_url.clone()))
+        .set_auth_type(match grant.auth_type {
+            ClientAuth::Basic => AuthType::BasicAuth,
+            ClientAuth::Post => AuthType::RequestBody,
+        });
+    if let Some(secret) = &grant.client_secret {
+        client = client.set_client_secret(secret.clone());
+    }
+    let scopes = grant.scopes.iter().cloned().map(Scope::new);
+    let status = Cell::new(None::<u16>);
+    let send = |req: oauth2::HttpRequest| {
+        let reply = http.oauth(req);
+        status.set(reply.as_ref().ok().map(|r| r.status().as_u16()));
+        reply
+    };
+    let obtained_at = now_secs();
+    let result = match grant.grant {
+        GrantType::ClientCredentials => {
+            let mut req = client.exchange_client_credentials().add_scopes(scopes);
+            if let Some(aud) = &grant.audience {
+                req = req.add_extra_param("audience", aud.clone());
+            }
+            req.request(&send)
+        }
+        GrantType::Password => {
+            let username = ResourceOwnerUsername::new(grant.username.clone().unwrap_or_default());
+            let password = grant
+                .password
+                .clone()
+                .unwrap_or_else(|| ResourceOwnerPassword::new(String::new()));
+            let mut req = client
+                .exchange_password(&username, &password)
+                .add_scopes(scopes);
+            if let Some(aud) = &grant.audience {
+                req = req.add_extra_param("audience", aud.clone());
+            }
+            req.request(&send)
+        }
+    };
+    let response = result.map_err(|e| token_error(grant, status.get(), e))?;
+
+    let access_token = AccessToken::new(response.access_token().secret().clone());
+    let token_type = match response.token_type() {
+        BasicTokenType::Bearer => "Bearer".to_owned(),
+        other => {
+            return Err(AuthError::Failed(format!(
+                "the token endpoint {endpoint} of environment `{env}` issued a `{}` token; lmi can only use Bearer tokens",
+                other.as_ref()
+            )));
+        }
+    };
+    let lifetime = response
+        .expires_in()
+        .map(|d| d.as_secs())
+        .unwrap_or_else(|| {
+            tracing::debug!(
+                "no expires_in in the token response; assuming {DEFAULT_LIFETIME_SECS} s"
+            );
+            DEFAULT_LIFETIME_SECS
+        });
+    let scope = match response.scopes() {
+        Some(s) => Some(s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+        None if !grant.scopes.is_empty() => Some(grant.scopes.join(" ")),
+        None => None,
+    };
+    tracing::info!("environment `{env}`: got a service token valid for {lifetime} s");
+    Ok(CachedToken {
+        access_token,
+        token_type,
+        scope,
+        expires_at: obtained_at + lifetime,
+        obtained_at,
+        issued_for: Some(grant.fingerprint()),
+    })
+}
+
+type TokenError =
+    RequestTokenError<HttpFailure, oauth2::StandardErrorResponse<BasicErrorResponseType>>;
+
+/// Describes a failed token request; names the env and the endpoint, never echoes a body.
+/// The provider refusing the credentials is an authentication failure (exit 4); a provider
+/// that cannot be reached, errs (5xx) or answers garbage is a network failure (exit 1).
+fn token_error(grant: &GrantConfig, status: Option<u16>, e: TokenError) -> AuthError {
+    let env = &grant.env;
+    let endpoint = grant.endpoint();
+    let http_status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    let scrub = crate::logging::scrub;
+    match e {
+        RequestTokenError::ServerResponse(resp) => {
+            let code = resp.error().as_ref().to_owned();
+            let detail = resp
+                .error_description()
+                .map(|d| format!(": {}", scrub(d)))
+                .unwrap_or_default();
+            let server_side = status.is_some_and(|s| s >= 500)
+                || matches!(code.as_str(), "server_error" | "temporarily_unavailable");
+            let msg = format!(
+                "the token endpoint {endpoint} refused the {} grant for environment `{env}`{http_status}: {}{detail}",
+                grant.grant.as_str(),
+                scrub(&code)
+            );
+            if server_side {
+                AuthError::Network(msg)
+            } else {
+                AuthError::Failed(msg)
+            }
+        }
+        RequestTokenError::Request(failure) => AuthError::Network(format!(
+            "cannot get a service token for environment `{env}` from {endpoint}: {failure}"
+        )),
+        RequestTokenError::Parse(err, _body) => {
+            let at = err.path().to_string();
+            let at = if at == "." {
+                String::new()
+            } else {
+                format!(" at `{at}`")
+            };
+            let what = match err.inner().classify() {
+                serde_json::error::Category::Data => "an unexpected token response",
+                _ => "malformed JSON",
+            };
+            AuthError::Network(format!(
+                "the token endpoint {endpoint} of environment `{env}` answered with {what}{at}{http_status}"
+            ))
+        }
+        RequestTokenError::Other(why) => AuthError::Network(format!(
+            "the token endpoint {endpoint} of environment `{env}` gave an unusable answer{http_status}: {}",
+            scrub(&why)
+        )),
+    }
+}

@@ -1,0 +1,807 @@
+//! Environments and service authentication: `.env` layering, the Client Credentials and
+//! Password grants, the shared token cache, `lmi auth token|status`, `lmi env list`, and
+//! authenticated service requests with one retry on 401.
+//!
+//! The real OpenID provider (tests/idp) covers the happy paths it implements; an in-process
+//! server (support/fault.rs) covers what it does not do (password grant, 401s, 500s, slow or
+//! malformed answers).
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::Home;
+use crate::support::fault::{FaultServer, Reply, Req};
+use crate::support::idp::{Idp, SERVICE_CLIENT_SECRET};
+
+use lmi::auth::AuthError;
+use lmi::auth::cache::{AccessToken, CachedToken, TokenCache, now_secs};
+use lmi::auth::request::{ServiceCall, send};
+use lmi::exit::{Exit, ExitStatus};
+use lmi::paths::Paths;
+use lmi::settings::Settings;
+
+const PLANTED_SECRET: &str = "planted-client-secret-9f3a7c";
+const PLANTED_PASSWORD: &str = "planted-password-51e0bb";
+
+fn token_reply(token: &str, ttl: u64) -> Reply {
+    Reply::json(
+        200,
+        json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": "api:read" }),
+    )
+}
+
+/// A token endpoint at `/token` issuing `tok-<n>` (n-th request), and `service` for the rest.
+fn oauth_server(service: impl Fn(&Req, usize) -> Reply + Send + Sync + 'static) -> FaultServer {
+    FaultServer::start(move |req, n| {
+        if req.path() == "/token" {
+            token_reply(&format!("tok-{n}"), 3600)
+        } else {
+            service(req, n)
+        }
+    })
+}
+
+/// `dev` configured against `srv` with the client_credentials grant (secret posted in the body
+/// so tests can see what was sent), and the default environment.
+fn fault_home(srv: &FaultServer) -> Home {
+    let home = Home::new();
+    home.global_env("default_environment=dev\n");
+    home.env_file("dev", &client_credentials_env(srv));
+    home
+}
+
+fn client_credentials_env(srv: &FaultServer) -> String {
+    format!(
+        "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
+         OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET={PLANTED_SECRET}\nOAUTH_CLIENT_AUTH_METHOD=client_secret_post\n",
+        srv.url("/token"),
+        srv.url("/api")
+    )
+}
+
+fn idp_home(idp: &Idp) -> Home {
+    let home = Home::new();
+    home.global_env("default_environment=dev\n");
+    home.env_file("dev", &idp.service_env());
+    home
+}
+
+fn cache_file(home: &Home, env: &str) -> std::path::PathBuf {
+    home.cache().join("tokens").join(format!("{env}.json"))
+}
+
+fn read_cache(home: &Home, env: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(cache_file(home, env)).expect("cache file"))
+        .expect("cache is JSON")
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the real OpenID provider.
+
+#[test]
+fn client_credentials_token_from_the_real_provider_is_cached_privately() {
+    let idp = Idp::start();
+    let home = idp_home(&idp);
+
+    let run = home.run(["auth", "token"]);
+    run.success();
+    let token = run.stdout.trim();
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "only the token on stdout: {run:#?}"
+    );
+    assert_eq!(
+        token.split('.').count(),
+        3,
+        "the provider issues JWT access tokens: {token}"
+    );
+    assert_eq!(idp.token_requests("client_credentials"), 1);
+
+    let cache = read_cache(&home, "dev");
+    assert_eq!(cache["access_token"], token);
+    assert_eq!(cache["token_type"], "Bearer");
+    assert_eq!(cache["scope"], "api:read");
+    let (obtained, expires) = (
+        cache["obtained_at"].as_u64().unwrap(),
+        cache["expires_at"].as_u64().unwrap(),
+    );
+    assert!(
+        expires > now_secs() && expires - obtained == 300,
+        "absolute expiry: {cache}"
+    );
+    assert!(
+        !cache.to_string().contains(SERVICE_CLIENT_SECRET),
+        "no secret in the cache"
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&cache_file(&home, "dev")), 0o600);
+        assert_eq!(mode(&home.cache().join("tokens")), 0o700);
+    }
+    assert!(
+        home.cache().join("tokens/dev.lock").exists(),
+        "the lock file lives beside the cache"
+    );
+}
+
+#[test]
+fn a_valid_cached_token_is_reused_without_a_request() {
+    let idp = Idp::start();
+    let home = idp_home(&idp);
+    let first = home.run(["auth", "token"]);
+    first.success();
+    for _ in 0..3 {
+        let again = home.run(["auth", "token"]);
+        again.success();
+        assert_eq!(again.stdout, first.stdout);
+    }
+    assert_eq!(
+        idp.token_requests("client_credentials"),
+        1,
+        "cache hits make no request"
+    );
+}
+
+#[test]
+fn an_expired_token_triggers_a_new_request() {
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
+    let home = idp_home(&idp);
+    let first = home.run(["auth", "token"]);
+    first.success();
+    assert_eq!(idp.token_requests("client_credentials"), 1);
+    std::thread::sleep(Duration::from_millis(2600));
+    let second = home.run(["auth", "token"]);
+    second.success();
+    assert_ne!(second.stdout, first.stdout, "a new token");
+    assert_eq!(idp.token_requests("client_credentials"), 2);
+    let third = home.run(["auth", "token"]);
+    assert_eq!(third.stdout, second.stdout);
+    assert_eq!(idp.token_requests("client_credentials"), 2);
+}
+
+#[test]
+fn eight_concurrent_processes_with_an_empty_cache_make_one_token_request() {
+    let idp = Idp::start();
+    let home = idp_home(&idp);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            home.cmd(["auth", "token"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn lmi")
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.stdout, outputs[0].stdout,
+            "every process got the same token"
+        );
+    }
+    let requests = idp.token_requests("client_credentials");
+    eprintln!("concurrency: 8 lmi processes, {requests} token request(s) at the provider");
+    assert_eq!(requests, 1);
+}
+
+#[test]
+fn auth_status_reports_each_env_and_its_token_state_but_never_the_token() {
+    let idp = Idp::start();
+    let home = idp_home(&idp);
+    home.env_file(
+        "prod",
+        "OAUTH_GRANT_TYPE=password\nOAUTH_TOKEN_URL=https://login.example/token\n",
+    );
+
+    let before = home.run(["auth", "status"]);
+    before
+        .success()
+        .stdout_has("dev (default, active)")
+        .stdout_has("client_credentials")
+        .stdout_has("none cached");
+    before
+        .stdout_has("prod")
+        .stdout_has("OAUTH_CLIENT_ID is not set");
+
+    let token = home
+        .run(["auth", "token"])
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    let text = home.run(["-vv", "auth", "status"]);
+    text.success()
+        .stdout_has("cached, valid for")
+        .nowhere(&token)
+        .nowhere(SERVICE_CLIENT_SECRET);
+
+    let json_run = home.run(["auth", "status", "--output", "json"]);
+    json_run.success().nowhere(&token);
+    let v: Value = serde_json::from_str(&json_run.stdout).expect("JSON status");
+    let envs = v["environments"].as_array().unwrap();
+    let dev = envs.iter().find(|e| e["name"] == "dev").unwrap();
+    assert_eq!(dev["grant"]["type"], "client_credentials");
+    assert_eq!(dev["token"]["state"], "valid");
+    assert_eq!(dev["default"], true);
+    let prod = envs.iter().find(|e| e["name"] == "prod").unwrap();
+    assert_eq!(prod["configured"], false);
+    assert_eq!(prod["token"]["state"], "none");
+    assert_eq!(v["sso"]["signed_in"], false);
+    assert_eq!(
+        idp.token_requests("client_credentials"),
+        1,
+        "status never fetches"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fault injection: the token endpoint.
+
+fn password_server() -> FaultServer {
+    FaultServer::start(|req, n| {
+        let form = req.form();
+        if form.get("grant_type").map(String::as_str) != Some("password") {
+            return Reply::json(400, json!({"error": "unsupported_grant_type"}));
+        }
+        if form.get("username").map(String::as_str) == Some("alice")
+            && form.get("password").map(String::as_str) == Some(PLANTED_PASSWORD)
+        {
+            token_reply(&format!("pw-token-{n}-0a1b2c3d"), 3600)
+        } else {
+            Reply::json(
+                400,
+                json!({"error": "invalid_grant", "error_description": "wrong username or password"}),
+            )
+        }
+    })
+}
+
+fn password_env(srv: &FaultServer, password: &str) -> String {
+    format!(
+        "OAUTH_GRANT_TYPE=password\nOAUTH_TOKEN_URL={}\nOAUTH_CLIENT_ID=lmi-cli\nOAUTH_USERNAME=alice\n\
+         OAUTH_PASSWORD={password}\nOAUTH_SCOPE=\"api:read api:write\"\nOAUTH_AUDIENCE=https://api.example\n",
+        srv.url("/token")
+    )
+}
+
+#[test]
+fn password_grant_sends_the_resource_owner_credentials() {
+    let srv = password_server();
+    let home = Home::new();
+    home.env_file("dev", &password_env(&srv, PLANTED_PASSWORD));
+    let run = home.run(["-e", "dev", "auth", "token"]);
+    run.success()
+        .stdout_has("pw-token-1-0a1b2c3d")
+        .nowhere(PLANTED_PASSWORD);
+    let form = srv.requests()[0].form();
+    assert_eq!(form["username"], "alice");
+    assert_eq!(
+        form["client_id"], "lmi-cli",
+        "a public client names itself in the body"
+    );
+    assert_eq!(form["scope"], "api:read api:write");
+    assert_eq!(form["audience"], "https://api.example");
+}
+
+#[test]
+fn password_grant_with_a_wrong_password_is_an_auth_failure_naming_env_and_endpoint() {
+    let srv = password_server();
+    let home = Home::new();
+    home.env_file("dev", &password_env(&srv, "not-the-password"));
+    let run = home.run(["-e", "dev", "auth", "token"]);
+    run.code(4)
+        .stderr_has("`dev`")
+        .stderr_has(&srv.url("/token"))
+        .stderr_has("invalid_grant")
+        .nowhere("not-the-password");
+    assert!(run.stdout.is_empty());
+    assert!(
+        !cache_file(&home, "dev").exists(),
+        "nothing cached on failure"
+    );
+}
+
+#[test]
+fn token_endpoint_500_is_a_failure_naming_env_and_endpoint() {
+    let srv = FaultServer::start(|_, _| Reply::raw(500, "text/html", "<h1>oops</h1>"));
+    let home = fault_home(&srv);
+    home.run(["auth", "token"])
+        .code(1)
+        .stderr_has("`dev`")
+        .stderr_has(&srv.url("/token"))
+        .stderr_has("HTTP 500")
+        .nowhere(PLANTED_SECRET);
+}
+
+#[test]
+fn token_endpoint_timeout_is_reported_promptly() {
+    let srv = FaultServer::start(|_, n| {
+        token_reply(&format!("late-{n}"), 60).delayed(Duration::from_secs(5))
+    });
+    let mut home = fault_home(&srv);
+    home.env("LMI_HTTP_TIMEOUT_SECS", "1");
+    let started = Instant::now();
+    home.run(["auth", "token"])
+        .code(1)
+        .stderr_has("`dev`")
+        .stderr_has(&srv.url("/token"))
+        .stderr_has("no answer within 1 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn token_endpoint_malformed_json_is_reported() {
+    let srv = FaultServer::start(|_, _| {
+        Reply::raw(200, "application/json", r#"{"access_token": "abc", "tok"#)
+    });
+    let home = fault_home(&srv);
+    home.run(["auth", "token"])
+        .code(1)
+        .stderr_has("malformed JSON")
+        .stderr_has(&srv.url("/token"));
+    let srv2 = FaultServer::start(|_, _| Reply::json(200, json!({"token_type": "Bearer"})));
+    let home2 = fault_home(&srv2);
+    home2
+        .run(["auth", "token"])
+        .code(1)
+        .stderr_has("unexpected token response")
+        .stderr_has("`dev`");
+}
+
+#[test]
+fn a_corrupt_cache_file_is_discarded_with_a_warning_and_refetched() {
+    let srv = oauth_server(|_, _| Reply::status(404));
+    let home = fault_home(&srv);
+    std::fs::create_dir_all(home.cache().join("tokens")).unwrap();
+    std::fs::write(cache_file(&home, "dev"), b"{\"access_token\": \"half-writ").unwrap();
+    let run = home.run(["auth", "token"]);
+    run.success()
+        .stdout_has("tok-1")
+        .stderr_has("WARN")
+        .stderr_has("discarding the token cache");
+    assert_eq!(read_cache(&home, "dev")["access_token"], "tok-1");
+    // Valid JSON of the wrong shape is recovered from too.
+    std::fs::write(cache_file(&home, "dev"), b"[1, 2, 3]").unwrap();
+    home.run(["auth", "token"]).success().stdout_has("tok-2");
+    assert_eq!(srv.count("/token"), 2);
+}
+
+#[test]
+fn a_cached_token_for_a_different_configuration_is_not_reused() {
+    let srv = oauth_server(|_, _| Reply::status(404));
+    let home = fault_home(&srv);
+    home.run(["auth", "token"]).success().stdout_has("tok-1");
+    home.env_file(
+        "dev",
+        &format!("{}OAUTH_SCOPE=api:write\n", client_credentials_env(&srv)),
+    );
+    home.run(["auth", "token"]).success().stdout_has("tok-2");
+    assert_eq!(srv.count("/token"), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets stay secret.
+
+#[test]
+fn planted_secret_and_token_never_appear_in_output_or_log_at_debug() {
+    // The token endpoint echoes the client secret and password back in an error, as a careless
+    // provider might; lmi must scrub them.
+    let srv = FaultServer::start(|req, n| {
+        if req.form().get("scope").map(String::as_str) == Some("bad") {
+            Reply::json(
+                400,
+                json!({"error": "invalid_client", "error_description": format!("client_secret={PLANTED_SECRET} is wrong; password {PLANTED_PASSWORD}")}),
+            )
+        } else {
+            token_reply(&format!("planted-token-{n}-77d1e4"), 3600)
+        }
+    });
+    let home = fault_home(&srv);
+    home.env_file(
+        "bad",
+        &format!(
+            "{}OAUTH_SCOPE=bad\nOAUTH_PASSWORD={PLANTED_PASSWORD}\n",
+            client_credentials_env(&srv)
+        ),
+    );
+
+    let tok = home.run(["-vv", "auth", "token"]);
+    tok.success();
+    assert_eq!(tok.stdout.trim(), "planted-token-1-77d1e4");
+    assert!(
+        tok.stderr.contains("HTTP POST"),
+        "-vv traces HTTP: {tok:#?}"
+    );
+    let status = home.run(["-vv", "auth", "status", "--output", "json"]);
+    status.success();
+    let bad = home.run(["-vv", "-e", "bad", "auth", "token"]);
+    bad.code(4).stderr_has("invalid_client");
+
+    for run in [&tok, &status, &bad] {
+        assert!(
+            !run.stderr.contains("planted-token"),
+            "token on stderr: {run:#?}"
+        );
+        run.nowhere(PLANTED_SECRET).nowhere(PLANTED_PASSWORD);
+    }
+    assert!(!status.stdout.contains("planted-token"));
+    let log = std::fs::read_to_string(home.log_file()).expect("log file at the default place");
+    assert!(
+        log.contains("HTTP POST") && log.contains("/token"),
+        "HTTP traces in the log: {log}"
+    );
+    for secret in [PLANTED_SECRET, PLANTED_PASSWORD, "planted-token-1-77d1e4"] {
+        assert!(
+            !log.contains(secret),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
+    // The request really carried the secret (so the test would catch a leak).
+    assert_eq!(srv.requests()[0].form()["client_secret"], PLANTED_SECRET);
+}
+
+#[test]
+fn the_log_file_can_be_disabled() {
+    let srv = oauth_server(|_, _| Reply::status(404));
+    let mut home = fault_home(&srv);
+    home.env("LMI_LOG_FILE", "off");
+    home.run(["-v", "auth", "token"]).success();
+    assert!(!home.log_file().exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration.
+
+#[test]
+fn a_command_that_needs_an_env_without_one_is_a_usage_error() {
+    let home = Home::new();
+    home.run(["auth", "token"])
+        .code(2)
+        .stderr_has("no environment selected")
+        .stderr_has("--env");
+}
+
+#[test]
+fn a_missing_key_names_the_key_and_the_file() {
+    let home = Home::new();
+    home.env_file(
+        "dev",
+        "OAUTH_TOKEN_URL=http://127.0.0.1:9/token\nOAUTH_CLIENT_ID=x\n",
+    );
+    let env_file = home.config().join("env/dev.env");
+    home.run(["-e", "dev", "auth", "token"])
+        .code(2)
+        .stderr_has("OAUTH_CLIENT_SECRET")
+        .stderr_has(&env_file.display().to_string());
+    home.run(["-e", "nope", "auth", "token"])
+        .code(2)
+        .stderr_has("environment `nope` is not configured")
+        .stderr_has("nope.env");
+}
+
+#[test]
+fn malformed_files_and_values_name_the_file_and_key() {
+    let home = Home::new();
+    home.env_file(
+        "dev",
+        "OAUTH_GRANT_TYPE=implicit\nOAUTH_TOKEN_URL=http://127.0.0.1:9/token\n",
+    );
+    home.run(["-e", "dev", "auth", "token"])
+        .code(2)
+        .stderr_has("OAUTH_GRANT_TYPE")
+        .stderr_has("dev.env");
+    home.env_file("dev", "OAUTH_TOKEN_URL=ftp:/nowhere\n");
+    home.run(["-e", "dev", "auth", "token"])
+        .code(2)
+        .stderr_has("OAUTH_TOKEN_URL")
+        .stderr_has("dev.env");
+    home.env_file(
+        "dev",
+        &format!("OAUTH_CLIENT_SECRET='{PLANTED_SECRET}\nOAUTH_TOKEN_URL=x\n"),
+    );
+    let run = home.run(["-e", "dev", "auth", "token"]);
+    run.code(2).stderr_has("dev.env").nowhere(PLANTED_SECRET);
+    home.global_env("default_environment=dev\nbroken line without equals\n");
+    home.run(["env", "list"]).code(2).stderr_has(".env");
+}
+
+#[test]
+fn flags_beat_process_env_beat_env_file_beat_global_file() {
+    let srv = oauth_server(|_, _| Reply::status(404));
+    let mut home = Home::new();
+    home.global_env(&format!(
+        "default_environment=dev\nOAUTH_TOKEN_URL={}\nOAUTH_CLIENT_ID=from-global\nOAUTH_CLIENT_SECRET=s3cret-global\n\
+         OAUTH_CLIENT_AUTH_METHOD=client_secret_post\n",
+        srv.url("/token")
+    ));
+    home.env_file("dev", "OAUTH_CLIENT_ID=from-dev-file\n");
+    home.env_file("other", "OAUTH_SCOPE=other-scope\n");
+
+    let client_of = |i: usize| srv.requests()[i].form()["client_id"].clone();
+    home.run(["auth", "token"]).success();
+    assert_eq!(client_of(0), "from-dev-file", "env file beats global file");
+    home.run(["-e", "other", "auth", "token"]).success();
+    assert_eq!(
+        client_of(1),
+        "from-global",
+        "global file fills what the env file lacks"
+    );
+    assert_eq!(
+        srv.requests()[1].form()["scope"],
+        "other-scope",
+        "--env beats default_environment"
+    );
+    home.env("OAUTH_CLIENT_ID", "from-process");
+    std::fs::remove_dir_all(home.cache()).unwrap();
+    home.run(["auth", "token"]).success();
+    assert_eq!(
+        client_of(2),
+        "from-process",
+        "process environment beats the env file"
+    );
+}
+
+#[test]
+fn env_list_shows_the_environments_and_the_default() {
+    let home = Home::new();
+    home.run(["env", "list"])
+        .success()
+        .stderr_has("no environments");
+    home.global_env("default_environment=staging\n");
+    home.env_file("prod", "");
+    home.env_file("staging", "");
+    home.env_file("bad name", "");
+    let run = home.run(["env", "list"]);
+    run.success().stderr_has("ignoring");
+    assert_eq!(run.stdout, "prod\nstaging (default)\n");
+    home.run(["-e", "prod", "env", "list"])
+        .success()
+        .stdout_has("prod (active)");
+    let json_run = home.run(["env", "list", "--output", "json"]);
+    let v: Value = serde_json::from_str(&json_run.success().stdout).unwrap();
+    assert_eq!(v["default"], "staging");
+    assert_eq!(v["environments"].as_array().unwrap().len(), 2);
+    assert_eq!(v["environments"][1]["default"], true);
+}
+
+#[test]
+fn lmi_access_token_overrides_the_grant_for_the_active_env() {
+    let srv = oauth_server(|_, _| Reply::status(404));
+    let mut home = fault_home(&srv);
+    home.env("LMI_ACCESS_TOKEN", "ci-provided-token-3c9e");
+    home.run(["auth", "token"])
+        .success()
+        .stdout_has("ci-provided-token-3c9e");
+    let status = home.run(["auth", "status"]);
+    status
+        .success()
+        .stdout_has("LMI_ACCESS_TOKEN")
+        .nowhere("ci-provided-token-3c9e");
+    let v: Value =
+        serde_json::from_str(&home.run(["auth", "status", "--output", "json"]).stdout).unwrap();
+    assert_eq!(v["environments"][0]["overridden_by"], "LMI_ACCESS_TOKEN");
+    assert_eq!(
+        srv.count("/token"),
+        0,
+        "no token request when the token is given"
+    );
+    // Works with no env file at all, as in CI.
+    let mut bare = Home::new();
+    bare.env("LMI_ACCESS_TOKEN", "ci-provided-token-3c9e");
+    bare.run(["-e", "ci", "auth", "token"])
+        .success()
+        .stdout_has("ci-provided-token-3c9e");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authenticated service requests (the library call behind the WIT `send-request`).
+
+/// Settings for `env` rooted in a throw-away directory (Paths::under layout).
+struct LibHome {
+    _dir: tempfile::TempDir,
+    paths: Paths,
+}
+
+impl LibHome {
+    fn new(global: &str, envs: &[(&str, String)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        std::fs::create_dir_all(paths.env_dir()).unwrap();
+        std::fs::write(paths.global_env_file(), global).unwrap();
+        for (name, body) in envs {
+            std::fs::write(paths.env_file(name), body).unwrap();
+        }
+        Self { _dir: dir, paths }
+    }
+    fn settings(&self) -> Settings {
+        Settings::load(self.paths.clone(), Some("dev")).expect("settings")
+    }
+    fn cache(&self) -> TokenCache {
+        TokenCache::new(&self.paths.token_dir(), "dev")
+    }
+}
+
+fn lib_home(srv: &FaultServer) -> LibHome {
+    LibHome::new("", &[("dev", client_credentials_env(srv))])
+}
+
+fn get(path: &str) -> ServiceCall {
+    ServiceCall {
+        method: reqwest::Method::GET,
+        path: path.into(),
+        headers: vec![],
+        body: None,
+    }
+}
+
+#[test]
+fn service_request_attaches_the_bearer_token_under_the_service_url() {
+    let srv = oauth_server(|req, _| {
+        Reply::raw(200, "text/plain", format!("{} {}", req.method, req.target))
+    });
+    let lib = lib_home(&srv);
+    let call = ServiceCall {
+        method: reqwest::Method::POST,
+        path: "v1/items?x=1".into(),
+        headers: vec![("X-Trace".into(), "abc".into())],
+        body: Some(b"{}".to_vec()),
+    };
+    let reply = send(&lib.settings(), "dev", call).expect("request");
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&reply.body),
+        "POST /api/v1/items?x=1"
+    );
+    let api = srv
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/api/v1/items")
+        .unwrap();
+    assert_eq!(api.bearer(), Some("tok-1"));
+    assert_eq!(api.header("x-trace"), Some("abc"));
+    assert_eq!(api.body, b"{}");
+    // A second call reuses the cached token.
+    send(&lib.settings(), "dev", get("v1/items")).unwrap();
+    assert_eq!(srv.count("/token"), 1);
+
+    let refused = send(&lib.settings(), "dev", get("../admin")).unwrap_err();
+    assert!(matches!(refused, AuthError::InvalidRequest(_)), "{refused}");
+    let call = ServiceCall {
+        headers: vec![("Authorization".into(), "Bearer mine".into())],
+        ..get("x")
+    };
+    assert!(matches!(
+        send(&lib.settings(), "dev", call),
+        Err(AuthError::InvalidRequest(_))
+    ));
+}
+
+#[test]
+fn a_401_discards_the_token_fetches_a_new_one_and_retries_once() {
+    let srv = oauth_server(|req, _| match req.bearer() {
+        Some("tok-1") => Reply::status(401),
+        _ => Reply::raw(200, "text/plain", "hello"),
+    });
+    let lib = lib_home(&srv);
+    let reply = send(&lib.settings(), "dev", get("whoami")).expect("retried");
+    assert_eq!(
+        (reply.status, reply.body.as_slice()),
+        (200, b"hello".as_slice())
+    );
+    assert_eq!(srv.count("/token"), 2);
+    assert_eq!(srv.count("/api/whoami"), 2);
+    let cached = lib.cache().read().expect("the new token is cached");
+    assert_eq!(cached.access_token.secret(), "tok-2");
+}
+
+#[test]
+fn a_second_401_is_an_auth_failure_naming_env_and_token_endpoint() {
+    let srv = oauth_server(|_, _| Reply::status(401));
+    let lib = lib_home(&srv);
+    let err = send(&lib.settings(), "dev", get("whoami")).unwrap_err();
+    assert!(matches!(err, AuthError::Failed(_)), "{err:?}");
+    assert_eq!(err.exit(), Exit::Auth);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`dev`") && msg.contains(&srv.url("/token")) && msg.contains("401"),
+        "{msg}"
+    );
+    assert_eq!(srv.count("/token"), 2, "one renewal only");
+    assert_eq!(srv.count("/api/whoami"), 2, "one retry only");
+}
+
+#[test]
+fn a_failed_renewal_after_a_401_is_an_error_naming_env_and_endpoint() {
+    let srv = FaultServer::start(|req, n| match (req.path(), n) {
+        ("/token", 1) => token_reply("tok-1", 3600),
+        ("/token", _) => Reply::json(401, json!({"error": "invalid_client"})),
+        _ => Reply::status(401),
+    });
+    let lib = lib_home(&srv);
+    let err = send(&lib.settings(), "dev", get("whoami")).unwrap_err();
+    assert_eq!(err.exit(), Exit::Auth, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`dev`") && msg.contains(&srv.url("/token")),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_service_500_is_returned_to_the_plugin_without_a_retry() {
+    let srv = oauth_server(|_, _| Reply::raw(500, "text/plain", "boom"));
+    let lib = lib_home(&srv);
+    let reply = send(&lib.settings(), "dev", get("x")).expect("a reply");
+    assert_eq!(reply.status, 500);
+    assert_eq!(srv.count("/token"), 1);
+    assert_eq!(srv.count("/api/x"), 1);
+}
+
+#[test]
+fn a_slow_service_times_out_as_a_network_error() {
+    let srv = oauth_server(|_, _| Reply::status(200).delayed(Duration::from_secs(4)));
+    let lib = LibHome::new(
+        "LMI_HTTP_TIMEOUT_SECS=1\n",
+        &[("dev", client_credentials_env(&srv))],
+    );
+    let started = Instant::now();
+    let err = send(&lib.settings(), "dev", get("slow")).unwrap_err();
+    assert!(matches!(err, AuthError::Network(_)), "{err:?}");
+    assert!(err.to_string().contains("no answer within 1 s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn a_stale_401_does_not_discard_a_token_another_process_renewed() {
+    let srv = oauth_server(|req, _| match req.bearer() {
+        Some("renewed-elsewhere") => Reply::status(200),
+        _ => Reply::status(401),
+    });
+    let lib = lib_home(&srv);
+    let now = now_secs();
+    let fresh = CachedToken {
+        access_token: AccessToken::new("renewed-elsewhere".into()),
+        token_type: "Bearer".into(),
+        scope: None,
+        expires_at: now + 3600,
+        obtained_at: now,
+        issued_for: None,
+    };
+    lib.cache().write(&fresh).unwrap();
+    let rejected = AccessToken::new("an-older-token".into());
+    let t = lmi::auth::service::renew_after_reject(&lib.settings(), "dev", &rejected).unwrap();
+    assert_eq!(t.secret(), "renewed-elsewhere");
+    assert_eq!(
+        srv.count("/token"),
+        0,
+        "no request: the cache already had a different, valid token"
+    );
+    assert_eq!(lib.cache().read(), Some(fresh));
+}
