@@ -1,1 +1,191 @@
+//! `hostile`: a fixture plugin that misbehaves on request, for the host's sandbox tests.
+//!
+//! Each command tries one thing a plugin must not get away with (or checks one boundary)
+//! and prints a line the tests can match. The manifest requests no permissions. See
+//! README.md for the table of commands and what each prints.
 
+use std::hint::black_box;
+use std::io::Write;
+
+use lmi_plugin_sdk::{Context, Plugin, PluginError, Request};
+
+/// The fixture plugin; see README.md.
+pub struct Hostile;
+
+impl Plugin for Hostile {
+    fn run(ctx: &dyn Context, command: &str, args: &[String]) -> Result<u8, PluginError> {
+        let mut out = ctx.stdout();
+        match command {
+            "spin" => spin(),
+            "grow" => grow(),
+            "recurse" => {
+                let depth = recurse(0);
+                writeln!(out, "recurse: returned at depth {depth}")?;
+                Ok(0)
+            }
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "exit3" => Ok(3),
+            "exit-process" => std::process::exit(7),
+            "read-file" => {
+                let path = one_arg(command, args, "<PATH>")?;
+                match std::fs::read_to_string(path) {
+                    Ok(text) => writeln!(out, "read-file: READ {} bytes", text.len())?,
+                    Err(error) => writeln!(out, "read-file: denied: {error}")?,
+                }
+                Ok(0)
+            }
+            "read-env" => {
+                let var = one_arg(command, args, "<VAR>")?;
+                match std::env::var(var) {
+                    Ok(value) => writeln!(out, "read-env: SET={value}")?,
+                    Err(_) => writeln!(out, "read-env: unset")?,
+                }
+                Ok(0)
+            }
+            "connect" => {
+                let addr = one_arg(command, args, "<ADDR>")?;
+                match std::net::TcpStream::connect(addr) {
+                    Ok(_) => writeln!(out, "connect: CONNECTED")?,
+                    Err(error) => writeln!(out, "connect: denied: {error}")?,
+                }
+                Ok(0)
+            }
+            "flood" => loop {
+                if writeln!(out, "flood: the quick brown fox jumps over the lazy dog").is_err() {
+                    return Ok(0);
+                }
+            },
+            "token" => {
+                // Prints `token: <kind>: <message>`, e.g. `token: denied: ...`.
+                match ctx.get_token() {
+                    Ok(_) => writeln!(out, "token: GOT")?,
+                    Err(error) => writeln!(out, "token: {error}")?,
+                }
+                Ok(0)
+            }
+            "request" => {
+                let path = one_arg(command, args, "<PATH>")?;
+                match ctx.send_request(Request::get(path)) {
+                    Ok(response) => writeln!(out, "request: status {}", response.status)?,
+                    Err(error) => writeln!(out, "request: {error}")?,
+                }
+                Ok(0)
+            }
+            "sso-only" => {
+                writeln!(out, "sso-only: STARTED")?;
+                Ok(0)
+            }
+            "args" => {
+                for arg in args {
+                    writeln!(out, "{arg}")?;
+                }
+                Ok(0)
+            }
+            "usage" => Err(PluginError::usage("usage: lmi usage <x>")),
+            "fail" => Err(PluginError::failed("it failed")),
+            other => Err(PluginError::unknown_command(other)),
+        }
+    }
+}
+
+lmi_plugin_sdk::export!(Hostile);
+
+fn one_arg<'a>(command: &str, args: &'a [String], name: &str) -> Result<&'a str, PluginError> {
+    match args {
+        [arg] => Ok(arg),
+        _ => Err(PluginError::usage(format!("usage: lmi {command} {name}"))),
+    }
+}
+
+/// Burns CPU until the host's deadline interrupts it.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates 1 MiB at a time, writing to every page, until the memory cap stops it.
+fn grow() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 1 << 20];
+        for page in chunk.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        hoard.push(black_box(chunk));
+    }
+}
+
+/// Recurses until the stack runs out; the frame holds a buffer so it cannot be elided.
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth as u8; 256]);
+    if black_box(true) {
+        recurse(depth + 1) + u64::from(frame[0])
+    } else {
+        depth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lmi_plugin_sdk::{HostError, MockContext, Response};
+
+    fn run(ctx: &MockContext, command: &str, words: &[&str]) -> Result<u8, PluginError> {
+        let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        Hostile::run(ctx, command, &args)
+    }
+
+    #[test]
+    fn exit_codes_and_errors_are_what_the_sandbox_tests_expect() {
+        let ctx = MockContext::new();
+        assert_eq!(run(&ctx, "exit3", &[]), Ok(3));
+        assert_eq!(
+            run(&ctx, "usage", &[]),
+            Err(PluginError::usage("usage: lmi usage <x>"))
+        );
+        assert_eq!(
+            run(&ctx, "fail", &[]),
+            Err(PluginError::failed("it failed"))
+        );
+    }
+
+    #[test]
+    fn args_prints_one_per_line() {
+        let ctx = MockContext::new();
+        assert_eq!(run(&ctx, "args", &["a b", "--c", ""]), Ok(0));
+        assert_eq!(ctx.stdout_text(), "a b\n--c\n\n");
+    }
+
+    #[test]
+    fn token_and_request_report_the_hosts_answer() {
+        let ctx = MockContext::new()
+            .with_response("v1/x", Response::new(200, ""))
+            .with_request_error("v1/y", HostError::Denied("no".into()));
+        assert_eq!(run(&ctx, "token", &[]), Ok(0));
+        assert_eq!(run(&ctx, "request", &["v1/x"]), Ok(0));
+        assert_eq!(run(&ctx, "request", &["v1/y"]), Ok(0));
+        let out = ctx.stdout_text();
+        assert!(out.starts_with("token: denied: "), "{out}");
+        assert!(
+            out.contains("request: status 200\nrequest: denied: no\n"),
+            "{out}"
+        );
+
+        let ctx = MockContext::new().with_token("t");
+        assert_eq!(run(&ctx, "token", &[]), Ok(0));
+        assert_eq!(ctx.stdout_text(), "token: GOT\n");
+    }
+
+    #[test]
+    fn commands_with_an_argument_require_exactly_one() {
+        let ctx = MockContext::new();
+        for command in ["read-file", "read-env", "connect", "request"] {
+            assert!(
+                matches!(run(&ctx, command, &[]), Err(PluginError::Usage(_))),
+                "{command}"
+            );
+        }
+    }
+}

@@ -1,1 +1,3 @@
-fn main() { println!("I am a plain wasi:cli command, not an lmi plugin"); }
+fn main() {
+    println!("I am a plain wasi:cli command, not an lmi plugin");
+}

@@ -1,0 +1,145 @@
+//! What a running plugin may ask of the host: the [`Context`] trait and its real
+//! implementation, [`HostContext`], which calls the WIT `cli-context` imports.
+
+use std::io::Write;
+
+use crate::bindings::lmi::plugin::cli_context as wit;
+use crate::{AccessToken, HostError, Request, Response, SsoUser};
+
+/// Everything a command may learn or do beyond its own arguments.
+///
+/// Inside the component this is [`HostContext`], backed by the host's `cli-context`
+/// imports; in native unit tests it is a [`MockContext`](crate::MockContext). Commands take
+/// `&dyn Context` so the same code runs against both.
+///
+/// ```
+/// use lmi_plugin_sdk::{Context, MockContext, SsoUser};
+///
+/// fn who(ctx: &dyn Context) -> String {
+///     match ctx.sso_user() {
+///         Some(user) => user.email.unwrap_or(user.subject),
+///         None => "nobody".to_string(),
+///     }
+/// }
+///
+/// assert_eq!(who(&MockContext::new()), "nobody");
+/// let ctx = MockContext::new().with_sso_user(SsoUser::new("00u1"));
+/// assert_eq!(who(&ctx), "00u1");
+/// ```
+pub trait Context {
+    /// The active environment's name (`--env` or `default_environment`), if any.
+    /// (WIT: `environment`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// assert_eq!(MockContext::new().with_env("prod").environment().as_deref(), Some("prod"));
+    /// ```
+    fn environment(&self) -> Option<String>;
+
+    /// Whether the user has a valid SSO session; the host refreshes an expired one silently
+    /// but never starts a login. (WIT: `is-sso-authenticated`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// assert!(!MockContext::new().is_sso_authenticated());
+    /// ```
+    fn is_sso_authenticated(&self) -> bool;
+
+    /// The signed-in SSO user, if any. (WIT: `get-sso-user`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, SsoUser};
+    /// let ctx = MockContext::new().with_sso_user(SsoUser::new("00u1").with_name("Ada"));
+    /// assert_eq!(ctx.sso_user().and_then(|u| u.name).as_deref(), Some("Ada"));
+    /// ```
+    fn sso_user(&self) -> Option<SsoUser>;
+
+    /// The active environment's service access token. Only for plugins whose manifest asks
+    /// for `service_token` and that the user granted; others get [`HostError::Denied`].
+    /// (WIT: `get-token`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_token("t0k3n");
+    /// assert_eq!(ctx.get_token().map(|t| t.into_secret()), Ok("t0k3n".to_string()));
+    /// ```
+    fn get_token(&self) -> Result<AccessToken, HostError>;
+
+    /// Sends an authenticated request to the active environment's service. The host
+    /// attaches the token and, on a 401, acquires a new one and retries once. Needs the
+    /// `service_requests` permission. Any HTTP status is `Ok`; check
+    /// [`Response::is_success`]. (WIT: `send-request`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_response("v1/items", Response::json(200, "[]"));
+    /// let response = ctx.send_request(Request::get("v1/items")).expect("mocked");
+    /// assert_eq!(response.text(), "[]");
+    /// ```
+    fn send_request(&self, request: Request) -> Result<Response, HostError>;
+
+    /// Where the command's normal output goes: the process's standard output by default.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new();
+    /// writeln!(ctx.stdout(), "done").expect("in memory");
+    /// assert_eq!(ctx.stdout_text(), "done\n");
+    /// ```
+    fn stdout(&self) -> Box<dyn Write + '_> {
+        Box::new(std::io::stdout())
+    }
+
+    /// Where diagnostics go: the process's standard error by default.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new();
+    /// writeln!(ctx.stderr(), "warning: slow").expect("in memory");
+    /// assert_eq!(ctx.stderr_text(), "warning: slow\n");
+    /// ```
+    fn stderr(&self) -> Box<dyn Write + '_> {
+        Box::new(std::io::stderr())
+    }
+}
+
+/// The real [`Context`], calling the host through the WIT `cli-context` imports.
+///
+/// [`export!`](crate::export) passes it to [`Plugin::run`](crate::Plugin::run); plugin code
+/// rarely names it. Only usable inside a component run by `lmi`: on a native target the
+/// imports are stubs that panic, so tests use [`MockContext`](crate::MockContext) instead.
+///
+/// ```no_run
+/// use lmi_plugin_sdk::{Context, HostContext};
+/// let env = HostContext.environment(); // calls the host
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostContext;
+
+impl Context for HostContext {
+    fn environment(&self) -> Option<String> {
+        wit::environment()
+    }
+
+    fn is_sso_authenticated(&self) -> bool {
+        wit::is_sso_authenticated()
+    }
+
+    fn sso_user(&self) -> Option<SsoUser> {
+        wit::get_sso_user().map(SsoUser::from)
+    }
+
+    fn get_token(&self) -> Result<AccessToken, HostError> {
+        wit::get_token()
+            .map(AccessToken::new)
+            .map_err(HostError::from)
+    }
+
+    fn send_request(&self, request: Request) -> Result<Response, HostError> {
+        wit::send_request(&request.into())
+            .map(Response::from)
+            .map_err(HostError::from)
+    }
+}

@@ -1,0 +1,342 @@
+//! [`MockContext`]: a scripted [`Context`] for native unit tests of command logic.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Write};
+
+use crate::{AccessToken, Context, HostError, Request, Response, SsoUser};
+
+type Handler = Box<dyn Fn(&Request) -> Result<Response, HostError>>;
+
+enum Route {
+    /// Answers requests whose path matches.
+    Path {
+        path: String,
+        answer: Result<Response, HostError>,
+    },
+    /// Answers every request that reaches it.
+    Handler(Handler),
+}
+
+/// A [`Context`] for native unit tests: configured with a builder, it answers from what it
+/// was given, records the requests a command sends, and captures what the command writes to
+/// [`Context::stdout`] and [`Context::stderr`].
+///
+/// Defaults: no environment, not signed in, [`get_token`](Context::get_token) denied, and
+/// every request answered with a [`HostError::Network`] error naming the request.
+///
+/// ```
+/// use lmi_plugin_sdk::{Context, HostError, MockContext, Request, Response, SsoUser};
+///
+/// let ctx = MockContext::new()
+///     .with_env("staging")
+///     .with_sso_user(SsoUser::new("00u1").with_email("ada@example.com"))
+///     .with_token("t0k3n")
+///     .with_response("v1/items", Response::json(200, r#"[{"id":1}]"#))
+///     .with_request_error("v1/down", HostError::Network("connection refused".into()));
+///
+/// assert_eq!(ctx.environment().as_deref(), Some("staging"));
+/// assert!(ctx.is_sso_authenticated());
+/// assert_eq!(ctx.send_request(Request::get("v1/items?page=2")).map(|r| r.status), Ok(200));
+/// assert!(ctx.send_request(Request::get("v1/down")).is_err());
+/// assert_eq!(ctx.requests().len(), 2);
+/// ```
+pub struct MockContext {
+    environment: Option<String>,
+    sso_user: Option<SsoUser>,
+    token: Result<AccessToken, HostError>,
+    routes: Vec<Route>,
+    requests: RefCell<Vec<Request>>,
+    stdout: RefCell<Vec<u8>>,
+    stderr: RefCell<Vec<u8>>,
+}
+
+impl MockContext {
+    /// A context with no environment, no SSO session, no token and no responses.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new();
+    /// assert_eq!(ctx.environment(), None);
+    /// assert!(ctx.get_token().is_err());
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            environment: None,
+            sso_user: None,
+            token: Err(HostError::Denied(
+                "MockContext has no token; configure one with with_token".to_string(),
+            )),
+            routes: Vec::new(),
+            requests: RefCell::new(Vec::new()),
+            stdout: RefCell::new(Vec::new()),
+            stderr: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Sets the active environment's name.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// assert_eq!(MockContext::new().with_env("dev").environment().as_deref(), Some("dev"));
+    /// ```
+    pub fn with_env(mut self, name: impl Into<String>) -> Self {
+        self.environment = Some(name.into());
+        self
+    }
+
+    /// Signs a user in: [`is_sso_authenticated`](Context::is_sso_authenticated) becomes
+    /// true and [`sso_user`](Context::sso_user) returns `user`.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, SsoUser};
+    /// let ctx = MockContext::new().with_sso_user(SsoUser::new("00u1"));
+    /// assert!(ctx.is_sso_authenticated());
+    /// ```
+    pub fn with_sso_user(mut self, user: SsoUser) -> Self {
+        self.sso_user = Some(user);
+        self
+    }
+
+    /// Makes [`get_token`](Context::get_token) return `token`.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_token("t0k3n");
+    /// assert_eq!(ctx.get_token().map(|t| t.into_secret()), Ok("t0k3n".to_string()));
+    /// ```
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Ok(AccessToken::new(token));
+        self
+    }
+
+    /// Makes [`get_token`](Context::get_token) fail with `error`.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, HostError, MockContext};
+    /// let ctx = MockContext::new().with_token_error(HostError::AuthFailed("bad secret".into()));
+    /// assert!(matches!(ctx.get_token(), Err(HostError::AuthFailed(_))));
+    /// ```
+    pub fn with_token_error(mut self, error: HostError) -> Self {
+        self.token = Err(error);
+        self
+    }
+
+    /// Answers requests for `path` (any method) with `response`.
+    ///
+    /// A request matches when its path equals `path`, ignoring a leading `/`; when `path`
+    /// has no query, the request's query is ignored too. Routes are tried in the order they
+    /// were added.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_response("v1/items", Response::new(200, "ok"));
+    /// assert!(ctx.send_request(Request::get("/v1/items?limit=1")).is_ok());
+    /// assert!(ctx.send_request(Request::get("v1/other")).is_err());
+    /// ```
+    pub fn with_response(mut self, path: impl Into<String>, response: Response) -> Self {
+        self.routes.push(Route::Path {
+            path: path.into(),
+            answer: Ok(response),
+        });
+        self
+    }
+
+    /// Fails requests for `path` with `error` (matched like [`with_response`](Self::with_response)).
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, HostError, MockContext, Request};
+    /// let ctx = MockContext::new()
+    ///     .with_request_error("v1/items", HostError::Denied("no service_requests".into()));
+    /// assert!(matches!(ctx.send_request(Request::get("v1/items")), Err(HostError::Denied(_))));
+    /// ```
+    pub fn with_request_error(mut self, path: impl Into<String>, error: HostError) -> Self {
+        self.routes.push(Route::Path {
+            path: path.into(),
+            answer: Err(error),
+        });
+        self
+    }
+
+    /// Answers every request that reaches it (routes are tried in the order they were
+    /// added) with `handler`'s result.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, Method, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_handler(|request| {
+    ///     let status = if request.method == Method::Delete { 204 } else { 405 };
+    ///     Ok(Response::new(status, ""))
+    /// });
+    /// assert_eq!(ctx.send_request(Request::delete("v1/items/7")).map(|r| r.status), Ok(204));
+    /// ```
+    pub fn with_handler(
+        mut self,
+        handler: impl Fn(&Request) -> Result<Response, HostError> + 'static,
+    ) -> Self {
+        self.routes.push(Route::Handler(Box::new(handler)));
+        self
+    }
+
+    /// The requests sent so far, in order.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, Request};
+    /// let ctx = MockContext::new();
+    /// let _ = ctx.send_request(Request::get("v1/items").with_header("accept", "text/csv"));
+    /// assert_eq!(ctx.requests()[0].headers[0].1, "text/csv");
+    /// ```
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.borrow().clone()
+    }
+
+    /// Everything written to [`Context::stdout`] so far, as text (lossy UTF-8).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new();
+    /// write!(ctx.stdout(), "a").and_then(|()| write!(ctx.stdout(), "b")).expect("in memory");
+    /// assert_eq!(ctx.stdout_text(), "ab");
+    /// ```
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.borrow()).into_owned()
+    }
+
+    /// Everything written to [`Context::stderr`] so far, as text (lossy UTF-8).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new();
+    /// writeln!(ctx.stderr(), "oops").expect("in memory");
+    /// assert_eq!(ctx.stderr_text(), "oops\n");
+    /// ```
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.borrow()).into_owned()
+    }
+}
+
+impl Default for MockContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MockContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockContext")
+            .field("environment", &self.environment)
+            .field("sso_user", &self.sso_user)
+            .field("token", &self.token)
+            .field("routes", &self.routes.len())
+            .field("requests", &self.requests.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request path matches a route's path (see [`MockContext::with_response`]).
+fn path_matches(route: &str, request: &str) -> bool {
+    let route = route.trim_start_matches('/');
+    let request = request.trim_start_matches('/');
+    if route.contains('?') {
+        route == request
+    } else {
+        route
+            == request
+                .split_once('?')
+                .map_or(request, |(path, _query)| path)
+    }
+}
+
+impl Context for MockContext {
+    fn environment(&self) -> Option<String> {
+        self.environment.clone()
+    }
+
+    fn is_sso_authenticated(&self) -> bool {
+        self.sso_user.is_some()
+    }
+
+    fn sso_user(&self) -> Option<SsoUser> {
+        self.sso_user.clone()
+    }
+
+    fn get_token(&self) -> Result<AccessToken, HostError> {
+        self.token.clone()
+    }
+
+    fn send_request(&self, request: Request) -> Result<Response, HostError> {
+        let answer = self.routes.iter().find_map(|route| match route {
+            Route::Path { path, answer } if path_matches(path, &request.path) => {
+                Some(answer.clone())
+            }
+            Route::Path { .. } => None,
+            Route::Handler(handler) => Some(handler(&request)),
+        });
+        let answer = answer.unwrap_or_else(|| {
+            Err(HostError::Network(format!(
+                "MockContext has no response for {} {}; add one with with_response",
+                request.method, request.path
+            )))
+        });
+        self.requests.borrow_mut().push(request);
+        answer
+    }
+
+    fn stdout(&self) -> Box<dyn Write + '_> {
+        Box::new(Capture(&self.stdout))
+    }
+
+    fn stderr(&self) -> Box<dyn Write + '_> {
+        Box::new(Capture(&self.stderr))
+    }
+}
+
+/// A writer appending to a shared buffer.
+struct Capture<'a>(&'a RefCell<Vec<u8>>);
+
+impl Write for Capture<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_with_or_without_the_query_and_leading_slash() {
+        assert!(path_matches("v1/items", "v1/items"));
+        assert!(path_matches("v1/items", "/v1/items?limit=2"));
+        assert!(path_matches("/v1/items?limit=2", "v1/items?limit=2"));
+        assert!(!path_matches("v1/items?limit=2", "v1/items?limit=3"));
+        assert!(!path_matches("v1/items", "v1/items/7"));
+    }
+
+    #[test]
+    fn first_matching_route_wins() {
+        let ctx = MockContext::new()
+            .with_response("v1/a", Response::new(201, ""))
+            .with_handler(|_| Ok(Response::new(299, "")))
+            .with_response("v1/b", Response::new(202, ""));
+        let status = |path: &str| ctx.send_request(Request::get(path)).map(|r| r.status);
+        assert_eq!(status("v1/a"), Ok(201));
+        assert_eq!(status("v1/b"), Ok(299));
+        assert_eq!(ctx.requests().len(), 2);
+    }
+
+    #[test]
+    fn unanswered_request_names_itself() {
+        let ctx = MockContext::new();
+        let error = ctx
+            .send_request(Request::post("v1/x"))
+            .expect_err("no routes");
+        assert!(error.message().contains("POST v1/x"), "{error}");
+    }
+}
