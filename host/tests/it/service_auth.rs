@@ -805,3 +805,79 @@ fn a_stale_401_does_not_discard_a_token_another_process_renewed() {
     );
     assert_eq!(lib.cache().read(), Some(fresh));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Through real plugins (plugins/api asks for service_token + service_requests; the hostile
+// test plugin asks for nothing). Built by `make plugins`.
+
+#[test]
+fn a_plugin_request_is_retried_once_after_a_401_end_to_end() {
+    let srv = oauth_server(|req, _| match req.bearer() {
+        Some("tok-1") => Reply::status(401),
+        Some(_) => Reply::raw(200, "text/plain", "hello from the service"),
+        None => Reply::status(400),
+    });
+    let home = fault_home(&srv);
+    home.install(&crate::support::plugin_dir("plugins/api"));
+    home.run(["api", "get", "whoami"])
+        .success()
+        .stdout_has("hello from the service");
+    assert_eq!(srv.count("/token"), 2);
+    assert_eq!(srv.count("/api/whoami"), 2);
+    home.run(["api", "get", "whoami"]).success();
+    assert_eq!(srv.count("/token"), 2, "the renewed token was cached");
+}
+
+#[test]
+fn a_second_401_surfaces_as_exit_4_naming_env_and_token_endpoint() {
+    let srv = oauth_server(|_, _| Reply::status(401));
+    let home = fault_home(&srv);
+    home.install(&crate::support::plugin_dir("plugins/api"));
+    home.run(["api", "get", "whoami"])
+        .code(4)
+        .stderr_has("`dev`")
+        .stderr_has(&srv.url("/token"))
+        .nowhere("tok-1")
+        .nowhere(PLANTED_SECRET);
+    assert_eq!(srv.count("/api/whoami"), 2);
+}
+
+#[test]
+fn get_token_is_given_to_a_permitted_plugin_and_denied_to_others() {
+    let srv = oauth_server(|_, _| Reply::status(200));
+    let home = fault_home(&srv);
+    home.install(&crate::support::plugin_dir("tests/plugins/hostile"));
+    let denied = home.run(["token"]);
+    denied.stdout_has("denied").nowhere("tok-");
+    home.run(["request", "whoami"]).stdout_has("denied");
+    assert_eq!(
+        srv.count("/token"),
+        0,
+        "no token is fetched for a plugin without the permission"
+    );
+    assert_eq!(srv.count("/api/whoami"), 0);
+
+    home.install(&crate::support::plugin_dir("plugins/api"));
+    let granted = home.run(["api", "token"]);
+    granted.success();
+    assert_eq!(granted.stdout.trim(), "tok-1");
+    assert_eq!(
+        home.run(["auth", "token"]).stdout.trim(),
+        "tok-1",
+        "the same cached token"
+    );
+    assert_eq!(srv.count("/token"), 1);
+}
+
+#[test]
+fn env_files_are_parsed_without_touching_the_process_environment() {
+    let lib = LibHome::new(
+        "OAUTH_LMI_TEST_GLOBAL_ONLY=g\n",
+        &[("dev", "OAUTH_LMI_TEST_FILE_ONLY=f\n".to_owned())],
+    );
+    let config = lib.settings().env_config("dev").unwrap();
+    assert_eq!(config.get("OAUTH_LMI_TEST_FILE_ONLY"), Some("f"));
+    assert_eq!(config.get("OAUTH_LMI_TEST_GLOBAL_ONLY"), Some("g"));
+    assert!(std::env::var_os("OAUTH_LMI_TEST_FILE_ONLY").is_none());
+    assert!(std::env::var_os("OAUTH_LMI_TEST_GLOBAL_ONLY").is_none());
+}
