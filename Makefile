@@ -8,7 +8,7 @@ WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 # Each plugin directory gets its component beside its manifest (`component = "<name>.wasm"`).
 PLUGINS := plugins/hello plugins/api tests/plugins/hostile tests/plugins/wrong-world
 
-.PHONY: plugins host test demo lint bench
+.PHONY: plugins host test demo lint bench idp
 
 plugins:
 	cargo build --profile plugin --target wasm32-wasip2 $(foreach p,$(PLUGINS),-p $(notdir $(p)))
@@ -18,8 +18,25 @@ plugins:
 host:
 	cargo build -p lmi
 
-test: plugins
-	cargo test --workspace
+# The loopback OpenID provider and browser driver the tests start (npm, from the lockfile).
+idp: tests/idp/node_modules/.package-lock.json
+tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json
+	npm ci --prefix tests/idp --no-audit --no-fund
+
+# Every test: unit, SDK, plugin and end-to-end (real binary, real wasm, real IdP, real
+# Secret Service in a private D-Bus session).
+test: plugins idp
+	cargo build -p lmi
+	scripts/with-keyring cargo test --workspace
+
+# Build everything, install the example plugins into a throw-away home, run them against a
+# local identity provider.
+demo: plugins idp
+	cargo build -p lmi
+	scripts/demo.sh
+
+bench: plugins
+	bench/dispatch.sh
 
 lint:
 	cargo fmt --all -- --check

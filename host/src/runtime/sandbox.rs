@@ -294,7 +294,8 @@ fn plugin_error(e: PluginError) -> RunError {
     }
 }
 
-/// Turns a wasmtime error into the reason the user sees.
+/// Turns a wasmtime error into the reason the user sees: what happened, then the guest's
+/// backtrace (function names survive in plugins built with `strip = "debuginfo"`).
 fn classify_trap(
     e: wasmtime::Error,
     plugin: &str,
@@ -302,6 +303,14 @@ fn classify_trap(
     limits: Limits,
     hit_memory: bool,
 ) -> RunError {
+    let crashed = |what: &str| RunError::Crashed {
+        plugin: plugin.to_owned(),
+        command: command.to_owned(),
+        cause: match e.downcast_ref::<wasmtime::WasmBacktrace>() {
+            Some(bt) => format!("{what}\n{}", short_backtrace(bt)),
+            None => what.to_owned(),
+        },
+    };
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => RunError::Timeout {
             plugin: plugin.to_owned(),
@@ -311,20 +320,24 @@ fn classify_trap(
             plugin: plugin.to_owned(),
             mb: limits.memory_bytes >> 20,
         },
-        Some(Trap::StackOverflow) => RunError::Crashed {
-            plugin: plugin.to_owned(),
-            command: command.to_owned(),
-            cause: "stack overflow (unbounded recursion?)".into(),
-        },
-        Some(Trap::UnreachableCodeReached) => RunError::Crashed {
-            plugin: plugin.to_owned(),
-            command: command.to_owned(),
-            cause: format!("it panicked or aborted (see its message above)\n{e:?}"),
-        },
-        _ => RunError::Crashed {
-            plugin: plugin.to_owned(),
-            command: command.to_owned(),
-            cause: format!("{e:?}"),
-        },
+        Some(Trap::StackOverflow) => crashed("stack overflow (unbounded recursion?)"),
+        Some(Trap::UnreachableCodeReached) => {
+            crashed("it panicked or aborted (its message, if any, is above)")
+        }
+        Some(Trap::MemoryOutOfBounds) => crashed(
+            "out-of-bounds memory access (in Rust plugins usually a stack overflow from deep recursion)",
+        ),
+        Some(trap) => crashed(&format!("wasm trap: {trap}")),
+        None => crashed(&format!("{:#}", e)),
     }
+}
+
+/// At most a dozen frames: enough to find the bug, short enough to read.
+fn short_backtrace(bt: &wasmtime::WasmBacktrace) -> String {
+    let text = bt.to_string();
+    let mut lines: Vec<&str> = text.lines().take(13).collect();
+    if text.lines().count() > 13 {
+        lines.push("    …");
+    }
+    lines.join("\n")
 }

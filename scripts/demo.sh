@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job, end to end, in a throw-away home: install the example plugins from plugins/,
+# start a local OpenID provider, configure an environment for it, and dispatch plugin commands.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+lmi="$target/debug/lmi"
+[ -x "$lmi" ] || { echo "demo: build first: cargo build -p lmi" >&2; exit 2; }
+
+home=$(mktemp -d)
+idp_pid=
+cleanup() { [ -n "$idp_pid" ] && kill "$idp_pid" 2>/dev/null; rm -rf "$home"; }
+trap cleanup EXIT
+export HOME="$home" XDG_CONFIG_HOME="$home/config" XDG_CACHE_HOME="$home/cache" XDG_DATA_HOME="$home/data"
+run() { echo; echo "\$ lmi $*"; "$lmi" "$@"; }
+
+run plugin install plugins/hello --yes
+run plugin install plugins/api --yes
+run plugin list
+run hello demo user
+
+# A local identity provider (tests/idp: npm oidc-provider) and an environment using it.
+node tests/idp/server.mjs --port 0 > "$home/idp.out" 2>"$home/idp.err" &
+idp_pid=$!
+for _ in $(seq 100); do grep -q '^READY' "$home/idp.out" 2>/dev/null && break; sleep 0.1; done
+issuer=$(sed -n 's/^READY .*"issuer":"\([^"]*\)".*/\1/p' "$home/idp.out")
+[ -n "$issuer" ] || { echo "demo: the identity provider did not start:" >&2; cat "$home/idp.err" >&2; exit 1; }
+mkdir -p "$XDG_CONFIG_HOME/lmi/env"
+echo "default_environment=demo" > "$XDG_CONFIG_HOME/lmi/.env"
+cat > "$XDG_CONFIG_HOME/lmi/env/demo.env" <<ENV
+OAUTH_SERVICE_URL=$issuer/
+OAUTH_TOKEN_URL=$issuer/token
+OAUTH_GRANT_TYPE=client_credentials
+OAUTH_CLIENT_ID=lmi-service
+OAUTH_CLIENT_SECRET=service-secret-123
+OAUTH_SCOPE=api:read
+ENV
+run env list
+run auth status
+run hello
+# The api plugin sends an authenticated request to the environment's service (here the
+# provider itself serves as the service).
+run api get .well-known/openid-configuration | head -5
+echo
+echo "demo: ok"
