@@ -159,12 +159,12 @@ fn a_valid_cached_token_is_reused_without_a_request() {
 
 #[test]
 fn an_expired_token_triggers_a_new_request() {
-    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "3")]);
     let home = idp_home(&idp);
     let first = home.run(["auth", "token"]);
     first.success();
     assert_eq!(idp.token_requests("client_credentials"), 1);
-    std::thread::sleep(Duration::from_millis(2600));
+    std::thread::sleep(Duration::from_millis(3600));
     let second = home.run(["auth", "token"]);
     second.success();
     assert_ne!(second.stdout, first.stdout, "a new token");
