@@ -1,0 +1,220 @@
+//! The plugin lifecycle with the real binary and real components: install, list, run,
+//! upgrade, remove, and every way an install is refused.
+
+use std::path::Path;
+
+use crate::support::{Home, copy_plugin, plugin_dir};
+
+fn set_manifest_field(dir: &Path, field: &str, value: &str) {
+    let path = dir.join("lmi-plugin.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut found = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if !found && l.starts_with(&format!("{field} =")) {
+                found = true;
+                format!("{field} = {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    assert!(found, "manifest has no top-level `{field}`");
+    std::fs::write(path, out.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn install_list_run_upgrade_remove() {
+    let home = Home::new();
+    let install = home.install(&plugin_dir("plugins/hello"));
+    install.stderr_has("Installed hello 0.1.0");
+
+    home.run(["plugin", "list"]).success().stdout_has("hello").stdout_has("whoami");
+    home.run(["--version"]).success().stdout_has("plugin hello 0.1.0");
+    home.run(["--help"]).success().stdout_has("hello").stdout_has("[requires SSO]");
+
+    let run = home.run(["hello", "Ada", "--loud"]);
+    run.success()
+        .stdout_has("Hello, Ada")
+        .stdout_has(r#"args: ["Ada", "--loud"]"#)
+        .stdout_has("sso: not signed in");
+
+    // Upgrade: same plugin, newer version, takes over atomically.
+    let v2 = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), v2.path());
+    set_manifest_field(v2.path(), "version", "\"0.2.0\"");
+    home.install(v2.path()).stderr_has("Upgrading hello 0.1.0 → 0.2.0");
+    home.run(["--version"]).success().stdout_has("plugin hello 0.2.0");
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    let versions: Vec<_> = std::fs::read_dir(home.data().join("plugins/.versions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(versions.len(), 1, "the old version directory is cleaned up: {versions:?}");
+
+    home.run(["plugin", "info", "hello"]).success().stdout_has("hello 0.2.0");
+    home.run(["plugin", "remove", "hello"]).success();
+    home.run(["plugin", "list"]).success().stdout_has("");
+    let gone = home.run(["hello"]);
+    gone.code(2).stderr_has("unrecognized subcommand 'hello'");
+    home.run(["plugin", "remove", "hello"]).code(2).stderr_has("not installed");
+}
+
+#[test]
+fn a_failed_upgrade_leaves_the_previous_version_working() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    let broken = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), broken.path());
+    set_manifest_field(broken.path(), "version", "\"0.3.0\"");
+    std::fs::write(broken.path().join("hello.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    home.run(["plugin", "install", broken.path().to_str().unwrap(), "--yes"])
+        .code(2)
+        .stderr_has("core WebAssembly module, not a component");
+    home.run(["--version"]).success().stdout_has("plugin hello 0.1.0");
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+}
+
+#[test]
+fn a_core_module_is_refused_with_the_fix() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), dir.path());
+    // The smallest valid core module: magic and version 1.
+    std::fs::write(dir.path().join("hello.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    home.run(["plugin", "install", dir.path().to_str().unwrap(), "--yes"])
+        .code(2)
+        .stderr_has("core WebAssembly module, not a component")
+        .stderr_has("wasm32-wasip2");
+    assert!(!home.data().join("plugins/hello").exists());
+}
+
+#[test]
+fn a_component_of_another_world_is_refused() {
+    let home = Home::new();
+    home.run(["plugin", "install", plugin_dir("tests/plugins/wrong-world").to_str().unwrap(), "--yes"])
+        .code(2)
+        .stderr_has("does not implement the lmi:plugin world")
+        .stderr_has("lmi:plugin/command@0.1.0");
+}
+
+#[test]
+fn an_unmet_lmi_requirement_is_refused() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), dir.path());
+    set_manifest_field(dir.path(), "lmi", "\">=9.0\"");
+    home.run(["plugin", "install", dir.path().to_str().unwrap(), "--yes"])
+        .code(2)
+        .stderr_has("requires lmi >=9.0, but this is lmi 0.1.0");
+}
+
+#[test]
+fn install_without_a_terminal_or_yes_is_refused() {
+    let home = Home::new();
+    home.run(["plugin", "install", plugin_dir("plugins/hello").to_str().unwrap()])
+        .code(2)
+        .stderr_has("pass --yes");
+    assert!(!home.data().join("plugins/hello").exists());
+}
+
+#[test]
+fn install_shows_the_permissions_it_grants() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/api"))
+        .stderr_has("send authenticated requests to the service (any environment)")
+        .stderr_has("read the service access token itself");
+}
+
+#[test]
+fn a_command_clash_with_another_plugin_is_refused() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    let dir = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), dir.path());
+    set_manifest_field(dir.path(), "name", "\"hello-two\"");
+    home.run(["plugin", "install", dir.path().to_str().unwrap(), "--yes"])
+        .code(2)
+        .stderr_has("command `hello` of plugin hello-two is already provided by the installed plugin hello 0.1.0");
+}
+
+#[test]
+fn requires_sso_is_refused_before_the_plugin_starts() {
+    let mut home = Home::new();
+    home.install(&plugin_dir("tests/plugins/hostile"));
+    home.env("LMI_LOG_FILE", "off");
+    let run = home.run(["-vv", "sso-only"]);
+    run.code(4)
+        .stderr_has("requires an SSO session")
+        .stderr_has("run: lmi login sso");
+    // The plugin would print this first thing; the host logs instantiation at debug level.
+    assert!(!run.stdout.contains("STARTED"), "{run:#?}");
+    assert!(!run.stderr.contains("plugin instantiated"), "{run:#?}");
+    // The same command without the gate does instantiate (so the log line is a real probe).
+    home.run(["-vv", "args", "x"]).success().stderr_has("plugin instantiated");
+}
+
+#[test]
+fn unknown_commands_suggest_close_names() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    home.run(["helo"]).code(2).stderr_has("similar subcommand").stderr_has("'hello'");
+}
+
+#[test]
+fn a_linked_plugin_picks_up_a_rebuilt_component() {
+    let home = Home::new();
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), dev.path());
+    home.run(["plugin", "install", dev.path().to_str().unwrap(), "--link", "--yes"])
+        .success();
+    home.run(["plugin", "list"]).success().stdout_has("(linked)");
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    // "Rebuild" the plugin: a trailing custom section changes the component's hash.
+    let wasm = dev.path().join("hello.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    bytes.extend_from_slice(&[0x00, 0x05, 0x04, b'n', b'o', b't', b'e']);
+    std::fs::write(&wasm, &bytes).unwrap();
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    let artifacts = std::fs::read_dir(home.cache().join("compiled")).unwrap().count();
+    assert_eq!(artifacts, 2, "the changed component was compiled anew");
+}
+
+#[test]
+fn a_damaged_or_missing_artifact_is_rebuilt_not_run() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    let dir = home.cache().join("compiled");
+    let artifact = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().path();
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&artifact, &bytes).unwrap();
+    home.run(["hello"])
+        .success()
+        .stdout_has("Hello, world!")
+        .stderr_has("does not match its checksum; recompiling plugin hello 0.1.0");
+    // Repaired: the next run is quiet.
+    let again = home.run(["hello"]);
+    again.success();
+    assert!(!again.stderr.contains("recompiling"), "{again:#?}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    assert!(dir.exists(), "the artifact is written back");
+}
+
+#[test]
+fn a_modified_installed_component_is_not_run() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    std::fs::remove_dir_all(home.cache().join("compiled")).unwrap();
+    let installed = home.data().join("plugins/hello/hello.wasm");
+    let mut bytes = std::fs::read(&installed).unwrap();
+    bytes.extend_from_slice(&[0x00, 0x05, 0x04, b'n', b'o', b't', b'e']);
+    std::fs::write(&installed, &bytes).unwrap();
+    home.run(["hello"]).code(5).stderr_has("was modified after installation; reinstall it");
+}

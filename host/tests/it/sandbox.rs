@@ -1,0 +1,136 @@
+//! What a plugin may not do, and what happens when it tries: the hostile fixture plugin
+//! (tests/plugins/hostile) run through the real binary.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::support::{Home, Run, plugin_dir};
+
+fn hostile() -> Home {
+    let mut home = Home::new();
+    home.install(&plugin_dir("tests/plugins/hostile"));
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "2")
+        .env("LMI_PLUGIN_MEMORY_MB", "64");
+    home
+}
+
+fn timed(home: &Home, args: &[&str]) -> (Run, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let run = home.run(args);
+    (run, start.elapsed())
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline() {
+    let home = hostile();
+    let (run, took) = timed(&home, &["spin"]);
+    run.code(5)
+        .stderr_has("plugin hostile 0.1.0 was stopped after 2 s");
+    assert!(took.as_secs() < 15, "took {took:?}");
+}
+
+#[test]
+fn unbounded_memory_is_stopped_at_the_cap() {
+    let home = hostile();
+    home.run(["grow"])
+        .code(5)
+        .stderr_has("plugin hostile 0.1.0 hit the memory limit of 64 MiB");
+}
+
+#[test]
+fn deep_recursion_is_a_crash_not_a_host_failure() {
+    let home = hostile();
+    home.run(["recurse"])
+        .code(5)
+        .stderr_has("plugin hostile 0.1.0 crashed running `recurse`")
+        .stderr_has("hostile::recurse");
+}
+
+#[test]
+fn a_panic_exits_5_with_its_message() {
+    let home = hostile();
+    home.run(["panic"])
+        .code(5)
+        .stderr_has("hostile plugin panicked on purpose")
+        .stderr_has("plugin hostile 0.1.0 crashed running `panic`");
+}
+
+#[test]
+fn the_plugins_exit_code_passes_through() {
+    let home = hostile();
+    home.run(["exit3"]).code(3);
+    // WASI 0.2's exit carries success or failure only: `process::exit(7)` arrives as 1.
+    home.run(["exit-process"]).code(1);
+}
+
+#[test]
+fn typed_plugin_errors_map_to_exit_codes() {
+    let home = hostile();
+    home.run(["usage"]).code(2).stderr_has("usage: lmi usage <x>");
+    home.run(["fail"]).code(1).stderr_has("it failed");
+}
+
+#[test]
+fn host_files_are_out_of_reach() {
+    let home = hostile();
+    let secret = home.path().join("secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    for path in [secret.to_str().unwrap(), "/etc/passwd", "."] {
+        let run = home.run(["read-file", path]);
+        run.success().stdout_has("read-file: denied");
+        assert!(!run.stdout.contains("READ"), "{run:#?}");
+    }
+}
+
+#[test]
+fn environment_variables_are_not_inherited() {
+    let mut home = hostile();
+    home.env("LMI_TEST_PLANTED", "planted-value");
+    home.run(["read-env", "LMI_TEST_PLANTED"]).success().stdout_has("read-env: unset");
+    home.run(["read-env", "HOME"]).success().stdout_has("read-env: unset");
+}
+
+#[test]
+fn sockets_are_denied() {
+    let home = hostile();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    home.run(["connect", &addr]).success().stdout_has("connect: denied");
+}
+
+#[test]
+fn credentials_need_the_permission() {
+    let home = hostile();
+    home.run(["-e", "prod", "token"]).success().stdout_has("token: denied").stdout_has("service_token");
+    home.run(["-e", "prod", "request", "v1/x"])
+        .success()
+        .stdout_has("request: denied")
+        .stdout_has("service_requests");
+}
+
+#[test]
+fn a_closed_stdout_ends_a_flood_cleanly() {
+    let home = hostile();
+    let mut child = home
+        .cmd(["flood"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 4096];
+    stdout.read_exact(&mut buf).unwrap();
+    drop(stdout);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+}
+
+#[test]
+fn args_reach_the_plugin_verbatim() {
+    let home = hostile();
+    home.run(["args", "--flag", "-x", "two words", "--"])
+        .success()
+        .stdout_has("--flag\n-x\ntwo words\n--\n");
+}
