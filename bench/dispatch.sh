@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Dispatch benchmark: `lmi hello` (installed, precompiled) against a native Rust hello-world
+# process in the same hyperfine run; the ratio of medians; peak memory of one dispatch; and
+# the install (validate + AOT compile) time of a component of about 1 MiB.
+#
+# Uses a release build in $LMI_BENCH_TARGET (default ~/.cache/lmi-target-release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${LMI_BENCH_TARGET:-$HOME/.cache/lmi-target-release}"
+CARGO_TARGET_DIR="$target" cargo build --release -p lmi >&2
+lmi="$target/release/lmi"
+command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
+[ -f plugins/hello/hello.wasm ] || { echo "bench: run 'make plugins' first" >&2; exit 2; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export HOME="$work" XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" XDG_DATA_HOME="$work/data"
+export LMI_LOG_FILE=off
+
+# The native baseline: the same greeting, compiled natively with optimisations.
+cat > "$work/native.rs" <<'RS'
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    println!("Hello, {}!", if args.is_empty() { "world".to_string() } else { args.join(" ") });
+}
+RS
+rustc -O -o "$work/native" "$work/native.rs"
+
+"$lmi" plugin install plugins/hello --yes 2>/dev/null
+hyperfine --warmup 20 --runs 200 -N --export-json "$work/dispatch.json" \
+  -n native "$work/native" -n "lmi hello" "$lmi hello" >&2
+python3 - "$work/dispatch.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+n, l = r["native"]["median"], r["lmi hello"]["median"]
+print(f"dispatch median: lmi hello {l*1000:.2f} ms, native {n*1000:.2f} ms, ratio {l/n:.2f}x (target <= 3x)")
+PY
+
+peak=$( { /usr/bin/time -f '%M' "$lmi" hello >/dev/null; } 2>&1 | tail -1)
+echo "dispatch peak RSS: $((peak / 1024)) MiB ($peak KiB; target < 30 MiB)"
+
+# A component of about 1 MiB of real code: the api plugin built without optimisation and
+# without debug info (~1.5 MiB).
+CARGO_TARGET_DIR="$target" CARGO_PROFILE_DEV_DEBUG=0 cargo build -q -p api --target wasm32-wasip2 >&2
+big="$target/wasm32-wasip2/debug/api.wasm"
+mkdir -p "$work/big"
+cp plugins/api/lmi-plugin.toml "$work/big/"
+cp "$big" "$work/big/api.wasm"
+size=$(stat -c %s "$work/big/api.wasm")
+hyperfine --warmup 1 --runs 10 -N -n "install $((size / 1024)) KiB component" \
+  "$lmi plugin install $work/big --yes" >&2
+echo "install: see the hyperfine line above ($((size / 1024)) KiB component)"
