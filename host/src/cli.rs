@@ -60,6 +60,8 @@ pub enum Command {
     Env(commands::env::EnvCommand),
     /// Print a shell completion script (including installed plugin commands).
     Completions(commands::completions::CompletionsArgs),
+    /// Check configuration, credentials, the keychain and installed plugins; one line per check.
+    Doctor(commands::doctor::DoctorArgs),
 }
 
 /// What every command receives: merged settings and the global flags.
@@ -124,6 +126,7 @@ fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
         Command::Plugin(cmd) => cmd.run(&ctx),
         Command::Env(cmd) => cmd.run(&ctx),
         Command::Completions(args) => args.run(&ctx, build_command(&ctx.plugins)),
+        Command::Doctor(args) => args.run(&ctx),
     }
 }
 
