@@ -14,10 +14,10 @@ pub enum OutputFormat {
 /// Writes one line to stdout. A broken pipe is not an error worth reporting.
 pub fn line(text: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{text}") {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
+    if let Err(e) = writeln!(out, "{text}")
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 
