@@ -40,6 +40,7 @@ run auth status
 run hello
 # The api plugin sends an authenticated request to the environment's service (here the
 # provider itself serves as the service).
-run api get .well-known/openid-configuration | head -5
+run api get .well-known/openid-configuration | cut -c1-160
+run auth status   # the service token is now cached (never shown)
 echo
 echo "demo: ok"
