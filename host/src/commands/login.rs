@@ -1,8 +1,14 @@
-//! `lmi login sso` and `lmi logout sso`. OWNER: SSO helper (issue 4).
+//! `lmi login sso` and `lmi logout sso`: flags in, one call into `auth::sso`, the outcome out.
+//! Instructions (the URL, the device code) go to stderr; the result line to stdout.
 
 use std::process::ExitCode;
 
+use serde_json::json;
+
+use crate::auth::cache::now_secs;
+use crate::auth::sso::{self, LoginOptions, LoginOutcome, Revocation, SsoUser};
 use crate::cli::Ctx;
+use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LoginCommand {
@@ -32,16 +38,112 @@ pub enum LogoutCommand {
     Sso,
 }
 
+fn user_json(user: &SsoUser) -> serde_json::Value {
+    json!({
+        "subject": user.subject,
+        "email": user.email,
+        "name": user.name,
+        "expires_at": user.expires_at,
+    })
+}
+
+fn who(user: &SsoUser) -> String {
+    match (&user.email, &user.name) {
+        (Some(email), Some(name)) => format!("{email} ({name})"),
+        _ => user.display_name().to_owned(),
+    }
+}
+
 impl LoginCommand {
     pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-        let _ = ctx;
-        anyhow::bail!("`lmi login sso` is not implemented yet")
+        let LoginCommand::Sso(args) = self;
+        let opts = LoginOptions {
+            no_browser: args.no_browser,
+            device: args.device,
+            redirect_port: args.redirect_port,
+            force: args.force,
+        };
+        let outcome = sso::login(&ctx.settings, &opts)?;
+        let left = |u: &SsoUser| sso::human(u.expires_at.saturating_sub(now_secs()));
+        match (&outcome, ctx.output) {
+            (LoginOutcome::AlreadySignedIn(user), OutputFormat::Json) => output::json(&json!({
+                "signed_in": true, "already": true, "user": user_json(user),
+            })),
+            (LoginOutcome::AlreadySignedIn(user), OutputFormat::Text) => {
+                output::line(format_args!(
+                    "Already signed in as {}; the session is valid for {}. Use --force to sign in again.",
+                    who(user),
+                    left(user)
+                ))
+            }
+            (
+                LoginOutcome::SignedIn {
+                    user,
+                    refreshable,
+                    location,
+                },
+                OutputFormat::Json,
+            ) => output::json(&json!({
+                "signed_in": true, "already": false, "user": user_json(user),
+                "refreshable": refreshable, "storage": location,
+            })),
+            (
+                LoginOutcome::SignedIn {
+                    user,
+                    refreshable,
+                    location,
+                },
+                OutputFormat::Text,
+            ) => {
+                output::line(format_args!("Signed in as {}.", who(user)));
+                output::note(format_args!("The session is stored in {location}."));
+                if !refreshable {
+                    output::warn(format_args!(
+                        "the identity provider issued no refresh token (offline_access was not granted): sign in again when the session expires in {}",
+                        left(user)
+                    ));
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
     }
 }
 
 impl LogoutCommand {
     pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-        let _ = ctx;
-        anyhow::bail!("`lmi logout sso` is not implemented yet")
+        let LogoutCommand::Sso = self;
+        let out = sso::logout(&ctx.settings)?;
+        let revoked = match &out.revocation {
+            None => "not signed in",
+            Some(Revocation::Revoked) => "revoked",
+            Some(Revocation::NotOffered) => "not offered by the identity provider",
+            Some(Revocation::Failed(_)) => "failed",
+        };
+        if let Some(Revocation::Failed(why)) = &out.revocation {
+            output::warn(format_args!(
+                "the identity provider did not confirm the revocation ({why}); the session is deleted locally anyway"
+            ));
+        }
+        match ctx.output {
+            OutputFormat::Json => output::json(&json!({
+                "signed_out": out.user.is_some(),
+                "user": out.user.as_ref().map(user_json),
+                "revocation": revoked,
+            })),
+            OutputFormat::Text => match (&out.user, &out.revocation) {
+                (None, _) => output::line("Not signed in with SSO; nothing to do."),
+                (Some(user), Some(Revocation::Revoked)) => output::line(format_args!(
+                    "Signed out {}: the session was revoked at the identity provider and deleted from {}.",
+                    who(user),
+                    out.location
+                )),
+                (Some(user), _) => output::line(format_args!(
+                    "Signed out {}: the session was deleted from {} (revocation {revoked}).",
+                    who(user),
+                    out.location
+                )),
+            },
+        }
+        Ok(ExitCode::SUCCESS)
     }
 }

@@ -8,3 +8,4 @@ mod service_auth;
 mod plugins;
 mod sandbox;
 mod hardening;
+mod sso;

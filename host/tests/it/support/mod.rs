@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod fault;
+pub mod fake_idp;
 pub mod idp;
 
 use std::ffi::OsStr;

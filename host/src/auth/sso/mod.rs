@@ -1,0 +1,439 @@
+//! The user's SSO session: `lmi login sso` ([`login`]), the session plugins and the
+//! `requires_sso` gate see ([`current_user`]), `lmi auth refresh` ([`refresh`]), `lmi auth
+//! status` ([`status`]) and `lmi logout sso` ([`logout`]).
+//!
+//! Layout: `config` (keys, discovery, the loopback-only `http://` rule), `flow` (the browser
+//! and device logins), `callback` (the loopback listener), `browser` (opening it), `token`
+//! (the provider's form endpoints), `id_token` (validation against the JWKS), `store` (the
+//! keychain or, opted into, a 0600 file).
+//!
+//! Invariants:
+//! - Raw SSO tokens never leave this module: plugins get [`SsoUser`] (subject, email, name,
+//!   expiry) and nothing else.
+//! - A valid session is read without network or lock. An expired access token is refreshed
+//!   under `~/.cache/lmi/sso.lock`: the process that gets the lock re-reads the store and
+//!   refreshes only if the token is still expired, so concurrent processes refresh once and a
+//!   rotated refresh token is never presented twice.
+//! - Nothing here opens a browser except [`login`]: the gate and plugins fail with exit 4
+//!   (`run: lmi login sso`) instead.
+//! - A refresh token the provider rejects (`invalid_grant`) ends the session locally too.
+
+mod browser;
+mod callback;
+pub mod config;
+mod flow;
+mod id_token;
+pub mod store;
+mod token;
+
+use std::fs::File;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::AuthError;
+use super::cache::{now_secs, safety_margin};
+use super::http::Http;
+use crate::settings::Settings;
+use config::{Purpose, SsoConfig};
+use id_token::{Expect, KeySource};
+use store::{Secret, Session, Store};
+
+pub use flow::{LoginOptions, LoginOutcome, login};
+
+/// What plugins and `auth status` may know about the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoUser {
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// When the current access token expires (unix seconds); refreshed silently after that.
+    pub expires_at: u64,
+}
+
+impl SsoUser {
+    /// Email, else name, else subject: how messages name the user.
+    pub fn display_name(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or(&self.subject)
+    }
+}
+
+/// The SSO part of `lmi auth status` (serialised as its `"sso"` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SsoStatus {
+    /// A valid session exists (after a silent refresh if one was due).
+    pub authenticated: bool,
+    pub subject: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+    /// `keychain` or `file` (`LMI_SSO_STORAGE`).
+    pub storage: String,
+    /// The keychain item or the file path.
+    pub location: Option<String>,
+    /// `OAUTH_SSO_CLIENT_ID` is set.
+    pub configured: bool,
+    /// Why the session is not usable, when something went wrong (not when merely signed out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The keychain account of a provider and client.
+fn account(cfg: &SsoConfig) -> String {
+    format!("{}@{}", cfg.client_id, cfg.issuer)
+}
+
+fn user_of(s: &Session) -> SsoUser {
+    SsoUser {
+        subject: s.sub.clone(),
+        email: s.email.clone(),
+        name: s.name.clone(),
+        expires_at: s.expires_at,
+    }
+}
+
+/// The stored session, if it belongs to the configured provider and client.
+fn usable(session: Option<Session>, cfg: &SsoConfig) -> Option<Session> {
+    session.filter(|s| s.client_id == cfg.client_id && s.iss.trim_end_matches('/') == cfg.issuer)
+}
+
+/// The access token is usable at `now`, with a margin of 10% of its lifetime (at most 60 s).
+/// Judged by the expiry alone: a record may hold no access token (see `store`).
+fn is_fresh(s: &Session, now: u64) -> bool {
+    now + safety_margin(s.expires_at.saturating_sub(s.obtained_at)) < s.expires_at
+}
+
+/// The current valid session's user, refreshing silently if needed; `None` when signed out
+/// (or SSO is not configured). Never opens a browser.
+pub fn current_user(settings: &Settings) -> Result<Option<SsoUser>, AuthError> {
+    let Some(cfg) = SsoConfig::load_optional(settings)? else {
+        return Ok(None);
+    };
+    let store = Store::new(settings, &account(&cfg))?;
+    current_user_in(settings, &cfg, &store)
+}
+
+fn current_user_in(
+    settings: &Settings,
+    cfg: &SsoConfig,
+    store: &Store,
+) -> Result<Option<SsoUser>, AuthError> {
+    let loaded = store.load()?;
+    user_of_loaded(settings, cfg, store, loaded)
+}
+
+/// [`current_user_in`] for a record already read from `store`.
+fn user_of_loaded(
+    settings: &Settings,
+    cfg: &SsoConfig,
+    store: &Store,
+    loaded: Option<Session>,
+) -> Result<Option<SsoUser>, AuthError> {
+    let Some(session) = usable(loaded, cfg) else {
+        return Ok(None);
+    };
+    if is_fresh(&session, now_secs()) {
+        return Ok(Some(user_of(&session)));
+    }
+    tracing::info!("the SSO access token has expired; refreshing it");
+    refresh_in(settings, cfg, store, false).map(Some)
+}
+
+/// `lmi auth refresh`: refreshes the session now, whether or not it is due.
+pub fn refresh(settings: &Settings) -> Result<SsoUser, AuthError> {
+    let cfg = SsoConfig::load(settings)?;
+    let store = Store::new(settings, &account(&cfg))?;
+    refresh_in(settings, &cfg, &store, true)
+}
+
+/// The SSO part of `lmi auth status`. May refresh silently; never fails.
+pub fn status(settings: &Settings) -> SsoStatus {
+    let mut st = SsoStatus {
+        authenticated: false,
+        subject: None,
+        email: None,
+        name: None,
+        expires_at: None,
+        storage: store::storage_kind(settings)
+            .unwrap_or("keychain")
+            .to_owned(),
+        location: None,
+        configured: false,
+        error: None,
+    };
+    let cfg = match SsoConfig::load_optional(settings) {
+        Ok(Some(cfg)) => cfg,
+        Ok(None) => return st,
+        Err(e) => {
+            st.configured = true;
+            st.error = Some(e.to_string());
+            return st;
+        }
+    };
+    st.configured = true;
+    let store = match Store::new(settings, &account(&cfg)) {
+        Ok(s) => s,
+        Err(e) => {
+            st.error = Some(e.to_string());
+            return st;
+        }
+    };
+    st.location = Some(store.location());
+    match current_user_in(settings, &cfg, &store) {
+        Ok(Some(u)) => {
+            st.authenticated = true;
+            st.subject = Some(u.subject);
+            st.email = u.email;
+            st.name = u.name;
+            st.expires_at = Some(u.expires_at);
+        }
+        Ok(None) => {}
+        Err(e) => st.error = Some(e.to_string()),
+    }
+    st
+}
+
+/// What `lmi logout sso` did at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// The provider confirmed the revocation of the refresh (or access) token.
+    Revoked,
+    /// The provider has no revocation endpoint.
+    NotOffered,
+    /// It could not be done; the message says why. The session is deleted locally anyway.
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct LogoutOutcome {
+    /// Who was signed in (`None`: nobody; nothing was revoked).
+    pub user: Option<SsoUser>,
+    pub revocation: Option<Revocation>,
+    pub location: String,
+}
+
+/// `lmi logout sso`: revokes the refresh token at the provider (RFC 7009) when it offers
+/// revocation, then deletes the session locally whatever the provider answered.
+pub fn logout(settings: &Settings) -> Result<LogoutOutcome, AuthError> {
+    let cfg = SsoConfig::load(settings)?;
+    let store = Store::new(settings, &account(&cfg))?;
+    let _lock = RefreshLock::take(settings)?;
+    let Some(session) = usable(store.load()?, &cfg) else {
+        store.delete()?;
+        return Ok(LogoutOutcome {
+            user: None,
+            revocation: None,
+            location: store.location(),
+        });
+    };
+    let revocation = revoke(settings, &cfg, &session);
+    store.delete()?;
+    Ok(LogoutOutcome {
+        user: Some(user_of(&session)),
+        revocation: Some(revocation),
+        location: store.location(),
+    })
+}
+
+fn revoke(settings: &Settings, cfg: &SsoConfig, session: &Session) -> Revocation {
+    let (token, hint) = match (&session.refresh_token, &session.access_token) {
+        (Some(rt), _) => (rt, "refresh_token"),
+        (None, Some(at)) => (at, "access_token"),
+        (None, None) => return Revocation::Failed("the session holds no token".to_owned()),
+    };
+    let http = match Http::new(settings) {
+        Ok(h) => h,
+        Err(e) => return Revocation::Failed(e.to_string()),
+    };
+    let ep = match cfg.endpoints(&http, Purpose::Logout) {
+        Ok(ep) => ep,
+        Err(e) => return Revocation::Failed(e.to_string()),
+    };
+    let Some(url) = ep.revocation else {
+        return Revocation::NotOffered;
+    };
+    match token::revoke(&http, &url, &cfg.client_id, token.expose(), hint) {
+        Ok(()) => Revocation::Revoked,
+        Err(e) => Revocation::Failed(e.to_string()),
+    }
+}
+
+/// Renews the session with its refresh token, under the refresh lock. Unless `force`, a
+/// session another process renewed meanwhile is used as it is.
+fn refresh_in(
+    settings: &Settings,
+    cfg: &SsoConfig,
+    store: &Store,
+    force: bool,
+) -> Result<SsoUser, AuthError> {
+    let _lock = RefreshLock::take(settings)?;
+    let Some(session) = usable(store.load()?, cfg) else {
+        return Err(AuthError::SsoRequired(
+            "you are not signed in with SSO".to_owned(),
+        ));
+    };
+    if !force && is_fresh(&session, now_secs()) {
+        tracing::info!("another lmi process refreshed the SSO session meanwhile");
+        return Ok(user_of(&session));
+    }
+    let Some(refresh_token) = session.refresh_token.clone() else {
+        return Err(AuthError::SsoRequired(if force {
+            "the SSO session cannot be refreshed: the identity provider issued no refresh token"
+                .to_owned()
+        } else {
+            "your SSO session has expired and the identity provider issued no refresh token"
+                .to_owned()
+        }));
+    };
+    let failed = |e: &dyn std::fmt::Display| {
+        AuthError::Failed(format!("cannot refresh the SSO session: {e}"))
+    };
+    let http = Http::new(settings)?;
+    let ep = cfg
+        .endpoints(&http, Purpose::Refresh)
+        .map_err(|e| failed(&e))?;
+    let answer = token::request(
+        &http,
+        ep.token()?,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+            ("client_id", &cfg.client_id),
+        ],
+    );
+    let tokens = match answer {
+        Ok(t) => t,
+        Err(e) if e.oauth_code() == Some("invalid_grant") => {
+            if let Err(del) = store.delete() {
+                tracing::warn!("cannot delete the rejected SSO session: {del}");
+            }
+            return Err(AuthError::SsoRequired(format!(
+                "the identity provider no longer accepts your SSO session ({e}); it was removed"
+            )));
+        }
+        Err(e) => return Err(failed(&e)),
+    };
+    let now = now_secs();
+    let mut next = session.clone();
+    if let Some(raw) = tokens.id_token.as_deref() {
+        let mut keys = KeySource::new(&http, ep.jwks()?.clone());
+        let expect = Expect {
+            issuer: &ep.issuer,
+            client_id: &cfg.client_id,
+            nonce: None,
+            subject: Some(&session.sub),
+        };
+        match id_token::validate(raw, &mut keys, expect, now) {
+            Ok(claims) => {
+                next.email = claims.email.or(next.email);
+                next.name = claims.name.or(next.name);
+            }
+            Err(why) => {
+                // The old refresh token may already be spent (rotation): nothing usable is left.
+                let _ = store.delete();
+                return Err(AuthError::Failed(format!(
+                    "the identity provider's refreshed ID token was rejected: {why}; the session was removed"
+                )));
+            }
+        }
+    }
+    next.access_token = Some(Secret::new(tokens.access_token));
+    if let Some(rotated) = tokens.refresh_token {
+        next.refresh_token = Some(Secret::new(rotated));
+    }
+    next.obtained_at = now;
+    next.expires_at = now + tokens.expires_in.unwrap_or(DEFAULT_LIFETIME_SECS);
+    store.save(&next).map_err(|e| {
+        AuthError::Failed(format!(
+            "the SSO session was refreshed but cannot be stored: {e}"
+        ))
+    })?;
+    tracing::info!("SSO session refreshed; valid until {}", next.expires_at);
+    Ok(user_of(&next))
+}
+
+/// Access-token lifetime assumed when a refresh answer has no `expires_in`.
+const DEFAULT_LIFETIME_SECS: u64 = 300;
+/// How long a process waits for another one's refresh.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// `~/.cache/lmi/sso.lock`, held while refreshing, storing or deleting the session.
+struct RefreshLock {
+    _file: Option<File>,
+}
+
+impl RefreshLock {
+    fn take(settings: &Settings) -> Result<Self, AuthError> {
+        let path = settings.paths().cache_dir().join("sso.lock");
+        let file = crate::fsutil::create_private_dir(settings.paths().cache_dir()).and_then(|()| {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.create(true).truncate(false).read(true).write(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            opts.open(&path)
+        });
+        let file = match file {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot open the lock {}: {e}; refreshing without it",
+                    path.display()
+                );
+                return Ok(Self { _file: None });
+            }
+        };
+        let deadline = Instant::now() + LOCK_WAIT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { _file: Some(file) }),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(AuthError::Failed(format!(
+                        "another lmi process has held {} for {} s; try again",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    tracing::warn!("cannot lock {}: {e}; refreshing without it", path.display());
+                    return Ok(Self { _file: None });
+                }
+            }
+        }
+    }
+}
+
+/// A duration in words: `4m 58s`.
+pub fn human(secs: u64) -> String {
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(obtained_at: u64, expires_at: u64) -> Session {
+        Session {
+            access_token: Some(Secret::new("at-123456".into())),
+            obtained_at,
+            expires_at,
+            ..Session::new_record("https://idp".into(), "cli".into(), "alice".into())
+        }
+    }
+
+    #[test]
+    fn freshness_keeps_a_margin() {
+        assert!(is_fresh(&session(1000, 1300), 1200));
+        assert!(!is_fresh(&session(1000, 1300), 1270));
+        assert!(is_fresh(&session(1000, 1002), 1001));
+        assert!(!is_fresh(&session(1000, 1002), 1002));
+    }
+}

@@ -1,0 +1,650 @@
+//! `lmi login sso`, the session, silent refresh, logout and the `requires_sso` gate, against
+//! the real OpenID provider (tests/idp), a real Secret Service (run under
+//! `scripts/with-keyring`) and a real headless browser driven through `$BROWSER`. The ID-token
+//! checks the real provider cannot fail are driven by the in-process fake (support/fake_idp).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::support::browser::{self, Browser};
+use crate::support::fake_idp::{self, FakeIdp, Fault};
+use crate::support::idp::{self, Idp};
+use crate::support::{Home, Run, plugin_dir};
+
+/// The keychain tests need a private Secret Service: `scripts/with-keyring cargo test ...`.
+fn require_keyring() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "no D-Bus session: run the SSO tests under scripts/with-keyring (a private D-Bus + gnome-keyring)"
+    );
+}
+
+/// The session lmi stored in the Secret Service for this provider, read with `secret-tool`.
+fn keychain_record(issuer: &str) -> Option<String> {
+    let out = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "lmi", "username"])
+        .arg(format!("{}@{issuer}", idp::CLI_CLIENT_ID))
+        .output()
+        .expect("secret-tool (Debian libsecret-tools) is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+fn keychain_json(issuer: &str) -> serde_json::Value {
+    let raw = keychain_record(issuer).expect("a session in the keychain");
+    serde_json::from_str(&raw).expect("the keychain record is JSON")
+}
+
+/// A home configured for SSO against `env` (the provider's `.env` lines).
+fn sso_home(env: &str) -> Home {
+    require_keyring();
+    let home = Home::new();
+    home.global_env(env);
+    home
+}
+
+/// `lmi` running in the background, its stderr read line by line with arrival times.
+struct Spawned {
+    child: Child,
+    lines: mpsc::Receiver<(Instant, String)>,
+    seen: Vec<(Instant, String)>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+fn spawn(home: &Home, args: &[&str]) -> Spawned {
+    let mut child = home
+        .cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lmi");
+    let stderr = child.stderr.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let stdout = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    Spawned {
+        child,
+        lines,
+        seen: Vec::new(),
+        stdout,
+    }
+}
+
+impl Spawned {
+    /// The first stderr line matching `pred`, within `timeout`.
+    fn wait_line(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> (Instant, String) {
+        if let Some(found) = self.seen.iter().find(|(_, l)| pred(l)) {
+            return found.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(item) => {
+                    self.seen.push(item.clone());
+                    if pred(&item.1) {
+                        return item;
+                    }
+                }
+                Err(e) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no matching stderr line within {timeout:?} ({e}); so far: {:#?}",
+                        self.seen
+                    );
+                }
+            }
+        }
+    }
+
+    /// The sign-in URL lmi printed.
+    fn auth_url(&mut self) -> String {
+        let (_, line) = self.wait_line(
+            |l| l.trim_start().starts_with("http") && l.contains("code_challenge="),
+            Duration::from_secs(30),
+        );
+        line.trim().to_owned()
+    }
+
+    /// Waits for the exit; returns the run and when it ended.
+    fn finish(mut self) -> (Run, Instant, Vec<(Instant, String)>) {
+        let status = self.child.wait().expect("wait lmi");
+        let ended = Instant::now();
+        let stdout = self.stdout.join().unwrap();
+        while let Ok(item) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(item);
+        }
+        let stderr = self
+            .seen
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        (
+            Run {
+                code: status.code().unwrap_or(-1),
+                stdout,
+                stderr,
+            },
+            ended,
+            self.seen,
+        )
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Signs in through the real provider with the headless browser as `login`.
+fn browser_login(idp: &Idp, home: &mut Home, login: &str) -> Run {
+    browser::set_browser(home, Browser::approve(login));
+    home.global_env(&idp.sso_env());
+    let run = home.run(["login", "sso"]);
+    assert_eq!(
+        run.code,
+        0,
+        "login failed: {run:#?}\nbrowser: {}",
+        browser::log(home)
+    );
+    browser_finished(home);
+    run
+}
+
+/// How many times the headless browser finished a flow in this home.
+fn browser_runs(home: &Home) -> usize {
+    browser::log(home).matches("done:").count()
+}
+
+/// The browser log once the browser finished its flow (lmi does not wait for it, so it may
+/// still be writing when lmi exits).
+fn browser_finished(home: &Home) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = browser::log(home);
+        if log.contains("done:") || log.contains("FAILED") || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn refresh_at_idp(idp: &Idp, refresh_token: &str) -> (u16, serde_json::Value) {
+    let resp = idp
+        .http()
+        .post(idp.token_url())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", idp::CLI_CLIENT_ID),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(serde_json::Value::Null))
+}
+
+#[track_caller]
+fn assert_private_file(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", path.display());
+    let dir = std::fs::metadata(path.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir, 0o700, "{}", path.parent().unwrap().display());
+}
+
+// ---- the real provider, keychain and browser -------------------------------------------------
+
+#[test]
+fn browser_login_stores_a_small_session_in_the_keychain_and_whoami_sees_the_user() {
+    let idp = Idp::start();
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    browser::set_browser(&mut home, Browser::approve("alice"));
+
+    let mut login = spawn(&home, &["-v", "login", "sso"]);
+    let (redirected, _) = login.wait_line(
+        |l| l.contains("received the browser's redirect"),
+        Duration::from_secs(90),
+    );
+    let (run, ended, _) = login.finish();
+    run.success()
+        .stdout_has("Signed in as alice@example.test (Test User alice).");
+    eprintln!(
+        "FIGURE sso-login: browser redirect -> `lmi login sso` exit: {:?}",
+        ended.duration_since(redirected)
+    );
+    let log = browser_finished(&home);
+    assert!(log.contains("answered 200"), "{log}");
+    assert_eq!(idp.token_requests("authorization_code"), 1);
+
+    // The keychain holds a small record: tokens, expiry and the validated claims, no ID token.
+    let raw = keychain_record(idp.issuer()).expect("a session in the keychain");
+    assert!(raw.len() < 2560, "{} bytes: {raw}", raw.len());
+    let rec: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(rec["sub"], "alice");
+    assert_eq!(rec["email"], "alice@example.test");
+    assert_eq!(rec["iss"], idp.issuer());
+    assert!(
+        rec["refresh_token"].is_string() && rec["access_token"].is_string(),
+        "{rec}"
+    );
+    assert!(rec.get("id_token").is_none(), "{rec}");
+    assert!(
+        !home.data().join("sso-session.json").exists(),
+        "no plaintext copy"
+    );
+    let refresh_token = rec["refresh_token"].as_str().unwrap();
+    run.nowhere(refresh_token)
+        .nowhere(rec["access_token"].as_str().unwrap());
+    let log = std::fs::read_to_string(home.log_file()).unwrap_or_default();
+    assert!(
+        !log.contains(refresh_token),
+        "the log file holds the refresh token"
+    );
+
+    // A requires_sso command runs and sees the user; the plugin never sees a token.
+    let whoami = home.run(["whoami"]);
+    whoami
+        .success()
+        .stdout_has("subject: alice")
+        .stdout_has("email: alice@example.test")
+        .stdout_has("name: Test User alice")
+        .nowhere(refresh_token);
+
+    // Signing in again with a valid session does nothing (no browser).
+    let again = home.run(["login", "sso"]);
+    again
+        .success()
+        .stdout_has("Already signed in as alice@example.test");
+    assert_eq!(browser_runs(&home), 1);
+    assert_eq!(idp.token_requests("authorization_code"), 1);
+}
+
+#[test]
+fn logout_revokes_the_refresh_token_at_the_idp_and_deletes_the_session() {
+    let idp = Idp::start();
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    browser_login(&idp, &mut home, "bob");
+    let refresh_token = keychain_json(idp.issuer())["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let out = home.run(["logout", "sso"]);
+    out.success()
+        .stdout_has("revoked at the identity provider")
+        .nowhere(&refresh_token);
+    assert_eq!(idp.revocations(), 1);
+    assert!(keychain_record(idp.issuer()).is_none(), "deleted locally");
+
+    // The provider no longer honours the old refresh token.
+    let (status, body) = refresh_at_idp(&idp, &refresh_token);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+
+    home.run(["whoami"])
+        .code(4)
+        .stderr_has("run: lmi login sso");
+    home.run(["logout", "sso"])
+        .success()
+        .stdout_has("Not signed in");
+    assert_eq!(idp.revocations(), 1);
+}
+
+#[test]
+fn an_expired_access_token_is_refreshed_silently_and_the_rotated_token_is_kept() {
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    browser_login(&idp, &mut home, "alice");
+    let first = keychain_json(idp.issuer());
+
+    std::thread::sleep(Duration::from_millis(2500));
+    home.run(["whoami"])
+        .success()
+        .stdout_has("email: alice@example.test");
+    assert_eq!(idp.token_requests("refresh_token"), 1);
+    let second = keychain_json(idp.issuer());
+    assert_ne!(second["refresh_token"], first["refresh_token"], "rotated");
+    assert!(second["expires_at"].as_u64() > first["expires_at"].as_u64());
+
+    // The rotated refresh token works for the next refresh too.
+    std::thread::sleep(Duration::from_millis(2500));
+    home.run(["whoami"])
+        .success()
+        .stdout_has("email: alice@example.test");
+    assert_eq!(idp.token_requests("refresh_token"), 2);
+    let log = idp.request_log();
+    let failed: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["grant_type"] == "refresh_token" && r["status"] != 200)
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(browser_runs(&home), 1, "no browser after the first login");
+}
+
+#[test]
+fn eight_concurrent_commands_with_an_expired_access_token_refresh_once() {
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "3")]);
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    browser_login(&idp, &mut home, "alice");
+    std::thread::sleep(Duration::from_millis(3500));
+
+    let children: Vec<Child> = (0..8)
+        .map(|_| {
+            home.cmd(["whoami"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("email: alice@example.test"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(
+        idp.token_requests("refresh_token"),
+        1,
+        "{}",
+        idp.request_log()
+    );
+    // The session still works afterwards (the one rotated refresh token is stored).
+    home.run(["whoami"]).success();
+}
+
+#[test]
+fn a_refresh_token_the_idp_rejects_ends_the_session_with_exit_4_and_no_browser() {
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("tests/plugins/hostile"));
+    browser_login(&idp, &mut home, "alice");
+    idp.forget();
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let run = home.run(["sso-only"]);
+    run.code(4)
+        .stderr_has("no longer accepts your SSO session")
+        .stderr_has("run: lmi login sso");
+    assert!(
+        !run.stdout.contains("STARTED"),
+        "the plugin must not start: {run:#?}"
+    );
+    assert_eq!(
+        browser_runs(&home),
+        1,
+        "a non-interactive refresh never opens a browser"
+    );
+    assert!(
+        keychain_record(idp.issuer()).is_none(),
+        "the dead session is removed"
+    );
+    home.run(["sso-only"]).code(4);
+}
+
+#[test]
+fn device_code_login_through_the_browser() {
+    let idp = Idp::start();
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    browser::set_browser(&mut home, Browser::device("carol"));
+    let run = home.run(["login", "sso", "--device"]);
+    run.success().stdout_has("Signed in as carol@example.test");
+    assert!(run.stderr.contains("enter the code"), "{run:#?}");
+    assert!(idp.token_requests(idp::DEVICE_CODE_GRANT) >= 1);
+    assert_eq!(idp.token_requests("authorization_code"), 0);
+    assert_eq!(keychain_json(idp.issuer())["sub"], "carol");
+    home.run(["whoami"])
+        .success()
+        .stdout_has("email: carol@example.test");
+}
+
+#[test]
+fn device_code_login_approved_on_another_device() {
+    let idp = Idp::start();
+    let home = sso_home(&idp.sso_env());
+    let mut login = spawn(&home, &["login", "sso", "--device", "--no-browser"]);
+    let (_, line) = login.wait_line(
+        |l| {
+            let t = l.trim();
+            t.len() == 9 && t.as_bytes()[4] == b'-'
+        },
+        Duration::from_secs(30),
+    );
+    idp.approve_device(line.trim(), "dave");
+    let (run, _, _) = login.finish();
+    run.success().stdout_has("Signed in as dave@example.test");
+}
+
+#[test]
+fn denied_consent_is_reported_and_nothing_is_stored() {
+    let idp = Idp::start();
+    let mut home = sso_home(&idp.sso_env());
+    browser::set_browser(&mut home, Browser::deny("alice"));
+    let run = home.run(["login", "sso"]);
+    run.code(4)
+        .stderr_has("the sign-in was refused at the identity provider: access_denied")
+        .stderr_has("run: lmi login sso");
+    let log = browser_finished(&home);
+    assert!(log.contains("answered 400"), "{log}");
+    assert!(keychain_record(idp.issuer()).is_none());
+    assert_eq!(idp.token_requests("authorization_code"), 0);
+}
+
+#[test]
+fn file_storage_is_opt_in_private_and_warned_about() {
+    let idp = Idp::start();
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    // No keychain at all: file storage must not need one.
+    home.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/lmi-test-bus",
+    );
+    home.env("LMI_SSO_STORAGE", "file");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    browser::set_browser(&mut home, Browser::approve("erin"));
+    let run = home.run(["login", "sso", "--redirect-port", &port.to_string()]);
+    run.success()
+        .stderr_has("warning: LMI_SSO_STORAGE=file: writing your SSO tokens unencrypted")
+        .stdout_has("Signed in as erin@example.test");
+    let log = browser_finished(&home);
+    assert!(
+        log.contains(&format!("127.0.0.1:{port}/callback")),
+        "--redirect-port is used: {log}"
+    );
+    let file = home.data().join("sso-session.json");
+    assert_private_file(&file);
+    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(rec["sub"], "erin");
+    home.run(["whoami"])
+        .success()
+        .stdout_has("email: erin@example.test");
+    home.run(["logout", "sso"]).success();
+    assert!(!file.exists());
+}
+
+// ---- failures that need no browser -----------------------------------------------------------
+
+#[test]
+fn an_unreachable_keychain_is_a_clear_error_before_any_browser_and_nothing_is_written() {
+    let idp = FakeIdp::start(Fault::None);
+    let mut home = sso_home(&idp.sso_env());
+    home.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/lmi-test-bus",
+    );
+    home.env("BROWSER", "/nonexistent/browser-must-not-run");
+    let started = Instant::now();
+    let run = home.run(["login", "sso"]);
+    run.code(1)
+        .stderr_has("cannot read the SSO session from the Secret Service")
+        .stderr_has("LMI_SSO_STORAGE=file");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!run.stderr.contains("Opening your browser"), "{run:#?}");
+    assert_eq!(idp.count("/auth") + idp.count("/token"), 0);
+    assert!(
+        !home.data().join("sso-session.json").exists(),
+        "no silent plaintext fallback"
+    );
+}
+
+#[test]
+fn a_plain_http_endpoint_off_loopback_is_refused() {
+    let home = sso_home(
+        "OAUTH_SSO_ISSUER=https://idp.example.com\nOAUTH_SSO_CLIENT_ID=lmi-cli\n\
+         OAUTH_SSO_TOKEN_URL=http://idp.example.com/token\n",
+    );
+    home.run(["login", "sso"])
+        .code(2)
+        .stderr_has("OAUTH_SSO_TOKEN_URL")
+        .stderr_has("non-loopback");
+}
+
+#[test]
+fn a_sign_in_that_never_comes_back_times_out() {
+    let idp = FakeIdp::start(Fault::None);
+    let mut home = sso_home(&idp.sso_env());
+    home.env("LMI_SSO_LOGIN_TIMEOUT_SECS", "2");
+    let started = Instant::now();
+    let run = home.run(["login", "sso", "--no-browser"]);
+    run.code(4).stderr_has("timed out after 2s");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(keychain_record(&idp.issuer()).is_none());
+}
+
+/// Runs `lmi login sso --no-browser` against the fake, plays the browser (with `tamper`
+/// applied to the redirect) and returns lmi's run and the page the browser got.
+fn fake_login(idp: &FakeIdp, tamper: impl Fn(&mut url::Url)) -> (Run, u16, String) {
+    let home = sso_home(&idp.sso_env());
+    let mut login = spawn(&home, &["login", "sso", "--no-browser"]);
+    let url = login.auth_url();
+    let mut callback = idp.authorize(&url);
+    tamper(&mut callback);
+    let resp = http().get(callback.as_str()).send().unwrap();
+    let status = resp.status().as_u16();
+    let page = resp.text().unwrap();
+    let (run, _, _) = login.finish();
+    (run, status, page)
+}
+
+#[track_caller]
+fn assert_id_token_refused(fault: Fault, why: &str) {
+    let idp = FakeIdp::start(fault);
+    let (run, status, page) = fake_login(&idp, |_| {});
+    run.code(4)
+        .stderr_has("the identity provider's ID token was rejected")
+        .stderr_has(why)
+        .stderr_has("nothing was stored");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("sign-in failed"), "{page}");
+    assert!(keychain_record(&idp.issuer()).is_none());
+}
+
+#[test]
+fn a_fake_idp_login_works_when_nothing_is_wrong() {
+    // The control for the negative cases below.
+    let idp = FakeIdp::start(Fault::None);
+    let (run, status, page) = fake_login(&idp, |_| {});
+    run.success()
+        .stdout_has(&format!("Signed in as {}", fake_idp::EMAIL));
+    assert_eq!(status, 200);
+    assert!(page.contains("You can close this tab"), "{page}");
+    let rec: serde_json::Value =
+        serde_json::from_str(&keychain_record(&idp.issuer()).unwrap()).unwrap();
+    assert_eq!(rec["sub"], fake_idp::SUBJECT);
+    assert_eq!(idp.count("/jwks"), 1);
+}
+
+#[test]
+fn an_unknown_signing_key_makes_exactly_one_jwks_refetch() {
+    let idp = FakeIdp::start(Fault::KeyRotated);
+    let (run, status, _) = fake_login(&idp, |_| {});
+    run.success();
+    assert_eq!(status, 200);
+    assert_eq!(idp.count("/jwks"), 2);
+}
+
+#[test]
+fn an_id_token_with_a_bad_signature_is_refused() {
+    assert_id_token_refused(Fault::BadSignature, "signature does not verify");
+}
+
+#[test]
+fn an_id_token_from_another_issuer_is_refused() {
+    assert_id_token_refused(Fault::WrongIssuer, "issued by `https://evil.example`");
+}
+
+#[test]
+fn an_expired_id_token_is_refused() {
+    assert_id_token_refused(Fault::ExpiredIdToken, "it has expired");
+}
+
+#[test]
+fn an_id_token_with_another_nonce_is_refused() {
+    assert_id_token_refused(Fault::NonceMismatch, "nonce does not match");
+}
+
+#[test]
+fn a_callback_with_the_wrong_state_is_refused_and_the_code_never_redeemed() {
+    let idp = FakeIdp::start(Fault::None);
+    let (run, status, page) = fake_login(&idp, |cb| {
+        let pairs: Vec<(String, String)> = cb
+            .query_pairs()
+            .into_owned()
+            .map(|(k, v)| {
+                if k == "state" {
+                    (k, format!("{v}x"))
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        cb.query_pairs_mut().clear().extend_pairs(pairs);
+    });
+    run.code(4).stderr_has("state does not match");
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(idp.count("/token"), 0, "the code is not redeemed");
+    assert!(keychain_record(&idp.issuer()).is_none());
+}
