@@ -9,3 +9,4 @@ mod plugins;
 mod sandbox;
 mod hardening;
 mod sso;
+mod doctor;
