@@ -63,7 +63,11 @@ fn set_line(file: &Path, prefix: &str, line: &str) {
             }
         })
         .collect();
-    assert!(found, "{} has no line starting with {prefix}", file.display());
+    assert!(
+        found,
+        "{} has no line starting with {prefix}",
+        file.display()
+    );
     std::fs::write(file, out.join("\n") + "\n").unwrap();
 }
 
@@ -79,7 +83,11 @@ fn a_plugin_granted_dev_only_cannot_get_the_prod_token() {
     home.env_file("prod", &env_for(&srv));
     let dir = tempfile::tempdir().unwrap();
     copy_plugin(&plugin_dir("plugins/api"), dir.path());
-    set_line(&dir.path().join("lmi-plugin.toml"), "environments", r#"environments = ["dev"]"#);
+    set_line(
+        &dir.path().join("lmi-plugin.toml"),
+        "environments",
+        r#"environments = ["dev"]"#,
+    );
     home.install(dir.path())
         .stderr_has("read the service access token itself (environments: dev)");
 
@@ -89,11 +97,17 @@ fn a_plugin_granted_dev_only_cannot_get_the_prod_token() {
         .stderr_has("denied")
         .stderr_has("may not use credentials in environment `prod`");
     assert!(!denied.stdout.contains("tok-"), "{denied:#?}");
-    assert_eq!(srv.count("/token"), 0, "no token was fetched for a denied env");
+    assert_eq!(
+        srv.count("/token"),
+        0,
+        "no token was fetched for a denied env"
+    );
     assert!(!cache_file(&home, "prod").exists());
 
     // The grant it does hold still works, and the host is fine after the refusal.
-    home.run(["-e", "dev", "api", "token"]).success().stdout_has("tok-1");
+    home.run(["-e", "dev", "api", "token"])
+        .success()
+        .stdout_has("tok-1");
 }
 
 // ---- hostile token endpoints -----------------------------------------------------------
@@ -110,8 +124,14 @@ fn a_multi_megabyte_token_answer_is_refused_and_nothing_is_cached() {
     let home = home_for(&srv);
     let start = Instant::now();
     let run = home.run(["auth", "token"]);
-    run.code(1).stderr_has("larger than").stderr_has("environment `dev`");
-    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    run.code(1)
+        .stderr_has("larger than")
+        .stderr_has("environment `dev`");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
     assert!(!cache_file(&home, "dev").exists());
 }
 
@@ -129,14 +149,21 @@ fn a_redirecting_token_endpoint_is_not_followed() {
     assert_ne!(run.code, 0, "{run:#?}");
     run.stderr_has("environment `dev`").nowhere(SECRET);
     assert_eq!(srv.count("/token"), 1);
-    assert_eq!(elsewhere.count("/token"), 0, "the client secret was replayed to the redirect target");
+    assert_eq!(
+        elsewhere.count("/token"),
+        0,
+        "the client secret was replayed to the redirect target"
+    );
     assert!(!cache_file(&home, "dev").exists());
 }
 
 #[test]
 fn a_token_without_expires_in_is_kept_for_the_default_lifetime() {
     let srv = FaultServer::start(|_, n| {
-        Reply::json(200, json!({"access_token": format!("tok-{n}"), "token_type": "bearer"}))
+        Reply::json(
+            200,
+            json!({"access_token": format!("tok-{n}"), "token_type": "bearer"}),
+        )
     });
     let home = home_for(&srv);
     home.run(["auth", "token"]).success().stdout_has("tok-1");
@@ -150,7 +177,10 @@ fn a_token_without_expires_in_is_kept_for_the_default_lifetime() {
 #[test]
 fn a_token_of_the_wrong_type_is_refused_and_not_cached() {
     let srv = FaultServer::start(|_, _| {
-        Reply::json(200, json!({"access_token": "mac-token-value", "token_type": "mac", "expires_in": 60}))
+        Reply::json(
+            200,
+            json!({"access_token": "mac-token-value", "token_type": "mac", "expires_in": 60}),
+        )
     });
     let home = home_for(&srv);
     home.run(["auth", "token"])
@@ -170,9 +200,16 @@ fn a_service_that_answers_401_forever_gets_two_tries_and_a_clear_error() {
     home.install(&plugin_dir("plugins/api"));
     let start = Instant::now();
     let run = home.run(["api", "get", "v1/items"]);
-    run.code(4).stderr_has("401").stderr_has("environment `dev`").nowhere(SECRET);
+    run.code(4)
+        .stderr_has("401")
+        .stderr_has("environment `dev`")
+        .nowhere(SECRET);
     assert!(start.elapsed() < Duration::from_secs(20));
-    assert_eq!(srv.count("/api/v1/items"), 2, "one try and one retry, no loop");
+    assert_eq!(
+        srv.count("/api/v1/items"),
+        2,
+        "one try and one retry, no loop"
+    );
     assert_eq!(srv.count("/token"), 2, "one token, one renewal");
 }
 
@@ -190,22 +227,36 @@ fn sixteen_processes_leave_cache_and_plugin_store_whole() {
         _ => Reply::status(404),
     });
     let mut home = home_for(&srv);
-    home.env("LMI_SSO_STORAGE", "file").env("LMI_LOG_FILE", "off");
+    home.env("LMI_SSO_STORAGE", "file")
+        .env("LMI_LOG_FILE", "off");
     home.install(&plugin_dir("plugins/hello"));
     let v1 = plugin_dir("plugins/hello");
     let v2 = tempfile::tempdir().unwrap();
     copy_plugin(&v1, v2.path());
-    set_line(&v2.path().join("lmi-plugin.toml"), "version", r#"version = "0.2.0""#);
+    set_line(
+        &v2.path().join("lmi-plugin.toml"),
+        "version",
+        r#"version = "0.2.0""#,
+    );
 
     let mut jobs: Vec<(&str, Vec<String>)> = Vec::new();
     for _ in 0..6 {
         jobs.push(("token", vec!["auth".into(), "token".into()]));
     }
     for i in 0..4 {
-        let dir = if i % 2 == 0 { v1.clone() } else { v2.path().to_owned() };
+        let dir = if i % 2 == 0 {
+            v1.clone()
+        } else {
+            v2.path().to_owned()
+        };
         jobs.push((
             "install",
-            vec!["plugin".into(), "install".into(), dir.display().to_string(), "--yes".into()],
+            vec![
+                "plugin".into(),
+                "install".into(),
+                dir.display().to_string(),
+                "--yes".into(),
+            ],
         ));
     }
     for _ in 0..3 {
@@ -245,7 +296,11 @@ fn sixteen_processes_leave_cache_and_plugin_store_whole() {
             _ => {}
         }
     }
-    assert_eq!(srv.count("/token"), 1, "single flight: one token request for six processes");
+    assert_eq!(
+        srv.count("/token"),
+        1,
+        "single flight: one token request for six processes"
+    );
     assert_eq!(read_cache(&home, "dev")["access_token"], "tok-1");
 
     let plugins = home.data().join("plugins");
@@ -254,7 +309,11 @@ fn sixteen_processes_leave_cache_and_plugin_store_whole() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(versions.len(), 1, "exactly one complete version is left: {versions:?}");
+    assert_eq!(
+        versions.len(),
+        1,
+        "exactly one complete version is left: {versions:?}"
+    );
     let leftovers: Vec<String> = std::fs::read_dir(&plugins)
         .unwrap()
         .flatten()
@@ -267,7 +326,10 @@ fn sixteen_processes_leave_cache_and_plugin_store_whole() {
     let tokens = home.cache().join("tokens");
     for entry in std::fs::read_dir(&tokens).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        assert!(name == "dev.json" || name == "dev.lock", "stray file {name} in the cache");
+        assert!(
+            name == "dev.json" || name == "dev.lock",
+            "stray file {name} in the cache"
+        );
     }
 }
 
@@ -279,12 +341,20 @@ fn truncated_and_empty_cache_files_are_replaced() {
     let home = home_for(&srv);
     home.run(["auth", "token"]).success().stdout_has("tok-1");
     let full = std::fs::read(cache_file(&home, "dev")).unwrap();
-    for (i, bad) in [full[..full.len() / 2].to_vec(), Vec::new(), vec![0u8; 64]].into_iter().enumerate() {
+    for (i, bad) in [full[..full.len() / 2].to_vec(), Vec::new(), vec![0u8; 64]]
+        .into_iter()
+        .enumerate()
+    {
         std::fs::write(cache_file(&home, "dev"), &bad).unwrap();
-        home.run(["auth", "status"]).success().stdout_has("unusable");
+        home.run(["auth", "status"])
+            .success()
+            .stdout_has("unusable");
         let run = home.run(["auth", "token"]);
         run.success().stdout_has(&format!("tok-{}", i + 2));
-        assert_eq!(read_cache(&home, "dev")["access_token"], format!("tok-{}", i + 2));
+        assert_eq!(
+            read_cache(&home, "dev")["access_token"],
+            format!("tok-{}", i + 2)
+        );
     }
 }
 
@@ -294,7 +364,9 @@ fn a_directory_in_place_of_the_cache_file_does_not_stop_lmi() {
     let home = home_for(&srv);
     std::fs::create_dir_all(cache_file(&home, "dev").join("junk")).unwrap();
     // The token is fetched and used; it cannot be kept, which is said, not fatal.
-    home.run(["-v", "auth", "token"]).success().stdout_has("tok-1");
+    home.run(["-v", "auth", "token"])
+        .success()
+        .stdout_has("tok-1");
     home.run(["auth", "token"]).success().stdout_has("tok-2");
 }
 
@@ -306,14 +378,19 @@ fn an_unreadable_env_file_is_a_usage_error_naming_it() {
     let path = home.config().join("env/dev.env");
     std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
-    home.run(["auth", "token"]).code(2).stderr_has("cannot read").stderr_has("dev.env");
+    home.run(["auth", "token"])
+        .code(2)
+        .stderr_has("cannot read")
+        .stderr_has("dev.env");
     assert_eq!(srv.count("/token"), 0);
 }
 
 #[test]
 fn a_malformed_global_config_is_named_without_quoting_it() {
     let home = Home::new();
-    home.global_env(&format!("default_environment=dev\nOAUTH_CLIENT_SECRET \"{SECRET}\n"));
+    home.global_env(&format!(
+        "default_environment=dev\nOAUTH_CLIENT_SECRET \"{SECRET}\n"
+    ));
     home.run(["env", "list"])
         .code(2)
         .stderr_has(".env")
@@ -330,7 +407,10 @@ fn a_plugin_missing_its_component_and_artifact_says_reinstall() {
     std::fs::remove_file(home.data().join("plugins/hello/hello.wasm")).unwrap();
     home.run(["hello"]).success().stdout_has("Hello, world!");
     std::fs::remove_dir_all(home.cache().join("compiled")).unwrap();
-    home.run(["hello"]).code(5).stderr_has("cannot read its component").stderr_has("reinstall it");
+    home.run(["hello"])
+        .code(5)
+        .stderr_has("cannot read its component")
+        .stderr_has("reinstall it");
     // Other plugins are unaffected.
     home.run(["args", "ok"]).success().stdout_has("ok");
 }
@@ -396,7 +476,10 @@ fn wasmtime_version() -> String {
     while let Some(l) = lines.next() {
         if l == "name = \"wasmtime\"" {
             let v = lines.next().unwrap();
-            return v.trim_start_matches("version = ").trim_matches('"').to_owned();
+            return v
+                .trim_start_matches("version = ")
+                .trim_matches('"')
+                .to_owned();
         }
     }
     panic!("wasmtime is not in Cargo.lock");
