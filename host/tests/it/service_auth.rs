@@ -870,6 +870,7 @@ fn get_token_is_given_to_a_permitted_plugin_and_denied_to_others() {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // reads the environment to show it was not changed
 fn env_files_are_parsed_without_touching_the_process_environment() {
     let lib = LibHome::new(
         "OAUTH_LMI_TEST_GLOBAL_ONLY=g\n",
