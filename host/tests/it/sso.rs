@@ -353,11 +353,13 @@ fn an_expired_access_token_is_refreshed_silently_and_the_rotated_token_is_kept()
 
 #[test]
 fn eight_concurrent_commands_with_an_expired_access_token_refresh_once() {
-    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "3")]);
+    // Long enough that the refreshed token outlives all eight processes even on a loaded
+    // machine (a second refresh after *that* token expired would be correct, not a race).
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "8")]);
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
     browser_login(&idp, &mut home, "alice");
-    std::thread::sleep(Duration::from_millis(3500));
+    std::thread::sleep(Duration::from_millis(8500));
 
     let children: Vec<Child> = (0..8)
         .map(|_| {
@@ -647,4 +649,38 @@ fn a_callback_with_the_wrong_state_is_refused_and_the_code_never_redeemed() {
     assert_eq!(status, 400, "{page}");
     assert_eq!(idp.count("/token"), 0, "the code is not redeemed");
     assert!(keychain_record(&idp.issuer()).is_none());
+}
+
+#[test]
+fn a_keychain_that_never_answers_fails_within_the_timeout() {
+    // A "D-Bus" socket that accepts connections and never says a word.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("bus");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in listener.incoming().take(4) {
+            conns.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let idp = FakeIdp::start(Fault::None);
+    let mut home = sso_home(&idp.sso_env());
+    home.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        &format!("unix:path={}", socket.display()),
+    );
+    home.env("LMI_KEYCHAIN_TIMEOUT_SECS", "1");
+    let started = Instant::now();
+    let run = home.run(["login", "sso", "--no-browser"]);
+    run.code(1)
+        .stderr_has("no answer within 1 s")
+        .stderr_has("LMI_SSO_STORAGE=file");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(idp.count("/auth") + idp.count("/token"), 0);
+    drop(held);
 }

@@ -64,7 +64,6 @@ impl CallbackServer {
     pub fn bind(port: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let port = listener.local_addr()?.port();
-        listener.set_nonblocking(true)?;
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let taken = Arc::new(AtomicBool::new(false));
@@ -77,7 +76,6 @@ impl CallbackServer {
         Ok(Self { port, rx, stop })
     }
 
-    #[cfg(test)]
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -96,7 +94,9 @@ impl CallbackServer {
 
 impl Drop for CallbackServer {
     fn drop(&mut self) {
+        // Wake the blocking accept so the thread sees the flag and closes the socket.
         self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 
@@ -106,16 +106,17 @@ fn accept_loop(
     stop: Arc<AtomicBool>,
     taken: Arc<AtomicBool>,
 ) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match accepted {
             Ok((stream, _)) => {
                 let (tx, taken) = (tx.clone(), taken.clone());
                 let _ = std::thread::Builder::new()
                     .name("lmi-callback-conn".to_owned())
                     .spawn(move || serve(stream, &tx, &taken));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5));
             }
             Err(e) => {
                 tracing::debug!("callback listener: accept failed: {e}");
@@ -126,10 +127,9 @@ fn accept_loop(
 }
 
 fn serve(mut stream: TcpStream, tx: &mpsc::Sender<Callback>, taken: &AtomicBool) {
-    if stream.set_nonblocking(false).is_err()
-        || stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .is_err()
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .is_err()
     {
         return;
     }
@@ -276,5 +276,13 @@ mod tests {
         let started = Instant::now();
         assert!(server.wait(started + Duration::from_millis(200)).is_none());
         assert!(started.elapsed() >= Duration::from_millis(200));
+        // Dropping the server closes the socket: the port can be bound again.
+        let port = server.port();
+        drop(server);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpListener::bind(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "port {port} still held");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
