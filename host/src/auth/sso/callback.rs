@@ -76,6 +76,7 @@ impl CallbackServer {
         Ok(Self { port, rx, stop })
     }
 
+    #[cfg(test)]
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -33,7 +33,7 @@ pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 300;
 #[derive(Debug, Clone)]
 pub struct SsoConfig {
     pub client_id: String,
-    /// As configured, without a trailing `/`.
+    /// As configured (ID tokens' `iss` must match it exactly when discovery is not used).
     pub issuer: String,
     pub scopes: String,
     authorization: Option<Url>,
@@ -125,7 +125,7 @@ impl SsoConfig {
                 "an issuer has no query or fragment",
             ));
         }
-        let issuer = issuer_raw.trim_end_matches('/').to_owned();
+        let issuer = issuer_raw;
         let optional = |key: &str| -> Result<Option<Url>, ConfigError> {
             settings
                 .global(key)
@@ -161,9 +161,10 @@ impl SsoConfig {
         })
     }
 
-    /// Whether a refresh token was requested (`offline_access` in the scopes).
-    pub fn wants_offline_access(&self) -> bool {
-        self.scopes.split(' ').any(|s| s == "offline_access")
+    /// The issuer without a trailing `/`: the base of the discovery URL, and how sessions are
+    /// matched to the configuration.
+    pub fn issuer_base(&self) -> &str {
+        self.issuer.trim_end_matches('/')
     }
 
     /// The endpoints `purpose` needs, from the keys and, where one is missing, discovery.
@@ -199,7 +200,7 @@ impl SsoConfig {
 
     /// `GET {issuer}/.well-known/openid-configuration`, checked.
     fn discover(&self, http: &Http) -> Result<Discovery, AuthError> {
-        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let url = format!("{}/.well-known/openid-configuration", self.issuer_base());
         let url = Url::parse(&url)
             .map_err(|e| AuthError::Failed(format!("cannot build the discovery URL: {e}")))?;
         let request = http
@@ -224,7 +225,7 @@ impl SsoConfig {
             ))
         })?;
         let issuer = doc["issuer"].as_str().unwrap_or_default();
-        if issuer.trim_end_matches('/') != self.issuer {
+        if issuer.trim_end_matches('/') != self.issuer_base() {
             return Err(AuthError::Failed(format!(
                 "the discovery document at {url} names the issuer `{issuer}`, not `{}` ({ISSUER_KEY}); \
                  set {ISSUER_KEY} to the exact issuer",
@@ -317,6 +318,51 @@ pub fn is_loopback(url: &Url) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::paths::Paths;
+
+    fn settings(global_env: &str) -> (tempfile::TempDir, Settings) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        std::fs::create_dir_all(paths.config_dir()).unwrap();
+        std::fs::write(paths.global_env_file(), global_env).unwrap();
+        let settings = Settings::load(paths, None).unwrap();
+        (dir, settings)
+    }
+
+    #[test]
+    fn keys_are_read_and_checked() {
+        let (_d, s) = settings("");
+        assert!(
+            SsoConfig::load_optional(&s).unwrap().is_none(),
+            "not configured"
+        );
+
+        let (_d, s) = settings("OAUTH_SSO_CLIENT_ID=cli\n");
+        let e = SsoConfig::load_optional(&s).unwrap_err().to_string();
+        assert!(e.contains("OAUTH_SSO_ISSUER is not set"), "{e}");
+
+        // An issuer with a trailing slash (Auth0) is kept exactly for `iss` comparisons.
+        let (_d, s) = settings("OAUTH_SSO_CLIENT_ID=cli\nOAUTH_SSO_ISSUER=https://t.example/\n");
+        let cfg = SsoConfig::load(&s).unwrap();
+        assert_eq!(cfg.issuer, "https://t.example/");
+        assert_eq!(cfg.issuer_base(), "https://t.example");
+        assert_eq!(cfg.scopes, DEFAULT_SCOPES);
+
+        let (_d, s) = settings(
+            "OAUTH_SSO_CLIENT_ID=cli\nOAUTH_SSO_ISSUER=https://t.example\nOAUTH_SSO_SCOPES=profile,email\n",
+        );
+        let e = SsoConfig::load(&s).unwrap_err().to_string();
+        assert!(e.contains("must include `openid`"), "{e}");
+
+        let (_d, s) = settings(
+            "OAUTH_SSO_CLIENT_ID=cli\nOAUTH_SSO_ISSUER=https://t.example\nOAUTH_SSO_JWKS_URL=http://t.example/jwks\n",
+        );
+        let e = SsoConfig::load(&s).unwrap_err().to_string();
+        assert!(
+            e.contains("OAUTH_SSO_JWKS_URL") && e.contains("non-loopback"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn plain_http_only_on_loopback() {

@@ -84,7 +84,7 @@ pub struct SsoStatus {
 
 /// The keychain account of a provider and client.
 fn account(cfg: &SsoConfig) -> String {
-    format!("{}@{}", cfg.client_id, cfg.issuer)
+    format!("{}@{}", cfg.client_id, cfg.issuer_base())
 }
 
 fn user_of(s: &Session) -> SsoUser {
@@ -98,7 +98,9 @@ fn user_of(s: &Session) -> SsoUser {
 
 /// The stored session, if it belongs to the configured provider and client.
 fn usable(session: Option<Session>, cfg: &SsoConfig) -> Option<Session> {
-    session.filter(|s| s.client_id == cfg.client_id && s.iss.trim_end_matches('/') == cfg.issuer)
+    session.filter(|s| {
+        s.client_id == cfg.client_id && s.iss.trim_end_matches('/') == cfg.issuer_base()
+    })
 }
 
 /// The access token is usable at `now`, with a margin of 10% of its lifetime (at most 60 s).
