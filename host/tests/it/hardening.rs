@@ -489,3 +489,104 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).to_vec()
 }
+
+#[test]
+fn failed_token_answers_leave_nothing_cached() {
+    let faults: Vec<(&str, Reply)> = vec![
+        ("HTTP 500", Reply::status(500)),
+        (
+            "malformed JSON",
+            Reply::raw(200, "application/json", "{\"access_token\": "),
+        ),
+        ("an empty body", Reply::raw(200, "application/json", "")),
+        ("HTML", Reply::raw(200, "text/html", "<html>login</html>")),
+        (
+            "invalid_client",
+            Reply::json(
+                401,
+                json!({"error": "invalid_client", "error_description": "bad secret"}),
+            ),
+        ),
+        (
+            "no access_token",
+            Reply::json(200, json!({"token_type": "Bearer", "expires_in": 60})),
+        ),
+        ("a hang", good_token(1).delayed(Duration::from_secs(8))),
+    ];
+    for (what, reply) in faults {
+        let srv = FaultServer::start(move |_, _| reply.clone());
+        let home = home_for(&srv);
+        let start = Instant::now();
+        let run = home.run(["auth", "token"]);
+        assert!(
+            run.code == 1 || run.code == 4,
+            "{what}: expected failure, got {run:#?}"
+        );
+        run.stderr_has("environment `dev`").nowhere(SECRET);
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{what}: took {:?}",
+            start.elapsed()
+        );
+        assert!(
+            !cache_file(&home, "dev").exists(),
+            "{what}: something was cached"
+        );
+    }
+}
+
+/// A long-lived host (the library, as `lmi` uses it) runs each hostile command in turn in one
+/// process: every one is stopped with its own cause, and a well-behaved command still runs
+/// afterwards.
+#[test]
+fn one_host_process_survives_every_hostile_plugin_in_turn() {
+    use lmi::paths::Paths;
+    use lmi::plugins::store::Store;
+    use lmi::runtime::{self, HostState, Limits, RunError};
+    use lmi::settings::Settings;
+
+    let home = Home::new();
+    home.install(&plugin_dir("tests/plugins/hostile"));
+    // Paths::under(root) wants root/{config,cache,data}: point them at the home's lmi dirs.
+    let root = tempfile::tempdir().unwrap();
+    for (name, target) in [
+        ("config", home.config()),
+        ("cache", home.cache()),
+        ("data", home.data()),
+    ] {
+        std::fs::create_dir_all(&target).unwrap();
+        std::os::unix::fs::symlink(&target, root.path().join(name)).unwrap();
+    }
+    let paths = Paths::under(root.path());
+    let plugin = Store::new(&paths).get("hostile").unwrap();
+    let settings = Settings::load(paths.clone(), Some("dev")).unwrap();
+    let limits = Limits {
+        memory_bytes: 32 << 20,
+        timeout: Duration::from_secs(1),
+    };
+    // One engine per run, as each `lmi` process has: the runtime's deadline ticker bumps the
+    // engine-wide epoch `timeout` after a run starts even if the run has ended, so on a shared
+    // engine an earlier run's ticker would interrupt a later run (see docs/reliability.md).
+    let run = |command: &str, args: &[&str]| {
+        let engine = runtime::engine().unwrap();
+        let component = runtime::load_installed(&engine, &paths, &plugin).unwrap();
+        let host = HostState::new(
+            plugin.label(),
+            plugin.manifest.permissions.clone(),
+            settings.clone(),
+        );
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        runtime::run_plugin(&engine, &component, host, limits, command, &args)
+    };
+    for _ in 0..3 {
+        assert!(matches!(run("spin", &[]), Err(RunError::Timeout { .. })));
+        assert!(matches!(run("grow", &[]), Err(RunError::Memory { .. })));
+        assert!(matches!(run("recurse", &[]), Err(RunError::Crashed { .. })));
+        assert!(matches!(run("panic", &[]), Err(RunError::Crashed { .. })));
+        assert!(matches!(run("fail", &[]), Err(RunError::Failed { .. })));
+        assert_eq!(run("exit3", &[]).unwrap(), 3);
+        assert_eq!(run("read-file", &["/etc/passwd"]).unwrap(), 0);
+        assert_eq!(run("token", &[]).unwrap(), 0);
+    }
+    assert_eq!(run("args", &["still", "alive"]).unwrap(), 0);
+}
