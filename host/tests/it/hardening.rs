@@ -590,3 +590,142 @@ fn one_host_process_survives_every_hostile_plugin_in_turn() {
     }
     assert_eq!(run("args", &["still", "alive"]).unwrap(), 0);
 }
+
+/// Signs in against the fake provider with file storage: `$BROWSER` is a script that hands
+/// the authorization URL to this test, which plays the provider and the browser.
+fn fake_sso_login(idp: &crate::support::fake_idp::FakeIdp, home: &mut Home) {
+    let url_file = home.path().join("auth-url");
+    let script = home.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n",
+            url_file.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    home.env("BROWSER", script.to_str().unwrap());
+    let login = home
+        .cmd(["login", "sso"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = loop {
+        if let Ok(url) = std::fs::read_to_string(&url_file) {
+            break url;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lmi login sso never opened the browser"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let callback = idp.authorize(&url);
+    let page = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(callback.as_str())
+        .send()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let out = login.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sixteen processes around an SSO session kept in a file: forced refreshes, session reads
+/// (`whoami`, `auth status`), logouts, service-token fetches and installs, all at once. The
+/// session file is never left half-written: afterwards it is absent or a whole record.
+#[test]
+fn sixteen_processes_around_an_sso_session_leave_it_whole_or_gone() {
+    use crate::support::fake_idp::{self, FakeIdp, Fault};
+    let idp = FakeIdp::start(Fault::None);
+    let srv = FaultServer::start(|_, n| good_token(n).delayed(Duration::from_millis(200)));
+    let mut home = home_for(&srv);
+    home.global_env(&format!("default_environment=dev\n{}", idp.sso_env()));
+    home.env("LMI_SSO_STORAGE", "file")
+        .env("LMI_LOG_FILE", "off");
+    fake_sso_login(&idp, &mut home);
+    let session = home.data().join("sso-session.json");
+    assert!(session.exists());
+    home.install(&plugin_dir("plugins/hello"));
+    home.run(["whoami"]).success().stdout_has(fake_idp::EMAIL);
+
+    let mut jobs: Vec<(&str, Vec<&str>)> = Vec::new();
+    jobs.extend(std::iter::repeat_n(("refresh", vec!["auth", "refresh"]), 4));
+    jobs.extend(std::iter::repeat_n(("read", vec!["whoami"]), 3));
+    jobs.extend(std::iter::repeat_n(("status", vec!["auth", "status"]), 2));
+    jobs.extend(std::iter::repeat_n(("logout", vec!["logout", "sso"]), 2));
+    jobs.extend(std::iter::repeat_n(("token", vec!["auth", "token"]), 3));
+    let hello = plugin_dir("plugins/hello");
+    let hello = hello.to_str().unwrap();
+    jobs.extend(std::iter::repeat_n(
+        ("install", vec!["plugin", "install", hello, "--yes"]),
+        2,
+    ));
+    assert_eq!(jobs.len(), 16);
+    let children: Vec<_> = jobs
+        .iter()
+        .map(|(kind, args)| {
+            let child = home
+                .cmd(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (*kind, child)
+        })
+        .collect();
+    for (kind, child) in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{kind} panicked: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{kind}: {stderr}");
+        match kind {
+            "token" => {
+                assert_eq!(out.status.code(), Some(0), "{kind}: {stderr}");
+                assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "tok-1");
+            }
+            "install" | "status" | "logout" => {
+                assert_eq!(out.status.code(), Some(0), "{kind}: {stderr}")
+            }
+            // Signed in or already signed out by a concurrent logout: either is an answer.
+            _ => assert!(out.status.code().is_some(), "{kind} was killed"),
+        }
+    }
+    assert_eq!(
+        srv.count("/token"),
+        1,
+        "single flight for the service token"
+    );
+    if session.exists() {
+        let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&session).unwrap())
+            .expect("the session file is a whole record");
+        assert_eq!(rec["sub"], fake_idp::SUBJECT);
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(home.data())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Whatever the interleaving, lmi is usable: signed out now, and status says so.
+    home.run(["logout", "sso"]).success();
+    home.run(["auth", "status"]).success();
+    home.run(["whoami"])
+        .code(4)
+        .stderr_has("run: lmi login sso");
+    home.run(["hello"]).success();
+}
