@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod completions;
+pub mod doctor;
 pub mod env;
 pub mod login;
 pub mod plugin;
