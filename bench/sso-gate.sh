@@ -85,5 +85,5 @@ base = r["no SSO check"]["median"]
 print(f"dispatch median without an SSO check: {base * 1000:.2f} ms")
 for name in ("requires_sso, keychain", "requires_sso, file"):
     m = r[name]["median"]
-    print(f"dispatch median {name}: {m * 1000:.2f} ms (+{(m - base) * 1000:.2f} ms for the gate)")
+    print(f"dispatch median {name}: {m * 1000:.2f} ms ({(m - base) * 1000:+.2f} ms for the gate)")
 PY

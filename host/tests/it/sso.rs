@@ -418,6 +418,27 @@ fn a_refresh_token_the_idp_rejects_ends_the_session_with_exit_4_and_no_browser()
 }
 
 #[test]
+fn without_a_refresh_token_an_expired_session_needs_a_new_login() {
+    // The strict provider drops offline_access unless prompt=consent: no refresh token.
+    let idp = Idp::start_with(&[
+        ("IDP_ACCESS_TOKEN_TTL", "6"),
+        ("IDP_STRICT_OFFLINE_ACCESS", "1"),
+    ]);
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    let run = browser_login(&idp, &mut home, "alice");
+    run.stderr_has("issued no refresh token");
+    assert!(keychain_json(idp.issuer()).get("refresh_token").is_none());
+    home.run(["whoami"]).success();
+    std::thread::sleep(Duration::from_millis(6500));
+    home.run(["whoami"])
+        .code(4)
+        .stderr_has("issued no refresh token")
+        .stderr_has("run: lmi login sso");
+    assert_eq!(idp.token_requests("refresh_token"), 0);
+}
+
+#[test]
 fn device_code_login_through_the_browser() {
     let idp = Idp::start();
     let mut home = sso_home(&idp.sso_env());
@@ -560,7 +581,16 @@ fn a_sign_in_that_never_comes_back_times_out() {
 /// applied to the redirect) and returns lmi's run and the page the browser got.
 fn fake_login(idp: &FakeIdp, tamper: impl Fn(&mut url::Url)) -> (Run, u16, String) {
     let home = sso_home(&idp.sso_env());
-    let mut login = spawn(&home, &["login", "sso", "--no-browser"]);
+    fake_login_in(&home, idp, &["login", "sso", "--no-browser"], tamper)
+}
+
+fn fake_login_in(
+    home: &Home,
+    idp: &FakeIdp,
+    args: &[&str],
+    tamper: impl Fn(&mut url::Url),
+) -> (Run, u16, String) {
+    let mut login = spawn(home, args);
     let url = login.auth_url();
     let mut callback = idp.authorize(&url);
     tamper(&mut callback);
@@ -600,6 +630,38 @@ fn a_fake_idp_login_works_when_nothing_is_wrong() {
 }
 
 #[test]
+fn endpoints_from_the_keys_need_no_discovery_and_force_signs_in_again() {
+    let idp = FakeIdp::start(Fault::None);
+    let iss = idp.issuer();
+    let home = sso_home(&format!(
+        "{}OAUTH_SSO_AUTHORIZATION_URL={iss}/auth\nOAUTH_SSO_TOKEN_URL={iss}/token\nOAUTH_SSO_JWKS_URL={iss}/jwks\n",
+        idp.sso_env()
+    ));
+    let args = ["login", "sso", "--no-browser"];
+    fake_login_in(&home, &idp, &args, |_| {}).0.success();
+    assert_eq!(idp.count("/.well-known/openid-configuration"), 0);
+    home.run(args).success().stdout_has("Already signed in as");
+    let (run, _, _) = fake_login_in(
+        &home,
+        &idp,
+        &["login", "sso", "--no-browser", "--force"],
+        |_| {},
+    );
+    run.success().stdout_has("Signed in as");
+    assert_eq!(idp.count("/token"), 2);
+}
+
+#[test]
+fn device_login_needs_an_idp_that_offers_it() {
+    let idp = FakeIdp::start(Fault::None);
+    let home = sso_home(&idp.sso_env());
+    home.run(["login", "sso", "--device"])
+        .code(2)
+        .stderr_has("does not offer the device-authorization grant")
+        .stderr_has("OAUTH_SSO_DEVICE_AUTHORIZATION_URL");
+}
+
+#[test]
 fn an_unknown_signing_key_makes_exactly_one_jwks_refetch() {
     let idp = FakeIdp::start(Fault::KeyRotated);
     let (run, status, _) = fake_login(&idp, |_| {});
@@ -621,6 +683,16 @@ fn an_id_token_from_another_issuer_is_refused() {
 #[test]
 fn an_expired_id_token_is_refused() {
     assert_id_token_refused(Fault::ExpiredIdToken, "it has expired");
+}
+
+#[test]
+fn an_id_token_for_another_client_is_refused() {
+    assert_id_token_refused(Fault::WrongAudience, "issued for `another-client`");
+}
+
+#[test]
+fn an_id_token_issued_in_the_future_is_refused() {
+    assert_id_token_refused(Fault::IssuedInTheFuture, "in the future");
 }
 
 #[test]

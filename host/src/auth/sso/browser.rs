@@ -1,4 +1,5 @@
-//! Opening the sign-in page: `$BROWSER` when set (a `:`-separated list of commands, each run
+//! Opening the sign-in page: `$BROWSER` when set (a `:`-separated list of commands — `;` on
+//! Windows — each run
 //! with the URL as its last argument or in place of `%s`), else the platform opener. The
 //! browser is started, not waited for, with its output discarded; failing to start one is
 //! never fatal — the caller has already printed the URL.
@@ -11,7 +12,12 @@ use crate::settings::Settings;
 pub fn open(settings: &Settings, url: &str) -> Result<(), String> {
     if let Some(list) = settings.global("BROWSER") {
         let mut failures = Vec::new();
-        for entry in list.split(':').map(str::trim).filter(|e| !e.is_empty()) {
+        let separator = if cfg!(windows) { ';' } else { ':' };
+        for entry in list
+            .split(separator)
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             let mut words = entry.split_whitespace();
             let Some(program) = words.next() else {
                 continue;

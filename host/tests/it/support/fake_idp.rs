@@ -37,6 +37,10 @@ pub enum Fault {
     NonceMismatch,
     /// The first JWKS answer lacks the signing key (a rotation); the second has it.
     KeyRotated,
+    /// The ID token is for another client.
+    WrongAudience,
+    /// The ID token claims to be issued ten minutes from now.
+    IssuedInTheFuture,
 }
 
 struct State {
@@ -148,10 +152,15 @@ fn handle(state: &Mutex<State>, req: &Req, n: usize) -> Reply {
                 return Reply::json(400, json!({"error": "invalid_grant"}));
             }
             let now = now();
-            let (iat, exp) = if st.fault == Fault::ExpiredIdToken {
-                (now - 7200, now - 3600)
+            let (iat, exp) = match st.fault {
+                Fault::ExpiredIdToken => (now - 7200, now - 3600),
+                Fault::IssuedInTheFuture => (now + 600, now + 900),
+                _ => (now, now + 300),
+            };
+            let aud = if st.fault == Fault::WrongAudience {
+                "another-client"
             } else {
-                (now, now + 300)
+                CLIENT_ID
             };
             let nonce = if st.fault == Fault::NonceMismatch {
                 Some("not-the-nonce-lmi-sent".to_owned())
@@ -164,7 +173,7 @@ fn handle(state: &Mutex<State>, req: &Req, n: usize) -> Reply {
                 issuer.clone()
             };
             let mut claims = json!({
-                "iss": iss, "sub": SUBJECT, "aud": CLIENT_ID, "iat": iat, "exp": exp,
+                "iss": iss, "sub": SUBJECT, "aud": aud, "iat": iat, "exp": exp,
                 "email": EMAIL, "name": "Frank Fake",
             });
             if let Some(nonce) = nonce.filter(|_| grant == "authorization_code") {
