@@ -1,19 +1,17 @@
 //! Compiled artifacts under `$XDG_CACHE_HOME/lmi/compiled/`.
 //!
 //! File name: `<component sha256>-<engine compatibility hash>.cwasm`, so a wasmtime upgrade
-//! or a changed component simply misses. File contents: a magic line, the sha256 of the
-//! payload, then wasmtime's serialized component. The checksum is verified before the
-//! payload is deserialized, so a truncated or tampered artifact is rebuilt, never executed.
+//! or a changed component simply misses. Beside each artifact, `<name>.sha256` holds the
+//! sha256 lmi computed when it wrote it; it is checked before the artifact is mapped, so a
+//! truncated or tampered artifact is rebuilt, never executed. The artifact itself stays in
+//! wasmtime's own format so dispatch maps it in place instead of copying it.
 
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
-
-const MAGIC: &[u8; 8] = b"LMICWSM1";
-const HEADER: usize = MAGIC.len() + 32;
 
 pub fn component_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -46,40 +44,50 @@ impl ArtifactCache {
             .join(format!("{component_sha}-{}.cwasm", self.engine_hash))
     }
 
-    /// Writes an artifact atomically.
+    /// Where the checksum of an artifact lives.
+    pub fn checksum_path(artifact: &Path) -> PathBuf {
+        let mut name = artifact.as_os_str().to_owned();
+        name.push(".sha256");
+        PathBuf::from(name)
+    }
+
+    /// Writes an artifact, then its checksum, each atomically. A crash between the two leaves
+    /// an artifact without a checksum, which reads as damaged and is rebuilt.
     pub fn store(&self, component_sha: &str, artifact: &[u8]) -> std::io::Result<PathBuf> {
         let path = self.path_for(component_sha);
-        let mut bytes = Vec::with_capacity(HEADER + artifact.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&Sha256::digest(artifact));
-        bytes.extend_from_slice(artifact);
-        crate::fsutil::write_atomic(&path, &bytes)?;
+        crate::fsutil::write_atomic(&path, artifact)?;
+        crate::fsutil::write_atomic(
+            &Self::checksum_path(&path),
+            hex::encode(Sha256::digest(artifact)).as_bytes(),
+        )?;
         Ok(path)
     }
 
     /// Loads the artifact for a component, verifying its checksum first.
     pub fn load(&self, engine: &Engine, component_sha: &str) -> Result<Component, Miss> {
         let path = self.path_for(component_sha);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        let damaged = |why: String| Miss::Damaged(format!("{}: {why}", path.display()));
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Miss::Absent),
-            Err(e) => return Err(Miss::Damaged(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => return Err(damaged(format!("cannot read it: {e}"))),
         };
-        if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(Miss::Damaged(format!("{} has no valid header", path.display())));
-        }
-        let (sum, payload) = bytes[MAGIC.len()..].split_at(32);
-        if Sha256::digest(payload).as_slice() != sum {
-            return Err(Miss::Damaged(format!(
-                "{} does not match its checksum",
-                path.display()
-            )));
-        }
-        // SAFETY: the payload was produced by `Component::serialize` in this host (it carries
-        // the checksum lmi wrote beside it in lmi's private cache directory), and wasmtime
-        // itself rejects artifacts from another version or configuration.
+        let expected = std::fs::read_to_string(Self::checksum_path(&path))
+            .map_err(|_| damaged("its checksum file is missing".into()))?;
+        // SAFETY: a read-only private mapping of a file in lmi's 0700 cache directory, used
+        // only for hashing while `file` is open.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(engine, payload) };
-        component.map_err(|e| Miss::Damaged(format!("{}: {e}", path.display())))
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|e| damaged(format!("cannot map it: {e}")))?;
+        if hex::encode(Sha256::digest(&map[..])) != expected.trim() {
+            return Err(damaged("it does not match its checksum".into()));
+        }
+        drop(map);
+        // SAFETY: the file was produced by `Component::serialize` in this host and matches
+        // the checksum lmi wrote beside it in lmi's private cache directory; wasmtime itself
+        // rejects artifacts from another version or configuration. It is mapped in place.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize_file(engine, &path) };
+        component.map_err(|e| damaged(format!("{e:#}")))
     }
 }

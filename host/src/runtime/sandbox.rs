@@ -243,6 +243,17 @@ pub fn run_plugin(
         ticker_engine.increment_epoch();
     });
 
+    // wasmtime-wasi drives stdio through tokio. Left alone it builds a runtime with a worker
+    // per core (and probes cgroups for the count); one worker is plenty for one plugin, and
+    // starting fewer threads is a measurable part of dispatch time.
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| load(wasmtime::Error::msg(format!("cannot start the I/O runtime: {e}"))))?;
+    let _in_tokio = tokio.enter();
+
     let linker = linker(engine).map_err(load)?;
     let instance = Plugin::instantiate(&mut store, component, &linker).map_err(|e| {
         if hit.load(Ordering::Relaxed) {
@@ -259,6 +270,10 @@ pub fn run_plugin(
     let outcome = instance
         .lmi_plugin_command()
         .call_run(&mut store, command, args);
+    drop(store);
+    drop(_in_tokio);
+    // A reader thread may still wait on the terminal's stdin: do not wait for it.
+    tokio.shutdown_background();
     match outcome {
         Ok(Ok(code)) => Ok(code),
         Ok(Err(e)) => Err(plugin_error(e)),

@@ -436,15 +436,13 @@ fn an_artifact_from_another_wasmtime_is_rebuilt_not_run() {
     let artifact = std::fs::read_dir(home.cache().join("compiled"))
         .unwrap()
         .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let bytes = std::fs::read(&artifact).unwrap();
-    // lmi's header: 8-byte magic, sha256 of the payload, then wasmtime's serialized component,
-    // which records the wasmtime version that made it. Claim another version and re-seal the
-    // header, so only wasmtime's own check stands between the artifact and execution.
-    let (magic, rest) = bytes.split_at(8);
-    let mut payload = rest[32..].to_vec();
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
+    // wasmtime's serialized component records the wasmtime version that made it. Claim
+    // another version and re-seal lmi's checksum beside it, so only wasmtime's own check
+    // stands between the artifact and execution.
+    let mut payload = std::fs::read(&artifact).unwrap();
     // wasmtime writes its major version into the `.wasmtime.engine` section, length-prefixed.
     let major = wasmtime_version().split('.').next().unwrap().to_owned();
     let mut needle = vec![u8::try_from(major.len()).unwrap()];
@@ -455,10 +453,11 @@ fn an_artifact_from_another_wasmtime_is_rebuilt_not_run() {
         .expect("the artifact names its wasmtime version")
         + 1;
     payload[at] = if payload[at] == b'9' { b'1' } else { b'9' };
-    let mut forged = magic.to_vec();
-    forged.extend_from_slice(&sha256(&payload));
-    forged.extend_from_slice(&payload);
-    std::fs::write(&artifact, &forged).unwrap();
+    std::fs::write(&artifact, &payload).unwrap();
+    let mut checksum = artifact.as_os_str().to_owned();
+    checksum.push(".sha256");
+    let hex: String = sha256(&payload).iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(checksum, hex).unwrap();
 
     home.run(["hello"])
         .success()

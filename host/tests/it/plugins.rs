@@ -179,7 +179,11 @@ fn a_linked_plugin_picks_up_a_rebuilt_component() {
     bytes.extend_from_slice(&[0x00, 0x05, 0x04, b'n', b'o', b't', b'e']);
     std::fs::write(&wasm, &bytes).unwrap();
     home.run(["hello"]).success().stdout_has("Hello, world!");
-    let artifacts = std::fs::read_dir(home.cache().join("compiled")).unwrap().count();
+    let artifacts = std::fs::read_dir(home.cache().join("compiled"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
     assert_eq!(artifacts, 2, "the changed component was compiled anew");
 }
 
@@ -188,7 +192,12 @@ fn a_damaged_or_missing_artifact_is_rebuilt_not_run() {
     let home = Home::new();
     home.install(&plugin_dir("plugins/hello"));
     let dir = home.cache().join("compiled");
-    let artifact = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().path();
+    let artifact = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
     let mut bytes = std::fs::read(&artifact).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
