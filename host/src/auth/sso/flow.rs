@@ -66,10 +66,16 @@ pub fn login(settings: &Settings, opts: &LoginOptions) -> anyhow::Result<LoginOu
     }
     let http = Http::new(settings)?;
     let deadline = Instant::now() + timeout;
+    let flow = Flow {
+        settings,
+        cfg: &cfg,
+        store: &store,
+        http: &http,
+    };
     let session = if opts.device {
-        device_flow(settings, &cfg, &store, &http, opts, deadline, timeout)?
+        device_flow(&flow, opts, deadline, timeout)?
     } else {
-        code_flow(settings, &cfg, &store, &http, opts, deadline, timeout)?
+        code_flow(&flow, opts, deadline, timeout)?
     };
     Ok(LoginOutcome::SignedIn {
         user: super::user_of(&session),
@@ -78,15 +84,26 @@ pub fn login(settings: &Settings, opts: &LoginOptions) -> anyhow::Result<LoginOu
     })
 }
 
+/// What every step of a login needs.
+struct Flow<'a> {
+    settings: &'a Settings,
+    cfg: &'a SsoConfig,
+    store: &'a Store,
+    http: &'a Http,
+}
+
 fn code_flow(
-    settings: &Settings,
-    cfg: &SsoConfig,
-    store: &Store,
-    http: &Http,
+    flow: &Flow<'_>,
     opts: &LoginOptions,
     deadline: Instant,
     timeout: Duration,
 ) -> anyhow::Result<Session> {
+    let Flow {
+        settings,
+        cfg,
+        http,
+        ..
+    } = *flow;
     let port = opts.redirect_port.unwrap_or(0);
     let server = CallbackServer::bind(port).map_err(|e| {
         UsageError(if port == 0 {
@@ -144,9 +161,7 @@ fn code_flow(
     };
     tracing::info!("received the browser's redirect");
     let outcome = redeem(
-        cfg,
-        store,
-        http,
+        flow,
         &ep,
         &callback,
         Redeem {
@@ -179,9 +194,7 @@ struct Redeem<'a> {
 
 /// Checks the callback and turns its code into a stored session.
 fn redeem(
-    cfg: &SsoConfig,
-    store: &Store,
-    http: &Http,
+    flow: &Flow<'_>,
     ep: &Endpoints,
     cb: &Callback,
     expect: Redeem<'_>,
@@ -224,13 +237,13 @@ fn redeem(
         AuthError::Failed("the sign-in response has no authorization code".to_owned())
     })?;
     let tokens = token::request(
-        http,
+        flow.http,
         ep.token()?,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", expect.redirect_uri),
-            ("client_id", &cfg.client_id),
+            ("client_id", &flow.cfg.client_id),
             ("code_verifier", expect.verifier),
         ],
     )
@@ -239,13 +252,12 @@ fn redeem(
             "the identity provider did not accept the authorization code: {e}"
         ))
     })?;
-    finish(cfg, store, ep, tokens, keys, Some(expect.nonce))
+    finish(flow, ep, tokens, keys, Some(expect.nonce))
 }
 
 /// Validates the ID token and stores the session.
 fn finish(
-    cfg: &SsoConfig,
-    store: &Store,
+    flow: &Flow<'_>,
     ep: &Endpoints,
     tokens: Tokens,
     keys: &mut KeySource<'_>,
@@ -263,7 +275,7 @@ fn finish(
         keys,
         Expect {
             issuer: &ep.issuer,
-            client_id: &cfg.client_id,
+            client_id: &flow.cfg.client_id,
             nonce,
             subject: None,
         },
@@ -274,26 +286,33 @@ fn finish(
             "the identity provider's ID token was rejected: {why}; nothing was stored"
         ))
     })?;
-    let mut session = Session::new_record(ep.issuer.clone(), cfg.client_id.clone(), claims.sub);
+    let mut session =
+        Session::new_record(ep.issuer.clone(), flow.cfg.client_id.clone(), claims.sub);
     session.email = claims.email;
     session.name = claims.name;
     session.access_token = Some(Secret::new(tokens.access_token));
     session.refresh_token = tokens.refresh_token.map(Secret::new);
     session.obtained_at = now;
     session.expires_at = tokens.expires_in.map(|s| now + s).unwrap_or(claims.exp);
-    store.save(&session)?;
+    // Under the refresh lock: a refresh running in another process cannot then overwrite the
+    // new session with one renewed from the old.
+    let _lock = super::RefreshLock::take(flow.settings)?;
+    flow.store.save(&session)?;
     Ok(session)
 }
 
 fn device_flow(
-    settings: &Settings,
-    cfg: &SsoConfig,
-    store: &Store,
-    http: &Http,
+    flow: &Flow<'_>,
     opts: &LoginOptions,
     deadline: Instant,
     timeout: Duration,
 ) -> anyhow::Result<Session> {
+    let Flow {
+        settings,
+        cfg,
+        http,
+        ..
+    } = *flow;
     let ep = cfg.endpoints(http, Purpose::Device)?;
     let Some(device_url) = ep.device.clone() else {
         return Err(UsageError(format!(
@@ -359,7 +378,7 @@ fn device_flow(
             ],
         );
         match answer {
-            Ok(tokens) => return Ok(finish(cfg, store, &ep, tokens, &mut keys, None)?),
+            Ok(tokens) => return Ok(finish(flow, &ep, tokens, &mut keys, None)?),
             Err(e) => match e.oauth_code() {
                 Some("authorization_pending") => {}
                 Some("slow_down") => interval += Duration::from_secs(5),
