@@ -80,8 +80,8 @@ pub fn main() -> ExitCode {
         Err(err) => {
             let exit = exit_of(&err);
             output::note(format_args!("error: {err:#}"));
-            if exit == Exit::Auth {
-                output::note("hint: run: lmi login sso");
+            if let Some(hint) = hint_of(&err, exit) {
+                output::note(format_args!("hint: {hint}"));
             }
             exit.into()
         }
@@ -190,6 +190,15 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
         }
     }
     cmd
+}
+
+/// The hint printed under an error: the auth error's own, else for any exit 4 (e.g. a
+/// plugin's `auth-failed`), signing in.
+fn hint_of(err: &anyhow::Error, exit: Exit) -> Option<&'static str> {
+    err.chain()
+        .find_map(|c| c.downcast_ref::<crate::auth::AuthError>())
+        .and_then(|e| e.hint())
+        .or((exit == Exit::Auth).then_some("run: lmi login sso"))
 }
 
 /// The exit code an error means: the first error in the chain that knows its code.

@@ -15,9 +15,13 @@ pub enum AuthError {
     /// The environment lacks configuration the call needs.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The identity provider or service refused the credentials.
+    /// The identity provider refused the SSO sign-in or refresh.
     #[error("{0}")]
     Failed(String),
+    /// An environment's token endpoint or service refused its service credentials (signing
+    /// in again would not help: the environment's client credentials need fixing).
+    #[error("{0}")]
+    ServiceCredentials(String),
     /// No valid SSO session.
     #[error("{0}")]
     SsoRequired(String),
@@ -29,11 +33,26 @@ pub enum AuthError {
     InvalidRequest(String),
 }
 
+impl AuthError {
+    /// What to tell the user beside the error.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            AuthError::Failed(_) | AuthError::SsoRequired(_) => Some("run: lmi login sso"),
+            AuthError::ServiceCredentials(_) => Some(
+                "check the environment's OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET (or OAUTH_USERNAME / OAUTH_PASSWORD); `lmi auth status` shows where they come from",
+            ),
+            _ => None,
+        }
+    }
+}
+
 impl ExitStatus for AuthError {
     fn exit(&self) -> Exit {
         match self {
             AuthError::Config(_) | AuthError::InvalidRequest(_) => Exit::Usage,
-            AuthError::Failed(_) | AuthError::SsoRequired(_) => Exit::Auth,
+            AuthError::Failed(_) | AuthError::ServiceCredentials(_) | AuthError::SsoRequired(_) => {
+                Exit::Auth
+            }
             AuthError::Network(_) => Exit::Failure,
         }
     }

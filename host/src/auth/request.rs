@@ -52,7 +52,7 @@ pub fn send(settings: &Settings, env: &str, call: ServiceCall) -> Result<Service
         "environment `{env}`: the service answered 401; renewing the token and retrying once"
     );
     let renewed = service::renew_after_reject(settings, env, &token).map_err(|e| match e {
-        AuthError::Failed(m) => AuthError::Failed(format!(
+        AuthError::ServiceCredentials(m) => AuthError::ServiceCredentials(format!(
             "the service of environment `{env}` rejected its token (HTTP 401) and a new one could not be had: {m}"
         )),
         AuthError::Network(m) => AuthError::Network(format!(
@@ -62,7 +62,7 @@ pub fn send(settings: &Settings, env: &str, call: ServiceCall) -> Result<Service
     })?;
     let reply = attempt(&http, &call, &url, &headers, &renewed, env)?;
     if reply.status == 401 {
-        return Err(AuthError::Failed(format!(
+        return Err(AuthError::ServiceCredentials(format!(
             "the service of environment `{env}` ({}) rejected a newly issued token from {} (HTTP 401 twice): \
              check that the env's client may use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
             crate::logging::redact_url(&base),

@@ -210,7 +210,7 @@ pub fn renew_after_reject(
     rejected: &AccessToken,
 ) -> Result<AccessToken, AuthError> {
     if override_token(settings, env).is_some() {
-        return Err(AuthError::Failed(format!(
+        return Err(AuthError::ServiceCredentials(format!(
             "the service of environment `{env}` rejected the token given in {ACCESS_TOKEN_VAR} (HTTP 401); \
              lmi cannot renew a token it did not obtain: provide a valid one, or unset {ACCESS_TOKEN_VAR} to use the env's grant"
         )));
@@ -356,7 +356,7 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
     let token_type = match response.token_type() {
         BasicTokenType::Bearer => "Bearer".to_owned(),
         other => {
-            return Err(AuthError::Failed(format!(
+            return Err(AuthError::ServiceCredentials(format!(
                 "the token endpoint {endpoint} of environment `{env}` issued a `{}` token; lmi can only use Bearer tokens",
                 other.as_ref()
             )));
@@ -415,7 +415,7 @@ fn token_error(grant: &GrantConfig, status: Option<u16>, e: TokenError) -> AuthE
             if server_side {
                 AuthError::Network(msg)
             } else {
-                AuthError::Failed(msg)
+                AuthError::ServiceCredentials(msg)
             }
         }
         RequestTokenError::Request(failure) => AuthError::Network(format!(

@@ -1,7 +1,6 @@
 //! `lmi auth status | token | refresh`.
 //!
-//! The service-token parts live here and in `auth::service`; the SSO parts are marked
-//! `SSO:` below and call into `auth::sso` (`sso_status` for `auth status`, `refresh`).
+//! The service-token parts call into `auth::service`, the SSO parts into `auth::sso`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,46 +40,47 @@ fn token(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SSO: `lmi auth refresh` belongs to the SSO session (auth::sso).
+/// `lmi auth refresh`: refresh the SSO session now.
 fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let _ = ctx;
-    anyhow::bail!("`lmi auth refresh` is not implemented yet")
+    let user = crate::auth::sso::refresh(&ctx.settings)?;
+    let left = user.expires_at.saturating_sub(now_secs());
+    output::note(format_args!(
+        "Refreshed the SSO session of {} (expires in {})",
+        user.display_name(),
+        human(left)
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
-/// SSO: the session part of `auth status`, as JSON and as text lines. Extend here (storage
-/// backend, expiry) when `auth::sso` offers more than `current_user`.
+/// The SSO part of `auth status`, as JSON and as text lines.
 fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
-    match crate::auth::sso::current_user(&ctx.settings) {
-        Ok(Some(u)) => {
-            let who = u
-                .email
-                .clone()
-                .or(u.name.clone())
-                .unwrap_or(u.subject.clone());
-            let left = u.expires_at.saturating_sub(now_secs());
-            (
-                json!({
-                    "signed_in": true,
-                    "subject": u.subject,
-                    "email": u.email,
-                    "name": u.name,
-                    "expires_at": u.expires_at,
-                }),
-                vec![format!(
-                    "SSO: signed in as {who} (expires in {})",
-                    human(left)
-                )],
-            )
-        }
-        Ok(None) => (
-            json!({ "signed_in": false }),
-            vec!["SSO: not signed in (run: lmi login sso)".to_owned()],
-        ),
-        Err(e) => (
-            json!({ "signed_in": false, "error": e.to_string() }),
-            vec![format!("SSO: unavailable: {e}")],
-        ),
+    let st = crate::auth::sso::status(&ctx.settings);
+    let json = serde_json::to_value(&st).unwrap_or(Value::Null);
+    let storage = match &st.location {
+        Some(loc) => format!("{} ({loc})", st.storage),
+        None => st.storage.clone(),
+    };
+    let mut lines = Vec::new();
+    if st.authenticated {
+        let who = st
+            .email
+            .clone()
+            .or(st.name.clone())
+            .or(st.subject.clone())
+            .unwrap_or_default();
+        let left = st.expires_at.unwrap_or(0).saturating_sub(now_secs());
+        lines.push(format!("SSO: signed in as {who} (access token expires in {})", human(left)));
+        lines.push(format!("  storage: {storage}"));
+    } else if !st.configured {
+        lines.push("SSO: not configured (set OAUTH_SSO_ISSUER and OAUTH_SSO_CLIENT_ID in ~/.config/lmi/.env)".to_owned());
+    } else if let Some(e) = &st.error {
+        lines.push(format!("SSO: unavailable: {e}"));
+        lines.push(format!("  storage: {storage}"));
+    } else {
+        lines.push("SSO: not signed in (run: lmi login sso)".to_owned());
+        lines.push(format!("  storage: {storage}"));
     }
+    (json, lines)
 }
 
 fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {

@@ -65,7 +65,9 @@ pub fn host_error(e: AuthError) -> HostError {
     let msg = e.to_string();
     match e {
         AuthError::Config(_) => HostError::NotConfigured(msg),
-        AuthError::Failed(_) | AuthError::SsoRequired(_) => HostError::AuthFailed(msg),
+        AuthError::Failed(_) | AuthError::ServiceCredentials(_) | AuthError::SsoRequired(_) => {
+            HostError::AuthFailed(msg)
+        }
         AuthError::Network(_) => HostError::Network(msg),
         AuthError::InvalidRequest(_) => HostError::InvalidRequest(msg),
     }

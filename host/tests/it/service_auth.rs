@@ -249,7 +249,7 @@ fn auth_status_reports_each_env_and_its_token_state_but_never_the_token() {
     let prod = envs.iter().find(|e| e["name"] == "prod").unwrap();
     assert_eq!(prod["configured"], false);
     assert_eq!(prod["token"]["state"], "none");
-    assert_eq!(v["sso"]["signed_in"], false);
+    assert_eq!(v["sso"]["authenticated"], false);
     assert_eq!(
         idp.token_requests("client_credentials"),
         1,
@@ -726,7 +726,7 @@ fn a_second_401_is_an_auth_failure_naming_env_and_token_endpoint() {
     let srv = oauth_server(|_, _| Reply::status(401));
     let lib = lib_home(&srv);
     let err = send(&lib.settings(), "dev", get("whoami")).unwrap_err();
-    assert!(matches!(err, AuthError::Failed(_)), "{err:?}");
+    assert!(matches!(err, AuthError::ServiceCredentials(_)), "{err:?}");
     assert_eq!(err.exit(), Exit::Auth);
     let msg = err.to_string();
     assert!(

@@ -756,3 +756,45 @@ fn a_keychain_that_never_answers_fails_within_the_timeout() {
     assert_eq!(idp.count("/auth") + idp.count("/token"), 0);
     drop(held);
 }
+
+#[test]
+fn auth_status_shows_the_session_and_auth_refresh_renews_it() {
+    let idp = Idp::start();
+    let home = sso_home(&idp.sso_env());
+    let before = home.run(["auth", "status", "--output", "json"]);
+    before.success();
+    let v: serde_json::Value = serde_json::from_str(&before.stdout).unwrap();
+    assert_eq!(v["sso"]["authenticated"], false, "{before:#?}");
+
+    let mut login = spawn(&home, &["login", "sso", "--device", "--no-browser"]);
+    let (_, line) = login.wait_line(
+        |l| {
+            let t = l.trim();
+            t.len() == 9 && t.as_bytes()[4] == b'-'
+        },
+        Duration::from_secs(30),
+    );
+    idp.approve_device(line.trim(), "erin");
+    login.finish().0.success();
+
+    let json = home.run(["auth", "status", "--output", "json"]);
+    json.success();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let sso = &v["sso"];
+    assert_eq!(sso["authenticated"], true, "{json:#?}");
+    assert_eq!(sso["subject"], "erin");
+    assert_eq!(sso["email"], "erin@example.test");
+    assert_eq!(sso["storage"], "keychain");
+    assert!(sso["expires_at"].as_u64().unwrap() > 0);
+    assert!(v["environments"].is_array());
+    home.run(["auth", "status"])
+        .success()
+        .stdout_has("SSO: signed in as erin@example.test")
+        .stdout_has("storage: keychain");
+
+    let refreshes = idp.token_requests("refresh_token");
+    home.run(["auth", "refresh"])
+        .success()
+        .stderr_has("Refreshed the SSO session of erin@example.test");
+    assert_eq!(idp.token_requests("refresh_token"), refreshes + 1);
+}
