@@ -14,6 +14,8 @@ command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get insta
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# rustup and cargo find their homes through HOME: pin them before HOME moves.
+export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export HOME="$work" XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" XDG_DATA_HOME="$work/data"
 export LMI_LOG_FILE=off
 

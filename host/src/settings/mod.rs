@@ -81,6 +81,7 @@ impl Settings {
     /// Loads the global `.env` and resolves the active environment (`--env` first, then
     /// `LMI_ENV`, then `default_environment`). A missing global file is not an error.
     pub fn load(paths: Paths, env_flag: Option<&str>) -> Result<Self, ConfigError> {
+        #[allow(clippy::disallowed_methods)] // the one place that reads the environment
         let process: BTreeMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .filter(|(k, _)| relevant(k))
