@@ -38,9 +38,83 @@
 //! # }
 //! ```
 //!
+//! # Start a plugin
+//!
+//! `lmi plugin new NAME` creates a crate that depends on this SDK, with a manifest, a command
+//! that parses its flags with clap, unit tests against [`MockContext`] and a README:
+//!
+//! ```console
+//! $ lmi plugin new my-tool && cd my-tool
+//! $ cargo build --release --target wasm32-wasip2   # the component lmi loads
+//! $ cargo test                                     # natively, against MockContext
+//! $ lmi plugin install .
+//! $ lmi my-tool --help
+//! ```
+//!
+//! The manifest (`lmi-plugin.toml`) names the plugin, the lmi versions it works with, its
+//! commands and the permissions it asks for; the lmi repository's
+//! `docs/plugin-authoring.md` describes every field, the permission prompt users see, the
+//! exit codes, and which contract versions a host accepts.
+//!
+//! # Arguments
+//!
+//! [`Plugin::run`] receives the words after the command name, unparsed. Parse them with
+//! anything that does not need a terminal or environment variables; clap works with
+//! `default-features = false, features = ["std", "derive", "help", "usage",
+//! "error-context", "suggestions"]`. Print clap's help and version through
+//! [`Context::stdout`] and return `Ok(0)`; turn its other errors into
+//! [`PluginError::usage`] (exit code 2). The scaffold and the `api` example plugin do this.
+//!
+//! # Testing
+//!
+//! Command logic takes `&dyn Context`, so a unit test runs it natively (`cargo test`, no
+//! wasm, no lmi, no identity provider) against a [`MockContext`] set up with the
+//! environment, SSO user, token and service responses the test needs, then reads what the
+//! command wrote and which requests it sent:
+//!
+//! ```
+//! use std::io::Write;
+//! use lmi_plugin_sdk::{Context, HostError, MockContext, PluginError, Request, Response, SsoUser};
+//!
+//! fn count(ctx: &dyn Context) -> Result<u8, PluginError> {
+//!     let user = ctx.sso_user().ok_or_else(|| PluginError::failed("sign in first"))?;
+//!     let response = ctx.send_request(Request::get("v1/items"))?;
+//!     writeln!(ctx.stdout(), "{}: {} bytes", user.subject, response.body.len())?;
+//!     Ok(if response.is_success() { 0 } else { 1 })
+//! }
+//!
+//! let ctx = MockContext::new()
+//!     .with_env("staging")
+//!     .with_sso_user(SsoUser::new("00u1"))
+//!     .with_response("v1/items", Response::json(200, "[1,2]"));
+//! assert_eq!(count(&ctx), Ok(0));
+//! assert_eq!(ctx.stdout_text(), "00u1: 5 bytes\n");
+//!
+//! // Failures are typed: a host error passes through `?` unchanged.
+//! let ctx = MockContext::new()
+//!     .with_sso_user(SsoUser::new("00u1"))
+//!     .with_request_error("v1/items", HostError::AuthFailed("second 401".into()));
+//! assert!(matches!(count(&ctx), Err(PluginError::Host(HostError::AuthFailed(_)))));
+//! assert!(matches!(count(&MockContext::new()), Err(PluginError::Failed(_))));
+//! ```
+//!
+//! # Errors and exit codes
+//!
+//! | the command returns | lmi prints | exit code |
+//! | --- | --- | --- |
+//! | `Ok(n)` | nothing | `n` |
+//! | [`PluginError::Usage`] | the message | 2 |
+//! | [`PluginError::Failed`] | the message | 1 |
+//! | [`PluginError::Host`] with [`HostError::AuthFailed`] | the message, then `hint: run: lmi login sso` | 4 |
+//! | [`PluginError::Host`] with [`HostError::NotConfigured`] | the message | 2 |
+//! | [`PluginError::Host`], any other case | the message | 1 |
+//! | a panic, a trap, or a memory or time limit | plugin name, version and cause | 5 |
+//!
+//! # Building
+//!
 //! Build the component with `cargo build --target wasm32-wasip2 --release` and describe it
-//! in an `lmi-plugin.toml` manifest next to it (see the example plugins in the `lmi`
-//! repository).
+//! in an `lmi-plugin.toml` manifest whose `component` points at it (see the example plugins
+//! in the `lmi` repository).
 //!
 //! The raw bindings generated from the WIT contract (`lmi:plugin@0.1.0`, world `plugin`)
 //! are in [`bindings`]; plugin authors should not need them.
@@ -116,6 +190,29 @@ pub mod bindings {
 /// ```
 pub trait Plugin {
     /// Runs `command` with `args` (the words after the command name, without it).
+    ///
+    /// `command` is always one of the manifest's `[[commands]]`; a plugin with several
+    /// commands matches on it. `lmi tool -v list` calls `run(ctx, "tool", ["-v", "list"])`.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, Plugin, PluginError};
+    ///
+    /// struct Tool;
+    ///
+    /// impl Plugin for Tool {
+    ///     fn run(ctx: &dyn Context, command: &str, args: &[String]) -> Result<u8, PluginError> {
+    ///         match (command, args) {
+    ///             ("tool", [flag, sub]) if flag == "-v" && sub == "list" => Ok(0),
+    ///             ("tool", _) => Err(PluginError::usage("usage: lmi tool [-v] list")),
+    ///             (other, _) => Err(PluginError::unknown_command(other)),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let ctx = MockContext::new();
+    /// assert_eq!(Tool::run(&ctx, "tool", &["-v".into(), "list".into()]), Ok(0));
+    /// assert!(matches!(Tool::run(&ctx, "tool", &[]), Err(PluginError::Usage(_))));
+    /// ```
     fn run(ctx: &dyn Context, command: &str, args: &[String]) -> Result<u8, PluginError>;
 }
 

@@ -7,3 +7,4 @@ pub mod env;
 pub mod login;
 pub mod plugin;
 pub mod run;
+pub mod scaffold;

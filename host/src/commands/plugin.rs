@@ -35,12 +35,17 @@ pub enum PluginCommand {
     Remove { name: String },
     /// Run every install check on a plugin directory without installing it.
     Validate { dir: PathBuf },
-    /// Create a new plugin project.
+    /// Create a new plugin project: a Rust crate that builds to a component and installs as is.
     New {
+        /// The plugin's name, which is also its command: lowercase letters, digits and `-`.
         name: String,
-        /// Where to create it (default: ./<NAME>).
-        #[arg(long)]
+        /// The project directory to create (default: ./<NAME>); it must be new or empty.
+        #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
+        /// The lmi plugin SDK to depend on by path (default: LMI_SDK_PATH, else the SDK of
+        /// the source tree lmi was built from, else the registry version).
+        #[arg(long, value_name = "DIR")]
+        sdk_path: Option<PathBuf>,
     },
 }
 
@@ -52,10 +57,11 @@ impl PluginCommand {
             PluginCommand::Info { name } => info(ctx, &name),
             PluginCommand::Remove { name } => remove(ctx, &name),
             PluginCommand::Validate { dir } => validate(ctx, &dir),
-            PluginCommand::New { name, path } => {
-                let _ = (name, path);
-                anyhow::bail!("`lmi plugin new` is not implemented yet")
-            }
+            PluginCommand::New {
+                name,
+                path,
+                sdk_path,
+            } => super::scaffold::run(ctx, &name, path.as_deref(), sdk_path.as_deref()),
         }
     }
 }
@@ -298,20 +304,252 @@ fn remove_artifacts(dir: &Path, sha: &str, store: &Store) {
     }
 }
 
+/// One install check's outcome: what was found, or what is wrong and how to fix it.
+struct Check {
+    name: &'static str,
+    outcome: Result<String, String>,
+}
+
+/// `lmi plugin validate <DIR>`: every check `install` makes (manifest, lmi requirement,
+/// component and world, command clashes, permissions), without installing. Unlike install it
+/// does not stop at the first problem: each check that can still run does, and each problem
+/// is one line on stderr. Exit 2 if there is any.
 fn validate(ctx: &Ctx, dir: &Path) -> anyhow::Result<ExitCode> {
-    let engine = runtime::engine()?;
-    let candidate = inspect(dir, &engine)?;
-    let m = &candidate.manifest;
-    Store::new(ctx.settings.paths()).check_clashes(m)?;
-    output::line(format_args!("ok: manifest {} {}", m.name, m.version));
-    output::line(format_args!("ok: works with this lmi ({})", m.lmi));
-    output::line("ok: component implements lmi:plugin@0.1.0");
-    let perms = m.permissions.describe();
-    output::line(format_args!(
-        "ok: permissions: {}",
-        if perms.is_empty() { "none".to_owned() } else { perms.join("; ") }
-    ));
-    Ok(ExitCode::SUCCESS)
+    let checks = validate_checks(ctx, dir)?;
+    let problems: Vec<&str> = checks
+        .iter()
+        .filter_map(|c| c.outcome.as_ref().err().map(String::as_str))
+        .collect();
+    if ctx.output == OutputFormat::Json {
+        output::json(&json!({
+            "dir": dir,
+            "ok": problems.is_empty(),
+            "checks": checks.iter().map(|c| match &c.outcome {
+                Ok(m) => json!({ "check": c.name, "ok": true, "message": m }),
+                Err(m) => json!({ "check": c.name, "ok": false, "message": m }),
+            }).collect::<Vec<_>>(),
+        }));
+    } else {
+        for c in &checks {
+            match &c.outcome {
+                Ok(m) => output::line(format_args!("ok: {m}")),
+                Err(m) => output::note(format_args!("error: {m}")),
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if ctx.output == OutputFormat::Text {
+        output::note(format_args!(
+            "{} cannot be installed: {} problem{} (nothing was installed)",
+            dir.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(crate::exit::Exit::Usage.into())
+}
+
+fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
+    use crate::plugins::manifest::{MANIFEST_FILE, host_version};
+
+    let mut checks = Vec::new();
+    let mut check = |name, outcome| checks.push(Check { name, outcome });
+    let dir = match std::fs::canonicalize(dir) {
+        Ok(d) if d.is_dir() => d,
+        Ok(d) => {
+            check(
+                "directory",
+                Err(format!("{} is not a directory", d.display())),
+            );
+            return Ok(checks);
+        }
+        Err(e) => {
+            check(
+                "directory",
+                Err(format!(
+                    "cannot open plugin directory {}: {e}",
+                    dir.display()
+                )),
+            );
+            return Ok(checks);
+        }
+    };
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let text = match std::fs::read_to_string(&manifest_path) {
+        Ok(t) => t,
+        Err(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "no {MANIFEST_FILE} in {}: every plugin needs one (`lmi plugin new` creates a project with it)",
+                    dir.display()
+                )
+            } else {
+                format!("cannot read {}: {e}", manifest_path.display())
+            };
+            check("manifest", Err(why));
+            return Ok(checks);
+        }
+    };
+
+    // The manifest, strictly, as install reads it.
+    let manifest = match Manifest::parse(&text, &manifest_path) {
+        Ok(m) => {
+            check(
+                "manifest",
+                Ok(format!(
+                    "manifest {} {} declares {}",
+                    m.name,
+                    m.version,
+                    m.commands
+                        .iter()
+                        .map(|c| format!("`lmi {}`", c.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+            Some(m)
+        }
+        Err(e) => {
+            check("manifest", Err(one_line_manifest_error(&e)));
+            None
+        }
+    };
+
+    // The requirement on lmi and the component. When the manifest failed, these still run
+    // on whatever of it can be read, so one run shows every problem; values that do not
+    // parse at all are left to the manifest problem already reported.
+    let loose: Option<toml::Table> = text.parse().ok();
+    let field = |key: &str| loose.as_ref()?.get(key)?.as_str().map(str::to_owned);
+    let requirement = match &manifest {
+        Some(m) => Some(m.lmi.clone()),
+        None => field("lmi").and_then(|r| semver::VersionReq::parse(&r).ok()),
+    };
+    if let Some(req) = requirement {
+        let host = host_version();
+        check(
+            "lmi",
+            if req.matches(&host) {
+                Ok(format!("works with this lmi {host} (requires lmi {req})"))
+            } else {
+                Err(format!(
+                    "requires lmi {req}, but this is lmi {host}: change `lmi` in {MANIFEST_FILE} if the plugin works with this version, or upgrade lmi"
+                ))
+            },
+        );
+    }
+    let component = match &manifest {
+        Some(m) => Some(m.component.clone()),
+        None => field("component").map(PathBuf::from).filter(|p| {
+            p.is_relative()
+                && !p
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+        }),
+    };
+    if let Some(component) = component {
+        check("component", check_component(&dir.join(component)));
+    }
+
+    let Some(m) = manifest else {
+        return Ok(checks);
+    };
+    // Install's clash check, one command at a time so each clash gets its own line.
+    let store = Store::new(ctx.settings.paths());
+    let mut clashes = 0;
+    for c in &m.commands {
+        let one = Manifest {
+            commands: vec![c.clone()],
+            ..m.clone()
+        };
+        if let Err(e) = store.check_clashes(&one) {
+            check("commands", Err(e.to_string()));
+            clashes += 1;
+        }
+    }
+    if clashes == 0 {
+        check(
+            "commands",
+            Ok(match store.get(&m.name) {
+                Ok(prev) => format!(
+                    "no clash with installed plugins' commands (installing would replace {} {})",
+                    prev.manifest.name, prev.manifest.version
+                ),
+                Err(_) => "no clash with installed plugins' commands".to_owned(),
+            }),
+        );
+    }
+    let mut asks = m.permissions.describe();
+    let sso: Vec<_> = m
+        .commands
+        .iter()
+        .filter(|c| c.requires_sso)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !sso.is_empty() {
+        asks.push(format!(
+            "see your SSO identity (subject, email, name) in: {}",
+            sso.join(", ")
+        ));
+    }
+    check(
+        "permissions",
+        Ok(format!(
+            "permissions shown at install: {}",
+            if asks.is_empty() {
+                "none beyond the sandbox".to_owned()
+            } else {
+                asks.join("; ")
+            }
+        )),
+    );
+    Ok(checks)
+}
+
+/// Reads a component and checks it is a component of the world this host offers, as
+/// install does.
+fn check_component(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot read the component {} named in the manifest: {e} (build the plugin first: cargo build --release --target wasm32-wasip2)",
+            path.display()
+        )
+    })?;
+    let engine = runtime::engine().map_err(|e| format!("cannot start the wasm engine: {e:#}"))?;
+    runtime::compile_and_check(&engine, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(format!(
+        "component {} implements the lmi:plugin@0.1 world ({} KiB)",
+        path.display(),
+        bytes.len().div_ceil(1024)
+    ))
+}
+
+/// A manifest error on one line: the TOML parser's multi-line report (location, source
+/// excerpt, message) becomes `<path> line L, column C: <message>`.
+fn one_line_manifest_error(e: &crate::plugins::manifest::ManifestError) -> String {
+    use crate::plugins::manifest::ManifestError;
+    let ManifestError::Parse { path, message } = e else {
+        return e.to_string();
+    };
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or_default();
+    let Some(location) = first.strip_prefix("TOML parse error at ") else {
+        return format!(
+            "{}: {}",
+            path.display(),
+            message.lines().collect::<Vec<_>>().join(" ")
+        );
+    };
+    // Skip the excerpt: lines like `  |`, `5 | colour = 1`, `  | ^^^^^^`.
+    let is_excerpt = |l: &str| {
+        let t = l.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
+        t.starts_with('|')
+    };
+    let text: Vec<&str> = lines
+        .filter(|l| !is_excerpt(l) && !l.trim().is_empty())
+        .collect();
+    format!("{} {location}: {}", path.display(), text.join(" "))
 }
 
 fn now() -> u64 {

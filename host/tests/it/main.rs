@@ -10,3 +10,7 @@ mod sandbox;
 mod hardening;
 mod sso;
 mod doctor;
+mod scaffold;
+mod validate;
+mod manifests;
+mod completions;

@@ -1,0 +1,224 @@
+//! `lmi plugin validate <DIR>`: every install check, without installing, each problem on its
+//! own line with what to do about it, exit 2 if there is any. The broken plugins are copies
+//! of `plugins/hello` with one thing changed.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Home, Run, copy_plugin, plugin_dir};
+
+/// A copy of hello in `tmp/<name>` whose manifest is `edit`ed.
+fn broken(tmp: &Path, name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let dir = tmp.join(name);
+    copy_plugin(&plugin_dir("plugins/hello"), &dir);
+    let manifest = dir.join("lmi-plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "{name}: the edit changed nothing");
+    std::fs::write(manifest, edited).unwrap();
+    dir
+}
+
+fn validate(home: &Home, dir: &Path) -> Run {
+    home.run(["plugin", "validate", dir.to_str().unwrap()])
+}
+
+/// The `error:` lines validate printed.
+fn problems(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect()
+}
+
+#[test]
+fn a_good_plugin_passes_every_check_and_is_not_installed() {
+    let home = Home::new();
+    let run = validate(&home, &plugin_dir("plugins/hello"));
+    run.success();
+    let oks: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(oks.len(), 5, "one line per check: {run:#?}");
+    assert!(oks.iter().all(|l| l.starts_with("ok: ")), "{run:#?}");
+    run.stdout_has("ok: manifest hello 0.1.0 declares `lmi hello`, `lmi whoami`")
+        .stdout_has("ok: works with this lmi")
+        .stdout_has("implements the lmi:plugin@0.1 world")
+        .stdout_has("ok: no clash with installed plugins' commands")
+        .stdout_has("see your SSO identity (subject, email, name) in: whoami");
+    home.run(["plugin", "list"])
+        .success()
+        .stderr_has("No plugins installed");
+}
+
+#[test]
+fn each_broken_plugin_is_reported_with_its_own_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let core_module = {
+        let dir = broken(tmp.path(), "core", |m| m.replace("hello.wasm", "core.wasm"));
+        std::fs::write(dir.join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        dir
+    };
+    let not_wasm = {
+        let dir = broken(tmp.path(), "text", |m| m.replace("hello.wasm", "notes.txt"));
+        std::fs::write(dir.join("notes.txt"), "just text").unwrap();
+        dir
+    };
+    let wrong_world = {
+        let dir = tmp.path().join("wrong-world");
+        copy_plugin(&plugin_dir("tests/plugins/wrong-world"), &dir);
+        dir
+    };
+    let cases: Vec<(&str, PathBuf, &str)> = vec![
+        (
+            "missing directory",
+            tmp.path().join("nowhere"),
+            "cannot open plugin directory",
+        ),
+        (
+            "no manifest",
+            {
+                let d = tmp.path().join("empty");
+                std::fs::create_dir(&d).unwrap();
+                d
+            },
+            "no lmi-plugin.toml in",
+        ),
+        (
+            "unknown field",
+            broken(tmp.path(), "unknown", |m| {
+                m.replace("description =", "colour = \"blue\"\ndescription =")
+            }),
+            "unknown field `colour`, expected one of",
+        ),
+        (
+            "bad name",
+            broken(tmp.path(), "name", |m| {
+                m.replace("name = \"hello\"", "name = \"Hello\"")
+            }),
+            "plugin name `Hello` is invalid",
+        ),
+        (
+            "unmet lmi requirement",
+            broken(tmp.path(), "req", |m| {
+                m.replace("lmi = \"^0.1\"", "lmi = \">=9\"")
+            }),
+            "requires lmi >=9, but this is lmi 0.1.0",
+        ),
+        (
+            "missing component",
+            broken(tmp.path(), "missing", |m| {
+                m.replace("hello.wasm", "gone.wasm")
+            }),
+            "cannot read the component",
+        ),
+        (
+            "core module",
+            core_module,
+            "is a core WebAssembly module, not a component: build the plugin for the `wasm32-wasip2` target",
+        ),
+        ("not wasm", not_wasm, "the file is not WebAssembly"),
+        (
+            "wrong world",
+            wrong_world,
+            "does not implement the lmi:plugin world this host offers",
+        ),
+        (
+            "permissions without environments",
+            broken(tmp.path(), "perms", |m| {
+                m + "\n[permissions]\nservice_token = true\n"
+            }),
+            "`environments` must list the environments",
+        ),
+    ];
+    let home = Home::new();
+    for (case, dir, message) in &cases {
+        let run = validate(&home, dir);
+        run.code(2);
+        let found = problems(&run);
+        assert_eq!(
+            found.len(),
+            1,
+            "{case}: expected exactly one problem: {run:#?}"
+        );
+        assert!(
+            found[0].contains(message),
+            "{case}: expected {message:?} in {run:#?}"
+        );
+        run.stderr_has("cannot be installed: 1 problem (nothing was installed)");
+
+        // Validate and install agree: install refuses the same directory for the same reason.
+        let install = home.run(["plugin", "install", dir.to_str().unwrap(), "--yes"]);
+        install.code(2);
+        assert!(
+            install.stderr.contains(message),
+            "{case}: install said something else: {install:#?}"
+        );
+    }
+    home.run(["plugin", "list"])
+        .success()
+        .stderr_has("No plugins installed");
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken(tmp.path(), "many", |m| {
+        m.replace("description =", "colour = \"blue\"\ndescription =")
+            .replace("lmi = \"^0.1\"", "lmi = \">=9\"")
+            .replace("hello.wasm", "gone.wasm")
+    });
+    let home = Home::new();
+    let run = validate(&home, &dir);
+    run.code(2);
+    let found = problems(&run);
+    assert_eq!(found.len(), 3, "{run:#?}");
+    // The TOML parser's report, on one line with its location.
+    assert!(
+        found[0].contains("lmi-plugin.toml line 5, column 1: unknown field `colour`"),
+        "{run:#?}"
+    );
+    assert!(found[1].contains("requires lmi >=9"), "{run:#?}");
+    assert!(found[2].contains("gone.wasm"), "{run:#?}");
+    run.stderr_has("cannot be installed: 3 problems");
+
+    let json = home.run([
+        "plugin",
+        "validate",
+        dir.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    json.code(2);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let failed: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["manifest", "lmi", "component"]);
+}
+
+#[test]
+fn a_clash_with_an_installed_plugin_is_a_problem_but_an_upgrade_is_not() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Another plugin with both of hello's commands: two clashes, two lines.
+    let rival = broken(tmp.path(), "rival", |m| {
+        m.replacen("name = \"hello\"", "name = \"rival\"", 1)
+    });
+    let run = validate(&home, &rival);
+    run.code(2);
+    assert_eq!(problems(&run).len(), 2, "{run:#?}");
+    run.stderr_has("error: command `hello` of plugin rival is already provided by the installed plugin hello 0.1.0")
+        .stderr_has("error: command `whoami` of plugin rival is already provided by the installed plugin hello 0.1.0");
+
+    let upgrade = broken(tmp.path(), "upgrade", |m| {
+        m.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+    });
+    validate(&home, &upgrade)
+        .success()
+        .stdout_has("installing would replace hello 0.1.0");
+}
