@@ -798,3 +798,40 @@ fn auth_status_shows_the_session_and_auth_refresh_renews_it() {
         .stderr_has("Refreshed the SSO session of erin@example.test");
     assert_eq!(idp.token_requests("refresh_token"), refreshes + 1);
 }
+
+#[test]
+fn a_fresh_session_passes_the_gate_without_a_keychain_round_trip() {
+    let idp = Idp::start();
+    let home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    let mut login = spawn(&home, &["login", "sso", "--device", "--no-browser"]);
+    let (_, line) = login.wait_line(
+        |l| {
+            let t = l.trim();
+            t.len() == 9 && t.as_bytes()[4] == b'-'
+        },
+        Duration::from_secs(30),
+    );
+    idp.approve_device(line.trim(), "finn");
+    login.finish().0.success();
+
+    // The token-free summary the gate reads: private, and holding no token.
+    let summary = home.cache().join("sso-summary.json");
+    assert_private_file(&summary);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("\"sub\":\"finn\"") && !text.contains("token"), "{text}");
+
+    // With the Secret Service out of reach, a fresh session still passes the gate.
+    let out = home
+        .cmd(["whoami"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/lmi-test-bus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finn@example.test"));
+
+    // Logging out removes the summary with the session: the gate refuses again.
+    home.run(["logout", "sso"]).success();
+    assert!(!summary.exists());
+    home.run(["whoami"]).code(4).stderr_has("run: lmi login sso");
+}

@@ -124,6 +124,13 @@ fn current_user_in(
     cfg: &SsoConfig,
     store: &Store,
 ) -> Result<Option<SsoUser>, AuthError> {
+    // A fresh session is answered from its token-free summary; the keychain is consulted
+    // only when the session must be renewed (or there is no summary).
+    if let Some(summary) = usable(store.summary(), cfg)
+        && is_fresh(&summary, now_secs())
+    {
+        return Ok(Some(user_of(&summary)));
+    }
     let loaded = store.load()?;
     user_of_loaded(settings, cfg, store, loaded)
 }
