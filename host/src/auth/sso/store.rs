@@ -486,6 +486,7 @@ mod tests {
             backend: Backend::File { path: path.clone() },
             timeout: Duration::from_secs(1),
             file_path: path.clone(),
+            summary_path: dir.path().join("cache/sso-summary.json"),
         };
         assert!(store.load().unwrap().is_none());
         store.save(&session(10, 10)).unwrap();

@@ -36,7 +36,10 @@ impl Plugin for Hostile {
             }
             "read-env" => {
                 let var = one_arg(command, args, "<VAR>")?;
-                match std::env::var(var) {
+                // Probing the sandbox: the host must have given the plugin no environment.
+                #[allow(clippy::disallowed_methods)]
+                let value = std::env::var(var);
+                match value {
                     Ok(value) => writeln!(out, "read-env: SET={value}")?,
                     Err(_) => writeln!(out, "read-env: unset")?,
                 }
