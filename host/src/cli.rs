@@ -164,7 +164,10 @@ impl GlobalFlags {
 pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     let mut version = env!("CARGO_PKG_VERSION").to_owned();
     for p in plugins {
-        version.push_str(&format!("\n  plugin {} {}", p.manifest.name, p.manifest.version));
+        version.push_str(&format!(
+            "\n  plugin {} {}",
+            p.manifest.name, p.manifest.version
+        ));
     }
     let mut cmd = Cli::command().version(version);
     for plugin in plugins {
@@ -176,7 +179,10 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
             cmd = cmd.subcommand(
                 clap::Command::new(c.name.clone())
                     .about(about)
-                    .after_help(format!("Provided by plugin {} {}.", plugin.manifest.name, plugin.manifest.version))
+                    .after_help(format!(
+                        "Provided by plugin {} {}.",
+                        plugin.manifest.name, plugin.manifest.version
+                    ))
                     .disable_help_flag(true)
                     .disable_version_flag(true)
                     .arg(

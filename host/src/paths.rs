@@ -14,7 +14,9 @@ pub struct Paths {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot find the home directory to place lmi's files; set HOME or XDG_CONFIG_HOME, XDG_CACHE_HOME and XDG_DATA_HOME")]
+#[error(
+    "cannot find the home directory to place lmi's files; set HOME or XDG_CONFIG_HOME, XDG_CACHE_HOME and XDG_DATA_HOME"
+)]
 pub struct NoHomeError;
 
 impl crate::exit::ExitStatus for NoHomeError {

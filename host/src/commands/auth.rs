@@ -69,7 +69,10 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
             .or(st.subject.clone())
             .unwrap_or_default();
         let left = st.expires_at.unwrap_or(0).saturating_sub(now_secs());
-        lines.push(format!("SSO: signed in as {who} (access token expires in {})", human(left)));
+        lines.push(format!(
+            "SSO: signed in as {who} (access token expires in {})",
+            human(left)
+        ));
         lines.push(format!("  storage: {storage}"));
     } else if !st.configured {
         lines.push("SSO: not configured (set OAUTH_SSO_ISSUER and OAUTH_SSO_CLIENT_ID in ~/.config/lmi/.env)".to_owned());

@@ -78,8 +78,12 @@ struct Candidate {
 /// Reads, checks and compiles a plugin directory: manifest, host-version requirement,
 /// component kind and world.
 fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
-    let dir = std::fs::canonicalize(dir)
-        .map_err(|e| UsageError(format!("cannot open plugin directory {}: {e}", dir.display())))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| {
+        UsageError(format!(
+            "cannot open plugin directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     let manifest = Manifest::load(&dir)?;
     manifest.host_compatible().map_err(UsageError)?;
     let component_path = dir.join(&manifest.component);
@@ -89,9 +93,8 @@ fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
             component_path.display()
         ))
     })?;
-    let compiled = runtime::compile_and_check(engine, &bytes).map_err(|e| {
-        UsageError(format!("{}: {e}", component_path.display()))
-    })?;
+    let compiled = runtime::compile_and_check(engine, &bytes)
+        .map_err(|e| UsageError(format!("{}: {e}", component_path.display())))?;
     Ok(Candidate {
         dir,
         sha256: component_sha256(&bytes),
@@ -163,7 +166,9 @@ fn confirm_permissions(m: &Manifest, yes: bool) -> anyhow::Result<()> {
         .map(|c| c.name.as_str())
         .collect();
     output::note(format_args!("{} {} asks to:", m.name, m.version));
-    output::note("  - run in the lmi sandbox (no files, environment variables or network of its own)");
+    output::note(
+        "  - run in the lmi sandbox (no files, environment variables or network of its own)",
+    );
     for line in &asks {
         output::note(format_args!("  - {line}"));
     }
@@ -216,7 +221,12 @@ fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for p in &ctx.plugins {
-        let commands: Vec<_> = p.manifest.commands.iter().map(|c| c.name.as_str()).collect();
+        let commands: Vec<_> = p
+            .manifest
+            .commands
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         output::line(format_args!(
             "{:<16} {:<10} {}{}",
             p.manifest.name,
@@ -258,13 +268,21 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             "  {:<14} {}{}",
             c.name,
             c.about,
-            if c.requires_sso { " [requires SSO]" } else { "" }
+            if c.requires_sso {
+                " [requires SSO]"
+            } else {
+                ""
+            }
         ));
     }
     let perms = m.permissions.describe();
     output::line(format_args!(
         "permissions: {}",
-        if perms.is_empty() { "none".to_owned() } else { perms.join("; ") }
+        if perms.is_empty() {
+            "none".to_owned()
+        } else {
+            perms.join("; ")
+        }
     ));
     output::line(format_args!(
         "source: {}{}",
@@ -281,7 +299,11 @@ fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
     let _lock = store.lock()?;
     store.remove(name)?;
     if let Some(p) = plugin {
-        remove_artifacts(&ctx.settings.paths().compiled_dir(), &p.record.sha256, &store);
+        remove_artifacts(
+            &ctx.settings.paths().compiled_dir(),
+            &p.record.sha256,
+            &store,
+        );
         output::note(format_args!("Removed {}", p.label()));
     } else {
         output::note(format_args!("Removed {name}"));

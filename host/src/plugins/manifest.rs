@@ -78,7 +78,9 @@ impl Permissions {
         };
         let mut lines = Vec::new();
         if self.service_requests {
-            lines.push(format!("send authenticated requests to the service ({envs})"));
+            lines.push(format!(
+                "send authenticated requests to the service ({envs})"
+            ));
         }
         if self.service_token {
             lines.push(format!("read the service access token itself ({envs})"));
@@ -124,10 +126,12 @@ impl Manifest {
             path: path.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        manifest.validate().map_err(|message| ManifestError::Invalid {
-            path: path.to_owned(),
-            message,
-        })?;
+        manifest
+            .validate()
+            .map_err(|message| ManifestError::Invalid {
+                path: path.to_owned(),
+                message,
+            })?;
         Ok(manifest)
     }
 
@@ -139,7 +143,9 @@ impl Manifest {
             ));
         }
         if self.commands.is_empty() {
-            return Err("the plugin declares no commands: add at least one [[commands]] table".into());
+            return Err(
+                "the plugin declares no commands: add at least one [[commands]] table".into(),
+            );
         }
         let mut seen = BTreeSet::new();
         for c in &self.commands {
@@ -150,17 +156,26 @@ impl Manifest {
                 ));
             }
             if BUILTIN_COMMANDS.contains(&c.name.as_str()) {
-                return Err(format!("command `{}` clashes with the built-in `lmi {}`: rename it", c.name, c.name));
+                return Err(format!(
+                    "command `{}` clashes with the built-in `lmi {}`: rename it",
+                    c.name, c.name
+                ));
             }
             if !seen.insert(c.name.as_str()) {
                 return Err(format!("command `{}` is declared twice", c.name));
             }
             if c.about.trim().is_empty() {
-                return Err(format!("command `{}` has an empty `about`: say in a few words what it does", c.name));
+                return Err(format!(
+                    "command `{}` has an empty `about`: say in a few words what it does",
+                    c.name
+                ));
             }
         }
         if self.component.is_absolute()
-            || self.component.components().any(|c| matches!(c, std::path::Component::ParentDir))
+            || self
+                .component
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
         {
             return Err(format!(
                 "component `{}` must be a path inside the plugin directory (relative, no `..`)",
@@ -173,7 +188,9 @@ impl Manifest {
         }
         for env in &p.environments {
             if env != "*" && crate::settings::validate_env_name(env).is_err() {
-                return Err(format!("permissions: `{env}` is not a valid environment name"));
+                return Err(format!(
+                    "permissions: `{env}` is not a valid environment name"
+                ));
             }
         }
         Ok(())

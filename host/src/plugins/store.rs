@@ -57,7 +57,9 @@ impl InstalledPlugin {
 pub enum StoreError {
     #[error("plugin `{0}` is not installed (see `lmi plugin list`)")]
     NotInstalled(String),
-    #[error("command `{command}` of plugin {plugin} is already provided by the installed plugin {other}: remove one of them first")]
+    #[error(
+        "command `{command}` of plugin {plugin} is already provided by the installed plugin {other}: remove one of them first"
+    )]
     CommandClash {
         command: String,
         plugin: String,
@@ -159,10 +161,8 @@ impl Store {
 
     /// Takes the store's writer lock, held until the guard drops.
     pub fn lock(&self) -> Result<fs::File, StoreError> {
-        fs::create_dir_all(self.root.join(VERSIONS_DIR)).map_err(io(format!(
-            "cannot create {}",
-            self.root.display()
-        )))?;
+        fs::create_dir_all(self.root.join(VERSIONS_DIR))
+            .map_err(io(format!("cannot create {}", self.root.display())))?;
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -176,7 +176,10 @@ impl Store {
     /// Refuses a plugin whose commands another installed plugin already provides.
     pub fn check_clashes(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let (installed, _) = self.list();
-        for other in installed.iter().filter(|p| p.manifest.name != manifest.name) {
+        for other in installed
+            .iter()
+            .filter(|p| p.manifest.name != manifest.name)
+        {
             for c in &manifest.commands {
                 if other.manifest.command(&c.name).is_some() {
                     return Err(StoreError::CommandClash {

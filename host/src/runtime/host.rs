@@ -28,7 +28,9 @@ impl cli_context::Host for State {
     }
 
     fn get_token(&mut self) -> Result<String, HostError> {
-        let env = self.host.permitted_env(|p| p.service_token, "service_token")?;
+        let env = self
+            .host
+            .permitted_env(|p| p.service_token, "service_token")?;
         tracing::info!(plugin = %self.host.plugin, env = %env, "plugin read the service token");
         crate::auth::service::access_token(&self.host.settings, &env).map_err(host_error)
     }

@@ -48,8 +48,8 @@ pub fn compile_and_check(engine: &Engine, bytes: &[u8]) -> Result<Compiled, Comp
         Some([0, b'a', b's', b'm', _, _, 1, 0]) => {}
         _ => return Err(ComponentError::NotWasm),
     }
-    let component = Component::new(engine, bytes)
-        .map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    let component =
+        Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
     sandbox::check_world(engine, &component)?;
     let artifact = component
         .serialize()
@@ -115,13 +115,17 @@ pub fn load_installed(
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
-    #[error("the file is a core WebAssembly module, not a component: build the plugin for the `wasm32-wasip2` target (cargo build --target wasm32-wasip2)")]
+    #[error(
+        "the file is a core WebAssembly module, not a component: build the plugin for the `wasm32-wasip2` target (cargo build --target wasm32-wasip2)"
+    )]
     CoreModule,
     #[error("the file is not WebAssembly")]
     NotWasm,
     #[error("the component is invalid: {0}")]
     Invalid(String),
-    #[error("the component does not implement the lmi:plugin world this host offers: {0}. Build it against the lmi-plugin-sdk for lmi:plugin@0.1")]
+    #[error(
+        "the component does not implement the lmi:plugin world this host offers: {0}. Build it against the lmi-plugin-sdk for lmi:plugin@0.1"
+    )]
     WrongWorld(String),
 }
 

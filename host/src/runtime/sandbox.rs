@@ -154,7 +154,9 @@ impl ResourceLimiter for MemoryCap {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("plugin {plugin} was stopped after {secs} s (the limit set by LMI_PLUGIN_TIMEOUT_SECS)")]
+    #[error(
+        "plugin {plugin} was stopped after {secs} s (the limit set by LMI_PLUGIN_TIMEOUT_SECS)"
+    )]
     Timeout { plugin: String, secs: u64 },
     #[error("plugin {plugin} hit the memory limit of {mb} MiB (LMI_PLUGIN_MEMORY_MB)")]
     Memory { plugin: String, mb: usize },
@@ -251,7 +253,11 @@ pub fn run_plugin(
         .enable_io()
         .enable_time()
         .build()
-        .map_err(|e| load(wasmtime::Error::msg(format!("cannot start the I/O runtime: {e}"))))?;
+        .map_err(|e| {
+            load(wasmtime::Error::msg(format!(
+                "cannot start the I/O runtime: {e}"
+            )))
+        })?;
     let _in_tokio = tokio.enter();
 
     let linker = linker(engine).map_err(load)?;
@@ -279,7 +285,9 @@ pub fn run_plugin(
         Ok(Err(e)) => Err(plugin_error(e)),
         // `std::process::exit(n)` inside the plugin: its code passes through.
         Err(e) if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() => {
-            let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map_or(1, |x| x.0);
+            let code = e
+                .downcast_ref::<wasmtime_wasi::I32Exit>()
+                .map_or(1, |x| x.0);
             Ok(u8::try_from(code).unwrap_or(1))
         }
         Err(e) => Err(classify_trap(

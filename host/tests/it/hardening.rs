@@ -456,7 +456,10 @@ fn an_artifact_from_another_wasmtime_is_rebuilt_not_run() {
     std::fs::write(&artifact, &payload).unwrap();
     let mut checksum = artifact.as_os_str().to_owned();
     checksum.push(".sha256");
-    let hex: String = sha256(&payload).iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = sha256(&payload)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     std::fs::write(checksum, hex).unwrap();
 
     home.run(["hello"])

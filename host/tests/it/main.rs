@@ -2,15 +2,15 @@
 //! a real OpenID provider and Secret Service where a test needs them.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-mod support;
+mod completions;
+mod doctor;
+mod hardening;
 mod idp_harness;
-mod service_auth;
+mod manifests;
 mod plugins;
 mod sandbox;
-mod hardening;
-mod sso;
-mod doctor;
 mod scaffold;
+mod service_auth;
+mod sso;
+mod support;
 mod validate;
-mod manifests;
-mod completions;

@@ -30,9 +30,17 @@ fn install_list_run_upgrade_remove() {
     let install = home.install(&plugin_dir("plugins/hello"));
     install.stderr_has("Installed hello 0.1.0");
 
-    home.run(["plugin", "list"]).success().stdout_has("hello").stdout_has("whoami");
-    home.run(["--version"]).success().stdout_has("plugin hello 0.1.0");
-    home.run(["--help"]).success().stdout_has("hello").stdout_has("[requires SSO]");
+    home.run(["plugin", "list"])
+        .success()
+        .stdout_has("hello")
+        .stdout_has("whoami");
+    home.run(["--version"])
+        .success()
+        .stdout_has("plugin hello 0.1.0");
+    home.run(["--help"])
+        .success()
+        .stdout_has("hello")
+        .stdout_has("[requires SSO]");
 
     let run = home.run(["hello", "Ada", "--loud"]);
     run.success()
@@ -44,8 +52,11 @@ fn install_list_run_upgrade_remove() {
     let v2 = tempfile::tempdir().unwrap();
     copy_plugin(&plugin_dir("plugins/hello"), v2.path());
     set_manifest_field(v2.path(), "version", "\"0.2.0\"");
-    home.install(v2.path()).stderr_has("Upgrading hello 0.1.0 → 0.2.0");
-    home.run(["--version"]).success().stdout_has("plugin hello 0.2.0");
+    home.install(v2.path())
+        .stderr_has("Upgrading hello 0.1.0 → 0.2.0");
+    home.run(["--version"])
+        .success()
+        .stdout_has("plugin hello 0.2.0");
     home.run(["hello"]).success().stdout_has("Hello, world!");
     let versions: Vec<_> = std::fs::read_dir(home.data().join("plugins/.versions"))
         .unwrap()
@@ -53,14 +64,22 @@ fn install_list_run_upgrade_remove() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();
-    assert_eq!(versions.len(), 1, "the old version directory is cleaned up: {versions:?}");
+    assert_eq!(
+        versions.len(),
+        1,
+        "the old version directory is cleaned up: {versions:?}"
+    );
 
-    home.run(["plugin", "info", "hello"]).success().stdout_has("hello 0.2.0");
+    home.run(["plugin", "info", "hello"])
+        .success()
+        .stdout_has("hello 0.2.0");
     home.run(["plugin", "remove", "hello"]).success();
     home.run(["plugin", "list"]).success().stdout_has("");
     let gone = home.run(["hello"]);
     gone.code(2).stderr_has("unrecognized subcommand 'hello'");
-    home.run(["plugin", "remove", "hello"]).code(2).stderr_has("not installed");
+    home.run(["plugin", "remove", "hello"])
+        .code(2)
+        .stderr_has("not installed");
 }
 
 #[test]
@@ -71,10 +90,17 @@ fn a_failed_upgrade_leaves_the_previous_version_working() {
     copy_plugin(&plugin_dir("plugins/hello"), broken.path());
     set_manifest_field(broken.path(), "version", "\"0.3.0\"");
     std::fs::write(broken.path().join("hello.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    home.run(["plugin", "install", broken.path().to_str().unwrap(), "--yes"])
-        .code(2)
-        .stderr_has("core WebAssembly module, not a component");
-    home.run(["--version"]).success().stdout_has("plugin hello 0.1.0");
+    home.run([
+        "plugin",
+        "install",
+        broken.path().to_str().unwrap(),
+        "--yes",
+    ])
+    .code(2)
+    .stderr_has("core WebAssembly module, not a component");
+    home.run(["--version"])
+        .success()
+        .stdout_has("plugin hello 0.1.0");
     home.run(["hello"]).success().stdout_has("Hello, world!");
 }
 
@@ -95,10 +121,15 @@ fn a_core_module_is_refused_with_the_fix() {
 #[test]
 fn a_component_of_another_world_is_refused() {
     let home = Home::new();
-    home.run(["plugin", "install", plugin_dir("tests/plugins/wrong-world").to_str().unwrap(), "--yes"])
-        .code(2)
-        .stderr_has("does not implement the lmi:plugin world")
-        .stderr_has("lmi:plugin/command@0.1.0");
+    home.run([
+        "plugin",
+        "install",
+        plugin_dir("tests/plugins/wrong-world").to_str().unwrap(),
+        "--yes",
+    ])
+    .code(2)
+    .stderr_has("does not implement the lmi:plugin world")
+    .stderr_has("lmi:plugin/command@0.1.0");
 }
 
 #[test]
@@ -115,9 +146,13 @@ fn an_unmet_lmi_requirement_is_refused() {
 #[test]
 fn install_without_a_terminal_or_yes_is_refused() {
     let home = Home::new();
-    home.run(["plugin", "install", plugin_dir("plugins/hello").to_str().unwrap()])
-        .code(2)
-        .stderr_has("pass --yes");
+    home.run([
+        "plugin",
+        "install",
+        plugin_dir("plugins/hello").to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("pass --yes");
     assert!(!home.data().join("plugins/hello").exists());
 }
 
@@ -154,14 +189,19 @@ fn requires_sso_is_refused_before_the_plugin_starts() {
     assert!(!run.stdout.contains("STARTED"), "{run:#?}");
     assert!(!run.stderr.contains("plugin instantiated"), "{run:#?}");
     // The same command without the gate does instantiate (so the log line is a real probe).
-    home.run(["-vv", "args", "x"]).success().stderr_has("plugin instantiated");
+    home.run(["-vv", "args", "x"])
+        .success()
+        .stderr_has("plugin instantiated");
 }
 
 #[test]
 fn unknown_commands_suggest_close_names() {
     let home = Home::new();
     home.install(&plugin_dir("plugins/hello"));
-    home.run(["helo"]).code(2).stderr_has("similar subcommand").stderr_has("'hello'");
+    home.run(["helo"])
+        .code(2)
+        .stderr_has("similar subcommand")
+        .stderr_has("'hello'");
 }
 
 #[test]
@@ -169,9 +209,17 @@ fn a_linked_plugin_picks_up_a_rebuilt_component() {
     let home = Home::new();
     let dev = tempfile::tempdir().unwrap();
     copy_plugin(&plugin_dir("plugins/hello"), dev.path());
-    home.run(["plugin", "install", dev.path().to_str().unwrap(), "--link", "--yes"])
-        .success();
-    home.run(["plugin", "list"]).success().stdout_has("(linked)");
+    home.run([
+        "plugin",
+        "install",
+        dev.path().to_str().unwrap(),
+        "--link",
+        "--yes",
+    ])
+    .success();
+    home.run(["plugin", "list"])
+        .success()
+        .stdout_has("(linked)");
     home.run(["hello"]).success().stdout_has("Hello, world!");
     // "Rebuild" the plugin: a trailing custom section changes the component's hash.
     let wasm = dev.path().join("hello.wasm");
@@ -225,5 +273,7 @@ fn a_modified_installed_component_is_not_run() {
     let mut bytes = std::fs::read(&installed).unwrap();
     bytes.extend_from_slice(&[0x00, 0x05, 0x04, b'n', b'o', b't', b'e']);
     std::fs::write(&installed, &bytes).unwrap();
-    home.run(["hello"]).code(5).stderr_has("was modified after installation; reinstall it");
+    home.run(["hello"])
+        .code(5)
+        .stderr_has("was modified after installation; reinstall it");
 }

@@ -66,7 +66,9 @@ fn the_plugins_exit_code_passes_through() {
 #[test]
 fn typed_plugin_errors_map_to_exit_codes() {
     let home = hostile();
-    home.run(["usage"]).code(2).stderr_has("usage: lmi usage <x>");
+    home.run(["usage"])
+        .code(2)
+        .stderr_has("usage: lmi usage <x>");
     home.run(["fail"]).code(1).stderr_has("it failed");
 }
 
@@ -86,8 +88,12 @@ fn host_files_are_out_of_reach() {
 fn environment_variables_are_not_inherited() {
     let mut home = hostile();
     home.env("LMI_TEST_PLANTED", "planted-value");
-    home.run(["read-env", "LMI_TEST_PLANTED"]).success().stdout_has("read-env: unset");
-    home.run(["read-env", "HOME"]).success().stdout_has("read-env: unset");
+    home.run(["read-env", "LMI_TEST_PLANTED"])
+        .success()
+        .stdout_has("read-env: unset");
+    home.run(["read-env", "HOME"])
+        .success()
+        .stdout_has("read-env: unset");
 }
 
 #[test]
@@ -95,13 +101,18 @@ fn sockets_are_denied() {
     let home = hostile();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    home.run(["connect", &addr]).success().stdout_has("connect: denied");
+    home.run(["connect", &addr])
+        .success()
+        .stdout_has("connect: denied");
 }
 
 #[test]
 fn credentials_need_the_permission() {
     let home = hostile();
-    home.run(["-e", "prod", "token"]).success().stdout_has("token: denied").stdout_has("service_token");
+    home.run(["-e", "prod", "token"])
+        .success()
+        .stdout_has("token: denied")
+        .stdout_has("service_token");
     home.run(["-e", "prod", "request", "v1/x"])
         .success()
         .stdout_has("request: denied")
@@ -123,7 +134,12 @@ fn a_closed_stdout_ends_a_flood_cleanly() {
     drop(stdout);
     let status = child.wait().unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
 }
 

@@ -819,12 +819,18 @@ fn a_fresh_session_passes_the_gate_without_a_keychain_round_trip() {
     let summary = home.cache().join("sso-summary.json");
     assert_private_file(&summary);
     let text = std::fs::read_to_string(&summary).unwrap();
-    assert!(text.contains("\"sub\":\"finn\"") && !text.contains("token"), "{text}");
+    assert!(
+        text.contains("\"sub\":\"finn\"") && !text.contains("token"),
+        "{text}"
+    );
 
     // With the Secret Service out of reach, a fresh session still passes the gate.
     let out = home
         .cmd(["whoami"])
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/lmi-test-bus")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/lmi-test-bus",
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -833,5 +839,7 @@ fn a_fresh_session_passes_the_gate_without_a_keychain_round_trip() {
     // Logging out removes the summary with the session: the gate refuses again.
     home.run(["logout", "sso"]).success();
     assert!(!summary.exists());
-    home.run(["whoami"]).code(4).stderr_has("run: lmi login sso");
+    home.run(["whoami"])
+        .code(4)
+        .stderr_has("run: lmi login sso");
 }

@@ -332,9 +332,9 @@ impl Store {
             return None;
         }
         let bytes = std::fs::read(&self.summary_path).ok()?;
-        serde_json::from_slice::<Session>(&bytes)
-            .ok()
-            .filter(|s| s.v == RECORD_VERSION && s.access_token.is_none() && s.refresh_token.is_none())
+        serde_json::from_slice::<Session>(&bytes).ok().filter(|s| {
+            s.v == RECORD_VERSION && s.access_token.is_none() && s.refresh_token.is_none()
+        })
     }
 
     /// Writes the token-free summary of `session` (0600). Best effort: without it the gate

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
-pub mod fault;
 pub mod fake_idp;
+pub mod fault;
 pub mod idp;
 
 use std::ffi::OsStr;
@@ -58,12 +58,18 @@ impl Run {
     }
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}: {self:#?}");
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}: {self:#?}"
+        );
         self
     }
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Self {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}: {self:#?}");
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}: {self:#?}"
+        );
         self
     }
     #[track_caller]
@@ -91,11 +97,17 @@ impl Default for Home {
 
 impl Home {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("lmi-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("lmi-test-")
+            .tempdir()
+            .expect("tempdir");
         for sub in ["config", "cache", "data"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         }
-        Self { dir, envs: Vec::new() }
+        Self {
+            dir,
+            envs: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -178,7 +190,12 @@ impl Home {
 
     /// `lmi plugin install <dir> --yes`, asserting success.
     pub fn install(&self, dir: &Path) -> Run {
-        let run = self.run([OsStr::new("plugin"), OsStr::new("install"), dir.as_os_str(), OsStr::new("--yes")]);
+        let run = self.run([
+            OsStr::new("plugin"),
+            OsStr::new("install"),
+            dir.as_os_str(),
+            OsStr::new("--yes"),
+        ]);
         run.success();
         run
     }
@@ -191,7 +208,10 @@ pub fn copy_plugin(src: &Path, dest: &Path) {
         let entry = entry.unwrap();
         let name = entry.file_name();
         let ft = entry.file_type().unwrap();
-        if ft.is_file() && (name == "lmi-plugin.toml" || Path::new(&name).extension() == Some(OsStr::new("wasm"))) {
+        if ft.is_file()
+            && (name == "lmi-plugin.toml"
+                || Path::new(&name).extension() == Some(OsStr::new("wasm")))
+        {
             std::fs::copy(entry.path(), dest.join(&name)).unwrap();
         }
     }
