@@ -5,6 +5,6 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-pub use lmi::plugin::types::{
+pub use self::lmi::plugin::types::{
     HostError, Method, PluginError, ServiceRequest, ServiceResponse, SsoUser,
 };
