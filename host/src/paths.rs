@@ -35,6 +35,15 @@ impl Paths {
         })
     }
 
+    /// Explicit directories (for embedding lmi, and tests).
+    pub fn from_dirs(config: PathBuf, cache: PathBuf, data: PathBuf) -> Self {
+        Self {
+            config,
+            cache,
+            data,
+        }
+    }
+
     /// For tests: everything below one root.
     pub fn under(root: &Path) -> Self {
         Self {

@@ -238,11 +238,16 @@ pub fn run_plugin(
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
+    // The deadline: a ticker bumps the engine's epoch when time is up, unless the run ends
+    // first (dropping `_run_ended` wakes it), so in a host that runs many plugins on one
+    // engine an old run's ticker never interrupts a later run.
+    let (_run_ended, ended) = std::sync::mpsc::channel::<()>();
     let ticker_engine = engine.clone();
     let timeout = limits.timeout;
     std::thread::spawn(move || {
-        std::thread::sleep(timeout);
-        ticker_engine.increment_epoch();
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(timeout) {
+            ticker_engine.increment_epoch();
+        }
     });
 
     // wasmtime-wasi drives stdio through tokio. Left alone it builds a runtime with a worker

@@ -150,3 +150,43 @@ fn args_reach_the_plugin_verbatim() {
         .success()
         .stdout_has("--flag\n-x\ntwo words\n--\n");
 }
+
+/// In a host that runs many plugins on one engine, the deadline of a finished run must not
+/// fire into a later one.
+#[test]
+fn a_finished_runs_deadline_does_not_interrupt_the_next_run_on_the_same_engine() {
+    use lmi::paths::Paths;
+    use lmi::plugins::store::Store;
+    use lmi::runtime::{self, HostState, Limits};
+    use std::time::{Duration, Instant};
+
+    let home = hostile();
+    // The harness's XDG layout: config/lmi, cache/lmi, data/lmi.
+    let paths = Paths::from_dirs(home.config(), home.cache(), home.data());
+    let settings = lmi::settings::Settings::load(paths.clone(), None).unwrap();
+    let plugin = Store::new(&paths).get("hostile").unwrap();
+    let engine = runtime::engine().unwrap();
+    let component = runtime::load_installed(&engine, &paths, &plugin).unwrap();
+    let run = |command: &str, secs: u64| {
+        let host = HostState::new(
+            plugin.label(),
+            plugin.manifest.permissions.clone(),
+            settings.clone(),
+        );
+        let limits = Limits {
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(secs),
+        };
+        runtime::run_plugin(&engine, &component, host, limits, command, &[])
+    };
+
+    assert_eq!(run("exit3", 1).unwrap(), 3);
+    let started = Instant::now();
+    let err = run("spin", 4).unwrap_err();
+    let took = started.elapsed();
+    assert!(err.to_string().contains("stopped after 4 s"), "{err}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "interrupted early, after {took:?}"
+    );
+}
