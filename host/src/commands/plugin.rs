@@ -158,25 +158,12 @@ fn install(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> anyhow::Result<ExitC
 
 /// Shows what the plugin asks for and gets the user's consent (or `--yes`).
 fn confirm_permissions(m: &Manifest, yes: bool) -> anyhow::Result<()> {
-    let asks = m.permissions.describe();
-    let sso: Vec<_> = m
-        .commands
-        .iter()
-        .filter(|c| c.requires_sso)
-        .map(|c| c.name.as_str())
-        .collect();
     output::note(format_args!("{} {} asks to:", m.name, m.version));
     output::note(
         "  - run in the lmi sandbox (no files, environment variables or network of its own)",
     );
-    for line in &asks {
+    for line in m.grants() {
         output::note(format_args!("  - {line}"));
-    }
-    if !sso.is_empty() {
-        output::note(format_args!(
-            "  - see your SSO identity (subject, email, name) in: {}",
-            sso.join(", ")
-        ));
     }
     if yes {
         return Ok(());
@@ -502,19 +489,7 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
             }),
         );
     }
-    let mut asks = m.permissions.describe();
-    let sso: Vec<_> = m
-        .commands
-        .iter()
-        .filter(|c| c.requires_sso)
-        .map(|c| c.name.as_str())
-        .collect();
-    if !sso.is_empty() {
-        asks.push(format!(
-            "see your SSO identity (subject, email, name) in: {}",
-            sso.join(", ")
-        ));
-    }
+    let asks = m.grants();
     check(
         "permissions",
         Ok(format!(

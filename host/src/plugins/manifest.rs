@@ -196,6 +196,25 @@ impl Manifest {
         Ok(())
     }
 
+    /// What installing the plugin grants, one line each, as shown before install and by
+    /// `validate`: its permissions, and which commands see the SSO identity.
+    pub fn grants(&self) -> Vec<String> {
+        let mut lines = self.permissions.describe();
+        let sso: Vec<_> = self
+            .commands
+            .iter()
+            .filter(|c| c.requires_sso)
+            .map(|c| c.name.as_str())
+            .collect();
+        if !sso.is_empty() {
+            lines.push(format!(
+                "see your SSO identity (subject, email, name) in: {}",
+                sso.join(", ")
+            ));
+        }
+        lines
+    }
+
     pub fn command(&self, name: &str) -> Option<&CommandSpec> {
         self.commands.iter().find(|c| c.name == name)
     }

@@ -171,6 +171,20 @@ fn browser_login(idp: &Idp, home: &mut Home, login: &str) -> Run {
     run
 }
 
+/// Signs in with the device grant, the provider approving the code as `login` (no browser).
+fn device_login(idp: &Idp, home: &Home, login: &str) -> Run {
+    let mut running = spawn(home, &["login", "sso", "--device", "--no-browser"]);
+    let (_, line) = running.wait_line(
+        |l| {
+            let t = l.trim();
+            t.len() == 9 && t.as_bytes()[4] == b'-'
+        },
+        Duration::from_secs(30),
+    );
+    idp.approve_device(line.trim(), login);
+    running.finish().0
+}
+
 /// How many times the headless browser finished a flow in this home.
 fn browser_runs(home: &Home) -> usize {
     browser::log(home).matches("done:").count()
@@ -459,17 +473,9 @@ fn device_code_login_through_the_browser() {
 fn device_code_login_approved_on_another_device() {
     let idp = Idp::start();
     let home = sso_home(&idp.sso_env());
-    let mut login = spawn(&home, &["login", "sso", "--device", "--no-browser"]);
-    let (_, line) = login.wait_line(
-        |l| {
-            let t = l.trim();
-            t.len() == 9 && t.as_bytes()[4] == b'-'
-        },
-        Duration::from_secs(30),
-    );
-    idp.approve_device(line.trim(), "dave");
-    let (run, _, _) = login.finish();
-    run.success().stdout_has("Signed in as dave@example.test");
+    device_login(&idp, &home, "dave")
+        .success()
+        .stdout_has("Signed in as dave@example.test");
 }
 
 #[test]
@@ -766,16 +772,7 @@ fn auth_status_shows_the_session_and_auth_refresh_renews_it() {
     let v: serde_json::Value = serde_json::from_str(&before.stdout).unwrap();
     assert_eq!(v["sso"]["authenticated"], false, "{before:#?}");
 
-    let mut login = spawn(&home, &["login", "sso", "--device", "--no-browser"]);
-    let (_, line) = login.wait_line(
-        |l| {
-            let t = l.trim();
-            t.len() == 9 && t.as_bytes()[4] == b'-'
-        },
-        Duration::from_secs(30),
-    );
-    idp.approve_device(line.trim(), "erin");
-    login.finish().0.success();
+    device_login(&idp, &home, "erin").success();
 
     let json = home.run(["auth", "status", "--output", "json"]);
     json.success();
@@ -804,16 +801,7 @@ fn a_fresh_session_passes_the_gate_without_a_keychain_round_trip() {
     let idp = Idp::start();
     let home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
-    let mut login = spawn(&home, &["login", "sso", "--device", "--no-browser"]);
-    let (_, line) = login.wait_line(
-        |l| {
-            let t = l.trim();
-            t.len() == 9 && t.as_bytes()[4] == b'-'
-        },
-        Duration::from_secs(30),
-    );
-    idp.approve_device(line.trim(), "finn");
-    login.finish().0.success();
+    device_login(&idp, &home, "finn").success();
 
     // The token-free summary the gate reads: private, and holding no token.
     let summary = home.cache().join("sso-summary.json");
