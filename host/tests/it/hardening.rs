@@ -566,11 +566,11 @@ fn one_host_process_survives_every_hostile_plugin_in_turn() {
         memory_bytes: 32 << 20,
         timeout: Duration::from_secs(1),
     };
-    // One engine per run, as each `lmi` process has: the runtime's deadline ticker bumps the
-    // engine-wide epoch `timeout` after a run starts even if the run has ended, so on a shared
-    // engine an earlier run's ticker would interrupt a later run (see docs/reliability.md).
+    // One engine for every run, as a long-lived host would keep: an earlier run's deadline
+    // must not fire into a later run (it did before 85ae91a: each run's ticker bumped the
+    // shared epoch a second after the run started, interrupting whatever ran then).
+    let engine = runtime::engine().unwrap();
     let run = |command: &str, args: &[&str]| {
-        let engine = runtime::engine().unwrap();
         let component = runtime::load_installed(&engine, &paths, &plugin).unwrap();
         let host = HostState::new(
             plugin.label(),
