@@ -139,7 +139,7 @@ fn install(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> anyhow::Result<ExitC
     let _lock = store.lock()?;
     // Another install may have landed while we compiled; check again under the lock.
     store.check_clashes(m)?;
-    store.commit(m, &candidate.dir, &candidate.bytes, &record)?;
+    store.commit(m, &candidate.bytes, &record)?;
     tracing::info!(plugin = %m.name, version = %m.version, linked = link, "installed");
     output::note(format_args!(
         "Installed {} {}{} in {:.1?}: {}",

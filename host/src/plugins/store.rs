@@ -65,6 +65,10 @@ pub enum StoreError {
         plugin: String,
         other: String,
     },
+    #[error(
+        "installed plugin `{name}` is damaged: {reason}; reinstall it with `lmi plugin install <DIR>` or remove it with `lmi plugin remove {name}`"
+    )]
+    Damaged { name: String, reason: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -76,7 +80,7 @@ pub enum StoreError {
 impl ExitStatus for StoreError {
     fn exit(&self) -> Exit {
         match self {
-            StoreError::Io { .. } => Exit::Failure,
+            StoreError::Io { .. } | StoreError::Damaged { .. } => Exit::Failure,
             _ => Exit::Usage,
         }
     }
@@ -130,9 +134,9 @@ impl Store {
         if !self.root.join(name).exists() {
             return Err(StoreError::NotInstalled(name.to_owned()));
         }
-        self.load(name).map_err(|e| StoreError::Io {
-            context: format!("plugin `{name}` is damaged ({e:#})"),
-            source: std::io::Error::other("reinstall it"),
+        self.load(name).map_err(|e| StoreError::Damaged {
+            name: name.to_owned(),
+            reason: format!("{e:#}"),
         })
     }
 
@@ -193,12 +197,11 @@ impl Store {
         Ok(())
     }
 
-    /// Installs a copy of `source` (already validated), or a link to it. Call with the lock
+    /// Installs a copy of a validated plugin, or (for `record.linked`) a link to its source. Call with the lock
     /// held. The swap to the new version is a single rename.
     pub fn commit(
         &self,
         manifest: &Manifest,
-        source: &Path,
         component: &[u8],
         record: &InstallRecord,
     ) -> Result<(), StoreError> {
@@ -222,7 +225,6 @@ impl Store {
                     .as_bytes(),
             )?;
             write_synced(&staging.path().join(&copied.component), component)?;
-            let _ = source;
         }
         write_synced(
             &staging.path().join(RECORD_FILE),

@@ -379,8 +379,3 @@ pub fn validate_env_name(name: &str) -> Result<(), ConfigError> {
         Err(ConfigError::InvalidEnvironmentName(name.to_owned()))
     }
 }
-
-/// Whether a path exists, for "create this file" messages.
-pub fn exists(path: &Path) -> bool {
-    path.exists()
-}

@@ -277,3 +277,16 @@ fn a_modified_installed_component_is_not_run() {
         .code(5)
         .stderr_has("was modified after installation; reinstall it");
 }
+
+#[test]
+fn a_damaged_installed_plugin_is_named_with_the_fix_and_can_be_removed() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    std::fs::remove_file(home.data().join("plugins/hello/lmi-plugin.toml")).unwrap();
+    home.run(["plugin", "info", "hello"])
+        .code(1)
+        .stderr_has("installed plugin `hello` is damaged")
+        .stderr_has("lmi plugin remove hello");
+    home.run(["plugin", "remove", "hello"]).success();
+    assert!(!home.data().join("plugins/hello").exists());
+}
