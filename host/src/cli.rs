@@ -79,7 +79,12 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let exit = exit_of(&err);
-            output::note(format_args!("error: {err:#}"));
+            // Messages may quote an identity provider's answer: scrub known secrets from them
+            // as from the log.
+            output::note(format_args!(
+                "error: {}",
+                crate::logging::scrub(&format!("{err:#}"))
+            ));
             if let Some(hint) = hint_of(&err, exit) {
                 output::note(format_args!("hint: {hint}"));
             }

@@ -882,3 +882,20 @@ fn env_files_are_parsed_without_touching_the_process_environment() {
     assert!(std::env::var_os("OAUTH_LMI_TEST_FILE_ONLY").is_none());
     assert!(std::env::var_os("OAUTH_LMI_TEST_GLOBAL_ONLY").is_none());
 }
+
+#[test]
+fn a_secret_echoed_bare_by_the_provider_is_scrubbed_from_the_error() {
+    // No `client_secret=` label for a pattern to catch: only knowing the value helps.
+    let srv = FaultServer::start(|_, _| {
+        Reply::json(
+            401,
+            json!({"error": "invalid_client", "error_description": format!("we got {PLANTED_SECRET} and did not like it")}),
+        )
+    });
+    let home = fault_home(&srv);
+    let run = home.run(["-vv", "auth", "token"]);
+    run.code(4)
+        .stderr_has("invalid_client")
+        .stderr_has("we got ****");
+    run.nowhere(PLANTED_SECRET);
+}
