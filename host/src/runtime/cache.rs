@@ -1,10 +1,13 @@
 //! Compiled artifacts under `$XDG_CACHE_HOME/lmi/compiled/`.
 //!
 //! File name: `<component sha256>-<engine compatibility hash>.cwasm`, so a wasmtime upgrade
-//! or a changed component simply misses. Beside each artifact, `<name>.sha256` holds the
-//! sha256 lmi computed when it wrote it; it is checked before the artifact is mapped, so a
-//! truncated or tampered artifact is rebuilt, never executed. The artifact itself stays in
-//! wasmtime's own format so dispatch maps it in place instead of copying it.
+//! or a changed component simply misses. Beside each artifact, `<name>.crc32` holds the
+//! CRC-32 lmi computed when it wrote it; it is checked before the artifact is mapped, so a
+//! truncated or corrupted artifact is rebuilt, never executed. A CRC is enough: it catches
+//! accidental damage, and no unkeyed hash could stop someone who can write lmi's 0700 cache
+//! (they could rewrite the sidecar too); it checks the artifact in a tenth of sha256's time
+//! on dispatch's hot path. The artifact itself stays in wasmtime's own format so dispatch
+//! maps it in place instead of copying it.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -47,8 +50,18 @@ impl ArtifactCache {
     /// Where the checksum of an artifact lives.
     pub fn checksum_path(artifact: &Path) -> PathBuf {
         let mut name = artifact.as_os_str().to_owned();
+        name.push(".crc32");
+        PathBuf::from(name)
+    }
+
+    fn legacy_checksum_path(artifact: &Path) -> PathBuf {
+        let mut name = artifact.as_os_str().to_owned();
         name.push(".sha256");
         PathBuf::from(name)
+    }
+
+    fn checksum(artifact: &[u8]) -> String {
+        format!("{:08x}", crc32fast::hash(artifact))
     }
 
     /// Writes an artifact, then its checksum, each atomically. A crash between the two leaves
@@ -58,8 +71,9 @@ impl ArtifactCache {
         crate::fsutil::write_atomic(&path, artifact)?;
         crate::fsutil::write_atomic(
             &Self::checksum_path(&path),
-            hex::encode(Sha256::digest(artifact)).as_bytes(),
+            Self::checksum(artifact).as_bytes(),
         )?;
+        let _ = std::fs::remove_file(Self::legacy_checksum_path(&path));
         Ok(path)
     }
 
@@ -72,14 +86,19 @@ impl ArtifactCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Miss::Absent),
             Err(e) => return Err(damaged(format!("cannot read it: {e}"))),
         };
-        let expected = std::fs::read_to_string(Self::checksum_path(&path))
-            .map_err(|_| damaged("its checksum file is missing".into()))?;
+        let Ok(expected) = std::fs::read_to_string(Self::checksum_path(&path)) else {
+            // Earlier lmi builds sealed artifacts with sha256: rebuild those quietly.
+            if Self::legacy_checksum_path(&path).exists() {
+                return Err(Miss::Absent);
+            }
+            return Err(damaged("its checksum file is missing".into()));
+        };
         // SAFETY: a read-only private mapping of a file in lmi's 0700 cache directory, used
         // only for hashing while `file` is open.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file) }
             .map_err(|e| damaged(format!("cannot map it: {e}")))?;
-        if hex::encode(Sha256::digest(&map[..])) != expected.trim() {
+        if Self::checksum(&map[..]) != expected.trim() {
             return Err(damaged("it does not match its checksum".into()));
         }
         drop(map);
