@@ -3,6 +3,8 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
+    // Plugins run as futures on the I/O runtime; host functions stay synchronous.
+    exports: { default: async },
 });
 
 pub use self::lmi::plugin::types::{

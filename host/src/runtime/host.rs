@@ -3,7 +3,7 @@
 
 use super::bindings::lmi::plugin::{cli_context, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
-use super::sandbox::State;
+use super::sandbox::{State, off_runtime};
 use crate::auth::AuthError;
 use crate::auth::request::ServiceCall;
 
@@ -32,7 +32,8 @@ impl cli_context::Host for State {
             .host
             .permitted_env(|p| p.service_token, "service_token")?;
         tracing::info!(plugin = %self.host.plugin, env = %env, "plugin read the service token");
-        crate::auth::service::access_token(&self.host.settings, &env).map_err(host_error)
+        let settings = &self.host.settings;
+        off_runtime(|| crate::auth::service::access_token(settings, &env)).map_err(host_error)
     }
 
     fn send_request(&mut self, request: ServiceRequest) -> Result<ServiceResponse, HostError> {
@@ -52,8 +53,9 @@ impl cli_context::Host for State {
             headers: request.headers,
             body: request.body,
         };
+        let settings = &self.host.settings;
         let reply =
-            crate::auth::request::send(&self.host.settings, &env, call).map_err(host_error)?;
+            off_runtime(|| crate::auth::request::send(settings, &env, call)).map_err(host_error)?;
         Ok(ServiceResponse {
             status: reply.status,
             headers: reply.headers,

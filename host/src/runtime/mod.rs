@@ -8,11 +8,12 @@
 
 pub mod bindings;
 mod cache;
+mod deadline;
 mod host;
 mod sandbox;
 
 pub use cache::{ArtifactCache, component_sha256};
-pub use sandbox::{HostState, Limits, RunError, run_plugin};
+pub use sandbox::{HostState, Limits, RunError, Sandbox, run_plugin};
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
@@ -25,7 +26,7 @@ use crate::plugins::store::InstalledPlugin;
 pub fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    // Wall-clock deadline: a ticker thread bumps the epoch when time is up.
+    // Wall-clock deadline: the epoch is bumped when time is up (see `deadline`).
     config.epoch_interruption(true);
     // Deep recursion traps cleanly instead of exhausting the host stack.
     config.max_wasm_stack(1 << 20);

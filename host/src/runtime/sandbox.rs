@@ -65,7 +65,11 @@ impl HostState {
     /// The SSO user, looked up once per run (it may involve the keychain).
     pub fn sso_user(&mut self) -> Option<SsoUser> {
         if self.sso.is_none() {
-            let user = match crate::auth::sso::current_user(&self.settings) {
+            use crate::auth::sso;
+            let settings = &self.settings;
+            let found = sso::current_user_without_keychain(settings)
+                .unwrap_or_else(|| off_runtime(|| sso::current_user(settings)));
+            let user = match found {
                 Ok(u) => u,
                 Err(e) => {
                     tracing::warn!("SSO session unavailable to plugin: {e}");
@@ -103,6 +107,15 @@ impl HostState {
         }
         Ok(env.to_owned())
     }
+}
+
+/// Runs blocking host work (the keychain, HTTP) on its own thread: those clients drive
+/// their own runtimes, which must not start inside the plugin's.
+pub fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| match s.spawn(work).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 pub struct State {
@@ -190,7 +203,7 @@ impl ExitStatus for RunError {
 /// The linker every run and every install check uses: WASI p2 plus `cli-context`.
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
     Ok(linker)
 }
@@ -206,8 +219,8 @@ pub fn check_world(engine: &Engine, component: &Component) -> Result<(), Compone
     Ok(())
 }
 
-/// Runs `command` of an already-loaded component. Returns the exit code the process should
-/// end with, or why the run failed.
+/// Runs `command` of an already-loaded component in a sandbox built for this one run.
+/// Returns the exit code the process should end with, or why the run failed.
 pub fn run_plugin(
     engine: &Engine,
     component: &Component,
@@ -216,92 +229,147 @@ pub fn run_plugin(
     command: &str,
     args: &[String],
 ) -> Result<u8, RunError> {
-    let plugin = host.plugin.clone();
-    let load = |e: wasmtime::Error| RunError::Load {
-        plugin: plugin.clone(),
+    let sandbox = Sandbox::new(engine.clone()).map_err(|e| RunError::Load {
+        plugin: host.plugin.clone(),
         cause: format!("{e:#}"),
-    };
-
-    let mut argv = vec![command.to_owned()];
-    argv.extend(args.iter().cloned());
-    let wasi = WasiCtx::builder().inherit_stdio().args(&argv).build();
-    let hit = Arc::new(AtomicBool::new(false));
-    let state = State {
-        wasi,
-        table: ResourceTable::new(),
-        limiter: MemoryCap {
-            max: limits.memory_bytes,
-            hit: hit.clone(),
-        },
-        host,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(1);
-    // The deadline: a ticker bumps the engine's epoch when time is up, unless the run ends
-    // first (dropping `_run_ended` wakes it), so in a host that runs many plugins on one
-    // engine an old run's ticker never interrupts a later run.
-    let (_run_ended, ended) = std::sync::mpsc::channel::<()>();
-    let ticker_engine = engine.clone();
-    let timeout = limits.timeout;
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(timeout) {
-            ticker_engine.increment_epoch();
-        }
-    });
-
-    // wasmtime-wasi drives stdio through tokio. Left alone it builds a runtime with a worker
-    // per core (and probes cgroups for the count); one worker is plenty for one plugin, and
-    // starting fewer threads is a measurable part of dispatch time.
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| {
-            load(wasmtime::Error::msg(format!(
-                "cannot start the I/O runtime: {e}"
-            )))
-        })?;
-    let _in_tokio = tokio.enter();
-
-    let linker = linker(engine).map_err(load)?;
-    let instance = Plugin::instantiate(&mut store, component, &linker).map_err(|e| {
-        if hit.load(Ordering::Relaxed) {
-            RunError::Memory {
-                plugin: plugin.clone(),
-                mb: limits.memory_bytes >> 20,
-            }
-        } else {
-            load(e)
-        }
     })?;
-    tracing::debug!(plugin = %plugin, command, "plugin instantiated");
+    sandbox.run(component, host, limits, command, args)
+}
 
-    let outcome = instance
-        .lmi_plugin_command()
-        .call_run(&mut store, command, args);
-    drop(store);
-    drop(_in_tokio);
-    // A reader thread may still wait on the terminal's stdin: do not wait for it.
-    tokio.shutdown_background();
-    match outcome {
-        Ok(Ok(code)) => Ok(code),
-        Ok(Err(e)) => Err(plugin_error(e)),
-        // `std::process::exit(n)` inside the plugin: its code passes through.
-        Err(e) if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() => {
-            let code = e
-                .downcast_ref::<wasmtime_wasi::I32Exit>()
-                .map_or(1, |x| x.0);
-            Ok(u8::try_from(code).unwrap_or(1))
+/// Everything a run needs besides the component: the engine, the linker (WASI p2 plus
+/// `cli-context`) and the I/O runtime. One sandbox can run many plugins, one at a time.
+///
+/// A run is single-threaded: the plugin runs as a future on a current-thread tokio runtime
+/// (wasmtime-wasi drives stdio, clocks and polls through tokio), and the deadline is a
+/// process timer. On small VMs every extra thread costs more than the plugin's whole run.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<State>,
+    /// `None` only while dropping.
+    io: Option<tokio::runtime::Runtime>,
+}
+
+impl Sandbox {
+    pub fn new(engine: Engine) -> anyhow::Result<Self> {
+        let io = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the I/O runtime: {e}"))?;
+        let linker = linker(&engine)?;
+        Ok(Self {
+            engine,
+            linker,
+            io: Some(io),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Runs `command` of `component` in a fresh store with the memory cap and deadline of
+    /// `limits`.
+    pub fn run(
+        &self,
+        component: &Component,
+        host: HostState,
+        limits: Limits,
+        command: &str,
+        args: &[String],
+    ) -> Result<u8, RunError> {
+        let io = self
+            .io
+            .as_ref()
+            .expect("the I/O runtime lives as long as the sandbox");
+        let plugin = host.plugin.clone();
+        let load = |e: wasmtime::Error| RunError::Load {
+            plugin: plugin.clone(),
+            cause: format!("{e:#}"),
+        };
+        let timed_out = || RunError::Timeout {
+            plugin: plugin.clone(),
+            secs: limits.timeout.as_secs(),
+        };
+
+        let mut argv = vec![command.to_owned()];
+        argv.extend(args.iter().cloned());
+        // No preopened directories, no environment variables, and no network: sockets,
+        // name lookups and every address are refused.
+        let wasi = WasiCtx::builder()
+            .inherit_stdio()
+            .args(&argv)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let hit = Arc::new(AtomicBool::new(false));
+        let state = State {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                max: limits.memory_bytes,
+                hit: hit.clone(),
+            },
+            host,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+
+        // Two halves of one deadline: the epoch stops wasm that computes, the timeout stops
+        // a plugin that waits on the host (stdin, a sleep). Disarmed when the run ends, so
+        // in a host that runs many plugins on one engine an old deadline never interrupts a
+        // later run.
+        let _deadline = super::deadline::arm(&self.engine, limits.timeout);
+        let run = async {
+            let instance = Plugin::instantiate_async(&mut store, component, &self.linker)
+                .await
+                .map_err(|e| {
+                    if hit.load(Ordering::Relaxed) {
+                        RunError::Memory {
+                            plugin: plugin.clone(),
+                            mb: limits.memory_bytes >> 20,
+                        }
+                    } else {
+                        load(e)
+                    }
+                })?;
+            tracing::debug!(plugin = %plugin, command, "plugin instantiated");
+            Ok(instance
+                .lmi_plugin_command()
+                .call_run(&mut store, command, args)
+                .await)
+        };
+        let outcome = io
+            .block_on(async { tokio::time::timeout(limits.timeout, run).await })
+            .map_err(|_elapsed| timed_out())??;
+        match outcome {
+            Ok(Ok(code)) => Ok(code),
+            Ok(Err(e)) => Err(plugin_error(e)),
+            // `std::process::exit(n)` inside the plugin: its code passes through.
+            Err(e) if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() => {
+                let code = e
+                    .downcast_ref::<wasmtime_wasi::I32Exit>()
+                    .map_or(1, |x| x.0);
+                Ok(u8::try_from(code).unwrap_or(1))
+            }
+            Err(e) => Err(classify_trap(
+                e,
+                &plugin,
+                command,
+                limits,
+                hit.load(Ordering::Relaxed),
+            )),
         }
-        Err(e) => Err(classify_trap(
-            e,
-            &plugin,
-            command,
-            limits,
-            hit.load(Ordering::Relaxed),
-        )),
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // A reader thread may still wait on the terminal's stdin: do not wait for it.
+        if let Some(io) = self.io.take() {
+            io.shutdown_background();
+        }
     }
 }
 

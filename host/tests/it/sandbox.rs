@@ -30,6 +30,16 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
 }
 
 #[test]
+fn a_plugin_waiting_in_the_host_is_stopped_at_the_deadline() {
+    let home = hostile();
+    let (run, took) = timed(&home, &["sleep"]);
+    run.code(5)
+        .stderr_has("plugin hostile 0.1.0 was stopped after 2 s");
+    assert!(!run.stdout.contains("WOKE"), "{run:#?}");
+    assert!(took.as_secs() < 15, "took {took:?}");
+}
+
+#[test]
 fn unbounded_memory_is_stopped_at_the_cap() {
     let home = hostile();
     home.run(["grow"])

@@ -119,6 +119,25 @@ pub fn current_user(settings: &Settings) -> Result<Option<SsoUser>, AuthError> {
     current_user_in(settings, &cfg, &store)
 }
 
+/// [`current_user`] when it can be answered from configuration and the token-free summary
+/// alone (no keychain, no network): signed out, SSO not configured, or a fresh session.
+/// `None` means the keychain must be asked.
+pub fn current_user_without_keychain(
+    settings: &Settings,
+) -> Option<Result<Option<SsoUser>, AuthError>> {
+    let cfg = match SsoConfig::load_optional(settings) {
+        Ok(Some(cfg)) => cfg,
+        Ok(None) => return Some(Ok(None)),
+        Err(e) => return Some(Err(e.into())),
+    };
+    let store = match Store::new(settings, &account(&cfg)) {
+        Ok(store) => store,
+        Err(e) => return Some(Err(e.into())),
+    };
+    let summary = usable(store.summary(), &cfg)?;
+    is_fresh(&summary, now_secs()).then(|| Ok(Some(user_of(&summary))))
+}
+
 fn current_user_in(
     settings: &Settings,
     cfg: &SsoConfig,

@@ -17,6 +17,12 @@ impl Plugin for Hostile {
         let mut out = ctx.stdout();
         match command {
             "spin" => spin(),
+            "sleep" => {
+                // Waits in the host (a clock pollable), where no epoch check can stop it.
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                writeln!(out, "sleep: WOKE")?;
+                Ok(0)
+            }
             "grow" => grow(),
             "recurse" => {
                 let depth = recurse(0);
