@@ -1,9 +1,30 @@
 fn main() {
-    // The dynamic loader spends more time relocating a position-independent `lmi` than the
-    // whole plugin run takes; a fixed-address executable needs no load-time relocations.
-    #[allow(clippy::disallowed_methods)] // build scripts learn the target from the environment
-    let os = std::env::var("CARGO_CFG_TARGET_OS");
-    if os.as_deref() == Ok("linux") {
+    // Build scripts learn the target and profile from the environment.
+    #[allow(clippy::disallowed_methods)]
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_OS") == "linux" {
+        // The dynamic loader spends more time relocating a position-independent `lmi` than
+        // the whole plugin run takes; a fixed-address executable needs no load-time
+        // relocations.
         println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
+
+    // Release builds for x86-64 Linux link with rust-lld, which can lay out the functions
+    // dispatch runs side by side (host/dispatch.order, made by scripts/gen-dispatch-order):
+    // the kernel then maps them with a few dozen page faults instead of over a hundred.
+    // LMI_NO_ORDER_FILE=1 turns it off (for a linker other than lld).
+    println!("cargo:rerun-if-changed=dispatch.order");
+    println!("cargo:rerun-if-env-changed=LMI_NO_ORDER_FILE");
+    if var("TARGET") == "x86_64-unknown-linux-gnu"
+        && var("PROFILE") == "release"
+        && var("LMI_NO_ORDER_FILE").is_empty()
+    {
+        let order = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("dispatch.order");
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
+        // Entries for functions a newer build no longer has are expected, not a problem.
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
 }
