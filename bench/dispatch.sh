@@ -31,15 +31,19 @@ rustc -O -o "$work/native" "$work/native.rs"
 "$lmi" plugin install plugins/hello --yes 2>/dev/null
 hyperfine --warmup 20 --runs 200 -N --export-json "$work/dispatch.json" \
   -n native "$work/native" -n "lmi hello" "$lmi hello" >&2
-python3 - "$work/dispatch.json" <<'PY'
+status=0
+if python3 - "$work/dispatch.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 n, l = r["native"]["median"], r["lmi hello"]["median"]
 print(f"dispatch median: lmi hello {l*1000:.2f} ms, native {n*1000:.2f} ms, ratio {l/n:.2f}x (target <= 3x)")
+sys.exit(0 if l / n <= 3 else 1)
 PY
+then :; else echo "bench: dispatch ratio above target" >&2; status=1; fi
 
 peak=$( { /usr/bin/time -f '%M' "$lmi" hello >/dev/null; } 2>&1 | tail -1)
 echo "dispatch peak RSS: $((peak / 1024)) MiB ($peak KiB; target < 30 MiB)"
+[ "$peak" -lt $((30 * 1024)) ] || { echo "bench: dispatch peak RSS above target" >&2; status=1; }
 
 # A component of about 1 MiB of real code: the api plugin built without optimisation and
 # without debug info (~1.5 MiB).
@@ -52,3 +56,4 @@ size=$(stat -c %s "$work/big/api.wasm")
 hyperfine --warmup 1 --runs 10 -N -n "install $((size / 1024)) KiB component" \
   "$lmi plugin install $work/big --yes" >&2
 echo "install: see the hyperfine line above ($((size / 1024)) KiB component)"
+exit "$status"

@@ -73,7 +73,8 @@ mod alarm {
         {
             return None;
         }
-        if set_timer(timeout) {
+        // A parent may have blocked SIGALRM; this thread must receive it.
+        if unblock_alarm() && set_timer(timeout) {
             Some(Armed)
         } else {
             BUSY.store(false, Ordering::Release);
@@ -104,6 +105,16 @@ mod alarm {
             action.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut()) == 0
+        }
+    }
+
+    fn unblock_alarm() -> bool {
+        // SAFETY: plain signal-mask calls on a local, initialised set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGALRM);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) == 0
         }
     }
 

@@ -39,6 +39,47 @@ fn a_plugin_waiting_in_the_host_is_stopped_at_the_deadline() {
     assert!(took.as_secs() < 15, "took {took:?}");
 }
 
+/// The deadline of a computing plugin is a SIGALRM timer: a parent that blocked the signal
+/// must not switch it off.
+#[cfg(unix)]
+#[test]
+fn the_deadline_holds_when_the_parent_blocked_sigalrm() {
+    use std::os::unix::process::CommandExt;
+    let home = hostile();
+    let mut cmd = home.cmd(["spin"]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGALRM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed().as_secs() >= 15 {
+            child.kill().unwrap();
+            panic!("the plugin was not stopped: the deadline never fired");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("was stopped after 2 s"), "{stderr}");
+}
+
 #[test]
 fn unbounded_memory_is_stopped_at_the_cap() {
     let home = hostile();
