@@ -4,12 +4,13 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands;
 use crate::exit::{Exit, ExitStatus};
 use crate::output::{self, OutputFormat};
 use crate::paths::Paths;
+use crate::plugins::manifest::BUILTIN_COMMANDS;
 use crate::plugins::store::{InstalledPlugin, Store};
 use crate::settings::Settings;
 
@@ -21,6 +22,20 @@ use crate::settings::Settings;
     after_help = "Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 4 authentication required or failed, 5 plugin crashed or hit a limit; a plugin's own code passes through."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// Print the version of lmi and of each installed plugin.
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    version: Option<bool>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
     /// The environment to act in (default: `default_environment` in ~/.config/lmi/.env).
     #[arg(short = 'e', long = "env", global = true, value_name = "NAME")]
     pub env: Option<String>,
@@ -32,13 +47,6 @@ pub struct Cli {
     /// Output format of lmi's own commands.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-
-    /// Print the version of lmi and of each installed plugin.
-    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
-    version: Option<bool>,
-
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,7 +106,15 @@ fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let store = Store::new(&paths);
     let (plugins, problems) = store.list();
 
-    let matches = build_command(&plugins).get_matches_from(argv);
+    // A plugin command parses against a command of just the global options and that one
+    // command (building every built-in's parser costs more than some plugins take to run);
+    // anything unusual takes the full parser, which also reports errors.
+    let matches = match dispatch_command(&argv, &plugins)
+        .and_then(|cmd| cmd.try_get_matches_from(&argv).ok())
+    {
+        Some(matches) => matches,
+        None => build_command(&plugins).get_matches_from(argv),
+    };
     let (name, sub) = matches.subcommand().expect("a subcommand is required");
 
     // A plugin command: route by manifest, hand over the raw words.
@@ -119,9 +135,9 @@ fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
         output::warn(problem);
     }
     let flags = GlobalFlags {
-        env: cli.env.clone(),
-        verbose: cli.verbose,
-        output: cli.output,
+        env: cli.global.env.clone(),
+        verbose: cli.global.verbose,
+        output: cli.global.output,
     };
     let ctx = flags.into_ctx(paths, plugins)?;
     match cli.command {
@@ -165,6 +181,38 @@ impl GlobalFlags {
     }
 }
 
+/// The parser for a plugin command, when `argv` is only global options, then a word that
+/// is an installed plugin's command, then anything (the plugin's own arguments).
+fn dispatch_command(argv: &[OsString], plugins: &[InstalledPlugin]) -> Option<clap::Command> {
+    let mut words = argv.iter().skip(1);
+    let word = loop {
+        let word = words.next()?.to_str()?;
+        match word {
+            "-e" | "--env" | "--output" => {
+                words.next()?;
+            }
+            "--verbose" => {}
+            _ if word.starts_with("--env=") || word.starts_with("--output=") => {}
+            _ if word.starts_with("-v") && word[1..].bytes().all(|b| b == b'v') => {}
+            _ if word.starts_with('-') => return None,
+            _ => break word,
+        }
+    };
+    if BUILTIN_COMMANDS.contains(&word) {
+        return None;
+    }
+    plugins.iter().find_map(|plugin| {
+        let command = plugin.manifest.command(word)?;
+        Some(
+            GlobalArgs::augment_args(clap::Command::new("lmi"))
+                .disable_version_flag(true)
+                .disable_help_flag(true)
+                .subcommand_required(true)
+                .subcommand(plugin_subcommand(plugin, command)),
+        )
+    })
+}
+
 /// The full command: built-ins from the derive, then one subcommand per plugin command.
 pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     let mut version = env!("CARGO_PKG_VERSION").to_owned();
@@ -177,30 +225,36 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     let mut cmd = Cli::command().version(version);
     for plugin in plugins {
         for c in &plugin.manifest.commands {
-            let mut about = c.about.clone();
-            if c.requires_sso {
-                about.push_str(" [requires SSO]");
-            }
-            cmd = cmd.subcommand(
-                clap::Command::new(c.name.clone())
-                    .about(about)
-                    .after_help(format!(
-                        "Provided by plugin {} {}.",
-                        plugin.manifest.name, plugin.manifest.version
-                    ))
-                    .disable_help_flag(true)
-                    .disable_version_flag(true)
-                    .arg(
-                        Arg::new("args")
-                            .num_args(0..)
-                            .trailing_var_arg(true)
-                            .allow_hyphen_values(true)
-                            .value_parser(clap::value_parser!(OsString)),
-                    ),
-            );
+            cmd = cmd.subcommand(plugin_subcommand(plugin, c));
         }
     }
     cmd
+}
+
+/// One plugin command: its words go to the plugin untouched.
+fn plugin_subcommand(
+    plugin: &InstalledPlugin,
+    c: &crate::plugins::manifest::CommandSpec,
+) -> clap::Command {
+    let mut about = c.about.clone();
+    if c.requires_sso {
+        about.push_str(" [requires SSO]");
+    }
+    clap::Command::new(c.name.clone())
+        .about(about)
+        .after_help(format!(
+            "Provided by plugin {} {}.",
+            plugin.manifest.name, plugin.manifest.version
+        ))
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("args")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .value_parser(clap::value_parser!(OsString)),
+        )
 }
 
 /// The hint printed under an error: the auth error's own, else for any exit 4 (e.g. a
@@ -233,4 +287,90 @@ pub fn exit_of(err: &anyhow::Error) -> Exit {
         }
     }
     Exit::Failure
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::plugins::manifest::Manifest;
+    use crate::plugins::store::InstallRecord;
+
+    fn hello() -> InstalledPlugin {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/hello/lmi-plugin.toml"),
+        )
+        .unwrap();
+        InstalledPlugin {
+            manifest: Manifest::parse(&text, Path::new("lmi-plugin.toml")).unwrap(),
+            dir: PathBuf::new(),
+            record: InstallRecord {
+                sha256: String::new(),
+                source: PathBuf::new(),
+                linked: false,
+                installed_at: 0,
+            },
+        }
+    }
+
+    /// What a parse decided: the global flags, the command and the plugin's words.
+    fn outcome(m: &clap::ArgMatches) -> (Option<String>, u8, OutputFormat, String, Vec<String>) {
+        let flags = GlobalFlags::from_matches(m);
+        let (name, sub) = m.subcommand().unwrap();
+        let args = sub
+            .get_many::<OsString>("args")
+            .into_iter()
+            .flatten()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        (
+            flags.env,
+            flags.verbose,
+            flags.output,
+            name.to_owned(),
+            args,
+        )
+    }
+
+    /// The dispatch parser decides exactly what the full parser decides, and stands aside
+    /// for anything else.
+    #[test]
+    fn the_dispatch_parser_agrees_with_the_full_parser() {
+        let plugins = vec![hello()];
+        let cases: &[&[&str]] = &[
+            &["hello"],
+            &["hello", "a", "-b", "--c", "--help", "-V", "--", "d"],
+            &["-e", "prod", "hello", "x"],
+            &["--env=prod", "-vv", "--output", "json", "hello"],
+            &["--verbose", "--output=json", "whoami", "-e", "other"],
+            &["hello", "-e", "late", "y"],
+        ];
+        for case in cases {
+            let argv: Vec<OsString> = std::iter::once("lmi")
+                .chain(case.iter().copied())
+                .map(OsString::from)
+                .collect();
+            let fast = dispatch_command(&argv, &plugins)
+                .unwrap_or_else(|| panic!("{case:?} should take the dispatch parser"))
+                .try_get_matches_from(&argv)
+                .unwrap();
+            let full = build_command(&plugins).try_get_matches_from(&argv).unwrap();
+            assert_eq!(outcome(&fast), outcome(&full), "{case:?}");
+        }
+        for case in [
+            &["--help", "hello"][..],
+            &["-V"],
+            &["plugin", "list"],
+            &["hellp"],
+            &["-x", "hello"],
+            &[],
+        ] {
+            let argv: Vec<OsString> = std::iter::once("lmi")
+                .chain(case.iter().copied())
+                .map(OsString::from)
+                .collect();
+            assert!(dispatch_command(&argv, &plugins).is_none(), "{case:?}");
+        }
+    }
 }
