@@ -30,6 +30,58 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
 }
 
 #[test]
+fn stdin_reaches_the_plugin() {
+    use std::io::Write;
+    let home = hostile();
+    let mut child = home
+        .cmd(["echo-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped into lmi\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "echo-stdin: piped into lmi\n"
+    );
+}
+
+#[test]
+fn a_plugin_waiting_on_stdin_is_stopped_at_the_deadline() {
+    let home = hostile();
+    let mut child = home
+        .cmd(["echo-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Hold stdin open and silent: the plugin waits for input that never comes.
+    let _stdin = child.stdin.take();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed().as_secs() >= 15 {
+            child.kill().unwrap();
+            panic!("the plugin waiting on stdin was not stopped");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("was stopped after 2 s"), "{stderr}");
+}
+
+#[test]
 fn a_plugin_waiting_in_the_host_is_stopped_at_the_deadline() {
     let home = hostile();
     let (run, took) = timed(&home, &["sleep"]);

@@ -17,6 +17,12 @@ impl Plugin for Hostile {
         let mut out = ctx.stdout();
         match command {
             "spin" => spin(),
+            "echo-stdin" => {
+                let mut input = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
+                writeln!(out, "echo-stdin: {}", input.trim_end())?;
+                Ok(0)
+            }
             "sleep" => {
                 // Waits in the host (a clock pollable), where no epoch check can stop it.
                 std::thread::sleep(std::time::Duration::from_secs(3600));
