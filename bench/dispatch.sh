@@ -9,6 +9,14 @@ cd "$(dirname "$0")/.."
 target="${LMI_BENCH_TARGET:-$HOME/.cache/lmi-target-release}"
 CARGO_TARGET_DIR="$target" cargo build --release -p lmi >&2
 lmi="$target/release/lmi"
+# The function layout (host/dispatch.order) only helps while its names match this build.
+if [ -s host/dispatch.order ] && command -v nm >/dev/null; then
+  total=$(wc -l < host/dispatch.order)
+  found=$(nm --defined-only "$lmi" | awk '{print $3}' | sort -u | comm -12 - <(sort -u host/dispatch.order) | wc -l)
+  echo "dispatch.order: $found of $total functions found in this build" >&2
+  [ "$found" -ge $((total * 9 / 10)) ] ||
+    echo "bench: host/dispatch.order is stale; run scripts/gen-dispatch-order and rebuild" >&2
+fi
 command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
 [ -f plugins/hello/hello.wasm ] || { echo "bench: run 'make plugins' first" >&2; exit 2; }
 
