@@ -104,30 +104,32 @@ pub fn main() -> ExitCode {
 fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let paths = Paths::from_env()?;
     let store = Store::new(&paths);
-    let (plugins, problems) = store.list();
 
-    // A plugin command parses against a command of just the global options and that one
-    // command (building every built-in's parser costs more than some plugins take to run);
-    // anything unusual takes the full parser, which also reports errors.
+    // A plugin command: the store's route index names its plugin, so only that manifest is
+    // read, and it parses against just the global options and that one command (reading
+    // every manifest and building every built-in's parser cost more than some plugins take
+    // to run). Anything unusual takes the full path below, which also reports errors.
+    if let Some(plugin) = dispatch_word(&argv).and_then(|word| store.route(word)) {
+        let plugins = vec![plugin];
+        if let Some(matches) =
+            dispatch_command(&argv, &plugins).and_then(|cmd| cmd.try_get_matches_from(&argv).ok())
+        {
+            return dispatch(&matches, paths, plugins);
+        }
+    }
+
+    let (plugins, problems) = store.list();
     let matches = match dispatch_command(&argv, &plugins)
         .and_then(|cmd| cmd.try_get_matches_from(&argv).ok())
     {
         Some(matches) => matches,
         None => build_command(&plugins).get_matches_from(argv),
     };
-    let (name, sub) = matches.subcommand().expect("a subcommand is required");
-
-    // A plugin command: route by manifest, hand over the raw words.
-    if let Some(plugin) = plugins.iter().find(|p| p.manifest.command(name).is_some()) {
-        let args: Vec<String> = sub
-            .get_many::<OsString>("args")
-            .into_iter()
-            .flatten()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let cli_flags = GlobalFlags::from_matches(&matches);
-        let ctx = cli_flags.into_ctx(paths, plugins.clone())?;
-        return commands::run::run(&ctx, plugin, name, args);
+    let (name, _) = matches.subcommand().expect("a subcommand is required");
+    if plugins.iter().any(|p| p.manifest.command(name).is_some()) {
+        // The route index did not lead here: make it do so next time.
+        store.refresh_routes();
+        return dispatch(&matches, paths, plugins);
     }
 
     let cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
@@ -181,9 +183,47 @@ impl GlobalFlags {
     }
 }
 
+/// Runs the plugin command `matches` chose: route by manifest, hand over the raw words.
+fn dispatch(
+    matches: &clap::ArgMatches,
+    paths: Paths,
+    plugins: Vec<InstalledPlugin>,
+) -> anyhow::Result<ExitCode> {
+    let (name, sub) = matches.subcommand().expect("a subcommand is required");
+    let plugin = plugins
+        .iter()
+        .find(|p| p.manifest.command(name).is_some())
+        .expect("the parser only knows installed plugin commands")
+        .clone();
+    let args: Vec<String> = sub
+        .get_many::<OsString>("args")
+        .into_iter()
+        .flatten()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let ctx = GlobalFlags::from_matches(matches).into_ctx(paths, plugins)?;
+    commands::run::run(&ctx, &plugin, name, args)
+}
+
 /// The parser for a plugin command, when `argv` is only global options, then a word that
 /// is an installed plugin's command, then anything (the plugin's own arguments).
 fn dispatch_command(argv: &[OsString], plugins: &[InstalledPlugin]) -> Option<clap::Command> {
+    let word = dispatch_word(argv)?;
+    plugins.iter().find_map(|plugin| {
+        let command = plugin.manifest.command(word)?;
+        Some(
+            GlobalArgs::augment_args(clap::Command::new("lmi"))
+                .disable_version_flag(true)
+                .disable_help_flag(true)
+                .subcommand_required(true)
+                .subcommand(plugin_subcommand(plugin, command)),
+        )
+    })
+}
+
+/// The command word of `argv` when only global options come before it and it is not a
+/// built-in: a plugin command, if any plugin provides it.
+fn dispatch_word(argv: &[OsString]) -> Option<&str> {
     let mut words = argv.iter().skip(1);
     let word = loop {
         let word = words.next()?.to_str()?;
@@ -198,19 +238,7 @@ fn dispatch_command(argv: &[OsString], plugins: &[InstalledPlugin]) -> Option<cl
             _ => break word,
         }
     };
-    if BUILTIN_COMMANDS.contains(&word) {
-        return None;
-    }
-    plugins.iter().find_map(|plugin| {
-        let command = plugin.manifest.command(word)?;
-        Some(
-            GlobalArgs::augment_args(clap::Command::new("lmi"))
-                .disable_version_flag(true)
-                .disable_help_flag(true)
-                .subcommand_required(true)
-                .subcommand(plugin_subcommand(plugin, command)),
-        )
-    })
+    (!BUILTIN_COMMANDS.contains(&word)).then_some(word)
 }
 
 /// The full command: built-ins from the derive, then one subcommand per plugin command.

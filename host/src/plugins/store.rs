@@ -8,6 +8,7 @@
 //! directory holding only `install.toml`, which points at the author's directory.
 //! Writers take `plugins/.lock`; readers take no lock.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ use crate::exit::{Exit, ExitStatus};
 use crate::paths::Paths;
 
 const RECORD_FILE: &str = "install.toml";
+/// Which plugin provides which command (JSON), rewritten whenever the store changes.
+const ROUTES_FILE: &str = ".routes.json";
 const VERSIONS_DIR: &str = ".versions";
 
 /// How a plugin came to be installed; written by lmi, read on every dispatch.
@@ -128,6 +131,62 @@ impl Store {
         }
         plugins.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
         (plugins, problems)
+    }
+
+    /// The plugin providing `command`, read alone: the route index names it and its own
+    /// manifest confirms it. `None` (read them all instead) when the index is missing, does
+    /// not know the command (say a linked plugin's manifest gained it) or is out of date.
+    pub fn route(&self, command: &str) -> Option<InstalledPlugin> {
+        let bytes = fs::read(self.root.join(ROUTES_FILE)).ok()?;
+        let routes: BTreeMap<String, String> = serde_json::from_slice(&bytes).ok()?;
+        let name = routes.get(command)?;
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+            return None;
+        }
+        let plugin = self.load(name).ok()?;
+        plugin.manifest.command(command).is_some().then_some(plugin)
+    }
+
+    /// Rewrites the route index when dispatch found it missing or out of date (a store from
+    /// an older lmi, a linked plugin that gained a command), if no writer holds the lock.
+    pub fn refresh_routes(&self) {
+        let Ok(lock) = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".lock"))
+        else {
+            return;
+        };
+        if lock.try_lock().is_ok() {
+            self.write_routes();
+        }
+    }
+
+    /// Rewrites the route index from the installed manifests. Call with the lock held.
+    /// Best effort: without an index dispatch reads every manifest, as it did before.
+    fn write_routes(&self) {
+        let (plugins, _) = self.list();
+        let routes: BTreeMap<&str, &str> = plugins
+            .iter()
+            .flat_map(|p| {
+                p.manifest
+                    .commands
+                    .iter()
+                    .map(move |c| (c.name.as_str(), p.manifest.name.as_str()))
+            })
+            .collect();
+        let path = self.root.join(ROUTES_FILE);
+        let written = serde_json::to_vec(&routes)
+            .map_err(std::io::Error::other)
+            .and_then(|json| crate::fsutil::write_atomic(&path, &json));
+        if let Err(e) = written {
+            tracing::warn!(
+                "cannot write the plugin route index {}: {e}",
+                path.display()
+            );
+            let _ = fs::remove_file(&path);
+        }
     }
 
     pub fn get(&self, name: &str) -> Result<InstalledPlugin, StoreError> {
@@ -257,6 +316,7 @@ impl Store {
         if let Some(prev) = previous.filter(|p| p != &final_dir) {
             let _ = fs::remove_dir_all(prev);
         }
+        self.write_routes();
         Ok(())
     }
 
@@ -271,6 +331,7 @@ impl Store {
         if let Some(dir) = target {
             let _ = fs::remove_dir_all(dir);
         }
+        self.write_routes();
         Ok(())
     }
 

@@ -290,3 +290,65 @@ fn a_damaged_installed_plugin_is_named_with_the_fix_and_can_be_removed() {
     home.run(["plugin", "remove", "hello"]).success();
     assert!(!home.data().join("plugins/hello").exists());
 }
+
+fn routes(home: &Home) -> serde_json::Value {
+    let text = std::fs::read_to_string(home.data().join("plugins/.routes.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_route_index_follows_install_and_remove() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    home.install(&plugin_dir("tests/plugins/hostile"));
+    let r = routes(&home);
+    assert_eq!(r["hello"], "hello");
+    assert_eq!(r["whoami"], "hello");
+    assert_eq!(r["spin"], "hostile");
+    home.run(["plugin", "remove", "hostile"]).success();
+    let r = routes(&home);
+    assert_eq!(r["hello"], "hello");
+    assert!(r.get("spin").is_none(), "{r}");
+}
+
+/// The index is only a hint: a missing or wrong one never misroutes, and dispatch repairs it.
+#[test]
+fn dispatch_survives_a_missing_or_wrong_route_index_and_repairs_it() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    home.install(&plugin_dir("tests/plugins/hostile"));
+    let index = home.data().join("plugins/.routes.json");
+
+    std::fs::remove_file(&index).unwrap();
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    assert_eq!(routes(&home)["hello"], "hello", "rewritten by dispatch");
+
+    std::fs::write(&index, r#"{"hello": "hostile", "exit3": "../../x"}"#).unwrap();
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    home.run(["exit3"]).code(3);
+    assert_eq!(routes(&home)["exit3"], "hostile", "repaired");
+}
+
+#[test]
+fn a_command_a_linked_plugin_gains_after_install_is_routed() {
+    let home = Home::new();
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
+    let manifest = dev.path().join("lmi-plugin.toml");
+    // Installed without `exit3`; the developer adds it back afterwards.
+    let full = std::fs::read_to_string(&manifest).unwrap();
+    let without = full.replace("name = \"exit3\"", "name = \"exit-three\"");
+    std::fs::write(&manifest, &without).unwrap();
+    home.run([
+        "plugin",
+        "install",
+        dev.path().to_str().unwrap(),
+        "--link",
+        "--yes",
+    ])
+    .success();
+    assert!(routes(&home).get("exit3").is_none());
+    std::fs::write(&manifest, &full).unwrap();
+    home.run(["exit3"]).code(3);
+    assert_eq!(routes(&home)["exit3"], "hostile");
+}
