@@ -209,14 +209,7 @@ fn a_linked_plugin_picks_up_a_rebuilt_component() {
     let home = Home::new();
     let dev = tempfile::tempdir().unwrap();
     copy_plugin(&plugin_dir("plugins/hello"), dev.path());
-    home.run([
-        "plugin",
-        "install",
-        dev.path().to_str().unwrap(),
-        "--link",
-        "--yes",
-    ])
-    .success();
+    home.link(dev.path());
     home.run(["plugin", "list"])
         .success()
         .stdout_has("(linked)");
@@ -339,14 +332,7 @@ fn a_command_a_linked_plugin_gains_after_install_is_routed() {
     let full = std::fs::read_to_string(&manifest).unwrap();
     let without = full.replace("name = \"exit3\"", "name = \"exit-three\"");
     std::fs::write(&manifest, &without).unwrap();
-    home.run([
-        "plugin",
-        "install",
-        dev.path().to_str().unwrap(),
-        "--link",
-        "--yes",
-    ])
-    .success();
+    home.link(dev.path());
     assert!(routes(&home).get("exit3").is_none());
     std::fs::write(&manifest, &full).unwrap();
     home.run(["exit3"]).code(3);

@@ -199,6 +199,19 @@ impl Home {
         run.success();
         run
     }
+
+    /// `lmi plugin install <dir> --link --yes`, asserting success.
+    pub fn link(&self, dir: &Path) -> Run {
+        let run = self.run([
+            OsStr::new("plugin"),
+            OsStr::new("install"),
+            dir.as_os_str(),
+            OsStr::new("--link"),
+            OsStr::new("--yes"),
+        ]);
+        run.success();
+        run
+    }
 }
 
 /// Copies a plugin directory (manifest + component) into `dest` so a test may edit it.
