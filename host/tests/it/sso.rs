@@ -431,6 +431,28 @@ fn a_refresh_token_the_idp_rejects_ends_the_session_with_exit_4_and_no_browser()
     home.run(["sso-only"]).code(4);
 }
 
+/// A provider that cannot be reached is a network failure (exit 1, no sign-in hint), and
+/// the session survives it for the next try.
+#[test]
+fn an_unreachable_provider_during_a_refresh_keeps_the_session() {
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("tests/plugins/hostile"));
+    browser_login(&idp, &mut home, "alice");
+    let issuer = idp.issuer().to_owned();
+    drop(idp);
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let run = home.run(["sso-only"]);
+    run.code(1).stderr_has("cannot");
+    assert!(!run.stderr.contains("lmi login sso"), "{run:#?}");
+    assert!(!run.stdout.contains("STARTED"), "{run:#?}");
+    assert!(
+        keychain_record(&issuer).is_some(),
+        "a network failure must not sign the user out"
+    );
+}
+
 #[test]
 fn without_a_refresh_token_an_expired_session_needs_a_new_login() {
     // The strict provider drops offline_access unless prompt=consent: no refresh token.

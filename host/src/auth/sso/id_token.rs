@@ -80,6 +80,9 @@ pub struct KeySource<'a> {
     url: Url,
     keys: Option<Vec<Jwk>>,
     refetched: bool,
+    /// The last fetch failed (network, HTTP status, not a key set): a rejection then says
+    /// nothing about the token itself.
+    unreachable: bool,
 }
 
 impl<'a> KeySource<'a> {
@@ -89,7 +92,13 @@ impl<'a> KeySource<'a> {
             url,
             keys: None,
             refetched: false,
+            unreachable: false,
         }
+    }
+
+    /// Whether the keys could not be fetched the last time they were needed.
+    pub fn unreachable(&self) -> bool {
+        self.unreachable
     }
 
     /// Fetches the set now (best effort: a failure is retried when a key is needed).
@@ -102,6 +111,12 @@ impl<'a> KeySource<'a> {
     }
 
     fn fetch(&mut self) -> Result<(), String> {
+        let fetched = self.fetch_once();
+        self.unreachable = fetched.is_err();
+        fetched
+    }
+
+    fn fetch_once(&mut self) -> Result<(), String> {
         let request = self
             .http
             .request(reqwest::Method::GET, self.url.clone())

@@ -321,9 +321,7 @@ fn refresh_in(
         AuthError::Failed(format!("cannot refresh the SSO session: {e}"))
     };
     let http = Http::new(settings)?;
-    let ep = cfg
-        .endpoints(&http, Purpose::Refresh)
-        .map_err(|e| failed(&e))?;
+    let ep = cfg.endpoints(&http, Purpose::Refresh)?;
     let answer = token::request(
         &http,
         ep.token()?,
@@ -343,6 +341,12 @@ fn refresh_in(
                 "the identity provider no longer accepts your SSO session ({e}); it was removed"
             )));
         }
+        // The provider was not reached: the session stays as it was, for another try.
+        Err(token::TokenError::Http(e)) => {
+            return Err(AuthError::Network(format!(
+                "cannot refresh the SSO session: {e}"
+            )));
+        }
         Err(e) => return Err(failed(&e)),
     };
     let now = now_secs();
@@ -359,6 +363,14 @@ fn refresh_in(
             Ok(claims) => {
                 next.email = claims.email.or(next.email);
                 next.name = claims.name.or(next.name);
+            }
+            // The provider's keys could not be fetched: nothing is known against the token,
+            // so the stored session is kept (deleting it would sign the user out over a
+            // network blip).
+            Err(why) if keys.unreachable() => {
+                return Err(AuthError::Network(format!(
+                    "cannot check the identity provider's refreshed ID token: {why}; the SSO session was kept, try again"
+                )));
             }
             Err(why) => {
                 // The old refresh token may already be spent (rotation): nothing usable is left.
