@@ -262,12 +262,22 @@ pub fn init(settings: &Settings, verbose: u8) {
 fn open_log_file(settings: &Settings) -> Option<std::fs::File> {
     let path = match settings.global("LMI_LOG_FILE") {
         Some("off") | Some("0") | Some("false") => return None,
-        Some(p) => std::path::PathBuf::from(p),
-        None => settings.paths().log_file(),
+        // The user's own directory keeps its permissions; the file itself is 0600.
+        Some(p) => {
+            let path = std::path::PathBuf::from(p);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            path
+        }
+        None => {
+            let path = settings.paths().log_file();
+            if let Some(dir) = path.parent() {
+                let _ = crate::fsutil::create_private_dir(dir);
+            }
+            path
+        }
     };
-    if let Some(dir) = path.parent() {
-        let _ = crate::fsutil::create_private_dir(dir);
-    }
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true).append(true);
     #[cfg(unix)]

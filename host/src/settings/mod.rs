@@ -341,18 +341,15 @@ impl EnvConfig {
         }
     }
 
-    /// A required absolute `http(s)` URL.
+    /// A required absolute `https://` URL (`http://` only to a loopback address): client
+    /// secrets, passwords and bearer tokens are sent to it.
     pub fn require_url(&self, key: &str) -> Result<url::Url, ConfigError> {
         let raw = self.require(key)?;
-        let url = url::Url::parse(raw.trim())
-            .map_err(|e| self.invalid(key, format!("not a URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(self.invalid(key, "the URL must start with https:// (or http://)"));
-        }
-        if url.cannot_be_a_base() || url.host().is_none() {
-            return Err(self.invalid(key, "the URL needs a host"));
-        }
-        Ok(url)
+        let source = self
+            .lookup(key)
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_else(|| self.file_path.display().to_string());
+        check_url_from(key, &source, raw)
     }
 
     /// An optional whole number with a default.
@@ -377,5 +374,37 @@ pub fn validate_env_name(name: &str) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(ConfigError::InvalidEnvironmentName(name.to_owned()))
+    }
+}
+
+/// An absolute `https://` URL, or `http://` to a loopback address only.
+pub fn check_url_from(key: &str, source: &str, raw: &str) -> Result<url::Url, ConfigError> {
+    let err = |reason: String| ConfigError::InvalidValue {
+        key: key.to_owned(),
+        source_name: source.to_owned(),
+        reason,
+    };
+    let url =
+        url::Url::parse(raw.trim()).map_err(|e| err(format!("`{raw}` is not a URL ({e})")))?;
+    if url.host().is_none() || url.cannot_be_a_base() {
+        return Err(err(format!("`{raw}` has no host")));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(err(format!(
+            "`{raw}` is plain http:// to a non-loopback host; tokens would cross the network unencrypted: use https://"
+        ))),
+        other => Err(err(format!("`{raw}` uses `{other}://`; use https://"))),
+    }
+}
+
+/// `127.0.0.0/8`, `::1` or `localhost`.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }

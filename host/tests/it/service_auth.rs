@@ -467,6 +467,30 @@ fn planted_secret_and_token_never_appear_in_output_or_log_at_debug() {
     assert_eq!(srv.requests()[0].form()["client_secret"], PLANTED_SECRET);
 }
 
+/// `LMI_LOG_FILE=PATH` writes there (0600) and leaves the user's directory as it was.
+#[cfg(unix)]
+#[test]
+fn the_log_file_can_be_moved_without_touching_its_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = oauth_server(|_, _| Reply::status(404));
+    let mut home = fault_home(&srv);
+    let dir = home.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.join("lmi.log");
+    home.env("LMI_LOG_FILE", log.to_str().unwrap());
+    home.run(["-v", "auth", "token"]).success();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert!(std::fs::read_to_string(&log).unwrap().contains("HTTP POST"));
+    assert_eq!(mode(&log), 0o600);
+    assert_eq!(
+        mode(&dir),
+        0o755,
+        "the user's directory keeps its permissions"
+    );
+    assert!(!home.log_file().exists());
+}
+
 #[test]
 fn the_log_file_can_be_disabled() {
     let srv = oauth_server(|_, _| Reply::status(404));
@@ -517,6 +541,15 @@ fn malformed_files_and_values_name_the_file_and_key() {
         .code(2)
         .stderr_has("OAUTH_GRANT_TYPE")
         .stderr_has("dev.env");
+    // Client secrets never go over plain http to another host.
+    home.env_file(
+        "dev",
+        "OAUTH_TOKEN_URL=http://auth.example.com/token\nOAUTH_CLIENT_ID=x\nOAUTH_CLIENT_SECRET=y\n",
+    );
+    home.run(["-e", "dev", "auth", "token"])
+        .code(2)
+        .stderr_has("OAUTH_TOKEN_URL")
+        .stderr_has("unencrypted");
     home.env_file("dev", "OAUTH_TOKEN_URL=ftp:/nowhere\n");
     home.run(["-e", "dev", "auth", "token"])
         .code(2)

@@ -6,9 +6,7 @@
 //! the configured one (OpenID Connect Discovery §4.3); it is then the value ID tokens' `iss`
 //! is compared with.
 
-use std::net::IpAddr;
-
-use url::{Host, Url};
+use url::Url;
 
 use super::super::AuthError;
 use super::super::http::{Http, TOKEN_BODY_LIMIT};
@@ -283,36 +281,7 @@ fn check_url(settings: &Settings, key: &str, raw: &str) -> Result<Url, ConfigErr
     check_url_from(key, &settings.source_of(key), raw)
 }
 
-/// An absolute `https://` URL, or `http://` to a loopback address only.
-pub fn check_url_from(key: &str, source: &str, raw: &str) -> Result<Url, ConfigError> {
-    let err = |reason: String| ConfigError::InvalidValue {
-        key: key.to_owned(),
-        source_name: source.to_owned(),
-        reason,
-    };
-    let url = Url::parse(raw.trim()).map_err(|e| err(format!("`{raw}` is not a URL ({e})")))?;
-    if url.host().is_none() || url.cannot_be_a_base() {
-        return Err(err(format!("`{raw}` has no host")));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(err(format!(
-            "`{raw}` is plain http:// to a non-loopback host; tokens would cross the network unencrypted: use https://"
-        ))),
-        other => Err(err(format!("`{raw}` uses `{other}://`; use https://"))),
-    }
-}
-
-/// `127.0.0.0/8`, `::1` or `localhost`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
+pub use crate::settings::{check_url_from, is_loopback};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
