@@ -40,11 +40,21 @@ pub struct Http {
 }
 
 /// A response read in full (up to a limit).
-#[derive(Debug)]
 pub struct Reply {
     pub status: reqwest::StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
+}
+
+/// The body may be a token response and the headers may set cookies: only their sizes show.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("headers", &self.headers.len())
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Http {
@@ -183,4 +193,21 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = err.source();
     }
     crate::logging::scrub(&parts.join(": "))
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::Reply;
+
+    #[test]
+    fn a_replys_debug_shows_no_body() {
+        let reply = Reply {
+            status: reqwest::StatusCode::OK,
+            headers: reqwest::header::HeaderMap::new(),
+            body: br#"{"access_token":"tok-7f3a"}"#.to_vec(),
+        };
+        let shown = format!("{reply:?}");
+        assert!(!shown.contains("tok-7f3a"), "{shown}");
+        assert!(shown.contains("body_bytes: 27"), "{shown}");
+    }
 }

@@ -3,12 +3,12 @@
 //! The service-token parts call into `auth::service`, the SSO parts into `auth::sso`.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::auth::cache::{CacheState, now_secs};
 use crate::auth::service::{self, ACCESS_TOKEN_VAR, EnvTokenStatus};
+use crate::auth::sso::human;
 use crate::cli::Ctx;
 use crate::output::{self, OutputFormat};
 
@@ -248,8 +248,4 @@ fn env_json(
         "overridden_by": if st.overridden { json!(ACCESS_TOKEN_VAR) } else { Value::Null },
         "token": token,
     })
-}
-
-fn human(secs: u64) -> String {
-    humantime::format_duration(Duration::from_secs(secs)).to_string()
 }
