@@ -133,11 +133,16 @@ impl Settings {
         let Some(raw) = self.global(key) else {
             return Ok(default);
         };
-        raw.trim().parse().map_err(|_| ConfigError::InvalidValue {
-            key: key.to_owned(),
-            source_name: self.source_of(key),
-            reason: format!("`{raw}` is not a whole number"),
-        })
+        // Every such key is a limit or a timeout, where 0 would mean "none at all" (a plugin
+        // that may run forever) or "nothing works": refused rather than guessed at.
+        match raw.trim().parse() {
+            Ok(0) | Err(_) => Err(ConfigError::InvalidValue {
+                key: key.to_owned(),
+                source_name: self.source_of(key),
+                reason: format!("`{raw}` is not a whole number of at least 1"),
+            }),
+            Ok(n) => Ok(n),
+        }
     }
 
     /// Where a global key's value came from, for error messages.

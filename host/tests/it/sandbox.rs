@@ -124,6 +124,22 @@ fn assert_stopped_at_the_deadline(mut child: std::process::Child) {
     assert!(stderr.contains("was stopped after 2 s"), "{stderr}");
 }
 
+/// A zero limit would mean no deadline at all (or no memory): it is refused, naming the key.
+#[test]
+fn zero_limits_are_refused() {
+    let mut home = hostile();
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "0");
+    home.run(["exit3"])
+        .code(2)
+        .stderr_has("LMI_PLUGIN_TIMEOUT_SECS")
+        .stderr_has("at least 1");
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "2")
+        .env("LMI_PLUGIN_MEMORY_MB", "0");
+    home.run(["exit3"])
+        .code(2)
+        .stderr_has("LMI_PLUGIN_MEMORY_MB");
+}
+
 #[test]
 fn unbounded_memory_is_stopped_at_the_cap() {
     let home = hostile();
