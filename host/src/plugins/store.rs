@@ -299,15 +299,23 @@ impl Store {
             &record.sha256[..12.min(record.sha256.len())]
         );
         let final_dir = versions.join(&final_name);
+        let staged = staging.keep();
         if final_dir.exists() {
-            // The same version and component again (a reinstall): replace it wholesale.
+            // The same version and component again (a reinstall): replace it wholesale, and
+            // put the previous copy back if the new one cannot take its place.
             let old = versions.join(format!(".old-{final_name}"));
             let _ = fs::remove_dir_all(&old);
             fs::rename(&final_dir, &old).map_err(io("cannot move the previous copy aside"))?;
+            if let Err(e) = fs::rename(&staged, &final_dir) {
+                let _ = fs::rename(&old, &final_dir);
+                let _ = fs::remove_dir_all(&staged);
+                return Err(io("cannot move the staged plugin into place")(e));
+            }
             let _ = fs::remove_dir_all(&old);
+        } else if let Err(e) = fs::rename(&staged, &final_dir) {
+            let _ = fs::remove_dir_all(&staged);
+            return Err(io("cannot move the staged plugin into place")(e));
         }
-        let staged = staging.keep();
-        fs::rename(&staged, &final_dir).map_err(io("cannot move the staged plugin into place"))?;
         let previous = self.version_dir_of(&manifest.name);
         swap_link(
             &self.root.join(&manifest.name),

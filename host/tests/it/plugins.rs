@@ -338,3 +338,19 @@ fn a_command_a_linked_plugin_gains_after_install_is_routed() {
     home.run(["exit3"]).code(3);
     assert_eq!(routes(&home)["exit3"], "hostile");
 }
+
+/// Reinstalling the same version and component replaces it in place and leaves no debris.
+#[test]
+fn reinstalling_the_same_version_replaces_it_cleanly() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    home.install(&plugin_dir("plugins/hello"));
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    let versions: Vec<String> = std::fs::read_dir(home.data().join("plugins/.versions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert!(versions[0].starts_with("hello-0.1.0-"), "{versions:?}");
+}
