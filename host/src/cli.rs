@@ -109,26 +109,27 @@ fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     // read, and it parses against just the global options and that one command (reading
     // every manifest and building every built-in's parser cost more than some plugins take
     // to run). Anything unusual takes the full path below, which also reports errors.
-    if let Some(plugin) = dispatch_word(&argv).and_then(|word| store.route(word)) {
+    let word = dispatch_word(&argv);
+    let routed = word.and_then(|w| store.route(w));
+    let route_missed = word.is_some() && routed.is_none();
+    if let Some(plugin) = routed {
         let plugins = vec![plugin];
-        if let Some(matches) =
-            dispatch_command(&argv, &plugins).and_then(|cmd| cmd.try_get_matches_from(&argv).ok())
-        {
+        if let Some(matches) = dispatch_matches(&argv, word, &plugins) {
             return dispatch(&matches, paths, plugins);
         }
     }
 
     let (plugins, problems) = store.list();
-    let matches = match dispatch_command(&argv, &plugins)
-        .and_then(|cmd| cmd.try_get_matches_from(&argv).ok())
-    {
+    let matches = match dispatch_matches(&argv, word, &plugins) {
         Some(matches) => matches,
         None => build_command(&plugins).get_matches_from(argv),
     };
     let (name, _) = matches.subcommand().expect("a subcommand is required");
     if plugins.iter().any(|p| p.manifest.command(name).is_some()) {
-        // The route index did not lead here: make it do so next time.
-        store.refresh_routes();
+        if route_missed {
+            // The route index did not know this command: make it do so next time.
+            store.refresh_routes();
+        }
         return dispatch(&matches, paths, plugins);
     }
 
@@ -205,10 +206,20 @@ fn dispatch(
     commands::run::run(&ctx, &plugin, name, args)
 }
 
-/// The parser for a plugin command, when `argv` is only global options, then a word that
-/// is an installed plugin's command, then anything (the plugin's own arguments).
-fn dispatch_command(argv: &[OsString], plugins: &[InstalledPlugin]) -> Option<clap::Command> {
-    let word = dispatch_word(argv)?;
+/// `argv` parsed by [`dispatch_command`], when it applies and parses.
+fn dispatch_matches(
+    argv: &[OsString],
+    word: Option<&str>,
+    plugins: &[InstalledPlugin],
+) -> Option<clap::ArgMatches> {
+    dispatch_command(word?, plugins)?
+        .try_get_matches_from(argv)
+        .ok()
+}
+
+/// The parser for a plugin command (`word`, from [`dispatch_word`]): just the global
+/// options and that command, whose words go to the plugin.
+fn dispatch_command(word: &str, plugins: &[InstalledPlugin]) -> Option<clap::Command> {
     plugins.iter().find_map(|plugin| {
         let command = plugin.manifest.command(word)?;
         Some(
@@ -361,6 +372,31 @@ mod tests {
         )
     }
 
+    /// A global option the dispatch scan does not know would send every dispatch that uses
+    /// it down the slow path.
+    #[test]
+    fn the_dispatch_scan_knows_every_global_option() {
+        let globals = GlobalArgs::augment_args(clap::Command::new("lmi"));
+        for arg in globals.get_arguments() {
+            let takes_value = arg.get_action().takes_values();
+            let mut spellings: Vec<String> = Vec::new();
+            if let Some(long) = arg.get_long() {
+                spellings.push(format!("--{long}"));
+            }
+            if let Some(short) = arg.get_short() {
+                spellings.push(format!("-{short}"));
+            }
+            for flag in spellings {
+                let mut argv: Vec<OsString> = vec!["lmi".into(), flag.clone().into()];
+                if takes_value {
+                    argv.push("json".into());
+                }
+                argv.push("hello".into());
+                assert_eq!(dispatch_word(&argv), Some("hello"), "{flag}");
+            }
+        }
+    }
+
     /// The dispatch parser decides exactly what the full parser decides, and stands aside
     /// for anything else.
     #[test]
@@ -379,10 +415,8 @@ mod tests {
                 .chain(case.iter().copied())
                 .map(OsString::from)
                 .collect();
-            let fast = dispatch_command(&argv, &plugins)
-                .unwrap_or_else(|| panic!("{case:?} should take the dispatch parser"))
-                .try_get_matches_from(&argv)
-                .unwrap();
+            let fast = dispatch_matches(&argv, dispatch_word(&argv), &plugins)
+                .unwrap_or_else(|| panic!("{case:?} should take the dispatch parser"));
             let full = build_command(&plugins).try_get_matches_from(&argv).unwrap();
             assert_eq!(outcome(&fast), outcome(&full), "{case:?}");
         }
@@ -398,7 +432,10 @@ mod tests {
                 .chain(case.iter().copied())
                 .map(OsString::from)
                 .collect();
-            assert!(dispatch_command(&argv, &plugins).is_none(), "{case:?}");
+            assert!(
+                dispatch_matches(&argv, dispatch_word(&argv), &plugins).is_none(),
+                "{case:?}"
+            );
         }
     }
 }

@@ -150,15 +150,9 @@ impl Store {
     /// Rewrites the route index when dispatch found it missing or out of date (a store from
     /// an older lmi, a linked plugin that gained a command), if no writer holds the lock.
     pub fn refresh_routes(&self) {
-        let Ok(lock) = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.root.join(".lock"))
-        else {
-            return;
-        };
-        if lock.try_lock().is_ok() {
+        if let Ok(lock) = self.open_lock()
+            && lock.try_lock().is_ok()
+        {
             self.write_routes();
         }
     }
@@ -226,14 +220,19 @@ impl Store {
     pub fn lock(&self) -> Result<fs::File, StoreError> {
         fs::create_dir_all(self.root.join(VERSIONS_DIR))
             .map_err(io(format!("cannot create {}", self.root.display())))?;
-        let lock = fs::OpenOptions::new()
+        let lock = self
+            .open_lock()
+            .map_err(io("cannot open the plugin store lock"))?;
+        lock.lock().map_err(io("cannot lock the plugin store"))?;
+        Ok(lock)
+    }
+
+    fn open_lock(&self) -> std::io::Result<fs::File> {
+        fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(self.root.join(".lock"))
-            .map_err(io("cannot open the plugin store lock"))?;
-        lock.lock().map_err(io("cannot lock the plugin store"))?;
-        Ok(lock)
     }
 
     /// Refuses a plugin whose commands another installed plugin already provides.

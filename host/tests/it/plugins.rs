@@ -354,3 +354,22 @@ fn reinstalling_the_same_version_replaces_it_cleanly() {
     assert_eq!(versions.len(), 1, "{versions:?}");
     assert!(versions[0].starts_with("hello-0.1.0-"), "{versions:?}");
 }
+
+/// A dispatch that takes the full parser (here `-eNAME`, which the route lookup does not
+/// read) leaves a healthy route index alone: no lock, no rewrite on the hot path.
+#[test]
+fn a_healthy_route_index_is_not_rewritten_by_dispatch() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    let index = home.data().join("plugins/.routes.json");
+    let before = std::fs::metadata(&index).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    home.run(["-eother", "hello"])
+        .success()
+        .stdout_has("env: other");
+    home.run(["hello"]).success();
+    assert_eq!(
+        std::fs::metadata(&index).unwrap().modified().unwrap(),
+        before
+    );
+}
