@@ -54,12 +54,6 @@ impl ArtifactCache {
         PathBuf::from(name)
     }
 
-    fn legacy_checksum_path(artifact: &Path) -> PathBuf {
-        let mut name = artifact.as_os_str().to_owned();
-        name.push(".sha256");
-        PathBuf::from(name)
-    }
-
     fn checksum(artifact: &[u8]) -> String {
         format!("{:08x}", crc32fast::hash(artifact))
     }
@@ -73,7 +67,6 @@ impl ArtifactCache {
             &Self::checksum_path(&path),
             Self::checksum(artifact).as_bytes(),
         )?;
-        let _ = std::fs::remove_file(Self::legacy_checksum_path(&path));
         Ok(path)
     }
 
@@ -86,13 +79,8 @@ impl ArtifactCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Miss::Absent),
             Err(e) => return Err(damaged(format!("cannot read it: {e}"))),
         };
-        let Ok(expected) = std::fs::read_to_string(Self::checksum_path(&path)) else {
-            // Earlier lmi builds sealed artifacts with sha256: rebuild those quietly.
-            if Self::legacy_checksum_path(&path).exists() {
-                return Err(Miss::Absent);
-            }
-            return Err(damaged("its checksum file is missing".into()));
-        };
+        let expected = std::fs::read_to_string(Self::checksum_path(&path))
+            .map_err(|_| damaged("its checksum file is missing".into()))?;
         // SAFETY: a read-only private mapping of a file in lmi's 0700 cache directory, used
         // only for hashing while `file` is open.
         #[allow(unsafe_code)]

@@ -3,8 +3,8 @@
 //!
 //! Dispatch never compiles: it reads an artifact that lmi itself wrote at install time,
 //! keyed by the component's sha256 and the engine's compatibility hash, and checked against
-//! the sha256 lmi recorded in the artifact's header. A missing, stale (other wasmtime or
-//! settings) or damaged artifact is rebuilt from the installed component.
+//! the CRC-32 lmi wrote beside it. A missing, stale (other wasmtime or settings) or damaged
+//! artifact is rebuilt from the installed component.
 
 pub mod bindings;
 mod cache;
@@ -13,7 +13,7 @@ mod host;
 mod sandbox;
 
 pub use cache::{ArtifactCache, component_sha256};
-pub use sandbox::{HostState, Limits, RunError, Sandbox, run_plugin};
+pub use sandbox::{HostState, Limits, RunError, run_plugin};
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};

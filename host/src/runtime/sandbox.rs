@@ -368,10 +368,6 @@ impl Sandbox {
         })
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Runs `command` of `component` in a fresh store with the memory cap and deadline of
     /// `limits`.
     pub fn run(

@@ -74,7 +74,9 @@ fn install_list_run_upgrade_remove() {
         .success()
         .stdout_has("hello 0.2.0");
     home.run(["plugin", "remove", "hello"]).success();
-    home.run(["plugin", "list"]).success().stdout_has("");
+    let list = home.run(["plugin", "list"]);
+    list.success().stderr_has("No plugins installed");
+    assert!(!list.stdout.contains("hello"), "{list:#?}");
     let gone = home.run(["hello"]);
     gone.code(2).stderr_has("unrecognized subcommand 'hello'");
     home.run(["plugin", "remove", "hello"])
@@ -252,9 +254,18 @@ fn a_damaged_or_missing_artifact_is_rebuilt_not_run() {
     again.success();
     assert!(!again.stderr.contains("recompiling"), "{again:#?}");
 
+    // An artifact without its checksum is not trusted either.
+    let mut sidecar = artifact.as_os_str().to_owned();
+    sidecar.push(".crc32");
+    std::fs::remove_file(&sidecar).unwrap();
+    home.run(["hello"])
+        .success()
+        .stderr_has("its checksum file is missing; recompiling plugin hello 0.1.0");
+    assert!(std::path::Path::new(&sidecar).exists(), "sealed again");
+
     std::fs::remove_dir_all(&dir).unwrap();
     home.run(["hello"]).success().stdout_has("Hello, world!");
-    assert!(dir.exists(), "the artifact is written back");
+    assert!(artifact.exists(), "the artifact is written back");
 }
 
 #[test]
