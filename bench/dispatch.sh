@@ -18,6 +18,7 @@ if [ -s host/dispatch.order ] && command -v nm >/dev/null; then
     echo "bench: host/dispatch.order is stale; run scripts/gen-dispatch-order and rebuild" >&2
 fi
 command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 [ -f plugins/hello/hello.wasm ] || { echo "bench: run 'make plugins' first" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -43,7 +44,8 @@ rustc -O -o "$work/native" "$work/native.rs"
 rounds="${ROUNDS:-5}"
 for round in $(seq "$rounds"); do
   hyperfine --warmup 10 --runs 100 -N --export-json "$work/dispatch.$round.json" \
-    -n native "$work/native" -n "lmi hello" "$lmi hello" >/dev/null 2>&1
+    -n native "$work/native" -n "lmi hello" "$lmi hello" >/dev/null 2>"$work/hyperfine.err" ||
+    { cat "$work/hyperfine.err" >&2; echo "bench: a benchmarked command failed" >&2; exit 1; }
 done
 status=0
 if python3 - "$work" "$rounds" <<'PY'
