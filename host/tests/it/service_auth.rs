@@ -238,8 +238,9 @@ fn auth_status_reports_each_env_and_its_token_state_but_never_the_token() {
         .nowhere(&token)
         .nowhere(SERVICE_CLIENT_SECRET);
 
-    let json_run = home.run(["auth", "status", "--output", "json"]);
+    let json_run = home.run(["-vv", "auth", "status", "--output", "json"]);
     json_run.success().nowhere(&token);
+    home.log_lacks(&token).log_lacks(SERVICE_CLIENT_SECRET);
     let v: Value = serde_json::from_str(&json_run.stdout).expect("JSON status");
     let envs = v["environments"].as_array().unwrap();
     let dev = envs.iter().find(|e| e["name"] == "dev").unwrap();
@@ -931,4 +932,11 @@ fn a_secret_echoed_bare_by_the_provider_is_scrubbed_from_the_error() {
         .stderr_has("invalid_client")
         .stderr_has("we got ****");
     run.nowhere(PLANTED_SECRET);
+    home.log_lacks(PLANTED_SECRET);
+    assert!(
+        std::fs::read_to_string(home.log_file())
+            .unwrap()
+            .contains("HTTP POST"),
+        "the exchange was logged, so the log check means something"
+    );
 }

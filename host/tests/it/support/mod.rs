@@ -188,6 +188,17 @@ impl Home {
         }
     }
 
+    /// Fails if `secret` is in the log file: the other half of [`Run::nowhere`].
+    #[track_caller]
+    pub fn log_lacks(&self, secret: &str) -> &Self {
+        let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+        assert!(
+            !log.contains(secret),
+            "secret {secret:?} in the log:\n{log}"
+        );
+        self
+    }
+
     /// `lmi plugin install <dir> --yes`, asserting success.
     pub fn install(&self, dir: &Path) -> Run {
         let run = self.run([
