@@ -600,6 +600,19 @@ fn flags_beat_process_env_beat_env_file_beat_global_file() {
         "from-process",
         "process environment beats the env file"
     );
+
+    // Choosing the environment: LMI_ENV beats default_environment, and --env beats LMI_ENV.
+    home.env("LMI_ENV", "other");
+    std::fs::remove_dir_all(home.cache()).unwrap();
+    home.run(["auth", "token"]).success();
+    assert_eq!(srv.requests()[3].form()["scope"], "other-scope", "LMI_ENV");
+    std::fs::remove_dir_all(home.cache()).unwrap();
+    home.run(["-e", "dev", "auth", "token"]).success();
+    assert!(
+        srv.requests()[4].form().get("scope").is_none(),
+        "--env beats LMI_ENV: {:?}",
+        srv.requests()[4].form()
+    );
 }
 
 #[test]
