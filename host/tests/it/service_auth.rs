@@ -609,7 +609,7 @@ fn flags_beat_process_env_beat_env_file_beat_global_file() {
     std::fs::remove_dir_all(home.cache()).unwrap();
     home.run(["-e", "dev", "auth", "token"]).success();
     assert!(
-        srv.requests()[4].form().get("scope").is_none(),
+        !srv.requests()[4].form().contains_key("scope"),
         "--env beats LMI_ENV: {:?}",
         srv.requests()[4].form()
     );
