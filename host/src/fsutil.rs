@@ -1,9 +1,18 @@
-//! File helpers shared by every store lmi keeps: private directories and atomic replacement.
+//! File helpers shared by every store lmi keeps: private directories, atomic replacement, and
+//! reads of lmi's own state that trust only what the user alone could have written.
+//!
+//! The trust rule (OpenSSH's `secure_path`, extended for sticky directories): a state file is
+//! read only if it is a regular file reached without following a link, owned by the user and
+//! writable by nobody else, and every directory from it up to `/` is owned by the user or
+//! root and is not writable by others unless it is sticky (like `/tmp`, where others cannot
+//! rename what they do not own). Anything else is refused with an error naming the path.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::Path;
 
-/// Creates a directory (and its parents) readable only by the user: 0700 on Unix.
+/// Creates a directory (and its parents) readable only by the user: 0700 on Unix, whatever
+/// the umask. An existing directory is tightened to 0700 if it was looser.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
@@ -37,4 +46,235 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Opens one of lmi's state files for reading under the trust rule above. A missing file is
+/// `ErrorKind::NotFound`; a file or directory that fails the rule is
+/// `ErrorKind::PermissionDenied` with a message naming the path and what is wrong.
+pub fn open_trusted(path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        trust::open(path)
+    }
+    #[cfg(not(unix))]
+    {
+        File::open(path)
+    }
+}
+
+/// Reads a state file under the trust rule, refusing one larger than `limit` bytes.
+pub fn read_trusted(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = open_trusted(path)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Checks a directory lmi keeps state in (and every directory above it) under the trust rule.
+pub fn check_trusted_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        trust::check_dir_chain(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+mod trust {
+    use std::fs::{File, Metadata};
+    use std::io::{Error, ErrorKind};
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    fn euid() -> u32 {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() }
+    }
+
+    fn refused(path: &Path, why: String) -> Error {
+        Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{}: {why}; lmi does not trust files others could have written (fix the ownership and mode, or remove it)",
+                path.display()
+            ),
+        )
+    }
+
+    /// The directory itself: ours, writable only by us.
+    fn check_own(path: &Path, meta: &Metadata, what: &str) -> Result<(), Error> {
+        let me = euid();
+        if meta.uid() != me {
+            return Err(refused(
+                path,
+                format!(
+                    "the {what} is owned by uid {}, not by you (uid {me})",
+                    meta.uid()
+                ),
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(refused(
+                path,
+                format!(
+                    "the {what} is writable by others (mode {:o})",
+                    meta.mode() & 0o7777
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `dir` must be ours; every directory above it ours or root's, and not writable by
+    /// others unless sticky.
+    pub fn check_dir_chain(dir: &Path) -> Result<(), Error> {
+        let real = std::fs::canonicalize(dir)?;
+        let meta = std::fs::metadata(&real)?;
+        if !meta.is_dir() {
+            return Err(refused(dir, "not a directory".into()));
+        }
+        check_own(dir, &meta, "directory")?;
+        let me = euid();
+        for ancestor in real.ancestors().skip(1) {
+            let meta = std::fs::metadata(ancestor)?;
+            if meta.uid() != me && meta.uid() != 0 {
+                return Err(refused(
+                    ancestor,
+                    format!(
+                        "a directory above lmi's files is owned by uid {}, not by you or root",
+                        meta.uid()
+                    ),
+                ));
+            }
+            let sticky = meta.mode() & 0o1000 != 0;
+            if meta.mode() & 0o022 != 0 && !sticky {
+                return Err(refused(
+                    ancestor,
+                    format!(
+                        "a directory above lmi's files is writable by others (mode {:o})",
+                        meta.mode() & 0o7777
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn open(path: &Path) -> Result<File, Error> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "path has no file name"))?;
+        // Open the directory first, then check that what was opened is the directory whose
+        // ancestors were checked; the file is opened relative to it without following links.
+        let dir_file = File::open(dir)?;
+        let dir_meta = dir_file.metadata()?;
+        check_dir_chain(dir)?;
+        let checked = std::fs::metadata(dir)?;
+        if (checked.dev(), checked.ino()) != (dir_meta.dev(), dir_meta.ino()) {
+            return Err(refused(
+                dir,
+                "the directory changed while it was checked".into(),
+            ));
+        }
+        let c_name = std::ffi::CString::new(name.as_bytes())
+            .map_err(|_| Error::new(ErrorKind::InvalidInput, "file name contains NUL"))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: `dir_file` is an open directory and `c_name` a NUL-terminated name; the
+        // returned descriptor is owned by the `File` built from it.
+        let fd = unsafe {
+            libc::openat(
+                dir_file.as_raw_fd(),
+                c_name.as_ptr(),
+                // O_NONBLOCK: a planted FIFO cannot hang the open (it is refused below).
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            let e = Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return Err(refused(path, "it is a symbolic link".into()));
+            }
+            return Err(e);
+        }
+        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(refused(path, "not a regular file".into()));
+        }
+        check_own(path, &meta, "file")?;
+        Ok(file)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_private_file_in_a_private_dir_is_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        create_private_dir(&dir).unwrap();
+        write_atomic(&dir.join("f"), b"hello").unwrap();
+        assert_eq!(read_trusted(&dir.join("f"), 100).unwrap(), b"hello");
+        assert!(read_trusted(&dir.join("f"), 3).is_err());
+        assert_eq!(
+            read_trusted(&dir.join("missing"), 100).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn links_group_writable_files_and_dirs_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        create_private_dir(&dir).unwrap();
+        write_atomic(&dir.join("real"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        let e = read_trusted(&dir.join("link"), 100).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+
+        std::fs::set_permissions(dir.join("real"), std::fs::Permissions::from_mode(0o664)).unwrap();
+        let e = read_trusted(&dir.join("real"), 100).unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+
+        std::fs::set_permissions(dir.join("real"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let e = read_trusted(&dir.join("real"), 100).unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_above_writable_by_others_is_refused_unless_sticky() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let dir = shared.join("state");
+        create_private_dir(&dir).unwrap();
+        write_atomic(&dir.join("f"), b"x").unwrap();
+        assert!(read_trusted(&dir.join("f"), 100).is_err());
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(read_trusted(&dir.join("f"), 100).unwrap(), b"x");
+    }
 }

@@ -16,3 +16,4 @@ pub mod paths;
 pub mod plugins;
 pub mod runtime;
 pub mod settings;
+pub mod text;

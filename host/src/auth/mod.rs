@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod http;
+pub mod lifetime;
 pub mod request;
 pub mod service;
 pub mod sso;
