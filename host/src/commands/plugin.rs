@@ -42,8 +42,8 @@ pub enum PluginCommand {
         /// The project directory to create (default: ./<NAME>); it must be new or empty.
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
-        /// The lmi plugin SDK to depend on by path (default: LMI_SDK_PATH, else the SDK of
-        /// the source tree lmi was built from, else the registry version).
+        /// The `plugin-sdk` directory of an lmi checkout to depend on (default:
+        /// LMI_SDK_PATH; one of the two is required).
         #[arg(long, value_name = "DIR")]
         sdk_path: Option<PathBuf>,
     },

@@ -54,6 +54,14 @@ fn lmi_in(home: &Home, dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// A home whose settings point `plugin new` at this repository's SDK, as an author's would.
+fn home_with_sdk() -> Home {
+    let mut home = Home::new();
+    let sdk = crate::support::repo_root().join("plugin-sdk");
+    home.env("LMI_SDK_PATH", sdk.to_str().unwrap());
+    home
+}
+
 /// Where the scaffold's build output lives across runs (see the module docs).
 fn shared_target() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target")
@@ -61,7 +69,7 @@ fn shared_target() -> PathBuf {
 
 #[test]
 fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
-    let home = Home::new();
+    let home = home_with_sdk();
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("demo-tool");
 
@@ -85,10 +93,10 @@ fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
     ] {
         assert!(project.join(file).is_file(), "{file} was not generated");
     }
-    // The test runs from the source tree, so the SDK is found there and used by path.
+    // The SDK it was pointed at, by a path relative to the project: never an absolute one.
     let cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
     assert!(
-        cargo_toml.contains("lmi-plugin-sdk = { path = "),
+        cargo_toml.contains("lmi-plugin-sdk = { path = \"../"),
         "{cargo_toml}"
     );
 
@@ -160,7 +168,7 @@ fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
 
 #[test]
 fn new_refuses_a_bad_name_or_a_non_empty_directory() {
-    let home = Home::new();
+    let home = home_with_sdk();
     home.run(["plugin", "new", "Demo"])
         .code(2)
         .stderr_has("plugin name `Demo` is invalid");
@@ -182,7 +190,7 @@ fn new_refuses_a_bad_name_or_a_non_empty_directory() {
 
 #[test]
 fn new_defaults_to_a_directory_named_after_the_plugin() {
-    let home = Home::new();
+    let home = home_with_sdk();
     let tmp = tempfile::tempdir().unwrap();
     let run = lmi_in(&home, tmp.path(), &["plugin", "new", "my-tool"]);
     run.success();
@@ -234,4 +242,20 @@ fn new_uses_the_sdk_it_is_pointed_at_or_says_why_not() {
         Some(sdk.canonicalize().unwrap().to_str().unwrap())
     );
     assert_eq!(json["files"].as_array().unwrap().len(), 6);
+}
+
+/// R2.9: a binary built in a directory that exists on the user's machine (its source tree
+/// here) must not take the SDK from there: whoever can create that path would supply the
+/// SDK and its build script. Without --sdk-path or LMI_SDK_PATH, nothing is created.
+#[test]
+fn new_never_takes_the_sdk_from_a_path_baked_in_at_build_time() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("x");
+    home.run(["plugin", "new", "x", "--path", project.to_str().unwrap()])
+        .code(2)
+        .stderr_has("does not know where the lmi plugin SDK is")
+        .stderr_has("--sdk-path DIR")
+        .stderr_has("LMI_SDK_PATH");
+    assert!(!project.exists(), "nothing is created without an SDK");
 }

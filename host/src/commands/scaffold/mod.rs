@@ -6,10 +6,13 @@
 //! component its manifest names, `cargo test` runs its unit tests natively against the SDK's
 //! `MockContext`, and `lmi plugin install .` accepts it.
 //!
-//! The SDK is not published on a registry yet, so the crate depends on it by path whenever lmi
-//! knows where it is: `--sdk-path`, else `LMI_SDK_PATH`, else the `plugin-sdk/` of the source
-//! tree this lmi was built from (when it still exists). Otherwise it depends on the
-//! registry version matching this lmi, with a comment saying how to switch to a path.
+//! The SDK is not published on a registry, so the crate depends on it by path, and only on a
+//! path the user named: `--sdk-path`, else `LMI_SDK_PATH`. Without either, `plugin new` says
+//! so and stops. It never guesses: a path baked in at build time (`/tmp/…`, a CI runner's
+//! home) could be created on the user's machine by someone else, who would then supply the
+//! SDK and its `build.rs`; and a registry name nobody here controls could be published by
+//! anyone. `Cargo.toml` names the SDK relative to the project, so the project can be shared
+//! with the checkout beside it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,9 +26,6 @@ use crate::plugins::manifest::{MANIFEST_FILE, Manifest, ManifestError, host_vers
 
 /// The settings key (process environment or global `.env`) naming the SDK directory.
 pub const SDK_PATH_KEY: &str = "LMI_SDK_PATH";
-
-/// The SDK of the source tree this binary was built from; used only if it still exists.
-const BUILT_WITH_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin-sdk");
 
 /// What the generated command says it does (manifest `about`, Cargo `description`).
 const ABOUT: &str = "Greet someone and name the active environment";
@@ -107,59 +107,72 @@ const RESERVED: &[&str] = &[
     "yield",
 ];
 
-/// Where the generated crate gets the SDK from.
+/// The SDK directory the generated crate depends on: absolute and checked to be the SDK.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SdkSource {
-    /// A local SDK directory (absolute).
-    Path(PathBuf),
-    /// The registry, at this version requirement.
-    Registry(String),
-}
+pub struct Sdk(PathBuf);
 
-impl SdkSource {
-    /// Finds the SDK: the `--sdk-path` flag, else `LMI_SDK_PATH`, else the source tree lmi was
-    /// built from, else the registry. A path that was asked for but is not an SDK is an error.
+impl Sdk {
+    /// Finds the SDK: the `--sdk-path` flag, else `LMI_SDK_PATH`. Anything else is an error
+    /// saying how to point lmi at one; so is a path that is not the SDK.
     pub fn locate(flag: Option<&Path>, setting: Option<&str>) -> Result<Self, UsageError> {
         if let Some(dir) = flag {
-            return sdk_dir(dir, "--sdk-path").map(SdkSource::Path);
+            return sdk_dir(dir, "--sdk-path").map(Sdk);
         }
-        if let Some(dir) = setting {
-            return sdk_dir(Path::new(dir), SDK_PATH_KEY).map(SdkSource::Path);
+        if let Some(dir) = setting.filter(|d| !d.is_empty()) {
+            return sdk_dir(Path::new(dir), SDK_PATH_KEY).map(Sdk);
         }
-        match sdk_dir(Path::new(BUILT_WITH_SDK), "built-in") {
-            Ok(dir) => Ok(SdkSource::Path(dir)),
-            Err(_) => Ok(SdkSource::Registry(sdk_requirement())),
-        }
+        Err(UsageError(format!(
+            "lmi does not know where the lmi plugin SDK is: pass --sdk-path DIR or set {SDK_PATH_KEY}=DIR \
+             (in the environment or ~/.config/lmi/.env), naming the `plugin-sdk` directory of an lmi checkout"
+        )))
     }
 
-    /// The `lmi-plugin-sdk = ...` lines of the generated Cargo.toml, with a comment.
-    fn dependency(&self) -> String {
-        match self {
-            SdkSource::Path(dir) => format!(
-                "# The lmi plugin SDK, from a local checkout (`lmi plugin new` found it: --sdk-path,\n\
-                 # LMI_SDK_PATH, or the source tree lmi was built from). Once it is on your\n\
-                 # registry, `lmi-plugin-sdk = \"{}\"` works as well.\n\
-                 lmi-plugin-sdk = {{ path = {} }}",
-                sdk_requirement(),
-                toml_string(&dir.to_string_lossy()),
-            ),
-            SdkSource::Registry(req) => format!(
-                "# The lmi plugin SDK from the registry. If your registry does not carry it, use a\n\
-                 # checkout of the lmi repository instead:\n\
-                 # lmi-plugin-sdk = {{ path = \"/path/to/lmi/plugin-sdk\" }}\n\
-                 # (or create the project with `lmi plugin new --sdk-path DIR` / LMI_SDK_PATH=DIR).\n\
-                 lmi-plugin-sdk = {}",
-                toml_string(req),
-            ),
-        }
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path `Cargo.toml` names: relative to `project` (both absolute, canonical).
+    pub fn relative_to(&self, project: &Path) -> PathBuf {
+        relative_path(project, &self.0)
     }
 }
 
-/// The SDK version that goes with this lmi: same major and minor (the workspace versions
-/// them together).
-fn sdk_requirement() -> String {
-    let v = host_version();
-    format!("{}.{}", v.major, v.minor)
+/// `to` as seen from the directory `from`; `to` itself when they share no root (another
+/// drive on Windows).
+fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return to.to_path_buf();
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..from.len() {
+        rel.push("..");
+    }
+    for part in &to_parts[common..] {
+        rel.push(part);
+    }
+    if rel.as_os_str().is_empty() {
+        rel.push(".");
+    }
+    rel
+}
+
+/// The `lmi-plugin-sdk = ...` lines of the generated Cargo.toml, with a comment.
+fn dependency(sdk_path: &Path) -> String {
+    // Cargo reads `/` on every platform; a relative path keeps the project shareable.
+    let path = sdk_path.to_string_lossy().replace('\\', "/");
+    format!(
+        "# The lmi plugin SDK, from the checkout `lmi plugin new` was pointed at (--sdk-path or\n\
+         # LMI_SDK_PATH), relative to this project.\n\
+         lmi-plugin-sdk = {{ path = {} }}",
+        toml_string(&path),
+    )
 }
 
 /// The `lmi` requirement the generated manifest states: this host's major.minor and later
@@ -227,9 +240,10 @@ pub struct File {
     pub contents: String,
 }
 
-/// Renders every file of a new plugin called `name`, after checking that the name makes a
-/// valid manifest and a valid Rust package.
-pub fn render(name: &str, sdk: &SdkSource) -> Result<Vec<File>, UsageError> {
+/// Renders every file of a new plugin called `name` that depends on the SDK at `sdk_path`
+/// (as `Cargo.toml` should name it), after checking the name.
+pub fn render(name: &str, sdk_path: &Path) -> Result<Vec<File>, UsageError> {
+    check_name(name)?;
     let crate_name = name.replace('-', "_");
     let fill = |template: &str| {
         template
@@ -239,30 +253,8 @@ pub fn render(name: &str, sdk: &SdkSource) -> Result<Vec<File>, UsageError> {
             .replace("{{about}}", ABOUT)
             .replace("{{about_lower}}", &ABOUT.to_lowercase())
             .replace("{{lmi_requirement}}", &lmi_requirement())
-            .replace("{{sdk_dependency}}", &sdk.dependency())
+            .replace("{{sdk_dependency}}", &dependency(sdk_path))
     };
-    // The manifest's own rules decide what a plugin may be called; say it in those words.
-    let probe = format!(
-        "name = {n}\nversion = \"0.1.0\"\nlmi = \"*\"\ncomponent = \"p.wasm\"\n\
-         [[commands]]\nname = {n}\nabout = \"p\"\n",
-        n = toml_string(name)
-    );
-    if let Err(e) = Manifest::parse(&probe, Path::new(MANIFEST_FILE)) {
-        let why = match e {
-            ManifestError::Invalid { message, .. } | ManifestError::Parse { message, .. } => {
-                message
-            }
-            ManifestError::Unreadable { reason, .. } => reason,
-        };
-        return Err(UsageError(format!(
-            "cannot create a plugin named `{name}`: {why}"
-        )));
-    }
-    if RESERVED.contains(&name) {
-        return Err(UsageError(format!(
-            "cannot create a plugin named `{name}`: it is reserved in Rust or cargo, or names a crate the plugin depends on; choose another name"
-        )));
-    }
     Ok(vec![
         File {
             path: "Cargo.toml",
@@ -291,6 +283,33 @@ pub fn render(name: &str, sdk: &SdkSource) -> Result<Vec<File>, UsageError> {
     ])
 }
 
+/// A plugin name must make a valid manifest and a valid Rust package.
+fn check_name(name: &str) -> Result<(), UsageError> {
+    // The manifest's own rules decide what a plugin may be called; say it in those words.
+    let probe = format!(
+        "name = {n}\nversion = \"0.1.0\"\nlmi = \"*\"\ncomponent = \"p.wasm\"\n\
+         [[commands]]\nname = {n}\nabout = \"p\"\n",
+        n = toml_string(name)
+    );
+    if let Err(e) = Manifest::parse(&probe, Path::new(MANIFEST_FILE)) {
+        let why = match e {
+            ManifestError::Invalid { message, .. } | ManifestError::Parse { message, .. } => {
+                message
+            }
+            ManifestError::Unreadable { reason, .. } => reason,
+        };
+        return Err(UsageError(format!(
+            "cannot create a plugin named `{name}`: {why}"
+        )));
+    }
+    if RESERVED.contains(&name) {
+        return Err(UsageError(format!(
+            "cannot create a plugin named `{name}`: it is reserved in Rust or cargo, or names a crate the plugin depends on; choose another name"
+        )));
+    }
+    Ok(())
+}
+
 /// `lmi plugin new NAME [--path DIR] [--sdk-path DIR]`.
 pub fn run(
     ctx: &Ctx,
@@ -298,8 +317,8 @@ pub fn run(
     path: Option<&Path>,
     sdk_path: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let sdk = SdkSource::locate(sdk_path, ctx.settings.global(SDK_PATH_KEY))?;
-    let files = render(name, &sdk)?;
+    check_name(name)?;
+    let sdk = Sdk::locate(sdk_path, ctx.settings.global(SDK_PATH_KEY))?;
     let dir = match path {
         Some(p) => p.to_path_buf(),
         None => PathBuf::from(name),
@@ -307,6 +326,9 @@ pub fn run(
     let dir = std::path::absolute(&dir)
         .map_err(|e| UsageError(format!("cannot use {}: {e}", dir.display())))?;
     prepare_dir(&dir)?;
+    let dir = std::fs::canonicalize(&dir)
+        .map_err(|e| UsageError(format!("cannot use {}: {e}", dir.display())))?;
+    let files = render(name, &sdk.relative_to(&dir))?;
     for file in &files {
         let target = dir.join(file.path);
         if let Some(parent) = target.parent() {
@@ -323,19 +345,10 @@ pub fn run(
             "name": name,
             "path": dir,
             "files": files.iter().map(|f| f.path).collect::<Vec<_>>(),
-            "sdk": match &sdk {
-                SdkSource::Path(p) => json!({ "path": p }),
-                SdkSource::Registry(v) => json!({ "version": v }),
-            },
+            "sdk": { "path": sdk.dir() },
         }));
     } else {
         output::note(format_args!("Created plugin {name} in {}", dir.display()));
-        if let SdkSource::Registry(v) = &sdk {
-            output::warn(format_args!(
-                "no local lmi-plugin-sdk found, so Cargo.toml asks the registry for lmi-plugin-sdk {v}; \
-                 if that fails, recreate with --sdk-path DIR (or {SDK_PATH_KEY}=DIR) pointing at an lmi checkout's plugin-sdk"
-            ));
-        }
         output::note("Build, install and run it:");
         output::note(format_args!("  cd {}", dir.display()));
         output::note("  cargo build --release --target wasm32-wasip2");
@@ -371,8 +384,8 @@ fn prepare_dir(dir: &Path) -> Result<(), UsageError> {
 mod tests {
     use super::*;
 
-    fn files(name: &str, sdk: &SdkSource) -> Vec<File> {
-        render(name, sdk).unwrap_or_else(|e| panic!("render {name}: {e}"))
+    fn files(name: &str, sdk: &str) -> Vec<File> {
+        render(name, Path::new(sdk)).unwrap_or_else(|e| panic!("render {name}: {e}"))
     }
 
     fn file<'a>(files: &'a [File], path: &str) -> &'a str {
@@ -381,7 +394,7 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        for f in files("demo-tool", &SdkSource::Path("/sdk".into())) {
+        for f in files("demo-tool", "../sdk") {
             assert!(
                 !f.contents.contains("{{"),
                 "{} has a placeholder left:\n{}",
@@ -393,7 +406,7 @@ mod tests {
 
     #[test]
     fn the_manifest_is_valid_and_names_where_cargo_puts_the_component() {
-        let files = files("demo-tool", &SdkSource::Path("/sdk".into()));
+        let files = files("demo-tool", "../sdk");
         let m =
             Manifest::parse(file(&files, MANIFEST_FILE), Path::new(MANIFEST_FILE)).expect("valid");
         assert_eq!(m.name, "demo-tool");
@@ -407,40 +420,49 @@ mod tests {
     }
 
     #[test]
-    fn cargo_toml_depends_on_the_sdk_by_path_or_by_version() {
-        let by_path = files("x", &SdkSource::Path("/opt/lmi/plugin-sdk".into()));
+    fn cargo_toml_depends_on_the_sdk_by_a_relative_path() {
+        let by_path = files("x", "../lmi/plugin-sdk");
         let toml: toml::Table = file(&by_path, "Cargo.toml").parse().expect("toml");
         assert_eq!(
             toml["dependencies"]["lmi-plugin-sdk"]["path"].as_str(),
-            Some("/opt/lmi/plugin-sdk")
+            Some("../lmi/plugin-sdk")
         );
         assert!(
             toml.contains_key("workspace"),
             "the crate is its own workspace"
         );
         assert_eq!(toml["lib"]["crate-type"].as_array().map(Vec::len), Some(2));
-
-        let by_version = files("x", &SdkSource::Registry("0.1".into()));
-        let toml: toml::Table = file(&by_version, "Cargo.toml").parse().expect("toml");
-        assert_eq!(toml["dependencies"]["lmi-plugin-sdk"].as_str(), Some("0.1"));
-        assert!(file(&by_version, "Cargo.toml").contains("--sdk-path"));
     }
 
     #[test]
-    fn a_path_with_quotes_or_backslashes_stays_valid_toml() {
-        let weird = SdkSource::Path(r#"C:\lmi "src"\plugin-sdk"#.into());
-        let toml: toml::Table = file(&files("x", &weird), "Cargo.toml")
+    fn relative_paths_climb_to_the_common_ancestor() {
+        let rel = |from: &str, to: &str| relative_path(Path::new(from), Path::new(to));
+        assert_eq!(
+            rel("/w/p/demo", "/w/lmi/plugin-sdk"),
+            Path::new("../../lmi/plugin-sdk")
+        );
+        assert_eq!(
+            rel("/w/lmi/plugins/x", "/w/lmi/plugin-sdk"),
+            Path::new("../../plugin-sdk")
+        );
+        assert_eq!(rel("/w", "/w/sdk"), Path::new("sdk"));
+        assert_eq!(rel("/w/x", "/w/x"), Path::new("."));
+    }
+
+    #[test]
+    fn a_path_with_quotes_stays_valid_toml() {
+        let toml: toml::Table = file(&files("x", r#"../lmi "src"/plugin-sdk"#), "Cargo.toml")
             .parse()
             .expect("toml");
         assert_eq!(
             toml["dependencies"]["lmi-plugin-sdk"]["path"].as_str(),
-            Some(r#"C:\lmi "src"\plugin-sdk"#)
+            Some(r#"../lmi "src"/plugin-sdk"#)
         );
     }
 
     #[test]
     fn the_toolchain_names_the_wasm_target() {
-        let files = files("x", &SdkSource::Registry("0.1".into()));
+        let files = files("x", "../sdk");
         let toml: toml::Table = file(&files, "rust-toolchain.toml").parse().expect("toml");
         assert_eq!(
             toml["toolchain"]["targets"][0].as_str(),
@@ -450,7 +472,7 @@ mod tests {
 
     #[test]
     fn the_readme_has_the_three_commands() {
-        let files = files("demo-tool", &SdkSource::Registry("0.1".into()));
+        let files = files("demo-tool", "../sdk");
         let readme = file(&files, "README.md");
         for cmd in [
             "cargo build --release --target wasm32-wasip2",
@@ -470,39 +492,38 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused_with_the_manifest_rule() {
-        let sdk = SdkSource::Registry("0.1".into());
-        let err = render("Demo", &sdk).expect_err("uppercase");
+        let sdk = Path::new("../sdk");
+        let err = render("Demo", sdk).expect_err("uppercase");
         assert!(err.0.contains("plugin name `Demo` is invalid"), "{err}");
-        let err = render("login", &sdk).expect_err("built-in");
+        let err = render("login", sdk).expect_err("built-in");
         assert!(
             err.0.contains("clashes with the built-in `lmi login`"),
             "{err}"
         );
-        let err = render("match", &sdk).expect_err("keyword");
+        let err = render("match", sdk).expect_err("keyword");
         assert!(err.0.contains("reserved in Rust or cargo"), "{err}");
-        let err = render("demo\"x", &sdk).expect_err("quote");
+        let err = render("demo\"x", sdk).expect_err("quote");
         assert!(err.0.contains("cannot create a plugin named"), "{err}");
     }
 
     #[test]
     fn an_sdk_path_must_hold_the_sdk() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let err = SdkSource::locate(Some(tmp.path()), None).expect_err("empty dir");
+        let err = Sdk::locate(Some(tmp.path()), None).expect_err("empty dir");
         assert!(err.0.starts_with("--sdk-path:"), "{err}");
-        let err = SdkSource::locate(None, Some("/nonexistent/sdk")).expect_err("missing");
+        let err = Sdk::locate(None, Some("/nonexistent/sdk")).expect_err("missing");
         assert!(err.0.starts_with("LMI_SDK_PATH:"), "{err}");
         let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
-        let found = SdkSource::locate(Some(&sdk), None).expect("the repo's SDK");
-        assert_eq!(found, SdkSource::Path(sdk.canonicalize().expect("exists")));
+        let found = Sdk::locate(Some(&sdk), None).expect("the repo's SDK");
+        assert_eq!(found.dir(), sdk.canonicalize().expect("exists"));
     }
 
+    /// Even from the source tree, no path baked in at build time is ever used (R2.9).
     #[test]
-    fn without_a_flag_or_setting_the_source_tree_sdk_is_used() {
-        // This test runs from the source tree, so the baked-in path exists.
-        assert!(matches!(
-            SdkSource::locate(None, None),
-            Ok(SdkSource::Path(_))
-        ));
+    fn without_a_flag_or_setting_there_is_no_sdk() {
+        let err = Sdk::locate(None, None).expect_err("no guess");
+        assert!(err.0.contains("--sdk-path DIR"), "{err}");
+        assert!(err.0.contains("LMI_SDK_PATH"), "{err}");
     }
 
     #[test]
