@@ -43,6 +43,15 @@ impl EnvFile {
             let (k, v) = item.map_err(|e| unreadable(describe(&e)))?;
             vars.insert(k, v);
         }
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for (line, key) in expanded_keys(&text) {
+                crate::output::warn(format_args!(
+                    "{}:{line}: the value of {key} contains `$`, which .env files expand as a variable, \
+                     so lmi does not see the text as written; put the value in single quotes ('…') to keep it literal",
+                    path.display()
+                ));
+            }
+        }
         Ok(Self {
             path: Some(path.to_owned()),
             vars,
@@ -62,6 +71,31 @@ impl EnvFile {
     }
 }
 
+/// Secret keys (with their line numbers) whose value dotenvy will expand: a `$` outside single
+/// quotes. dotenvy substitutes `$NAME` and `${NAME}` from the process environment and earlier
+/// lines and offers no switch to turn that off, so a secret such as `ab$cd` silently becomes
+/// `ab`. Other keys may use the expansion on purpose.
+fn expanded_keys(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let value = value.trim_start();
+        if !super::SECRET_KEYS.contains(&key) || value.starts_with('\'') {
+            continue;
+        }
+        let value = value.split(" #").next().unwrap_or(value);
+        if value.contains('$') {
+            found.push((i + 1, key.to_owned()));
+        }
+    }
+    found
+}
+
 /// dotenvy's parse errors quote the offending line, which may hold a secret; keep only where.
 fn describe(e: &dotenvy::Error) -> String {
     match e {
@@ -70,5 +104,40 @@ fn describe(e: &dotenvy::Error) -> String {
         }
         dotenvy::Error::Io(io) => io.to_string(),
         _ => "malformed file".to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// dotenvy expands `$…` in unquoted and double-quoted values: a secret holding `$` is
+    /// changed. lmi cannot turn that off, so it names the key and the fix.
+    #[test]
+    fn a_dollar_outside_single_quotes_is_flagged_because_dotenvy_expands_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("dev.env");
+        let text = "OAUTH_CLIENT_SECRET=ab$LMI_SURELY_UNSET_VAR_X\n\
+                    OAUTH_PASSWORD='pa$$word'\n\
+                    export OAUTH_CLIENT_SECRET=\"me${LMI_SURELY_UNSET_VAR_Y}\"\n\
+                    OAUTH_SERVICE_URL=$BASE/api\n\
+                    # A comment with $ in it\n\
+                    OAUTH_SCOPE=read\n";
+        std::fs::write(&path, text).unwrap();
+        let file = EnvFile::load(&path).unwrap();
+        assert_ne!(
+            file.get("OAUTH_CLIENT_SECRET"),
+            Some("ab$LMI_SURELY_UNSET_VAR_X"),
+            "dotenvy changed the value"
+        );
+        assert_eq!(file.get("OAUTH_PASSWORD"), Some("pa$$word"));
+        assert_eq!(
+            expanded_keys(text),
+            vec![
+                (1, "OAUTH_CLIENT_SECRET".to_owned()),
+                (3, "OAUTH_CLIENT_SECRET".to_owned())
+            ]
+        );
     }
 }
