@@ -225,8 +225,9 @@ impl SsoConfig {
         let issuer = doc["issuer"].as_str().unwrap_or_default();
         if issuer.trim_end_matches('/') != self.issuer_base() {
             return Err(AuthError::Failed(format!(
-                "the discovery document at {url} names the issuer `{issuer}`, not `{}` ({ISSUER_KEY}); \
+                "the discovery document at {url} names the issuer `{}`, not `{}` ({ISSUER_KEY}); \
                  set {ISSUER_KEY} to the exact issuer",
+                super::answers::provider_text(issuer),
                 self.issuer
             )));
         }
@@ -234,6 +235,10 @@ impl SsoConfig {
         let endpoint = |field: &str| -> Result<Option<Url>, AuthError> {
             match doc[field].as_str() {
                 None => Ok(None),
+                // The error would quote it: text that is not a URL is refused unquoted.
+                Some(raw) if crate::text::first_unsafe(raw).is_some() => Err(AuthError::Failed(
+                    format!("{source} has a `{field}` holding control characters; it is not a URL"),
+                )),
                 Some(raw) => check_url_from(field, &source, raw)
                     .map(Some)
                     .map_err(AuthError::Config),

@@ -19,6 +19,10 @@ use super::super::http::{Http, TOKEN_BODY_LIMIT};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
+/// OpenID Connect Core §2: `sub` is at most 255 ASCII characters.
+const MAX_SUBJECT_BYTES: usize = 255;
+/// How much of a user's email or name lmi keeps and shows.
+const MAX_NAME_CHARS: usize = 256;
 
 const ACCEPTED: &[Algorithm] = &[
     Algorithm::RS256,
@@ -166,7 +170,7 @@ impl<'a> KeySource<'a> {
                 return Err(match kid {
                     Some(k) => format!(
                         "it is signed with key `{}`, which the identity provider does not publish",
-                        super::token::sanitize(k)
+                        super::answers::provider_text(k)
                     ),
                     None => "it names no key id and the identity provider publishes no single matching key"
                         .to_owned(),
@@ -276,7 +280,7 @@ pub fn validate(
     let Some(iat) = checked.iat else {
         return Err("it lacks the `iat` claim".to_owned());
     };
-    if iat > now + LEEWAY_SECS {
+    if iat > now.saturating_add(LEEWAY_SECS) {
         return Err(format!(
             "it claims to be issued {} s in the future (check this computer's clock)",
             iat - now
@@ -307,7 +311,22 @@ pub fn validate(
     if claims.sub.is_empty() {
         return Err("its subject is empty".to_owned());
     }
-    Ok(claims)
+    // `sub` identifies the user (compared, shown, given to plugins): refused rather than
+    // altered when it is not printable text. Names are only shown: stripped.
+    if claims.sub.len() > MAX_SUBJECT_BYTES || crate::text::first_unsafe(&claims.sub).is_some() {
+        return Err(format!(
+            "its subject is longer than {MAX_SUBJECT_BYTES} bytes or holds control characters"
+        ));
+    }
+    let shown = |v: Option<String>| {
+        v.map(|v| crate::text::line(&v, MAX_NAME_CHARS))
+            .filter(|v| !v.is_empty())
+    };
+    Ok(Claims {
+        email: shown(claims.email),
+        name: shown(claims.name),
+        ..claims
+    })
 }
 
 /// A claim read without verification, only to explain a rejection.
@@ -323,7 +342,7 @@ fn unverified_claim(token: &str, name: &str) -> String {
             other => other.to_string(),
         })
         .unwrap_or_else(|| "(unreadable)".to_owned());
-    super::token::sanitize(&value)
+    super::answers::provider_text(&value)
 }
 
 fn b64url_decode(s: &str) -> Option<Vec<u8>> {

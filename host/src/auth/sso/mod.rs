@@ -18,11 +18,13 @@
 //!   (`run: lmi login sso`) instead.
 //! - A refresh token the provider rejects (`invalid_grant`) ends the session locally too.
 
+pub mod answers;
 mod browser;
 mod callback;
 pub mod config;
 mod flow;
 mod id_token;
+mod safe_url;
 pub mod store;
 mod token;
 
@@ -34,6 +36,7 @@ use serde::Serialize;
 use super::AuthError;
 use super::cache::{now_secs, safety_margin};
 use super::http::Http;
+use super::lifetime;
 use crate::settings::Settings;
 use config::{Purpose, SsoConfig};
 use id_token::{Expect, KeySource};
@@ -106,7 +109,7 @@ fn usable(session: Option<Session>, cfg: &SsoConfig) -> Option<Session> {
 /// The access token is usable at `now`, with a margin of 10% of its lifetime (at most 60 s).
 /// Judged by the expiry alone: a record may hold no access token (see `store`).
 fn is_fresh(s: &Session, now: u64) -> bool {
-    now + safety_margin(s.expires_at.saturating_sub(s.obtained_at)) < s.expires_at
+    now.saturating_add(safety_margin(s.expires_at.saturating_sub(s.obtained_at))) < s.expires_at
 }
 
 /// The current valid session's user, refreshing silently if needed; `None` when signed out
@@ -381,12 +384,13 @@ fn refresh_in(
             }
         }
     }
+    let lifetime_secs = tokens.lifetime_secs();
     next.access_token = Some(Secret::new(tokens.access_token));
     if let Some(rotated) = tokens.refresh_token {
         next.refresh_token = Some(Secret::new(rotated));
     }
     next.obtained_at = now;
-    next.expires_at = now + tokens.expires_in.unwrap_or(DEFAULT_LIFETIME_SECS);
+    next.expires_at = lifetime::expiry_after(now, lifetime_secs);
     store.save(&next).map_err(|e| {
         AuthError::Failed(format!(
             "the SSO session was refreshed but cannot be stored: {e}"
@@ -396,8 +400,6 @@ fn refresh_in(
     Ok(user_of(&next))
 }
 
-/// Access-token lifetime assumed when a refresh answer has no `expires_in`.
-const DEFAULT_LIFETIME_SECS: u64 = 300;
 /// How long a process waits for another one's refresh.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
 
