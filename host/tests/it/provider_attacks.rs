@@ -510,3 +510,125 @@ fn id_token_names_with_escapes_are_stripped_before_they_are_shown() {
     status.success();
     assert_run_terminal_safe(&home, &status);
 }
+
+// ---- R2.4: refresh-token rotation -------------------------------------------------------------
+
+/// Signs in; the provider then honours only the refresh token it issued last.
+fn signed_in() -> (Provider, Home) {
+    let idp = Provider::start(Script::default());
+    let home = home_for(&idp);
+    sign_in(&home, &idp);
+    (idp, home)
+}
+
+#[track_caller]
+fn assert_keeps_the_live_token(idp: &Provider) {
+    let live = idp.live_refresh();
+    assert!(!live.is_empty(), "the provider revoked the family (reuse)");
+    let rec = keychain(CLIENT, &idp.issuer()).expect("the session is kept");
+    assert_eq!(rec["refresh_token"], live.as_str(), "{rec}");
+}
+
+/// The next refresh, with the provider behaving, works: the stored token was the live one.
+#[track_caller]
+fn assert_next_refresh_works(idp: &Provider, home: &Home) {
+    idp.script(|s| *s = Script::default());
+    let before = idp.refreshes();
+    home.run(["auth", "refresh"])
+        .success()
+        .stderr_has("Refreshed the SSO session of");
+    assert_eq!(idp.refreshes(), before + 1);
+    assert_keeps_the_live_token(idp);
+}
+
+#[test]
+fn a_refresh_whose_keys_are_unreachable_keeps_the_rotated_token() {
+    let (idp, home) = signed_in();
+    idp.script(|s| s.jwks_down = true);
+    let run = home.run(["auth", "refresh"]);
+    run.success()
+        .stderr_has("could not be checked")
+        .stderr_has("the new tokens were kept");
+    assert_eq!(idp.refreshes(), 1);
+    assert_keeps_the_live_token(&idp);
+    assert_next_refresh_works(&idp, &home);
+}
+
+#[test]
+fn a_refresh_seen_through_a_skewed_clock_keeps_the_rotated_token() {
+    let now = unix_now();
+    for (clock, claims) in [
+        // lmi's clock 2 h behind the provider's: issued "in the future".
+        (
+            "behind",
+            json!({"iat": now + 7200, "nbf": now + 7200, "exp": now + 7500}),
+        ),
+        // lmi's clock 2 h ahead: already "expired".
+        ("ahead", json!({"iat": now - 7500, "exp": now - 7200})),
+    ] {
+        let (idp, home) = signed_in();
+        idp.script(|s| s.refresh_claims = claims.clone());
+        let run = home.run(["auth", "refresh"]);
+        assert_eq!(run.code, 0, "clock {clock}: {run:#?}");
+        run.stderr_has("clock");
+        assert_keeps_the_live_token(&idp);
+        assert_next_refresh_works(&idp, &home);
+    }
+}
+
+#[test]
+fn a_refreshed_id_token_that_is_not_the_users_revokes_the_new_token_and_ends_the_session() {
+    for (what, claims, bad_signature) in [
+        ("another user", json!({"sub": "mallory"}), false),
+        (
+            "another issuer",
+            json!({"iss": "https://evil.example"}),
+            false,
+        ),
+        ("another client", json!({"aud": "other-client"}), false),
+        ("a bad signature", json!({}), true),
+    ] {
+        let (idp, home) = signed_in();
+        idp.script(|s| {
+            s.refresh_claims = claims.clone();
+            s.refresh_bad_signature = bad_signature;
+        });
+        let run = home.run(["auth", "refresh"]);
+        assert_eq!(run.code, 4, "{what}: {run:#?}");
+        run.stderr_has("was rejected")
+            .stderr_has("run: lmi login sso");
+        let rotated = format!("rt-2-{}", idp.issuer().len());
+        assert!(
+            idp.revoked()
+                .contains(&(rotated.clone(), CLIENT.to_owned())),
+            "{what}: the new refresh token {rotated} was not revoked: {:?}",
+            idp.revoked()
+        );
+        assert!(keychain(CLIENT, &idp.issuer()).is_none(), "{what}");
+        run.nowhere(&rotated);
+    }
+}
+
+#[test]
+fn a_kill_during_the_jwks_fetch_does_not_lose_the_rotated_token() {
+    let (idp, home) = signed_in();
+    idp.script(|s| s.jwks_delay = Duration::from_secs(30));
+    let jwks_before = idp.server.count("/jwks");
+    let mut child = home
+        .cmd(["auth", "refresh"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while idp.server.count("/jwks") == jwks_before {
+        assert!(Instant::now() < deadline, "lmi never fetched the keys");
+        assert!(child.try_wait().unwrap().is_none(), "lmi ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(idp.refreshes(), 1);
+    assert_keeps_the_live_token(&idp);
+    assert_next_refresh_works(&idp, &home);
+}

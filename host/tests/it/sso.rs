@@ -429,6 +429,39 @@ fn a_refresh_token_the_idp_rejects_ends_the_session_with_exit_4_and_no_browser()
     home.run(["sso-only"]).code(4);
 }
 
+/// R2.4 against the real provider, which rotates refresh tokens: a refresh whose ID token
+/// cannot be checked (the JWKS is out of reach) keeps the rotated token, so the next refresh
+/// presents the live one, not a spent one.
+#[test]
+fn a_refresh_with_the_keys_out_of_reach_keeps_the_rotated_token() {
+    let idp = Idp::start();
+    let home = sso_home(&idp.sso_env());
+    device_login(&idp, &home, "alice").success();
+    let first = keychain_json(idp.issuer())["refresh_token"].clone();
+    home.global_env(&format!(
+        "{}OAUTH_SSO_JWKS_URL=http://127.0.0.1:9/jwks\n",
+        idp.sso_env()
+    ));
+    home.run(["auth", "refresh"])
+        .success()
+        .stderr_has("could not be checked")
+        .stderr_has("the new tokens were kept");
+    let second = keychain_json(idp.issuer())["refresh_token"].clone();
+    assert_ne!(second, first, "the rotated refresh token is stored");
+
+    home.global_env(&idp.sso_env());
+    home.run(["auth", "refresh"]).success();
+    assert_eq!(idp.token_requests("refresh_token"), 2);
+    let log = idp.request_log();
+    let failed: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["grant_type"] == "refresh_token" && r["status"] != 200)
+        .collect();
+    assert!(failed.is_empty(), "a spent refresh token was presented: {failed:?}");
+}
+
 /// A provider that cannot be reached is a network failure (exit 1, no sign-in hint), and
 /// the session survives it for the next try.
 #[test]

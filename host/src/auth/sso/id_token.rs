@@ -224,12 +224,59 @@ fn key_algorithm_is(ka: KeyAlgorithm, alg: Algorithm) -> bool {
     )
 }
 
+/// How a refreshed ID token fared (see [`check_refreshed`]).
+#[derive(Debug)]
+pub enum Refreshed {
+    /// Every check passed: the claims may update the session.
+    Valid(Claims),
+    /// It cannot be checked now (the provider's keys could not be fetched).
+    Unverifiable(String),
+    /// Only its time claims (`exp`, `nbf`, `iat`) disagree with this computer's clock; the
+    /// signature, issuer, audience and subject are right.
+    ClockSkew(String),
+    /// A real mismatch: signature, issuer, audience, subject or form.
+    Rejected(String),
+}
+
+/// Checks the ID token of a refresh answer, telling a token that is not the user's from one
+/// lmi cannot judge right now (its keys are unreachable, or the clock is off).
+pub fn check_refreshed(
+    token: &str,
+    keys: &mut KeySource<'_>,
+    expect: Expect<'_>,
+    now: u64,
+) -> Refreshed {
+    let why = match validate_with(token, keys, expect, now, true) {
+        Ok(claims) => return Refreshed::Valid(claims),
+        Err(why) => why,
+    };
+    if keys.unreachable() {
+        return Refreshed::Unverifiable(why);
+    }
+    match validate_with(token, keys, expect, now, false) {
+        Ok(_) => Refreshed::ClockSkew(why),
+        Err(_) if keys.unreachable() => Refreshed::Unverifiable(why),
+        Err(mismatch) => Refreshed::Rejected(mismatch),
+    }
+}
+
 /// Validates `token`; the error says what was wrong, in words for the user.
 pub fn validate(
     token: &str,
     keys: &mut KeySource<'_>,
     expect: Expect<'_>,
     now: u64,
+) -> Result<Claims, String> {
+    validate_with(token, keys, expect, now, true)
+}
+
+/// [`validate`], with the time claims (`exp`, `nbf`, `iat`) checked only if `check_time`.
+fn validate_with(
+    token: &str,
+    keys: &mut KeySource<'_>,
+    expect: Expect<'_>,
+    now: u64,
+    check_time: bool,
 ) -> Result<Claims, String> {
     let header =
         jsonwebtoken::decode_header(token).map_err(|_| "it is not a signed JWT".to_owned())?;
@@ -243,8 +290,8 @@ pub fn validate(
 
     let mut validation = Validation::new(header.alg);
     validation.leeway = LEEWAY_SECS;
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
+    validation.validate_exp = check_time;
+    validation.validate_nbf = check_time;
     validation.set_issuer(&[expect.issuer]);
     validation.set_audience(&[expect.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -280,7 +327,7 @@ pub fn validate(
     let Some(iat) = checked.iat else {
         return Err("it lacks the `iat` claim".to_owned());
     };
-    if iat > now.saturating_add(LEEWAY_SECS) {
+    if check_time && iat > now.saturating_add(LEEWAY_SECS) {
         return Err(format!(
             "it claims to be issued {} s in the future (check this computer's clock)",
             iat - now

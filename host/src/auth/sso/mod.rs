@@ -17,6 +17,11 @@
 //! - Nothing here opens a browser except [`login`]: the gate and plugins fail with exit 4
 //!   (`run: lmi login sso`) instead.
 //! - A refresh token the provider rejects (`invalid_grant`) ends the session locally too.
+//! - A refresh stores the provider's answer (a rotated refresh token spends the old one)
+//!   before it checks the new ID token. An ID token that cannot be checked now (keys out of
+//!   reach) or whose time claims disagree with the clock keeps the new tokens, with a
+//!   warning; one that is not the user's (signature, issuer, audience, subject) has the new
+//!   refresh token revoked before the session is deleted.
 
 pub mod answers;
 mod browser;
@@ -37,9 +42,10 @@ use super::AuthError;
 use super::cache::{now_secs, safety_margin};
 use super::http::Http;
 use super::lifetime;
+use crate::output;
 use crate::settings::Settings;
 use config::{Purpose, SsoConfig};
-use id_token::{Expect, KeySource};
+use id_token::{Expect, KeySource, Refreshed};
 use store::{Secret, Session, Store};
 
 pub use flow::{LoginOptions, LoginOutcome, login};
@@ -352,38 +358,10 @@ fn refresh_in(
         }
         Err(e) => return Err(failed(&e)),
     };
+    // Persist first: the provider may have spent the old refresh token (rotation), so the
+    // new one must survive whatever happens next (an unreachable JWKS, a kill, a bad token).
     let now = now_secs();
     let mut next = session.clone();
-    if let Some(raw) = tokens.id_token.as_deref() {
-        let mut keys = KeySource::new(&http, ep.jwks()?.clone());
-        let expect = Expect {
-            issuer: &ep.issuer,
-            client_id: &cfg.client_id,
-            nonce: None,
-            subject: Some(&session.sub),
-        };
-        match id_token::validate(raw, &mut keys, expect, now) {
-            Ok(claims) => {
-                next.email = claims.email.or(next.email);
-                next.name = claims.name.or(next.name);
-            }
-            // The provider's keys could not be fetched: nothing is known against the token,
-            // so the stored session is kept (deleting it would sign the user out over a
-            // network blip).
-            Err(why) if keys.unreachable() => {
-                return Err(AuthError::Network(format!(
-                    "cannot check the identity provider's refreshed ID token: {why}; the SSO session was kept, try again"
-                )));
-            }
-            Err(why) => {
-                // The old refresh token may already be spent (rotation): nothing usable is left.
-                let _ = store.delete();
-                return Err(AuthError::Failed(format!(
-                    "the identity provider's refreshed ID token was rejected: {why}; the session was removed"
-                )));
-            }
-        }
-    }
     let lifetime_secs = tokens.lifetime_secs();
     next.access_token = Some(Secret::new(tokens.access_token));
     if let Some(rotated) = tokens.refresh_token {
@@ -396,6 +374,49 @@ fn refresh_in(
             "the SSO session was refreshed but cannot be stored: {e}"
         ))
     })?;
+    if let Some(raw) = tokens.id_token.as_deref() {
+        let mut keys = KeySource::new(&http, ep.jwks()?.clone());
+        let expect = Expect {
+            issuer: &ep.issuer,
+            client_id: &cfg.client_id,
+            nonce: None,
+            subject: Some(&session.sub),
+        };
+        match id_token::check_refreshed(raw, &mut keys, expect, now) {
+            Refreshed::Valid(claims) => {
+                let (email, name) = (
+                    claims.email.or(next.email.clone()),
+                    claims.name.or(next.name.clone()),
+                );
+                if (&email, &name) != (&next.email, &next.name) {
+                    next.email = email;
+                    next.name = name;
+                    if let Err(e) = store.save(&next) {
+                        tracing::warn!("cannot store the SSO user's updated name and email: {e}");
+                    }
+                }
+            }
+            Refreshed::Unverifiable(why) => output::warn(format_args!(
+                "the identity provider's refreshed ID token could not be checked now ({why}); the new tokens were kept and your name and email were not updated"
+            )),
+            Refreshed::ClockSkew(why) => output::warn(format_args!(
+                "the identity provider's refreshed ID token disagrees with this computer's clock ({why}); check the clock; the new tokens were kept and your name and email were not updated"
+            )),
+            Refreshed::Rejected(why) => {
+                // Not the user's token: the new refresh token is revoked (best effort) so it
+                // is not left valid anywhere, then the session ends.
+                if let Revocation::Failed(e) = revoke(settings, cfg, &next) {
+                    tracing::warn!("cannot revoke the rejected session's refresh token: {e}");
+                }
+                if let Err(e) = store.delete() {
+                    tracing::warn!("cannot delete the rejected SSO session: {e}");
+                }
+                return Err(AuthError::Failed(format!(
+                    "the identity provider's refreshed ID token was rejected: {why}; the session was revoked and removed"
+                )));
+            }
+        }
+    }
     tracing::info!("SSO session refreshed; valid until {}", next.expires_at);
     Ok(user_of(&next))
 }
