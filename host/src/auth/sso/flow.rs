@@ -3,8 +3,9 @@
 //!
 //! Order of business: read the store first (an unreachable keychain fails here, before the
 //! user signs in for nothing); bind the listener; resolve endpoints; open the browser; fetch
-//! the JWKS while the user is in the browser; take exactly one callback; check `state` in
-//! constant time, then `error`, then `iss` (RFC 9207); exchange the code; validate the ID
+//! the JWKS while the user is in the browser; take exactly one callback with this login's
+//! `state` (the listener answers and ignores any other); check `state` in constant time
+//! again, then `error`, then `iss` (RFC 9207); exchange the code; validate the ID
 //! token; store; only then tell the browser the outcome. Any failure stores nothing.
 
 use std::time::{Duration, Instant};
@@ -108,7 +109,8 @@ fn code_flow(
         ..
     } = *flow;
     let port = opts.redirect_port.unwrap_or(0);
-    let server = CallbackServer::bind(port).map_err(|e| {
+    let state = CsrfToken::new_random();
+    let server = CallbackServer::bind(port, state.secret()).map_err(|e| {
         UsageError(if port == 0 {
             format!("cannot listen on 127.0.0.1 for the browser's redirect: {e}")
         } else {
@@ -120,7 +122,6 @@ fn code_flow(
     let ep = cfg.endpoints(http, Purpose::Login)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     crate::logging::register_secret(verifier.secret());
-    let state = CsrfToken::new_random();
     let nonce = CsrfToken::new_random();
     let redirect_uri = server.redirect_uri();
     let mut url = ep.authorization()?.clone();
