@@ -632,3 +632,56 @@ fn a_kill_during_the_jwks_fetch_does_not_lose_the_rotated_token() {
     assert_keeps_the_live_token(&idp);
     assert_next_refresh_works(&idp, &home);
 }
+
+// ---- R1 "also close" / R2.10: logout finds every session lmi stored ------------------------
+
+#[test]
+fn logout_after_the_client_id_changed_revokes_the_old_session_with_its_own_client() {
+    let (idp, home) = signed_in();
+    let refresh = idp.live_refresh();
+    home.global_env(&idp.sso_env("another-client"));
+    let run = home.run(["logout", "sso"]);
+    run.success()
+        .stdout_has("revoked at the identity provider")
+        .nowhere(&refresh);
+    assert_eq!(idp.revoked(), vec![(refresh, CLIENT.to_owned())]);
+    assert!(
+        keychain(CLIENT, &idp.issuer()).is_none(),
+        "the old item is gone"
+    );
+    home.run(["logout", "sso"])
+        .success()
+        .stdout_has("Not signed in with SSO; nothing to do.");
+}
+
+#[test]
+fn logout_after_the_issuer_changed_revokes_the_old_session_at_its_own_issuer() {
+    let (old, home) = signed_in();
+    let refresh = old.live_refresh();
+    let new = Provider::start(Script::default());
+    home.global_env(&new.sso_env(CLIENT));
+    home.run(["logout", "sso"])
+        .success()
+        .stdout_has("revoked at the identity provider");
+    assert_eq!(old.revoked(), vec![(refresh, CLIENT.to_owned())]);
+    assert!(new.revoked().is_empty());
+    assert!(
+        keychain(CLIENT, &old.issuer()).is_none(),
+        "the old item is gone"
+    );
+}
+
+#[test]
+fn logout_revokes_every_stored_session_each_at_its_own_provider() {
+    let (first, home) = signed_in();
+    let first_refresh = first.live_refresh();
+    let second = Provider::start(Script::default());
+    home.global_env(&second.sso_env(CLIENT));
+    sign_in(&home, &second);
+    let second_refresh = second.live_refresh();
+    home.run(["logout", "sso"]).success();
+    assert_eq!(first.revoked(), vec![(first_refresh, CLIENT.to_owned())]);
+    assert_eq!(second.revoked(), vec![(second_refresh, CLIENT.to_owned())]);
+    assert!(keychain(CLIENT, &first.issuer()).is_none());
+    assert!(keychain(CLIENT, &second.issuer()).is_none());
+}

@@ -159,6 +159,22 @@ impl SsoConfig {
         })
     }
 
+    /// The provider and client a stored session was issued by, for revoking it after the
+    /// configuration moved on (endpoints come from discovery on that issuer).
+    pub fn for_session(issuer: &str, client_id: &str) -> Result<Self, ConfigError> {
+        check_url_from(ISSUER_KEY, "the stored SSO session", issuer)?;
+        Ok(Self {
+            client_id: client_id.to_owned(),
+            issuer: issuer.to_owned(),
+            scopes: DEFAULT_SCOPES.to_owned(),
+            authorization: None,
+            token: None,
+            jwks: None,
+            revocation: None,
+            device: None,
+        })
+    }
+
     /// The issuer without a trailing `/`: the base of the discovery URL, and how sessions are
     /// matched to the configuration.
     pub fn issuer_base(&self) -> &str {

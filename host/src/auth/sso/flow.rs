@@ -301,6 +301,7 @@ fn finish(
         Session::new_record(ep.issuer.clone(), flow.cfg.client_id.clone(), claims.sub);
     session.email = claims.email;
     session.name = claims.name;
+    session.revocation_endpoint = ep.revocation.as_ref().map(|u| u.to_string());
     let lifetime_secs = tokens.lifetime_secs();
     session.access_token = Some(Secret::new(tokens.access_token));
     session.refresh_token = tokens.refresh_token.map(Secret::new);

@@ -245,38 +245,75 @@ pub enum Revocation {
     Failed(String),
 }
 
+/// One session `lmi logout sso` ended.
 #[derive(Debug, Clone)]
-pub struct LogoutOutcome {
-    /// Who was signed in (`None`: nobody; nothing was revoked).
-    pub user: Option<SsoUser>,
-    pub revocation: Option<Revocation>,
+pub struct SignedOut {
+    pub user: SsoUser,
+    /// The issuer and client it was issued by.
+    pub issuer: String,
+    pub client_id: String,
+    pub revocation: Revocation,
+    /// It belongs to the configured provider and client (else to an earlier configuration).
+    pub current: bool,
+    /// Where it was stored.
     pub location: String,
 }
 
-/// `lmi logout sso`: revokes the refresh token at the provider (RFC 7009) when it offers
-/// revocation, then deletes the session locally whatever the provider answered.
-pub fn logout(settings: &Settings) -> Result<LogoutOutcome, AuthError> {
-    let cfg = SsoConfig::load(settings)?;
-    let store = Store::new(settings, &account(&cfg))?;
-    let _lock = RefreshLock::take(settings)?;
-    let Some(session) = usable(store.load()?, &cfg) else {
-        store.delete()?;
-        return Ok(LogoutOutcome {
-            user: None,
-            revocation: None,
-            location: store.location(),
-        });
-    };
-    let revocation = revoke(settings, &cfg, &session);
-    store.delete()?;
-    Ok(LogoutOutcome {
-        user: Some(user_of(&session)),
-        revocation: Some(revocation),
-        location: store.location(),
-    })
+#[derive(Debug, Clone)]
+pub struct LogoutOutcome {
+    /// The sessions found and ended (none: nobody was signed in; nothing was revoked).
+    pub sessions: Vec<SignedOut>,
 }
 
-fn revoke(settings: &Settings, cfg: &SsoConfig, session: &Session) -> Revocation {
+/// `lmi logout sso`: ends every session lmi stored — the configured provider's and any left
+/// from an earlier configuration (another client id or issuer). Each refresh token is revoked
+/// at its own provider with its own client (RFC 7009) when that provider offers revocation,
+/// then the session is deleted locally whatever the provider answered.
+pub fn logout(settings: &Settings) -> Result<LogoutOutcome, AuthError> {
+    let cfg = SsoConfig::load_optional(settings)?;
+    let _lock = RefreshLock::take(settings)?;
+    let mut accounts: Vec<String> = cfg.iter().map(account).collect();
+    if store::storage_kind(settings)? == "keychain" {
+        for known in store::stored_accounts(settings) {
+            if !accounts.contains(&known) {
+                accounts.push(known);
+            }
+        }
+    } else {
+        // One file holds the one session, whatever its provider.
+        accounts.truncate(1);
+        if accounts.is_empty() {
+            accounts.push(String::new());
+        }
+    }
+    let mut sessions = Vec::new();
+    for acct in accounts {
+        let store = Store::new(settings, &acct)?;
+        let Some(session) = store.load()? else {
+            store.delete()?;
+            continue;
+        };
+        let current = cfg
+            .as_ref()
+            .filter(|c| usable(Some(session.clone()), c).is_some());
+        let revocation = revoke(settings, current, &session);
+        store.delete()?;
+        sessions.push(SignedOut {
+            user: user_of(&session),
+            issuer: session.iss.clone(),
+            client_id: session.client_id.clone(),
+            revocation,
+            current: current.is_some(),
+            location: store.location(),
+        });
+    }
+    Ok(LogoutOutcome { sessions })
+}
+
+/// Revokes the session's refresh token (else its access token) where it was issued: with the
+/// configuration's endpoints when it is the configured provider's (`current`), else at the
+/// revocation endpoint recorded at sign-in or found by discovery on its own issuer.
+fn revoke(settings: &Settings, current: Option<&SsoConfig>, session: &Session) -> Revocation {
     let (token, hint) = match (&session.refresh_token, &session.access_token) {
         (Some(rt), _) => (rt, "refresh_token"),
         (None, Some(at)) => (at, "access_token"),
@@ -286,17 +323,38 @@ fn revoke(settings: &Settings, cfg: &SsoConfig, session: &Session) -> Revocation
         Ok(h) => h,
         Err(e) => return Revocation::Failed(e.to_string()),
     };
-    let ep = match cfg.endpoints(&http, Purpose::Logout) {
-        Ok(ep) => ep,
-        Err(e) => return Revocation::Failed(e.to_string()),
+    let url = match revocation_url(&http, current, session) {
+        Ok(Some(url)) => url,
+        Ok(None) => return Revocation::NotOffered,
+        Err(e) => return Revocation::Failed(e),
     };
-    let Some(url) = ep.revocation else {
-        return Revocation::NotOffered;
-    };
-    match token::revoke(&http, &url, &cfg.client_id, token.expose(), hint) {
+    match token::revoke(&http, &url, &session.client_id, token.expose(), hint) {
         Ok(()) => Revocation::Revoked,
         Err(e) => Revocation::Failed(e.to_string()),
     }
+}
+
+fn revocation_url(
+    http: &Http,
+    current: Option<&SsoConfig>,
+    session: &Session,
+) -> Result<Option<url::Url>, String> {
+    let from_config = |cfg: &SsoConfig| {
+        cfg.endpoints(http, Purpose::Logout)
+            .map(|ep| ep.revocation)
+            .map_err(|e| e.to_string())
+    };
+    if let Some(cfg) = current {
+        return from_config(cfg);
+    }
+    if let Some(raw) = &session.revocation_endpoint {
+        return config::check_url_from("revocation_endpoint", "the stored SSO session", raw)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    let cfg =
+        SsoConfig::for_session(&session.iss, &session.client_id).map_err(|e| e.to_string())?;
+    from_config(&cfg)
 }
 
 /// Renews the session with its refresh token, under the refresh lock. Unless `force`, a
@@ -405,7 +463,7 @@ fn refresh_in(
             Refreshed::Rejected(why) => {
                 // Not the user's token: the new refresh token is revoked (best effort) so it
                 // is not left valid anywhere, then the session ends.
-                if let Revocation::Failed(e) = revoke(settings, cfg, &next) {
+                if let Revocation::Failed(e) = revoke(settings, Some(cfg), &next) {
                     tracing::warn!("cannot revoke the rejected session's refresh token: {e}");
                 }
                 if let Err(e) = store.delete() {
