@@ -685,3 +685,79 @@ fn logout_revokes_every_stored_session_each_at_its_own_provider() {
     assert!(keychain(CLIENT, &first.issuer()).is_none());
     assert!(keychain(CLIENT, &second.issuer()).is_none());
 }
+
+// ---- R2.1 (SSO part): the summary and the session file are lmi's own state ------------------
+
+/// A session record naming `sub` at `issuer`, valid for an hour (what an attacker plants).
+fn forged_record(issuer: &str, sub: &str, with_tokens: bool) -> Vec<u8> {
+    let now = unix_now();
+    let mut rec = json!({
+        "v": 1, "iss": issuer, "client_id": CLIENT, "sub": sub,
+        "email": format!("{sub}@evil.test"), "expires_at": now + 3600, "obtained_at": now,
+    });
+    if with_tokens {
+        rec["access_token"] = json!("planted-access");
+        rec["refresh_token"] = json!("planted-refresh");
+    }
+    serde_json::to_vec(&rec).unwrap()
+}
+
+fn chown_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(65534), Some(65534)).unwrap();
+}
+
+/// Replaces `path` with a link to a copy of `bytes` elsewhere in the home.
+fn plant_link(home: &Home, path: &Path, bytes: &[u8]) {
+    let target = home.path().join("planted.json");
+    std::fs::write(&target, bytes).unwrap();
+    let _ = std::fs::remove_file(path);
+    std::os::unix::fs::symlink(&target, path).unwrap();
+}
+
+#[test]
+fn a_summary_another_user_wrote_or_a_linked_one_is_not_trusted() {
+    for how in ["owned by another user", "a symbolic link"] {
+        let (idp, home) = signed_in();
+        let summary = home.cache().join("sso-summary.json");
+        assert!(summary.exists());
+        let forged = forged_record(&idp.issuer(), "mallory", false);
+        if how == "a symbolic link" {
+            plant_link(&home, &summary, &forged);
+        } else {
+            std::fs::write(&summary, &forged).unwrap();
+            chown_nobody(&summary);
+        }
+        let run = home.run(["auth", "status"]);
+        run.success();
+        assert!(!run.stdout.contains("mallory"), "{how}: {run:#?}");
+        run.stdout_has(&format!("signed in as {EMAIL}"))
+            .stderr_has("sso-summary.json");
+    }
+}
+
+#[test]
+fn a_session_file_another_user_wrote_or_a_linked_one_is_refused_naming_the_path() {
+    for how in ["owned by another user", "a symbolic link"] {
+        let idp = Provider::start(Script::default());
+        let mut home = home_for(&idp);
+        home.env("LMI_SSO_STORAGE", "file");
+        let file = home.data().join("sso-session.json");
+        let forged = forged_record(&idp.issuer(), "mallory", true);
+        std::fs::create_dir_all(home.data()).unwrap();
+        if how == "a symbolic link" {
+            plant_link(&home, &file, &forged);
+        } else {
+            std::fs::write(&file, &forged).unwrap();
+            chown_nobody(&file);
+        }
+        let run = home.run(["auth", "status"]);
+        assert!(!run.stdout.contains("mallory"), "{how}: {run:#?}");
+        run.stdout_has("SSO: unavailable")
+            .stdout_has("sso-session.json");
+        assert_eq!(
+            idp.refreshes(),
+            0,
+            "{how}: a planted refresh token was used"
+        );
+    }
+}

@@ -34,6 +34,8 @@ pub const KEYCHAIN_SERVICE: &str = "lmi";
 /// The largest secret every supported keychain holds (Windows Credential Manager).
 pub const KEYCHAIN_SECRET_LIMIT: usize = 2560;
 const RECORD_VERSION: u32 = 1;
+/// The largest session file or summary lmi reads (a record is about 2.5 KB at most).
+const RECORD_LIMIT: u64 = 64 * 1024;
 
 /// A token. `Debug` prints `****`; the value is registered with the log scrubber on load.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,12 +293,13 @@ impl Store {
                     Err(KeychainError::Store(e)) => return Err(e),
                 }
             }
-            Backend::File { path } => match std::fs::read(path) {
+            // A planted or shared file would fix the session to someone else's tokens.
+            Backend::File { path } => match crate::fsutil::read_trusted(path, RECORD_LIMIT) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => {
                     return Err(StoreError::Failed(format!(
-                        "cannot read the SSO session file {}: {e}",
+                        "cannot use the SSO session file {}: {e}",
                         path.display()
                     )));
                 }
@@ -396,7 +399,16 @@ impl Store {
         if !matches!(self.backend, Backend::Keychain { .. }) {
             return None;
         }
-        let bytes = std::fs::read(&self.summary_path).ok()?;
+        // Trusted only if the user alone could have written it: a planted summary would pass
+        // the gate as someone else. Refused, the keychain is asked instead.
+        let bytes = match crate::fsutil::read_trusted(&self.summary_path, RECORD_LIMIT) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!("ignoring the SSO session summary: {e}");
+                return None;
+            }
+        };
         serde_json::from_slice::<Session>(&bytes).ok().filter(|s| {
             s.v == RECORD_VERSION && s.access_token.is_none() && s.refresh_token.is_none()
         })
