@@ -103,7 +103,10 @@ fuzz_target!(|data: &[u8]| {
         } else {
             "HTTP/1.1 404 Not Found"
         };
-        assert_eq!(status, expected, "only exact callbacks are answered otherwise");
+        assert_eq!(
+            status, expected,
+            "only exact callbacks are answered otherwise"
+        );
     }
     let length: usize = head
         .lines()
