@@ -8,6 +8,7 @@ mod hardening;
 mod idp_harness;
 mod manifests;
 mod plugins;
+mod provider_attacks;
 mod sandbox;
 mod scaffold;
 mod service_auth;
