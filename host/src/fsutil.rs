@@ -11,22 +11,25 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
-/// Creates a directory (and its parents) readable only by the user: 0700 on Unix, whatever
-/// the umask. An existing directory is tightened to 0700 if it was looser.
+/// Creates a directory (and any missing parents) readable only by the user: 0700 on Unix,
+/// whatever the umask. An existing directory of ours is tightened to 0700 if it was looser.
+/// Then the directory must pass the trust rule: state is never written where someone else
+/// could swap it, since lmi would read it back.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        // An existing directory keeps its mode with DirBuilder; tighten it.
+        // An existing directory keeps its mode with DirBuilder; tighten it (only our own:
+        // someone else's is refused by the check below, not adopted).
         let meta = std::fs::metadata(dir)?;
-        if meta.permissions().mode() & 0o077 != 0 {
+        if meta.permissions().mode() & 0o077 != 0 && meta.uid() == trust::euid() {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        Ok(())
+        check_trusted_dir(dir)
     }
     #[cfg(not(unix))]
     {
@@ -99,7 +102,7 @@ mod trust {
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
 
-    fn euid() -> u32 {
+    pub fn euid() -> u32 {
         // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() }
     }

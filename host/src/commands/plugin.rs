@@ -9,9 +9,10 @@ use serde_json::json;
 use crate::cli::Ctx;
 use crate::exit::UsageError;
 use crate::output::{self, OutputFormat};
-use crate::plugins::manifest::Manifest;
-use crate::plugins::store::{InstallRecord, Store};
+use crate::plugins::manifest::{Manifest, is_name};
+use crate::plugins::store::{InstallRecord, MAX_COMPONENT_BYTES, Store, StoreError, read_capped};
 use crate::runtime::{self, ArtifactCache, Compiled, component_sha256};
+use crate::text;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
@@ -66,6 +67,9 @@ impl PluginCommand {
     }
 }
 
+/// The most characters of one piece of manifest text lmi prints on a line.
+const MAX_TEXT: usize = 200;
+
 /// A plugin directory that passed every install check.
 struct Candidate {
     dir: PathBuf,
@@ -87,7 +91,7 @@ fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
     let manifest = Manifest::load(&dir)?;
     manifest.host_compatible().map_err(UsageError)?;
     let component_path = dir.join(&manifest.component);
-    let bytes = std::fs::read(&component_path).map_err(|e| {
+    let bytes = read_capped(&component_path, MAX_COMPONENT_BYTES).map_err(|e| {
         UsageError(format!(
             "cannot read the component {} named in the manifest: {e} (build the plugin first)",
             component_path.display()
@@ -139,7 +143,24 @@ fn install(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> anyhow::Result<ExitC
     let _lock = store.lock()?;
     // Another install may have landed while we compiled; check again under the lock.
     store.check_clashes(m)?;
-    store.commit(m, &candidate.bytes, &record)?;
+    // Success means the staged version loads as dispatch will load it: its component is the
+    // one compiled, and its artifact deserializes from lmi's cache.
+    store.commit(m, &candidate.bytes, &record, |staged| {
+        let bytes = staged
+            .read_component()
+            .map_err(|e| format!("cannot read {}: {e}", staged.component_path().display()))?;
+        if component_sha256(&bytes) != candidate.sha256 {
+            return Err(format!(
+                "{} is not the component that was checked",
+                staged.component_path().display()
+            ));
+        }
+        match cache.load(&engine, &candidate.sha256) {
+            Ok(_) => Ok(()),
+            Err(runtime::Miss::Absent) => Err("its compiled artifact is missing".into()),
+            Err(runtime::Miss::Damaged(why) | runtime::Miss::Untrusted(why)) => Err(why),
+        }
+    })?;
     tracing::info!(plugin = %m.name, version = %m.version, linked = link, "installed");
     output::note(format_args!(
         "Installed {} {}{} in {:.1?}: {}",
@@ -226,6 +247,9 @@ fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    if !is_name(name) {
+        return Err(StoreError::BadName(text::line(name, 80)).into());
+    }
     let p = Store::new(ctx.settings.paths()).get(name)?;
     let m = &p.manifest;
     if ctx.output == OutputFormat::Json {
@@ -244,9 +268,11 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         }));
         return Ok(ExitCode::SUCCESS);
     }
+    // Manifest text is checked at install, but a plugin linked or installed before that rule
+    // is printed through the same filter as any other untrusted text.
     output::line(format_args!("{} {}", m.name, m.version));
     if let Some(d) = &m.description {
-        output::line(format_args!("  {d}"));
+        output::line(format_args!("  {}", text::line(d, MAX_TEXT)));
     }
     output::line(format_args!("requires lmi: {}", m.lmi));
     output::line("commands:");
@@ -254,7 +280,7 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         output::line(format_args!(
             "  {:<14} {}{}",
             c.name,
-            c.about,
+            text::line(&c.about, MAX_TEXT),
             if c.requires_sso {
                 " [requires SSO]"
             } else {
@@ -273,7 +299,7 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
     ));
     output::line(format_args!(
         "source: {}{}",
-        p.record.source.display(),
+        text::line(&p.record.source.display().to_string(), MAX_TEXT),
         if p.record.linked { " (linked)" } else { "" }
     ));
     output::line(format_args!("sha256: {}", p.record.sha256));
@@ -281,6 +307,9 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    if !is_name(name) {
+        return Err(StoreError::BadName(text::line(name, 80)).into());
+    }
     let store = Store::new(ctx.settings.paths());
     let plugin = store.get(name).ok();
     let _lock = store.lock()?;
@@ -507,7 +536,7 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
 /// Reads a component and checks it is a component of the world this host offers, as
 /// install does.
 fn check_component(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_capped(path, MAX_COMPONENT_BYTES).map_err(|e| {
         format!(
             "cannot read the component {} named in the manifest: {e} (build the plugin first: cargo build --release --target wasm32-wasip2)",
             path.display()

@@ -237,7 +237,9 @@ pub fn host_version() -> semver::Version {
     semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver")
 }
 
-fn is_name(s: &str) -> bool {
+/// A plugin or command name: lowercase letters, digits and `-`, starting with a letter, at
+/// most 64 bytes (so also safe as a file name and in any shell).
+pub fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z'))
         && s.len() <= 64

@@ -12,7 +12,7 @@ mod deadline;
 mod host;
 mod sandbox;
 
-pub use cache::{ArtifactCache, component_sha256};
+pub use cache::{ArtifactCache, Miss, component_sha256};
 pub use sandbox::{HostState, Limits, RunError, run_plugin};
 
 use wasmtime::component::Component;
@@ -75,7 +75,7 @@ pub fn load_installed(
     };
     let cache = ArtifactCache::new(paths.compiled_dir(), engine);
     let read_component = || {
-        std::fs::read(plugin.component_path()).map_err(|e| {
+        plugin.read_component().map_err(|e| {
             load_error(format!(
                 "cannot read its component {}: {e}; reinstall it",
                 plugin.component_path().display()
@@ -95,6 +95,14 @@ pub fn load_installed(
         }
         Err(cache::Miss::Damaged(why)) => {
             crate::output::warn(format_args!("{why}; recompiling plugin {}", plugin.label()))
+        }
+        Err(cache::Miss::Untrusted(why)) => {
+            return Err(RunError::Usage {
+                message: format!(
+                    "{why}. lmi runs plugin {} only from compiled code in a directory nobody else can write: fix the directory, or point XDG_CACHE_HOME at one that is yours alone",
+                    plugin.label()
+                ),
+            });
         }
     }
     let bytes = match bytes {

@@ -273,7 +273,7 @@ fn a_modified_installed_component_is_not_run() {
     let home = Home::new();
     home.install(&plugin_dir("plugins/hello"));
     std::fs::remove_dir_all(home.cache().join("compiled")).unwrap();
-    let installed = home.data().join("plugins/hello/hello.wasm");
+    let installed = home.data().join("plugins/hello/component.wasm");
     let mut bytes = std::fs::read(&installed).unwrap();
     bytes.extend_from_slice(&[0x00, 0x05, 0x04, b'n', b'o', b't', b'e']);
     std::fs::write(&installed, &bytes).unwrap();
