@@ -122,7 +122,16 @@ fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let (plugins, problems) = store.list();
     let matches = match dispatch_matches(&argv, word, &plugins) {
         Some(matches) => matches,
-        None => build_command(&plugins).get_matches_from(argv),
+        None => {
+            if word.is_some_and(|w| route(&plugins, w).is_none()) {
+                // The command may belong to a plugin lmi refused to load: say why before
+                // the parser calls it unknown.
+                for problem in &problems {
+                    output::warn(problem);
+                }
+            }
+            build_command(&plugins).get_matches_from(argv)
+        }
     };
     let name = matches.subcommand_name().unwrap_or_default();
     if route(&plugins, name).is_some() {
