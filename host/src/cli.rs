@@ -87,11 +87,11 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let exit = exit_of(&err);
-            // Messages may quote an identity provider's answer: scrub known secrets from them
-            // as from the log.
+            // Messages may quote an identity provider's answer or a manifest's line: scrub
+            // known secrets from them as from the log, and let no escape sequence through.
             output::note(format_args!(
                 "error: {}",
-                crate::logging::scrub(&format!("{err:#}"))
+                crate::text::block(&crate::logging::scrub(&format!("{err:#}")), 40, 2000)
             ));
             if let Some(hint) = hint_of(&err, exit) {
                 output::note(format_args!("hint: {hint}"));
@@ -403,6 +403,37 @@ mod tests {
             name.to_owned(),
             args,
         )
+    }
+
+    /// Manifest text that got past install (linked, or installed before the rule) reaches
+    /// no completion script or help page raw, in any shell clap_complete offers.
+    #[test]
+    fn hostile_about_text_is_neutralised_for_every_shell() {
+        use clap::ValueEnum;
+        let mut plugin = hello();
+        plugin.manifest.commands[0].about =
+            "List\u{2018} + $(calc) + \u{201A}\u{201B}\u{1b}]52;c;eA==\u{7}\u{202e}x\n- y".into();
+        let plugins = vec![plugin];
+        let mut help = Vec::new();
+        build_command(&plugins).write_long_help(&mut help).unwrap();
+        let mut outputs = vec![("help".to_owned(), String::from_utf8(help).unwrap())];
+        for shell in clap_complete::Shell::value_variants() {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut build_command(&plugins), "lmi", &mut out);
+            outputs.push((format!("{shell:?}"), String::from_utf8(out).unwrap()));
+        }
+        for (what, text) in outputs {
+            let bad = text.chars().find(|&c| {
+                (crate::text::is_unsafe_char(c) && c != '\n' && c != '\t')
+                    || crate::text::is_quote_like(c)
+            });
+            assert_eq!(bad, None, "{what}");
+            // bash completes names only; every other output shows the text, made plain.
+            assert!(
+                what == "Bash" || text.contains("calc"),
+                "{what} shows the text: {text}"
+            );
+        }
     }
 
     /// A global option the dispatch scan does not know would send every dispatch that uses

@@ -368,10 +368,11 @@ fn validate(ctx: &Ctx, dir: &Path) -> anyhow::Result<ExitCode> {
             }).collect::<Vec<_>>(),
         }));
     } else {
+        // Messages quote the plugin's files (a TOML error shows the offending line).
         for c in &checks {
             match &c.outcome {
-                Ok(m) => output::line(format_args!("ok: {m}")),
-                Err(m) => output::note(format_args!("error: {m}")),
+                Ok(m) => output::line(format_args!("ok: {}", text::line(m, 2000))),
+                Err(m) => output::note(format_args!("error: {}", text::line(m, 2000))),
             }
         }
     }

@@ -369,8 +369,12 @@ impl Store {
             }
             match self.load(&name) {
                 Ok(p) => plugins.push(p),
-                Err(e) => problems.push(format!(
-                    "ignoring installed plugin `{name}`: {e:#} (reinstall it or run `lmi plugin remove {name}`)"
+                // The error may quote the plugin's manifest (a TOML error shows its line).
+                Err(e) => problems.push(crate::text::line(
+                    &format!(
+                        "ignoring installed plugin `{name}`: {e:#} (reinstall it or run `lmi plugin remove {name}`)"
+                    ),
+                    2000,
                 )),
             }
         }
