@@ -83,7 +83,15 @@ pub struct Ctx {
 
 /// The process entry point: parse, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    match run(std::env::args_os().collect()) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if argv
+        .get(1)
+        .is_some_and(|a| a == crate::runtime::compile::CHILD_ARG)
+    {
+        return crate::runtime::compile::child_main(&argv[2..]);
+    }
+    crate::runtime::compile::compile_in_child_processes();
+    match run(argv) {
         Ok(code) => code,
         Err(err) => {
             let exit = exit_of(&err);

@@ -81,7 +81,11 @@ struct Candidate {
 
 /// Reads, checks and compiles a plugin directory: manifest, host-version requirement,
 /// component kind and world.
-fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
+fn inspect(
+    dir: &Path,
+    engine: &wasmtime::Engine,
+    bounds: runtime::compile::Bounds,
+) -> anyhow::Result<Candidate> {
     let dir = std::fs::canonicalize(dir).map_err(|e| {
         UsageError(format!(
             "cannot open plugin directory {}: {e}",
@@ -97,7 +101,7 @@ fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
             component_path.display()
         ))
     })?;
-    let compiled = runtime::compile_and_check(engine, &bytes)
+    let compiled = runtime::compile_and_check(engine, &bytes, bounds)
         .map_err(|e| UsageError(format!("{}: {e}", component_path.display())))?;
     Ok(Candidate {
         dir,
@@ -111,7 +115,8 @@ fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
 fn install(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> anyhow::Result<ExitCode> {
     let engine = runtime::engine()?;
     let started = std::time::Instant::now();
-    let candidate = inspect(dir, &engine)?;
+    let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
+    let candidate = inspect(dir, &engine, bounds)?;
     let m = &candidate.manifest;
     let store = Store::new(ctx.settings.paths());
     store.check_clashes(m)?;
@@ -488,7 +493,8 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
         }),
     };
     if let Some(component) = component {
-        check("component", check_component(&dir.join(component)));
+        let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
+        check("component", check_component(&dir.join(component), bounds));
     }
 
     let Some(m) = manifest else {
@@ -536,7 +542,7 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
 
 /// Reads a component and checks it is a component of the world this host offers, as
 /// install does.
-fn check_component(path: &Path) -> Result<String, String> {
+fn check_component(path: &Path, bounds: runtime::compile::Bounds) -> Result<String, String> {
     let bytes = read_capped(path, MAX_COMPONENT_BYTES).map_err(|e| {
         format!(
             "cannot read the component {} named in the manifest: {e} (build the plugin first: cargo build --release --target wasm32-wasip2)",
@@ -544,7 +550,8 @@ fn check_component(path: &Path) -> Result<String, String> {
         )
     })?;
     let engine = runtime::engine().map_err(|e| format!("cannot start the wasm engine: {e:#}"))?;
-    runtime::compile_and_check(&engine, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    runtime::compile_and_check(&engine, &bytes, bounds)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(format!(
         "component {} implements the lmi:plugin@0.1 world ({} KiB)",
         path.display(),

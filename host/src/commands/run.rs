@@ -43,7 +43,12 @@ pub fn run(
 
     tracing::info!(plugin = %plugin.label(), command, env = ?ctx.settings.active_env(), "dispatch");
     let engine = runtime::engine()?;
-    let component = runtime::load_installed(&engine, ctx.settings.paths(), plugin)?;
+    let component = runtime::load_installed_within(
+        &engine,
+        ctx.settings.paths(),
+        plugin,
+        runtime::compile::Bounds::from_settings(&ctx.settings)?,
+    )?;
     let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone());
     if let Some(user) = sso {
         host = host.with_sso(user);
