@@ -272,11 +272,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let shared = tmp.path().join("shared");
         std::fs::create_dir(&shared).unwrap();
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         let dir = shared.join("state");
         create_private_dir(&dir).unwrap();
         write_atomic(&dir.join("f"), b"x").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(read_trusted(&dir.join("f"), 100).is_err());
+        // Nor is anything created or written there any more.
+        let e = create_private_dir(&shared.join("other")).unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        assert!(write_atomic(&dir.join("g"), b"y").is_err());
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
         assert_eq!(read_trusted(&dir.join("f"), 100).unwrap(), b"x");
     }

@@ -761,3 +761,65 @@ fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
     std::os::windows::fs::symlink_dir(parent.join(target), link)
         .map_err(io("cannot create the plugin link"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lmis_own_link_form_is_followed() {
+        let ok = Path::new(".versions/hello-0.1.0-abcdef012345");
+        assert_eq!(
+            version_dir_name("hello", ok).as_deref(),
+            Some("hello-0.1.0-abcdef012345")
+        );
+        assert!(
+            version_dir_name(
+                "hello",
+                Path::new(".versions/hello-1.2.3-rc.1-abcdef012345")
+            )
+            .is_some()
+        );
+        for bad in [
+            "/home/user",
+            "../../x",
+            ".versions/../../x",
+            ".versions/hello-0.1.0-abcdef012345/..",
+            ".versions/other-0.1.0-abcdef012345",
+            ".versions/hello-0.1.0-ABCDEF012345",
+            ".versions/hello-0.1.0-abcdef01234",
+            ".versions/hello-x-abcdef012345",
+            "versions/hello-0.1.0-abcdef012345",
+            ".versions/hello-0.1.0-abcdef012345/sub",
+        ] {
+            assert_eq!(version_dir_name("hello", Path::new(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn asking_for_more_than_was_granted_is_named() {
+        let granted = Permissions {
+            service_requests: true,
+            environments: vec!["dev".into()],
+            ..Permissions::default()
+        };
+        let asked = Permissions {
+            service_token: true,
+            service_requests: true,
+            environments: vec!["dev".into(), "prod".into()],
+            ..Permissions::default()
+        };
+        assert_eq!(
+            permissions_beyond(&asked, &granted),
+            vec!["environments: prod".to_owned(), "service_token".to_owned()]
+        );
+        assert!(permissions_beyond(&granted, &asked).is_empty());
+        assert!(permissions_beyond(&Permissions::default(), &granted).is_empty());
+        let any = Permissions {
+            environments: vec!["*".into()],
+            ..granted.clone()
+        };
+        assert!(permissions_beyond(&granted, &any).is_empty());
+    }
+}
