@@ -798,6 +798,8 @@ mod tests {
     }
 
     #[test]
+    // `..Default::default()` keeps this compiling when Permissions gains a field.
+    #[allow(clippy::needless_update)]
     fn asking_for_more_than_was_granted_is_named() {
         let granted = Permissions {
             service_requests: true,
