@@ -265,6 +265,7 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             "lmi": m.lmi.to_string(),
             "commands": m.commands,
             "permissions": m.permissions,
+            "granted": p.grants,
             "linked": p.record.linked,
             "source": p.record.source,
             "component": p.component_path(),
@@ -293,15 +294,26 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             }
         ));
     }
-    let perms = m.permissions.describe();
+    // What a run gets is what was granted at install, whatever the manifest says now.
+    let perms = p.grants.permissions.describe();
     output::line(format_args!(
-        "permissions: {}",
+        "permissions granted: {}",
         if perms.is_empty() {
             "none".to_owned()
         } else {
             perms.join("; ")
         }
     ));
+    let asks_more = m
+        .commands
+        .iter()
+        .any(|c| !p.grants.exceeded_by(m, &c.name).is_empty());
+    if asks_more {
+        output::line(format_args!(
+            "its manifest now asks for more; it will not run until you grant that: `{}`",
+            text::line(&p.reinstall_hint(), MAX_TEXT)
+        ));
+    }
     output::line(format_args!(
         "source: {}{}",
         text::line(&p.record.source.display().to_string(), MAX_TEXT),

@@ -434,6 +434,10 @@ fn a_linked_plugin_cannot_grant_itself_permissions() {
         ));
     assert!(!run.stdout.contains("tok-"), "{run:#?}");
     assert_eq!(srv.count("/token"), 0, "no token was fetched");
+    home.run(["plugin", "info", "api"])
+        .success()
+        .stdout_has("permissions granted: none")
+        .stdout_has("its manifest now asks for more");
 
     // Re-linking shows the permissions, records the grant, and the run gets them.
     home.link(dev.path())
