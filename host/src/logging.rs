@@ -259,30 +259,57 @@ pub fn init(settings: &Settings, verbose: u8) {
     });
 }
 
+/// Opens the log file for appending: the default one in lmi's private data directory, or
+/// `LMI_LOG_FILE=PATH`. Whatever the umask, missing directories are created 0700 and the file
+/// is 0600 (an existing log of the user's that was looser is tightened); a link or a file
+/// someone else owns is not logged to. `None` (no file logging) when it cannot be opened so.
 fn open_log_file(settings: &Settings) -> Option<std::fs::File> {
     let path = match settings.global("LMI_LOG_FILE") {
         Some("off") | Some("0") | Some("false") => return None,
-        // The user's own directory keeps its permissions; the file itself is 0600.
         Some(p) => {
             let path = std::path::PathBuf::from(p);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                let _ = std::fs::create_dir_all(dir);
+                // The user's own existing directories keep their modes; new ones are private.
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                let _ = builder.create(dir);
             }
             path
         }
         None => {
             let path = settings.paths().log_file();
-            if let Some(dir) = path.parent() {
-                let _ = crate::fsutil::create_private_dir(dir);
-            }
+            let dir = path.parent()?;
+            crate::fsutil::create_private_dir(dir).ok()?;
             path
         }
     };
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true).append(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).ok()
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = opts.open(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = file.metadata().ok()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_file() || meta.uid() != me {
+            return None;
+        }
+        if meta.mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .ok()?;
+        }
+    }
+    Some(file)
 }
 
 #[cfg(test)]

@@ -170,6 +170,10 @@ impl Manifest {
                     c.name
                 ));
             }
+            check_text(&format!("command `{}`: `about`", c.name), &c.about)?;
+        }
+        if let Some(description) = &self.description {
+            check_text("`description`", description)?;
         }
         if self.component.is_absolute()
             || self
@@ -237,7 +241,26 @@ pub fn host_version() -> semver::Version {
     semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver")
 }
 
-fn is_name(s: &str) -> bool {
+/// Manifest text reaches terminals (`--help`, `plugin info`) and shell completion scripts,
+/// so it is plain printable text: no control characters (C0, C1: escape sequences), no
+/// bidirectional or invisible formatting, and no typographic quotes, which PowerShell reads
+/// as string delimiters.
+fn check_text(field: &str, text: &str) -> Result<(), String> {
+    let bad = text
+        .chars()
+        .find(|&c| crate::text::is_unsafe_char(c) || crate::text::is_quote_like(c));
+    match bad {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "{field} contains {}, which manifest text may not hold (control, invisible, bidirectional or typographic-quote characters): use plain text, and ASCII quotes",
+            crate::text::codepoint(c)
+        )),
+    }
+}
+
+/// A plugin or command name: lowercase letters, digits and `-`, starting with a letter, at
+/// most 64 bytes (so also safe as a file name and in any shell).
+pub fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z'))
         && s.len() <= 64

@@ -404,7 +404,7 @@ fn a_plugin_missing_its_component_and_artifact_says_reinstall() {
     home.install(&plugin_dir("plugins/hello"));
     home.install(&plugin_dir("tests/plugins/hostile"));
     // With the artifact in place the plugin still runs: lmi never reads the component then.
-    std::fs::remove_file(home.data().join("plugins/hello/hello.wasm")).unwrap();
+    std::fs::remove_file(home.data().join("plugins/hello/component.wasm")).unwrap();
     home.run(["hello"]).success().stdout_has("Hello, world!");
     std::fs::remove_dir_all(home.cache().join("compiled")).unwrap();
     home.run(["hello"])

@@ -13,5 +13,6 @@ mod sandbox;
 mod scaffold;
 mod service_auth;
 mod sso;
+mod state_on_disk;
 mod support;
 mod validate;
