@@ -42,7 +42,8 @@ pub fn run(
         plugin.label(),
         plugin.manifest.permissions.clone(),
         ctx.settings.clone(),
-    );
+    )
+    .requires_sso(spec.requires_sso);
     if let Some(user) = sso {
         host = host.with_sso(user);
     }
