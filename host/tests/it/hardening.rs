@@ -762,10 +762,10 @@ fn sso_identity_reaches_only_requires_sso_commands_and_granted_plugins() {
     fake_sso_login(&idp, &mut home);
     home.install(&plugin_dir("tests/plugins/hostile"));
 
-    let run = home.run(["whoami"]);
+    let run = home.run(["identity"]);
     run.success()
-        .stdout_has("whoami: authenticated true")
-        .stdout_has("whoami: no identity");
+        .stdout_has("identity: authenticated true")
+        .stdout_has("identity: no identity");
     assert!(!run.stdout.contains(fake_idp::SUBJECT), "{run:#?}");
 
     // A plugin granted `sso_identity` gets it in every command; the grant is shown at install.
@@ -778,9 +778,9 @@ fn sso_identity_reaches_only_requires_sso_commands_and_granted_plugins() {
     home.run(["plugin", "remove", "hostile"]).success();
     home.install(dir.path())
         .stderr_has("your SSO identity (subject, email, name)");
-    home.run(["whoami"])
+    home.run(["identity"])
         .success()
-        .stdout_has(&format!("whoami: subject {}", fake_idp::SUBJECT));
+        .stdout_has(&format!("identity: subject {}", fake_idp::SUBJECT));
 
     // A `requires_sso` command was promised the identity.
     home.run(["plugin", "remove", "hostile"]).success();

@@ -115,11 +115,15 @@ impl Plugin for Hostile {
                 }
                 Ok(0)
             }
-            "whoami" => {
-                writeln!(out, "whoami: authenticated {}", ctx.is_sso_authenticated())?;
+            "identity" => {
+                writeln!(
+                    out,
+                    "identity: authenticated {}",
+                    ctx.is_sso_authenticated()
+                )?;
                 match ctx.sso_user() {
-                    Some(user) => writeln!(out, "whoami: subject {}", user.subject)?,
-                    None => writeln!(out, "whoami: no identity")?,
+                    Some(user) => writeln!(out, "identity: subject {}", user.subject)?,
+                    None => writeln!(out, "identity: no identity")?,
                 }
                 Ok(0)
             }
