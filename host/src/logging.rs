@@ -148,8 +148,9 @@ fn value_end(bytes: &[u8], start: usize) -> usize {
     end
 }
 
-/// A URL fit for a log line: credentials in the userinfo and secret query parameters
-/// replaced with `****`.
+/// A URL fit for an error message or a `-vv` log line: credentials in the userinfo and the
+/// value of every query parameter replaced with `****` (a plugin's query may carry an
+/// `api_key` under any name), the names kept so the request is recognisable.
 pub fn redact_url(url: &url::Url) -> String {
     let mut u = url.clone();
     if !u.username().is_empty() {
@@ -158,25 +159,30 @@ pub fn redact_url(url: &url::Url) -> String {
     if u.password().is_some() {
         let _ = u.set_password(Some("****"));
     }
+    u.set_fragment(None);
     if u.query().is_some() {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = SECRET_NAMES.iter().any(|n| k.eq_ignore_ascii_case(n))
-                    || k.eq_ignore_ascii_case("state");
-                (
-                    k.into_owned(),
-                    if secret {
-                        "****".to_owned()
-                    } else {
-                        v.into_owned()
-                    },
-                )
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
+        let names: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|k| (k.as_str(), "****")));
     }
     scrub(u.as_str())
+}
+
+/// A URL for an INFO log line (the log file keeps these): scheme, host and path only, no
+/// userinfo and no query (`?…` marks that there was one).
+pub fn url_for_log(url: &url::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_fragment(None);
+    let had_query = u.query().is_some();
+    u.set_query(None);
+    let mut shown = scrub(u.as_str());
+    if had_query {
+        shown.push_str("?…");
+    }
+    shown
 }
 
 /// A writer that scrubs each formatted event before passing it on.
@@ -365,7 +371,13 @@ mod tests {
         let url = url::Url::parse("https://u:p@h/cb?code=abc&x=1&access_token=t").unwrap();
         assert_eq!(
             redact_url(&url),
-            "https://****:****@h/cb?code=****&x=1&access_token=****"
+            "https://****:****@h/cb?code=****&x=****&access_token=****"
         );
+        let url = url::Url::parse("https://u:p@h/api/items?api_key=k-91&page=2#frag").unwrap();
+        assert_eq!(
+            redact_url(&url),
+            "https://****:****@h/api/items?api_key=****&page=****"
+        );
+        assert_eq!(url_for_log(&url), "https://h/api/items?…");
     }
 }

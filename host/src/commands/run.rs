@@ -49,7 +49,8 @@ pub fn run(
         plugin,
         runtime::compile::Bounds::from_settings(&ctx.settings)?,
     )?;
-    let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone());
+    let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone())
+        .requires_sso(spec.requires_sso);
     if let Some(user) = sso {
         host = host.with_sso(user);
     }

@@ -58,6 +58,11 @@ pub struct Permissions {
     /// Environments in which the two above apply; `"*"` means any.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// May read the signed-in user's SSO identity (`get-sso-user`: subject, email, name) in
+    /// every command. Without it only `requires_sso` commands see the identity; any plugin
+    /// may ask whether someone is signed in.
+    #[serde(default)]
+    pub sso_identity: bool,
 }
 
 impl Permissions {
@@ -66,7 +71,7 @@ impl Permissions {
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.service_token && !self.service_requests
+        !self.service_token && !self.service_requests && !self.sso_identity
     }
 
     /// One line per permission, as shown before install.
@@ -84,6 +89,9 @@ impl Permissions {
         }
         if self.service_token {
             lines.push(format!("read the service access token itself ({envs})"));
+        }
+        if self.sso_identity {
+            lines.push("see your SSO identity (subject, email, name) in every command".to_owned());
         }
         lines
     }

@@ -22,6 +22,9 @@ use crate::settings::Settings;
 pub struct Limits {
     pub memory_bytes: usize,
     pub timeout: Duration,
+    /// End the whole process (exit 5) if the run is still stuck in the host a moment after
+    /// its deadline (see `deadline::arm_with_backstop`). For a process that runs one plugin.
+    pub exit_process_after_deadline: bool,
 }
 
 impl Limits {
@@ -34,6 +37,7 @@ impl Limits {
         Ok(Self {
             memory_bytes: usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             timeout: Duration::from_secs(secs),
+            exit_process_after_deadline: true,
         })
     }
 }
@@ -44,16 +48,38 @@ pub struct HostState {
     pub permissions: Permissions,
     pub settings: Settings,
     sso: Option<Option<SsoUser>>,
+    /// Whether `get-sso-user` answers: the command `requires_sso` (the install prompt
+    /// promised it the identity) or the plugin was granted `sso_identity`.
+    identity: bool,
+    /// Token renewals after a 401 this run has spent: one per env.
+    pub(super) renewals: crate::auth::request::Renewals,
 }
 
 impl HostState {
     pub fn new(plugin: String, permissions: Permissions, settings: Settings) -> Self {
         Self {
             plugin,
+            identity: permissions.sso_identity,
             permissions,
             settings,
             sso: None,
+            renewals: Default::default(),
         }
+    }
+
+    /// The command being run `requires_sso`: it was promised the user's identity.
+    pub fn requires_sso(mut self, requires: bool) -> Self {
+        self.identity |= requires;
+        self
+    }
+
+    /// The SSO user's identity, if this run may see it (see `identity`).
+    pub async fn sso_identity(&mut self) -> Option<SsoUser> {
+        if !self.identity {
+            tracing::debug!(plugin = %self.plugin, "withheld the SSO identity: not requires_sso, no sso_identity grant");
+            return None;
+        }
+        self.sso_user().await
     }
 
     /// Seeds the SSO lookup with a result the caller already has (the `requires_sso` gate).
@@ -63,12 +89,22 @@ impl HostState {
     }
 
     /// The SSO user, looked up once per run (it may involve the keychain).
-    pub fn sso_user(&mut self) -> Option<SsoUser> {
+    pub async fn sso_user(&mut self) -> Option<SsoUser> {
         if self.sso.is_none() {
             use crate::auth::sso;
-            let settings = &self.settings;
-            let found = sso::current_user_without_keychain(settings)
-                .unwrap_or_else(|| off_runtime(|| sso::current_user(settings)));
+            let found = match sso::current_user_without_keychain(&self.settings) {
+                Some(found) => found,
+                None => {
+                    let settings = self.settings.clone();
+                    match off_runtime(move || sso::current_user(&settings)).await {
+                        Ok(found) => found,
+                        Err(e) => {
+                            tracing::warn!("SSO session unavailable to plugin: {e:?}");
+                            Ok(None)
+                        }
+                    }
+                }
+            };
             let user = match found {
                 Ok(u) => u,
                 Err(e) => {
@@ -109,13 +145,25 @@ impl HostState {
     }
 }
 
-/// Runs blocking host work (the keychain, HTTP) on its own thread: those clients drive
-/// their own runtimes, which must not start inside the plugin's.
-pub fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| match s.spawn(work).join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
+/// Runs blocking host work (the keychain, HTTP, the token lock) on its own thread and
+/// waits for it without blocking the run: the plugin's runtime stays free, so the run's
+/// deadline can drop this wait. A thread left behind by the deadline is bounded by its own
+/// limits (the HTTP total deadline, the lock wait, the keychain timeout) and dies with the
+/// process. (Those clients also drive their own runtimes, which must not start inside the
+/// plugin's.)
+pub async fn off_runtime<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, HostError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("lmi-host-call".into())
+        .spawn(move || {
+            let _ = done.send(work());
+        })
+        .map_err(|e| HostError::Network(format!("cannot start the host call: {e}")))?;
+    result
+        .await
+        .map_err(|_| HostError::Network("the host call failed unexpectedly".into()))
 }
 
 pub struct State {
@@ -134,25 +182,49 @@ impl WasiView for State {
     }
 }
 
-/// A memory cap that remembers whether it said no, so an allocation failure inside the guest
-/// can be reported as "hit the memory limit" rather than an anonymous trap.
+/// The run's resource limits. Memory is capped for the sum of every linear memory the run
+/// creates (wasmtime enables multi-memory, so a per-memory cap would let sixteen 60 MiB
+/// memories through a 64 MiB limit), and the numbers of instances, tables and memories are
+/// bounded by what a plugin needs. Remembers whether it said no to memory, so an allocation
+/// failure inside the guest can be reported as "hit the memory limit" rather than an
+/// anonymous trap.
 struct MemoryCap {
     max: usize,
+    /// Bytes of linear memory granted so far, over all memories of the run.
+    used: usize,
     hit: Arc<AtomicBool>,
 }
+
+/// Core instances, memories and tables a run may create. A Rust plugin built for
+/// `wasm32-wasip2` has a handful of core instances (its module, the WASI adapter and shims),
+/// one or two memories and a few tables; these leave room for other toolchains.
+pub const MAX_INSTANCES: usize = 64;
+pub const MAX_MEMORIES: usize = 8;
+pub const MAX_TABLES: usize = 32;
+/// Entries one table may grow to.
+pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.max;
-        if !ok {
-            self.hit.store(true, Ordering::Relaxed);
+        let total = self
+            .used
+            .checked_add(desired.saturating_sub(current))
+            .filter(|total| *total <= self.max);
+        match total {
+            Some(total) => {
+                self.used = total;
+                Ok(true)
+            }
+            None => {
+                self.hit.store(true, Ordering::Relaxed);
+                Ok(false)
+            }
         }
-        Ok(ok)
     }
 
     fn table_growing(
@@ -161,7 +233,19 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -383,9 +467,10 @@ impl Sandbox {
             .as_ref()
             .expect("the I/O runtime lives as long as the sandbox");
         let plugin = host.plugin.clone();
+        // Load errors may quote the component's import and export names.
         let load = |e: wasmtime::Error| RunError::Load {
             plugin: plugin.clone(),
-            cause: format!("{e:#}"),
+            cause: plugin_text(&format!("{e:#}")),
         };
         let timed_out = || RunError::Timeout {
             plugin: plugin.clone(),
@@ -409,6 +494,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: MemoryCap {
                 max: limits.memory_bytes,
+                used: 0,
                 hit: hit.clone(),
             },
             host,
@@ -421,7 +507,15 @@ impl Sandbox {
         // a plugin that waits on the host (stdin, a sleep). Disarmed when the run ends, so
         // in a host that runs many plugins on one engine an old deadline never interrupts a
         // later run.
-        let _deadline = super::deadline::arm(&self.engine, limits.timeout);
+        let _deadline = if limits.exit_process_after_deadline {
+            let message = format!(
+                "error: {}; it was stuck in a host call (a write to a full pipe?)\n",
+                timed_out()
+            );
+            super::deadline::arm_with_backstop(&self.engine, limits.timeout, &message)
+        } else {
+            super::deadline::arm(&self.engine, limits.timeout)
+        };
         let run = async {
             let linker = linker_for(&self.engine, component).map_err(load)?;
             let instance = Plugin::instantiate_async(&mut store, component, &linker)
@@ -475,10 +569,25 @@ impl Drop for Sandbox {
     }
 }
 
+/// Lines and characters of a plugin's error message lmi prints.
+const MESSAGE_LINES: usize = 40;
+const MESSAGE_LINE_CHARS: usize = 1000;
+
+/// Text a plugin chose (its error messages, and through a host error it hands back,
+/// whatever a service answered), safe to print as lmi's own `error:` line: no control
+/// sequences (OSC 52, screen clears, colours), no bidi overrides, bounded.
+fn plugin_text(text: &str) -> String {
+    crate::text::block(text, MESSAGE_LINES, MESSAGE_LINE_CHARS)
+}
+
 fn plugin_error(e: PluginError) -> RunError {
     match e {
-        PluginError::Usage(message) => RunError::Usage { message },
-        PluginError::Failed(message) => RunError::Failed { message },
+        PluginError::Usage(message) => RunError::Usage {
+            message: plugin_text(&message),
+        },
+        PluginError::Failed(message) => RunError::Failed {
+            message: plugin_text(&message),
+        },
         PluginError::Host(h) => {
             let (message, exit) = match h {
                 HostError::NotConfigured(m) => (m, Exit::Usage),
@@ -487,7 +596,10 @@ fn plugin_error(e: PluginError) -> RunError {
                 HostError::Network(m) => (m, Exit::Failure),
                 HostError::InvalidRequest(m) => (format!("invalid request: {m}"), Exit::Failure),
             };
-            RunError::Host { message, exit }
+            RunError::Host {
+                message: plugin_text(&message),
+                exit,
+            }
         }
     }
 }
@@ -504,10 +616,11 @@ fn classify_trap(
     let crashed = |what: &str| RunError::Crashed {
         plugin: plugin.to_owned(),
         command: command.to_owned(),
-        cause: match e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        // The backtrace names functions from the component's own name section.
+        cause: plugin_text(&match e.downcast_ref::<wasmtime::WasmBacktrace>() {
             Some(bt) => format!("{what}\n{}", short_backtrace(bt)),
             None => what.to_owned(),
-        },
+        }),
     };
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => RunError::Timeout {
