@@ -481,13 +481,21 @@ impl Sandbox {
         argv.extend(args.iter().cloned());
         // No preopened directories, no environment variables, and no network: sockets,
         // name lookups and every address are refused.
-        let wasi = WasiCtx::builder()
-            .inherit_stdio()
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdio()
             .args(&argv)
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        // On a terminal, a plugin may colour and move the cursor but not write the
+        // clipboard (docs/security.md, "Decisions").
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            wasi.stdout(terminal::ClipboardFiltered::Stdout);
+        }
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            wasi.stderr(terminal::ClipboardFiltered::Stderr);
+        }
+        let wasi = wasi.build();
         let hit = Arc::new(AtomicBool::new(false));
         let state = State {
             wasi,
@@ -651,6 +659,243 @@ fn short_backtrace(bt: &wasmtime::WasmBacktrace) -> String {
         lines.push("    …");
     }
     lines.join("\n")
+}
+
+/// Plugin stdout and stderr on a terminal, with OSC 52 (clipboard write) sequences dropped
+/// and every other byte passed as is.
+mod terminal {
+    use std::io::Write;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+    use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+    const ESC: u8 = 0x1b;
+    const BEL: u8 = 0x07;
+    /// Bytes of an OSC's head kept while deciding whether it is OSC 52.
+    const HEAD: usize = 3;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum State {
+        Text,
+        Esc,
+        /// After `ESC ]`: the first bytes of the command, held back.
+        Head(Vec<u8>),
+        /// Inside an OSC that is passed on; `true` after an `ESC` in it.
+        Pass(bool),
+        /// Inside an OSC 52 that is dropped; `true` after an `ESC` in it.
+        Drop(bool),
+    }
+
+    /// A byte-stream filter that removes `ESC ] 52 ; … (BEL | ESC \\)`, across writes.
+    #[derive(Debug)]
+    pub struct Osc52Filter {
+        state: State,
+    }
+
+    impl Default for Osc52Filter {
+        fn default() -> Self {
+            Self { state: State::Text }
+        }
+    }
+
+    impl Osc52Filter {
+        pub fn filter(&mut self, input: &[u8], out: &mut Vec<u8>) {
+            for &b in input {
+                self.state = match std::mem::replace(&mut self.state, State::Text) {
+                    State::Text if b == ESC => State::Esc,
+                    State::Text => {
+                        out.push(b);
+                        State::Text
+                    }
+                    State::Esc if b == b']' => State::Head(Vec::new()),
+                    State::Esc if b == ESC => {
+                        out.push(ESC);
+                        State::Esc
+                    }
+                    State::Esc => {
+                        out.extend_from_slice(&[ESC, b]);
+                        State::Text
+                    }
+                    State::Head(mut head) => {
+                        let ends = b == BEL || b == ESC;
+                        if !ends {
+                            head.push(b);
+                        }
+                        if head.starts_with(b"52;") {
+                            if ends {
+                                Self::after_drop(b)
+                            } else {
+                                State::Drop(false)
+                            }
+                        } else if ends || head.len() >= HEAD || !b"52;".starts_with(&head) {
+                            out.extend_from_slice(&[ESC, b']']);
+                            out.extend_from_slice(&head);
+                            if ends {
+                                out.push(b);
+                                if b == ESC {
+                                    State::Pass(true)
+                                } else {
+                                    State::Text
+                                }
+                            } else {
+                                State::Pass(false)
+                            }
+                        } else {
+                            State::Head(head)
+                        }
+                    }
+                    State::Pass(after_esc) => {
+                        out.push(b);
+                        match b {
+                            BEL => State::Text,
+                            b'\\' if after_esc => State::Text,
+                            ESC => State::Pass(true),
+                            _ => State::Pass(false),
+                        }
+                    }
+                    State::Drop(after_esc) => match b {
+                        BEL => State::Text,
+                        b'\\' if after_esc => State::Text,
+                        ESC => State::Drop(true),
+                        _ => State::Drop(false),
+                    },
+                };
+            }
+        }
+
+        fn after_drop(terminator: u8) -> State {
+            if terminator == ESC {
+                State::Drop(true)
+            } else {
+                State::Text
+            }
+        }
+    }
+
+    /// The `StdoutStream` for a terminal stdout or stderr.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ClipboardFiltered {
+        Stdout,
+        Stderr,
+    }
+
+    impl IsTerminal for ClipboardFiltered {
+        fn is_terminal(&self) -> bool {
+            true
+        }
+    }
+
+    impl StdoutStream for ClipboardFiltered {
+        fn p2_stream(&self) -> Box<dyn OutputStream> {
+            Box::new(Filtered::new(*self))
+        }
+        fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+            Box::new(Filtered::new(*self))
+        }
+    }
+
+    struct Filtered {
+        to: ClipboardFiltered,
+        filter: Osc52Filter,
+    }
+
+    impl Filtered {
+        fn new(to: ClipboardFiltered) -> Self {
+            Self {
+                to,
+                filter: Osc52Filter::default(),
+            }
+        }
+
+        fn write_filtered(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            let mut out = Vec::with_capacity(bytes.len());
+            self.filter.filter(bytes, &mut out);
+            match self.to {
+                ClipboardFiltered::Stdout => std::io::stdout().write_all(&out),
+                ClipboardFiltered::Stderr => std::io::stderr().write_all(&out),
+            }
+        }
+
+        fn flush(&self) -> std::io::Result<()> {
+            match self.to {
+                ClipboardFiltered::Stdout => std::io::stdout().flush(),
+                ClipboardFiltered::Stderr => std::io::stderr().flush(),
+            }
+        }
+    }
+
+    fn stream_error(e: std::io::Error) -> StreamError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            StreamError::Closed
+        } else {
+            StreamError::LastOperationFailed(e.into())
+        }
+    }
+
+    impl OutputStream for Filtered {
+        fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+            self.write_filtered(&bytes).map_err(stream_error)
+        }
+        fn flush(&mut self) -> StreamResult<()> {
+            Filtered::flush(self).map_err(stream_error)
+        }
+        fn check_write(&mut self) -> StreamResult<usize> {
+            Ok(64 << 10)
+        }
+    }
+
+    #[wasmtime_wasi::async_trait]
+    impl Pollable for Filtered {
+        async fn ready(&mut self) {}
+    }
+
+    impl tokio::io::AsyncWrite for Filtered {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(self.get_mut().write_filtered(buf).map(|()| buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Filtered::flush(&self))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn run(chunks: &[&[u8]]) -> Vec<u8> {
+            let mut f = Osc52Filter::default();
+            let mut out = Vec::new();
+            for c in chunks {
+                f.filter(c, &mut out);
+            }
+            out
+        }
+
+        #[test]
+        fn osc_52_is_dropped_and_everything_else_passes() {
+            let clip = b"a\x1b]52;c;cm0gLXJmIH4=\x07b";
+            assert_eq!(run(&[clip]), b"ab");
+            assert_eq!(run(&[b"a\x1b]52;c;eA==\x1b\\b"]), b"ab");
+            // Split across writes at every point.
+            for i in 0..clip.len() {
+                assert_eq!(run(&[&clip[..i], &clip[i..]]), b"ab", "split at {i}");
+            }
+            let link = b"\x1b]8;;https://x/\x1b\\t\x1b]8;;\x1b\\";
+            assert_eq!(run(&[link]), link.to_vec());
+            let title = b"\x1b]0;title\x07\x1b[32mgreen\x1b[0m \x1b]5;x\x07";
+            assert_eq!(run(&[title]), title.to_vec());
+            assert_eq!(run(&[b"\x1b]5\x07"]), b"\x1b]5\x07".to_vec());
+        }
+    }
 }
 
 #[cfg(test)]

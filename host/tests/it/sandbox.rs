@@ -604,3 +604,41 @@ fn a_plugins_error_text_reaches_the_terminal_without_control_sequences() {
     let log = std::fs::read_to_string(home.log_file()).unwrap_or_default();
     assert!(!log.contains('\u{1b}'), "escape in the log:\n{log}");
 }
+
+/// On a terminal (a pty from `script`), OSC 52 clipboard writes from a plugin are dropped;
+/// OSC 8 hyperlinks and colours pass. Piped, plugin stdout stays byte for byte.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_cannot_write_the_clipboard_through_a_terminal() {
+    let home = hostile();
+    let lmi = home.cmd(["print-escapes"]);
+    let mut script = std::process::Command::new("script");
+    script
+        .args([
+            "-qec",
+            &format!("{} print-escapes", env!("CARGO_BIN_EXE_lmi")),
+            "/dev/null",
+        ])
+        .env_clear()
+        .stdin(Stdio::null());
+    for (k, v) in lmi.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().expect("script(1) from util-linux");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("print-escapes:"), "{shown:?}");
+    assert!(shown.contains("\u{1b}[32mgreen"), "colours pass: {shown:?}");
+    assert!(
+        shown.contains("\u{1b}]8;;https://example.invalid/"),
+        "hyperlinks pass: {shown:?}"
+    );
+    assert!(
+        !shown.contains("52;c;"),
+        "the clipboard write reached the terminal: {shown:?}"
+    );
+
+    let piped = home.run(["print-escapes"]);
+    piped.success().stdout_has("\u{1b}]52;c;cm0gLXJmIH4=\u{7}");
+}
