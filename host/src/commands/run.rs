@@ -22,10 +22,11 @@ pub fn run(
         ))
     })?;
     let limits = Limits::from_settings(&ctx.settings)?;
-    // A run gets what the user granted at install, never what the manifest says now: a
-    // linked plugin's author can edit it at any time.
+    // A run gets at most what the user granted at install: a linked plugin's author can edit
+    // the manifest at any time. A manifest asking for more is refused; once it is checked to
+    // be within the grants, its own (possibly narrower) permissions are what the run gets.
     plugin.check_grants(command)?;
-    let granted = plugin.grants.permissions.clone();
+    let granted = plugin.manifest.permissions.clone();
 
     let mut sso = None;
     if spec.requires_sso {

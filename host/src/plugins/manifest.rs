@@ -83,8 +83,15 @@ impl Permissions {
         };
         let mut lines = Vec::new();
         if self.service_requests {
+            // lmi attaches the token itself, but a service that echoes request headers back
+            // would hand it to the plugin: say so rather than promise more than lmi can.
+            let echo = if self.service_token {
+                ""
+            } else {
+                "; lmi attaches the token, so a service that echoes request headers would show it to the plugin"
+            };
             lines.push(format!(
-                "send authenticated requests to the service ({envs})"
+                "send authenticated requests to the service ({envs}){echo}"
             ));
         }
         if self.service_token {

@@ -445,6 +445,12 @@ fn a_linked_plugin_cannot_grant_itself_permissions() {
     home.run(["-e", "prod", "api", "token"])
         .success()
         .stdout_has("tok-1");
+
+    // A manifest that drops a permission narrows the run at once: the grant is a ceiling.
+    std::fs::write(&manifest, without_permissions(&full)).unwrap();
+    home.run(["-e", "prod", "api", "token"])
+        .code(1)
+        .stderr_has("denied");
 }
 
 #[test]
