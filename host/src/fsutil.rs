@@ -144,6 +144,7 @@ mod trust {
     /// `dir` must be ours; every directory above it ours or root's, and not writable by
     /// others unless sticky.
     pub fn check_dir_chain(dir: &Path) -> Result<(), Error> {
+        check_links(dir)?;
         let real = std::fs::canonicalize(dir)?;
         let meta = std::fs::metadata(&real)?;
         if !meta.is_dir() {
@@ -176,6 +177,46 @@ mod trust {
         Ok(())
     }
 
+    /// Symbolic links on the way to `path` (`XDG_CACHE_HOME=/tmp/link`): each must be the
+    /// user's or root's, in a directory others cannot write (or a sticky one), or whoever
+    /// owns it could point lmi elsewhere between a check and a use.
+    fn check_links(path: &Path) -> Result<(), Error> {
+        let me = euid();
+        let mut cur = std::path::PathBuf::new();
+        for part in std::path::absolute(path)?.components() {
+            cur.push(part);
+            let Ok(meta) = std::fs::symlink_metadata(&cur) else {
+                continue;
+            };
+            if !meta.file_type().is_symlink() {
+                continue;
+            }
+            if meta.uid() != me && meta.uid() != 0 {
+                return Err(refused(
+                    &cur,
+                    format!(
+                        "a symbolic link on the way to lmi's files is owned by uid {}, not by you or root",
+                        meta.uid()
+                    ),
+                ));
+            }
+            if let Some(parent) = cur.parent()
+                && let Ok(dir) = std::fs::metadata(parent)
+                && dir.mode() & 0o022 != 0
+                && dir.mode() & 0o1000 == 0
+            {
+                return Err(refused(
+                    &cur,
+                    format!(
+                        "a symbolic link on the way to lmi's files sits in a directory others can write (mode {:o})",
+                        dir.mode() & 0o7777
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn open(path: &Path) -> Result<File, Error> {
         let dir = path
             .parent()
@@ -188,6 +229,8 @@ mod trust {
         // ancestors were checked; the file is opened relative to it without following links.
         let dir_file = File::open(dir)?;
         let dir_meta = dir_file.metadata()?;
+        // The directory actually opened must itself pass, not only what the path names now.
+        check_own(dir, &dir_meta, "directory")?;
         check_dir_chain(dir)?;
         let checked = std::fs::metadata(dir)?;
         if (checked.dev(), checked.ino()) != (dir_meta.dev(), dir_meta.ino()) {
@@ -265,6 +308,34 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
         let e = read_trusted(&dir.join("real"), 100).unwrap_err();
         assert!(e.to_string().contains("writable by others"), "{e}");
+    }
+
+    #[test]
+    fn a_link_on_the_way_owned_by_someone_else_is_refused() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        create_private_dir(&real).unwrap();
+        write_atomic(&real.join("f"), b"x").unwrap();
+        let link = tmp.path().join("link");
+        symlink(&real, &link).unwrap();
+        assert_eq!(read_trusted(&link.join("f"), 10).unwrap(), b"x");
+        // A link another user owns (root can give it away) could be re-pointed at any time.
+        let c = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: a NUL-terminated path; lchown changes the link itself.
+        let changed = unsafe { libc::lchown(c.as_ptr(), 65534, 65534) } == 0;
+        if changed {
+            let e = read_trusted(&link.join("f"), 10).unwrap_err();
+            assert!(e.to_string().contains("symbolic link on the way"), "{e}");
+        }
+        // A link of ours in a directory others can write (not sticky) is refused too.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        symlink(&real, shared.join("mine")).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = read_trusted(&shared.join("mine").join("f"), 10).unwrap_err();
+        assert!(e.to_string().contains("directory others can write"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ use crate::settings::Settings;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// Connecting gets at most this long (or the total, if shorter).
 pub const CONNECT_TIMEOUT_SECS: u64 = 10;
+/// How long an idle connection is kept for reuse: under the shortest common server keep-alive.
+const POOL_IDLE_SECS: u64 = 2;
 /// Largest token-endpoint answer read (a token response is a few KiB).
 pub const TOKEN_BODY_LIMIT: u64 = 1 << 20;
 /// Largest service answer handed to a plugin.
@@ -50,7 +52,26 @@ struct Inner {
     proxied: OnceLock<Result<reqwest::Client, String>>,
     /// Requests to loopback: never proxied, so `http://` stays on the machine.
     direct: reqwest::Client,
-    io: tokio::runtime::Runtime,
+    /// `None` only while dropping.
+    io: Option<tokio::runtime::Runtime>,
+}
+
+impl Inner {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.io
+            .as_ref()
+            .expect("the runtime lives as long as the client")
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A name lookup abandoned at the deadline runs on a blocking thread until the
+        // resolver gives up: do not wait for it, or the total deadline would stretch by it.
+        if let Some(io) = self.io.take() {
+            io.shutdown_background();
+        }
+    }
 }
 
 /// A response read in full (up to a limit).
@@ -86,7 +107,7 @@ impl Http {
                 timeout_secs,
                 proxied: OnceLock::new(),
                 direct,
-                io,
+                io: Some(io),
             }),
         })
     }
@@ -134,7 +155,7 @@ impl Http {
         // cannot be driven from inside another.
         let result = if tokio::runtime::Handle::try_current().is_ok() {
             std::thread::scope(|s| {
-                s.spawn(|| self.inner.io.block_on(exchange))
+                s.spawn(|| self.inner.runtime().block_on(exchange))
                     .join()
                     .unwrap_or_else(|_| {
                         Err((
@@ -144,7 +165,7 @@ impl Http {
                     })
             })
         } else {
-            self.inner.io.block_on(exchange)
+            self.inner.runtime().block_on(exchange)
         };
         let ms = started.elapsed().as_millis();
         match &result {
@@ -236,6 +257,11 @@ fn build_client(timeout_secs: u64, direct: bool) -> Result<reqwest::Client, Stri
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(timeout_secs.min(CONNECT_TIMEOUT_SECS)))
         .timeout(Duration::from_secs(timeout_secs))
+        // Servers close idle keep-alive connections after a few seconds (Node and Apache: 5 s);
+        // a request sent on one just closed fails ("connection closed before message
+        // completed"), as the code exchange after a slow browser sign-in did. Reuse a
+        // connection only while it is surely still open.
+        .pool_idle_timeout(Duration::from_secs(POOL_IDLE_SECS))
         .user_agent(concat!("lmi/", env!("CARGO_PKG_VERSION")));
     if direct {
         builder = builder.no_proxy();

@@ -88,7 +88,8 @@ impl HostState {
         self
     }
 
-    /// The SSO user, looked up once per run (it may involve the keychain).
+    /// The SSO user, looked up once per run (it may involve the keychain, never the
+    /// network): a host call never renews the session, see `sso::stored_user`.
     pub async fn sso_user(&mut self) -> Option<SsoUser> {
         if self.sso.is_none() {
             use crate::auth::sso;
@@ -96,7 +97,7 @@ impl HostState {
                 Some(found) => found,
                 None => {
                     let settings = self.settings.clone();
-                    match off_runtime(move || sso::current_user(&settings)).await {
+                    match off_runtime(move || sso::stored_user(&settings)).await {
                         Ok(found) => found,
                         Err(e) => {
                             tracing::warn!("SSO session unavailable to plugin: {e:?}");
@@ -149,8 +150,10 @@ impl HostState {
 /// waits for it without blocking the run: the plugin's runtime stays free, so the run's
 /// deadline can drop this wait. A thread left behind by the deadline is bounded by its own
 /// limits (the HTTP total deadline, the lock wait, the keychain timeout) and dies with the
-/// process. (Those clients also drive their own runtimes, which must not start inside the
-/// plugin's.)
+/// process. So the work must be safe to abandon at any point: a read, a token fetch or a
+/// service request, never a step that spends a credential before storing its successor (an
+/// SSO refresh with rotation: `sso::stored_user`). (Those clients also drive their own
+/// runtimes, which must not start inside the plugin's.)
 pub async fn off_runtime<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, HostError> {

@@ -160,7 +160,10 @@ fn http() -> reqwest::blocking::Client {
 fn browser_login(idp: &Idp, home: &mut Home, login: &str) -> Run {
     browser::set_browser(home, Browser::approve(login));
     home.global_env(&idp.sso_env());
-    let run = home.run(["login", "sso"]);
+    // --force: the keychain is shared by every test of the run, and a provider started on a
+    // port an earlier test's provider used has that provider's issuer, so a session of that
+    // test could otherwise answer "Already signed in".
+    let run = home.run(["login", "sso", "--force"]);
     assert_eq!(
         run.code,
         0,
@@ -361,6 +364,32 @@ fn an_expired_access_token_is_refreshed_silently_and_the_rotated_token_is_kept()
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(browser_runs(&home), 1, "no browser after the first login");
+}
+
+/// A plugin's host call never renews the session: a refresh there could be cut off by the
+/// run's deadline after the provider spent the old refresh token (rotation) and before the new
+/// one was stored. `is-sso-authenticated` answers from what is stored; renewing is for lmi's
+/// own commands and the `requires_sso` gate, which run before the deadline is armed.
+#[test]
+fn a_plugins_sso_question_never_starts_a_refresh() {
+    let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
+    let mut home = sso_home(&idp.sso_env());
+    home.install(&plugin_dir("plugins/hello"));
+    browser_login(&idp, &mut home, "alice");
+    std::thread::sleep(Duration::from_millis(2500));
+    home.run(["hello"])
+        .success()
+        .stdout_has("sso: signed in (see lmi whoami)");
+    assert_eq!(
+        idp.token_requests("refresh_token"),
+        0,
+        "no refresh from a host call"
+    );
+    // The gate of a requires_sso command renews it, before the plugin starts.
+    home.run(["whoami"])
+        .success()
+        .stdout_has("email: alice@example.test");
+    assert_eq!(idp.token_requests("refresh_token"), 1);
 }
 
 #[test]

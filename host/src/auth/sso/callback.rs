@@ -211,9 +211,6 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    if let Some(code) = params.get("code") {
-        crate::logging::register_secret(code);
-    }
     let ours = params
         .get("state")
         .is_some_and(|s| bool::from(s.as_bytes().ct_eq(shared.state.as_bytes())));
@@ -241,6 +238,12 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             ),
         );
         return;
+    }
+    // Only the one callback that is this login's is a secret worth scrubbing: registering
+    // every `code=` any local process sends would grow the scrub list without bound and let
+    // it blank out words of lmi's own messages.
+    if let Some(code) = params.get("code") {
+        crate::logging::register_secret(code);
     }
     if let Err(mpsc::SendError(cb)) = shared.tx.send(Callback { params, stream }) {
         // The login gave up (timeout) before this arrived.
@@ -363,6 +366,24 @@ mod tests {
             assert!(Instant::now() < deadline, "port {port} still held");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// A `code` from a request that is not this login's is never registered for scrubbing:
+    /// any local process could otherwise grow the list and blank out words of lmi's output.
+    #[test]
+    fn a_foreign_code_is_not_registered_as_a_secret() {
+        let server = CallbackServer::bind(0, "mine").unwrap();
+        let port = server.port();
+        for bad in [
+            "/callback?state=other&code=foreign-code-https",
+            "/callback?code=foreign-code-https",
+        ] {
+            assert!(get(port, bad).starts_with("HTTP/1.1 400"));
+        }
+        assert_eq!(
+            crate::logging::scrub("foreign-code-https"),
+            "foreign-code-https"
+        );
     }
 
     #[test]

@@ -163,6 +163,25 @@ fn current_user_in(
     user_of_loaded(settings, cfg, store, loaded)
 }
 
+/// The signed-in user as stored, without renewing anything (no network): a fresh session, or
+/// an expired one that still holds a refresh token. For plugin host calls, which the run's
+/// deadline may abandon at any moment: a refresh abandoned after the provider rotated the
+/// refresh token, and before lmi stored the new one, would lose the session.
+pub fn stored_user(settings: &Settings) -> Result<Option<SsoUser>, AuthError> {
+    let Some(cfg) = SsoConfig::load_optional(settings)? else {
+        return Ok(None);
+    };
+    let store = Store::new(settings, &account(&cfg))?;
+    if let Some(summary) = usable(store.summary(), &cfg)
+        && is_fresh(&summary, now_secs())
+    {
+        return Ok(Some(user_of(&summary)));
+    }
+    Ok(usable(store.load()?, &cfg)
+        .filter(|s| is_fresh(s, now_secs()) || s.refresh_token.is_some())
+        .map(|s| user_of(&s)))
+}
+
 /// [`current_user_in`] for a record already read from `store`.
 fn user_of_loaded(
     settings: &Settings,
