@@ -26,6 +26,9 @@ pub enum HttpFailure {
     Timeout(u64),
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The server's certificate was refused; the message says why and what to do.
+    #[error("{0}")]
+    Tls(String),
     #[error("the answer is larger than {0} bytes")]
     TooLarge(u64),
     #[error("{0}")]
@@ -61,7 +64,9 @@ impl Http {
     pub fn new(settings: &Settings) -> Result<Self, AuthError> {
         let timeout_secs = settings.global_u64("LMI_HTTP_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
         let timeout_secs = timeout_secs.max(1);
-        let client = reqwest::blocking::Client::builder()
+        let trust = crate::tls::Trust::for_process(settings.global(crate::tls::CA_BUNDLE_KEY))?;
+        let client = trust
+            .apply_blocking(reqwest::blocking::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(timeout_secs.min(CONNECT_TIMEOUT_SECS)))
             .timeout(Duration::from_secs(timeout_secs))
@@ -160,7 +165,10 @@ impl Http {
     }
 
     fn failure(&self, e: &reqwest::Error) -> HttpFailure {
-        if e.is_timeout() {
+        if let Some(problem) = tls_problem(e) {
+            let host = e.url().and_then(|u| u.host_str()).unwrap_or("the server");
+            HttpFailure::Tls(problem.explain(host))
+        } else if e.is_timeout() {
             HttpFailure::Timeout(self.timeout_secs)
         } else if e.is_connect() {
             HttpFailure::Connect(chain(e))
@@ -168,6 +176,63 @@ impl Http {
             HttpFailure::Other(chain(e))
         }
     }
+}
+
+/// Why a server's certificate was refused, in the user's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsProblem {
+    UnknownIssuer,
+    Expired,
+    WrongName,
+    Other,
+}
+
+impl TlsProblem {
+    fn explain(self, host: &str) -> String {
+        match self {
+            TlsProblem::UnknownIssuer => format!(
+                "the TLS certificate of {host} is not signed by a certificate authority lmi trusts: \
+                 install your company's CA in the OS trust store, or set {}=PATH to a PEM file holding it \
+                 (`lmi doctor` lists the roots in use)",
+                crate::tls::CA_BUNDLE_KEY
+            ),
+            TlsProblem::Expired => format!(
+                "the TLS certificate of {host} has expired or is not valid yet (check this machine's clock)"
+            ),
+            TlsProblem::WrongName => {
+                format!("the TLS certificate of {host} was issued for another name: check the URL")
+            }
+            TlsProblem::Other => format!("the TLS certificate of {host} was refused"),
+        }
+    }
+}
+
+/// The certificate error somewhere in `e`'s causes. rustls's error sits inside nested
+/// `io::Error`s, whose `source()` skips the error they wrap, so those are opened instead.
+fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
+    use rustls::{CertificateError, Error as TlsError};
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(TlsError::InvalidCertificate(cert)) = err.downcast_ref::<TlsError>() {
+            return Some(match cert {
+                CertificateError::UnknownIssuer => TlsProblem::UnknownIssuer,
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. } => TlsProblem::Expired,
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => TlsProblem::WrongName,
+                _ => TlsProblem::Other,
+            });
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// An error and its causes on one line, without the URL reqwest likes to add.

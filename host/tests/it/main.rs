@@ -13,4 +13,5 @@ mod scaffold;
 mod service_auth;
 mod sso;
 mod support;
+mod tls;
 mod validate;
