@@ -91,6 +91,7 @@ impl Trust {
 
     /// Reads the platform store and the optional bundle.
     pub fn load(bundle: Option<&Path>) -> Result<Trust, BundleError> {
+        let started = std::time::Instant::now();
         let mut certificates = Vec::new();
         let mut sources = Vec::new();
 
@@ -126,6 +127,11 @@ impl Trust {
         if mozilla {
             sources.push(TrustSource::Mozilla);
         }
+        tracing::debug!(
+            "read {} trusted roots in {} µs",
+            certificates.len(),
+            started.elapsed().as_micros()
+        );
         Ok(Trust {
             certificates,
             mozilla,

@@ -165,9 +165,8 @@ impl Http {
     }
 
     fn failure(&self, e: &reqwest::Error) -> HttpFailure {
-        if let Some(problem) = tls_problem(e) {
-            let host = e.url().and_then(|u| u.host_str()).unwrap_or("the server");
-            HttpFailure::Tls(problem.explain(host))
+        if let Some(message) = tls_failure(e) {
+            HttpFailure::Tls(message)
         } else if e.is_timeout() {
             HttpFailure::Timeout(self.timeout_secs)
         } else if e.is_connect() {
@@ -176,6 +175,12 @@ impl Http {
             HttpFailure::Other(chain(e))
         }
     }
+}
+
+/// The plain message for a refused server certificate, if that is why `e` failed.
+pub fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    let host = e.url().and_then(|u| u.host_str()).unwrap_or("the server");
+    tls_problem(e).map(|p| p.explain(host))
 }
 
 /// Why a server's certificate was refused, in the user's terms.

@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 
-use crate::support::Home;
+use crate::support::browser::{self, Browser};
 use crate::support::fault::{FaultServer, Reply};
+use crate::support::idp::Idp;
 use crate::support::tls::{Proxy, ServerIdentity, TlsFront, pki};
+use crate::support::{Home, plugin_dir};
 
 const SECRET: &str = "corp-client-secret-5b1e";
 
@@ -181,4 +183,86 @@ fn a_token_request_goes_through_a_connect_proxy() {
         1,
         "NO_PROXY kept the request off the proxy"
     );
+}
+
+/// The keychain tests need the private Secret Service `make test` starts.
+fn require_keyring() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run under scripts/with-keyring (make test does)"
+    );
+}
+
+/// The interactive sign-in against a provider on the company CA, trusted via LMI_CA_BUNDLE:
+/// discovery, JWKS, the code exchange and the service grant all speak TLS.
+#[test]
+fn browser_login_and_service_grant_over_tls_with_lmi_ca_bundle() {
+    require_keyring();
+    let idp = Idp::start_tls();
+    assert!(idp.issuer().starts_with("https://"), "{}", idp.issuer());
+    let mut home = Home::new();
+    home.env("LMI_CA_BUNDLE", pki().ca_pem.to_str().unwrap());
+    home.env("LMI_TEST_BROWSER_ANY_CERT", "1");
+    browser::set_browser(&mut home, Browser::approve("tess"));
+    home.global_env(&format!("{}default_environment=dev\n", idp.sso_env()));
+    home.env_file("dev", &idp.service_env());
+    home.run(["login", "sso"])
+        .success()
+        .stdout_has("Signed in as tess@example.test");
+    home.run(["auth", "token"]).success();
+    home.install(&plugin_dir("plugins/hello"));
+    home.run(["whoami"])
+        .success()
+        .stdout_has("tess@example.test");
+
+    // Without the CA, the same provider is refused with the fix.
+    let mut other = Home::new();
+    other.global_env(&idp.sso_env());
+    other.env("BROWSER", "/bin/false");
+    other
+        .run(["login", "sso", "--no-browser", "--force"])
+        .code(1)
+        .stderr_has("not signed by a certificate authority lmi trusts");
+}
+
+/// The device flow against the same provider, trusted through the OS store's SSL_CERT_FILE.
+#[test]
+fn device_login_over_tls_with_ssl_cert_file() {
+    require_keyring();
+    let idp = Idp::start_tls();
+    let mut home = Home::new();
+    home.env("SSL_CERT_FILE", pki().ca_pem.to_str().unwrap());
+    home.env("LMI_TEST_BROWSER_ANY_CERT", "1");
+    browser::set_browser(&mut home, Browser::device("uma"));
+    home.global_env(&idp.sso_env());
+    home.run(["login", "sso", "--device"])
+        .success()
+        .stdout_has("Signed in as uma@example.test");
+}
+
+/// `lmi doctor` names the roots in use, and its probes trust exactly what lmi trusts.
+#[test]
+fn doctor_reports_the_trust_sources_and_probes_with_them() {
+    let (_plain, front) = token_endpoint(&pki().good);
+    let mut home = corp_home(&front.url("localhost", "/token"));
+    let run = home.run(["doctor", "--offline"]);
+    assert!(
+        run.stdout.contains("the OS trust store") && !run.stdout.contains("LMI_CA_BUNDLE"),
+        "{run:#?}"
+    );
+    home.run(["doctor"])
+        .stdout_has("not signed by a certificate authority lmi trusts");
+
+    home.env("LMI_CA_BUNDLE", pki().ca_pem.to_str().unwrap());
+    let run = home.run(["doctor", "--offline"]);
+    assert!(
+        run.stdout.contains("the OS trust store") && run.stdout.contains("LMI_CA_BUNDLE"),
+        "{run:#?}"
+    );
+    let run = home.run(["doctor"]);
+    assert!(!run.stdout.contains("not signed by"), "{run:#?}");
+
+    home.env("LMI_CA_BUNDLE", "/nonexistent/ca.pem");
+    home.run(["doctor", "--offline"])
+        .stdout_has("/nonexistent/ca.pem");
 }
