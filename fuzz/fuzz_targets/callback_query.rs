@@ -2,8 +2,9 @@
 //! scanner, another local process. This target sends each input as the raw request to the
 //! real listener (`host/src/auth/sso/callback.rs`, compiled in here as a module since it is
 //! private to lmi) and checks its invariants: it never panics or hangs, only an exact
-//! `GET /callback` request line is handed to the login (with its query decoded into
-//! parameters), and everything else gets a well-formed 404 or a closed connection.
+//! `GET /callback` request line carrying the login's `state` is handed to the login (with its
+//! query decoded into parameters), another callback gets a well-formed 400 page, and
+//! everything else a well-formed 404 or a closed connection.
 #![no_main]
 
 use std::io::{ErrorKind, Read, Write};
@@ -23,6 +24,9 @@ mod callback;
 
 use callback::{CALLBACK_PATH, CallbackServer};
 
+/// The state of the login the listener serves (the seeds carry it).
+const STATE: &str = "fuzz-state";
+
 /// The request line the listener sees (it reads up to the blank line, then takes line one).
 fn request_line(data: &[u8]) -> Option<String> {
     let end = data.windows(4).position(|w| w == b"\r\n\r\n")?;
@@ -31,7 +35,7 @@ fn request_line(data: &[u8]) -> Option<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let server = CallbackServer::bind(0).expect("bind loopback");
+    let server = CallbackServer::bind(0, STATE).expect("bind loopback");
     let uri = server.redirect_uri();
     let authority = uri
         .strip_prefix("http://")
@@ -59,8 +63,8 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(words.next(), Some("GET"), "{line:?}");
             let target = words.next().unwrap_or_default();
             assert_eq!(target.split('?').next(), Some(CALLBACK_PATH), "{line:?}");
-            let state = cb.get("state").map(str::to_owned);
-            cb.respond(state.is_some(), "fuzz <&> \"done\"");
+            assert_eq!(cb.get("state"), Some(STATE), "{line:?}");
+            cb.respond(true, "fuzz <&> \"done\"");
             continue;
         }
         let mut buf = [0u8; 4096];
@@ -85,14 +89,22 @@ fuzz_target!(|data: &[u8]| {
         .expect("a complete response head");
     let status = head.lines().next().unwrap_or_default();
     if handed_over {
-        assert!(
-            status == "HTTP/1.1 200 OK" || status == "HTTP/1.1 400 Bad Request",
-            "{status}"
-        );
+        assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(!body.contains("<&>"), "the page must escape what it shows");
     } else {
+        // A callback with another state is refused with a page; anything else is a 404.
+        let is_callback = request_line(data).is_some_and(|line| {
+            let mut words = line.split(' ');
+            words.next() == Some("GET")
+                && words.next().unwrap_or_default().split('?').next() == Some(CALLBACK_PATH)
+        });
+        let expected = if is_callback {
+            "HTTP/1.1 400 Bad Request"
+        } else {
+            "HTTP/1.1 404 Not Found"
+        };
         assert_eq!(
-            status, "HTTP/1.1 404 Not Found",
+            status, expected,
             "only exact callbacks are answered otherwise"
         );
     }

@@ -11,7 +11,7 @@ use crate::exit::{Exit, ExitStatus};
 use crate::output::{self, OutputFormat};
 use crate::paths::Paths;
 use crate::plugins::manifest::BUILTIN_COMMANDS;
-use crate::plugins::store::{InstalledPlugin, Store};
+use crate::plugins::store::{InstalledPlugin, Store, contested, route};
 use crate::settings::Settings;
 
 #[derive(Debug, Parser)]
@@ -83,15 +83,23 @@ pub struct Ctx {
 
 /// The process entry point: parse, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    match run(std::env::args_os().collect()) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if argv
+        .get(1)
+        .is_some_and(|a| a == crate::runtime::compile::CHILD_ARG)
+    {
+        return crate::runtime::compile::child_main(&argv[2..]);
+    }
+    crate::runtime::compile::compile_in_child_processes();
+    match run(argv) {
         Ok(code) => code,
         Err(err) => {
             let exit = exit_of(&err);
-            // Messages may quote an identity provider's answer: scrub known secrets from them
-            // as from the log.
+            // Messages may quote an identity provider's answer or a manifest's line: scrub
+            // known secrets from them as from the log, and let no escape sequence through.
             output::note(format_args!(
                 "error: {}",
-                crate::logging::scrub(&format!("{err:#}"))
+                crate::text::block(&crate::logging::scrub(&format!("{err:#}")), 40, 2000)
             ));
             if let Some(hint) = hint_of(&err, exit) {
                 output::note(format_args!("hint: {hint}"));
@@ -122,10 +130,22 @@ fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let (plugins, problems) = store.list();
     let matches = match dispatch_matches(&argv, word, &plugins) {
         Some(matches) => matches,
-        None => build_command(&plugins).get_matches_from(argv),
+        None => {
+            if word.is_some_and(|w| route(&plugins, w).is_none()) {
+                // The command may belong to a plugin lmi refused to load: say why before
+                // the parser calls it unknown.
+                for problem in &problems {
+                    output::warn(problem);
+                }
+            }
+            build_command(&plugins).get_matches_from(argv)
+        }
     };
-    let (name, _) = matches.subcommand().expect("a subcommand is required");
-    if plugins.iter().any(|p| p.manifest.command(name).is_some()) {
+    let name = matches.subcommand_name().unwrap_or_default();
+    if route(&plugins, name).is_some() {
+        for contested in contested(&plugins) {
+            output::warn(contested);
+        }
         if route_missed {
             // The route index did not know this command: make it do so next time.
             store.refresh_routes();
@@ -190,11 +210,11 @@ fn dispatch(
     paths: Paths,
     plugins: Vec<InstalledPlugin>,
 ) -> anyhow::Result<ExitCode> {
-    let (name, sub) = matches.subcommand().expect("a subcommand is required");
-    let plugin = plugins
-        .iter()
-        .find(|p| p.manifest.command(name).is_some())
-        .expect("the parser only knows installed plugin commands")
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(crate::exit::UsageError("no command given: see `lmi --help`".into()).into());
+    };
+    let plugin = route(&plugins, name)
+        .ok_or_else(|| crate::exit::UsageError(format!("no installed plugin provides `{name}`")))?
         .clone();
     let args: Vec<String> = sub
         .get_many::<OsString>("args")
@@ -220,16 +240,15 @@ fn dispatch_matches(
 /// The parser for a plugin command (`word`, from [`dispatch_word`]): just the global
 /// options and that command, whose words go to the plugin.
 fn dispatch_command(word: &str, plugins: &[InstalledPlugin]) -> Option<clap::Command> {
-    plugins.iter().find_map(|plugin| {
-        let command = plugin.manifest.command(word)?;
-        Some(
-            GlobalArgs::augment_args(clap::Command::new("lmi"))
-                .disable_version_flag(true)
-                .disable_help_flag(true)
-                .subcommand_required(true)
-                .subcommand(plugin_subcommand(plugin, command)),
-        )
-    })
+    let plugin = route(plugins, word)?;
+    let command = plugin.manifest.command(word)?;
+    Some(
+        GlobalArgs::augment_args(clap::Command::new("lmi"))
+            .disable_version_flag(true)
+            .disable_help_flag(true)
+            .subcommand_required(true)
+            .subcommand(plugin_subcommand(plugin, command)),
+    )
 }
 
 /// The command word of `argv` when only global options come before it and it is not a
@@ -264,7 +283,10 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     let mut cmd = Cli::command().version(version);
     for plugin in plugins {
         for c in &plugin.manifest.commands {
-            cmd = cmd.subcommand(plugin_subcommand(plugin, c));
+            // A command another plugin owns is listed once, under its owner.
+            if route(plugins, &c.name).is_some_and(|p| p.manifest.name == plugin.manifest.name) {
+                cmd = cmd.subcommand(plugin_subcommand(plugin, c));
+            }
         }
     }
     cmd
@@ -275,7 +297,7 @@ fn plugin_subcommand(
     plugin: &InstalledPlugin,
     c: &crate::plugins::manifest::CommandSpec,
 ) -> clap::Command {
-    let mut about = c.about.clone();
+    let mut about = safe_about(&c.about);
     if c.requires_sso {
         about.push_str(" [requires SSO]");
     }
@@ -294,6 +316,24 @@ fn plugin_subcommand(
                 .allow_hyphen_values(true)
                 .value_parser(clap::value_parser!(OsString)),
         )
+}
+
+/// A manifest's `about` as `--help` and every completion script show it: one line of
+/// terminal-safe text, its quote-like characters made plain `'`, which each completion
+/// generator escapes for its shell (PowerShell also ends strings at `‘ ‚ ‛`, which
+/// clap_complete does not escape). Install refuses such text; this covers manifests linked
+/// or installed before that rule.
+fn safe_about(about: &str) -> String {
+    crate::text::line(about, 200)
+        .chars()
+        .map(|c| {
+            if crate::text::is_quote_like(c) {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The hint printed under an error: the auth error's own, else for any exit 4 (e.g. a
@@ -350,6 +390,7 @@ mod tests {
                 linked: false,
                 installed_at: 0,
             },
+            grants: Default::default(),
         }
     }
 
@@ -370,6 +411,37 @@ mod tests {
             name.to_owned(),
             args,
         )
+    }
+
+    /// Manifest text that got past install (linked, or installed before the rule) reaches
+    /// no completion script or help page raw, in any shell clap_complete offers.
+    #[test]
+    fn hostile_about_text_is_neutralised_for_every_shell() {
+        use clap::ValueEnum;
+        let mut plugin = hello();
+        plugin.manifest.commands[0].about =
+            "List\u{2018} + $(calc) + \u{201A}\u{201B}\u{1b}]52;c;eA==\u{7}\u{202e}x\n- y".into();
+        let plugins = vec![plugin];
+        let mut help = Vec::new();
+        build_command(&plugins).write_long_help(&mut help).unwrap();
+        let mut outputs = vec![("help".to_owned(), String::from_utf8(help).unwrap())];
+        for shell in clap_complete::Shell::value_variants() {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut build_command(&plugins), "lmi", &mut out);
+            outputs.push((format!("{shell:?}"), String::from_utf8(out).unwrap()));
+        }
+        for (what, text) in outputs {
+            let bad = text.chars().find(|&c| {
+                (crate::text::is_unsafe_char(c) && c != '\n' && c != '\t')
+                    || crate::text::is_quote_like(c)
+            });
+            assert_eq!(bad, None, "{what}");
+            // bash completes names only; every other output shows the text, made plain.
+            assert!(
+                what == "Bash" || text.contains("calc"),
+                "{what} shows the text: {text}"
+            );
+        }
     }
 
     /// A global option the dispatch scan does not know would send every dispatch that uses

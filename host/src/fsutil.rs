@@ -11,22 +11,25 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
-/// Creates a directory (and its parents) readable only by the user: 0700 on Unix, whatever
-/// the umask. An existing directory is tightened to 0700 if it was looser.
+/// Creates a directory (and any missing parents) readable only by the user: 0700 on Unix,
+/// whatever the umask. An existing directory of ours is tightened to 0700 if it was looser.
+/// Then the directory must pass the trust rule: state is never written where someone else
+/// could swap it, since lmi would read it back.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        // An existing directory keeps its mode with DirBuilder; tighten it.
+        // An existing directory keeps its mode with DirBuilder; tighten it (only our own:
+        // someone else's is refused by the check below, not adopted).
         let meta = std::fs::metadata(dir)?;
-        if meta.permissions().mode() & 0o077 != 0 {
+        if meta.permissions().mode() & 0o077 != 0 && meta.uid() == trust::euid() {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        Ok(())
+        check_trusted_dir(dir)
     }
     #[cfg(not(unix))]
     {
@@ -99,7 +102,7 @@ mod trust {
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
 
-    fn euid() -> u32 {
+    pub fn euid() -> u32 {
         // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() }
     }
@@ -269,11 +272,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let shared = tmp.path().join("shared");
         std::fs::create_dir(&shared).unwrap();
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         let dir = shared.join("state");
         create_private_dir(&dir).unwrap();
         write_atomic(&dir.join("f"), b"x").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(read_trusted(&dir.join("f"), 100).is_err());
+        // Nor is anything created or written there any more.
+        let e = create_private_dir(&shared.join("other")).unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        assert!(write_atomic(&dir.join("g"), b"y").is_err());
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
         assert_eq!(read_trusted(&dir.join("f"), 100).unwrap(), b"x");
     }

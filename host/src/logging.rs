@@ -148,8 +148,9 @@ fn value_end(bytes: &[u8], start: usize) -> usize {
     end
 }
 
-/// A URL fit for a log line: credentials in the userinfo and secret query parameters
-/// replaced with `****`.
+/// A URL fit for an error message or a `-vv` log line: credentials in the userinfo and the
+/// value of every query parameter replaced with `****` (a plugin's query may carry an
+/// `api_key` under any name), the names kept so the request is recognisable.
 pub fn redact_url(url: &url::Url) -> String {
     let mut u = url.clone();
     if !u.username().is_empty() {
@@ -158,25 +159,30 @@ pub fn redact_url(url: &url::Url) -> String {
     if u.password().is_some() {
         let _ = u.set_password(Some("****"));
     }
+    u.set_fragment(None);
     if u.query().is_some() {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = SECRET_NAMES.iter().any(|n| k.eq_ignore_ascii_case(n))
-                    || k.eq_ignore_ascii_case("state");
-                (
-                    k.into_owned(),
-                    if secret {
-                        "****".to_owned()
-                    } else {
-                        v.into_owned()
-                    },
-                )
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
+        let names: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|k| (k.as_str(), "****")));
     }
     scrub(u.as_str())
+}
+
+/// A URL for an INFO log line (the log file keeps these): scheme, host and path only, no
+/// userinfo and no query (`?…` marks that there was one).
+pub fn url_for_log(url: &url::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_fragment(None);
+    let had_query = u.query().is_some();
+    u.set_query(None);
+    let mut shown = scrub(u.as_str());
+    if had_query {
+        shown.push_str("?…");
+    }
+    shown
 }
 
 /// A writer that scrubs each formatted event before passing it on.
@@ -259,30 +265,57 @@ pub fn init(settings: &Settings, verbose: u8) {
     });
 }
 
+/// Opens the log file for appending: the default one in lmi's private data directory, or
+/// `LMI_LOG_FILE=PATH`. Whatever the umask, missing directories are created 0700 and the file
+/// is 0600 (an existing log of the user's that was looser is tightened); a link or a file
+/// someone else owns is not logged to. `None` (no file logging) when it cannot be opened so.
 fn open_log_file(settings: &Settings) -> Option<std::fs::File> {
     let path = match settings.global("LMI_LOG_FILE") {
         Some("off") | Some("0") | Some("false") => return None,
-        // The user's own directory keeps its permissions; the file itself is 0600.
         Some(p) => {
             let path = std::path::PathBuf::from(p);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                let _ = std::fs::create_dir_all(dir);
+                // The user's own existing directories keep their modes; new ones are private.
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                let _ = builder.create(dir);
             }
             path
         }
         None => {
             let path = settings.paths().log_file();
-            if let Some(dir) = path.parent() {
-                let _ = crate::fsutil::create_private_dir(dir);
-            }
+            let dir = path.parent()?;
+            crate::fsutil::create_private_dir(dir).ok()?;
             path
         }
     };
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true).append(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).ok()
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = opts.open(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = file.metadata().ok()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_file() || meta.uid() != me {
+            return None;
+        }
+        if meta.mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .ok()?;
+        }
+    }
+    Some(file)
 }
 
 #[cfg(test)]
@@ -338,7 +371,13 @@ mod tests {
         let url = url::Url::parse("https://u:p@h/cb?code=abc&x=1&access_token=t").unwrap();
         assert_eq!(
             redact_url(&url),
-            "https://****:****@h/cb?code=****&x=1&access_token=****"
+            "https://****:****@h/cb?code=****&x=****&access_token=****"
         );
+        let url = url::Url::parse("https://u:p@h/api/items?api_key=k-91&page=2#frag").unwrap();
+        assert_eq!(
+            redact_url(&url),
+            "https://****:****@h/api/items?api_key=****&page=****"
+        );
+        assert_eq!(url_for_log(&url), "https://h/api/items?…");
     }
 }

@@ -139,19 +139,7 @@ impl Trust {
         })
     }
 
-    /// A blocking client builder that trusts these roots and nothing else.
-    pub fn apply_blocking(
-        &self,
-        mut builder: reqwest::blocking::ClientBuilder,
-    ) -> reqwest::blocking::ClientBuilder {
-        builder = builder.tls_built_in_root_certs(false);
-        for cert in &self.certificates {
-            builder = builder.add_root_certificate(cert.clone());
-        }
-        builder.tls_built_in_webpki_certs(self.mozilla)
-    }
-
-    /// The same for an async client builder.
+    /// A client builder that trusts these roots and nothing else.
     pub fn apply(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         builder = builder.tls_built_in_root_certs(false);
         for cert in &self.certificates {

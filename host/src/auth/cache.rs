@@ -62,6 +62,9 @@ pub struct CachedToken {
     pub issued_for: Option<String>,
 }
 
+/// Largest cache file read (a cached token is well under 1 KiB; a JWT a few KiB).
+const CACHE_FILE_LIMIT: u64 = 256 << 10;
+
 /// Tokens are replaced this long before they expire: 10% of their lifetime, at most 60 s.
 pub fn safety_margin(lifetime_secs: u64) -> u64 {
     (lifetime_secs / 10).min(60)
@@ -71,7 +74,7 @@ impl CachedToken {
     /// Usable at `now`: not within the safety margin of its expiry.
     pub fn is_fresh(&self, now: u64) -> bool {
         let lifetime = self.expires_at.saturating_sub(self.obtained_at);
-        now + safety_margin(lifetime) < self.expires_at
+        now.saturating_add(safety_margin(lifetime)) < self.expires_at
     }
 }
 
@@ -118,10 +121,16 @@ impl TokenCache {
         &self.path
     }
 
-    /// Inspects the file without changing anything.
+    /// Inspects the file without changing anything. It is read only if lmi could have
+    /// written it: a regular file, not a link, owned by this user and writable by nobody
+    /// else, in a directory chain the same holds for (`fsutil::read_trusted`). Anything else
+    /// may be a token planted by someone else, and is unusable.
     pub fn state(&self) -> CacheState {
-        match std::fs::read(&self.path) {
+        match crate::fsutil::read_trusted(&self.path, CACHE_FILE_LIMIT) {
             Err(e) if e.kind() == ErrorKind::NotFound => CacheState::Missing,
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                CacheState::Unusable(format!("not trusted: {e}"))
+            }
             Err(e) => CacheState::Unusable(format!("cannot read it: {e}")),
             Ok(bytes) => match serde_json::from_slice::<CachedToken>(&bytes) {
                 Ok(t) => CacheState::Present(t),

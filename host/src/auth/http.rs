@@ -1,10 +1,15 @@
 //! The one HTTP client configuration for token endpoints and services: no redirects (a token
-//! call or a bearer request is never replayed somewhere else), connect and total timeouts
-//! (`LMI_HTTP_TIMEOUT_SECS`, default 30 s), response bodies capped, and one trace line per
-//! exchange naming method, URL (redacted) and status. Request and response bodies and
-//! credential headers are never logged.
+//! call or a bearer request is never replayed somewhere else), one total deadline per
+//! exchange (`LMI_HTTP_TIMEOUT_SECS`, default 30 s: connect, send and the whole body, so a
+//! server that drips a byte at a time cannot hold lmi or its token lock), response bodies
+//! capped, loopback never sent through a proxy, and one log line per exchange naming method,
+//! URL without its query (`-vv` adds the query with every value redacted) and status.
+//! Request and response bodies and credential headers are never logged.
+//!
+//! Requests run on reqwest's async client inside a private current-thread runtime, under a
+//! `tokio::time::timeout`: reqwest's blocking client bounds each read, not the exchange.
 
-use std::io::Read;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::AuthError;
@@ -35,11 +40,22 @@ pub enum HttpFailure {
     Other(String),
 }
 
-/// A blocking client built the way every lmi request needs it.
+/// A client built the way every lmi request needs it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Http {
-    client: reqwest::blocking::Client,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     timeout_secs: u64,
+    /// The roots every connection trusts (`tls`).
+    trust: crate::tls::Trust,
+    /// Requests to anything but loopback: the environment's proxy settings apply.
+    proxied: OnceLock<Result<reqwest::Client, String>>,
+    /// Requests to loopback: never proxied, so `http://` stays on the machine.
+    direct: reqwest::Client,
+    io: tokio::runtime::Runtime,
 }
 
 /// A response read in full (up to a limit).
@@ -63,95 +79,146 @@ impl std::fmt::Debug for Reply {
 impl Http {
     pub fn new(settings: &Settings) -> Result<Self, AuthError> {
         let timeout_secs = settings.global_u64("LMI_HTTP_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
+        Self::with_timeout(settings, timeout_secs)
+    }
+
+    /// The same client with another total deadline per exchange (`lmi doctor`'s probes).
+    pub fn with_timeout(settings: &Settings, timeout_secs: u64) -> Result<Self, AuthError> {
+        let io = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
         let timeout_secs = timeout_secs.max(1);
         let trust = crate::tls::Trust::for_process(settings.global(crate::tls::CA_BUNDLE_KEY))?;
-        let client = trust
-            .apply_blocking(reqwest::blocking::Client::builder())
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(timeout_secs.min(CONNECT_TIMEOUT_SECS)))
-            .timeout(Duration::from_secs(timeout_secs))
-            .user_agent(concat!("lmi/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {}", chain(&e))))?;
+        let direct = build_client(timeout_secs, true, &trust)
+            .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
         Ok(Self {
-            client,
-            timeout_secs,
+            inner: Arc::new(Inner {
+                timeout_secs,
+                trust,
+                proxied: OnceLock::new(),
+                direct,
+                io,
+            }),
         })
     }
 
-    pub fn request(
-        &self,
-        method: reqwest::Method,
-        url: url::Url,
-    ) -> reqwest::blocking::RequestBuilder {
-        self.client.request(method, url)
+    /// The total deadline of one exchange.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.inner.timeout_secs)
     }
 
-    /// Sends `request`, reads at most `limit` bytes of the answer, traces the exchange.
-    pub fn execute(
-        &self,
-        request: reqwest::blocking::Request,
-        limit: u64,
-    ) -> Result<Reply, HttpFailure> {
+    /// A request builder; send what it builds with [`Http::execute`].
+    pub fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
+        // Building only: which client sends it is decided by `execute`, from the URL.
+        self.inner.direct.request(method, url)
+    }
+
+    /// Loopback goes direct, whatever `HTTP_PROXY` says; everything else may be proxied.
+    fn client_for(&self, url: &url::Url) -> Result<&reqwest::Client, HttpFailure> {
+        if crate::settings::is_loopback(url) {
+            return Ok(&self.inner.direct);
+        }
+        self.inner
+            .proxied
+            .get_or_init(|| build_client(self.inner.timeout_secs, false, &self.inner.trust))
+            .as_ref()
+            .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))
+    }
+
+    /// Sends `request`, reads at most `limit` bytes of the answer within the total deadline,
+    /// logs the exchange.
+    pub fn execute(&self, request: reqwest::Request, limit: u64) -> Result<Reply, HttpFailure> {
         let method = request.method().clone();
-        let url = crate::logging::redact_url(request.url());
+        let (url_info, url_debug) = (
+            crate::logging::url_for_log(request.url()),
+            crate::logging::redact_url(request.url()),
+        );
         let started = Instant::now();
-        let result = self.client.execute(request).map_err(|e| self.failure(&e));
-        let mut response = match result {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::info!(
-                    "HTTP {method} {url} failed after {} ms: {e}",
-                    started.elapsed().as_millis()
-                );
-                return Err(e);
+        let secs = self.inner.timeout_secs;
+        let exchange = async {
+            match tokio::time::timeout(self.timeout(), self.exchange(request, limit)).await {
+                Ok(result) => result,
+                Err(_elapsed) => Err((None, HttpFailure::Timeout(secs))),
             }
         };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let mut body = Vec::new();
-        let read = (&mut response).take(limit + 1).read_to_end(&mut body);
+        // A caller inside an async runtime (none today) gets its own thread: a runtime
+        // cannot be driven from inside another.
+        let result = if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(|| self.inner.io.block_on(exchange))
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err((
+                            None,
+                            HttpFailure::Other("the HTTP exchange panicked".into()),
+                        ))
+                    })
+            })
+        } else {
+            self.inner.io.block_on(exchange)
+        };
         let ms = started.elapsed().as_millis();
-        match read {
-            Err(e) => {
-                let e = match e.get_ref().and_then(|i| i.downcast_ref::<reqwest::Error>()) {
-                    Some(re) => self.failure(re),
-                    None if e.kind() == std::io::ErrorKind::TimedOut => {
-                        HttpFailure::Timeout(self.timeout_secs)
-                    }
-                    None => HttpFailure::Other(format!("reading the answer failed: {e}")),
-                };
+        match &result {
+            Ok(reply) => {
                 tracing::info!(
-                    "HTTP {method} {url} -> {} then failed after {ms} ms: {e}",
+                    "HTTP {method} {url_info} -> {} ({ms} ms, {} bytes)",
+                    reply.status.as_u16(),
+                    reply.body.len()
+                );
+            }
+            Err((Some(status), e)) => {
+                tracing::info!(
+                    "HTTP {method} {url_info} -> {} then failed after {ms} ms: {e}",
                     status.as_u16()
                 );
-                Err(e)
             }
-            Ok(_) if body.len() as u64 > limit => {
-                tracing::info!(
-                    "HTTP {method} {url} -> {}, answer over {limit} bytes, dropped",
-                    status.as_u16()
-                );
-                Err(HttpFailure::TooLarge(limit))
-            }
-            Ok(_) => {
-                tracing::info!(
-                    "HTTP {method} {url} -> {} ({ms} ms, {} bytes)",
-                    status.as_u16(),
-                    body.len()
-                );
-                Ok(Reply {
-                    status,
-                    headers,
-                    body,
-                })
+            Err((None, e)) => {
+                tracing::info!("HTTP {method} {url_info} failed after {ms} ms: {e}");
             }
         }
+        tracing::debug!("HTTP {method} {url_debug}");
+        result.map_err(|(_, e)| e)
     }
 
-    /// The `oauth2` crate's HTTP client: this client, with the token-body limit.
+    /// One exchange: the answer's status once known travels with any later failure.
+    async fn exchange(
+        &self,
+        request: reqwest::Request,
+        limit: u64,
+    ) -> Result<Reply, (Option<reqwest::StatusCode>, HttpFailure)> {
+        let client = self.client_for(request.url()).map_err(|e| (None, e))?;
+        let mut response = client
+            .execute(request)
+            .await
+            .map_err(|e| (None, self.failure(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err((Some(status), HttpFailure::TooLarge(limit)));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| (Some(status), self.failure(&e)))?
+        {
+            if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
+                return Err((Some(status), HttpFailure::TooLarge(limit)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The `oauth2` crate's HTTP client: this client, with the token-body limit and the same
+    /// total deadline.
     pub fn oauth(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpFailure> {
-        let request = reqwest::blocking::Request::try_from(request).map_err(|e| {
+        let request = reqwest::Request::try_from(request).map_err(|e| {
             HttpFailure::Other(format!("cannot build the token request: {}", chain(&e)))
         })?;
         let reply = self.execute(request, TOKEN_BODY_LIMIT)?;
@@ -168,7 +235,7 @@ impl Http {
         if let Some(message) = tls_failure(e) {
             HttpFailure::Tls(message)
         } else if e.is_timeout() {
-            HttpFailure::Timeout(self.timeout_secs)
+            HttpFailure::Timeout(self.inner.timeout_secs)
         } else if e.is_connect() {
             HttpFailure::Connect(chain(e))
         } else {
@@ -240,6 +307,25 @@ fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
     None
 }
 
+/// One client: the trusted roots, no redirects, the total deadline, and for loopback no
+/// proxy at all.
+fn build_client(
+    timeout_secs: u64,
+    direct: bool,
+    trust: &crate::tls::Trust,
+) -> Result<reqwest::Client, String> {
+    let mut builder = trust
+        .apply(reqwest::Client::builder())
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(timeout_secs.min(CONNECT_TIMEOUT_SECS)))
+        .timeout(Duration::from_secs(timeout_secs))
+        .user_agent(concat!("lmi/", env!("CARGO_PKG_VERSION")));
+    if direct {
+        builder = builder.no_proxy();
+    }
+    builder.build().map_err(|e| chain(&e))
+}
+
 /// An error and its causes on one line, without the URL reqwest likes to add.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -262,7 +348,8 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = err.source();
     }
-    crate::logging::scrub(&parts.join(": "))
+    // Error text can quote what a server sent (a malformed header, a TLS alert): one safe line.
+    crate::text::line(&crate::logging::scrub(&parts.join(": ")), 500)
 }
 
 #[cfg(test)]

@@ -2,7 +2,16 @@
 //! plugin: the path is resolved under the service URL (it cannot leave it), the bearer token
 //! is attached by the host, and on a 401 the token is discarded (only if it is still the
 //! cached one), a new one acquired and the request retried once. A second 401 is an
-//! authentication failure naming the env and the token endpoint.
+//! authentication failure naming the env and the token endpoint. A token is renewed at most
+//! once per env in one plugin run ([`Renewals`]): a service that answers 401 forever gets
+//! one renewal, not one per request.
+//!
+//! What a plugin sends is checked before anything leaves: the path cannot leave the service
+//! URL, not even encoded (`%2f`, `%5c`, double-encoded `%252f`, `..;` dot segments), and
+//! headers that ask a proxy or framework to reroute or re-verb the request are refused.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use super::AuthError;
 use super::cache::AccessToken;
@@ -34,9 +43,61 @@ const RESERVED_HEADERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "connection",
+    "te",
+    "upgrade",
+    "keep-alive",
+    "trailer",
 ];
 
+/// Headers that make a reverse proxy or web framework route, re-verb or re-attribute the
+/// request (so a plugin could reach a path the URL check refused, or pose as a client
+/// address): refused by name, and every `x-forwarded-*` / `x-original-*` / `x-rewrite-*`.
+const ROUTING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-override-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-real-ip",
+    "x-client-ip",
+    "x-host",
+    "x-proxyuser-ip",
+    "true-client-ip",
+    "client-ip",
+    "cf-connecting-ip",
+    "x-envoy-original-path",
+    "x-middleware-subrequest",
+];
+const ROUTING_PREFIXES: &[&str] = &["x-forwarded-", "x-original-", "x-rewrite-"];
+
+/// The token renewals one plugin run has spent, per env: at most one each.
+#[derive(Debug, Clone, Default)]
+pub struct Renewals(Arc<Mutex<BTreeSet<String>>>);
+
+impl Renewals {
+    /// Whether `env` may still renew in this run; spends its renewal if so.
+    fn take(&self, env: &str) -> bool {
+        match self.0.lock() {
+            Ok(mut spent) => spent.insert(env.to_owned()),
+            Err(_) => false,
+        }
+    }
+}
+
+/// One request with a renewal budget of its own (a single call, as from a script).
 pub fn send(settings: &Settings, env: &str, call: ServiceCall) -> Result<ServiceReply, AuthError> {
+    send_within(settings, env, call, &Renewals::default())
+}
+
+/// One request of a plugin run, sharing the run's renewal budget.
+pub fn send_within(
+    settings: &Settings,
+    env: &str,
+    call: ServiceCall,
+    renewals: &Renewals,
+) -> Result<ServiceReply, AuthError> {
     let config = settings.env_config(env)?;
     let base = config.require_url("OAUTH_SERVICE_URL")?;
     let url = resolve(&base, &call.path)?;
@@ -47,6 +108,14 @@ pub fn send(settings: &Settings, env: &str, call: ServiceCall) -> Result<Service
     let reply = attempt(&http, &call, &url, &headers, &token, env)?;
     if reply.status != 401 {
         return Ok(reply);
+    }
+    if !renewals.take(env) {
+        return Err(AuthError::ServiceCredentials(format!(
+            "the service of environment `{env}` ({}) rejected its token (HTTP 401), and this run \
+             already renewed it once; lmi does not fetch another: check that the env's client may \
+             use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
+            crate::logging::redact_url(&base),
+        )));
     }
     tracing::info!(
         "environment `{env}`: the service answered 401; renewing the token and retrying once"
@@ -123,6 +192,9 @@ pub fn resolve(base: &url::Url, path: &str) -> Result<url::Url, AuthError> {
         Some((p, q)) => (p, Some(q)),
         None => (path, None),
     };
+    for segment in p.split('/') {
+        check_segment(segment).map_err(refuse)?;
+    }
     let base_path = base.path().trim_end_matches('/');
     let mut url = base.clone();
     url.set_fragment(None);
@@ -137,14 +209,57 @@ pub fn resolve(base: &url::Url, path: &str) -> Result<url::Url, AuthError> {
     Ok(url)
 }
 
+/// How many rounds of percent-decoding a segment is examined through (`%25252f` is `/` after
+/// three).
+const DECODE_ROUNDS: usize = 4;
+
+/// One path segment as a plugin wrote it. Servers and proxies disagree on whether `%2f` is a
+/// separator, whether they decode twice, and whether `..;x` is a dot segment (Tomcat): so a
+/// segment that decodes, in any number of rounds, to a separator or to a dot segment that
+/// was not written plainly is refused rather than guessed about.
+fn check_segment(segment: &str) -> Result<(), &'static str> {
+    let mut decoded = segment.to_owned();
+    let mut stable = false;
+    for _ in 0..DECODE_ROUNDS {
+        if decoded.contains('/') || decoded.contains('\\') {
+            return Err("contains an encoded `/` or `\\` (%2f, %5c, or encoded twice)");
+        }
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == decoded {
+            stable = true;
+            break;
+        }
+        decoded = next;
+    }
+    if !stable || decoded.contains('/') || decoded.contains('\\') {
+        return Err("is encoded more times than lmi will decode");
+    }
+    let bare = decoded.split(';').next().unwrap_or_default();
+    let plain_dots = segment == "." || segment == "..";
+    if (bare == "." || bare == "..") && !plain_dots {
+        return Err("has an encoded or `;`-parameterised dot segment (`%2e%2e`, `..;`)");
+    }
+    Ok(())
+}
+
+/// Whether a plugin may not set header `lname` (lower case).
+fn is_forbidden_header(lname: &str) -> bool {
+    RESERVED_HEADERS.contains(&lname)
+        || ROUTING_HEADERS.contains(&lname)
+        || ROUTING_PREFIXES.iter().any(|p| lname.starts_with(p))
+}
+
 fn plugin_headers(headers: &[(String, String)]) -> Result<reqwest::header::HeaderMap, AuthError> {
     use reqwest::header::{HeaderName, HeaderValue};
     let mut map = reqwest::header::HeaderMap::new();
     for (name, value) in headers {
         let lname = name.to_ascii_lowercase();
-        if RESERVED_HEADERS.contains(&lname.as_str()) {
+        if is_forbidden_header(&lname) {
             return Err(AuthError::InvalidRequest(format!(
-                "header `{name}` is set by lmi and may not be given by a plugin"
+                "header `{}` is set by lmi or would reroute the request, and may not be given by a plugin",
+                crate::text::line(name, 80)
             )));
         }
         let n = HeaderName::from_bytes(lname.as_bytes()).map_err(|_| {
@@ -194,5 +309,62 @@ mod tests {
         assert!(plugin_headers(&[("Authorization".into(), "Bearer x".into())]).is_err());
         assert!(plugin_headers(&[("host".into(), "evil".into())]).is_err());
         assert!(plugin_headers(&[("accept".into(), "application/json".into())]).is_ok());
+    }
+
+    /// R1.12: encoded separators and parameterised dot segments never reach the service.
+    #[test]
+    fn encoded_traversal_is_refused() {
+        let base = "http://h:1/api";
+        for path in [
+            "..%2f..%2fadmin",
+            "..%2F..%2Fadmin",
+            "a%2fb",
+            "..%5c..%5cadmin",
+            "a%5Cb",
+            "..%252f..%252fadmin",
+            "..%25252fadmin",
+            "x/..;/..;/admin",
+            "x/..;jsessionid=1/admin",
+            "x/.;/admin",
+            "%252e%252e/admin",
+            "x/%2e%2e;/admin",
+        ] {
+            let got = r(base, path);
+            assert!(got.is_err(), "{path} was allowed: {got:?}");
+        }
+        // Ordinary paths, matrix parameters on real segments, and encoded characters in the
+        // query still work.
+        assert_eq!(
+            r(base, "v1/items;v=2/x?next=%2Fa%2Fb").unwrap(),
+            "http://h:1/api/v1/items;v=2/x?next=%2Fa%2Fb"
+        );
+        assert_eq!(
+            r(base, "v1/caf%C3%A9").unwrap(),
+            "http://h:1/api/v1/caf%C3%A9"
+        );
+    }
+
+    /// R1.12: headers that reroute, re-verb or re-attribute a request are refused, the
+    /// whole family, in any case.
+    #[test]
+    fn routing_override_headers_are_refused() {
+        for name in [
+            "X-Original-URL",
+            "x-rewrite-url",
+            "X-Forwarded-For",
+            "X-Forwarded-Host",
+            "x-forwarded-prefix",
+            "Forwarded",
+            "X-HTTP-Method-Override",
+            "X-Method-Override",
+            "X-HTTP-Method",
+            "X-Real-IP",
+            "X-Original-Host",
+            "Upgrade",
+        ] {
+            let got = plugin_headers(&[(name.into(), "/admin".into())]);
+            assert!(got.is_err(), "{name} was allowed");
+        }
+        assert!(plugin_headers(&[("x-request-id".into(), "abc".into())]).is_ok());
     }
 }

@@ -29,7 +29,7 @@ use crate::settings::{ConfigError, EnvConfig, Settings};
 /// Overrides the grant for the active environment: a token handed to lmi from elsewhere.
 pub const ACCESS_TOKEN_VAR: &str = "LMI_ACCESS_TOKEN";
 /// Lifetime assumed when a token response has no `expires_in`.
-pub const DEFAULT_LIFETIME_SECS: u64 = 300;
+pub const DEFAULT_LIFETIME_SECS: u64 = super::lifetime::DEFAULT_TOKEN_LIFETIME_SECS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
@@ -362,15 +362,13 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
             )));
         }
     };
-    let lifetime = response
-        .expires_in()
-        .map(|d| d.as_secs())
-        .unwrap_or_else(|| {
-            tracing::debug!(
-                "no expires_in in the token response; assuming {DEFAULT_LIFETIME_SECS} s"
-            );
-            DEFAULT_LIFETIME_SECS
-        });
+    // The provider's number is clamped (a year at most) before any arithmetic: an
+    // `expires_in` of u64::MAX must not wrap into a token that is already expired.
+    let stated = response.expires_in().map(|d| d.as_secs());
+    if stated.is_none() {
+        tracing::debug!("no expires_in in the token response; assuming {DEFAULT_LIFETIME_SECS} s");
+    }
+    let lifetime = super::lifetime::token_lifetime_secs(stated);
     let scope = match response.scopes() {
         Some(s) => Some(s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
         None if !grant.scopes.is_empty() => Some(grant.scopes.join(" ")),
@@ -381,7 +379,7 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
         access_token,
         token_type,
         scope,
-        expires_at: obtained_at + lifetime,
+        expires_at: super::lifetime::expiry_after(obtained_at, lifetime),
         obtained_at,
         issued_for: Some(grant.fingerprint()),
     })
@@ -397,7 +395,8 @@ fn token_error(grant: &GrantConfig, status: Option<u16>, e: TokenError) -> AuthE
     let env = &grant.env;
     let endpoint = grant.endpoint();
     let http_status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-    let scrub = crate::logging::scrub;
+    // The provider's words are shown, scrubbed of secrets and stripped of control sequences.
+    let scrub = |text: &str| crate::text::line(&crate::logging::scrub(text), 300);
     match e {
         RequestTokenError::ServerResponse(resp) => {
             let code = resp.error().as_ref().to_owned();

@@ -377,51 +377,29 @@ struct Probe {
 
 /// A credential-free GET with short timeouts and no redirects; at most 1 MiB of body read.
 fn probe(settings: &Settings, url: &url::Url) -> Result<Probe, String> {
-    use std::io::Read;
-    let trust = crate::tls::Trust::for_process(settings.global(crate::tls::CA_BUNDLE_KEY))
-        .map_err(|e| e.to_string())?;
-    let client = trust
-        .apply_blocking(reqwest::blocking::Client::builder())
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(PROBE_TIMEOUT)
-        .timeout(PROBE_TIMEOUT)
-        .user_agent(concat!("lmi-doctor/", env!("CARGO_PKG_VERSION")))
+    use crate::auth::http::{Http, HttpFailure};
+    // lmi's own client: the same trusted roots, proxy rules and total deadline as every
+    // request lmi makes, with the probe's shorter deadline.
+    let http = Http::with_timeout(settings, PROBE_TIMEOUT.as_secs()).map_err(|e| e.to_string())?;
+    let request = http
+        .request(reqwest::Method::GET, url.clone())
         .build()
         .map_err(|e| e.to_string())?;
-    let response = client.get(url.clone()).send().map_err(|e| {
-        if let Some(tls) = crate::auth::http::tls_failure(&e) {
-            tls
-        } else if e.is_timeout() {
-            format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
-        } else if e.is_connect() {
-            "connection refused or host not found".to_owned()
-        } else {
-            error_chain(&e)
-        }
+    let reply = http.execute(request, 1 << 20).map_err(|e| match e {
+        HttpFailure::Timeout(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+        HttpFailure::Connect(_) => "connection refused or host not found".to_owned(),
+        other => other.to_string(),
     })?;
-    let status = response.status().as_u16();
-    let date = response
-        .headers()
+    let date = reply
+        .headers
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date);
-    let mut body = Vec::new();
-    response
-        .take(1 << 20)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("the answer broke off: {e}"))?;
-    Ok(Probe { status, date, body })
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
+    Ok(Probe {
+        status: reply.status.as_u16(),
+        date,
+        body: reply.body,
+    })
 }
 
 /// An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).

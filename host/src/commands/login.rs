@@ -113,37 +113,75 @@ impl LogoutCommand {
     pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let LogoutCommand::Sso = self;
         let out = sso::logout(&ctx.settings)?;
-        let revoked = match &out.revocation {
-            None => "not signed in",
-            Some(Revocation::Revoked) => "revoked",
-            Some(Revocation::NotOffered) => "not offered by the identity provider",
-            Some(Revocation::Failed(_)) => "failed",
-        };
-        if let Some(Revocation::Failed(why)) = &out.revocation {
-            output::warn(format_args!(
-                "the identity provider did not confirm the revocation ({why}); the session is deleted locally anyway"
-            ));
+        for s in &out.sessions {
+            if let Revocation::Failed(why) = &s.revocation {
+                output::warn(format_args!(
+                    "{} did not confirm the revocation of {}'s session ({why}); the session is deleted locally anyway",
+                    s.issuer,
+                    who(&s.user)
+                ));
+            }
         }
         match ctx.output {
-            OutputFormat::Json => output::json(&json!({
-                "signed_out": out.user.is_some(),
-                "user": out.user.as_ref().map(user_json),
-                "revocation": revoked,
-            })),
-            OutputFormat::Text => match (&out.user, &out.revocation) {
-                (None, _) => output::line("Not signed in with SSO; nothing to do."),
-                (Some(user), Some(Revocation::Revoked)) => output::line(format_args!(
-                    "Signed out {}: the session was revoked at the identity provider and deleted from {}.",
-                    who(user),
-                    out.location
-                )),
-                (Some(user), _) => output::line(format_args!(
-                    "Signed out {}: the session was deleted from {} (revocation {revoked}).",
-                    who(user),
-                    out.location
-                )),
-            },
+            OutputFormat::Json => {
+                let first = out.sessions.first();
+                let sessions: Vec<serde_json::Value> = out
+                    .sessions
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "user": user_json(&s.user),
+                            "issuer": s.issuer,
+                            "client_id": s.client_id,
+                            "current": s.current,
+                            "revocation": revocation_word(&s.revocation),
+                        })
+                    })
+                    .collect();
+                output::json(&json!({
+                    "signed_out": first.is_some(),
+                    "user": first.map(|s| user_json(&s.user)),
+                    "revocation": first.map_or("not signed in", |s| revocation_word(&s.revocation)),
+                    "sessions": sessions,
+                }))
+            }
+            OutputFormat::Text if out.sessions.is_empty() => {
+                output::line("Not signed in with SSO; nothing to do.")
+            }
+            OutputFormat::Text => {
+                for s in &out.sessions {
+                    let whose = if s.current {
+                        who(&s.user)
+                    } else {
+                        format!(
+                            "{} (an earlier configuration: client {} at {})",
+                            who(&s.user),
+                            s.client_id,
+                            s.issuer
+                        )
+                    };
+                    match &s.revocation {
+                        Revocation::Revoked => output::line(format_args!(
+                            "Signed out {whose}: the session was revoked at the identity provider and deleted from {}.",
+                            s.location
+                        )),
+                        other => output::line(format_args!(
+                            "Signed out {whose}: the session was deleted from {} (revocation {}).",
+                            s.location,
+                            revocation_word(other)
+                        )),
+                    }
+                }
+            }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn revocation_word(r: &Revocation) -> &'static str {
+    match r {
+        Revocation::Revoked => "revoked",
+        Revocation::NotOffered => "not offered by the identity provider",
+        Revocation::Failed(_) => "failed",
     }
 }

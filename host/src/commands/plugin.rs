@@ -9,9 +9,10 @@ use serde_json::json;
 use crate::cli::Ctx;
 use crate::exit::UsageError;
 use crate::output::{self, OutputFormat};
-use crate::plugins::manifest::Manifest;
-use crate::plugins::store::{InstallRecord, Store};
+use crate::plugins::manifest::{Manifest, is_name};
+use crate::plugins::store::{InstallRecord, MAX_COMPONENT_BYTES, Store, StoreError, read_capped};
 use crate::runtime::{self, ArtifactCache, Compiled, component_sha256};
+use crate::text;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
@@ -66,6 +67,9 @@ impl PluginCommand {
     }
 }
 
+/// The most characters of one piece of manifest text lmi prints on a line.
+const MAX_TEXT: usize = 200;
+
 /// A plugin directory that passed every install check.
 struct Candidate {
     dir: PathBuf,
@@ -77,7 +81,11 @@ struct Candidate {
 
 /// Reads, checks and compiles a plugin directory: manifest, host-version requirement,
 /// component kind and world.
-fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
+fn inspect(
+    dir: &Path,
+    engine: &wasmtime::Engine,
+    bounds: runtime::compile::Bounds,
+) -> anyhow::Result<Candidate> {
     let dir = std::fs::canonicalize(dir).map_err(|e| {
         UsageError(format!(
             "cannot open plugin directory {}: {e}",
@@ -87,13 +95,13 @@ fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
     let manifest = Manifest::load(&dir)?;
     manifest.host_compatible().map_err(UsageError)?;
     let component_path = dir.join(&manifest.component);
-    let bytes = std::fs::read(&component_path).map_err(|e| {
+    let bytes = read_capped(&component_path, MAX_COMPONENT_BYTES).map_err(|e| {
         UsageError(format!(
             "cannot read the component {} named in the manifest: {e} (build the plugin first)",
             component_path.display()
         ))
     })?;
-    let compiled = runtime::compile_and_check(engine, &bytes)
+    let compiled = runtime::compile_and_check(engine, &bytes, bounds)
         .map_err(|e| UsageError(format!("{}: {e}", component_path.display())))?;
     Ok(Candidate {
         dir,
@@ -107,7 +115,8 @@ fn inspect(dir: &Path, engine: &wasmtime::Engine) -> anyhow::Result<Candidate> {
 fn install(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> anyhow::Result<ExitCode> {
     let engine = runtime::engine()?;
     let started = std::time::Instant::now();
-    let candidate = inspect(dir, &engine)?;
+    let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
+    let candidate = inspect(dir, &engine, bounds)?;
     let m = &candidate.manifest;
     let store = Store::new(ctx.settings.paths());
     store.check_clashes(m)?;
@@ -139,7 +148,24 @@ fn install(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> anyhow::Result<ExitC
     let _lock = store.lock()?;
     // Another install may have landed while we compiled; check again under the lock.
     store.check_clashes(m)?;
-    store.commit(m, &candidate.bytes, &record)?;
+    // Success means the staged version loads as dispatch will load it: its component is the
+    // one compiled, and its artifact deserializes from lmi's cache.
+    store.commit(m, &candidate.bytes, &record, |staged| {
+        let bytes = staged
+            .read_component()
+            .map_err(|e| format!("cannot read {}: {e}", staged.component_path().display()))?;
+        if component_sha256(&bytes) != candidate.sha256 {
+            return Err(format!(
+                "{} is not the component that was checked",
+                staged.component_path().display()
+            ));
+        }
+        match cache.load(&engine, &candidate.sha256) {
+            Ok(_) => Ok(()),
+            Err(runtime::Miss::Absent) => Err("its compiled artifact is missing".into()),
+            Err(runtime::Miss::Damaged(why) | runtime::Miss::Untrusted(why)) => Err(why),
+        }
+    })?;
     tracing::info!(plugin = %m.name, version = %m.version, linked = link, "installed");
     output::note(format_args!(
         "Installed {} {}{} in {:.1?}: {}",
@@ -226,6 +252,9 @@ fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    if !is_name(name) {
+        return Err(StoreError::BadName(text::line(name, 80)).into());
+    }
     let p = Store::new(ctx.settings.paths()).get(name)?;
     let m = &p.manifest;
     if ctx.output == OutputFormat::Json {
@@ -236,6 +265,7 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             "lmi": m.lmi.to_string(),
             "commands": m.commands,
             "permissions": m.permissions,
+            "granted": p.grants,
             "linked": p.record.linked,
             "source": p.record.source,
             "component": p.component_path(),
@@ -244,9 +274,11 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         }));
         return Ok(ExitCode::SUCCESS);
     }
+    // Manifest text is checked at install, but a plugin linked or installed before that rule
+    // is printed through the same filter as any other untrusted text.
     output::line(format_args!("{} {}", m.name, m.version));
     if let Some(d) = &m.description {
-        output::line(format_args!("  {d}"));
+        output::line(format_args!("  {}", text::line(d, MAX_TEXT)));
     }
     output::line(format_args!("requires lmi: {}", m.lmi));
     output::line("commands:");
@@ -254,7 +286,7 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
         output::line(format_args!(
             "  {:<14} {}{}",
             c.name,
-            c.about,
+            text::line(&c.about, MAX_TEXT),
             if c.requires_sso {
                 " [requires SSO]"
             } else {
@@ -262,18 +294,29 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
             }
         ));
     }
-    let perms = m.permissions.describe();
+    // What a run gets is what was granted at install, whatever the manifest says now.
+    let perms = p.grants.permissions.describe();
     output::line(format_args!(
-        "permissions: {}",
+        "permissions granted: {}",
         if perms.is_empty() {
             "none".to_owned()
         } else {
             perms.join("; ")
         }
     ));
+    let asks_more = m
+        .commands
+        .iter()
+        .any(|c| !p.grants.exceeded_by(m, &c.name).is_empty());
+    if asks_more {
+        output::line(format_args!(
+            "its manifest now asks for more; it will not run until you grant that: `{}`",
+            text::line(&p.reinstall_hint(), MAX_TEXT)
+        ));
+    }
     output::line(format_args!(
         "source: {}{}",
-        p.record.source.display(),
+        text::line(&p.record.source.display().to_string(), MAX_TEXT),
         if p.record.linked { " (linked)" } else { "" }
     ));
     output::line(format_args!("sha256: {}", p.record.sha256));
@@ -281,6 +324,9 @@ fn info(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<ExitCode> {
+    if !is_name(name) {
+        return Err(StoreError::BadName(text::line(name, 80)).into());
+    }
     let store = Store::new(ctx.settings.paths());
     let plugin = store.get(name).ok();
     let _lock = store.lock()?;
@@ -339,10 +385,11 @@ fn validate(ctx: &Ctx, dir: &Path) -> anyhow::Result<ExitCode> {
             }).collect::<Vec<_>>(),
         }));
     } else {
+        // Messages quote the plugin's files (a TOML error shows the offending line).
         for c in &checks {
             match &c.outcome {
-                Ok(m) => output::line(format_args!("ok: {m}")),
-                Err(m) => output::note(format_args!("error: {m}")),
+                Ok(m) => output::line(format_args!("ok: {}", text::line(m, 2000))),
+                Err(m) => output::note(format_args!("error: {}", text::line(m, 2000))),
             }
         }
     }
@@ -458,7 +505,8 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
         }),
     };
     if let Some(component) = component {
-        check("component", check_component(&dir.join(component)));
+        let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
+        check("component", check_component(&dir.join(component), bounds));
     }
 
     let Some(m) = manifest else {
@@ -506,15 +554,16 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
 
 /// Reads a component and checks it is a component of the world this host offers, as
 /// install does.
-fn check_component(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
+fn check_component(path: &Path, bounds: runtime::compile::Bounds) -> Result<String, String> {
+    let bytes = read_capped(path, MAX_COMPONENT_BYTES).map_err(|e| {
         format!(
             "cannot read the component {} named in the manifest: {e} (build the plugin first: cargo build --release --target wasm32-wasip2)",
             path.display()
         )
     })?;
     let engine = runtime::engine().map_err(|e| format!("cannot start the wasm engine: {e:#}"))?;
-    runtime::compile_and_check(&engine, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    runtime::compile_and_check(&engine, &bytes, bounds)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(format!(
         "component {} implements the lmi:plugin@0.1 world ({} KiB)",
         path.display(),

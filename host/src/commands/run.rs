@@ -15,11 +15,18 @@ pub fn run(
     command: &str,
     args: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let spec = plugin
-        .manifest
-        .command(command)
-        .expect("routed by this plugin's manifest");
+    let spec = plugin.manifest.command(command).ok_or_else(|| {
+        crate::exit::UsageError(format!(
+            "plugin {} does not provide `{command}`",
+            plugin.label()
+        ))
+    })?;
     let limits = Limits::from_settings(&ctx.settings)?;
+    // A run gets at most what the user granted at install: a linked plugin's author can edit
+    // the manifest at any time. A manifest asking for more is refused; once it is checked to
+    // be within the grants, its own (possibly narrower) permissions are what the run gets.
+    plugin.check_grants(command)?;
+    let granted = plugin.manifest.permissions.clone();
 
     let mut sso = None;
     if spec.requires_sso {
@@ -37,12 +44,14 @@ pub fn run(
 
     tracing::info!(plugin = %plugin.label(), command, env = ?ctx.settings.active_env(), "dispatch");
     let engine = runtime::engine()?;
-    let component = runtime::load_installed(&engine, ctx.settings.paths(), plugin)?;
-    let mut host = HostState::new(
-        plugin.label(),
-        plugin.manifest.permissions.clone(),
-        ctx.settings.clone(),
-    );
+    let component = runtime::load_installed_within(
+        &engine,
+        ctx.settings.paths(),
+        plugin,
+        runtime::compile::Bounds::from_settings(&ctx.settings)?,
+    )?;
+    let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone())
+        .requires_sso(spec.requires_sso);
     if let Some(user) = sso {
         host = host.with_sso(user);
     }

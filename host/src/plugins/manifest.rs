@@ -58,6 +58,11 @@ pub struct Permissions {
     /// Environments in which the two above apply; `"*"` means any.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// May read the signed-in user's SSO identity (`get-sso-user`: subject, email, name) in
+    /// every command. Without it only `requires_sso` commands see the identity; any plugin
+    /// may ask whether someone is signed in.
+    #[serde(default)]
+    pub sso_identity: bool,
 }
 
 impl Permissions {
@@ -66,7 +71,7 @@ impl Permissions {
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.service_token && !self.service_requests
+        !self.service_token && !self.service_requests && !self.sso_identity
     }
 
     /// One line per permission, as shown before install.
@@ -78,12 +83,22 @@ impl Permissions {
         };
         let mut lines = Vec::new();
         if self.service_requests {
+            // lmi attaches the token itself, but a service that echoes request headers back
+            // would hand it to the plugin: say so rather than promise more than lmi can.
+            let echo = if self.service_token {
+                ""
+            } else {
+                "; lmi attaches the token, so a service that echoes request headers would show it to the plugin"
+            };
             lines.push(format!(
-                "send authenticated requests to the service ({envs})"
+                "send authenticated requests to the service ({envs}){echo}"
             ));
         }
         if self.service_token {
             lines.push(format!("read the service access token itself ({envs})"));
+        }
+        if self.sso_identity {
+            lines.push("see your SSO identity (subject, email, name) in every command".to_owned());
         }
         lines
     }
@@ -170,6 +185,10 @@ impl Manifest {
                     c.name
                 ));
             }
+            check_text(&format!("command `{}`: `about`", c.name), &c.about)?;
+        }
+        if let Some(description) = &self.description {
+            check_text("`description`", description)?;
         }
         if self.component.is_absolute()
             || self
@@ -237,7 +256,26 @@ pub fn host_version() -> semver::Version {
     semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver")
 }
 
-fn is_name(s: &str) -> bool {
+/// Manifest text reaches terminals (`--help`, `plugin info`) and shell completion scripts,
+/// so it is plain printable text: no control characters (C0, C1: escape sequences), no
+/// bidirectional or invisible formatting, and no typographic quotes, which PowerShell reads
+/// as string delimiters.
+fn check_text(field: &str, text: &str) -> Result<(), String> {
+    let bad = text
+        .chars()
+        .find(|&c| crate::text::is_unsafe_char(c) || crate::text::is_quote_like(c));
+    match bad {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "{field} contains {}, which manifest text may not hold (control, invisible, bidirectional or typographic-quote characters): use plain text, and ASCII quotes",
+            crate::text::codepoint(c)
+        )),
+    }
+}
+
+/// A plugin or command name: lowercase letters, digits and `-`, starting with a letter, at
+/// most 64 bytes (so also safe as a file name and in any shell).
+pub fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z'))
         && s.len() <= 64

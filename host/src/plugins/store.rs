@@ -1,28 +1,44 @@
 //! The installed-plugin store under `$XDG_DATA_HOME/lmi/plugins/`.
 //!
 //! Layout: each plugin is `plugins/<name>`, a symlink to an immutable version directory
-//! `plugins/.versions/<name>-<version>-<sha12>/` holding the manifest, the component and
-//! `install.toml`. Installing or upgrading stages the new directory completely, then swaps the
-//! symlink with one `rename`, so a reader sees either the old plugin or the new one, and a
-//! failed install leaves the old one working. A linked plugin (`--link`) is a version
-//! directory holding only `install.toml`, which points at the author's directory.
-//! Writers take `plugins/.lock`; readers take no lock.
+//! `plugins/.versions/<name>-<version>-<sha12>/` holding lmi's copy of the manifest, the
+//! component (always `component.wasm`, whatever the author called it), `install.toml` (where
+//! it came from) and `grants.toml` (what the user agreed to). Installing or upgrading stages
+//! the new directory completely, checks that it loads, then swaps the symlink with one
+//! `rename`, so a reader sees either the old plugin or the new one, and a failed install
+//! leaves the old one working. A linked plugin (`--link`) is a version directory holding only
+//! `install.toml` and `grants.toml`; its manifest and component are read from the author's
+//! directory. Writers take `plugins/.lock`; readers take no lock.
+//!
+//! Everything here is created private (0700 directories, 0600 files, whatever the umask) and
+//! read back under the trust rule of [`crate::fsutil`]: lmi's own files, reached without
+//! following links someone else could have planted. A `plugins/<name>` link is followed only
+//! when its target is exactly `.versions/<name>-<version>-<sha12>`, and [`Store::remove_tree`]
+//! is the one place a directory tree is ever deleted.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{MANIFEST_FILE, Manifest};
+use super::manifest::{MANIFEST_FILE, Manifest, Permissions};
 use crate::exit::{Exit, ExitStatus};
 use crate::paths::Paths;
 
 const RECORD_FILE: &str = "install.toml";
+const GRANTS_FILE: &str = "grants.toml";
+/// The component's name in every version directory: fixed, so no manifest can make it
+/// overwrite lmi's own files there.
+pub const COMPONENT_FILE: &str = "component.wasm";
 /// Which plugin provides which command (JSON), rewritten whenever the store changes.
 const ROUTES_FILE: &str = ".routes.json";
 const VERSIONS_DIR: &str = ".versions";
+/// lmi's small state files (records, grants, manifests, the route index) are never larger.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+/// The largest component lmi reads, installs or compiles (see docs/security.md).
+pub const MAX_COMPONENT_BYTES: u64 = 32 << 20;
 
 /// How a plugin came to be installed; written by lmi, read on every dispatch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,28 +54,163 @@ pub struct InstallRecord {
     pub installed_at: u64,
 }
 
+/// What the user granted when the plugin was installed or linked, recorded by lmi. A run
+/// gets at most this, whatever the manifest says later (a linked plugin's manifest is the
+/// author's to edit).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// The commands the plugin was installed with: it owns them.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// The commands that see the user's SSO identity (`requires_sso` at install).
+    #[serde(default)]
+    pub sso_commands: Vec<String>,
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+impl Grants {
+    /// Exactly what the user is shown and agrees to for `manifest`.
+    pub fn of(manifest: &Manifest) -> Self {
+        Self {
+            commands: manifest.commands.iter().map(|c| c.name.clone()).collect(),
+            sso_commands: manifest
+                .commands
+                .iter()
+                .filter(|c| c.requires_sso)
+                .map(|c| c.name.clone())
+                .collect(),
+            permissions: manifest.permissions.clone(),
+        }
+    }
+
+    /// What running `command` of `manifest` would need beyond these grants, one phrase each.
+    pub fn exceeded_by(&self, manifest: &Manifest, command: &str) -> Vec<String> {
+        let mut more = permissions_beyond(&manifest.permissions, &self.permissions);
+        if manifest.command(command).is_some_and(|c| c.requires_sso)
+            && !self.sso_commands.iter().any(|c| c == command)
+        {
+            more.push(format!("your SSO identity in `{command}`"));
+        }
+        more
+    }
+}
+
+/// Each permission `asked` holds that `granted` does not: a flag granted off, or a list
+/// entry (an environment) not granted (`"*"` grants any). Generic over the fields, so a
+/// permission added later is compared too.
+fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> Vec<String> {
+    use serde_json::Value;
+    let (Ok(Value::Object(asked)), Ok(Value::Object(granted))) =
+        (serde_json::to_value(asked), serde_json::to_value(granted))
+    else {
+        return vec!["permissions lmi cannot compare".into()];
+    };
+    let mut more = Vec::new();
+    for (key, want) in &asked {
+        let have = granted.get(key).unwrap_or(&Value::Null);
+        match (want, have) {
+            (Value::Bool(false) | Value::Null, _) => {}
+            (Value::Array(items), Value::Array(held)) => {
+                let any = held.iter().any(|h| h.as_str() == Some("*"));
+                for item in items.iter().filter(|i| !any && !held.contains(i)) {
+                    more.push(format!("{key}: {}", item.as_str().unwrap_or("?")));
+                }
+            }
+            (Value::Array(items), _) if items.is_empty() => {}
+            _ if want == have => {}
+            _ => more.push(key.clone()),
+        }
+    }
+    more
+}
+
 #[derive(Debug, Clone)]
 pub struct InstalledPlugin {
     pub manifest: Manifest,
     /// Where the manifest lives (the version directory, or the linked source).
     pub dir: PathBuf,
     pub record: InstallRecord,
+    pub grants: Grants,
 }
 
 impl InstalledPlugin {
     pub fn component_path(&self) -> PathBuf {
-        self.dir.join(&self.manifest.component)
+        if self.record.linked {
+            self.dir.join(&self.manifest.component)
+        } else {
+            self.dir.join(COMPONENT_FILE)
+        }
+    }
+
+    /// The component's bytes, at most [`MAX_COMPONENT_BYTES`]: an installed copy under the
+    /// trust rule, a linked one from the author's directory.
+    pub fn read_component(&self) -> std::io::Result<Vec<u8>> {
+        let path = self.component_path();
+        if self.record.linked {
+            read_capped(&path, MAX_COMPONENT_BYTES)
+        } else {
+            crate::fsutil::read_trusted(&path, MAX_COMPONENT_BYTES)
+        }
     }
 
     pub fn label(&self) -> String {
         format!("{} {}", self.manifest.name, self.manifest.version)
     }
+
+    /// Refuses a run of `command` when the manifest now asks for more than was granted.
+    pub fn check_grants(&self, command: &str) -> Result<(), StoreError> {
+        let more = self.grants.exceeded_by(&self.manifest, command);
+        if more.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::NotGranted {
+            plugin: self.label(),
+            more: more.join(", "),
+            fix: self.reinstall_hint(),
+        })
+    }
+
+    /// The command that installs this plugin again from where it came from.
+    pub fn reinstall_hint(&self) -> String {
+        format!(
+            "lmi plugin install{} {}",
+            if self.record.linked { " --link" } else { "" },
+            self.record.source.display()
+        )
+    }
+}
+
+/// Reads at most `limit` bytes of a file the user pointed lmi at (a plugin directory).
+pub fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = fs::File::open(path)?;
+    if file.metadata()?.len() > limit {
+        return Err(too_large(limit));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+fn too_large(limit: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("larger than lmi's limit of {} MiB", limit >> 20),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("plugin `{0}` is not installed (see `lmi plugin list`)")]
     NotInstalled(String),
+    #[error(
+        "`{0}` is not a plugin name: plugin names are lowercase letters, digits and `-`, starting with a letter (see `lmi plugin list`)"
+    )]
+    BadName(String),
     #[error(
         "command `{command}` of plugin {plugin} is already provided by the installed plugin {other}: remove one of them first"
     )]
@@ -69,9 +220,21 @@ pub enum StoreError {
         other: String,
     },
     #[error(
+        "plugin {plugin} now asks for more than you granted when it was installed ({more}); lmi will not run it until you review and grant that by installing it again: `{fix}`"
+    )]
+    NotGranted {
+        plugin: String,
+        more: String,
+        fix: String,
+    },
+    #[error(
         "installed plugin `{name}` is damaged: {reason}; reinstall it with `lmi plugin install <DIR>` or remove it with `lmi plugin remove {name}`"
     )]
     Damaged { name: String, reason: String },
+    #[error(
+        "the new version of {plugin} does not load ({reason}); nothing was installed and the previous version, if any, is unchanged"
+    )]
+    Unloadable { plugin: String, reason: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -83,6 +246,11 @@ pub enum StoreError {
 impl ExitStatus for StoreError {
     fn exit(&self) -> Exit {
         match self {
+            StoreError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                Exit::Usage
+            }
             StoreError::Io { .. } | StoreError::Damaged { .. } => Exit::Failure,
             _ => Exit::Usage,
         }
@@ -92,6 +260,72 @@ impl ExitStatus for StoreError {
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
     let context = context.into();
     move |source| StoreError::Io { context, source }
+}
+
+/// The version directory a `plugins/<name>` link may point at: exactly
+/// `.versions/<name>-<version>-<sha12>`. Anything else is not followed.
+fn version_dir_name(name: &str, target: &Path) -> Option<String> {
+    let mut parts = target.components();
+    let (
+        Some(std::path::Component::Normal(versions)),
+        Some(std::path::Component::Normal(dir)),
+        None,
+    ) = (parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let dir = dir.to_str()?;
+    let rest = dir.strip_prefix(name)?.strip_prefix('-')?;
+    let (version, sha) = rest.rsplit_once('-')?;
+    let sha_ok = sha.len() == 12 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (versions == VERSIONS_DIR && sha_ok && semver::Version::parse(version).is_ok())
+        .then(|| dir.to_owned())
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Which installed plugin a command goes to: the one routing rule, used by dispatch (both
+/// paths), `--help`, completions and the route index. The plugin that was installed with
+/// the command owns it; a command no plugin was installed with goes to the first (by name)
+/// linked plugin whose manifest has since gained it. A manifest never takes over a command
+/// another plugin owns.
+pub fn route<'a>(plugins: &'a [InstalledPlugin], command: &str) -> Option<&'a InstalledPlugin> {
+    let declares = |p: &&InstalledPlugin| p.manifest.command(command).is_some();
+    let owns = |p: &&InstalledPlugin| p.grants.commands.iter().any(|c| c == command);
+    plugins.iter().filter(declares).find(owns).or_else(|| {
+        if plugins.iter().any(|p| owns(&p)) {
+            return None;
+        }
+        plugins
+            .iter()
+            .filter(declares)
+            .min_by(|a, b| a.manifest.name.cmp(&b.manifest.name))
+    })
+}
+
+/// One line per command a plugin's manifest declares but [`route`] gives to another
+/// plugin, naming the fix.
+pub fn contested(plugins: &[InstalledPlugin]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in plugins {
+        for c in &p.manifest.commands {
+            if let Some(owner) =
+                route(plugins, &c.name).filter(|o| o.manifest.name != p.manifest.name)
+            {
+                lines.push(format!(
+                    "plugin {} declares `{}`, which plugin {} provides; ignoring it there (rename the command in {} and run `{}`)",
+                    p.label(),
+                    c.name,
+                    owner.label(),
+                    p.dir.join(MANIFEST_FILE).display(),
+                    p.reinstall_hint()
+                ));
+            }
+        }
+    }
+    lines
 }
 
 pub struct Store {
@@ -109,6 +343,10 @@ impl Store {
         &self.root
     }
 
+    fn versions(&self) -> PathBuf {
+        self.root.join(VERSIONS_DIR)
+    }
+
     /// Every installed plugin, sorted by name, and a message for each one that could not be
     /// read (a broken plugin must not take the rest of lmi down with it).
     pub fn list(&self) -> (Vec<InstalledPlugin>, Vec<String>) {
@@ -122,10 +360,21 @@ impl Store {
             if name.starts_with('.') {
                 continue;
             }
+            if !super::manifest::is_name(&name) {
+                problems.push(format!(
+                    "ignoring {}: not a plugin lmi installed (remove it)",
+                    crate::text::line(&entry.path().display().to_string(), 200)
+                ));
+                continue;
+            }
             match self.load(&name) {
                 Ok(p) => plugins.push(p),
-                Err(e) => problems.push(format!(
-                    "ignoring installed plugin `{name}`: {e:#} (reinstall it or run `lmi plugin remove {name}`)"
+                // The error may quote the plugin's manifest (a TOML error shows its line).
+                Err(e) => problems.push(crate::text::line(
+                    &format!(
+                        "ignoring installed plugin `{name}`: {e:#} (reinstall it or run `lmi plugin remove {name}`)"
+                    ),
+                    2000,
                 )),
             }
         }
@@ -134,17 +383,20 @@ impl Store {
     }
 
     /// The plugin providing `command`, read alone: the route index names it and its own
-    /// manifest confirms it. `None` (read them all instead) when the index is missing, does
-    /// not know the command (say a linked plugin's manifest gained it) or is out of date.
+    /// records confirm that it was installed with the command (so [`route`] would pick it
+    /// too). `None` (read them all instead) when the index is missing, does not know the
+    /// command (say a linked plugin's manifest gained it) or is out of date.
     pub fn route(&self, command: &str) -> Option<InstalledPlugin> {
-        let bytes = fs::read(self.root.join(ROUTES_FILE)).ok()?;
+        let bytes =
+            crate::fsutil::read_trusted(&self.root.join(ROUTES_FILE), MAX_STATE_BYTES).ok()?;
         let routes: BTreeMap<String, String> = serde_json::from_slice(&bytes).ok()?;
         let name = routes.get(command)?;
-        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+        if !super::manifest::is_name(name) {
             return None;
         }
         let plugin = self.load(name).ok()?;
-        plugin.manifest.command(command).is_some().then_some(plugin)
+        let owns = plugin.grants.commands.iter().any(|c| c == command);
+        (owns && plugin.manifest.command(command).is_some()).then_some(plugin)
     }
 
     /// Rewrites the route index when dispatch found it missing or out of date (a store from
@@ -157,18 +409,14 @@ impl Store {
         }
     }
 
-    /// Rewrites the route index from the installed manifests. Call with the lock held.
+    /// Rewrites the route index from the installed plugins. Call with the lock held.
     /// Best effort: without an index dispatch reads every manifest, as it did before.
     fn write_routes(&self) {
         let (plugins, _) = self.list();
         let routes: BTreeMap<&str, &str> = plugins
             .iter()
-            .flat_map(|p| {
-                p.manifest
-                    .commands
-                    .iter()
-                    .map(move |c| (c.name.as_str(), p.manifest.name.as_str()))
-            })
+            .flat_map(|p| p.manifest.commands.iter().map(|c| c.name.as_str()))
+            .filter_map(|c| Some((c, route(&plugins, c)?.manifest.name.as_str())))
             .collect();
         let path = self.root.join(ROUTES_FILE);
         let written = serde_json::to_vec(&routes)
@@ -184,7 +432,10 @@ impl Store {
     }
 
     pub fn get(&self, name: &str) -> Result<InstalledPlugin, StoreError> {
-        if !self.root.join(name).exists() {
+        if !super::manifest::is_name(name) {
+            return Err(StoreError::BadName(crate::text::line(name, 80)));
+        }
+        if fs::symlink_metadata(self.root.join(name)).is_err() {
             return Err(StoreError::NotInstalled(name.to_owned()));
         }
         self.load(name).map_err(|e| StoreError::Damaged {
@@ -193,32 +444,86 @@ impl Store {
         })
     }
 
-    fn load(&self, name: &str) -> anyhow::Result<InstalledPlugin> {
-        let version_dir = self.root.join(name);
-        let record_path = version_dir.join(RECORD_FILE);
-        let text = fs::read_to_string(&record_path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", record_path.display()))?;
-        let record: InstallRecord = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", record_path.display()))?;
-        let dir = if record.linked {
-            record.source.clone()
-        } else {
-            version_dir
-        };
-        let manifest = Manifest::load(&dir)?;
-        if manifest.name != name {
-            anyhow::bail!("its manifest now names it `{}`", manifest.name);
+    /// The version directory `plugins/<name>` points at, if it is a link of the one form
+    /// lmi makes; never anything else.
+    fn version_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let link = self.root.join(name);
+        let meta = fs::symlink_metadata(&link)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", link.display()))?;
+        if !meta.file_type().is_symlink() {
+            anyhow::bail!(
+                "{} is not the link lmi makes (something else was put there)",
+                link.display()
+            );
         }
+        let target = fs::read_link(&link)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", link.display()))?;
+        let dir = version_dir_name(name, &target).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} points at {}, not at one of lmi's version directories",
+                link.display(),
+                crate::text::line(&target.display().to_string(), 200)
+            )
+        })?;
+        Ok(self.versions().join(dir))
+    }
+
+    fn load(&self, name: &str) -> anyhow::Result<InstalledPlugin> {
+        let dir = self.version_dir(name)?;
+        let plugin = Self::load_dir(&dir)?;
+        if plugin.manifest.name != name {
+            anyhow::bail!("its manifest now names it `{}`", plugin.manifest.name);
+        }
+        Ok(plugin)
+    }
+
+    /// Reads a version directory: lmi's records under the trust rule, then the manifest
+    /// (lmi's copy, or the linked source's).
+    fn load_dir(version_dir: &Path) -> anyhow::Result<InstalledPlugin> {
+        let read_state = |file: &str| -> anyhow::Result<String> {
+            let path = version_dir.join(file);
+            let bytes = crate::fsutil::read_trusted(&path, MAX_STATE_BYTES)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8", path.display()))
+        };
+        let record: InstallRecord = toml::from_str(&read_state(RECORD_FILE)?).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is corrupt: {e}",
+                version_dir.join(RECORD_FILE).display()
+            )
+        })?;
+        if !is_sha256(&record.sha256) {
+            anyhow::bail!(
+                "{} is corrupt: bad sha256",
+                version_dir.join(RECORD_FILE).display()
+            );
+        }
+        let grants: Grants = toml::from_str(&read_state(GRANTS_FILE)?).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is corrupt: {e}",
+                version_dir.join(GRANTS_FILE).display()
+            )
+        })?;
+        let (manifest, dir) = if record.linked {
+            (Manifest::load(&record.source)?, record.source.clone())
+        } else {
+            let path = version_dir.join(MANIFEST_FILE);
+            (
+                Manifest::parse(&read_state(MANIFEST_FILE)?, &path)?,
+                version_dir.to_owned(),
+            )
+        };
         Ok(InstalledPlugin {
             manifest,
             dir,
             record,
+            grants,
         })
     }
 
     /// Takes the store's writer lock, held until the guard drops.
     pub fn lock(&self) -> Result<fs::File, StoreError> {
-        fs::create_dir_all(self.root.join(VERSIONS_DIR))
+        crate::fsutil::create_private_dir(&self.versions())
             .map_err(io(format!("cannot create {}", self.root.display())))?;
         let lock = self
             .open_lock()
@@ -228,14 +533,15 @@ impl Store {
     }
 
     fn open_lock(&self) -> std::io::Result<fs::File> {
-        fs::OpenOptions::new()
+        private_file_options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(self.root.join(".lock"))
     }
 
-    /// Refuses a plugin whose commands another installed plugin already provides.
+    /// Refuses a plugin whose commands another installed plugin already provides (was
+    /// installed with, or declares now).
     pub fn check_clashes(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let (installed, _) = self.list();
         for other in installed
@@ -243,7 +549,9 @@ impl Store {
             .filter(|p| p.manifest.name != manifest.name)
         {
             for c in &manifest.commands {
-                if other.manifest.command(&c.name).is_some() {
+                if other.manifest.command(&c.name).is_some()
+                    || other.grants.commands.contains(&c.name)
+                {
                     return Err(StoreError::CommandClash {
                         command: c.name.clone(),
                         plugin: manifest.name.clone(),
@@ -255,41 +563,52 @@ impl Store {
         Ok(())
     }
 
-    /// Installs a copy of a validated plugin, or (for `record.linked`) a link to its source. Call with the lock
-    /// held. The swap to the new version is a single rename.
+    /// Installs a copy of a validated plugin, or (for `record.linked`) a link to its source,
+    /// with the grants the user agreed to. Call with the lock held. The staged version must
+    /// pass `verify` (it loads from its compiled artifact) before it replaces anything; the
+    /// swap to it is a single rename, and only then is the previous version deleted.
     pub fn commit(
         &self,
         manifest: &Manifest,
         component: &[u8],
         record: &InstallRecord,
+        verify: impl FnOnce(&InstalledPlugin) -> Result<(), String>,
     ) -> Result<(), StoreError> {
-        let versions = self.root.join(VERSIONS_DIR);
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".staging-{}-", manifest.name))
+        let versions = self.versions();
+        let prefix = format!(".staging-{}-", manifest.name);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix);
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let staging = builder
             .tempdir_in(&versions)
             .map_err(io("cannot create a staging directory"))?;
         if !record.linked {
             let mut copied = manifest.clone();
-            copied.component = PathBuf::from(
-                manifest
-                    .component
-                    .file_name()
-                    .unwrap_or_else(|| "component.wasm".as_ref()),
-            );
+            copied.component = PathBuf::from(COMPONENT_FILE);
             write_synced(
                 &staging.path().join(MANIFEST_FILE),
-                toml::to_string_pretty(&copied)
-                    .expect("a manifest serializes")
-                    .as_bytes(),
+                to_toml(&copied)?.as_bytes(),
             )?;
-            write_synced(&staging.path().join(&copied.component), component)?;
+            write_synced(&staging.path().join(COMPONENT_FILE), component)?;
         }
         write_synced(
             &staging.path().join(RECORD_FILE),
-            toml::to_string_pretty(record)
-                .expect("a record serializes")
-                .as_bytes(),
+            to_toml(record)?.as_bytes(),
         )?;
+        write_synced(
+            &staging.path().join(GRANTS_FILE),
+            to_toml(&Grants::of(manifest))?.as_bytes(),
+        )?;
+        let staged = Self::load_dir(staging.path())
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|p| verify(&p));
+        if let Err(reason) = staged {
+            return Err(StoreError::Unloadable {
+                plugin: format!("{} {}", manifest.name, manifest.version),
+                reason,
+            });
+        }
 
         let final_name = format!(
             "{}-{}-{}",
@@ -299,59 +618,113 @@ impl Store {
         );
         let final_dir = versions.join(&final_name);
         let staged = staging.keep();
-        if final_dir.exists() {
+        if fs::symlink_metadata(&final_dir).is_ok() {
             // The same version and component again (a reinstall): replace it wholesale, and
             // put the previous copy back if the new one cannot take its place.
             let old = versions.join(format!(".old-{final_name}"));
-            let _ = fs::remove_dir_all(&old);
+            let _ = self.remove_tree(&old);
             fs::rename(&final_dir, &old).map_err(io("cannot move the previous copy aside"))?;
             if let Err(e) = fs::rename(&staged, &final_dir) {
                 let _ = fs::rename(&old, &final_dir);
-                let _ = fs::remove_dir_all(&staged);
+                let _ = self.remove_tree(&staged);
                 return Err(io("cannot move the staged plugin into place")(e));
             }
-            let _ = fs::remove_dir_all(&old);
+            let _ = self.remove_tree(&old);
         } else if let Err(e) = fs::rename(&staged, &final_dir) {
-            let _ = fs::remove_dir_all(&staged);
+            let _ = self.remove_tree(&staged);
             return Err(io("cannot move the staged plugin into place")(e));
         }
-        let previous = self.version_dir_of(&manifest.name);
+        let previous = self.version_dir(&manifest.name).ok();
         swap_link(
             &self.root.join(&manifest.name),
             &PathBuf::from(VERSIONS_DIR).join(&final_name),
         )?;
         if let Some(prev) = previous.filter(|p| p != &final_dir) {
-            let _ = fs::remove_dir_all(prev);
+            let _ = self.remove_tree(&prev);
         }
         self.write_routes();
         Ok(())
     }
 
-    /// Removes an installed plugin. Call with the lock held.
+    /// Removes an installed plugin. Call with the lock held. Only the link lmi made goes,
+    /// and the version directory only when the link points at one; nothing a planted link
+    /// points at is touched.
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
-        let link = self.root.join(name);
-        if fs::symlink_metadata(&link).is_err() {
-            return Err(StoreError::NotInstalled(name.to_owned()));
+        if !super::manifest::is_name(name) {
+            return Err(StoreError::BadName(crate::text::line(name, 80)));
         }
-        let target = self.version_dir_of(name);
-        remove_link(&link).map_err(io(format!("cannot remove {}", link.display())))?;
+        let link = self.root.join(name);
+        let meta =
+            fs::symlink_metadata(&link).map_err(|_| StoreError::NotInstalled(name.to_owned()))?;
+        if !meta.file_type().is_symlink() {
+            return Err(StoreError::Damaged {
+                name: name.to_owned(),
+                reason: format!(
+                    "{} is not the link lmi makes, so lmi leaves it alone; remove it yourself if you put it there",
+                    link.display()
+                ),
+            });
+        }
+        let target = self.version_dir(name).ok();
+        fs::remove_file(&link).map_err(io(format!("cannot remove {}", link.display())))?;
         if let Some(dir) = target {
-            let _ = fs::remove_dir_all(dir);
+            let _ = self.remove_tree(&dir);
         }
         self.write_routes();
         Ok(())
     }
 
-    fn version_dir_of(&self, name: &str) -> Option<PathBuf> {
-        let link = self.root.join(name);
-        let target = fs::read_link(&link).ok()?;
-        Some(self.root.join(target))
+    /// The one place the store deletes a directory tree: only a real directory (not a link)
+    /// directly inside a real `.versions` directory. Anything else is refused.
+    fn remove_tree(&self, dir: &Path) -> std::io::Result<()> {
+        let versions = self.versions();
+        let refuse = || {
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "{}: not one of lmi's version directories; left alone",
+                    dir.display()
+                ),
+            )
+        };
+        let is_real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
+        if dir.file_name().is_none() || dir.parent() != Some(versions.as_path()) {
+            return Err(refuse());
+        }
+        if !is_real_dir(&versions) || !is_real_dir(dir) {
+            return Err(refuse());
+        }
+        fs::remove_dir_all(dir)
     }
 }
 
-/// Writes a file and flushes it to disk before it can be renamed into place.
+/// lmi's own records as TOML; these types always serialize, but an error is reported, not
+/// unwrapped.
+fn to_toml<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    toml::to_string_pretty(value).map_err(|e| StoreError::Io {
+        context: "cannot serialize lmi's plugin records".into(),
+        source: std::io::Error::other(e),
+    })
+}
+
+/// Files lmi creates in the store: 0600 whatever the umask, never through a link.
+fn private_file_options() -> fs::OpenOptions {
+    let mut opts = fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    opts
+}
+
+/// Writes a new file (0600) and flushes it to disk before it can be renamed into place.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut f = fs::File::create(path).map_err(io(format!("cannot write {}", path.display())))?;
+    let mut f = private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io(format!("cannot write {}", path.display())))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(io(format!("cannot write {}", path.display())))
@@ -359,7 +732,7 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 #[cfg(unix)]
 fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
-    let parent = link.parent().expect("link has a parent");
+    let parent = link.parent().unwrap_or(Path::new("."));
     let tmp = parent.join(format!(
         ".link-{}-{}",
         link.file_name().unwrap_or_default().to_string_lossy(),
@@ -368,17 +741,87 @@ fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).map_err(io("cannot create the plugin link"))?;
     // rename(2) over an existing symlink is atomic: readers never see the plugin missing.
-    fs::rename(&tmp, link).map_err(io("cannot switch the plugin link"))
+    // Over a real directory someone planted it fails, and that directory is left alone.
+    fs::rename(&tmp, link).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StoreError::Io {
+            context: format!(
+                "cannot switch the plugin link {} (if it is not a link lmi made, remove it yourself)",
+                link.display()
+            ),
+            source: e,
+        }
+    })
 }
 
 #[cfg(not(unix))]
 fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
-    // Windows: directory junctions need privileges; fall back to a pointer-free copy name.
-    let _ = fs::remove_dir_all(link);
-    std::os::windows::fs::symlink_dir(link.parent().unwrap().join(target), link)
+    let _ = fs::remove_file(link);
+    let parent = link.parent().unwrap_or(Path::new("."));
+    std::os::windows::fs::symlink_dir(parent.join(target), link)
         .map_err(io("cannot create the plugin link"))
 }
 
-fn remove_link(link: &Path) -> std::io::Result<()> {
-    fs::remove_file(link).or_else(|_| fs::remove_dir(link))
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lmis_own_link_form_is_followed() {
+        let ok = Path::new(".versions/hello-0.1.0-abcdef012345");
+        assert_eq!(
+            version_dir_name("hello", ok).as_deref(),
+            Some("hello-0.1.0-abcdef012345")
+        );
+        assert!(
+            version_dir_name(
+                "hello",
+                Path::new(".versions/hello-1.2.3-rc.1-abcdef012345")
+            )
+            .is_some()
+        );
+        for bad in [
+            "/home/user",
+            "../../x",
+            ".versions/../../x",
+            ".versions/hello-0.1.0-abcdef012345/..",
+            ".versions/other-0.1.0-abcdef012345",
+            ".versions/hello-0.1.0-ABCDEF012345",
+            ".versions/hello-0.1.0-abcdef01234",
+            ".versions/hello-x-abcdef012345",
+            "versions/hello-0.1.0-abcdef012345",
+            ".versions/hello-0.1.0-abcdef012345/sub",
+        ] {
+            assert_eq!(version_dir_name("hello", Path::new(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    // `..Default::default()` keeps this compiling when Permissions gains a field.
+    #[allow(clippy::needless_update)]
+    fn asking_for_more_than_was_granted_is_named() {
+        let granted = Permissions {
+            service_requests: true,
+            environments: vec!["dev".into()],
+            ..Permissions::default()
+        };
+        let asked = Permissions {
+            service_token: true,
+            service_requests: true,
+            environments: vec!["dev".into(), "prod".into()],
+            ..Permissions::default()
+        };
+        assert_eq!(
+            permissions_beyond(&asked, &granted),
+            vec!["environments: prod".to_owned(), "service_token".to_owned()]
+        );
+        assert!(permissions_beyond(&granted, &asked).is_empty());
+        assert!(permissions_beyond(&Permissions::default(), &granted).is_empty());
+        let any = Permissions {
+            environments: vec!["*".into()],
+            ..granted.clone()
+        };
+        assert!(permissions_beyond(&granted, &any).is_empty());
+    }
 }

@@ -2,12 +2,18 @@
 //!
 //! File name: `<component sha256>-<engine compatibility hash>.cwasm`, so a wasmtime upgrade
 //! or a changed component simply misses. Beside each artifact, `<name>.crc32` holds the
-//! CRC-32 lmi computed when it wrote it; it is checked before the artifact is mapped, so a
-//! truncated or corrupted artifact is rebuilt, never executed. A CRC is enough: it catches
-//! accidental damage, and no unkeyed hash could stop someone who can write lmi's 0700 cache
-//! (they could rewrite the sidecar too); it checks the artifact in a tenth of sha256's time
-//! on dispatch's hot path. The artifact itself stays in wasmtime's own format so dispatch
-//! maps it in place instead of copying it.
+//! CRC-32 lmi computed when it wrote it; it catches a truncated or corrupted artifact, which
+//! is rebuilt, never executed.
+//!
+//! An artifact is native code, so what keeps someone else's code out is not the CRC (the
+//! names are predictable and anyone who can write the file can write the sidecar) but the
+//! trust rule of [`crate::fsutil`]: the directory and every directory above it must be the
+//! user's (or root's) and closed to others, and the artifact and its sidecar regular files
+//! of the user's, opened without following links. The bytes that passed the checks (a
+//! mapping of the very descriptor that was checked) are what wasmtime deserializes; the
+//! path is never opened again. An untrusted directory is refused outright (recompiling into
+//! it would only hand the attacker the next run); an untrusted file in a trusted directory
+//! is rebuilt over.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -25,11 +31,16 @@ pub struct ArtifactCache {
     engine_hash: String,
 }
 
-/// Why a cached artifact could not be used; each is answered by recompiling.
+/// Why a cached artifact could not be used.
 #[derive(Debug)]
 pub enum Miss {
+    /// None yet: compile.
     Absent,
+    /// Damaged, stale or not lmi's own file: recompile over it.
     Damaged(String),
+    /// The directory itself (or one above it) fails the trust rule: refuse, and compile
+    /// nothing into it.
+    Untrusted(String),
 }
 
 impl ArtifactCache {
@@ -70,31 +81,49 @@ impl ArtifactCache {
         Ok(path)
     }
 
-    /// Loads the artifact for a component, verifying its checksum first.
+    /// Loads the artifact for a component: trust checks, then its checksum, then wasmtime's
+    /// own compatibility checks, all on the one descriptor opened.
     pub fn load(&self, engine: &Engine, component_sha: &str) -> Result<Component, Miss> {
+        use crate::fsutil;
+        use std::io::ErrorKind;
+
+        match fsutil::check_trusted_dir(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(e) => return Err(Miss::Untrusted(e.to_string())),
+        }
         let path = self.path_for(component_sha);
         let damaged = |why: String| Miss::Damaged(format!("{}: {why}", path.display()));
-        let file = match std::fs::File::open(&path) {
+        let file = match fsutil::open_trusted(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                return Err(Miss::Damaged(e.to_string()));
+            }
             Err(e) => return Err(damaged(format!("cannot read it: {e}"))),
         };
-        let expected = std::fs::read_to_string(Self::checksum_path(&path))
-            .map_err(|_| damaged("its checksum file is missing".into()))?;
-        // SAFETY: a read-only private mapping of a file in lmi's 0700 cache directory, used
-        // only for hashing while `file` is open.
+        let expected =
+            fsutil::read_trusted(&Self::checksum_path(&path), 64).map_err(|e| match e.kind() {
+                ErrorKind::NotFound => damaged("its checksum file is missing".into()),
+                _ => Miss::Damaged(e.to_string()),
+            })?;
+        // SAFETY: a read-only private mapping of a regular file that passed the trust rule
+        // (ours, writable by nobody else, in a directory chain nobody else can write); lmi
+        // replaces artifacts only by rename, never in place, so the mapping does not change
+        // under us.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file) }
             .map_err(|e| damaged(format!("cannot map it: {e}")))?;
-        if Self::checksum(&map[..]) != expected.trim() {
+        if Self::checksum(&map[..]).as_bytes() != expected.trim_ascii() {
             return Err(damaged("it does not match its checksum".into()));
         }
-        drop(map);
-        // SAFETY: the file was produced by `Component::serialize` in this host and matches
-        // the checksum lmi wrote beside it in lmi's private cache directory; wasmtime itself
-        // rejects artifacts from another version or configuration. It is mapped in place.
+        // SAFETY: these bytes were produced by `Component::serialize` in this host (the
+        // trust rule above says only the user could have written them, and lmi writes them
+        // only from its own compiles) and match the checksum written beside them; wasmtime
+        // itself rejects artifacts from another version or configuration. They are copied
+        // from the checked mapping, never read again by path.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize_file(engine, &path) };
+        let component = unsafe { Component::deserialize(engine, &map[..]) };
         component.map_err(|e| damaged(format!("{e:#}")))
     }
 }

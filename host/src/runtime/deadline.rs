@@ -6,6 +6,14 @@
 //! (its creation, and cross-CPU TLB flushes on every later `munmap`/`mprotect`). There is one
 //! such timer per process, so it serves one engine and one run at a time; any other run
 //! (tests and embedders run several at once) gets a ticker thread instead.
+//!
+//! The command-line run also arms a backstop ([`arm_with_backstop`]): a plugin blocked inside
+//! a synchronous host write (wasmtime-wasi writes the terminal's stdout and stderr inline, so
+//! a pipe nobody reads blocks the thread) sees neither the epoch nor the run's timer. If the
+//! run has not ended [`BACKSTOP_GRACE_SECS`] after its deadline, the signal handler writes the
+//! timeout message (only if stderr can take it without blocking) and ends the process with
+//! exit 5. A thread-free backstop costs nothing on the dispatch path; an async stdout stream
+//! would start a writer thread on every run that prints.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -20,9 +28,28 @@ pub struct Deadline {
     _ticker: Option<mpsc::Sender<()>>,
 }
 
+/// How long after the deadline a run that has not ended is ended with the process.
+pub const BACKSTOP_GRACE_SECS: u32 = 1;
+/// The exit code of a run the backstop ended (the README's "hit a limit").
+pub const BACKSTOP_EXIT: i32 = 5;
+
 pub fn arm(engine: &Engine, timeout: Duration) -> Deadline {
+    arm_inner(engine, timeout, None)
+}
+
+/// [`arm`], and if the run is still going [`BACKSTOP_GRACE_SECS`] after the deadline, print
+/// `message` to stderr and exit the process with [`BACKSTOP_EXIT`]. For a process that runs
+/// one plugin and then ends (the `lmi` command); embedders use [`arm`]. Where the process
+/// timer is unavailable (another engine holds it, not Unix) this is [`arm`].
+pub fn arm_with_backstop(engine: &Engine, timeout: Duration, message: &str) -> Deadline {
+    arm_inner(engine, timeout, Some(message))
+}
+
+fn arm_inner(engine: &Engine, timeout: Duration, backstop: Option<&str>) -> Deadline {
+    #[cfg(not(unix))]
+    let _ = backstop;
     #[cfg(unix)]
-    if let Some(armed) = alarm::arm(engine, timeout) {
+    if let Some(armed) = alarm::arm(engine, timeout, backstop) {
         return Deadline {
             _alarm: Some(armed),
             _ticker: None,
@@ -46,10 +73,20 @@ pub fn arm(engine: &Engine, timeout: Duration) -> Deadline {
 #[allow(unsafe_code)]
 mod alarm {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
     use std::time::Duration;
 
     use wasmtime::Engine;
+
+    use super::{BACKSTOP_EXIT, BACKSTOP_GRACE_SECS};
+
+    /// Whether the armed run wants the backstop, and how often the timer fired for it.
+    static BACKSTOP: AtomicBool = AtomicBool::new(false);
+    static FIRED: AtomicUsize = AtomicUsize::new(0);
+    /// The backstop's message, in atomics a signal handler may read.
+    const MESSAGE_MAX: usize = 512;
+    static MESSAGE: [AtomicU8; MESSAGE_MAX] = [const { AtomicU8::new(0) }; MESSAGE_MAX];
+    static MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
 
     /// The engine the process timer bumps. Set once: a signal handler may only read it.
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -60,7 +97,7 @@ mod alarm {
     pub struct Armed;
 
     /// Takes the process timer for `engine`, or `None` when another engine or run has it.
-    pub fn arm(engine: &Engine, timeout: Duration) -> Option<Armed> {
+    pub fn arm(engine: &Engine, timeout: Duration, backstop: Option<&str>) -> Option<Armed> {
         if !Engine::same(ENGINE.get_or_init(|| engine.clone()), engine) {
             return None;
         }
@@ -73,6 +110,16 @@ mod alarm {
         {
             return None;
         }
+        FIRED.store(0, Ordering::Release);
+        if let Some(message) = backstop {
+            let bytes = message.as_bytes();
+            let len = bytes.len().min(MESSAGE_MAX);
+            for (slot, byte) in MESSAGE.iter().zip(&bytes[..len]) {
+                slot.store(*byte, Ordering::Relaxed);
+            }
+            MESSAGE_LEN.store(len, Ordering::Release);
+        }
+        BACKSTOP.store(backstop.is_some(), Ordering::Release);
         // A parent may have blocked SIGALRM; this thread must receive it.
         if unblock_alarm() && set_timer(timeout) {
             Some(Armed)
@@ -85,14 +132,48 @@ mod alarm {
     impl Drop for Armed {
         fn drop(&mut self) {
             set_timer(Duration::ZERO);
+            BACKSTOP.store(false, Ordering::Release);
             BUSY.store(false, Ordering::Release);
         }
     }
 
-    /// Only async-signal-safe work: an atomic load and the engine's atomic increment.
+    /// Only async-signal-safe work: atomics, the engine's atomic increment, and for the
+    /// backstop `alarm`, `poll`, `write` and `_exit`.
     extern "C" fn on_alarm(_signal: libc::c_int) {
-        if let Some(engine) = ENGINE.get() {
-            engine.increment_epoch();
+        let first = FIRED.fetch_add(1, Ordering::AcqRel) == 0;
+        if first {
+            if let Some(engine) = ENGINE.get() {
+                engine.increment_epoch();
+            }
+            if BACKSTOP.load(Ordering::Acquire) {
+                // SAFETY: `alarm` is async-signal-safe; it re-arms the same one-shot timer.
+                unsafe { libc::alarm(BACKSTOP_GRACE_SECS) };
+            }
+        } else if BACKSTOP.load(Ordering::Acquire) {
+            end_process();
+        }
+    }
+
+    /// The run outlived its deadline stuck in the host: say so if stderr can take it now,
+    /// then exit without running destructors (another thread may hold any lock).
+    fn end_process() -> ! {
+        let mut buf = [0u8; MESSAGE_MAX];
+        let len = MESSAGE_LEN.load(Ordering::Acquire).min(MESSAGE_MAX);
+        for (byte, slot) in buf.iter_mut().zip(&MESSAGE[..len]) {
+            *byte = slot.load(Ordering::Relaxed);
+        }
+        let mut stderr = libc::pollfd {
+            fd: libc::STDERR_FILENO,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: `poll`, `write` and `_exit` are async-signal-safe and get valid pointers. A
+        // writable pipe takes up to PIPE_BUF bytes (more than the message) without blocking.
+        unsafe {
+            if libc::poll(&mut stderr, 1, 0) == 1 && stderr.revents & libc::POLLOUT != 0 {
+                libc::write(libc::STDERR_FILENO, buf.as_ptr().cast(), len);
+            }
+            libc::_exit(BACKSTOP_EXIT)
         }
     }
 

@@ -10,16 +10,16 @@ use crate::auth::request::ServiceCall;
 impl types::Host for State {}
 
 impl cli_context::Host for State {
-    fn environment(&mut self) -> Option<String> {
+    async fn environment(&mut self) -> Option<String> {
         self.host.settings.active_env().map(str::to_owned)
     }
 
-    fn is_sso_authenticated(&mut self) -> bool {
-        self.host.sso_user().is_some()
+    async fn is_sso_authenticated(&mut self) -> bool {
+        self.host.sso_user().await.is_some()
     }
 
-    fn get_sso_user(&mut self) -> Option<SsoUser> {
-        self.host.sso_user().map(|u| SsoUser {
+    async fn get_sso_user(&mut self) -> Option<SsoUser> {
+        self.host.sso_identity().await.map(|u| SsoUser {
             subject: u.subject,
             email: u.email,
             name: u.name,
@@ -27,16 +27,21 @@ impl cli_context::Host for State {
         })
     }
 
-    fn get_token(&mut self) -> Result<String, HostError> {
+    async fn get_token(&mut self) -> Result<String, HostError> {
         let env = self
             .host
             .permitted_env(|p| p.service_token, "service_token")?;
         tracing::info!(plugin = %self.host.plugin, env = %env, "plugin read the service token");
-        let settings = &self.host.settings;
-        off_runtime(|| crate::auth::service::access_token(settings, &env)).map_err(host_error)
+        let settings = self.host.settings.clone();
+        off_runtime(move || crate::auth::service::access_token(&settings, &env))
+            .await?
+            .map_err(host_error)
     }
 
-    fn send_request(&mut self, request: ServiceRequest) -> Result<ServiceResponse, HostError> {
+    async fn send_request(
+        &mut self,
+        request: ServiceRequest,
+    ) -> Result<ServiceResponse, HostError> {
         let env = self
             .host
             .permitted_env(|p| p.service_requests, "service_requests")?;
@@ -53,9 +58,13 @@ impl cli_context::Host for State {
             headers: request.headers,
             body: request.body,
         };
-        let settings = &self.host.settings;
-        let reply =
-            off_runtime(|| crate::auth::request::send(settings, &env, call)).map_err(host_error)?;
+        let settings = self.host.settings.clone();
+        let renewals = self.host.renewals.clone();
+        let reply = off_runtime(move || {
+            crate::auth::request::send_within(&settings, &env, call, &renewals)
+        })
+        .await?
+        .map_err(host_error)?;
         Ok(ServiceResponse {
             status: reply.status,
             headers: reply.headers,

@@ -8,11 +8,12 @@
 
 pub mod bindings;
 mod cache;
+pub mod compile;
 mod deadline;
 mod host;
 mod sandbox;
 
-pub use cache::{ArtifactCache, component_sha256};
+pub use cache::{ArtifactCache, Miss, component_sha256};
 pub use sandbox::{HostState, Limits, RunError, run_plugin};
 
 use wasmtime::component::Component;
@@ -39,16 +40,49 @@ pub struct Compiled {
     pub artifact: Vec<u8>,
 }
 
-/// Checks that `bytes` are a component of the `plugin` world this host implements, compiling
-/// it in the process.
-pub fn compile_and_check(engine: &Engine, bytes: &[u8]) -> Result<Compiled, ComponentError> {
-    // The preamble says which: `\0asm`, then version 1 for a core module or the component
-    // layer's `0d 00 01 00`.
-    match bytes.get(..8) {
-        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(ComponentError::CoreModule),
-        Some([0, b'a', b's', b'm', _, _, 1, 0]) => {}
-        _ => return Err(ComponentError::NotWasm),
+/// Checks that `bytes` are a component of the `plugin` world this host implements and
+/// compiles it within bounds (see [`compile`]): kind and imports/exports first, by parsing
+/// alone, then the compile in a limited child process.
+pub fn compile_and_check(
+    engine: &Engine,
+    bytes: &[u8],
+    bounds: compile::Bounds,
+) -> Result<Compiled, ComponentError> {
+    check_kind(bytes)?;
+    compile::precheck(bytes)?;
+    if !compile::in_child_processes() {
+        return compile_in_process(engine, bytes);
     }
+    let artifact = compile::compile_bounded(bytes, bounds)?;
+    // SAFETY: the artifact was produced by `Component::serialize` in a child process of this
+    // very binary, with the same engine configuration, from the bytes checked above, and
+    // handed over on a pipe only the two processes share.
+    #[allow(unsafe_code)]
+    let component = unsafe { Component::deserialize(engine, &artifact) }
+        .map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    sandbox::check_world(engine, &component)?;
+    Ok(Compiled {
+        component,
+        artifact,
+    })
+}
+
+/// The preamble says which: `\0asm`, then version 1 for a core module or the component
+/// layer's `0d 00 01 00`.
+fn check_kind(bytes: &[u8]) -> Result<(), ComponentError> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(ComponentError::CoreModule),
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(()),
+        _ => Err(ComponentError::NotWasm),
+    }
+}
+
+/// The unbounded compile, run in the child (and in unit tests).
+pub(crate) fn compile_in_process(
+    engine: &Engine,
+    bytes: &[u8],
+) -> Result<Compiled, ComponentError> {
+    check_kind(bytes)?;
     let component =
         Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
     sandbox::check_world(engine, &component)?;
@@ -69,13 +103,23 @@ pub fn load_installed(
     paths: &Paths,
     plugin: &InstalledPlugin,
 ) -> Result<Component, RunError> {
+    load_installed_within(engine, paths, plugin, compile::Bounds::default())
+}
+
+/// [`load_installed`], compiling (if it must) within `bounds`.
+pub fn load_installed_within(
+    engine: &Engine,
+    paths: &Paths,
+    plugin: &InstalledPlugin,
+    bounds: compile::Bounds,
+) -> Result<Component, RunError> {
     let load_error = |cause: String| RunError::Load {
         plugin: plugin.label(),
         cause,
     };
     let cache = ArtifactCache::new(paths.compiled_dir(), engine);
     let read_component = || {
-        std::fs::read(plugin.component_path()).map_err(|e| {
+        plugin.read_component().map_err(|e| {
             load_error(format!(
                 "cannot read its component {}: {e}; reinstall it",
                 plugin.component_path().display()
@@ -96,6 +140,14 @@ pub fn load_installed(
         Err(cache::Miss::Damaged(why)) => {
             crate::output::warn(format_args!("{why}; recompiling plugin {}", plugin.label()))
         }
+        Err(cache::Miss::Untrusted(why)) => {
+            return Err(RunError::Usage {
+                message: format!(
+                    "{why}. lmi runs plugin {} only from compiled code in a directory nobody else can write: fix the directory, or point XDG_CACHE_HOME at one that is yours alone",
+                    plugin.label()
+                ),
+            });
+        }
     }
     let bytes = match bytes {
         Some(b) => b,
@@ -107,7 +159,8 @@ pub fn load_installed(
             plugin.component_path().display()
         )));
     }
-    let compiled = compile_and_check(engine, &bytes).map_err(|e| load_error(e.to_string()))?;
+    let compiled =
+        compile_and_check(engine, &bytes, bounds).map_err(|e| load_error(e.to_string()))?;
     if let Err(e) = cache.store(&sha, &compiled.artifact) {
         crate::output::warn(format_args!("cannot cache the compiled plugin: {e}"));
     }
@@ -128,6 +181,8 @@ pub enum ComponentError {
         "the component does not implement the lmi:plugin world this host offers: {0}. Build it against the lmi-plugin-sdk for lmi:plugin@0.1"
     )]
     WrongWorld(String),
+    #[error("the component is refused: {0}; a plugin should compile well within these bounds")]
+    Bound(String),
 }
 
 impl crate::exit::ExitStatus for ComponentError {

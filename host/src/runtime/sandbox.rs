@@ -22,6 +22,9 @@ use crate::settings::Settings;
 pub struct Limits {
     pub memory_bytes: usize,
     pub timeout: Duration,
+    /// End the whole process (exit 5) if the run is still stuck in the host a moment after
+    /// its deadline (see `deadline::arm_with_backstop`). For a process that runs one plugin.
+    pub exit_process_after_deadline: bool,
 }
 
 impl Limits {
@@ -34,6 +37,7 @@ impl Limits {
         Ok(Self {
             memory_bytes: usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             timeout: Duration::from_secs(secs),
+            exit_process_after_deadline: true,
         })
     }
 }
@@ -44,16 +48,38 @@ pub struct HostState {
     pub permissions: Permissions,
     pub settings: Settings,
     sso: Option<Option<SsoUser>>,
+    /// Whether `get-sso-user` answers: the command `requires_sso` (the install prompt
+    /// promised it the identity) or the plugin was granted `sso_identity`.
+    identity: bool,
+    /// Token renewals after a 401 this run has spent: one per env.
+    pub(super) renewals: crate::auth::request::Renewals,
 }
 
 impl HostState {
     pub fn new(plugin: String, permissions: Permissions, settings: Settings) -> Self {
         Self {
             plugin,
+            identity: permissions.sso_identity,
             permissions,
             settings,
             sso: None,
+            renewals: Default::default(),
         }
+    }
+
+    /// The command being run `requires_sso`: it was promised the user's identity.
+    pub fn requires_sso(mut self, requires: bool) -> Self {
+        self.identity |= requires;
+        self
+    }
+
+    /// The SSO user's identity, if this run may see it (see `identity`).
+    pub async fn sso_identity(&mut self) -> Option<SsoUser> {
+        if !self.identity {
+            tracing::debug!(plugin = %self.plugin, "withheld the SSO identity: not requires_sso, no sso_identity grant");
+            return None;
+        }
+        self.sso_user().await
     }
 
     /// Seeds the SSO lookup with a result the caller already has (the `requires_sso` gate).
@@ -63,12 +89,22 @@ impl HostState {
     }
 
     /// The SSO user, looked up once per run (it may involve the keychain).
-    pub fn sso_user(&mut self) -> Option<SsoUser> {
+    pub async fn sso_user(&mut self) -> Option<SsoUser> {
         if self.sso.is_none() {
             use crate::auth::sso;
-            let settings = &self.settings;
-            let found = sso::current_user_without_keychain(settings)
-                .unwrap_or_else(|| off_runtime(|| sso::current_user(settings)));
+            let found = match sso::current_user_without_keychain(&self.settings) {
+                Some(found) => found,
+                None => {
+                    let settings = self.settings.clone();
+                    match off_runtime(move || sso::current_user(&settings)).await {
+                        Ok(found) => found,
+                        Err(e) => {
+                            tracing::warn!("SSO session unavailable to plugin: {e:?}");
+                            Ok(None)
+                        }
+                    }
+                }
+            };
             let user = match found {
                 Ok(u) => u,
                 Err(e) => {
@@ -109,13 +145,25 @@ impl HostState {
     }
 }
 
-/// Runs blocking host work (the keychain, HTTP) on its own thread: those clients drive
-/// their own runtimes, which must not start inside the plugin's.
-pub fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| match s.spawn(work).join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
+/// Runs blocking host work (the keychain, HTTP, the token lock) on its own thread and
+/// waits for it without blocking the run: the plugin's runtime stays free, so the run's
+/// deadline can drop this wait. A thread left behind by the deadline is bounded by its own
+/// limits (the HTTP total deadline, the lock wait, the keychain timeout) and dies with the
+/// process. (Those clients also drive their own runtimes, which must not start inside the
+/// plugin's.)
+pub async fn off_runtime<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, HostError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("lmi-host-call".into())
+        .spawn(move || {
+            let _ = done.send(work());
+        })
+        .map_err(|e| HostError::Network(format!("cannot start the host call: {e}")))?;
+    result
+        .await
+        .map_err(|_| HostError::Network("the host call failed unexpectedly".into()))
 }
 
 pub struct State {
@@ -134,25 +182,49 @@ impl WasiView for State {
     }
 }
 
-/// A memory cap that remembers whether it said no, so an allocation failure inside the guest
-/// can be reported as "hit the memory limit" rather than an anonymous trap.
+/// The run's resource limits. Memory is capped for the sum of every linear memory the run
+/// creates (wasmtime enables multi-memory, so a per-memory cap would let sixteen 60 MiB
+/// memories through a 64 MiB limit), and the numbers of instances, tables and memories are
+/// bounded by what a plugin needs. Remembers whether it said no to memory, so an allocation
+/// failure inside the guest can be reported as "hit the memory limit" rather than an
+/// anonymous trap.
 struct MemoryCap {
     max: usize,
+    /// Bytes of linear memory granted so far, over all memories of the run.
+    used: usize,
     hit: Arc<AtomicBool>,
 }
+
+/// Core instances, memories and tables a run may create. A Rust plugin built for
+/// `wasm32-wasip2` has a handful of core instances (its module, the WASI adapter and shims),
+/// one or two memories and a few tables; these leave room for other toolchains.
+pub const MAX_INSTANCES: usize = 64;
+pub const MAX_MEMORIES: usize = 8;
+pub const MAX_TABLES: usize = 32;
+/// Entries one table may grow to.
+pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.max;
-        if !ok {
-            self.hit.store(true, Ordering::Relaxed);
+        let total = self
+            .used
+            .checked_add(desired.saturating_sub(current))
+            .filter(|total| *total <= self.max);
+        match total {
+            Some(total) => {
+                self.used = total;
+                Ok(true)
+            }
+            None => {
+                self.hit.store(true, Ordering::Relaxed);
+                Ok(false)
+            }
         }
-        Ok(ok)
     }
 
     fn table_growing(
@@ -161,7 +233,19 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -383,9 +467,10 @@ impl Sandbox {
             .as_ref()
             .expect("the I/O runtime lives as long as the sandbox");
         let plugin = host.plugin.clone();
+        // Load errors may quote the component's import and export names.
         let load = |e: wasmtime::Error| RunError::Load {
             plugin: plugin.clone(),
-            cause: format!("{e:#}"),
+            cause: plugin_text(&format!("{e:#}")),
         };
         let timed_out = || RunError::Timeout {
             plugin: plugin.clone(),
@@ -396,19 +481,28 @@ impl Sandbox {
         argv.extend(args.iter().cloned());
         // No preopened directories, no environment variables, and no network: sockets,
         // name lookups and every address are refused.
-        let wasi = WasiCtx::builder()
-            .inherit_stdio()
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdio()
             .args(&argv)
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        // On a terminal, a plugin may colour and move the cursor but not write the
+        // clipboard (docs/security.md, "Decisions").
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            wasi.stdout(terminal::ClipboardFiltered::Stdout);
+        }
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            wasi.stderr(terminal::ClipboardFiltered::Stderr);
+        }
+        let wasi = wasi.build();
         let hit = Arc::new(AtomicBool::new(false));
         let state = State {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryCap {
                 max: limits.memory_bytes,
+                used: 0,
                 hit: hit.clone(),
             },
             host,
@@ -421,7 +515,15 @@ impl Sandbox {
         // a plugin that waits on the host (stdin, a sleep). Disarmed when the run ends, so
         // in a host that runs many plugins on one engine an old deadline never interrupts a
         // later run.
-        let _deadline = super::deadline::arm(&self.engine, limits.timeout);
+        let _deadline = if limits.exit_process_after_deadline {
+            let message = format!(
+                "error: {}; it was stuck in a host call (a write to a full pipe?)\n",
+                timed_out()
+            );
+            super::deadline::arm_with_backstop(&self.engine, limits.timeout, &message)
+        } else {
+            super::deadline::arm(&self.engine, limits.timeout)
+        };
         let run = async {
             let linker = linker_for(&self.engine, component).map_err(load)?;
             let instance = Plugin::instantiate_async(&mut store, component, &linker)
@@ -475,10 +577,25 @@ impl Drop for Sandbox {
     }
 }
 
+/// Lines and characters of a plugin's error message lmi prints.
+const MESSAGE_LINES: usize = 40;
+const MESSAGE_LINE_CHARS: usize = 1000;
+
+/// Text a plugin chose (its error messages, and through a host error it hands back,
+/// whatever a service answered), safe to print as lmi's own `error:` line: no control
+/// sequences (OSC 52, screen clears, colours), no bidi overrides, bounded.
+fn plugin_text(text: &str) -> String {
+    crate::text::block(text, MESSAGE_LINES, MESSAGE_LINE_CHARS)
+}
+
 fn plugin_error(e: PluginError) -> RunError {
     match e {
-        PluginError::Usage(message) => RunError::Usage { message },
-        PluginError::Failed(message) => RunError::Failed { message },
+        PluginError::Usage(message) => RunError::Usage {
+            message: plugin_text(&message),
+        },
+        PluginError::Failed(message) => RunError::Failed {
+            message: plugin_text(&message),
+        },
         PluginError::Host(h) => {
             let (message, exit) = match h {
                 HostError::NotConfigured(m) => (m, Exit::Usage),
@@ -487,7 +604,10 @@ fn plugin_error(e: PluginError) -> RunError {
                 HostError::Network(m) => (m, Exit::Failure),
                 HostError::InvalidRequest(m) => (format!("invalid request: {m}"), Exit::Failure),
             };
-            RunError::Host { message, exit }
+            RunError::Host {
+                message: plugin_text(&message),
+                exit,
+            }
         }
     }
 }
@@ -504,10 +624,11 @@ fn classify_trap(
     let crashed = |what: &str| RunError::Crashed {
         plugin: plugin.to_owned(),
         command: command.to_owned(),
-        cause: match e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        // The backtrace names functions from the component's own name section.
+        cause: plugin_text(&match e.downcast_ref::<wasmtime::WasmBacktrace>() {
             Some(bt) => format!("{what}\n{}", short_backtrace(bt)),
             None => what.to_owned(),
-        },
+        }),
     };
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => RunError::Timeout {
@@ -538,6 +659,243 @@ fn short_backtrace(bt: &wasmtime::WasmBacktrace) -> String {
         lines.push("    …");
     }
     lines.join("\n")
+}
+
+/// Plugin stdout and stderr on a terminal, with OSC 52 (clipboard write) sequences dropped
+/// and every other byte passed as is.
+mod terminal {
+    use std::io::Write;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+    use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+    const ESC: u8 = 0x1b;
+    const BEL: u8 = 0x07;
+    /// Bytes of an OSC's head kept while deciding whether it is OSC 52.
+    const HEAD: usize = 3;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum State {
+        Text,
+        Esc,
+        /// After `ESC ]`: the first bytes of the command, held back.
+        Head(Vec<u8>),
+        /// Inside an OSC that is passed on; `true` after an `ESC` in it.
+        Pass(bool),
+        /// Inside an OSC 52 that is dropped; `true` after an `ESC` in it.
+        Drop(bool),
+    }
+
+    /// A byte-stream filter that removes `ESC ] 52 ; … (BEL | ESC \\)`, across writes.
+    #[derive(Debug)]
+    pub struct Osc52Filter {
+        state: State,
+    }
+
+    impl Default for Osc52Filter {
+        fn default() -> Self {
+            Self { state: State::Text }
+        }
+    }
+
+    impl Osc52Filter {
+        pub fn filter(&mut self, input: &[u8], out: &mut Vec<u8>) {
+            for &b in input {
+                self.state = match std::mem::replace(&mut self.state, State::Text) {
+                    State::Text if b == ESC => State::Esc,
+                    State::Text => {
+                        out.push(b);
+                        State::Text
+                    }
+                    State::Esc if b == b']' => State::Head(Vec::new()),
+                    State::Esc if b == ESC => {
+                        out.push(ESC);
+                        State::Esc
+                    }
+                    State::Esc => {
+                        out.extend_from_slice(&[ESC, b]);
+                        State::Text
+                    }
+                    State::Head(mut head) => {
+                        let ends = b == BEL || b == ESC;
+                        if !ends {
+                            head.push(b);
+                        }
+                        if head.starts_with(b"52;") {
+                            if ends {
+                                Self::after_drop(b)
+                            } else {
+                                State::Drop(false)
+                            }
+                        } else if ends || head.len() >= HEAD || !b"52;".starts_with(&head) {
+                            out.extend_from_slice(&[ESC, b']']);
+                            out.extend_from_slice(&head);
+                            if ends {
+                                out.push(b);
+                                if b == ESC {
+                                    State::Pass(true)
+                                } else {
+                                    State::Text
+                                }
+                            } else {
+                                State::Pass(false)
+                            }
+                        } else {
+                            State::Head(head)
+                        }
+                    }
+                    State::Pass(after_esc) => {
+                        out.push(b);
+                        match b {
+                            BEL => State::Text,
+                            b'\\' if after_esc => State::Text,
+                            ESC => State::Pass(true),
+                            _ => State::Pass(false),
+                        }
+                    }
+                    State::Drop(after_esc) => match b {
+                        BEL => State::Text,
+                        b'\\' if after_esc => State::Text,
+                        ESC => State::Drop(true),
+                        _ => State::Drop(false),
+                    },
+                };
+            }
+        }
+
+        fn after_drop(terminator: u8) -> State {
+            if terminator == ESC {
+                State::Drop(true)
+            } else {
+                State::Text
+            }
+        }
+    }
+
+    /// The `StdoutStream` for a terminal stdout or stderr.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ClipboardFiltered {
+        Stdout,
+        Stderr,
+    }
+
+    impl IsTerminal for ClipboardFiltered {
+        fn is_terminal(&self) -> bool {
+            true
+        }
+    }
+
+    impl StdoutStream for ClipboardFiltered {
+        fn p2_stream(&self) -> Box<dyn OutputStream> {
+            Box::new(Filtered::new(*self))
+        }
+        fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+            Box::new(Filtered::new(*self))
+        }
+    }
+
+    struct Filtered {
+        to: ClipboardFiltered,
+        filter: Osc52Filter,
+    }
+
+    impl Filtered {
+        fn new(to: ClipboardFiltered) -> Self {
+            Self {
+                to,
+                filter: Osc52Filter::default(),
+            }
+        }
+
+        fn write_filtered(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            let mut out = Vec::with_capacity(bytes.len());
+            self.filter.filter(bytes, &mut out);
+            match self.to {
+                ClipboardFiltered::Stdout => std::io::stdout().write_all(&out),
+                ClipboardFiltered::Stderr => std::io::stderr().write_all(&out),
+            }
+        }
+
+        fn flush(&self) -> std::io::Result<()> {
+            match self.to {
+                ClipboardFiltered::Stdout => std::io::stdout().flush(),
+                ClipboardFiltered::Stderr => std::io::stderr().flush(),
+            }
+        }
+    }
+
+    fn stream_error(e: std::io::Error) -> StreamError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            StreamError::Closed
+        } else {
+            StreamError::LastOperationFailed(e.into())
+        }
+    }
+
+    impl OutputStream for Filtered {
+        fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+            self.write_filtered(&bytes).map_err(stream_error)
+        }
+        fn flush(&mut self) -> StreamResult<()> {
+            Filtered::flush(self).map_err(stream_error)
+        }
+        fn check_write(&mut self) -> StreamResult<usize> {
+            Ok(64 << 10)
+        }
+    }
+
+    #[wasmtime_wasi::async_trait]
+    impl Pollable for Filtered {
+        async fn ready(&mut self) {}
+    }
+
+    impl tokio::io::AsyncWrite for Filtered {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(self.get_mut().write_filtered(buf).map(|()| buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Filtered::flush(&self))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn run(chunks: &[&[u8]]) -> Vec<u8> {
+            let mut f = Osc52Filter::default();
+            let mut out = Vec::new();
+            for c in chunks {
+                f.filter(c, &mut out);
+            }
+            out
+        }
+
+        #[test]
+        fn osc_52_is_dropped_and_everything_else_passes() {
+            let clip = b"a\x1b]52;c;cm0gLXJmIH4=\x07b";
+            assert_eq!(run(&[clip]), b"ab");
+            assert_eq!(run(&[b"a\x1b]52;c;eA==\x1b\\b"]), b"ab");
+            // Split across writes at every point.
+            for i in 0..clip.len() {
+                assert_eq!(run(&[&clip[..i], &clip[i..]]), b"ab", "split at {i}");
+            }
+            let link = b"\x1b]8;;https://x/\x1b\\t\x1b]8;;\x1b\\";
+            assert_eq!(run(&[link]), link.to_vec());
+            let title = b"\x1b]0;title\x07\x1b[32mgreen\x1b[0m \x1b]5;x\x07";
+            assert_eq!(run(&[title]), title.to_vec());
+            assert_eq!(run(&[b"\x1b]5\x07"]), b"\x1b]5\x07".to_vec());
+        }
+    }
 }
 
 #[cfg(test)]

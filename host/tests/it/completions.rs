@@ -121,3 +121,99 @@ fn an_unknown_shell_is_a_usage_error() {
         .code(2)
         .stderr_has("tcsh");
 }
+
+// ---- manifest text (R1.5, R2.6) ----------------------------------------------------------
+
+/// Every shell `lmi completions` offers (clap_complete's `Shell`).
+const EVERY_SHELL: [&str; 5] = ["bash", "elvish", "fish", "powershell", "zsh"];
+
+/// Breaks out of a PowerShell string (clap_complete escapes `'` and `’`, not `‘`).
+const POWERSHELL_BREAKOUT: &str = "List items\u{2018} + $(Start-Process calc.exe) + \u{2018}";
+/// Puts `rm -rf ~` on the clipboard of a terminal that shows it (OSC 52).
+const OSC52: &str = "Greet\u{1b}]52;c;cm0gLXJmIH4=\u{7} someone";
+
+fn is_hostile(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{2018}'..='\u{201F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+#[track_caller]
+fn assert_clean(what: &str, text: &str) {
+    let bad: Vec<String> = text
+        .chars()
+        .filter(|&c| is_hostile(c))
+        .map(|c| format!("U+{:04X}", c as u32))
+        .collect();
+    assert!(bad.is_empty(), "{what} holds {bad:?}:\n{text}");
+}
+
+fn hello_with_about(dir: &std::path::Path, about: &str) {
+    crate::support::copy_plugin(&plugin_dir("plugins/hello"), dir);
+    let manifest = dir.join("lmi-plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "about = \"Greet someone and show the active environment and SSO state\"",
+        &format!("about = {}", toml_string(about)),
+    );
+    std::fs::write(&manifest, text).unwrap();
+}
+
+/// A TOML basic string with every control character escaped.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+fn manifest_text_that_could_escape_a_terminal_or_a_completion_script_is_refused() {
+    let home = Home::new();
+    for (about, codepoint) in [(POWERSHELL_BREAKOUT, "U+2018"), (OSC52, "U+001B")] {
+        let dir = tempfile::tempdir().unwrap();
+        hello_with_about(dir.path(), about);
+        let path = dir.path().to_str().unwrap();
+        home.run(["plugin", "validate", path])
+            .code(2)
+            .stderr_has("command `hello`: `about` contains")
+            .stderr_has(codepoint);
+        home.run(["plugin", "install", path, "--yes"])
+            .code(2)
+            .stderr_has(codepoint);
+    }
+    assert!(!home.data().join("plugins/hello").exists());
+}
+
+/// A plugin linked before the rule (or edited since): nothing it says reaches a terminal or
+/// a completion script raw, for any shell.
+#[test]
+fn completions_help_list_and_info_stay_clean_whatever_a_linked_manifest_says() {
+    let home = Home::new();
+    let dev = tempfile::tempdir().unwrap();
+    hello_with_about(dev.path(), "Greet someone");
+    home.link(dev.path());
+    for about in [POWERSHELL_BREAKOUT, OSC52] {
+        hello_with_about(dev.path(), about);
+        for shell in EVERY_SHELL {
+            let run = home.run(["completions", shell]);
+            assert_clean(shell, &run.stdout);
+            assert_clean(shell, &run.stderr);
+        }
+        for args in [
+            &["--help"][..],
+            &["plugin", "list"],
+            &["plugin", "info", "hello"],
+            &["hello", "x"],
+        ] {
+            let run = home.run(args);
+            assert_clean(&format!("{args:?}"), &run.stdout);
+            assert_clean(&format!("{args:?}"), &run.stderr);
+        }
+    }
+}

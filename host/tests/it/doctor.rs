@@ -137,7 +137,7 @@ fn each_problem_gets_a_failing_line_with_a_fix() {
     // A plugin whose installed component was modified, one whose artifact is gone.
     home.install(&plugin_dir("plugins/hello"));
     home.install(&plugin_dir("tests/plugins/hostile"));
-    let wasm = home.data().join("plugins/hello/hello.wasm");
+    let wasm = home.data().join("plugins/hello/component.wasm");
     let mut bytes = std::fs::read(&wasm).unwrap();
     bytes.extend_from_slice(&[0x00, 0x03, 0x02, b'x', b'y']);
     std::fs::write(&wasm, bytes).unwrap();

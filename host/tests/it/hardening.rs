@@ -404,7 +404,7 @@ fn a_plugin_missing_its_component_and_artifact_says_reinstall() {
     home.install(&plugin_dir("plugins/hello"));
     home.install(&plugin_dir("tests/plugins/hostile"));
     // With the artifact in place the plugin still runs: lmi never reads the component then.
-    std::fs::remove_file(home.data().join("plugins/hello/hello.wasm")).unwrap();
+    std::fs::remove_file(home.data().join("plugins/hello/component.wasm")).unwrap();
     home.run(["hello"]).success().stdout_has("Hello, world!");
     std::fs::remove_dir_all(home.cache().join("compiled")).unwrap();
     home.run(["hello"])
@@ -556,6 +556,7 @@ fn one_host_process_survives_every_hostile_plugin_in_turn() {
     let limits = Limits {
         memory_bytes: 32 << 20,
         timeout: Duration::from_secs(1),
+        exit_process_after_deadline: false,
     };
     // One engine for every run, as a long-lived host would keep: an earlier run's deadline
     // must not fire into a later run (it did before 85ae91a: each run's ticker bumped the
@@ -586,7 +587,7 @@ fn one_host_process_survives_every_hostile_plugin_in_turn() {
 
 /// Signs in against the fake provider with file storage: `$BROWSER` is a script that hands
 /// the authorization URL to this test, which plays the provider and the browser.
-fn fake_sso_login(idp: &crate::support::fake_idp::FakeIdp, home: &mut Home) {
+pub(crate) fn fake_sso_login(idp: &crate::support::fake_idp::FakeIdp, home: &mut Home) {
     let url_file = home.path().join("auth-url");
     let script = home.path().join("browser.sh");
     std::fs::write(
@@ -721,4 +722,68 @@ fn sixteen_processes_around_an_sso_session_leave_it_whole_or_gone() {
         .code(4)
         .stderr_has("run: lmi login sso");
     home.run(["hello"]).success();
+}
+
+// ---- R1.7: one renewal per run -----------------------------------------------------------
+
+/// A plugin that sends 25 requests to a service answering 401 forever: one token, one
+/// renewal, then every further 401 is `auth-failed` without another token request.
+#[test]
+fn a_run_renews_a_rejected_token_once_however_many_requests_it_makes() {
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => good_token(n),
+        _ => Reply::status(401),
+    });
+    let mut home = crate::sandbox::hostile_granted(&srv);
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "60");
+    let run = home.run(["request-flood", "25", "v1/items"]);
+    run.success()
+        .stdout_has("request-flood: 1 auth-failed")
+        .stdout_has("request-flood: 25 auth-failed");
+    assert_eq!(srv.count("/token"), 2, "one token and one renewal in all");
+    assert_eq!(
+        srv.count("/api/v1/items"),
+        26,
+        "the first request is retried once, the rest are not"
+    );
+}
+
+// ---- R1.6: identity only where promised --------------------------------------------------
+
+/// `get-sso-user` answers a plugin's command only when it `requires_sso` or the plugin was
+/// granted `sso_identity`; `is-sso-authenticated` answers every plugin.
+#[test]
+fn sso_identity_reaches_only_requires_sso_commands_and_granted_plugins() {
+    use crate::support::fake_idp::{self, FakeIdp, Fault};
+    let idp = FakeIdp::start(Fault::None);
+    let mut home = Home::new();
+    home.global_env(&idp.sso_env());
+    home.env("LMI_SSO_STORAGE", "file");
+    fake_sso_login(&idp, &mut home);
+    home.install(&plugin_dir("tests/plugins/hostile"));
+
+    let run = home.run(["identity"]);
+    run.success()
+        .stdout_has("identity: authenticated true")
+        .stdout_has("identity: no identity");
+    assert!(!run.stdout.contains(fake_idp::SUBJECT), "{run:#?}");
+
+    // A plugin granted `sso_identity` gets it in every command; the grant is shown at install.
+    let dir = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("tests/plugins/hostile"), dir.path());
+    let manifest = dir.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[permissions]\nsso_identity = true\n");
+    std::fs::write(&manifest, text).unwrap();
+    home.run(["plugin", "remove", "hostile"]).success();
+    home.install(dir.path())
+        .stderr_has("your SSO identity (subject, email, name)");
+    home.run(["identity"])
+        .success()
+        .stdout_has(&format!("identity: subject {}", fake_idp::SUBJECT));
+
+    // A `requires_sso` command was promised the identity.
+    home.run(["plugin", "remove", "hostile"]).success();
+    home.install(&plugin_dir("plugins/hello"));
+    home.run(["whoami"]).success().stdout_has(fake_idp::EMAIL);
 }

@@ -273,7 +273,7 @@ fn a_modified_installed_component_is_not_run() {
     let home = Home::new();
     home.install(&plugin_dir("plugins/hello"));
     std::fs::remove_dir_all(home.cache().join("compiled")).unwrap();
-    let installed = home.data().join("plugins/hello/hello.wasm");
+    let installed = home.data().join("plugins/hello/component.wasm");
     let mut bytes = std::fs::read(&installed).unwrap();
     bytes.extend_from_slice(&[0x00, 0x05, 0x04, b'n', b'o', b't', b'e']);
     std::fs::write(&installed, &bytes).unwrap();
@@ -383,4 +383,171 @@ fn a_healthy_route_index_is_not_rewritten_by_dispatch() {
         std::fs::metadata(&index).unwrap().modified().unwrap(),
         before
     );
+}
+
+// ---- recorded grants and one routing rule (R1.3) -----------------------------------------
+
+/// `text` without its `[permissions]` table (the api plugin's is last).
+fn without_permissions(text: &str) -> String {
+    text[..text.find("[permissions]").unwrap()].to_owned()
+}
+
+#[test]
+fn a_linked_plugin_cannot_grant_itself_permissions() {
+    use crate::support::fault::{FaultServer, Reply};
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => Reply::json(
+            200,
+            serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+        ),
+        _ => Reply::status(404),
+    });
+    let home = Home::new();
+    home.env_file(
+        "prod",
+        &format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
+             OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=grants-secret-77\n",
+            srv.url("/token"),
+            srv.url("/api")
+        ),
+    );
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/api"), dev.path());
+    let manifest = dev.path().join("lmi-plugin.toml");
+    let full = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, without_permissions(&full)).unwrap();
+    home.link(dev.path());
+    home.run(["-e", "prod", "api", "token"])
+        .code(1)
+        .stderr_has("denied");
+
+    // The author adds the permissions after the user agreed to none.
+    std::fs::write(&manifest, &full).unwrap();
+    let run = home.run(["-e", "prod", "api", "token"]);
+    run.code(2)
+        .stderr_has("now asks for more than you granted")
+        .stderr_has("service_token")
+        .stderr_has(&format!(
+            "lmi plugin install --link {}",
+            std::fs::canonicalize(dev.path()).unwrap().display()
+        ));
+    assert!(!run.stdout.contains("tok-"), "{run:#?}");
+    assert_eq!(srv.count("/token"), 0, "no token was fetched");
+    home.run(["plugin", "info", "api"])
+        .success()
+        .stdout_has("permissions granted: none")
+        .stdout_has("its manifest now asks for more");
+
+    // Re-linking shows the permissions, records the grant, and the run gets them.
+    home.link(dev.path())
+        .stderr_has("read the service access token itself");
+    home.run(["-e", "prod", "api", "token"])
+        .success()
+        .stdout_has("tok-1");
+
+    // A manifest that drops a permission narrows the run at once: the grant is a ceiling.
+    std::fs::write(&manifest, without_permissions(&full)).unwrap();
+    home.run(["-e", "prod", "api", "token"])
+        .code(1)
+        .stderr_has("denied");
+}
+
+#[test]
+fn a_linked_plugin_cannot_give_itself_the_sso_identity() {
+    let home = Home::new();
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), dev.path());
+    let manifest = dev.path().join("lmi-plugin.toml");
+    let full = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        full.replace("requires_sso = true", "requires_sso = false"),
+    )
+    .unwrap();
+    home.link(dev.path());
+    std::fs::write(&manifest, &full).unwrap();
+    home.run(["whoami"])
+        .code(2)
+        .stderr_has("your SSO identity in `whoami`")
+        .stderr_has("lmi plugin install --link");
+}
+
+#[test]
+fn a_linked_plugin_cannot_take_over_another_plugins_command_on_any_path() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    // A plugin that sorts before `hello`, linked with commands of its own.
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
+    set_manifest_field(dev.path(), "name", "\"aaa\"");
+    home.link(dev.path());
+    // Its author then adds `hello`.
+    let manifest = dev.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[[commands]]\nname = \"hello\"\nabout = \"Mine now\"\n");
+    std::fs::write(&manifest, text).unwrap();
+
+    for args in [
+        &["hello"][..],
+        &["-eprod", "hello"],
+        &["-e", "prod", "-v", "hello"],
+    ] {
+        home.run(args).success().stdout_has("Hello, world!");
+    }
+    home.run(["-eprod", "hello"])
+        .stderr_has("plugin aaa 0.1.0 declares `hello`, which plugin hello 0.1.0 provides");
+    let help = home.run(["--help"]);
+    help.success();
+    assert!(!help.stdout.contains("Mine now"), "{help:#?}");
+    // Its own commands still work.
+    home.run(["-eprod", "exit3"]).code(3);
+}
+
+// ---- upgrades (R1.8) ---------------------------------------------------------------------
+
+#[test]
+fn a_component_named_like_the_manifest_cannot_overwrite_lmis_copy() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    let v2 = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), v2.path());
+    std::fs::create_dir(v2.path().join("sub")).unwrap();
+    std::fs::rename(
+        v2.path().join("hello.wasm"),
+        v2.path().join("sub/lmi-plugin.toml"),
+    )
+    .unwrap();
+    set_manifest_field(v2.path(), "component", "\"sub/lmi-plugin.toml\"");
+    set_manifest_field(v2.path(), "version", "\"0.2.0\"");
+    home.install(v2.path())
+        .stderr_has("Upgrading hello 0.1.0 → 0.2.0");
+    home.run(["--version"])
+        .success()
+        .stdout_has("plugin hello 0.2.0");
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+    home.run(["plugin", "info", "hello"])
+        .success()
+        .stdout_has("hello 0.2.0");
+}
+
+#[test]
+fn an_upgrade_that_does_not_load_keeps_the_previous_version() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/hello"));
+    let v2 = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), v2.path());
+    set_manifest_field(v2.path(), "version", "\"0.2.0\"");
+    // lmi's cache cannot hold the new version's compiled code: the install must not switch.
+    let compiled = home.cache().join("compiled");
+    std::fs::remove_dir_all(&compiled).unwrap();
+    std::fs::write(&compiled, "not a directory").unwrap();
+    let run = home.run(["plugin", "install", v2.path().to_str().unwrap(), "--yes"]);
+    assert_ne!(run.code, 0, "{run:#?}");
+    assert!(!run.stderr.contains("Installed hello 0.2.0"), "{run:#?}");
+    std::fs::remove_file(&compiled).unwrap();
+    home.run(["--version"])
+        .success()
+        .stdout_has("plugin hello 0.1.0");
+    home.run(["hello"]).success().stdout_has("Hello, world!");
 }

@@ -287,6 +287,7 @@ fn a_finished_runs_deadline_does_not_interrupt_the_next_run_on_the_same_engine()
         let limits = Limits {
             memory_bytes: 64 << 20,
             timeout: Duration::from_secs(secs),
+            exit_process_after_deadline: false,
         };
         runtime::run_plugin(&engine, &component, host, limits, command, &[])
     };
@@ -300,4 +301,344 @@ fn a_finished_runs_deadline_does_not_interrupt_the_next_run_on_the_same_engine()
         took >= Duration::from_secs(3),
         "interrupted early, after {took:?}"
     );
+}
+
+// ---- R1.4: the deadline covers waiting ---------------------------------------------------
+
+/// The hostile fixture with `service_requests` and `service_token` granted in `dev`, whose
+/// service and token endpoint are `srv` (`/api`, `/token`).
+pub(crate) fn hostile_granted(srv: &crate::support::fault::FaultServer) -> Home {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_plugin(&plugin_dir("tests/plugins/hostile"), dir.path());
+    let manifest = dir.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str(
+        "\n[permissions]\nservice_token = true\nservice_requests = true\nenvironments = [\"dev\"]\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let mut home = Home::new();
+    home.install(dir.path());
+    home.global_env("default_environment=dev\n");
+    home.env_file(
+        "dev",
+        &format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
+             OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=sandbox-secret-77c1\n",
+            srv.url("/token"),
+            srv.url("/api")
+        ),
+    );
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "2")
+        .env("LMI_PLUGIN_MEMORY_MB", "64");
+    home
+}
+
+fn granted_token(n: usize) -> crate::support::fault::Reply {
+    crate::support::fault::Reply::json(
+        200,
+        serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+    )
+}
+
+/// A plugin blocked in `send-request` on a service that takes 30 s is stopped at its 2 s
+/// deadline, not at the HTTP timeout.
+#[test]
+fn a_plugin_waiting_on_a_slow_service_is_stopped_at_the_deadline() {
+    use crate::support::fault::{FaultServer, Reply};
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => granted_token(n),
+        _ => Reply::status(200).delayed(std::time::Duration::from_secs(30)),
+    });
+    let mut home = hostile_granted(&srv);
+    home.env("LMI_HTTP_TIMEOUT_SECS", "30");
+    let (run, took) = timed(&home, &["request", "v1/slow"]);
+    run.code(5)
+        .stderr_has("plugin hostile 0.1.0 was stopped after 2 s");
+    assert!(took.as_secs() < 6, "took {took:?}");
+}
+
+/// A plugin writing into a stdout pipe that nobody reads blocks in the write; the deadline
+/// still ends the run with exit 5.
+#[test]
+fn a_plugin_writing_to_a_stdout_nobody_reads_is_stopped_at_the_deadline() {
+    let home = hostile();
+    let mut child = home
+        .cmd(["flood"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Hold stdout open and never read it: the pipe fills and the plugin's write blocks.
+    let _stdout = child.stdout.take();
+    assert_stopped_at_the_deadline(child);
+}
+
+// ---- R1.2: the memory cap counts every memory of the run ---------------------------------
+
+/// A component of the `plugin` world whose core module declares `count` memories of
+/// `pages` 64 KiB pages each (multi-memory), and whose `run` returns `ok(0)`. The SDK cannot
+/// express this, so it is encoded here.
+fn many_memories_component(count: u32, pages: u64) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ConstExpr, ExportKind, ExportSection, Function, FunctionSection,
+        GlobalSection, GlobalType, MemorySection, MemoryType, Module, TypeSection, ValType,
+    };
+    let i32s = |n| vec![ValType::I32; n];
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function(i32s(4), i32s(1));
+    module.section(&types);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0).function(0);
+    module.section(&funcs);
+    let mut memories = MemorySection::new();
+    for _ in 0..count {
+        memories.memory(MemoryType {
+            minimum: pages,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+    }
+    module.section(&memories);
+    let mut globals = GlobalSection::new();
+    globals.global(
+        GlobalType {
+            val_type: ValType::I32,
+            mutable: true,
+            shared: false,
+        },
+        &ConstExpr::i32_const(1024),
+    );
+    module.section(&globals);
+    let mut exports = ExportSection::new();
+    exports
+        .export("memory", ExportKind::Memory, 0)
+        .export("cabi_realloc", ExportKind::Func, 0)
+        .export("lmi:plugin/command@0.1.0#run", ExportKind::Func, 1);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    // cabi_realloc(old, old_size, align, size): a bump allocator, 8-aligned.
+    let mut realloc = Function::new([]);
+    realloc
+        .instructions()
+        .global_get(0)
+        .global_get(0)
+        .local_get(3)
+        .i32_add()
+        .i32_const(7)
+        .i32_add()
+        .i32_const(-8)
+        .i32_and()
+        .global_set(0)
+        .end();
+    code.function(&realloc);
+    // run(...) -> pointer to a zeroed return area: `ok(0)`.
+    let mut run = Function::new([]);
+    run.instructions().i32_const(8).end();
+    code.function(&run);
+    module.section(&code);
+    let mut core = module.finish();
+
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve
+        .push_dir(crate::support::repo_root().join("wit"))
+        .unwrap();
+    let world = resolve.select_world(&[package], Some("plugin")).unwrap();
+    wit_component::embed_component_metadata(
+        &mut core,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+fn install_many_memories(home: &Home, count: u32, pages: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("memories.wasm"),
+        many_memories_component(count, pages),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lmi-plugin.toml"),
+        "name = \"memories\"\nversion = \"0.1.0\"\nlmi = \"^0.1\"\ncomponent = \"memories.wasm\"\n\
+         description = \"Test fixture: many linear memories\"\n\n\
+         [[commands]]\nname = \"memories\"\nabout = \"Declare many memories and return 0\"\n",
+    )
+    .unwrap();
+    home.install(dir.path());
+}
+
+/// Eight memories of 60 MiB each, under a 64 MiB cap: each one fits, their sum does not.
+#[test]
+fn the_memory_cap_covers_the_sum_of_all_memories() {
+    let home = hostile();
+    install_many_memories(&home, 8, 960);
+    home.run(["memories"])
+        .code(5)
+        .stderr_has("plugin memories 0.1.0 hit the memory limit of 64 MiB");
+}
+
+/// The same component with small memories runs: the fixture itself is sound, and a
+/// component with a few memories is not refused for their number alone.
+#[test]
+fn a_component_with_a_few_small_memories_runs() {
+    let home = hostile();
+    install_many_memories(&home, 2, 1);
+    home.run(["memories"]).success();
+}
+
+/// The red team's component (sixteen memories of 60 MiB) and fifty tiny ones (under the
+/// byte cap) both exceed the number of memories a plugin needs.
+#[test]
+fn a_component_with_many_memories_is_refused_at_the_count_limit() {
+    let home = hostile();
+    install_many_memories(&home, 16, 960);
+    home.run(["memories"])
+        .code(5)
+        .stderr_has("plugin memories 0.1.0")
+        .stderr_has("memory count too high");
+    let home = hostile();
+    install_many_memories(&home, 50, 1);
+    home.run(["memories"])
+        .code(5)
+        .stderr_has("memory count too high");
+}
+
+// ---- R1.12: encoded traversal and routing headers never reach the service ----------------
+
+#[test]
+fn encoded_traversal_and_routing_headers_from_a_plugin_never_reach_the_service() {
+    use crate::support::fault::{FaultServer, Reply};
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => granted_token(n),
+        _ => Reply::status(200),
+    });
+    let home = hostile_granted(&srv);
+    for path in ["..%2f..%2fadmin", "x/..;/..;/admin", "..%252f..%252fadmin"] {
+        home.run(["request", path])
+            .success()
+            .stdout_has("request: invalid-request");
+    }
+    for header in [
+        "X-Original-URL",
+        "X-Forwarded-For",
+        "Forwarded",
+        "X-HTTP-Method-Override",
+    ] {
+        home.run(["request-header", "v1/items", header, "/admin"])
+            .success()
+            .stdout_has("request: invalid-request");
+    }
+    let reached: Vec<String> = srv
+        .requests()
+        .iter()
+        .filter(|r| r.path() != "/token")
+        .map(|r| r.target.clone())
+        .collect();
+    assert!(reached.is_empty(), "reached the service: {reached:?}");
+    // An ordinary request still goes through.
+    home.run(["request", "v1/items"])
+        .success()
+        .stdout_has("request: status 200");
+}
+
+// ---- R1.13: a plugin's query string stays out of the log -------------------------------
+
+#[test]
+fn a_plugins_query_string_is_not_logged_and_at_vv_only_redacted() {
+    use crate::support::fault::{FaultServer, Reply};
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => granted_token(n),
+        _ => Reply::status(200),
+    });
+    let home = hostile_granted(&srv);
+    let secret = "k-5ec2e7-api-key";
+    let path = format!("v1/items?api_key={secret}&page=2");
+    home.run(["request", &path])
+        .success()
+        .stdout_has("request: status 200");
+    let log = std::fs::read_to_string(home.log_file()).unwrap();
+    assert!(
+        log.contains("/api/v1/items"),
+        "the request is logged:\n{log}"
+    );
+    assert!(
+        !log.contains("api_key"),
+        "the query is not logged at INFO:\n{log}"
+    );
+    home.log_lacks(secret);
+
+    let run = home.run(["-vv", "request", &path]);
+    run.success().nowhere(secret);
+    let log = std::fs::read_to_string(home.log_file()).unwrap();
+    assert!(
+        log.contains("api_key=****"),
+        "-vv shows the query, redacted:\n{log}"
+    );
+    home.log_lacks(secret);
+}
+
+// ---- R2.6: plugin error text is stripped before lmi prints it ---------------------------
+
+#[test]
+fn a_plugins_error_text_reaches_the_terminal_without_control_sequences() {
+    let home = hostile();
+    let run = home.run(["fail-escapes"]);
+    run.code(1).stderr_has("it failed").stderr_has("red");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(
+            !run.stderr.contains(bad),
+            "{bad:?} reached stderr: {run:#?}"
+        );
+    }
+    let log = std::fs::read_to_string(home.log_file()).unwrap_or_default();
+    assert!(!log.contains('\u{1b}'), "escape in the log:\n{log}");
+}
+
+/// On a terminal (a pty from `script`), OSC 52 clipboard writes from a plugin are dropped;
+/// OSC 8 hyperlinks and colours pass. Piped, plugin stdout stays byte for byte.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_cannot_write_the_clipboard_through_a_terminal() {
+    let home = hostile();
+    let lmi = home.cmd(["print-escapes"]);
+    let mut script = std::process::Command::new("script");
+    script
+        .args([
+            "-qec",
+            &format!("{} print-escapes", env!("CARGO_BIN_EXE_lmi")),
+            "/dev/null",
+        ])
+        .env_clear()
+        .stdin(Stdio::null());
+    for (k, v) in lmi.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().expect("script(1) from util-linux");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("print-escapes:"), "{shown:?}");
+    assert!(shown.contains("\u{1b}[32mgreen"), "colours pass: {shown:?}");
+    assert!(
+        shown.contains("\u{1b}]8;;https://example.invalid/"),
+        "hyperlinks pass: {shown:?}"
+    );
+    assert!(
+        !shown.contains("52;c;"),
+        "the clipboard write reached the terminal: {shown:?}"
+    );
+
+    let piped = home.run(["print-escapes"]);
+    piped.success().stdout_has("\u{1b}]52;c;cm0gLXJmIH4=\u{7}");
 }

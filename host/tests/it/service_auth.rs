@@ -953,3 +953,148 @@ fn a_secret_echoed_bare_by_the_provider_is_scrubbed_from_the_error() {
         "the exchange was logged, so the log check means something"
     );
 }
+
+/// A token endpoint that drips one byte a second never trips a per-read timeout: the whole
+/// exchange is bounded by `LMI_HTTP_TIMEOUT_SECS`, so `auth token` fails promptly and the
+/// env's lock is free for the next process, which is bounded the same way.
+#[test]
+fn a_dripping_token_endpoint_is_cut_off_at_the_http_deadline_and_frees_the_lock() {
+    let srv = FaultServer::start(|_, n| {
+        token_reply(&format!("drip-{n}"), 60).dripped(Duration::from_millis(700))
+    });
+    let mut home = fault_home(&srv);
+    home.env("LMI_HTTP_TIMEOUT_SECS", "2");
+    let started = Instant::now();
+    let first = home
+        .cmd(["auth", "token"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The second process arrives while the first holds `dev.lock`.
+    std::thread::sleep(Duration::from_millis(500));
+    let second = home
+        .cmd(["auth", "token"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for child in [first, second] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output().unwrap());
+        });
+    }
+    for _ in 0..2 {
+        let out = rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("an `auth token` against a dripping endpoint did not end");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("within 2 s"), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("drip-"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(!cache_file(&home, "dev").exists());
+}
+
+// ---- R1.9 (service side): absurd lifetimes are clamped, not wrapped ----------------------
+
+#[test]
+fn an_absurd_expires_in_is_clamped_and_the_token_is_reused() {
+    let srv = FaultServer::start(|_, n| {
+        Reply::json(
+            200,
+            json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": u64::MAX}),
+        )
+    });
+    let home = fault_home(&srv);
+    home.run(["auth", "token"]).success().stdout_has("tok-1");
+    home.run(["auth", "token"]).success().stdout_has("tok-1");
+    assert_eq!(srv.count("/token"), 1, "the cached token was reused");
+    let cache = read_cache(&home, "dev");
+    let expires_at = cache["expires_at"].as_u64().unwrap();
+    let year = 366 * 24 * 3600;
+    assert!(
+        expires_at <= now_secs() + year,
+        "expiry clamped to a year: {cache}"
+    );
+}
+
+// ---- R2.5: loopback is never proxied -----------------------------------------------------
+
+/// With `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` pointing at a listener, a token request and a
+/// plugin's service request to `http://127.0.0.1` go direct: the client secret and bearer
+/// token never reach the proxy in cleartext.
+#[test]
+fn loopback_requests_never_go_through_a_proxy() {
+    let proxy = FaultServer::start(|_, _| Reply::status(502));
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => token_reply(&format!("tok-{n}"), 3600),
+        _ => Reply::status(200),
+    });
+    let mut home = crate::sandbox::hostile_granted(&srv);
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        home.env(var, &proxy.base());
+    }
+    home.run(["auth", "token"]).success().stdout_has("tok-1");
+    home.run(["request", "v1/items"])
+        .success()
+        .stdout_has("request: status 200");
+    let seen: Vec<String> = proxy.requests().iter().map(|r| r.target.clone()).collect();
+    assert!(seen.is_empty(), "the proxy saw: {seen:?}");
+}
+
+// ---- R2.1 (token cache): a cache file lmi did not write is never trusted ----------------
+
+#[cfg(unix)]
+#[test]
+fn a_token_cache_owned_by_someone_else_or_linked_is_discarded_and_refetched() {
+    use std::os::unix::fs::{PermissionsExt, chown, symlink};
+    let srv = oauth_server(|_, _| Reply::status(404));
+    let home = fault_home(&srv);
+    let planted = |home: &Home| {
+        let dir = home.cache().join("tokens");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let body = json!({
+            "access_token": "planted-by-another-user", "token_type": "Bearer",
+            "expires_at": now_secs() + 3600, "obtained_at": now_secs()
+        });
+        (dir, body.to_string())
+    };
+
+    // Owned by another uid (the tests run as root, so chown works).
+    let (dir, body) = planted(&home);
+    let file = dir.join("dev.json");
+    std::fs::write(&file, &body).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown(&file, Some(65534), Some(65534)).unwrap();
+    let run = home.run(["auth", "token"]);
+    run.success().stdout_has("tok-1");
+    assert!(!run.stdout.contains("planted"), "{run:#?}");
+    run.stderr_has("dev.json");
+
+    // A symlink to a file with a valid-looking token.
+    std::fs::remove_file(&file).ok();
+    let elsewhere = home.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, &body).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
+    symlink(&elsewhere, &file).unwrap();
+    let run = home.run(["auth", "token"]);
+    run.success();
+    assert!(!run.stdout.contains("planted"), "{run:#?}");
+    assert_eq!(srv.count("/token"), 2, "each untrusted cache was refetched");
+}

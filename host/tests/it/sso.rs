@@ -429,6 +429,42 @@ fn a_refresh_token_the_idp_rejects_ends_the_session_with_exit_4_and_no_browser()
     home.run(["sso-only"]).code(4);
 }
 
+/// R2.4 against the real provider, which rotates refresh tokens: a refresh whose ID token
+/// cannot be checked (the JWKS is out of reach) keeps the rotated token, so the next refresh
+/// presents the live one, not a spent one.
+#[test]
+fn a_refresh_with_the_keys_out_of_reach_keeps_the_rotated_token() {
+    let idp = Idp::start();
+    let home = sso_home(&idp.sso_env());
+    device_login(&idp, &home, "alice").success();
+    let first = keychain_json(idp.issuer())["refresh_token"].clone();
+    home.global_env(&format!(
+        "{}OAUTH_SSO_JWKS_URL=http://127.0.0.1:9/jwks\n",
+        idp.sso_env()
+    ));
+    home.run(["auth", "refresh"])
+        .success()
+        .stderr_has("could not be checked")
+        .stderr_has("the new tokens were kept");
+    let second = keychain_json(idp.issuer())["refresh_token"].clone();
+    assert_ne!(second, first, "the rotated refresh token is stored");
+
+    home.global_env(&idp.sso_env());
+    home.run(["auth", "refresh"]).success();
+    assert_eq!(idp.token_requests("refresh_token"), 2);
+    let log = idp.request_log();
+    let failed: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["grant_type"] == "refresh_token" && r["status"] != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "a spent refresh token was presented: {failed:?}"
+    );
+}
+
 /// A provider that cannot be reached is a network failure (exit 1, no sign-in hint), and
 /// the session survives it for the next try.
 #[test]
@@ -726,27 +762,112 @@ fn an_id_token_with_another_nonce_is_refused() {
     assert_id_token_refused(Fault::NonceMismatch, "nonce does not match");
 }
 
+/// The redirect with its `state` replaced.
+fn with_state(callback: &url::Url, state: &str) -> url::Url {
+    let mut cb = callback.clone();
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| {
+            if k == "state" {
+                (k, state.to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    cb.query_pairs_mut().clear().extend_pairs(pairs);
+    cb
+}
+
+/// R1.11: a request to `/callback` that does not carry this login's `state` (another local
+/// process guessing, a stale tab) gets an error page and is otherwise ignored: the code is
+/// never redeemed, and the login keeps waiting for the real redirect.
 #[test]
-fn a_callback_with_the_wrong_state_is_refused_and_the_code_never_redeemed() {
+fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
     let idp = FakeIdp::start(Fault::None);
-    let (run, status, page) = fake_login(&idp, |cb| {
-        let pairs: Vec<(String, String)> = cb
-            .query_pairs()
-            .into_owned()
-            .map(|(k, v)| {
-                if k == "state" {
-                    (k, format!("{v}x"))
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        cb.query_pairs_mut().clear().extend_pairs(pairs);
-    });
-    run.code(4).stderr_has("state does not match");
-    assert_eq!(status, 400, "{page}");
-    assert_eq!(idp.count("/token"), 0, "the code is not redeemed");
-    assert!(keychain_record(&idp.issuer()).is_none());
+    let home = sso_home(&idp.sso_env());
+    let mut login = spawn(&home, &["login", "sso", "--no-browser"]);
+    let url = login.auth_url();
+    let callback = idp.authorize(&url);
+    let state = callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut no_state = callback.clone();
+    no_state.set_query(Some("code=stolen&error=access_denied"));
+    for bad in [
+        with_state(&callback, &format!("{state}x")),
+        with_state(&callback, ""),
+        no_state,
+    ] {
+        let resp = http().get(bad.as_str()).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{bad}");
+        let page = resp.text().unwrap();
+        assert!(page.contains("does not belong"), "{page}");
+    }
+    assert_eq!(
+        idp.count("/token"),
+        0,
+        "no code is redeemed for a wrong state"
+    );
+
+    let resp = http().get(callback.as_str()).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (run, _, _) = login.finish();
+    run.success()
+        .stdout_has(&format!("Signed in as {}", fake_idp::EMAIL));
+    assert_eq!(idp.count("/token"), 1);
+}
+
+/// Threads of a running process.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// R1.11: idle and half-sent connections are bounded (a few handler threads, a deadline per
+/// connection) and never keep the real redirect out.
+#[test]
+fn a_flood_of_idle_connections_neither_piles_up_threads_nor_stops_the_login() {
+    use std::io::Write;
+    let idp = FakeIdp::start(Fault::None);
+    let home = sso_home(&idp.sso_env());
+    let mut login = spawn(&home, &["login", "sso", "--no-browser"]);
+    let url = login.auth_url();
+    let callback = idp.authorize(&url);
+    let addr = format!("127.0.0.1:{}", callback.port().unwrap());
+    let mut held = Vec::new();
+    for i in 0..300 {
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        if i % 2 == 0 {
+            // Half a request, never finished (slowloris).
+            let _ = conn.write_all(b"GET /callback?state=");
+        }
+        held.push(conn);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = login.child.id();
+    let count = threads(pid);
+    assert!(
+        count < 64,
+        "lmi runs {count} threads for 300 idle connections"
+    );
+
+    let started = Instant::now();
+    let resp = http().get(callback.as_str()).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let (run, _, _) = login.finish();
+    run.success();
+    drop(held);
 }
 
 #[test]

@@ -222,3 +222,123 @@ fn a_clash_with_an_installed_plugin_is_a_problem_but_an_upgrade_is_not() {
         .success()
         .stdout_has("installing would replace hello 0.1.0");
 }
+
+// ---- resource bounds (R2.7) ----------------------------------------------------------------
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(id: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![id];
+    out.extend(leb128(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+/// A core module whose one function is `depth` nested blocks: cheap to parse, costly to
+/// compile (3 MB took seconds and hundreds of MB).
+fn nested_blocks_module(depth: usize) -> Vec<u8> {
+    let mut body = vec![0x00];
+    for _ in 0..depth {
+        body.extend_from_slice(&[0x02, 0x40]);
+    }
+    body.extend(std::iter::repeat_n(0x0b, depth + 1));
+    let mut code = vec![0x01];
+    code.extend(leb128(body.len()));
+    code.extend(body);
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.extend(section(1, &[0x01, 0x60, 0x00, 0x00]));
+    module.extend(section(3, &[0x01, 0x00]));
+    module.extend(section(10, &code));
+    module
+}
+
+/// hello, with a compile bomb riding along as an extra core module of the component: the
+/// world is right, so only the compile bounds stop it.
+fn hello_with_bomb(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("bomb");
+    copy_plugin(&plugin_dir("plugins/hello"), &dir);
+    let wasm = dir.join("hello.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    bytes.extend(section(1, &nested_blocks_module(1_000_000)));
+    std::fs::write(&wasm, bytes).unwrap();
+    dir
+}
+
+#[test]
+fn a_component_over_the_size_cap_is_refused_with_the_limit() {
+    let mut home = Home::new();
+    home.env("LMI_COMPILE_TIMEOUT_SECS", "5");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("big");
+    copy_plugin(&plugin_dir("plugins/hello"), &dir);
+    let wasm = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("hello.wasm"))
+        .unwrap();
+    wasm.set_len(33 << 20).unwrap();
+    let run = validate(&home, &dir);
+    run.code(2).stderr_has("larger than lmi's limit of 32 MiB");
+    home.run(["plugin", "install", dir.to_str().unwrap(), "--yes"])
+        .code(2)
+        .stderr_has("larger than lmi's limit of 32 MiB");
+}
+
+#[test]
+fn a_compile_bomb_hits_the_deadline_and_the_memory_bound_with_a_clear_error() {
+    let mut home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = hello_with_bomb(tmp.path());
+    home.env("LMI_COMPILE_TIMEOUT_SECS", "1");
+    let started = std::time::Instant::now();
+    validate(&home, &bomb)
+        .code(2)
+        .stderr_has("compiling it took longer than 1 s (LMI_COMPILE_TIMEOUT_SECS)");
+    home.run(["plugin", "install", bomb.to_str().unwrap(), "--yes"])
+        .code(2)
+        .stderr_has("took longer than 1 s");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!home.data().join("plugins/hello").exists());
+
+    let mut home = Home::new();
+    home.env("LMI_COMPILE_MEMORY_MB", "64");
+    validate(&home, &plugin_dir("plugins/hello"))
+        .code(2)
+        .stderr_has("needed more than 64 MiB of memory (LMI_COMPILE_MEMORY_MB)");
+}
+
+/// A component that is nothing but a compile bomb is refused for its world, at once: the
+/// world is checked by parsing, before any compile.
+#[test]
+fn the_world_is_checked_before_compiling() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bare");
+    copy_plugin(&plugin_dir("plugins/hello"), &dir);
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    component.extend(section(1, &nested_blocks_module(1_000_000)));
+    std::fs::write(dir.join("hello.wasm"), component).unwrap();
+    let started = std::time::Instant::now();
+    validate(&home, &dir)
+        .code(2)
+        .stderr_has("does not export lmi:plugin/command@0.1.0");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

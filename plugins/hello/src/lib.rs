@@ -31,8 +31,11 @@ fn hello(ctx: &dyn Context, args: &[String]) -> Result<u8, PluginError> {
         args.join(" ")
     };
     let env = ctx.environment();
+    // `hello` is not `requires_sso`, so lmi tells it whether a session exists but not who
+    // holds it (that is `whoami`'s); a host that does share the identity gets it shown.
     let sso = match ctx.sso_user() {
         Some(user) => format!("signed in as {}", user.email.unwrap_or(user.subject)),
+        None if ctx.is_sso_authenticated() => "signed in (see lmi whoami)".to_string(),
         None => "not signed in".to_string(),
     };
     let mut out = ctx.stdout();

@@ -3,13 +3,19 @@
 //! with the URL as its last argument or in place of `%s`), else the platform opener. The
 //! browser is started, not waited for, with its output discarded; failing to start one is
 //! never fatal — the caller has already printed the URL.
+//!
+//! Only a [`SafeUrl`] can be opened: an `https://` (or loopback `http://`) URL, whose text
+//! starts with its scheme, so neither `$BROWSER` nor the platform opener can read it as an
+//! option or as a file, share or other application.
 
 use std::process::{Command, Stdio};
 
+use super::safe_url::SafeUrl;
 use crate::settings::Settings;
 
 /// Starts a browser on `url`; the error says what was tried.
-pub fn open(settings: &Settings, url: &str) -> Result<(), String> {
+pub fn open(settings: &Settings, url: &SafeUrl) -> Result<(), String> {
+    let url = url.as_str();
     if let Some(list) = settings.global("BROWSER") {
         let mut failures = Vec::new();
         let separator = if cfg!(windows) { ';' } else { ':' };

@@ -159,6 +159,22 @@ impl SsoConfig {
         })
     }
 
+    /// The provider and client a stored session was issued by, for revoking it after the
+    /// configuration moved on (endpoints come from discovery on that issuer).
+    pub fn for_session(issuer: &str, client_id: &str) -> Result<Self, ConfigError> {
+        check_url_from(ISSUER_KEY, "the stored SSO session", issuer)?;
+        Ok(Self {
+            client_id: client_id.to_owned(),
+            issuer: issuer.to_owned(),
+            scopes: DEFAULT_SCOPES.to_owned(),
+            authorization: None,
+            token: None,
+            jwks: None,
+            revocation: None,
+            device: None,
+        })
+    }
+
     /// The issuer without a trailing `/`: the base of the discovery URL, and how sessions are
     /// matched to the configuration.
     pub fn issuer_base(&self) -> &str {
@@ -225,8 +241,9 @@ impl SsoConfig {
         let issuer = doc["issuer"].as_str().unwrap_or_default();
         if issuer.trim_end_matches('/') != self.issuer_base() {
             return Err(AuthError::Failed(format!(
-                "the discovery document at {url} names the issuer `{issuer}`, not `{}` ({ISSUER_KEY}); \
+                "the discovery document at {url} names the issuer `{}`, not `{}` ({ISSUER_KEY}); \
                  set {ISSUER_KEY} to the exact issuer",
+                super::answers::provider_text(issuer),
                 self.issuer
             )));
         }
@@ -234,6 +251,10 @@ impl SsoConfig {
         let endpoint = |field: &str| -> Result<Option<Url>, AuthError> {
             match doc[field].as_str() {
                 None => Ok(None),
+                // The error would quote it: text that is not a URL is refused unquoted.
+                Some(raw) if crate::text::first_unsafe(raw).is_some() => Err(AuthError::Failed(
+                    format!("{source} has a `{field}` holding control characters; it is not a URL"),
+                )),
                 Some(raw) => check_url_from(field, &source, raw)
                     .map(Some)
                     .map_err(AuthError::Config),

@@ -3,8 +3,9 @@
 //!
 //! Order of business: read the store first (an unreachable keychain fails here, before the
 //! user signs in for nothing); bind the listener; resolve endpoints; open the browser; fetch
-//! the JWKS while the user is in the browser; take exactly one callback; check `state` in
-//! constant time, then `error`, then `iss` (RFC 9207); exchange the code; validate the ID
+//! the JWKS while the user is in the browser; take exactly one callback with this login's
+//! `state` (the listener answers and ignores any other); check `state` in constant time
+//! again, then `error`, then `iss` (RFC 9207); exchange the code; validate the ID
 //! token; store; only then tell the browser the outcome. Any failure stores nothing.
 
 use std::time::{Duration, Instant};
@@ -12,15 +13,18 @@ use std::time::{Duration, Instant};
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use subtle::ConstantTimeEq;
 
+use super::answers::{Tokens, describe, provider_text};
 use super::callback::{Callback, CallbackServer};
 use super::config::{self, Endpoints, Purpose, SsoConfig};
 use super::id_token::{self, Expect, KeySource};
+use super::safe_url::SafeUrl;
 use super::store::{Secret, Session, Store};
-use super::token::{self, Tokens, describe, sanitize};
+use super::token;
 use super::{SsoUser, human};
 use crate::auth::AuthError;
 use crate::auth::cache::now_secs;
 use crate::auth::http::Http;
+use crate::auth::lifetime;
 use crate::exit::UsageError;
 use crate::output;
 use crate::settings::Settings;
@@ -105,7 +109,8 @@ fn code_flow(
         ..
     } = *flow;
     let port = opts.redirect_port.unwrap_or(0);
-    let server = CallbackServer::bind(port).map_err(|e| {
+    let state = CsrfToken::new_random();
+    let server = CallbackServer::bind(port, state.secret()).map_err(|e| {
         UsageError(if port == 0 {
             format!("cannot listen on 127.0.0.1 for the browser's redirect: {e}")
         } else {
@@ -117,7 +122,6 @@ fn code_flow(
     let ep = cfg.endpoints(http, Purpose::Login)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     crate::logging::register_secret(verifier.secret());
-    let state = CsrfToken::new_random();
     let nonce = CsrfToken::new_random();
     let redirect_uri = server.redirect_uri();
     let mut url = ep.authorization()?.clone();
@@ -130,6 +134,13 @@ fn code_flow(
         .append_pair("nonce", nonce.secret())
         .append_pair("code_challenge", challenge.as_str())
         .append_pair("code_challenge_method", "S256");
+    // The endpoint passed the https rule, but the URL is printed and opened: check it as
+    // any other URL lmi shows.
+    let url = SafeUrl::check(url).map_err(|why| {
+        AuthError::Failed(format!(
+            "the identity provider's authorization URL cannot be opened: {why}"
+        ))
+    })?;
 
     if opts.no_browser {
         output::note(format_args!(
@@ -141,7 +152,7 @@ fn code_flow(
             "Opening your browser to sign in to {}. If it does not open, visit:\n\n    {url}\n",
             ep.issuer
         ));
-        if let Err(e) = super::browser::open(settings, url.as_str()) {
+        if let Err(e) = super::browser::open(settings, &url) {
             output::warn(format_args!("{e}; open the URL above yourself"));
         }
     }
@@ -221,7 +232,7 @@ fn redeem(
         Some(iss) if iss.trim_end_matches('/') != ep.issuer.trim_end_matches('/') => {
             return Err(AuthError::Failed(format!(
                 "the sign-in response comes from issuer `{}`, not `{}`; nothing was stored",
-                sanitize(iss),
+                provider_text(iss),
                 ep.issuer
             )));
         }
@@ -290,10 +301,19 @@ fn finish(
         Session::new_record(ep.issuer.clone(), flow.cfg.client_id.clone(), claims.sub);
     session.email = claims.email;
     session.name = claims.name;
+    session.revocation_endpoint = ep.revocation.as_ref().map(|u| u.to_string());
+    let lifetime_secs = tokens.lifetime_secs();
     session.access_token = Some(Secret::new(tokens.access_token));
     session.refresh_token = tokens.refresh_token.map(Secret::new);
     session.obtained_at = now;
-    session.expires_at = tokens.expires_in.map(|s| now + s).unwrap_or(claims.exp);
+    // Without `expires_in`, the ID token's `exp` (bounded like any stated lifetime).
+    session.expires_at = match tokens.expires_in {
+        Some(_) => lifetime::expiry_after(now, lifetime_secs),
+        None => claims.exp.min(lifetime::expiry_after(
+            now,
+            lifetime::MAX_TOKEN_LIFETIME_SECS,
+        )),
+    };
     // Under the refresh lock: a refresh running in another process cannot then overwrite the
     // new session with one renewed from the old.
     let _lock = super::RefreshLock::take(flow.settings)?;
@@ -326,30 +346,29 @@ fn device_flow(
     let auth = token::device_authorization(http, &device_url, &cfg.client_id, &cfg.scopes)
         .map_err(|e| {
             AuthError::Failed(format!(
-                "the identity provider would not start a device sign-in: {e}"
+                "the identity provider would not start a device sign-in: {e}; nothing was started"
             ))
         })?;
     output::note(format_args!(
         "To sign in, open {} on any device and enter the code\n\n    {}\n",
-        sanitize(&auth.verification_uri),
-        sanitize(&auth.user_code)
+        auth.verification_uri, auth.user_code
     ));
     if let Some(complete) = &auth.verification_uri_complete {
         output::note(format_args!(
             "(or open {} to have the code filled in)",
-            sanitize(complete)
+            complete
         ));
     }
     if !opts.no_browser {
         let visit = auth
             .verification_uri_complete
-            .as_deref()
+            .as_ref()
             .unwrap_or(&auth.verification_uri);
         if let Err(e) = super::browser::open(settings, visit) {
             tracing::info!("{e}");
         }
     }
-    let expires = Instant::now() + Duration::from_secs(auth.expires_in.max(1));
+    let expires = later(auth.expires_in);
     let deadline = deadline.min(expires);
     output::note(format_args!(
         "Waiting up to {} for the sign-in to be approved...",
@@ -357,9 +376,9 @@ fn device_flow(
     ));
     let mut keys = KeySource::new(http, ep.jwks()?.clone());
     keys.prefetch();
-    let mut interval = Duration::from_secs(auth.interval.unwrap_or(5).clamp(1, 60));
+    let mut interval = auth.interval;
     loop {
-        if Instant::now() + interval > deadline {
+        if later(interval) > deadline {
             let why = if deadline == expires {
                 "the device code expired before the sign-in was approved".to_owned()
             } else {
@@ -381,7 +400,7 @@ fn device_flow(
             Ok(tokens) => return Ok(finish(flow, &ep, tokens, &mut keys, None)?),
             Err(e) => match e.oauth_code() {
                 Some("authorization_pending") => {}
-                Some("slow_down") => interval += Duration::from_secs(5),
+                Some("slow_down") => interval = slowed_down(interval),
                 Some("access_denied") => {
                     return Err(AuthError::Failed(format!(
                         "the sign-in was refused at the identity provider: {e}"
@@ -403,5 +422,38 @@ fn device_flow(
                 }
             },
         }
+    }
+}
+
+/// `now + wait`, saturating far in the future instead of panicking.
+fn later(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(lifetime::MAX_DEVICE_CODE_SECS))
+}
+
+/// The interval after a `slow_down` (RFC 8628 §3.5: 5 s more), still within the bounds.
+fn slowed_down(interval: Duration) -> Duration {
+    interval
+        .saturating_add(Duration::from_secs(5))
+        .min(Duration::from_secs(lifetime::MAX_POLL_SECS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_down_grows_the_interval_within_its_bound() {
+        assert_eq!(slowed_down(Duration::from_secs(5)), Duration::from_secs(10));
+        assert_eq!(
+            slowed_down(Duration::from_secs(58)),
+            Duration::from_secs(lifetime::MAX_POLL_SECS)
+        );
+        assert_eq!(
+            slowed_down(Duration::MAX),
+            Duration::from_secs(lifetime::MAX_POLL_SECS)
+        );
+        assert!(later(Duration::MAX) > Instant::now());
     }
 }

@@ -19,6 +19,10 @@ use super::super::http::{Http, TOKEN_BODY_LIMIT};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
+/// OpenID Connect Core §2: `sub` is at most 255 ASCII characters.
+const MAX_SUBJECT_BYTES: usize = 255;
+/// How much of a user's email or name lmi keeps and shows.
+const MAX_NAME_CHARS: usize = 256;
 
 const ACCEPTED: &[Algorithm] = &[
     Algorithm::RS256,
@@ -166,7 +170,7 @@ impl<'a> KeySource<'a> {
                 return Err(match kid {
                     Some(k) => format!(
                         "it is signed with key `{}`, which the identity provider does not publish",
-                        super::token::sanitize(k)
+                        super::answers::provider_text(k)
                     ),
                     None => "it names no key id and the identity provider publishes no single matching key"
                         .to_owned(),
@@ -220,12 +224,59 @@ fn key_algorithm_is(ka: KeyAlgorithm, alg: Algorithm) -> bool {
     )
 }
 
+/// How a refreshed ID token fared (see [`check_refreshed`]).
+#[derive(Debug)]
+pub enum Refreshed {
+    /// Every check passed: the claims may update the session.
+    Valid(Claims),
+    /// It cannot be checked now (the provider's keys could not be fetched).
+    Unverifiable(String),
+    /// Only its time claims (`exp`, `nbf`, `iat`) disagree with this computer's clock; the
+    /// signature, issuer, audience and subject are right.
+    ClockSkew(String),
+    /// A real mismatch: signature, issuer, audience, subject or form.
+    Rejected(String),
+}
+
+/// Checks the ID token of a refresh answer, telling a token that is not the user's from one
+/// lmi cannot judge right now (its keys are unreachable, or the clock is off).
+pub fn check_refreshed(
+    token: &str,
+    keys: &mut KeySource<'_>,
+    expect: Expect<'_>,
+    now: u64,
+) -> Refreshed {
+    let why = match validate_with(token, keys, expect, now, true) {
+        Ok(claims) => return Refreshed::Valid(claims),
+        Err(why) => why,
+    };
+    if keys.unreachable() {
+        return Refreshed::Unverifiable(why);
+    }
+    match validate_with(token, keys, expect, now, false) {
+        Ok(_) => Refreshed::ClockSkew(why),
+        Err(_) if keys.unreachable() => Refreshed::Unverifiable(why),
+        Err(mismatch) => Refreshed::Rejected(mismatch),
+    }
+}
+
 /// Validates `token`; the error says what was wrong, in words for the user.
 pub fn validate(
     token: &str,
     keys: &mut KeySource<'_>,
     expect: Expect<'_>,
     now: u64,
+) -> Result<Claims, String> {
+    validate_with(token, keys, expect, now, true)
+}
+
+/// [`validate`], with the time claims (`exp`, `nbf`, `iat`) checked only if `check_time`.
+fn validate_with(
+    token: &str,
+    keys: &mut KeySource<'_>,
+    expect: Expect<'_>,
+    now: u64,
+    check_time: bool,
 ) -> Result<Claims, String> {
     let header =
         jsonwebtoken::decode_header(token).map_err(|_| "it is not a signed JWT".to_owned())?;
@@ -239,8 +290,8 @@ pub fn validate(
 
     let mut validation = Validation::new(header.alg);
     validation.leeway = LEEWAY_SECS;
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
+    validation.validate_exp = check_time;
+    validation.validate_nbf = check_time;
     validation.set_issuer(&[expect.issuer]);
     validation.set_audience(&[expect.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -276,7 +327,7 @@ pub fn validate(
     let Some(iat) = checked.iat else {
         return Err("it lacks the `iat` claim".to_owned());
     };
-    if iat > now + LEEWAY_SECS {
+    if check_time && iat > now.saturating_add(LEEWAY_SECS) {
         return Err(format!(
             "it claims to be issued {} s in the future (check this computer's clock)",
             iat - now
@@ -307,7 +358,22 @@ pub fn validate(
     if claims.sub.is_empty() {
         return Err("its subject is empty".to_owned());
     }
-    Ok(claims)
+    // `sub` identifies the user (compared, shown, given to plugins): refused rather than
+    // altered when it is not printable text. Names are only shown: stripped.
+    if claims.sub.len() > MAX_SUBJECT_BYTES || crate::text::first_unsafe(&claims.sub).is_some() {
+        return Err(format!(
+            "its subject is longer than {MAX_SUBJECT_BYTES} bytes or holds control characters"
+        ));
+    }
+    let shown = |v: Option<String>| {
+        v.map(|v| crate::text::line(&v, MAX_NAME_CHARS))
+            .filter(|v| !v.is_empty())
+    };
+    Ok(Claims {
+        email: shown(claims.email),
+        name: shown(claims.name),
+        ..claims
+    })
 }
 
 /// A claim read without verification, only to explain a rejection.
@@ -323,7 +389,7 @@ fn unverified_claim(token: &str, name: &str) -> String {
             other => other.to_string(),
         })
         .unwrap_or_else(|| "(unreadable)".to_owned());
-    super::token::sanitize(&value)
+    super::answers::provider_text(&value)
 }
 
 fn b64url_decode(s: &str) -> Option<Vec<u8>> {

@@ -17,12 +17,19 @@
 //! - Nothing here opens a browser except [`login`]: the gate and plugins fail with exit 4
 //!   (`run: lmi login sso`) instead.
 //! - A refresh token the provider rejects (`invalid_grant`) ends the session locally too.
+//! - A refresh stores the provider's answer (a rotated refresh token spends the old one)
+//!   before it checks the new ID token. An ID token that cannot be checked now (keys out of
+//!   reach) or whose time claims disagree with the clock keeps the new tokens, with a
+//!   warning; one that is not the user's (signature, issuer, audience, subject) has the new
+//!   refresh token revoked before the session is deleted.
 
+pub mod answers;
 mod browser;
 mod callback;
 pub mod config;
 mod flow;
 mod id_token;
+mod safe_url;
 pub mod store;
 mod token;
 
@@ -34,9 +41,11 @@ use serde::Serialize;
 use super::AuthError;
 use super::cache::{now_secs, safety_margin};
 use super::http::Http;
+use super::lifetime;
+use crate::output;
 use crate::settings::Settings;
 use config::{Purpose, SsoConfig};
-use id_token::{Expect, KeySource};
+use id_token::{Expect, KeySource, Refreshed};
 use store::{Secret, Session, Store};
 
 pub use flow::{LoginOptions, LoginOutcome, login};
@@ -106,7 +115,7 @@ fn usable(session: Option<Session>, cfg: &SsoConfig) -> Option<Session> {
 /// The access token is usable at `now`, with a margin of 10% of its lifetime (at most 60 s).
 /// Judged by the expiry alone: a record may hold no access token (see `store`).
 fn is_fresh(s: &Session, now: u64) -> bool {
-    now + safety_margin(s.expires_at.saturating_sub(s.obtained_at)) < s.expires_at
+    now.saturating_add(safety_margin(s.expires_at.saturating_sub(s.obtained_at))) < s.expires_at
 }
 
 /// The current valid session's user, refreshing silently if needed; `None` when signed out
@@ -236,38 +245,75 @@ pub enum Revocation {
     Failed(String),
 }
 
+/// One session `lmi logout sso` ended.
 #[derive(Debug, Clone)]
-pub struct LogoutOutcome {
-    /// Who was signed in (`None`: nobody; nothing was revoked).
-    pub user: Option<SsoUser>,
-    pub revocation: Option<Revocation>,
+pub struct SignedOut {
+    pub user: SsoUser,
+    /// The issuer and client it was issued by.
+    pub issuer: String,
+    pub client_id: String,
+    pub revocation: Revocation,
+    /// It belongs to the configured provider and client (else to an earlier configuration).
+    pub current: bool,
+    /// Where it was stored.
     pub location: String,
 }
 
-/// `lmi logout sso`: revokes the refresh token at the provider (RFC 7009) when it offers
-/// revocation, then deletes the session locally whatever the provider answered.
-pub fn logout(settings: &Settings) -> Result<LogoutOutcome, AuthError> {
-    let cfg = SsoConfig::load(settings)?;
-    let store = Store::new(settings, &account(&cfg))?;
-    let _lock = RefreshLock::take(settings)?;
-    let Some(session) = usable(store.load()?, &cfg) else {
-        store.delete()?;
-        return Ok(LogoutOutcome {
-            user: None,
-            revocation: None,
-            location: store.location(),
-        });
-    };
-    let revocation = revoke(settings, &cfg, &session);
-    store.delete()?;
-    Ok(LogoutOutcome {
-        user: Some(user_of(&session)),
-        revocation: Some(revocation),
-        location: store.location(),
-    })
+#[derive(Debug, Clone)]
+pub struct LogoutOutcome {
+    /// The sessions found and ended (none: nobody was signed in; nothing was revoked).
+    pub sessions: Vec<SignedOut>,
 }
 
-fn revoke(settings: &Settings, cfg: &SsoConfig, session: &Session) -> Revocation {
+/// `lmi logout sso`: ends every session lmi stored — the configured provider's and any left
+/// from an earlier configuration (another client id or issuer). Each refresh token is revoked
+/// at its own provider with its own client (RFC 7009) when that provider offers revocation,
+/// then the session is deleted locally whatever the provider answered.
+pub fn logout(settings: &Settings) -> Result<LogoutOutcome, AuthError> {
+    let cfg = SsoConfig::load_optional(settings)?;
+    let _lock = RefreshLock::take(settings)?;
+    let mut accounts: Vec<String> = cfg.iter().map(account).collect();
+    if store::storage_kind(settings)? == "keychain" {
+        for known in store::stored_accounts(settings) {
+            if !accounts.contains(&known) {
+                accounts.push(known);
+            }
+        }
+    } else {
+        // One file holds the one session, whatever its provider.
+        accounts.truncate(1);
+        if accounts.is_empty() {
+            accounts.push(String::new());
+        }
+    }
+    let mut sessions = Vec::new();
+    for acct in accounts {
+        let store = Store::new(settings, &acct)?;
+        let Some(session) = store.load()? else {
+            store.delete()?;
+            continue;
+        };
+        let current = cfg
+            .as_ref()
+            .filter(|c| usable(Some(session.clone()), c).is_some());
+        let revocation = revoke(settings, current, &session);
+        store.delete()?;
+        sessions.push(SignedOut {
+            user: user_of(&session),
+            issuer: session.iss.clone(),
+            client_id: session.client_id.clone(),
+            revocation,
+            current: current.is_some(),
+            location: store.location(),
+        });
+    }
+    Ok(LogoutOutcome { sessions })
+}
+
+/// Revokes the session's refresh token (else its access token) where it was issued: with the
+/// configuration's endpoints when it is the configured provider's (`current`), else at the
+/// revocation endpoint recorded at sign-in or found by discovery on its own issuer.
+fn revoke(settings: &Settings, current: Option<&SsoConfig>, session: &Session) -> Revocation {
     let (token, hint) = match (&session.refresh_token, &session.access_token) {
         (Some(rt), _) => (rt, "refresh_token"),
         (None, Some(at)) => (at, "access_token"),
@@ -277,17 +323,38 @@ fn revoke(settings: &Settings, cfg: &SsoConfig, session: &Session) -> Revocation
         Ok(h) => h,
         Err(e) => return Revocation::Failed(e.to_string()),
     };
-    let ep = match cfg.endpoints(&http, Purpose::Logout) {
-        Ok(ep) => ep,
-        Err(e) => return Revocation::Failed(e.to_string()),
+    let url = match revocation_url(&http, current, session) {
+        Ok(Some(url)) => url,
+        Ok(None) => return Revocation::NotOffered,
+        Err(e) => return Revocation::Failed(e),
     };
-    let Some(url) = ep.revocation else {
-        return Revocation::NotOffered;
-    };
-    match token::revoke(&http, &url, &cfg.client_id, token.expose(), hint) {
+    match token::revoke(&http, &url, &session.client_id, token.expose(), hint) {
         Ok(()) => Revocation::Revoked,
         Err(e) => Revocation::Failed(e.to_string()),
     }
+}
+
+fn revocation_url(
+    http: &Http,
+    current: Option<&SsoConfig>,
+    session: &Session,
+) -> Result<Option<url::Url>, String> {
+    let from_config = |cfg: &SsoConfig| {
+        cfg.endpoints(http, Purpose::Logout)
+            .map(|ep| ep.revocation)
+            .map_err(|e| e.to_string())
+    };
+    if let Some(cfg) = current {
+        return from_config(cfg);
+    }
+    if let Some(raw) = &session.revocation_endpoint {
+        return config::check_url_from("revocation_endpoint", "the stored SSO session", raw)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    let cfg =
+        SsoConfig::for_session(&session.iss, &session.client_id).map_err(|e| e.to_string())?;
+    from_config(&cfg)
 }
 
 /// Renews the session with its refresh token, under the refresh lock. Unless `force`, a
@@ -349,8 +416,22 @@ fn refresh_in(
         }
         Err(e) => return Err(failed(&e)),
     };
+    // Persist first: the provider may have spent the old refresh token (rotation), so the
+    // new one must survive whatever happens next (an unreachable JWKS, a kill, a bad token).
     let now = now_secs();
     let mut next = session.clone();
+    let lifetime_secs = tokens.lifetime_secs();
+    next.access_token = Some(Secret::new(tokens.access_token));
+    if let Some(rotated) = tokens.refresh_token {
+        next.refresh_token = Some(Secret::new(rotated));
+    }
+    next.obtained_at = now;
+    next.expires_at = lifetime::expiry_after(now, lifetime_secs);
+    store.save(&next).map_err(|e| {
+        AuthError::Failed(format!(
+            "the SSO session was refreshed but cannot be stored: {e}"
+        ))
+    })?;
     if let Some(raw) = tokens.id_token.as_deref() {
         let mut keys = KeySource::new(&http, ep.jwks()?.clone());
         let expect = Expect {
@@ -359,45 +440,45 @@ fn refresh_in(
             nonce: None,
             subject: Some(&session.sub),
         };
-        match id_token::validate(raw, &mut keys, expect, now) {
-            Ok(claims) => {
-                next.email = claims.email.or(next.email);
-                next.name = claims.name.or(next.name);
+        match id_token::check_refreshed(raw, &mut keys, expect, now) {
+            Refreshed::Valid(claims) => {
+                let (email, name) = (
+                    claims.email.or(next.email.clone()),
+                    claims.name.or(next.name.clone()),
+                );
+                if (&email, &name) != (&next.email, &next.name) {
+                    next.email = email;
+                    next.name = name;
+                    if let Err(e) = store.save(&next) {
+                        tracing::warn!("cannot store the SSO user's updated name and email: {e}");
+                    }
+                }
             }
-            // The provider's keys could not be fetched: nothing is known against the token,
-            // so the stored session is kept (deleting it would sign the user out over a
-            // network blip).
-            Err(why) if keys.unreachable() => {
-                return Err(AuthError::Network(format!(
-                    "cannot check the identity provider's refreshed ID token: {why}; the SSO session was kept, try again"
-                )));
-            }
-            Err(why) => {
-                // The old refresh token may already be spent (rotation): nothing usable is left.
-                let _ = store.delete();
+            Refreshed::Unverifiable(why) => output::warn(format_args!(
+                "the identity provider's refreshed ID token could not be checked now ({why}); the new tokens were kept and your name and email were not updated"
+            )),
+            Refreshed::ClockSkew(why) => output::warn(format_args!(
+                "the identity provider's refreshed ID token disagrees with this computer's clock ({why}); check the clock; the new tokens were kept and your name and email were not updated"
+            )),
+            Refreshed::Rejected(why) => {
+                // Not the user's token: the new refresh token is revoked (best effort) so it
+                // is not left valid anywhere, then the session ends.
+                if let Revocation::Failed(e) = revoke(settings, Some(cfg), &next) {
+                    tracing::warn!("cannot revoke the rejected session's refresh token: {e}");
+                }
+                if let Err(e) = store.delete() {
+                    tracing::warn!("cannot delete the rejected SSO session: {e}");
+                }
                 return Err(AuthError::Failed(format!(
-                    "the identity provider's refreshed ID token was rejected: {why}; the session was removed"
+                    "the identity provider's refreshed ID token was rejected: {why}; the session was revoked and removed"
                 )));
             }
         }
     }
-    next.access_token = Some(Secret::new(tokens.access_token));
-    if let Some(rotated) = tokens.refresh_token {
-        next.refresh_token = Some(Secret::new(rotated));
-    }
-    next.obtained_at = now;
-    next.expires_at = now + tokens.expires_in.unwrap_or(DEFAULT_LIFETIME_SECS);
-    store.save(&next).map_err(|e| {
-        AuthError::Failed(format!(
-            "the SSO session was refreshed but cannot be stored: {e}"
-        ))
-    })?;
     tracing::info!("SSO session refreshed; valid until {}", next.expires_at);
     Ok(user_of(&next))
 }
 
-/// Access-token lifetime assumed when a refresh answer has no `expires_in`.
-const DEFAULT_LIFETIME_SECS: u64 = 300;
 /// How long a process waits for another one's refresh.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
 

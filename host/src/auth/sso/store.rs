@@ -11,7 +11,11 @@
 //! - The record is small: tokens, expiry and the validated user claims — never the ID token —
 //!   so it fits the smallest keychain (Windows: 2,560 bytes per secret). If it would not, the
 //!   access token (which lmi itself never sends anywhere) is left out first.
-//! - One keychain item per provider and client (`lmi` / `<client_id>@<issuer>`).
+//! - One keychain item per provider and client (`lmi` / `<client_id>@<issuer>`), and each
+//!   record names its own issuer, client and revocation endpoint. Every item lmi writes is
+//!   listed (by account name only, no secret) in `~/.local/share/lmi/sso-accounts.json`, so
+//!   logout finds sessions of an earlier configuration too (a changed client id or issuer)
+//!   and revokes each where it was issued.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -30,6 +34,8 @@ pub const KEYCHAIN_SERVICE: &str = "lmi";
 /// The largest secret every supported keychain holds (Windows Credential Manager).
 pub const KEYCHAIN_SECRET_LIMIT: usize = 2560;
 const RECORD_VERSION: u32 = 1;
+/// The largest session file or summary lmi reads (a record is about 2.5 KB at most).
+const RECORD_LIMIT: u64 = 64 * 1024;
 
 /// A token. `Debug` prints `****`; the value is registered with the log scrubber on load.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +78,10 @@ pub struct Session {
     pub expires_at: u64,
     /// When it was obtained (for the refresh margin).
     pub obtained_at: u64,
+    /// Where the provider revokes its tokens (RFC 7009), as known at sign-in: logout uses it
+    /// even after the configuration moved to another provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
 }
 
 impl Session {
@@ -87,6 +97,7 @@ impl Session {
             refresh_token: None,
             expires_at: 0,
             obtained_at: 0,
+            revocation_endpoint: None,
         }
     }
 
@@ -146,6 +157,35 @@ pub struct Store {
     timeout: Duration,
     file_path: PathBuf,
     summary_path: PathBuf,
+    index_path: PathBuf,
+}
+
+/// The largest account index lmi reads (a few hundred accounts).
+const INDEX_LIMIT: u64 = 64 * 1024;
+
+/// `~/.local/share/lmi/sso-accounts.json`: the keychain accounts lmi has stored sessions in.
+fn index_path(settings: &Settings) -> PathBuf {
+    settings.paths().data_dir().join("sso-accounts.json")
+}
+
+/// The keychain accounts lmi stored a session in and has not deleted since (unreadable
+/// index: none, with a warning).
+pub fn stored_accounts(settings: &Settings) -> Vec<String> {
+    read_index(&index_path(settings))
+}
+
+fn read_index(path: &std::path::Path) -> Vec<String> {
+    match crate::fsutil::read_trusted(path, INDEX_LIMIT) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            tracing::warn!("{} is not a list of accounts; ignoring it", path.display());
+            Vec::new()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            tracing::warn!("cannot read the SSO account index: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// `~/.local/share/lmi/sso-session.json`
@@ -181,6 +221,7 @@ impl Store {
     pub fn new(settings: &Settings, account: &str) -> Result<Self, ConfigError> {
         let file_path = file_path(settings);
         let summary_path = settings.paths().cache_dir().join("sso-summary.json");
+        let index_path = index_path(settings);
         let backend = match storage_kind(settings)? {
             "file" => Backend::File {
                 path: file_path.clone(),
@@ -195,7 +236,31 @@ impl Store {
             timeout: Duration::from_secs(secs.max(1)),
             file_path,
             summary_path,
+            index_path,
         })
+    }
+
+    /// Adds (or removes) this store's keychain account in the index. Best effort: without
+    /// it, logout still finds the configured session.
+    fn index(&self, present: bool) {
+        let Backend::Keychain { account } = &self.backend else {
+            return;
+        };
+        let mut accounts = read_index(&self.index_path);
+        let listed = accounts.contains(account);
+        if listed == present {
+            return;
+        }
+        accounts.retain(|a| a != account);
+        if present {
+            accounts.push(account.clone());
+        }
+        let written = serde_json::to_vec(&accounts)
+            .map_err(std::io::Error::other)
+            .and_then(|b| crate::fsutil::write_atomic(&self.index_path, &b));
+        if let Err(e) = written {
+            tracing::warn!("cannot update {}: {e}", self.index_path.display());
+        }
     }
 
     /// `keychain` or `file`.
@@ -228,12 +293,13 @@ impl Store {
                     Err(KeychainError::Store(e)) => return Err(e),
                 }
             }
-            Backend::File { path } => match std::fs::read(path) {
+            // A planted or shared file would fix the session to someone else's tokens.
+            Backend::File { path } => match crate::fsutil::read_trusted(path, RECORD_LIMIT) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => {
                     return Err(StoreError::Failed(format!(
-                        "cannot read the SSO session file {}: {e}",
+                        "cannot use the SSO session file {}: {e}",
                         path.display()
                     )));
                 }
@@ -261,6 +327,7 @@ impl Store {
             Backend::Keychain { .. } => {
                 match self.keychain("store the SSO session in", move |e| e.set_secret(&bytes)) {
                     Ok(()) => {
+                        self.index(true);
                         self.write_summary(session);
                         Ok(())
                     }
@@ -310,6 +377,7 @@ impl Store {
                 Err(KeychainError::NoEntry) => {}
                 Err(KeychainError::Store(e)) => return Err(e),
             }
+            self.index(false);
         }
         match std::fs::remove_file(&self.file_path) {
             Ok(()) => deleted = true,
@@ -331,7 +399,16 @@ impl Store {
         if !matches!(self.backend, Backend::Keychain { .. }) {
             return None;
         }
-        let bytes = std::fs::read(&self.summary_path).ok()?;
+        // Trusted only if the user alone could have written it: a planted summary would pass
+        // the gate as someone else. Refused, the keychain is asked instead.
+        let bytes = match crate::fsutil::read_trusted(&self.summary_path, RECORD_LIMIT) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!("ignoring the SSO session summary: {e}");
+                return None;
+            }
+        };
         serde_json::from_slice::<Session>(&bytes).ok().filter(|s| {
             s.v == RECORD_VERSION && s.access_token.is_none() && s.refresh_token.is_none()
         })
@@ -343,6 +420,7 @@ impl Store {
         let summary = Session {
             access_token: None,
             refresh_token: None,
+            revocation_endpoint: None,
             ..session.clone()
         };
         let written = serde_json::to_vec(&summary)
@@ -487,6 +565,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             file_path: path.clone(),
             summary_path: dir.path().join("cache/sso-summary.json"),
+            index_path: dir.path().join("data/sso-accounts.json"),
         };
         assert!(store.load().unwrap().is_none());
         store.save(&session(10, 10)).unwrap();

@@ -204,6 +204,32 @@ fn handle(state: &Mutex<State>, req: &Req, n: usize) -> Reply {
     }
 }
 
+/// An ID token signed with the key [`jwks`] publishes (`kid` `key-a`, RS256).
+pub fn sign_id_token(claims: &serde_json::Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("key-a".to_owned());
+    let key = EncodingKey::from_rsa_der(&hex::decode(KEY_A_DER_HEX).unwrap());
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// An ID token signed with a key the JWKS does not hold, under the published key id.
+pub fn sign_id_token_badly(claims: &serde_json::Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("key-a".to_owned());
+    let key = EncodingKey::from_rsa_der(&hex::decode(KEY_B_DER_HEX).unwrap());
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// The JWK set holding the key [`sign_id_token`] signs with.
+pub fn jwks() -> serde_json::Value {
+    json!({ "keys": [jwk("key-a", KEY_A_N)] })
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    now()
+}
+
 /// Test-only RSA-2048 key A: PKCS#1 DER, hex.
 const KEY_A_DER_HEX: &str = concat!(
     "308204a20201000282010100c7108f76b94b99fa541d63dc9c465091cbb51780ae36cbb1f6bb2e1bfd309173da7e6c67",

@@ -57,6 +57,9 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Wait this long before answering (for timeouts).
     pub delay: Duration,
+    /// Send the body one byte at a time, this long apart (a server that is never quite
+    /// silent, so no per-read timeout fires).
+    pub drip: Option<Duration>,
 }
 
 impl Reply {
@@ -66,6 +69,7 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             delay: Duration::ZERO,
+            drip: None,
         }
     }
     pub fn json(status: u16, value: serde_json::Value) -> Self {
@@ -77,10 +81,16 @@ impl Reply {
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
             delay: Duration::ZERO,
+            drip: None,
         }
     }
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+    /// Sends the body one byte every `interval`.
+    pub fn dripped(mut self, interval: Duration) -> Self {
+        self.drip = Some(interval);
         self
     }
 }
@@ -203,6 +213,19 @@ fn serve(conn: TcpStream, log: &Mutex<Vec<Req>>, handler: &Handler) {
     }
     head.push_str("\r\n");
     let _ = out.write_all(head.as_bytes());
-    let _ = out.write_all(&reply.body);
+    match reply.drip {
+        None => {
+            let _ = out.write_all(&reply.body);
+        }
+        Some(interval) => {
+            for byte in &reply.body {
+                let _ = out.flush();
+                std::thread::sleep(interval);
+                if out.write_all(&[*byte]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
     let _ = out.flush();
 }

@@ -86,6 +86,60 @@ impl Plugin for Hostile {
                 }
                 Ok(0)
             }
+            "request-flood" => {
+                // `request-flood <N> <PATH>`: N requests, one line each.
+                let (count, path) = match args {
+                    [n, path] => (n.parse::<u32>().unwrap_or(0), path),
+                    _ => return Err(PluginError::usage("usage: lmi request-flood <N> <PATH>")),
+                };
+                for i in 1..=count {
+                    match ctx.send_request(Request::get(path.as_str())) {
+                        Ok(response) => {
+                            writeln!(out, "request-flood: {i} status {}", response.status)?
+                        }
+                        Err(error) => writeln!(out, "request-flood: {i} {}", error.kind())?,
+                    }
+                }
+                Ok(0)
+            }
+            "request-header" => {
+                // `request-header <PATH> <NAME> <VALUE>`: one GET with one extra header.
+                let [path, name, value] = args else {
+                    return Err(PluginError::usage(
+                        "usage: lmi request-header <PATH> <NAME> <VALUE>",
+                    ));
+                };
+                match ctx.send_request(Request::get(path.as_str()).with_header(name, value)) {
+                    Ok(response) => writeln!(out, "request: status {}", response.status)?,
+                    Err(error) => writeln!(out, "request: {error}")?,
+                }
+                Ok(0)
+            }
+            "identity" => {
+                writeln!(
+                    out,
+                    "identity: authenticated {}",
+                    ctx.is_sso_authenticated()
+                )?;
+                match ctx.sso_user() {
+                    Some(user) => writeln!(out, "identity: subject {}", user.subject)?,
+                    None => writeln!(out, "identity: no identity")?,
+                }
+                Ok(0)
+            }
+            "fail-escapes" => Err(PluginError::failed(
+                "it failed \u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2J\u{1b}[31mred\u{1b}[0m \u{202e}end",
+            )),
+            "print-escapes" => {
+                // OSC 52 (set the clipboard), OSC 8 (a hyperlink), and a colour.
+                write!(out, "print-escapes: \u{1b}]52;c;cm0gLXJmIH4=\u{7}")?;
+                write!(
+                    out,
+                    "\u{1b}]8;;https://example.invalid/\u{1b}\\link\u{1b}]8;;\u{1b}\\ "
+                )?;
+                writeln!(out, "\u{1b}[32mgreen\u{1b}[0m")?;
+                Ok(0)
+            }
             "sso-only" => {
                 writeln!(out, "sso-only: STARTED")?;
                 Ok(0)

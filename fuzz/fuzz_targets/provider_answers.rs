@@ -1,0 +1,63 @@
+//! An identity provider's token and device-authorization answers are hostile until parsed:
+//! any bytes must parse (bounded, every URL one lmi may show and open, every text terminal-safe)
+//! or be refused with a message — never a panic, an overflow or an unbounded number.
+#![no_main]
+
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use lmi::auth::lifetime;
+use lmi::auth::sso::answers;
+use lmi::text::is_unsafe_char;
+
+fn terminal_safe(text: &str) -> bool {
+    !text.chars().any(is_unsafe_char)
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(tokens) = answers::parse_tokens(data) {
+        assert!(!tokens.access_token.is_empty());
+        let secs = tokens.lifetime_secs();
+        assert!(secs <= lifetime::MAX_TOKEN_LIFETIME_SECS, "{secs}");
+        let now = lmi::auth::cache::now_secs();
+        assert!(lifetime::expiry_after(now, secs) >= now);
+    }
+
+    match answers::parse_device_authorization(data) {
+        Ok(auth) => {
+            for url in
+                std::iter::once(&auth.verification_uri).chain(&auth.verification_uri_complete)
+            {
+                let text = url.as_str();
+                assert!(
+                    text.starts_with("https://") || text.starts_with("http://"),
+                    "{text}"
+                );
+                assert!(terminal_safe(text), "{text:?}");
+                assert!(!text.contains(char::is_whitespace), "{text:?}");
+            }
+            assert!(terminal_safe(&auth.user_code), "{:?}", auth.user_code);
+            assert!(!auth.user_code.is_empty() && auth.user_code.chars().count() <= 65);
+            assert!(auth.expires_in >= Duration::from_secs(lifetime::MIN_POLL_SECS));
+            assert!(auth.expires_in <= Duration::from_secs(lifetime::MAX_DEVICE_CODE_SECS));
+            assert!(auth.interval >= Duration::from_secs(lifetime::MIN_POLL_SECS));
+            assert!(auth.interval <= Duration::from_secs(lifetime::MAX_POLL_SECS));
+        }
+        Err(why) => assert!(terminal_safe(&why), "{why:?}"),
+    }
+
+    if let Some(e) = answers::parse_error(data) {
+        assert!(
+            !e.error.is_empty() && terminal_safe(&e.error),
+            "{:?}",
+            e.error
+        );
+        if let Some(d) = &e.description {
+            assert!(terminal_safe(d), "{d:?}");
+        }
+        assert!(terminal_safe(&answers::describe(
+            &e.error,
+            e.description.as_deref()
+        )));
+    }
+});

@@ -1,0 +1,289 @@
+//! Compiling a component, bounded.
+//!
+//! Compilation is the one step where input an author controls costs the host unbounded
+//! resources: a few megabytes of nested blocks took seconds and gigabytes. So, in order:
+//! the size is capped when the file is read ([`crate::plugins::store::MAX_COMPONENT_BYTES`]);
+//! the component's top-level imports and exports are checked against the `plugin` world by
+//! parsing alone ([`precheck`], no code generation); and only then is it compiled, in a child
+//! process of lmi itself with an address-space limit, a CPU-time limit and a wall-clock
+//! deadline ([`compile_bounded`]). The child hands back wasmtime's serialized artifact, which
+//! the parent deserializes. Install, validate and a recompile on the dispatch path all go
+//! through here.
+
+use std::io::{Read, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::ComponentError;
+use crate::plugins::store::MAX_COMPONENT_BYTES;
+use crate::settings::{ConfigError, Settings};
+
+/// Set by the `lmi` binary: compile in a bounded child process of it. A program embedding
+/// the library (tests, the soak example) has no such child to start, and compiles in-process.
+static IN_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Called once by the `lmi` binary's `main`.
+pub fn compile_in_child_processes() {
+    IN_CHILD.store(true, Ordering::Relaxed);
+}
+
+pub(super) fn in_child_processes() -> bool {
+    IN_CHILD.load(Ordering::Relaxed)
+}
+
+/// The hidden first argument that makes `lmi` the compiling child.
+pub const CHILD_ARG: &str = "__lmi-compile-component";
+
+/// Default bounds, overridable by `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS`: a
+/// real plugin compiles in well under a second and a few hundred MiB.
+const DEFAULT_MEMORY_MB: u64 = 2048;
+const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// An artifact is machine code for the component: generously larger, never unbounded.
+const MAX_ARTIFACT_BYTES: u64 = 16 * MAX_COMPONENT_BYTES;
+
+/// How much memory and time one compile may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub memory_mb: u64,
+    pub timeout: Duration,
+}
+
+impl Bounds {
+    /// `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS` (0 or junk is a usage error).
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let mb = settings.global_u64("LMI_COMPILE_MEMORY_MB", DEFAULT_MEMORY_MB)?;
+        let secs = settings.global_u64("LMI_COMPILE_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
+        Ok(Self {
+            memory_mb: mb.min(1 << 20),
+            timeout: Duration::from_secs(secs.min(24 * 3600)),
+        })
+    }
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            memory_mb: DEFAULT_MEMORY_MB,
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// The world check that needs no compilation: the component's own (top-level) imports are
+/// all things the host offers (WASI, `lmi:plugin`), and it exports `lmi:plugin/command@0.1`.
+pub fn precheck(bytes: &[u8]) -> Result<(), ComponentError> {
+    use wasmparser::{Parser, Payload};
+    let invalid = |e: wasmparser::BinaryReaderError| ComponentError::Invalid(e.to_string());
+    let mut depth = 0usize;
+    let mut exports = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(invalid)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let name = import.map_err(invalid)?.name.name;
+                    if !(name.starts_with("wasi:") || name.starts_with("lmi:plugin/")) {
+                        return Err(ComponentError::WrongWorld(format!(
+                            "it imports `{}`, which this host does not offer",
+                            crate::text::line(name, 100)
+                        )));
+                    }
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    exports.push(export.map_err(invalid)?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    if exports
+        .iter()
+        // The version is part of the name, or (newer encodings) a separate suffix.
+        .any(|e| e.starts_with("lmi:plugin/command@0.1.") || e == "lmi:plugin/command")
+    {
+        return Ok(());
+    }
+    let found: Vec<String> = exports.iter().map(|e| crate::text::line(e, 100)).collect();
+    Err(ComponentError::WrongWorld(format!(
+        "it does not export lmi:plugin/command@0.1.0 (it exports: {})",
+        if found.is_empty() {
+            "nothing".to_owned()
+        } else {
+            found.join(", ")
+        }
+    )))
+}
+
+/// Compiles `bytes` in a child process within `bounds`; returns wasmtime's serialized
+/// artifact.
+pub fn compile_bounded(bytes: &[u8], bounds: Bounds) -> Result<Vec<u8>, ComponentError> {
+    let failed = |why: String| ComponentError::Invalid(format!("cannot compile it: {why}"));
+    let exe =
+        std::env::current_exe().map_err(|e| failed(format!("cannot find lmi itself: {e}")))?;
+    let mut child = Command::new(exe)
+        .arg(CHILD_ARG)
+        .arg(bounds.memory_mb.to_string())
+        // CPU time adds up on every core wasmtime compiles on; the wall-clock deadline is the
+        // bound that matters, this one only backs it up if the parent is gone.
+        .arg(cpu_secs(bounds.timeout).to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot start the compiler process: {e}")))?;
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        return Err(failed("the compiler process has no pipes".into()));
+    };
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = std::thread::spawn(move || read_capped(stdout, MAX_ARTIFACT_BYTES));
+    let err = std::thread::spawn(move || read_capped(stderr, 64 * 1024));
+
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() >= bounds.timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let _ = child.kill();
+                return Err(failed(format!("lost the compiler process: {e}")));
+            }
+        }
+    };
+    let _ = writer.join();
+    let artifact = out.join().ok().and_then(Result::ok);
+    let message = err
+        .join()
+        .ok()
+        .and_then(Result::ok)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let Some(status) = status else {
+        return Err(ComponentError::Bound(format!(
+            "compiling it took longer than {} s (LMI_COMPILE_TIMEOUT_SECS)",
+            bounds.timeout.as_secs()
+        )));
+    };
+    if status.success() {
+        return artifact.ok_or_else(|| failed("its compiled code was too large".into()));
+    }
+    // The child reports a checked refusal as `<kind>\t<message>`; anything else (an abort
+    // on a failed allocation, SIGXCPU) means it hit a bound.
+    match message.split_once('\t') {
+        Some(("wrong-world", m)) => Err(ComponentError::WrongWorld(m.trim().to_owned())),
+        Some(("invalid", m)) => Err(ComponentError::Invalid(m.trim().to_owned())),
+        _ => Err(ComponentError::Bound(format!(
+            "compiling it needed more than {} MiB of memory (LMI_COMPILE_MEMORY_MB) or {} s of CPU",
+            bounds.memory_mb,
+            cpu_secs(bounds.timeout)
+        ))),
+    }
+}
+
+fn cpu_secs(timeout: Duration) -> u64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    timeout.as_secs().saturating_mul(cores).saturating_add(1)
+}
+
+fn read_capped(from: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    from.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other("output too large"));
+    }
+    Ok(bytes)
+}
+
+/// The child: `lmi __lmi-compile-component <memory MiB> <cpu secs>`, the component on stdin,
+/// the artifact on stdout.
+pub fn child_main(args: &[std::ffi::OsString]) -> ExitCode {
+    let arg = |i: usize| {
+        args.get(i)
+            .and_then(|a| a.to_str())
+            .and_then(|a| a.parse::<u64>().ok())
+    };
+    let (Some(memory_mb), Some(cpu_secs)) = (arg(0), arg(1)) else {
+        eprintln!("invalid\tthe compiler process was started without its bounds");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = limit_self(memory_mb, cpu_secs) {
+        eprintln!("invalid\tcannot limit the compiler process: {e}");
+        return ExitCode::from(2);
+    }
+    let mut bytes = Vec::new();
+    if std::io::stdin()
+        .take(MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .is_err()
+        || bytes.len() as u64 > MAX_COMPONENT_BYTES
+    {
+        eprintln!("invalid\tthe component could not be read or is too large");
+        return ExitCode::from(2);
+    }
+    let compiled = super::engine()
+        .map_err(|e| ComponentError::Invalid(format!("{e:#}")))
+        .and_then(|engine| super::compile_in_process(&engine, &bytes));
+    match compiled {
+        Ok(compiled) => match std::io::stdout().lock().write_all(&compiled.artifact) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(1),
+        },
+        Err(ComponentError::WrongWorld(m)) => {
+            eprintln!("wrong-world\t{m}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!(
+                "invalid\t{}",
+                e.to_string()
+                    .trim_start_matches("the component is invalid: ")
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn limit_self(memory_mb: u64, cpu_secs: u64) -> std::io::Result<()> {
+    let set = |resource, value: u64| {
+        let limit = libc::rlimit {
+            rlim_cur: value as libc::rlim_t,
+            rlim_max: value as libc::rlim_t,
+        };
+        // SAFETY: setrlimit reads a valid rlimit struct and changes only this process.
+        if unsafe { libc::setrlimit(resource, &limit) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    // A compile nobody waits for any more (lmi interrupted) stops with its parent.
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and affects only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    set(libc::RLIMIT_AS, memory_mb.saturating_mul(1 << 20))?;
+    set(libc::RLIMIT_CPU, cpu_secs.saturating_add(1))?;
+    // No core file for a compile that hit a bound.
+    set(libc::RLIMIT_CORE, 0)
+}
+
+#[cfg(not(unix))]
+fn limit_self(_memory_mb: u64, _cpu_secs: u64) -> std::io::Result<()> {
+    // Elsewhere the wall-clock deadline still applies.
+    Ok(())
+}
