@@ -17,3 +17,4 @@ pub mod plugins;
 pub mod runtime;
 pub mod settings;
 pub mod text;
+pub mod tls;

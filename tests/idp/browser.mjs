@@ -22,6 +22,7 @@
 //   LMI_TEST_BROWSER_LOG      also append the log lines to this file
 //   LMI_TEST_BROWSER_TIMEOUT  overall deadline in seconds (default 60, at most 60)
 //   LMI_TEST_CHROMIUM         browser executable (default /usr/bin/chromium)
+//   LMI_TEST_BROWSER_ANY_CERT 1: accept any server certificate (a provider on the tests' CA)
 //
 // An app usually spawns $BROWSER and does not wait for it: this program finishes its job on
 // its own, and only talks to loopback addresses (every other request is aborted).
@@ -148,6 +149,9 @@ try {
   browserContext = await chromium.launchPersistentContext(profileDir, {
     executablePath,
     headless: true,
+    // The provider may serve HTTPS with the tests' private CA (what lmi must trust is tested
+    // in lmi; this browser only plays the user).
+    ignoreHTTPSErrors: process.env.LMI_TEST_BROWSER_ANY_CERT === '1',
     args: [
       '--headless',
       '--no-sandbox',

@@ -13,7 +13,9 @@
 // See README.md for the clients, the environment knobs and the /__test endpoints.
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import querystring from 'node:querystring';
 
 // ---------------------------------------------------------------------------------------------
@@ -435,12 +437,18 @@ async function adminRoutes(provider, req, res) {
 // Start: listen first (port 0 = ephemeral), then build the provider with the exact issuer.
 
 let handler = (_req, res) => sendJson(res, 503, { error: 'starting' });
-const server = http.createServer((req, res) => handler(req, res));
+// IDP_TLS_CERT and IDP_TLS_KEY (PEM files) serve HTTPS instead, as a company provider would.
+const tls = process.env.IDP_TLS_CERT && process.env.IDP_TLS_KEY
+  ? { cert: fs.readFileSync(process.env.IDP_TLS_CERT), key: fs.readFileSync(process.env.IDP_TLS_KEY) }
+  : null;
+const server = tls
+  ? https.createServer(tls, (req, res) => handler(req, res))
+  : http.createServer((req, res) => handler(req, res));
 
 server.on('error', (err) => die(`cannot listen on 127.0.0.1:${args.port}: ${err.message}`));
 server.listen(args.port, '127.0.0.1', () => {
   const { port } = server.address();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const provider = new Provider(issuer, configuration());
 
   // Counting middleware: runs around oidc-provider's own routing, so it sees the parsed body

@@ -33,6 +33,9 @@ pub enum HttpFailure {
     Timeout(u64),
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The server's certificate was refused; the message says why and what to do.
+    #[error("{0}")]
+    Tls(String),
     #[error("the answer is larger than {0} bytes")]
     TooLarge(u64),
     #[error("{0}")]
@@ -48,6 +51,8 @@ pub struct Http {
 #[derive(Debug)]
 struct Inner {
     timeout_secs: u64,
+    /// The roots every connection trusts (`tls`).
+    trust: crate::tls::Trust,
     /// Requests to anything but loopback: the environment's proxy settings apply.
     proxied: OnceLock<Result<reqwest::Client, String>>,
     /// Requests to loopback: never proxied, so `http://` stays on the machine.
@@ -95,16 +100,23 @@ impl std::fmt::Debug for Reply {
 impl Http {
     pub fn new(settings: &Settings) -> Result<Self, AuthError> {
         let timeout_secs = settings.global_u64("LMI_HTTP_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
+        Self::with_timeout(settings, timeout_secs)
+    }
+
+    /// The same client with another total deadline per exchange (`lmi doctor`'s probes).
+    pub fn with_timeout(settings: &Settings, timeout_secs: u64) -> Result<Self, AuthError> {
         let io = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
         let timeout_secs = timeout_secs.max(1);
-        let direct = build_client(timeout_secs, true)
+        let trust = crate::tls::Trust::for_process(settings.global(crate::tls::CA_BUNDLE_KEY))?;
+        let direct = build_client(timeout_secs, true, &trust)
             .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 timeout_secs,
+                trust,
                 proxied: OnceLock::new(),
                 direct,
                 io: Some(io),
@@ -130,7 +142,7 @@ impl Http {
         }
         self.inner
             .proxied
-            .get_or_init(|| build_client(self.inner.timeout_secs, false))
+            .get_or_init(|| build_client(self.inner.timeout_secs, false, &self.inner.trust))
             .as_ref()
             .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))
     }
@@ -241,7 +253,9 @@ impl Http {
     }
 
     fn failure(&self, e: &reqwest::Error) -> HttpFailure {
-        if e.is_timeout() {
+        if let Some(message) = tls_failure(e) {
+            HttpFailure::Tls(message)
+        } else if e.is_timeout() {
             HttpFailure::Timeout(self.inner.timeout_secs)
         } else if e.is_connect() {
             HttpFailure::Connect(chain(e))
@@ -251,9 +265,78 @@ impl Http {
     }
 }
 
-/// One client: no redirects, the total deadline, and for loopback no proxy at all.
-fn build_client(timeout_secs: u64, direct: bool) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
+/// The plain message for a refused server certificate, if that is why `e` failed.
+pub fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    let host = e.url().and_then(|u| u.host_str()).unwrap_or("the server");
+    tls_problem(e).map(|p| p.explain(host))
+}
+
+/// Why a server's certificate was refused, in the user's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsProblem {
+    UnknownIssuer,
+    Expired,
+    WrongName,
+    Other,
+}
+
+impl TlsProblem {
+    fn explain(self, host: &str) -> String {
+        match self {
+            TlsProblem::UnknownIssuer => format!(
+                "the TLS certificate of {host} is not signed by a certificate authority lmi trusts: \
+                 install your company's CA in the OS trust store, or set {}=PATH to a PEM file holding it \
+                 (`lmi doctor` lists the roots in use)",
+                crate::tls::CA_BUNDLE_KEY
+            ),
+            TlsProblem::Expired => format!(
+                "the TLS certificate of {host} has expired or is not valid yet (check this machine's clock)"
+            ),
+            TlsProblem::WrongName => {
+                format!("the TLS certificate of {host} was issued for another name: check the URL")
+            }
+            TlsProblem::Other => format!("the TLS certificate of {host} was refused"),
+        }
+    }
+}
+
+/// The certificate error somewhere in `e`'s causes. rustls's error sits inside nested
+/// `io::Error`s, whose `source()` skips the error they wrap, so those are opened instead.
+fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
+    use rustls::{CertificateError, Error as TlsError};
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(TlsError::InvalidCertificate(cert)) = err.downcast_ref::<TlsError>() {
+            return Some(match cert {
+                CertificateError::UnknownIssuer => TlsProblem::UnknownIssuer,
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. } => TlsProblem::Expired,
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => TlsProblem::WrongName,
+                _ => TlsProblem::Other,
+            });
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
+/// One client: the trusted roots, no redirects, the total deadline, and for loopback no
+/// proxy at all.
+fn build_client(
+    timeout_secs: u64,
+    direct: bool,
+    trust: &crate::tls::Trust,
+) -> Result<reqwest::Client, String> {
+    let mut builder = trust
+        .apply(reqwest::Client::builder())
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(timeout_secs.min(CONNECT_TIMEOUT_SECS)))
         .timeout(Duration::from_secs(timeout_secs))

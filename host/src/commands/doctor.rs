@@ -108,6 +108,7 @@ impl DoctorArgs {
 pub fn diagnose(settings: &Settings, network: bool) -> Vec<Check> {
     let mut checks = Vec::new();
     checks.extend(config_checks(settings));
+    checks.push(trust_check(settings));
     for env in settings.environments().names {
         checks.extend(env_checks(settings, &env, network));
     }
@@ -159,6 +160,32 @@ fn report(checks: &[Check], format: OutputFormat) {
 }
 
 // ---- configuration ---------------------------------------------------------------------
+
+/// Which certificate authorities HTTPS connections trust (read offline: no connection).
+fn trust_check(settings: &Settings) -> Check {
+    match crate::tls::Trust::for_process(settings.global(crate::tls::CA_BUNDLE_KEY)) {
+        Ok(trust) => Check::ok(
+            "tls",
+            format!(
+                "trusting {}",
+                trust
+                    .sources
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        ),
+        Err(e) => Check::fail(
+            "tls",
+            e.to_string(),
+            format!(
+                "point {} at a readable PEM file holding your company's CA certificate",
+                crate::tls::CA_BUNDLE_KEY
+            ),
+        ),
+    }
+}
 
 fn config_checks(settings: &Settings) -> Vec<Check> {
     let paths = settings.paths();
@@ -319,7 +346,7 @@ fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<Check> {
         ),
     });
     if network {
-        checks.push(match probe(&grant.token_url) {
+        checks.push(match probe(settings, &grant.token_url) {
             Ok(p) => Check::ok(
                 name,
                 format!(
@@ -349,47 +376,30 @@ struct Probe {
 }
 
 /// A credential-free GET with short timeouts and no redirects; at most 1 MiB of body read.
-fn probe(url: &url::Url) -> Result<Probe, String> {
-    use std::io::Read;
-    let client = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(PROBE_TIMEOUT)
-        .timeout(PROBE_TIMEOUT)
-        .user_agent(concat!("lmi-doctor/", env!("CARGO_PKG_VERSION")))
+fn probe(settings: &Settings, url: &url::Url) -> Result<Probe, String> {
+    use crate::auth::http::{Http, HttpFailure};
+    // lmi's own client: the same trusted roots, proxy rules and total deadline as every
+    // request lmi makes, with the probe's shorter deadline.
+    let http = Http::with_timeout(settings, PROBE_TIMEOUT.as_secs()).map_err(|e| e.to_string())?;
+    let request = http
+        .request(reqwest::Method::GET, url.clone())
         .build()
         .map_err(|e| e.to_string())?;
-    let response = client.get(url.clone()).send().map_err(|e| {
-        if e.is_timeout() {
-            format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
-        } else if e.is_connect() {
-            "connection refused or host not found".to_owned()
-        } else {
-            error_chain(&e)
-        }
+    let reply = http.execute(request, 1 << 20).map_err(|e| match e {
+        HttpFailure::Timeout(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+        HttpFailure::Connect(_) => "connection refused or host not found".to_owned(),
+        other => other.to_string(),
     })?;
-    let status = response.status().as_u16();
-    let date = response
-        .headers()
+    let date = reply
+        .headers
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date);
-    let mut body = Vec::new();
-    response
-        .take(1 << 20)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("the answer broke off: {e}"))?;
-    Ok(Probe { status, date, body })
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
+    Ok(Probe {
+        status: reply.status.as_u16(),
+        date,
+        body: reply.body,
+    })
 }
 
 /// An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -482,7 +492,7 @@ fn sso_checks(settings: &Settings, network: bool) -> Vec<Check> {
         Err(e) => return vec![Check::fail("sso", e.to_string(), "fix OAUTH_SSO_ISSUER")],
     };
     let shown = crate::logging::redact_url(&discovery);
-    let p = match probe(&discovery) {
+    let p = match probe(settings, &discovery) {
         Ok(p) => p,
         Err(why) => {
             return vec![Check::fail(

@@ -15,4 +15,5 @@ mod service_auth;
 mod sso;
 mod state_on_disk;
 mod support;
+mod tls;
 mod validate;

@@ -83,6 +83,22 @@ impl Idp {
         Self::spawn(0, envs)
     }
 
+    /// Starts a provider that serves HTTPS with a certificate of the tests' private CA
+    /// (`support::tls::pki()`), for `127.0.0.1` and `localhost`.
+    pub fn start_tls() -> Self {
+        let pki = super::tls::pki();
+        Self::start_with(&[
+            (
+                "IDP_TLS_CERT",
+                pki.good.cert_pem.to_str().expect("utf-8 path"),
+            ),
+            (
+                "IDP_TLS_KEY",
+                pki.good.key_pem.to_str().expect("utf-8 path"),
+            ),
+        ])
+    }
+
     fn spawn(port: u16, envs: Vec<(String, String)>) -> Self {
         require_node_modules();
         let started = Instant::now();
@@ -161,12 +177,15 @@ impl Idp {
             .to_string();
         let port = u16::try_from(ready["port"].as_u64().expect("READY names the port"))
             .expect("port fits u16");
-        let http = reqwest::blocking::Client::builder()
+        let mut http = reqwest::blocking::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("reqwest client");
+            .timeout(Duration::from_secs(10));
+        if envs.iter().any(|(k, _)| k == "IDP_TLS_CERT") {
+            let ca = std::fs::read(&super::tls::pki().ca_pem).expect("test CA");
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("PEM"));
+        }
+        let http = http.build().expect("reqwest client");
         let idp = Self {
             child,
             _stdin: stdin,
