@@ -605,8 +605,9 @@ fn a_plugins_error_text_reaches_the_terminal_without_control_sequences() {
     assert!(!log.contains('\u{1b}'), "escape in the log:\n{log}");
 }
 
-/// On a terminal (a pty from `script`), OSC 52 clipboard writes from a plugin are dropped;
-/// OSC 8 hyperlinks and colours pass. Piped, plugin stdout stays byte for byte.
+/// On a terminal (a pty from `script`), OSC 52 clipboard writes from a plugin are dropped,
+/// in every introducer form terminals accept (`ESC ]`, C1 0x9D raw or as UTF-8, leading
+/// zeros in the number); OSC 8 hyperlinks and colours pass. Piped, plugin stdout stays byte for byte.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_plugin_cannot_write_the_clipboard_through_a_terminal() {
@@ -634,9 +635,15 @@ fn a_plugin_cannot_write_the_clipboard_through_a_terminal() {
         shown.contains("\u{1b}]8;;https://example.invalid/"),
         "hyperlinks pass: {shown:?}"
     );
+    // The fixture also writes `ESC ] 052 ;` and the C1 introducer (U+009D as UTF-8 and raw
+    // 0x9D): none of them may reach the terminal.
     assert!(
-        !shown.contains("52;c;"),
+        !shown.contains("52;c;") && !shown.contains("cm0gLXJmIH4="),
         "the clipboard write reached the terminal: {shown:?}"
+    );
+    assert!(
+        !out.stdout.contains(&0x9d),
+        "a C1 OSC introducer reached the terminal: {shown:?}"
     );
 
     let piped = home.run(["print-escapes"]);
