@@ -23,7 +23,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     pub timeout: Duration,
     /// End the whole process (exit 5) if the run is still stuck in the host a moment after
-    /// its deadline (see `deadline::arm_with_backstop`). For a process that runs one plugin.
+    /// its deadline (see `deadline::arm_with_backstop`). For a process that runs one plugin:
+    /// `from_settings` leaves it off, the `lmi` command's dispatch sets it.
     pub exit_process_after_deadline: bool,
 }
 
@@ -37,7 +38,9 @@ impl Limits {
         Ok(Self {
             memory_bytes: usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             timeout: Duration::from_secs(secs),
-            exit_process_after_deadline: true,
+            // Off for embedders (tests, `examples/soak.rs`): only the `lmi` command, which
+            // runs one plugin and ends, turns it on (`commands::run`).
+            exit_process_after_deadline: false,
         })
     }
 }
@@ -1007,6 +1010,18 @@ mod terminal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `_exit(5)` backstop ends the whole process: only the `lmi` command, which runs
+    /// one plugin and ends, may ask for it. An embedder's limits must never carry it.
+    #[test]
+    fn limits_from_settings_never_end_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::paths::Paths::under(dir.path());
+        std::fs::create_dir_all(paths.config_dir()).unwrap();
+        let settings = Settings::load(paths, None).unwrap();
+        let limits = Limits::from_settings(&settings).unwrap();
+        assert!(!limits.exit_process_after_deadline);
+    }
 
     /// The run linker must define every WASI interface real plugins import itself (falling
     /// back to all of WASI is correct but slow), and must instantiate them.
