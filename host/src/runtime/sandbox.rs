@@ -185,15 +185,15 @@ impl WasiView for State {
     }
 }
 
-/// The run's resource limits. Memory is capped for the sum of every linear memory the run
-/// creates (wasmtime enables multi-memory, so a per-memory cap would let sixteen 60 MiB
-/// memories through a 64 MiB limit), and the numbers of instances, tables and memories are
+/// The run's resource limits. Memory is capped for the sum of every linear memory and table
+/// the run creates (wasmtime enables multi-memory, so a per-memory cap would let sixteen
+/// 60 MiB memories through a 64 MiB limit; tables are host memory too), and the numbers of instances, tables and memories are
 /// bounded by what a plugin needs. Remembers whether it said no to memory, so an allocation
 /// failure inside the guest can be reported as "hit the memory limit" rather than an
 /// anonymous trap.
 struct MemoryCap {
     max: usize,
-    /// Bytes of linear memory granted so far, over all memories of the run.
+    /// Bytes granted so far, over all memories and tables of the run.
     used: usize,
     hit: Arc<AtomicBool>,
 }
@@ -207,6 +207,29 @@ pub const MAX_TABLES: usize = 32;
 /// Entries one table may grow to.
 pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
+/// Bytes the host spends per table entry (a function or GC reference: one pointer).
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+impl MemoryCap {
+    /// Takes `bytes` more from the run's budget, or says no (and remembers it did).
+    fn grow(&mut self, bytes: usize) -> bool {
+        match self
+            .used
+            .checked_add(bytes)
+            .filter(|total| *total <= self.max)
+        {
+            Some(total) => {
+                self.used = total;
+                true
+            }
+            None => {
+                self.hit.store(true, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+}
+
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
@@ -214,29 +237,20 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self
-            .used
-            .checked_add(desired.saturating_sub(current))
-            .filter(|total| *total <= self.max);
-        match total {
-            Some(total) => {
-                self.used = total;
-                Ok(true)
-            }
-            None => {
-                self.hit.store(true, Ordering::Relaxed);
-                Ok(false)
-            }
-        }
+        Ok(self.grow(desired.saturating_sub(current)))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        // Host memory too: 32 tables of a million entries would be 256 MiB beyond the cap.
+        let added = desired
+            .saturating_sub(current)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        Ok(desired <= MAX_TABLE_ELEMENTS && self.grow(added))
     }
 
     fn instances(&self) -> usize {

@@ -379,9 +379,15 @@ fn a_plugin_writing_to_a_stdout_nobody_reads_is_stopped_at_the_deadline() {
 /// `pages` 64 KiB pages each (multi-memory), and whose `run` returns `ok(0)`. The SDK cannot
 /// express this, so it is encoded here.
 fn many_memories_component(count: u32, pages: u64) -> Vec<u8> {
+    memories_and_tables_component(count, pages, 0, 0)
+}
+
+/// [`many_memories_component`], plus `tables` funcref tables of `elements` entries each.
+fn memories_and_tables_component(count: u32, pages: u64, tables: u32, elements: u64) -> Vec<u8> {
     use wasm_encoder::{
         CodeSection, ConstExpr, ExportKind, ExportSection, Function, FunctionSection,
-        GlobalSection, GlobalType, MemorySection, MemoryType, Module, TypeSection, ValType,
+        GlobalSection, GlobalType, MemorySection, MemoryType, Module, RefType, TableSection,
+        TableType, TypeSection, ValType,
     };
     let i32s = |n| vec![ValType::I32; n];
     let mut module = Module::new();
@@ -391,6 +397,19 @@ fn many_memories_component(count: u32, pages: u64) -> Vec<u8> {
     let mut funcs = FunctionSection::new();
     funcs.function(0).function(0);
     module.section(&funcs);
+    let mut table_section = TableSection::new();
+    for _ in 0..tables {
+        table_section.table(TableType {
+            element_type: RefType::FUNCREF,
+            minimum: elements,
+            maximum: None,
+            table64: false,
+            shared: false,
+        });
+    }
+    if tables > 0 {
+        module.section(&table_section);
+    }
     let mut memories = MemorySection::new();
     for _ in 0..count {
         memories.memory(MemoryType {
@@ -462,12 +481,12 @@ fn many_memories_component(count: u32, pages: u64) -> Vec<u8> {
 }
 
 fn install_many_memories(home: &Home, count: u32, pages: u64) {
+    install_component(home, many_memories_component(count, pages));
+}
+
+fn install_component(home: &Home, component: Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("memories.wasm"),
-        many_memories_component(count, pages),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("memories.wasm"), component).unwrap();
     std::fs::write(
         dir.path().join("lmi-plugin.toml"),
         "name = \"memories\"\nversion = \"0.1.0\"\nlmi = \"^0.1\"\ncomponent = \"memories.wasm\"\n\
@@ -486,6 +505,22 @@ fn the_memory_cap_covers_the_sum_of_all_memories() {
     home.run(["memories"])
         .code(5)
         .stderr_has("plugin memories 0.1.0 hit the memory limit of 64 MiB");
+}
+
+/// Tables count against the same cap as memories: twenty tables of 1,000,000 entries
+/// (8 bytes each, 160 MB) beside one small memory, under a 64 MiB cap. Each table is within
+/// the per-table entry bound and the count bound; only their bytes are over.
+#[test]
+fn the_memory_cap_covers_tables_too() {
+    let home = hostile();
+    install_component(&home, memories_and_tables_component(1, 1, 20, 1_000_000));
+    home.run(["memories"])
+        .code(5)
+        .stderr_has("plugin memories 0.1.0 hit the memory limit of 64 MiB");
+    // A few small tables run.
+    let home = hostile();
+    install_component(&home, memories_and_tables_component(1, 1, 4, 1000));
+    home.run(["memories"]).success();
 }
 
 /// The same component with small memories runs: the fixture itself is sound, and a
