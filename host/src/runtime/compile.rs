@@ -212,8 +212,7 @@ fn max_artifact_bytes(component_len: usize) -> u64 {
     let len = u64::try_from(component_len).unwrap_or(u64::MAX);
     len.min(MAX_COMPONENT_BYTES)
         .saturating_mul(8)
-        .max(16 << 20)
-        .min(8 * MAX_COMPONENT_BYTES)
+        .clamp(16 << 20, 8 * MAX_COMPONENT_BYTES)
 }
 
 fn cpu_secs(timeout: Duration) -> u64 {
@@ -328,6 +327,7 @@ mod tests {
     /// The test process has `CARGO_*` and `PATH`; a script run as the child prints none.
     #[cfg(unix)]
     #[test]
+    #[allow(clippy::disallowed_methods)] // reads the test process's own environment
     fn the_compiling_child_inherits_no_environment() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
