@@ -21,7 +21,12 @@ pub fn run(
             plugin.label()
         ))
     })?;
-    let limits = Limits::from_settings(&ctx.settings)?;
+    let limits = Limits {
+        // This process runs one plugin and ends: a run stuck in a host write past its
+        // deadline may end it (exit 5).
+        exit_process_after_deadline: true,
+        ..Limits::from_settings(&ctx.settings)?
+    };
     // A run gets at most what the user granted at install: a linked plugin's author can edit
     // the manifest at any time. A manifest asking for more is refused; once it is checked to
     // be within the grants, its own (possibly narrower) permissions are what the run gets.

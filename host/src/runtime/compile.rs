@@ -39,8 +39,6 @@ pub const CHILD_ARG: &str = "__lmi-compile-component";
 /// real plugin compiles in well under a second and a few hundred MiB.
 const DEFAULT_MEMORY_MB: u64 = 2048;
 const DEFAULT_TIMEOUT_SECS: u64 = 60;
-/// An artifact is machine code for the component: generously larger, never unbounded.
-const MAX_ARTIFACT_BYTES: u64 = 16 * MAX_COMPONENT_BYTES;
 
 /// How much memory and time one compile may take.
 #[derive(Debug, Clone, Copy)]
@@ -124,12 +122,7 @@ pub fn compile_bounded(bytes: &[u8], bounds: Bounds) -> Result<Vec<u8>, Componen
     let failed = |why: String| ComponentError::Invalid(format!("cannot compile it: {why}"));
     let exe =
         std::env::current_exe().map_err(|e| failed(format!("cannot find lmi itself: {e}")))?;
-    let mut child = Command::new(exe)
-        .arg(CHILD_ARG)
-        .arg(bounds.memory_mb.to_string())
-        // CPU time adds up on every core wasmtime compiles on; the wall-clock deadline is the
-        // bound that matters, this one only backs it up if the parent is gone.
-        .arg(cpu_secs(bounds.timeout).to_string())
+    let mut child = child_command(&exe, bounds)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -143,7 +136,8 @@ pub fn compile_bounded(bytes: &[u8], bounds: Bounds) -> Result<Vec<u8>, Componen
     };
     let input = bytes.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = std::thread::spawn(move || read_capped(stdout, MAX_ARTIFACT_BYTES));
+    let artifact_cap = max_artifact_bytes(bytes.len());
+    let out = std::thread::spawn(move || read_capped(stdout, artifact_cap));
     let err = std::thread::spawn(move || read_capped(stderr, 64 * 1024));
 
     let started = Instant::now();
@@ -192,6 +186,35 @@ pub fn compile_bounded(bytes: &[u8], bounds: Bounds) -> Result<Vec<u8>, Componen
     }
 }
 
+/// `lmi __lmi-compile-component <memory MiB> <cpu secs> <parent pid>`.
+fn child_command(exe: &std::path::Path, bounds: Bounds) -> Command {
+    let mut command = Command::new(exe);
+    command
+        // The child parses author-controlled input and needs nothing from the environment;
+        // lmi's holds `LMI_ACCESS_TOKEN` and client secrets.
+        .env_clear()
+        .arg(CHILD_ARG)
+        .arg(bounds.memory_mb.to_string())
+        // CPU time adds up on every core wasmtime compiles on; the wall-clock deadline is the
+        // bound that matters, this one only backs it up if the parent is gone.
+        .arg(cpu_secs(bounds.timeout).to_string())
+        // So the child can tell its parent died before it asked to die with it.
+        .arg(std::process::id().to_string());
+    command
+}
+
+/// The most artifact bytes the parent reads back for a component of `component_len` bytes.
+/// Machine code and metadata come to a small multiple of the wasm (hello: 124 KB in, 383 KB
+/// out, about 3x); 8x with a 16 MiB floor for wasmtime's fixed overhead leaves room, and
+/// the component cap bounds the whole at 8 x 32 MiB = 256 MiB, so a compiler child (or a
+/// compile bomb) cannot make the parent hold an arbitrary amount.
+fn max_artifact_bytes(component_len: usize) -> u64 {
+    let len = u64::try_from(component_len).unwrap_or(u64::MAX);
+    len.min(MAX_COMPONENT_BYTES)
+        .saturating_mul(8)
+        .clamp(16 << 20, 8 * MAX_COMPONENT_BYTES)
+}
+
 fn cpu_secs(timeout: Duration) -> u64 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     timeout.as_secs().saturating_mul(cores).saturating_add(1)
@@ -206,7 +229,8 @@ fn read_capped(from: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The child: `lmi __lmi-compile-component <memory MiB> <cpu secs>`, the component on stdin,
+/// The child: `lmi __lmi-compile-component <memory MiB> <cpu secs> <parent pid>`, the
+/// component on stdin,
 /// the artifact on stdout.
 pub fn child_main(args: &[std::ffi::OsString]) -> ExitCode {
     let arg = |i: usize| {
@@ -214,11 +238,11 @@ pub fn child_main(args: &[std::ffi::OsString]) -> ExitCode {
             .and_then(|a| a.to_str())
             .and_then(|a| a.parse::<u64>().ok())
     };
-    let (Some(memory_mb), Some(cpu_secs)) = (arg(0), arg(1)) else {
+    let (Some(memory_mb), Some(cpu_secs), Some(parent)) = (arg(0), arg(1), arg(2)) else {
         eprintln!("invalid\tthe compiler process was started without its bounds");
         return ExitCode::from(2);
     };
-    if let Err(e) = limit_self(memory_mb, cpu_secs) {
+    if let Err(e) = limit_self(memory_mb, cpu_secs, parent) {
         eprintln!("invalid\tcannot limit the compiler process: {e}");
         return ExitCode::from(2);
     }
@@ -257,7 +281,7 @@ pub fn child_main(args: &[std::ffi::OsString]) -> ExitCode {
 
 #[cfg(unix)]
 #[allow(unsafe_code)]
-fn limit_self(memory_mb: u64, cpu_secs: u64) -> std::io::Result<()> {
+fn limit_self(memory_mb: u64, cpu_secs: u64, parent: u64) -> std::io::Result<()> {
     let set = |resource, value: u64| {
         let limit = libc::rlimit {
             rlim_cur: value as libc::rlim_t,
@@ -276,6 +300,11 @@ fn limit_self(memory_mb: u64, cpu_secs: u64) -> std::io::Result<()> {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     }
+    // A parent that died before the prctl sends no signal: the child was already reparented.
+    // SAFETY: getppid cannot fail and has no effects.
+    if u64::try_from(unsafe { libc::getppid() }).ok() != Some(parent) {
+        return Err(std::io::Error::other("lmi, which started it, is gone"));
+    }
     set(libc::RLIMIT_AS, memory_mb.saturating_mul(1 << 20))?;
     set(libc::RLIMIT_CPU, cpu_secs.saturating_add(1))?;
     // No core file for a compile that hit a bound.
@@ -283,7 +312,47 @@ fn limit_self(memory_mb: u64, cpu_secs: u64) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn limit_self(_memory_mb: u64, _cpu_secs: u64) -> std::io::Result<()> {
+fn limit_self(_memory_mb: u64, _cpu_secs: u64, _parent: u64) -> std::io::Result<()> {
     // Elsewhere the wall-clock deadline still applies.
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The compiling child gets no environment: lmi's own (`LMI_ACCESS_TOKEN`, client
+    /// secrets in `LMI_*`) must not reach a process that parses author-controlled input.
+    /// The test process has `CARGO_*` and `PATH`; a script run as the child prints none.
+    #[cfg(unix)]
+    #[test]
+    #[allow(clippy::disallowed_methods)] // reads the test process's own environment
+    fn the_compiling_child_inherits_no_environment() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("print-env");
+        std::fs::write(&exe, "#!/bin/sh\n/usr/bin/env\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let out = child_command(&exe, Bounds::default())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        assert!(
+            !shown.contains("CARGO_") && !shown.contains("PATH="),
+            "{shown}"
+        );
+    }
+
+    /// The artifact read back is bounded by the component it came from (hello: 124 KB in,
+    /// 383 KB out), not a flat 512 MiB any component could claim.
+    #[test]
+    fn the_artifact_bound_follows_the_component_size() {
+        assert!(max_artifact_bytes(124_000) <= 32 << 20);
+        assert!(max_artifact_bytes(124_000) >= 8 * 124_000);
+        assert!(max_artifact_bytes(MAX_COMPONENT_BYTES as usize) <= 8 * MAX_COMPONENT_BYTES);
+        assert!(max_artifact_bytes(usize::MAX) <= 8 * MAX_COMPONENT_BYTES);
+    }
 }

@@ -124,17 +124,25 @@ mod alarm {
         if unblock_alarm() && set_timer(timeout) {
             Some(Armed)
         } else {
-            BUSY.store(false, Ordering::Release);
+            // No timer runs: a stale `true` would let a later stray SIGALRM end the process.
+            release();
             None
         }
     }
 
     impl Drop for Armed {
         fn drop(&mut self) {
-            set_timer(Duration::ZERO);
-            BACKSTOP.store(false, Ordering::Release);
-            BUSY.store(false, Ordering::Release);
+            release();
         }
+    }
+
+    /// Ends the run's hold on the process timer. The backstop is cleared before the timer
+    /// is disarmed: a SIGALRM already pending when the run finished must find it off, or it
+    /// would `_exit` a run that ended in time.
+    fn release() {
+        BACKSTOP.store(false, Ordering::Release);
+        set_timer(Duration::ZERO);
+        BUSY.store(false, Ordering::Release);
     }
 
     /// Only async-signal-safe work: atomics, the engine's atomic increment, and for the

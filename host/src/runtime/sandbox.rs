@@ -23,7 +23,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     pub timeout: Duration,
     /// End the whole process (exit 5) if the run is still stuck in the host a moment after
-    /// its deadline (see `deadline::arm_with_backstop`). For a process that runs one plugin.
+    /// its deadline (see `deadline::arm_with_backstop`). For a process that runs one plugin:
+    /// `from_settings` leaves it off, the `lmi` command's dispatch sets it.
     pub exit_process_after_deadline: bool,
 }
 
@@ -37,7 +38,9 @@ impl Limits {
         Ok(Self {
             memory_bytes: usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             timeout: Duration::from_secs(secs),
-            exit_process_after_deadline: true,
+            // Off for embedders (tests, `examples/soak.rs`): only the `lmi` command, which
+            // runs one plugin and ends, turns it on (`commands::run`).
+            exit_process_after_deadline: false,
         })
     }
 }
@@ -185,15 +188,15 @@ impl WasiView for State {
     }
 }
 
-/// The run's resource limits. Memory is capped for the sum of every linear memory the run
-/// creates (wasmtime enables multi-memory, so a per-memory cap would let sixteen 60 MiB
-/// memories through a 64 MiB limit), and the numbers of instances, tables and memories are
+/// The run's resource limits. Memory is capped for the sum of every linear memory and table
+/// the run creates (wasmtime enables multi-memory, so a per-memory cap would let sixteen
+/// 60 MiB memories through a 64 MiB limit; tables are host memory too), and the numbers of instances, tables and memories are
 /// bounded by what a plugin needs. Remembers whether it said no to memory, so an allocation
 /// failure inside the guest can be reported as "hit the memory limit" rather than an
 /// anonymous trap.
 struct MemoryCap {
     max: usize,
-    /// Bytes of linear memory granted so far, over all memories of the run.
+    /// Bytes granted so far, over all memories and tables of the run.
     used: usize,
     hit: Arc<AtomicBool>,
 }
@@ -207,6 +210,29 @@ pub const MAX_TABLES: usize = 32;
 /// Entries one table may grow to.
 pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
+/// Bytes the host spends per table entry (a function or GC reference: one pointer).
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+impl MemoryCap {
+    /// Takes `bytes` more from the run's budget, or says no (and remembers it did).
+    fn grow(&mut self, bytes: usize) -> bool {
+        match self
+            .used
+            .checked_add(bytes)
+            .filter(|total| *total <= self.max)
+        {
+            Some(total) => {
+                self.used = total;
+                true
+            }
+            None => {
+                self.hit.store(true, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+}
+
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
@@ -214,29 +240,20 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self
-            .used
-            .checked_add(desired.saturating_sub(current))
-            .filter(|total| *total <= self.max);
-        match total {
-            Some(total) => {
-                self.used = total;
-                Ok(true)
-            }
-            None => {
-                self.hit.store(true, Ordering::Relaxed);
-                Ok(false)
-            }
-        }
+        Ok(self.grow(desired.saturating_sub(current)))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        // Host memory too: 32 tables of a million entries would be 256 MiB beyond the cap.
+        let added = desired
+            .saturating_sub(current)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        Ok(desired <= MAX_TABLE_ELEMENTS && self.grow(added))
     }
 
     fn instances(&self) -> usize {
@@ -676,22 +693,42 @@ mod terminal {
 
     const ESC: u8 = 0x1b;
     const BEL: u8 = 0x07;
-    /// Bytes of an OSC's head kept while deciding whether it is OSC 52.
-    const HEAD: usize = 3;
+    /// C1 OSC and ST as 8-bit bytes; as UTF-8 (U+009D, U+009C) they follow 0xC2.
+    const C1_OSC: u8 = 0x9d;
+    const C1_ST: u8 = 0x9c;
+    const C1_LEAD: u8 = 0xc2;
+    /// Bytes of an OSC head (introducer and number) held back while deciding whether it is
+    /// OSC 52. A longer number (leading zeros) is not passed on but dropped like an OSC 52:
+    /// holding it unbounded would let a plugin grow lmi's memory, and no real use needs it.
+    const MAX_HEAD: usize = 32;
 
     #[derive(Debug, Clone, PartialEq)]
     enum State {
-        Text,
+        /// Ordinary output; the number of UTF-8 continuation bytes still expected, so a
+        /// 0x9D or 0x9C inside a character (U+275D is E2 9D 9D) stays text.
+        Text(u8),
+        /// After a 0xC2 that starts no character yet: U+009D (OSC) if 0x9D follows.
+        Lead,
         Esc,
-        /// After `ESC ]`: the first bytes of the command, held back.
-        Head(Vec<u8>),
-        /// Inside an OSC that is passed on; `true` after an `ESC` in it.
-        Pass(bool),
-        /// Inside an OSC 52 that is dropped; `true` after an `ESC` in it.
-        Drop(bool),
+        /// After an OSC introducer: the introducer and digits so far, held back, and the
+        /// number as a terminal reads it (decimal, leading zeros allowed).
+        Head {
+            held: Vec<u8>,
+            number: u32,
+        },
+        /// Inside an OSC 52 that is dropped, until BEL or ST. `Esc`: after an `ESC`;
+        /// `Lead`: after a 0xC2.
+        Drop,
+        DropEsc,
+        DropLead,
     }
 
-    /// A byte-stream filter that removes `ESC ] 52 ; … (BEL | ESC \\)`, across writes.
+    /// A byte-stream filter that removes OSC 52 (clipboard writes), across writes, in every
+    /// form a terminal accepts: introduced by `ESC ]`, the C1 control 0x9D or U+009D as
+    /// UTF-8; numbered `52` with any leading zeros; ended by BEL, `ESC \\`, 0x9C or U+009C.
+    /// Every other OSC passes, but only up to its number: after that its bytes go through
+    /// this filter as text again, because a terminal ends an OSC string at an `ESC` or a
+    /// C1 control and so would read an OSC 52 started inside it.
     #[derive(Debug)]
     pub struct Osc52Filter {
         state: State,
@@ -699,82 +736,108 @@ mod terminal {
 
     impl Default for Osc52Filter {
         fn default() -> Self {
-            Self { state: State::Text }
+            Self {
+                state: State::Text(0),
+            }
         }
     }
 
     impl Osc52Filter {
         pub fn filter(&mut self, input: &[u8], out: &mut Vec<u8>) {
             for &b in input {
-                self.state = match std::mem::replace(&mut self.state, State::Text) {
-                    State::Text if b == ESC => State::Esc,
-                    State::Text => {
-                        out.push(b);
-                        State::Text
-                    }
-                    State::Esc if b == b']' => State::Head(Vec::new()),
-                    State::Esc if b == ESC => {
-                        out.push(ESC);
-                        State::Esc
-                    }
-                    State::Esc => {
-                        out.extend_from_slice(&[ESC, b]);
-                        State::Text
-                    }
-                    State::Head(mut head) => {
-                        let ends = b == BEL || b == ESC;
-                        if !ends {
-                            head.push(b);
-                        }
-                        if head.starts_with(b"52;") {
-                            if ends {
-                                Self::after_drop(b)
-                            } else {
-                                State::Drop(false)
-                            }
-                        } else if ends || head.len() >= HEAD || !b"52;".starts_with(&head) {
-                            out.extend_from_slice(&[ESC, b']']);
-                            out.extend_from_slice(&head);
-                            if ends {
-                                out.push(b);
-                                if b == ESC {
-                                    State::Pass(true)
-                                } else {
-                                    State::Text
-                                }
-                            } else {
-                                State::Pass(false)
-                            }
-                        } else {
-                            State::Head(head)
-                        }
-                    }
-                    State::Pass(after_esc) => {
-                        out.push(b);
-                        match b {
-                            BEL => State::Text,
-                            b'\\' if after_esc => State::Text,
-                            ESC => State::Pass(true),
-                            _ => State::Pass(false),
-                        }
-                    }
-                    State::Drop(after_esc) => match b {
-                        BEL => State::Text,
-                        b'\\' if after_esc => State::Text,
-                        ESC => State::Drop(true),
-                        _ => State::Drop(false),
-                    },
-                };
+                self.step(b, out);
             }
         }
 
-        fn after_drop(terminator: u8) -> State {
-            if terminator == ESC {
-                State::Drop(true)
-            } else {
-                State::Text
+        fn step(&mut self, b: u8, out: &mut Vec<u8>) {
+            self.state = match std::mem::replace(&mut self.state, State::Text(0)) {
+                State::Text(more) if more > 0 && is_continuation(b) => {
+                    out.push(b);
+                    State::Text(more - 1)
+                }
+                State::Text(_) => Self::text(b, out),
+                State::Lead if b == C1_OSC => Self::head(&[C1_LEAD, C1_OSC]),
+                State::Lead => {
+                    out.push(C1_LEAD);
+                    if is_continuation(b) {
+                        out.push(b);
+                        State::Text(0)
+                    } else {
+                        Self::text(b, out)
+                    }
+                }
+                State::Esc if b == b']' => Self::head(&[ESC, b']']),
+                State::Esc => {
+                    out.push(ESC);
+                    if b == ESC {
+                        State::Esc
+                    } else {
+                        out.push(b);
+                        State::Text(0)
+                    }
+                }
+                State::Head { mut held, number } if b.is_ascii_digit() => {
+                    if held.len() >= MAX_HEAD {
+                        State::Drop
+                    } else {
+                        held.push(b);
+                        let number = number
+                            .saturating_mul(10)
+                            .saturating_add(u32::from(b - b'0'));
+                        State::Head { held, number }
+                    }
+                }
+                State::Head { number: 52, .. } if b == b';' => State::Drop,
+                State::Head { held, .. } => {
+                    // Not OSC 52: pass what was held, and read on as text.
+                    out.extend_from_slice(&held);
+                    Self::text(b, out)
+                }
+                State::Drop | State::DropEsc | State::DropLead if b == BEL || b == C1_ST => {
+                    State::Text(0)
+                }
+                State::DropEsc if b == b'\\' => State::Text(0),
+                // An `ESC` not followed by `\\` starts a new sequence; nothing of the
+                // dropped OSC reached the terminal, so that sequence is read as text.
+                State::DropEsc => {
+                    self.state = State::Esc;
+                    return self.step(b, out);
+                }
+                State::Drop | State::DropLead if b == ESC => State::DropEsc,
+                State::Drop | State::DropLead if b == C1_LEAD => State::DropLead,
+                State::Drop | State::DropLead => State::Drop,
+            };
+        }
+
+        /// One byte of ordinary output.
+        fn text(b: u8, out: &mut Vec<u8>) -> State {
+            match b {
+                ESC => State::Esc,
+                C1_LEAD => State::Lead,
+                // A 0x9D that continues no character: the 8-bit OSC introducer.
+                C1_OSC => Self::head(&[C1_OSC]),
+                _ => {
+                    out.push(b);
+                    State::Text(match b {
+                        0xc3..=0xdf => 1,
+                        0xe0..=0xef => 2,
+                        0xf0..=0xf4 => 3,
+                        _ => 0,
+                    })
+                }
             }
         }
+
+        fn head(introducer: &[u8]) -> State {
+            State::Head {
+                held: introducer.to_vec(),
+                number: 0,
+            }
+        }
+    }
+
+    fn is_continuation(b: u8) -> bool {
+        (0x80..=0xbf).contains(&b)
     }
 
     /// The `StdoutStream` for a terminal stdout or stderr.
@@ -898,12 +961,84 @@ mod terminal {
             assert_eq!(run(&[title]), title.to_vec());
             assert_eq!(run(&[b"\x1b]5\x07"]), b"\x1b]5\x07".to_vec());
         }
+
+        /// Every introducer a terminal takes as OSC (7-bit `ESC ]`, C1 0x9D raw or as UTF-8
+        /// U+009D), every number it reads as 52 (leading zeros), every terminator (BEL,
+        /// `ESC \\`, 0x9C raw or as UTF-8), split across writes at every point.
+        #[test]
+        fn osc_52_is_dropped_in_every_form_a_terminal_accepts() {
+            let introducers: [&[u8]; 3] = [b"\x1b]", b"\xc2\x9d", b"\x9d"];
+            let numbers: [&[u8]; 4] = [b"52", b"052", b"0052", b"000000000000000000052"];
+            let terminators: [&[u8]; 4] = [b"\x07", b"\x1b\\", b"\x9c", b"\xc2\x9c"];
+            for intro in introducers {
+                for number in numbers {
+                    for end in terminators {
+                        let mut input = b"a".to_vec();
+                        input.extend_from_slice(intro);
+                        input.extend_from_slice(number);
+                        input.extend_from_slice(b";c;cm0gLXJmIH4=");
+                        input.extend_from_slice(end);
+                        input.extend_from_slice(b"b");
+                        for i in 0..input.len() {
+                            assert_eq!(
+                                run(&[&input[..i], &input[i..]]),
+                                b"ab",
+                                "{:?} split at {i}",
+                                String::from_utf8_lossy(&input)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        /// A terminal ends an OSC string at an `ESC` or a C1 control, so an OSC 52 started
+        /// inside another OSC (or a C1 one inside UTF-8 text) is still an OSC 52.
+        #[test]
+        fn osc_52_hidden_inside_another_osc_is_dropped() {
+            assert_eq!(run(&[b"\x1b]0;t\x1b]52;c;eA==\x07b"]), b"\x1b]0;tb");
+            assert_eq!(run(&[b"\x1b]0;t\xc2\x9d52;c;eA==\x07b"]), b"\x1b]0;tb");
+            assert_eq!(run(&[b"\x1b]\x1b]52;c;eA==\x07b"]), b"\x1b]b");
+        }
+
+        /// UTF-8 text whose continuation bytes are 0x9D or 0x9C (U+275D, U+01DD) and other
+        /// C1 controls pass unchanged; OSC numbers that are not 52 pass.
+        #[test]
+        fn text_and_other_oscs_pass_unchanged() {
+            for text in [
+                "\u{275d}quoted\u{275e} \u{1dd} \u{9c}".as_bytes(),
+                b"\x1b]520;x\x07\x1b]5;2\x07\x1b]25;x\x07",
+                b"\xc2\x9d0;title\xc2\x9c\x9d8;;u\x9c",
+                b"\x1b[31mred\x1b[0m \x1bX",
+            ] {
+                for i in 0..text.len() {
+                    assert_eq!(
+                        run(&[&text[..i], &text[i..]]),
+                        text,
+                        "{:?} split at {i}",
+                        String::from_utf8_lossy(text)
+                    );
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `_exit(5)` backstop ends the whole process: only the `lmi` command, which runs
+    /// one plugin and ends, may ask for it. An embedder's limits must never carry it.
+    #[test]
+    fn limits_from_settings_never_end_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::paths::Paths::under(dir.path());
+        std::fs::create_dir_all(paths.config_dir()).unwrap();
+        let settings = Settings::load(paths, None).unwrap();
+        let limits = Limits::from_settings(&settings).unwrap();
+        assert!(!limits.exit_process_after_deadline);
+    }
 
     /// The run linker must define every WASI interface real plugins import itself (falling
     /// back to all of WASI is correct but slow), and must instantiate them.

@@ -379,9 +379,15 @@ fn a_plugin_writing_to_a_stdout_nobody_reads_is_stopped_at_the_deadline() {
 /// `pages` 64 KiB pages each (multi-memory), and whose `run` returns `ok(0)`. The SDK cannot
 /// express this, so it is encoded here.
 fn many_memories_component(count: u32, pages: u64) -> Vec<u8> {
+    memories_and_tables_component(count, pages, 0, 0)
+}
+
+/// [`many_memories_component`], plus `tables` funcref tables of `elements` entries each.
+fn memories_and_tables_component(count: u32, pages: u64, tables: u32, elements: u64) -> Vec<u8> {
     use wasm_encoder::{
         CodeSection, ConstExpr, ExportKind, ExportSection, Function, FunctionSection,
-        GlobalSection, GlobalType, MemorySection, MemoryType, Module, TypeSection, ValType,
+        GlobalSection, GlobalType, MemorySection, MemoryType, Module, RefType, TableSection,
+        TableType, TypeSection, ValType,
     };
     let i32s = |n| vec![ValType::I32; n];
     let mut module = Module::new();
@@ -391,6 +397,19 @@ fn many_memories_component(count: u32, pages: u64) -> Vec<u8> {
     let mut funcs = FunctionSection::new();
     funcs.function(0).function(0);
     module.section(&funcs);
+    let mut table_section = TableSection::new();
+    for _ in 0..tables {
+        table_section.table(TableType {
+            element_type: RefType::FUNCREF,
+            minimum: elements,
+            maximum: None,
+            table64: false,
+            shared: false,
+        });
+    }
+    if tables > 0 {
+        module.section(&table_section);
+    }
     let mut memories = MemorySection::new();
     for _ in 0..count {
         memories.memory(MemoryType {
@@ -462,12 +481,12 @@ fn many_memories_component(count: u32, pages: u64) -> Vec<u8> {
 }
 
 fn install_many_memories(home: &Home, count: u32, pages: u64) {
+    install_component(home, many_memories_component(count, pages));
+}
+
+fn install_component(home: &Home, component: Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("memories.wasm"),
-        many_memories_component(count, pages),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("memories.wasm"), component).unwrap();
     std::fs::write(
         dir.path().join("lmi-plugin.toml"),
         "name = \"memories\"\nversion = \"0.1.0\"\nlmi = \"^0.1\"\ncomponent = \"memories.wasm\"\n\
@@ -486,6 +505,22 @@ fn the_memory_cap_covers_the_sum_of_all_memories() {
     home.run(["memories"])
         .code(5)
         .stderr_has("plugin memories 0.1.0 hit the memory limit of 64 MiB");
+}
+
+/// Tables count against the same cap as memories: twenty tables of 1,000,000 entries
+/// (8 bytes each, 160 MB) beside one small memory, under a 64 MiB cap. Each table is within
+/// the per-table entry bound and the count bound; only their bytes are over.
+#[test]
+fn the_memory_cap_covers_tables_too() {
+    let home = hostile();
+    install_component(&home, memories_and_tables_component(1, 1, 20, 1_000_000));
+    home.run(["memories"])
+        .code(5)
+        .stderr_has("plugin memories 0.1.0 hit the memory limit of 64 MiB");
+    // A few small tables run.
+    let home = hostile();
+    install_component(&home, memories_and_tables_component(1, 1, 4, 1000));
+    home.run(["memories"]).success();
 }
 
 /// The same component with small memories runs: the fixture itself is sound, and a
@@ -605,8 +640,9 @@ fn a_plugins_error_text_reaches_the_terminal_without_control_sequences() {
     assert!(!log.contains('\u{1b}'), "escape in the log:\n{log}");
 }
 
-/// On a terminal (a pty from `script`), OSC 52 clipboard writes from a plugin are dropped;
-/// OSC 8 hyperlinks and colours pass. Piped, plugin stdout stays byte for byte.
+/// On a terminal (a pty from `script`), OSC 52 clipboard writes from a plugin are dropped,
+/// in every introducer form terminals accept (`ESC ]`, C1 0x9D raw or as UTF-8, leading
+/// zeros in the number); OSC 8 hyperlinks and colours pass. Piped, plugin stdout stays byte for byte.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_plugin_cannot_write_the_clipboard_through_a_terminal() {
@@ -634,9 +670,15 @@ fn a_plugin_cannot_write_the_clipboard_through_a_terminal() {
         shown.contains("\u{1b}]8;;https://example.invalid/"),
         "hyperlinks pass: {shown:?}"
     );
+    // The fixture also writes `ESC ] 052 ;` and the C1 introducer (U+009D as UTF-8 and raw
+    // 0x9D): none of them may reach the terminal.
     assert!(
-        !shown.contains("52;c;"),
+        !shown.contains("52;c;") && !shown.contains("cm0gLXJmIH4="),
         "the clipboard write reached the terminal: {shown:?}"
+    );
+    assert!(
+        !out.stdout.contains(&0x9d),
+        "a C1 OSC introducer reached the terminal: {shown:?}"
     );
 
     let piped = home.run(["print-escapes"]);

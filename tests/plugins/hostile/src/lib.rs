@@ -133,6 +133,11 @@ impl Plugin for Hostile {
             "print-escapes" => {
                 // OSC 52 (set the clipboard), OSC 8 (a hyperlink), and a colour.
                 write!(out, "print-escapes: \u{1b}]52;c;cm0gLXJmIH4=\u{7}")?;
+                // The same write in the forms terminals also accept: a leading zero, the C1
+                // OSC introducer as UTF-8 (U+009D … U+009C) and as raw 8-bit bytes.
+                write!(out, "\u{1b}]052;c;cm0gLXJmIH4=\u{1b}\\")?;
+                write!(out, "\u{9d}52;c;cm0gLXJmIH4=\u{9c}")?;
+                out.write_all(b"\x9d0052;c;cm0gLXJmIH4=\x9c")?;
                 write!(
                     out,
                     "\u{1b}]8;;https://example.invalid/\u{1b}\\link\u{1b}]8;;\u{1b}\\ "
