@@ -149,7 +149,7 @@ impl InstalledPlugin {
     pub fn read_component(&self) -> std::io::Result<Vec<u8>> {
         let path = self.component_path();
         if self.record.linked {
-            read_capped(&path, MAX_COMPONENT_BYTES)
+            read_plugin_file(&self.dir, &self.manifest.component, MAX_COMPONENT_BYTES)
         } else {
             crate::fsutil::read_trusted(&path, MAX_COMPONENT_BYTES)
         }
@@ -182,10 +182,38 @@ impl InstalledPlugin {
     }
 }
 
-/// Reads at most `limit` bytes of a file the user pointed lmi at (a plugin directory).
-pub fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = fs::File::open(path)?;
-    if file.metadata()?.len() > limit {
+/// Reads `rel`, a file inside the plugin directory `dir` (its manifest or component), at
+/// most `limit` bytes. A submitted plugin is hostile: a link leaving the directory (to
+/// `/proc/self/environ`, a `.env`, `/dev/zero`) would put another file's text into lmi's
+/// errors, and a FIFO would block forever, so the file's real path must stay inside `dir`
+/// (links within it are allowed, for build layouts), and it is opened without following a
+/// last link and without blocking, and must be a regular file.
+pub fn read_plugin_file(dir: &Path, rel: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let root = fs::canonicalize(dir)?;
+    let real = fs::canonicalize(dir.join(rel))?;
+    if !real.starts_with(&root) || real == root {
+        return Err(refuse(format!(
+            "it is a link to a file outside the plugin directory {}; lmi reads only files inside it (copy the file in instead)",
+            root.display()
+        )));
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = opts.open(&real)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse(
+            "it is not a regular file (a FIFO, device or directory); lmi reads only regular files"
+                .to_owned(),
+        ));
+    }
+    if meta.len() > limit {
         return Err(too_large(limit));
     }
     let mut bytes = Vec::new();
