@@ -131,6 +131,24 @@ fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let matches = match dispatch_matches(&argv, word, &plugins) {
         Some(matches) => matches,
         None => {
+            // A command whose owner does not load stays the owner's: say so (exit 2) rather
+            // than call it unknown or let another plugin have it.
+            if let Some(w) = command_word(&argv, true).filter(|w| route(&plugins, w).is_none())
+                && let Some(owner) = store
+                    .owners()
+                    .remove(w)
+                    .filter(|o| !plugins.iter().any(|p| &p.manifest.name == o))
+            {
+                let why = problems
+                    .iter()
+                    .find(|p| p.contains(&format!("plugin `{owner}`:")))
+                    .cloned()
+                    .unwrap_or_default();
+                return Err(crate::exit::UsageError(format!(
+                    "`{w}` belongs to plugin `{owner}`, which does not load ({why}); fix its manifest, reinstall it, or run `lmi plugin remove {owner}`"
+                ))
+                .into());
+            }
             if word.is_some_and(|w| route(&plugins, w).is_none()) {
                 // The command may belong to a plugin lmi refused to load: say why before
                 // the parser calls it unknown.
@@ -254,6 +272,11 @@ fn dispatch_command(word: &str, plugins: &[InstalledPlugin]) -> Option<clap::Com
 /// The command word of `argv` when only global options come before it and it is not a
 /// built-in: a plugin command, if any plugin provides it.
 fn dispatch_word(argv: &[OsString]) -> Option<&str> {
+    command_word(argv, false)
+}
+
+/// The first word after lmi's options, not a built-in; `attached` also skips `-eVALUE`.
+fn command_word(argv: &[OsString], attached: bool) -> Option<&str> {
     let mut words = argv.iter().skip(1);
     let word = loop {
         let word = words.next()?.to_str()?;
@@ -263,6 +286,9 @@ fn dispatch_word(argv: &[OsString]) -> Option<&str> {
             }
             "--verbose" => {}
             _ if word.starts_with("--env=") || word.starts_with("--output=") => {}
+            // `-eprod`: the short option with its value attached (only where asked, as
+            // the fast path leaves that form to the full parser).
+            _ if attached && word.starts_with("-e") && word.len() > 2 => {}
             _ if word.starts_with("-v") && word[1..].bytes().all(|b| b == b'v') => {}
             _ if word.starts_with('-') => return None,
             _ => break word,

@@ -10,7 +10,9 @@ use crate::cli::Ctx;
 use crate::exit::UsageError;
 use crate::output::{self, OutputFormat};
 use crate::plugins::manifest::{Manifest, is_name};
-use crate::plugins::store::{InstallRecord, MAX_COMPONENT_BYTES, Store, StoreError, read_capped};
+use crate::plugins::store::{
+    InstallRecord, MAX_COMPONENT_BYTES, Store, StoreError, read_plugin_file,
+};
 use crate::runtime::{self, ArtifactCache, Compiled, component_sha256};
 use crate::text;
 
@@ -95,7 +97,7 @@ fn inspect(
     let manifest = Manifest::load(&dir)?;
     manifest.host_compatible().map_err(UsageError)?;
     let component_path = dir.join(&manifest.component);
-    let bytes = read_capped(&component_path, MAX_COMPONENT_BYTES).map_err(|e| {
+    let bytes = read_plugin_file(&dir, &manifest.component, MAX_COMPONENT_BYTES).map_err(|e| {
         UsageError(format!(
             "cannot read the component {} named in the manifest: {e} (build the plugin first)",
             component_path.display()
@@ -433,7 +435,7 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
         }
     };
     let manifest_path = dir.join(MANIFEST_FILE);
-    let text = match std::fs::read_to_string(&manifest_path) {
+    let text = match crate::plugins::manifest::read_text(&dir) {
         Ok(t) => t,
         Err(e) => {
             let why = if e.kind() == std::io::ErrorKind::NotFound {
@@ -506,7 +508,7 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
     };
     if let Some(component) = component {
         let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
-        check("component", check_component(&dir.join(component), bounds));
+        check("component", check_component(&dir, &component, bounds));
     }
 
     let Some(m) = manifest else {
@@ -554,8 +556,13 @@ fn validate_checks(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<Check>> {
 
 /// Reads a component and checks it is a component of the world this host offers, as
 /// install does.
-fn check_component(path: &Path, bounds: runtime::compile::Bounds) -> Result<String, String> {
-    let bytes = read_capped(path, MAX_COMPONENT_BYTES).map_err(|e| {
+fn check_component(
+    dir: &Path,
+    component: &Path,
+    bounds: runtime::compile::Bounds,
+) -> Result<String, String> {
+    let path = &dir.join(component);
+    let bytes = read_plugin_file(dir, component, MAX_COMPONENT_BYTES).map_err(|e| {
         format!(
             "cannot read the component {} named in the manifest: {e} (build the plugin first: cargo build --release --target wasm32-wasip2)",
             path.display()

@@ -8,6 +8,49 @@ use serde::{Deserialize, Serialize};
 use crate::exit::{Exit, ExitStatus};
 
 pub const MANIFEST_FILE: &str = "lmi-plugin.toml";
+/// The largest manifest lmi reads; real ones are a few KiB.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// The manifest text of the plugin directory `dir`, read as every plugin file is.
+pub fn read_text(dir: &Path) -> std::io::Result<String> {
+    let bytes =
+        crate::plugins::store::read_plugin_file(dir, Path::new(MANIFEST_FILE), MAX_MANIFEST_BYTES)?;
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not UTF-8 text (save it as UTF-8)",
+        )
+    })
+}
+
+/// A TOML error as `line L, column C: <problem>`, without the excerpt of the file the
+/// parser adds, and with any quoted string value (`invalid type: string "…"`) left out.
+pub fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let mut problem = String::new();
+    let mut in_quote = false;
+    for c in e.message().trim_end().chars() {
+        if c == '"' {
+            if in_quote {
+                problem.push_str("…\"");
+            } else {
+                problem.push('"');
+            }
+            in_quote = !in_quote;
+        } else if !in_quote {
+            problem.push(c);
+        }
+    }
+    let problem = crate::text::line(&problem.replace('\n', " "), 500);
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {problem}")
+        }
+        None => problem,
+    }
+}
 
 /// Names lmi uses itself; a plugin command may not shadow them.
 pub const BUILTIN_COMMANDS: &[&str] = &[
@@ -121,10 +164,11 @@ impl ExitStatus for ManifestError {
 }
 
 impl Manifest {
-    /// Reads and validates `<dir>/lmi-plugin.toml`.
+    /// Reads and validates `<dir>/lmi-plugin.toml`: a regular file inside `dir`, at most
+    /// [`MAX_MANIFEST_BYTES`] (see [`crate::plugins::store::read_plugin_file`]).
     pub fn load(dir: &Path) -> Result<Self, ManifestError> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Unreadable {
+        let text = read_text(dir).map_err(|e| ManifestError::Unreadable {
             path: path.clone(),
             reason: if e.kind() == std::io::ErrorKind::NotFound {
                 format!("no {MANIFEST_FILE} in {}", dir.display())
@@ -135,11 +179,13 @@ impl Manifest {
         Self::parse(&text, &path)
     }
 
-    /// Parses and validates manifest text; `path` is only used in messages.
+    /// Parses and validates manifest text; `path` is only used in messages. A syntax error
+    /// names the line, column and problem but never quotes the text: the file may not be
+    /// what it claims to be, and the error reaches CI logs.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: describe_toml_error(&e, text),
         })?;
         manifest
             .validate()

@@ -149,7 +149,7 @@ impl InstalledPlugin {
     pub fn read_component(&self) -> std::io::Result<Vec<u8>> {
         let path = self.component_path();
         if self.record.linked {
-            read_capped(&path, MAX_COMPONENT_BYTES)
+            read_plugin_file(&self.dir, &self.manifest.component, MAX_COMPONENT_BYTES)
         } else {
             crate::fsutil::read_trusted(&path, MAX_COMPONENT_BYTES)
         }
@@ -182,10 +182,38 @@ impl InstalledPlugin {
     }
 }
 
-/// Reads at most `limit` bytes of a file the user pointed lmi at (a plugin directory).
-pub fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = fs::File::open(path)?;
-    if file.metadata()?.len() > limit {
+/// Reads `rel`, a file inside the plugin directory `dir` (its manifest or component), at
+/// most `limit` bytes. A submitted plugin is hostile: a link leaving the directory (to
+/// `/proc/self/environ`, a `.env`, `/dev/zero`) would put another file's text into lmi's
+/// errors, and a FIFO would block forever, so the file's real path must stay inside `dir`
+/// (links within it are allowed, for build layouts), and it is opened without following a
+/// last link and without blocking, and must be a regular file.
+pub fn read_plugin_file(dir: &Path, rel: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let root = fs::canonicalize(dir)?;
+    let real = fs::canonicalize(dir.join(rel))?;
+    if !real.starts_with(&root) || real == root {
+        return Err(refuse(format!(
+            "it is a link to a file outside the plugin directory {}; lmi reads only files inside it (copy the file in instead)",
+            root.display()
+        )));
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = opts.open(&real)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse(
+            "it is not a regular file (a FIFO, device or directory); lmi reads only regular files"
+                .to_owned(),
+        ));
+    }
+    if meta.len() > limit {
         return Err(too_large(limit));
     }
     let mut bytes = Vec::new();
@@ -379,7 +407,62 @@ impl Store {
             }
         }
         plugins.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
+        // A command belongs to the plugin installed with it even while that plugin does not
+        // load (a linked manifest mid-edit): another plugin declaring it must never get it,
+        // or the user's arguments would go to a plugin they did not install for them.
+        let loaded: Vec<String> = plugins.iter().map(|p| p.manifest.name.clone()).collect();
+        let owners = self.owners();
+        for p in &mut plugins {
+            let name = p.manifest.name.clone();
+            p.manifest.commands.retain(|c| {
+                // An owner that loads is handled by `route` (and `contested` warns).
+                let Some(owner) = owners
+                    .get(&c.name)
+                    .filter(|o| **o != name && !loaded.contains(o))
+                else {
+                    return true;
+                };
+                problems.push(format!(
+                    "command `{}` belongs to plugin `{owner}`, which does not load (see above); lmi will not give it to plugin {name} (fix or reinstall `{owner}`, or run `lmi plugin remove {owner}`)",
+                    c.name
+                ));
+                false
+            });
+        }
         (plugins, problems)
+    }
+
+    /// Which installed plugin owns each command, from every readable `grants.toml` (lmi's
+    /// own record of what was installed, read under the trust rule), whether or not the
+    /// plugin's manifest loads now.
+    pub fn owners(&self) -> BTreeMap<String, String> {
+        let mut owners = BTreeMap::new();
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return owners;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !super::manifest::is_name(&name) {
+                continue;
+            }
+            let Ok(dir) = self.version_dir(&name) else {
+                continue;
+            };
+            let Ok(bytes) = crate::fsutil::read_trusted(&dir.join(GRANTS_FILE), MAX_STATE_BYTES)
+            else {
+                continue;
+            };
+            let Some(grants) = String::from_utf8(bytes)
+                .ok()
+                .and_then(|t| toml::from_str::<Grants>(&t).ok())
+            else {
+                continue;
+            };
+            for c in grants.commands {
+                owners.insert(c, name.clone());
+            }
+        }
+        owners
     }
 
     /// The plugin providing `command`, read alone: the route index names it and its own
@@ -540,25 +623,25 @@ impl Store {
             .open(self.root.join(".lock"))
     }
 
-    /// Refuses a plugin whose commands another installed plugin already provides (was
-    /// installed with, or declares now).
+    /// Refuses a plugin whose commands another installed plugin owns (was installed with,
+    /// per its `grants.toml`, even if it does not load now). A command a linked plugin merely
+    /// declares later is not owned, so it cannot block installs.
     pub fn check_clashes(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        let owners = self.owners();
         let (installed, _) = self.list();
-        for other in installed
-            .iter()
-            .filter(|p| p.manifest.name != manifest.name)
-        {
-            for c in &manifest.commands {
-                if other.manifest.command(&c.name).is_some()
-                    || other.grants.commands.contains(&c.name)
-                {
-                    return Err(StoreError::CommandClash {
-                        command: c.name.clone(),
-                        plugin: manifest.name.clone(),
-                        other: other.label(),
-                    });
-                }
-            }
+        for c in &manifest.commands {
+            let Some(owner) = owners.get(&c.name).filter(|o| **o != manifest.name) else {
+                continue;
+            };
+            let other = installed
+                .iter()
+                .find(|p| &p.manifest.name == owner)
+                .map_or_else(|| owner.clone(), InstalledPlugin::label);
+            return Err(StoreError::CommandClash {
+                command: c.name.clone(),
+                plugin: manifest.name.clone(),
+                other,
+            });
         }
         Ok(())
     }

@@ -504,6 +504,49 @@ fn a_linked_plugin_cannot_take_over_another_plugins_command_on_any_path() {
     home.run(["-eprod", "exit3"]).code(3);
 }
 
+#[test]
+fn a_linked_plugin_cannot_take_a_command_whose_owner_fails_to_load() {
+    let home = Home::new();
+    let owner = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), owner.path());
+    home.link(owner.path());
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
+    set_manifest_field(dev.path(), "name", "\"aaa\"");
+    home.link(dev.path());
+    let manifest = dev.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[[commands]]\nname = \"hello\"\nabout = \"Mine now\"\n");
+    std::fs::write(&manifest, text).unwrap();
+    // The owner's manifest is mid-edit: it does not load.
+    std::fs::write(owner.path().join("lmi-plugin.toml"), "name = \"hello\n").unwrap();
+
+    for args in [&["hello", "my-secret-arg"][..], &["-eprod", "hello"]] {
+        home.run(args)
+            .code(2)
+            .stderr_has("`hello` belongs to plugin `hello`, which does not load");
+    }
+    let help = home.run(["--help"]);
+    assert!(!help.stdout.contains("Mine now"), "{help:#?}");
+    home.run(["-eprod", "exit3"]).code(3);
+}
+
+#[test]
+fn a_command_a_linked_plugin_merely_declares_does_not_block_installs() {
+    let home = Home::new();
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
+    set_manifest_field(dev.path(), "name", "\"aaa\"");
+    home.link(dev.path());
+    let manifest = dev.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[[commands]]\nname = \"hello\"\nabout = \"Mine now\"\n");
+    std::fs::write(&manifest, text).unwrap();
+    // aaa never owned `hello`: the plugin installed with it gets it.
+    home.install(&plugin_dir("plugins/hello"));
+    home.run(["hello"]).success().stdout_has("Hello, world!");
+}
+
 // ---- upgrades (R1.8) ---------------------------------------------------------------------
 
 #[test]

@@ -170,9 +170,9 @@ fn every_problem_is_reported_not_just_the_first() {
     run.code(2);
     let found = problems(&run);
     assert_eq!(found.len(), 3, "{run:#?}");
-    // The TOML parser's report, on one line with its location.
+    // The TOML problem, on one line with its location and without the file's text.
     assert!(
-        found[0].contains("lmi-plugin.toml line 5, column 1: unknown field `colour`"),
+        found[0].contains("lmi-plugin.toml: line 5, column 1: unknown field `colour`"),
         "{run:#?}"
     );
     assert!(found[1].contains("requires lmi >=9"), "{run:#?}");
@@ -341,4 +341,145 @@ fn the_world_is_checked_before_compiling() {
         "{:?}",
         started.elapsed()
     );
+}
+
+// Files lmi reads from a submitted plugin directory: only regular files inside it, capped,
+// and never quoted back (a CI runner validating a submission must not print its secrets).
+
+/// Runs lmi, failing the test if it has not finished within `secs` (a FIFO would block it).
+fn run_within(home: &Home, args: &[&std::ffi::OsStr], secs: u64) -> Run {
+    let mut child = home
+        .cmd(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lmi {args:?} still running after {secs}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn validate_and_install(home: &Home, dir: &Path) -> [Run; 2] {
+    let d = dir.as_os_str();
+    [
+        run_within(home, &["plugin".as_ref(), "validate".as_ref(), d], 20),
+        run_within(
+            home,
+            &["plugin".as_ref(), "install".as_ref(), d, "--yes".as_ref()],
+            20,
+        ),
+    ]
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn a_manifest_linked_to_a_secret_outside_the_plugin_is_refused_and_never_printed() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-ci-token-4711";
+    let env = tmp.path().join(".env");
+    std::fs::write(&env, format!("CI_TOKEN={secret}\n")).unwrap();
+    let dir = tmp.path().join("sub");
+    copy_plugin(&plugin_dir("plugins/hello"), &dir);
+    std::fs::remove_file(dir.join("lmi-plugin.toml")).unwrap();
+    std::os::unix::fs::symlink("../.env", dir.join("lmi-plugin.toml")).unwrap();
+    for run in validate_and_install(&home, &dir) {
+        run.code(2)
+            .stderr_has("outside the plugin directory")
+            .nowhere(secret);
+    }
+    home.run(["plugin", "list"])
+        .success()
+        .stderr_has("No plugins installed");
+}
+
+#[test]
+fn a_component_linked_outside_the_plugin_is_refused_but_a_link_inside_it_is_allowed() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("inside");
+    copy_plugin(&plugin_dir("plugins/hello"), &dir);
+    std::fs::create_dir(dir.join("target")).unwrap();
+    std::fs::rename(dir.join("hello.wasm"), dir.join("target/hello.wasm")).unwrap();
+    std::os::unix::fs::symlink("target/hello.wasm", dir.join("hello.wasm")).unwrap();
+    validate(&home, &dir).success();
+
+    let outside = tmp.path().join("outside");
+    copy_plugin(&plugin_dir("plugins/hello"), &outside);
+    std::fs::remove_file(outside.join("hello.wasm")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", outside.join("hello.wasm")).unwrap();
+    for run in validate_and_install(&home, &outside) {
+        run.code(2).stderr_has("outside the plugin directory");
+    }
+}
+
+#[test]
+fn a_fifo_manifest_or_component_is_refused_without_hanging() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("manifest");
+    copy_plugin(&plugin_dir("plugins/hello"), &manifest);
+    mkfifo(&manifest.join("lmi-plugin.toml"));
+    for run in validate_and_install(&home, &manifest) {
+        run.code(2).stderr_has("not a regular file");
+    }
+    let component = tmp.path().join("component");
+    copy_plugin(&plugin_dir("plugins/hello"), &component);
+    mkfifo(&component.join("hello.wasm"));
+    for run in validate_and_install(&home, &component) {
+        run.code(2).stderr_has("not a regular file");
+    }
+}
+
+#[test]
+fn a_linked_plugin_whose_manifest_becomes_a_fifo_does_not_hang_lmi_and_can_be_removed() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hello");
+    copy_plugin(&plugin_dir("plugins/hello"), &dir);
+    home.link(&dir);
+    mkfifo(&dir.join("lmi-plugin.toml"));
+    run_within(&home, &["plugin".as_ref(), "list".as_ref()], 20)
+        .success()
+        .stderr_has("not a regular file");
+    run_within(&home, &["hello".as_ref()], 20).code(2);
+    run_within(
+        &home,
+        &["plugin".as_ref(), "remove".as_ref(), "hello".as_ref()],
+        20,
+    )
+    .success();
+}
+
+#[test]
+fn a_manifest_over_one_mib_is_refused_with_the_limit() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken(tmp.path(), "big", |t| {
+        format!("{t}\n{}", "# padding padding padding\n".repeat(50_000))
+    });
+    for run in validate_and_install(&home, &dir) {
+        run.code(2).stderr_has("larger than lmi's limit of 1 MiB");
+    }
 }
