@@ -129,6 +129,20 @@ fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
     // The generated code is formatted as `cargo fmt` would have it.
     cargo(&project, &["fmt", "--check"]);
 
+    // lmi reads plugin files only inside the plugin directory (R2.11): swap the shared
+    // target link (a test speed-up, not the README's layout) for the real file.
+    let wasm = project.join("target/wasm32-wasip2/release/demo_tool.wasm");
+    if std::fs::symlink_metadata(project.join("target"))
+        .unwrap()
+        .file_type()
+        .is_symlink()
+    {
+        let bytes = std::fs::read(&wasm).unwrap();
+        std::fs::remove_file(project.join("target")).unwrap();
+        std::fs::create_dir_all(wasm.parent().unwrap()).unwrap();
+        std::fs::write(&wasm, bytes).unwrap();
+    }
+
     let validate = lmi_in(&home, &project, &["plugin", "validate", "."]);
     validate
         .success()
