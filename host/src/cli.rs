@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands;
+use crate::commands::{self, Ctx};
 use crate::exit::{Exit, ExitStatus};
 use crate::output::{self, OutputFormat};
 use crate::paths::Paths;
@@ -70,15 +70,6 @@ pub enum Command {
     Completions(commands::completions::CompletionsArgs),
     /// Check configuration, credentials, the keychain and installed plugins; one line per check.
     Doctor(commands::doctor::DoctorArgs),
-}
-
-/// What every command receives: merged settings and the global flags.
-#[derive(Debug)]
-pub struct Ctx {
-    pub settings: Settings,
-    pub output: OutputFormat,
-    pub verbose: u8,
-    pub plugins: Vec<InstalledPlugin>,
 }
 
 /// The process entry point: parse, run, map the outcome to an exit code.

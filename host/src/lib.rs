@@ -15,6 +15,7 @@ pub mod output;
 pub mod paths;
 pub mod plugins;
 pub mod runtime;
+pub mod secrets;
 pub mod settings;
 pub mod text;
 pub mod tls;

@@ -4,7 +4,7 @@
 //! registered with [`register_secret`] before it is written anywhere.
 
 use std::io::Write;
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::{Mutex, OnceLock};
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -12,31 +12,13 @@ use tracing_subscriber::{Layer, filter::LevelFilter};
 
 use crate::settings::Settings;
 
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Marks a value (token, client secret, password, code) as never to be written to a log.
-pub fn register_secret(value: &str) {
-    if value.len() >= 4
-        && let Ok(mut s) = SECRETS.write()
-        && !s.iter().any(|v| v == value)
-    {
-        s.push(value.to_owned());
-    }
-}
+pub use crate::secrets::register_secret;
 
 /// Replaces every registered secret in `text` with `****`, then redacts anything shaped like
 /// a credential: `Authorization: Bearer …`/`Basic …`, `client_secret=…`, `password=…`,
 /// `"access_token": "…"`, `code=…` and the like (see [`redact_patterns`]).
 pub fn scrub(text: &str) -> String {
-    let mut out = text.to_owned();
-    if let Ok(secrets) = SECRETS.read() {
-        for s in secrets.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "****");
-            }
-        }
-    }
-    redact_patterns(&out)
+    redact_patterns(&crate::secrets::mask(text))
 }
 
 /// Parameter and field names whose values are credentials.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::auth::cache::{CacheState, now_secs};
 use crate::auth::service::{self, ACCESS_TOKEN_VAR, EnvTokenStatus};
 use crate::auth::sso::human;
-use crate::cli::Ctx;
+use crate::commands::Ctx;
 use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Subcommand)]

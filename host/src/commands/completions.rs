@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::Ctx;
+use crate::commands::Ctx;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use crate::auth::cache::CacheState;
-use crate::cli::Ctx;
+use crate::commands::Ctx;
 use crate::output::{self, OutputFormat};
 use crate::plugins::store::Store;
 use crate::runtime::{self, ArtifactCache, component_sha256};

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::cli::Ctx;
+use crate::commands::Ctx;
 use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Subcommand)]

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::auth::cache::now_secs;
 use crate::auth::sso::{self, LoginOptions, LoginOutcome, Revocation, SsoUser};
-use crate::cli::Ctx;
+use crate::commands::Ctx;
 use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Subcommand)]

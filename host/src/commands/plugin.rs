@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::cli::Ctx;
+use crate::commands::Ctx;
 use crate::exit::UsageError;
 use crate::output::{self, OutputFormat};
 use crate::plugins::manifest::{Manifest, is_name};

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use crate::auth::AuthError;
-use crate::cli::Ctx;
+use crate::commands::Ctx;
 use crate::plugins::store::InstalledPlugin;
 use crate::runtime::{self, HostState, Limits};
 

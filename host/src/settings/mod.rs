@@ -221,7 +221,7 @@ impl Settings {
         };
         for key in SECRET_KEYS {
             if let Some(v) = config.get(key) {
-                crate::logging::register_secret(v);
+                crate::secrets::register_secret(v);
             }
         }
         Ok(config)

@@ -30,7 +30,8 @@ pub const DEFAULT_API_AUDIENCE: &str = "urn:lmi:test-api";
 /// The grant-type names `token_requests` takes.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+// Generous: with the whole suite running on 2 cores, a Node start has taken over 30 s.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The directory of the Node parts (server.mjs, browser.mjs, package.json).
 pub fn idp_dir() -> PathBuf {
