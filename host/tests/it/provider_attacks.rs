@@ -88,6 +88,9 @@ impl Provider {
         let shared = state.clone();
         let server = FaultServer::start(move |req, _n| answer(&shared, req));
         state.lock().unwrap().issuer = server.base();
+        for client in [CLIENT, "another-client"] {
+            crate::support::forget_keychain_session(client, &server.base());
+        }
         Self { server, state }
     }
 

@@ -24,9 +24,18 @@ fn require_keyring() {
 
 /// The session lmi stored in the Secret Service for this provider, read with `secret-tool`.
 fn keychain_record(issuer: &str) -> Option<String> {
+    keychain_record_of(idp::CLI_CLIENT_ID, issuer)
+}
+
+/// The session lmi stored for the fake provider's own client.
+fn fake_keychain_record(idp: &FakeIdp) -> Option<String> {
+    keychain_record_of(&idp.client_id(), &idp.issuer())
+}
+
+fn keychain_record_of(client: &str, issuer: &str) -> Option<String> {
     let out = std::process::Command::new("secret-tool")
         .args(["lookup", "service", "lmi", "username"])
-        .arg(format!("{}@{issuer}", idp::CLI_CLIENT_ID))
+        .arg(format!("{client}@{issuer}"))
         .output()
         .expect("secret-tool (Debian libsecret-tools) is installed");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -665,7 +674,7 @@ fn a_sign_in_that_never_comes_back_times_out() {
     let run = home.run(["login", "sso", "--no-browser"]);
     run.code(4).stderr_has("timed out after 2s");
     assert!(started.elapsed() < Duration::from_secs(15));
-    assert!(keychain_record(&idp.issuer()).is_none());
+    assert!(fake_keychain_record(&idp).is_none());
 }
 
 /// Runs `lmi login sso --no-browser` against the fake, plays the browser (with `tamper`
@@ -702,7 +711,7 @@ fn assert_id_token_refused(fault: Fault, why: &str) {
         .stderr_has("nothing was stored");
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("sign-in failed"), "{page}");
-    assert!(keychain_record(&idp.issuer()).is_none());
+    assert!(fake_keychain_record(&idp).is_none());
 }
 
 #[test]
@@ -715,7 +724,7 @@ fn a_fake_idp_login_works_when_nothing_is_wrong() {
     assert_eq!(status, 200);
     assert!(page.contains("You can close this tab"), "{page}");
     let rec: serde_json::Value =
-        serde_json::from_str(&keychain_record(&idp.issuer()).unwrap()).unwrap();
+        serde_json::from_str(&fake_keychain_record(&idp).unwrap()).unwrap();
     assert_eq!(rec["sub"], fake_idp::SUBJECT);
     assert_eq!(idp.count("/jwks"), 1);
 }

@@ -18,7 +18,13 @@ use serde_json::json;
 
 use super::fault::{FaultServer, Reply, Req};
 
-pub const CLIENT_ID: &str = "lmi-cli";
+/// Each fake provider gets its own client id: the keychain account is `client@issuer`, and a
+/// later test whose provider reuses a port must not find an earlier test's session.
+fn unique_client_id() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("lmi-cli-{}-{n}", std::process::id())
+}
 pub const SUBJECT: &str = "frank";
 pub const EMAIL: &str = "frank@fake.test";
 
@@ -45,6 +51,7 @@ pub enum Fault {
 
 struct State {
     issuer: String,
+    client_id: String,
     fault: Fault,
     nonce: Option<String>,
 }
@@ -70,6 +77,7 @@ impl FakeIdp {
     pub fn start(fault: Fault) -> Self {
         let state = Arc::new(Mutex::new(State {
             issuer: String::new(),
+            client_id: unique_client_id(),
             fault,
             nonce: None,
         }));
@@ -83,11 +91,17 @@ impl FakeIdp {
         self.server.base()
     }
 
+    /// The client id this provider issues ID tokens for (its own; see `unique_client_id`).
+    pub fn client_id(&self) -> String {
+        self.state.lock().unwrap().client_id.clone()
+    }
+
     /// Global `.env` lines for lmi's SSO against this provider.
     pub fn sso_env(&self) -> String {
         format!(
-            "OAUTH_SSO_ISSUER={}\nOAUTH_SSO_CLIENT_ID={CLIENT_ID}\n",
-            self.issuer()
+            "OAUTH_SSO_ISSUER={}\nOAUTH_SSO_CLIENT_ID={}\n",
+            self.issuer(),
+            self.client_id()
         )
     }
 
@@ -158,9 +172,9 @@ fn handle(state: &Mutex<State>, req: &Req, n: usize) -> Reply {
                 _ => (now, now + 300),
             };
             let aud = if st.fault == Fault::WrongAudience {
-                "another-client"
+                "another-client".to_owned()
             } else {
-                CLIENT_ID
+                st.client_id.clone()
             };
             let nonce = if st.fault == Fault::NonceMismatch {
                 Some("not-the-nonce-lmi-sent".to_owned())

@@ -81,7 +81,11 @@ impl Idp {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
-        Self::spawn(0, envs)
+        let idp = Self::spawn(0, envs);
+        // A fresh provider owns its issuer: a session stored for it belongs to an earlier
+        // test whose provider had this port.
+        super::forget_keychain_session(CLI_CLIENT_ID, &idp.issuer);
+        idp
     }
 
     /// Starts a provider that serves HTTPS with a certificate of the tests' private CA

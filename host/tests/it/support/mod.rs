@@ -241,3 +241,21 @@ pub fn copy_plugin(src: &Path, dest: &Path) {
         }
     }
 }
+
+/// Removes the SSO session lmi keeps in the test Secret Service for `client` at `issuer`.
+///
+/// The keychain is shared by every test of a run and sessions are keyed `client@issuer`; a
+/// provider that starts on a port an earlier test's provider had calls this so the new test
+/// does not find that test's session.
+pub fn forget_keychain_session(client: &str, issuer: &str) {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        return;
+    }
+    let _ = std::process::Command::new("secret-tool")
+        .args(["clear", "service", "lmi", "username"])
+        .arg(format!("{client}@{issuer}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
