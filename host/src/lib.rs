@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod fsutil;
+pub mod lockfile;
 pub mod logging;
 pub mod output;
 pub mod paths;

@@ -11,10 +11,9 @@
 //! - A file that cannot be read or parsed is removed with a warning; it never stops lmi.
 //! - Only the token and its metadata are stored, never client secrets or passwords.
 
-use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,24 +64,11 @@ pub struct CachedToken {
 /// Largest cache file read (a cached token is well under 1 KiB; a JWT a few KiB).
 const CACHE_FILE_LIMIT: u64 = 256 << 10;
 
-/// Tokens are replaced this long before they expire: 10% of their lifetime, at most 60 s.
-pub fn safety_margin(lifetime_secs: u64) -> u64 {
-    (lifetime_secs / 10).min(60)
-}
-
 impl CachedToken {
     /// Usable at `now`: not within the safety margin of its expiry.
     pub fn is_fresh(&self, now: u64) -> bool {
-        let lifetime = self.expires_at.saturating_sub(self.obtained_at);
-        now.saturating_add(safety_margin(lifetime)) < self.expires_at
+        super::lifetime::is_fresh(self.obtained_at, self.expires_at, now)
     }
-}
-
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// What the cache file held, for `auth status` (which never shows the token).
@@ -105,7 +91,7 @@ pub struct TokenCache {
 /// Held while a process decides whether to fetch and while it writes. Released on drop.
 #[derive(Debug)]
 pub struct CacheLock {
-    _file: Option<File>,
+    _lock: Option<crate::lockfile::LockedFile>,
 }
 
 impl TokenCache {
@@ -202,48 +188,13 @@ impl TokenCache {
     /// directory, a process stuck holding it), carries on without it after a warning: the
     /// worst case is one extra token request, never a hang or a failure.
     pub fn lock(&self, wait: Duration) -> CacheLock {
-        let file = match self.open_lock_file() {
-            Ok(f) => f,
+        match crate::lockfile::LockedFile::acquire(&self.lock_path, wait) {
+            Ok(lock) => CacheLock { _lock: Some(lock) },
             Err(e) => {
-                tracing::warn!(
-                    "cannot open the lock {}: {e}; continuing without it",
-                    self.lock_path.display()
-                );
-                return CacheLock { _file: None };
-            }
-        };
-        let deadline = Instant::now() + wait;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            match file.try_lock() {
-                Ok(()) => {
-                    tracing::debug!("locked {}", self.lock_path.display());
-                    return CacheLock { _file: Some(file) };
-                }
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(100));
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "cannot lock {} ({e}); continuing without it",
-                        self.lock_path.display()
-                    );
-                    return CacheLock { _file: None };
-                }
+                tracing::warn!("{e}; continuing without the lock");
+                CacheLock { _lock: None }
             }
         }
-    }
-
-    fn open_lock_file(&self) -> std::io::Result<File> {
-        if let Some(dir) = self.lock_path.parent() {
-            crate::fsutil::create_private_dir(dir)?;
-        }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).truncate(false).read(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        opts.open(&self.lock_path)
     }
 }
 
@@ -318,12 +269,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = TokenCache::new(dir.path(), "dev");
         let held = cache.lock(Duration::from_secs(1));
-        let f = cache.open_lock_file().unwrap();
-        assert!(matches!(
-            f.try_lock(),
-            Err(std::fs::TryLockError::WouldBlock)
-        ));
+        let path = dir.path().join("dev.lock");
+        assert!(crate::lockfile::LockedFile::try_acquire(&path).is_none());
         drop(held);
-        assert!(f.try_lock().is_ok());
+        assert!(crate::lockfile::LockedFile::try_acquire(&path).is_some());
     }
 }

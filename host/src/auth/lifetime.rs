@@ -5,7 +5,26 @@
 //! command). Every such number goes through one of these functions, and the result is then
 //! combined with checked or saturating arithmetic. The bounds are in `docs/security.md`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The one clock for token times: unix seconds (0 if the system clock is before 1970).
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Tokens are replaced this long before they expire: 10% of their lifetime, at most 60 s.
+pub fn safety_margin(lifetime_secs: u64) -> u64 {
+    (lifetime_secs / 10).min(60)
+}
+
+/// The one freshness rule, for service tokens and the SSO session alike: a token obtained at
+/// `obtained_at` and expiring at `expires_at` is usable at `now` outside its safety margin.
+pub fn is_fresh(obtained_at: u64, expires_at: u64, now: u64) -> bool {
+    now.saturating_add(safety_margin(expires_at.saturating_sub(obtained_at))) < expires_at
+}
 
 /// Lifetime assumed for an access token whose answer has no `expires_in`.
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 300;

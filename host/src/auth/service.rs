@@ -22,8 +22,9 @@ use oauth2::{
 use sha2::Digest;
 
 use super::AuthError;
-use super::cache::{AccessToken, CacheState, CachedToken, TokenCache, now_secs};
+use super::cache::{AccessToken, CacheState, CachedToken, TokenCache};
 use super::http::{Http, HttpFailure};
+use super::lifetime::now_secs;
 use crate::settings::{ConfigError, EnvConfig, Settings};
 
 /// Overrides the grant for the active environment: a token handed to lmi from elsewhere.

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::auth::cache::{CacheState, now_secs};
+use crate::auth::cache::CacheState;
+use crate::auth::lifetime::now_secs;
 use crate::auth::service::{self, ACCESS_TOKEN_VAR, EnvTokenStatus};
 use crate::auth::sso::human;
 use crate::commands::Ctx;

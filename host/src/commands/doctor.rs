@@ -329,7 +329,7 @@ fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<Check> {
                     .display()
             ),
         ),
-        CacheState::Present(t) if !t.is_fresh(crate::auth::cache::now_secs()) => Check::ok(
+        CacheState::Present(t) if !t.is_fresh(crate::auth::lifetime::now_secs()) => Check::ok(
             name.clone(),
             format!(
                 "{} grant; cached token expired (renewed on next use)",

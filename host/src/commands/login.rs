@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::auth::cache::now_secs;
+use crate::auth::lifetime::now_secs;
 use crate::auth::sso::{self, LoginOptions, LoginOutcome, Revocation, SsoUser};
 use crate::commands::Ctx;
 use crate::output::{self, OutputFormat};

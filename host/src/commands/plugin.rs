@@ -145,7 +145,7 @@ fn install(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> anyhow::Result<ExitC
         sha256: candidate.sha256.clone(),
         source: candidate.dir.clone(),
         linked: link,
-        installed_at: now(),
+        installed_at: crate::auth::lifetime::now_secs(),
     };
     let _lock = store.lock()?;
     // Another install may have landed while we compiled; check again under the lock.
@@ -603,10 +603,4 @@ fn one_line_manifest_error(e: &crate::plugins::manifest::ManifestError) -> Strin
         .filter(|l| !is_excerpt(l) && !l.trim().is_empty())
         .collect();
     format!("{} {location}: {}", path.display(), text.join(" "))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

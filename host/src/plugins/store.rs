@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::{MANIFEST_FILE, Manifest, Permissions};
 use crate::exit::{Exit, ExitStatus};
+use crate::lockfile::{LockError, LockedFile};
 use crate::paths::Paths;
 
 const RECORD_FILE: &str = "install.toml";
@@ -35,6 +36,8 @@ pub const COMPONENT_FILE: &str = "component.wasm";
 /// Which plugin provides which command (JSON), rewritten whenever the store changes.
 const ROUTES_FILE: &str = ".routes.json";
 const VERSIONS_DIR: &str = ".versions";
+/// How long an install or removal waits for another one to finish.
+const STORE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// lmi's small state files (records, grants, manifests, the route index) are never larger.
 const MAX_STATE_BYTES: u64 = 1 << 20;
 /// The largest component lmi reads, installs or compiles (see docs/security.md).
@@ -269,6 +272,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The store's writer lock: busy for a minute, or unusable.
+    #[error("the plugin store: {0}")]
+    Lock(#[from] LockError),
 }
 
 impl ExitStatus for StoreError {
@@ -279,7 +285,9 @@ impl ExitStatus for StoreError {
             {
                 Exit::Usage
             }
-            StoreError::Io { .. } | StoreError::Damaged { .. } => Exit::Failure,
+            StoreError::Io { .. } | StoreError::Damaged { .. } | StoreError::Lock(_) => {
+                Exit::Failure
+            }
             _ => Exit::Usage,
         }
     }
@@ -485,9 +493,7 @@ impl Store {
     /// Rewrites the route index when dispatch found it missing or out of date (a store from
     /// an older lmi, a linked plugin that gained a command), if no writer holds the lock.
     pub fn refresh_routes(&self) {
-        if let Ok(lock) = self.open_lock()
-            && lock.try_lock().is_ok()
-        {
+        if let Some(_lock) = LockedFile::try_acquire(&self.lock_path()) {
             self.write_routes();
         }
     }
@@ -604,23 +610,16 @@ impl Store {
         })
     }
 
-    /// Takes the store's writer lock, held until the guard drops.
-    pub fn lock(&self) -> Result<fs::File, StoreError> {
+    /// Takes the store's writer lock, held until the guard drops. Another install or
+    /// removal holding it for a minute is an error, not a wait without end.
+    pub fn lock(&self) -> Result<LockedFile, StoreError> {
         crate::fsutil::create_private_dir(&self.versions())
             .map_err(io(format!("cannot create {}", self.root.display())))?;
-        let lock = self
-            .open_lock()
-            .map_err(io("cannot open the plugin store lock"))?;
-        lock.lock().map_err(io("cannot lock the plugin store"))?;
-        Ok(lock)
+        LockedFile::acquire(&self.lock_path(), STORE_LOCK_WAIT).map_err(StoreError::Lock)
     }
 
-    fn open_lock(&self) -> std::io::Result<fs::File> {
-        private_file_options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.root.join(".lock"))
+    fn lock_path(&self) -> PathBuf {
+        self.root.join(".lock")
     }
 
     /// Refuses a plugin whose commands another installed plugin owns (was installed with,

@@ -18,7 +18,8 @@ use crate::support::fault::{FaultServer, Reply, Req};
 use crate::support::idp::{Idp, SERVICE_CLIENT_SECRET};
 
 use lmi::auth::AuthError;
-use lmi::auth::cache::{AccessToken, CachedToken, TokenCache, now_secs};
+use lmi::auth::cache::{AccessToken, CachedToken, TokenCache};
+use lmi::auth::lifetime::now_secs;
 use lmi::auth::request::{ServiceCall, send};
 use lmi::exit::{Exit, ExitStatus};
 use lmi::paths::Paths;

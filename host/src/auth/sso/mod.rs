@@ -33,15 +33,14 @@ mod safe_url;
 pub mod store;
 mod token;
 
-use std::fs::File;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::AuthError;
-use super::cache::{now_secs, safety_margin};
 use super::http::Http;
 use super::lifetime;
+use super::lifetime::now_secs;
 use crate::output;
 use crate::settings::Settings;
 use config::{Purpose, SsoConfig};
@@ -115,7 +114,7 @@ fn usable(session: Option<Session>, cfg: &SsoConfig) -> Option<Session> {
 /// The access token is usable at `now`, with a margin of 10% of its lifetime (at most 60 s).
 /// Judged by the expiry alone: a record may hold no access token (see `store`).
 fn is_fresh(s: &Session, now: u64) -> bool {
-    now.saturating_add(safety_margin(s.expires_at.saturating_sub(s.obtained_at))) < s.expires_at
+    lifetime::is_fresh(s.obtained_at, s.expires_at, now)
 }
 
 /// The current valid session's user, refreshing silently if needed; `None` when signed out
@@ -503,49 +502,23 @@ const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// `~/.cache/lmi/sso.lock`, held while refreshing, storing or deleting the session.
 struct RefreshLock {
-    _file: Option<File>,
+    _lock: Option<crate::lockfile::LockedFile>,
 }
 
 impl RefreshLock {
+    /// Waits for another process's refresh; refuses after `LOCK_WAIT` (two processes must
+    /// not both spend a rotating refresh token). An unusable lock file is not worth failing
+    /// a sign-in for: the refresh goes on without it.
     fn take(settings: &Settings) -> Result<Self, AuthError> {
         let path = settings.paths().cache_dir().join("sso.lock");
-        let file = crate::fsutil::create_private_dir(settings.paths().cache_dir()).and_then(|()| {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.create(true).truncate(false).read(true).write(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            opts.open(&path)
-        });
-        let file = match file {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(
-                    "cannot open the lock {}: {e}; refreshing without it",
-                    path.display()
-                );
-                return Ok(Self { _file: None });
+        match crate::lockfile::LockedFile::acquire(&path, LOCK_WAIT) {
+            Ok(lock) => Ok(Self { _lock: Some(lock) }),
+            Err(e @ crate::lockfile::LockError::Busy { .. }) => {
+                Err(AuthError::Failed(e.to_string()))
             }
-        };
-        let deadline = Instant::now() + LOCK_WAIT;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Self { _file: Some(file) }),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(100));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(AuthError::Failed(format!(
-                        "another lmi process has held {} for {} s; try again",
-                        path.display(),
-                        LOCK_WAIT.as_secs()
-                    )));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    tracing::warn!("cannot lock {}: {e}; refreshing without it", path.display());
-                    return Ok(Self { _file: None });
-                }
+            Err(e) => {
+                tracing::warn!("{e}; refreshing without the lock");
+                Ok(Self { _lock: None })
             }
         }
     }
