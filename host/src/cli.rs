@@ -203,7 +203,7 @@ impl GlobalFlags {
 
     fn into_ctx(self, paths: Paths, plugins: Vec<InstalledPlugin>) -> anyhow::Result<Ctx> {
         let settings = Settings::load(paths, self.env.as_deref())?;
-        crate::logging::init(&settings, self.verbose);
+        crate::logging::init(&settings.log_options(self.verbose));
         Ok(Ctx {
             settings,
             output: self.output,

@@ -10,7 +10,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, filter::LevelFilter};
 
-use crate::settings::Settings;
+use crate::settings::{LogFile, LogOptions};
 
 pub use crate::secrets::register_secret;
 
@@ -212,7 +212,8 @@ impl Write for FileGuard<'_> {
 static INIT: OnceLock<()> = OnceLock::new();
 
 /// Installs the global subscriber once. Failures to open the log file are not fatal.
-pub fn init(settings: &Settings, verbose: u8) {
+pub fn init(options: &LogOptions) {
+    let verbose = options.verbose;
     INIT.get_or_init(|| {
         let level = match verbose {
             0 => LevelFilter::WARN,
@@ -228,7 +229,7 @@ pub fn init(settings: &Settings, verbose: u8) {
             .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                 m.target().starts_with("lmi")
             }));
-        let file = open_log_file(settings).map(|f| {
+        let file = open_log_file(&options.file).map(|f| {
             tracing_subscriber::fmt::layer()
                 .with_writer(FileWriter(Mutex::new(f)))
                 .with_ansi(false)
@@ -251,11 +252,10 @@ pub fn init(settings: &Settings, verbose: u8) {
 /// `LMI_LOG_FILE=PATH`. Whatever the umask, missing directories are created 0700 and the file
 /// is 0600 (an existing log of the user's that was looser is tightened); a link or a file
 /// someone else owns is not logged to. `None` (no file logging) when it cannot be opened so.
-fn open_log_file(settings: &Settings) -> Option<std::fs::File> {
-    let path = match settings.global("LMI_LOG_FILE") {
-        Some("off") | Some("0") | Some("false") => return None,
-        Some(p) => {
-            let path = std::path::PathBuf::from(p);
+fn open_log_file(file: &LogFile) -> Option<std::fs::File> {
+    let path = match file {
+        LogFile::Off => return None,
+        LogFile::Chosen(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 // The user's own existing directories keep their modes; new ones are private.
                 let mut builder = std::fs::DirBuilder::new();
@@ -266,10 +266,8 @@ fn open_log_file(settings: &Settings) -> Option<std::fs::File> {
             }
             path
         }
-        None => {
-            let path = settings.paths().log_file();
-            let dir = path.parent()?;
-            crate::fsutil::create_private_dir(dir).ok()?;
+        LogFile::Default(path) => {
+            crate::fsutil::create_private_dir(path.parent()?).ok()?;
             path
         }
     };

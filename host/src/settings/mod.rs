@@ -4,6 +4,8 @@
 //! `.env` files are parsed into maps.
 
 mod dotenv;
+pub mod keys;
+mod sections;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,9 +14,8 @@ use crate::exit::{Exit, ExitStatus};
 use crate::paths::Paths;
 
 pub use dotenv::EnvFile;
-
-/// The key in the global `.env` naming the environment used when `--env` is absent.
-pub const DEFAULT_ENVIRONMENT: &str = "default_environment";
+pub use keys::{DEFAULT_ENVIRONMENT, SECRET_KEYS};
+pub use sections::{HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -89,7 +90,7 @@ impl Settings {
         let global = EnvFile::load_optional(&paths.global_env_file())?;
         let env = env_flag
             .map(str::to_owned)
-            .or_else(|| process.get("LMI_ENV").cloned())
+            .or_else(|| process.get(keys::ENV).cloned())
             .or_else(|| global.get(DEFAULT_ENVIRONMENT).map(str::to_owned))
             .filter(|e| !e.is_empty());
         if let Some(name) = &env {
@@ -227,9 +228,6 @@ impl Settings {
         Ok(config)
     }
 }
-
-/// Keys whose values are secrets: never printed, never logged, never cached.
-pub const SECRET_KEYS: &[&str] = &["OAUTH_CLIENT_SECRET", "OAUTH_PASSWORD", "LMI_ACCESS_TOKEN"];
 
 /// What `Settings::environments` found.
 #[derive(Debug, Default, Clone)]

@@ -1,0 +1,208 @@
+//! The typed sections of the global configuration, each resolved in one place from the keys
+//! in [`super::keys`]. Modules below settings take these plain values, never `Settings`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{ConfigError, Settings, keys};
+
+/// Limits of one plugin run and of compiling a component (in a child process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    pub plugin_memory_mb: u64,
+    pub plugin_timeout: Duration,
+    pub compile_memory_mb: u64,
+    pub compile_timeout: Duration,
+}
+
+impl RuntimeOptions {
+    pub const DEFAULT_PLUGIN_MEMORY_MB: u64 = 256;
+    pub const DEFAULT_PLUGIN_TIMEOUT_SECS: u64 = 300;
+    pub const DEFAULT_COMPILE_MEMORY_MB: u64 = 2048;
+    pub const DEFAULT_COMPILE_TIMEOUT_SECS: u64 = 60;
+}
+
+/// How lmi talks HTTP: one total deadline per exchange and an extra trusted CA bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    pub timeout: Duration,
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl HttpOptions {
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+}
+
+/// Where the SSO session is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStorage {
+    /// The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager).
+    Keychain,
+    /// A `0600` file in lmi's data directory (`LMI_SSO_STORAGE=file`).
+    File,
+}
+
+/// The SSO options that are not the provider's: storage and waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SsoOptions {
+    pub storage: SessionStorage,
+    pub keychain_timeout: Duration,
+    pub login_timeout: Duration,
+}
+
+impl SsoOptions {
+    pub const DEFAULT_KEYCHAIN_TIMEOUT_SECS: u64 = 5;
+    pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 300;
+}
+
+/// Where the log goes besides stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFile {
+    /// `LMI_LOG_FILE=off`.
+    Off,
+    /// lmi's own file in its private data directory.
+    Default(PathBuf),
+    /// A path the user chose.
+    Chosen(PathBuf),
+}
+
+/// What `logging::init` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    /// `-v` count: 0 warnings, 1 info, 2+ debug.
+    pub verbose: u8,
+    pub file: LogFile,
+}
+
+/// Upper bounds that keep arithmetic on user numbers sane (30 days; a terabyte).
+const MAX_SECS: u64 = 30 * 24 * 3600;
+const MAX_MB: u64 = 1 << 20;
+
+impl Settings {
+    pub fn runtime_options(&self) -> Result<RuntimeOptions, ConfigError> {
+        Ok(RuntimeOptions {
+            plugin_memory_mb: self
+                .global_u64(
+                    keys::PLUGIN_MEMORY_MB,
+                    RuntimeOptions::DEFAULT_PLUGIN_MEMORY_MB,
+                )?
+                .min(MAX_MB),
+            plugin_timeout: self.secs(
+                keys::PLUGIN_TIMEOUT_SECS,
+                RuntimeOptions::DEFAULT_PLUGIN_TIMEOUT_SECS,
+            )?,
+            compile_memory_mb: self
+                .global_u64(
+                    keys::COMPILE_MEMORY_MB,
+                    RuntimeOptions::DEFAULT_COMPILE_MEMORY_MB,
+                )?
+                .min(MAX_MB),
+            compile_timeout: self.secs(
+                keys::COMPILE_TIMEOUT_SECS,
+                RuntimeOptions::DEFAULT_COMPILE_TIMEOUT_SECS,
+            )?,
+        })
+    }
+
+    pub fn http_options(&self) -> Result<HttpOptions, ConfigError> {
+        Ok(HttpOptions {
+            timeout: self.secs(keys::HTTP_TIMEOUT_SECS, HttpOptions::DEFAULT_TIMEOUT_SECS)?,
+            ca_bundle: self.global(keys::CA_BUNDLE).map(PathBuf::from),
+        })
+    }
+
+    pub fn sso_options(&self) -> Result<SsoOptions, ConfigError> {
+        let storage = match self.global(keys::SSO_STORAGE).map(str::trim) {
+            None | Some("keychain") => SessionStorage::Keychain,
+            Some("file") => SessionStorage::File,
+            Some(other) => {
+                return Err(ConfigError::InvalidValue {
+                    key: keys::SSO_STORAGE.to_owned(),
+                    source_name: self.source_of(keys::SSO_STORAGE),
+                    reason: format!(
+                        "`{other}` is not a storage: use keychain (the default) or file"
+                    ),
+                });
+            }
+        };
+        Ok(SsoOptions {
+            storage,
+            keychain_timeout: self.secs(
+                keys::KEYCHAIN_TIMEOUT_SECS,
+                SsoOptions::DEFAULT_KEYCHAIN_TIMEOUT_SECS,
+            )?,
+            login_timeout: self.secs(
+                keys::SSO_LOGIN_TIMEOUT_SECS,
+                SsoOptions::DEFAULT_LOGIN_TIMEOUT_SECS,
+            )?,
+        })
+    }
+
+    pub fn log_options(&self, verbose: u8) -> LogOptions {
+        let file = match self.global(keys::LOG_FILE) {
+            Some("off" | "0" | "false") => LogFile::Off,
+            Some(p) => LogFile::Chosen(PathBuf::from(p)),
+            None => LogFile::Default(self.paths().log_file()),
+        };
+        LogOptions { verbose, file }
+    }
+
+    /// A global number of seconds (at least 1, at most 30 days).
+    fn secs(&self, key: &str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(
+            self.global_u64(key, default)?.min(MAX_SECS),
+        ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::paths::Paths;
+
+    /// Settings whose global `.env` holds `lines` (the process environment is not read for
+    /// these keys unless set there, which the test run does not do).
+    fn settings(lines: &str) -> (tempfile::TempDir, Settings) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        std::fs::create_dir_all(paths.config_dir()).unwrap();
+        std::fs::write(paths.global_env_file(), lines).unwrap();
+        let s = Settings::load(paths, Some("dev")).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let (_d, s) = settings("");
+        let rt = s.runtime_options().unwrap();
+        assert_eq!(rt.plugin_memory_mb, 256);
+        assert_eq!(rt.plugin_timeout, Duration::from_secs(300));
+        assert_eq!(s.http_options().unwrap().timeout, Duration::from_secs(30));
+        assert_eq!(s.sso_options().unwrap().storage, SessionStorage::Keychain);
+        assert!(matches!(s.log_options(0).file, LogFile::Default(_)));
+    }
+
+    #[test]
+    fn values_are_typed_and_bad_ones_name_their_key_and_source() {
+        let (_d, s) = settings(
+            "LMI_PLUGIN_TIMEOUT_SECS=7\nLMI_SSO_STORAGE=file\nLMI_LOG_FILE=off\nLMI_HTTP_TIMEOUT_SECS=0\n",
+        );
+        assert_eq!(
+            s.runtime_options().unwrap().plugin_timeout,
+            Duration::from_secs(7)
+        );
+        assert_eq!(s.sso_options().unwrap().storage, SessionStorage::File);
+        assert_eq!(s.log_options(1).file, LogFile::Off);
+        let err = s.http_options().unwrap_err().to_string();
+        assert!(err.contains("LMI_HTTP_TIMEOUT_SECS"), "{err}");
+        assert!(err.contains(".env"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_storage_is_refused() {
+        let (_d, s) = settings("LMI_SSO_STORAGE=cloud\n");
+        let err = s.sso_options().unwrap_err().to_string();
+        assert!(err.contains("`cloud` is not a storage"), "{err}");
+    }
+}
