@@ -21,8 +21,9 @@ warmup=${WARMUP:-10}
 
 work=$(mktemp -d)
 idp_pid=
+. "$repo/tests/idp/start.sh"
 cleanup() {
-    [[ -n $idp_pid ]] && kill "$idp_pid" 2>/dev/null || true
+    stop_idp
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,11 +35,7 @@ mkdir -p "$XDG_CONFIG_HOME/lmi/env"
 printf 'default_environment=bench\n' >"$XDG_CONFIG_HOME/lmi/.env"
 
 if command -v node >/dev/null && [[ -d $repo/tests/idp/node_modules/oidc-provider ]]; then
-    node "$repo/tests/idp/server.mjs" --port 0 >"$work/idp.out" 2>"$work/idp.err" &
-    idp_pid=$!
-    for _ in $(seq 100); do grep -q '^READY' "$work/idp.out" 2>/dev/null && break; sleep 0.1; done
-    issuer=$(sed -n 's/^READY {"issuer":"\([^"]*\)".*/\1/p' "$work/idp.out")
-    [[ -n $issuer ]] || { echo "the test IdP did not start:" >&2; cat "$work/idp.err" >&2; exit 1; }
+    start_idp "$work" || exit 1
     cat >"$XDG_CONFIG_HOME/lmi/env/bench.env" <<EOF
 OAUTH_TOKEN_URL=$issuer/token
 OAUTH_GRANT_TYPE=client_credentials
@@ -49,7 +46,7 @@ EOF
     "$lmi" auth token >/dev/null
     warmed="one client_credentials request to the test IdP ($issuer)"
     # From here on the provider is not needed: stop it so a cache miss would show as an error.
-    kill "$idp_pid"; wait "$idp_pid" 2>/dev/null || true; idp_pid=
+    stop_idp
 else
     cat >"$XDG_CONFIG_HOME/lmi/env/bench.env" <<EOF
 OAUTH_TOKEN_URL=http://127.0.0.1:9/token

@@ -27,18 +27,15 @@ repo=$(pwd)
 
 work=$(mktemp -d)
 idp_pid=
-cleanup() { [ -n "$idp_pid" ] && kill "$idp_pid" 2>/dev/null; rm -rf "$work"; }
+. tests/idp/start.sh
+cleanup() { stop_idp; rm -rf "$work"; }
 trap cleanup EXIT
 export HOME="$work" XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" XDG_DATA_HOME="$work/data"
 export LMI_LOG_FILE=off
 mkdir -p "$XDG_CONFIG_HOME/lmi"
 
 # The provider: access tokens last an hour, so no refresh happens during the benchmark.
-IDP_ACCESS_TOKEN_TTL=3600 node tests/idp/server.mjs --port 0 >"$work/idp.out" 2>"$work/idp.err" &
-idp_pid=$!
-for _ in $(seq 100); do grep -q '^READY' "$work/idp.out" 2>/dev/null && break; sleep 0.1; done
-issuer=$(sed -n 's/^READY .*"issuer":"\([^"]*\)".*/\1/p' "$work/idp.out")
-[ -n "$issuer" ] || { echo "bench: the test IdP did not start:" >&2; cat "$work/idp.err" >&2; exit 1; }
+IDP_ACCESS_TOKEN_TTL=3600 start_idp "$work" || exit 1
 printf 'OAUTH_SSO_ISSUER=%s\nOAUTH_SSO_CLIENT_ID=lmi-cli\n' "$issuer" >"$XDG_CONFIG_HOME/lmi/.env"
 export BROWSER="$repo/tests/idp/browser.sh" LMI_TEST_LOGIN=alice
 

@@ -9,7 +9,8 @@ lmi="$target/debug/lmi"
 
 home=$(mktemp -d)
 idp_pid=
-cleanup() { [ -n "$idp_pid" ] && kill "$idp_pid" 2>/dev/null; rm -rf "$home"; }
+. tests/idp/start.sh
+cleanup() { stop_idp; rm -rf "$home"; }
 trap cleanup EXIT
 export HOME="$home" XDG_CONFIG_HOME="$home/config" XDG_CACHE_HOME="$home/cache" XDG_DATA_HOME="$home/data"
 run() { echo; echo "\$ lmi $*"; "$lmi" "$@"; }
@@ -20,11 +21,7 @@ run plugin list
 run hello demo user
 
 # A local identity provider (tests/idp: npm oidc-provider) and an environment using it.
-node tests/idp/server.mjs --port 0 > "$home/idp.out" 2>"$home/idp.err" &
-idp_pid=$!
-for _ in $(seq 100); do grep -q '^READY' "$home/idp.out" 2>/dev/null && break; sleep 0.1; done
-issuer=$(sed -n 's/^READY .*"issuer":"\([^"]*\)".*/\1/p' "$home/idp.out")
-[ -n "$issuer" ] || { echo "demo: the identity provider did not start:" >&2; cat "$home/idp.err" >&2; exit 1; }
+start_idp "$home" || exit 1
 mkdir -p "$XDG_CONFIG_HOME/lmi/env"
 echo "default_environment=demo" > "$XDG_CONFIG_HOME/lmi/.env"
 cat > "$XDG_CONFIG_HOME/lmi/env/demo.env" <<ENV

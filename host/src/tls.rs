@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use crate::settings::ConfigError;
 
 /// The settings key naming an extra PEM bundle.
-pub const CA_BUNDLE_KEY: &str = "LMI_CA_BUNDLE";
+pub const CA_BUNDLE_KEY: &str = crate::settings::keys::CA_BUNDLE;
 
 /// Where trusted roots came from, as `lmi doctor` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
