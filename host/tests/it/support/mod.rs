@@ -46,6 +46,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     #[track_caller]
     pub fn success(&self) -> &Self {
@@ -181,12 +191,26 @@ impl Home {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let out = self.cmd(args).output().expect("spawn lmi");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(self.cmd(args).output().expect("spawn lmi"))
+    }
+
+    /// Starts every run at once and waits for all of them: the one way tests race processes
+    /// against each other. The results are in the order of `jobs`.
+    pub fn spawn_all<S: AsRef<OsStr>>(&self, jobs: &[Vec<S>]) -> Vec<Run> {
+        let children: Vec<_> = jobs
+            .iter()
+            .map(|args| {
+                self.cmd(args)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn lmi")
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| Run::from(c.wait_with_output().expect("wait for lmi")))
+            .collect()
     }
 
     /// Fails if `secret` is in the log file: the other half of [`Run::nowhere`].
