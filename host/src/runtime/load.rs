@@ -11,24 +11,38 @@ use super::outcome::RunError;
 use crate::paths::Paths;
 use crate::plugins::store::InstalledPlugin;
 
+/// An installed plugin's runnable component, and what the user should be told about how it
+/// was got (a damaged artifact rebuilt, a cache that could not be written). The runtime does
+/// not print: the command shows the warnings.
+pub struct Loaded {
+    pub component: Component,
+    pub warnings: Vec<String>,
+}
+
 /// The runnable component of an installed plugin: its cached artifact, or, when that is
 /// missing, stale or damaged, a fresh compile of the installed component (stored for next
 /// time). A linked plugin's component is hashed on every run so edits are picked up.
+/// For embedders: warnings go to `tracing`.
 pub fn load_installed(
     engine: &Engine,
     paths: &Paths,
     plugin: &InstalledPlugin,
 ) -> Result<Component, RunError> {
-    load_installed_within(engine, paths, plugin, compile::Bounds::default())
+    let loaded = load_installed_within(engine, paths, plugin, compile::Bounds::default())?;
+    for warning in &loaded.warnings {
+        tracing::warn!(plugin = %plugin.label(), "{warning}");
+    }
+    Ok(loaded.component)
 }
 
-/// [`load_installed`], compiling (if it must) within `bounds`.
+/// [`load_installed`], compiling (if it must) within `bounds`, with its warnings returned.
 pub fn load_installed_within(
     engine: &Engine,
     paths: &Paths,
     plugin: &InstalledPlugin,
     bounds: compile::Bounds,
-) -> Result<Component, RunError> {
+) -> Result<Loaded, RunError> {
+    let mut warnings = Vec::new();
     let load_error = |cause: String| RunError::Load {
         plugin: plugin.label(),
         cause,
@@ -49,12 +63,19 @@ pub fn load_installed_within(
         (plugin.record.sha256.clone(), None)
     };
     match cache.load(engine, &sha) {
-        Ok(component) => return Ok(component),
+        Ok(component) => {
+            return Ok(Loaded {
+                component,
+                warnings,
+            });
+        }
         Err(cache::Miss::Absent) => {
             tracing::info!(plugin = %plugin.label(), "no compiled artifact for this wasmtime; compiling")
         }
         Err(cache::Miss::Damaged(why)) => {
-            crate::output::warn(format_args!("{why}; recompiling plugin {}", plugin.label()))
+            // Also logged: a recompile that then fails returns only its own error.
+            tracing::info!(plugin = %plugin.label(), "{why}; recompiling");
+            warnings.push(format!("{why}; recompiling plugin {}", plugin.label()));
         }
         Err(cache::Miss::Untrusted(why)) => {
             return Err(RunError::Usage {
@@ -78,7 +99,10 @@ pub fn load_installed_within(
     let compiled =
         compile_and_check(engine, &bytes, bounds).map_err(|e| load_error(e.to_string()))?;
     if let Err(e) = cache.store(&sha, &compiled.artifact) {
-        crate::output::warn(format_args!("cannot cache the compiled plugin: {e}"));
+        warnings.push(format!("cannot cache the compiled plugin: {e}"));
     }
-    Ok(compiled.component)
+    Ok(Loaded {
+        component: compiled.component,
+        warnings,
+    })
 }

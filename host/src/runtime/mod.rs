@@ -26,7 +26,7 @@ pub(crate) use component::compile_in_process;
 pub use component::{Compiled, ComponentError, compile_and_check};
 pub use engine::engine;
 pub use limits::Limits;
-pub use load::{load_installed, load_installed_within};
+pub use load::{Loaded, load_installed, load_installed_within};
 pub use outcome::RunError;
 pub use sandbox::run_plugin;
 pub use state::HostState;
