@@ -49,18 +49,21 @@ pub fn run(
 
     tracing::info!(plugin = %plugin.label(), command, env = ?ctx.settings.active_env(), "dispatch");
     let engine = runtime::engine()?;
-    let component = runtime::load_installed_within(
+    let loaded = runtime::load_installed_within(
         &engine,
         ctx.settings.paths(),
         plugin,
         runtime::compile::Bounds::from_settings(&ctx.settings)?,
     )?;
+    for warning in &loaded.warnings {
+        crate::output::warn(warning);
+    }
     let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone())
         .requires_sso(spec.requires_sso);
     if let Some(user) = sso {
         host = host.with_sso(user);
     }
-    let code = runtime::run_plugin(&engine, &component, host, limits, command, &args)?;
+    let code = runtime::run_plugin(&engine, &loaded.component, host, limits, command, &args)?;
     tracing::info!(plugin = %plugin.label(), command, code, "plugin finished");
     Ok(ExitCode::from(code))
 }

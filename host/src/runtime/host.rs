@@ -3,7 +3,7 @@
 
 use super::bindings::lmi::plugin::{cli_context, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
-use super::sandbox::{State, off_runtime};
+use super::state::{State, off_runtime};
 use crate::auth::AuthError;
 use crate::auth::request::ServiceCall;
 

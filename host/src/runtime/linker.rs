@@ -1,0 +1,174 @@
+//! The linkers: all of WASI p2 plus `cli-context` for the install-time world check, and for
+//! a run only the WASI interfaces the component imports.
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+
+use super::ComponentError;
+use super::bindings::{Plugin, PluginPre};
+use super::state::State;
+
+/// The linker install checks use: all of WASI p2 plus `cli-context`.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// The linker a run uses: `cli-context` plus only the WASI interfaces `component` imports.
+/// Defining all of WASI p2 (about 200 functions, each name interned) took longer than
+/// running a small plugin. A component that imports a WASI interface this list does not
+/// know gets the full linker.
+pub(super) fn linker_for(
+    engine: &Engine,
+    component: &Component,
+) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        let interface = name
+            .split_once('@')
+            .map_or(name, |(interface, _version)| interface);
+        if interface.starts_with("wasi:") && !add_wasi_interface(&mut linker, interface)? {
+            return self::linker(engine);
+        }
+    }
+    Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// The `HasData` of `wasi:io`: its host state is the resource table.
+struct HasIo;
+
+impl wasmtime::component::HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Adds one WASI p2 interface (name without version), exactly as
+/// `wasmtime_wasi::p2::add_to_linker_async` would; `false` for a name it does not define.
+fn add_wasi_interface(l: &mut Linker<State>, interface: &str) -> wasmtime::Result<bool> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sockets};
+    use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+
+    fn table(s: &mut State) -> &mut ResourceTable {
+        &mut s.table
+    }
+    match interface {
+        "wasi:io/error" => io::error::add_to_linker::<State, HasIo>(l, table)?,
+        "wasi:io/poll" => io::poll::add_to_linker::<State, HasIo>(l, table)?,
+        "wasi:io/streams" => io::streams::add_to_linker::<State, HasIo>(l, table)?,
+        "wasi:clocks/wall-clock" => {
+            clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?
+        }
+        "wasi:clocks/monotonic-clock" => {
+            clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?
+        }
+        "wasi:filesystem/types" => {
+            filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?
+        }
+        "wasi:filesystem/preopens" => {
+            filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?
+        }
+        "wasi:random/random" => {
+            random::random::add_to_linker::<State, WasiRandom>(l, State::random)?
+        }
+        "wasi:random/insecure" => {
+            random::insecure::add_to_linker::<State, WasiRandom>(l, State::random)?
+        }
+        "wasi:random/insecure-seed" => {
+            random::insecure_seed::add_to_linker::<State, WasiRandom>(l, State::random)?
+        }
+        "wasi:cli/exit" => cli::exit::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/environment" => cli::environment::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/stdin" => cli::stdin::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/stdout" => cli::stdout::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/stderr" => cli::stderr::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/terminal-input" => {
+            cli::terminal_input::add_to_linker::<State, WasiCli>(l, State::cli)?
+        }
+        "wasi:cli/terminal-output" => {
+            cli::terminal_output::add_to_linker::<State, WasiCli>(l, State::cli)?
+        }
+        "wasi:cli/terminal-stdin" => {
+            cli::terminal_stdin::add_to_linker::<State, WasiCli>(l, State::cli)?
+        }
+        "wasi:cli/terminal-stdout" => {
+            cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli)?
+        }
+        "wasi:cli/terminal-stderr" => {
+            cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?
+        }
+        "wasi:sockets/network" => sockets::network::add_to_linker::<State, WasiSockets>(
+            l,
+            &Default::default(),
+            State::sockets,
+        )?,
+        "wasi:sockets/instance-network" => {
+            sockets::instance_network::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        "wasi:sockets/tcp-create-socket" => {
+            sockets::tcp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        "wasi:sockets/tcp" => sockets::tcp::add_to_linker::<State, WasiSockets>(l, State::sockets)?,
+        "wasi:sockets/udp-create-socket" => {
+            sockets::udp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        "wasi:sockets/udp" => sockets::udp::add_to_linker::<State, WasiSockets>(l, State::sockets)?,
+        "wasi:sockets/ip-name-lookup" => {
+            sockets::ip_name_lookup::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Install-time check: the component's imports are all satisfiable and it exports the
+/// `command` interface of our world.
+pub fn check_world(engine: &Engine, component: &Component) -> Result<(), ComponentError> {
+    let linker = linker(engine).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| ComponentError::WrongWorld(format!("{e:#}")))?;
+    PluginPre::new(pre).map_err(|e| ComponentError::WrongWorld(format!("{e:#}")))?;
+    Ok(())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run linker must define every WASI interface real plugins import itself (falling
+    /// back to all of WASI is correct but slow), and must instantiate them.
+    #[test]
+    fn the_run_linker_defines_every_wasi_interface_the_plugins_import() {
+        let engine = super::super::engine().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for rel in [
+            "plugins/hello/hello.wasm",
+            "plugins/api/api.wasm",
+            "tests/plugins/hostile/hostile.wasm",
+        ] {
+            let bytes = std::fs::read(root.join(rel)).expect("built by `make plugins`");
+            let component = Component::new(&engine, &bytes).unwrap();
+            let mut wasi = 0;
+            for (name, _) in component.component_type().imports(&engine) {
+                let interface = name.split_once('@').map_or(name, |(i, _)| i);
+                if interface.starts_with("wasi:") {
+                    wasi += 1;
+                    let mut probe = Linker::new(&engine);
+                    assert!(
+                        add_wasi_interface(&mut probe, interface).unwrap(),
+                        "{rel}: {name}"
+                    );
+                }
+            }
+            assert!(wasi > 5, "{rel} imports {wasi} WASI interfaces");
+            let linker = linker_for(&engine, &component).unwrap();
+            PluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The state a run's store holds: WASI's context and resource table, the memory cap, and
+//! what the host knows about the plugin ([`HostState`]), which the `cli-context`
+//! implementation (`host.rs`) answers from.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::HostError;
+use super::limits::MemoryCap;
+use crate::auth::sso::SsoUser;
+use crate::plugins::manifest::Permissions;
+use crate::settings::Settings;
+
+/// What the host knows while a plugin runs.
+pub struct HostState {
+    pub plugin: String,
+    pub permissions: Permissions,
+    pub settings: Settings,
+    sso: Option<Option<SsoUser>>,
+    /// Whether `get-sso-user` answers: the command `requires_sso` (the install prompt
+    /// promised it the identity) or the plugin was granted `sso_identity`.
+    identity: bool,
+    /// Token renewals after a 401 this run has spent: one per env.
+    pub(super) renewals: crate::auth::request::Renewals,
+}
+
+impl HostState {
+    pub fn new(plugin: String, permissions: Permissions, settings: Settings) -> Self {
+        Self {
+            plugin,
+            identity: permissions.sso_identity,
+            permissions,
+            settings,
+            sso: None,
+            renewals: Default::default(),
+        }
+    }
+
+    /// The command being run `requires_sso`: it was promised the user's identity.
+    pub fn requires_sso(mut self, requires: bool) -> Self {
+        self.identity |= requires;
+        self
+    }
+
+    /// The SSO user's identity, if this run may see it (see `identity`).
+    pub async fn sso_identity(&mut self) -> Option<SsoUser> {
+        if !self.identity {
+            tracing::debug!(plugin = %self.plugin, "withheld the SSO identity: not requires_sso, no sso_identity grant");
+            return None;
+        }
+        self.sso_user().await
+    }
+
+    /// Seeds the SSO lookup with a result the caller already has (the `requires_sso` gate).
+    pub fn with_sso(mut self, user: Option<SsoUser>) -> Self {
+        self.sso = Some(user);
+        self
+    }
+
+    /// The SSO user, looked up once per run (it may involve the keychain, never the
+    /// network): a host call never renews the session, see `sso::stored_user`.
+    pub async fn sso_user(&mut self) -> Option<SsoUser> {
+        if self.sso.is_none() {
+            use crate::auth::sso;
+            let found = match sso::current_user_without_keychain(&self.settings) {
+                Some(found) => found,
+                None => {
+                    let settings = self.settings.clone();
+                    match off_runtime(move || sso::stored_user(&settings)).await {
+                        Ok(found) => found,
+                        Err(e) => {
+                            tracing::warn!("SSO session unavailable to plugin: {e:?}");
+                            Ok(None)
+                        }
+                    }
+                }
+            };
+            let user = match found {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!("SSO session unavailable to plugin: {e}");
+                    None
+                }
+            };
+            self.sso = Some(user);
+        }
+        self.sso.clone().flatten()
+    }
+
+    /// The active env, if the plugin holds `permission` for it.
+    pub fn permitted_env(
+        &self,
+        has: impl Fn(&Permissions) -> bool,
+        permission: &str,
+    ) -> Result<String, HostError> {
+        if !has(&self.permissions) {
+            return Err(HostError::Denied(format!(
+                "plugin {} did not ask for the `{permission}` permission in its manifest",
+                self.plugin
+            )));
+        }
+        let Some(env) = self.settings.active_env() else {
+            return Err(HostError::NotConfigured(
+                "no environment selected: pass `--env NAME` or set `default_environment`".into(),
+            ));
+        };
+        if !self.permissions.allows_env(env) {
+            return Err(HostError::Denied(format!(
+                "plugin {} may not use credentials in environment `{env}` (it may use: {})",
+                self.plugin,
+                self.permissions.environments.join(", ")
+            )));
+        }
+        Ok(env.to_owned())
+    }
+}
+
+/// Runs blocking host work (the keychain, HTTP, the token lock) on its own thread and
+/// waits for it without blocking the run: the plugin's runtime stays free, so the run's
+/// deadline can drop this wait. A thread left behind by the deadline is bounded by its own
+/// limits (the HTTP total deadline, the lock wait, the keychain timeout) and dies with the
+/// process. So the work must be safe to abandon at any point: a read, a token fetch or a
+/// service request, never a step that spends a credential before storing its successor (an
+/// SSO refresh with rotation: `sso::stored_user`). (Those clients also drive their own
+/// runtimes, which must not start inside the plugin's.)
+pub async fn off_runtime<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, HostError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("lmi-host-call".into())
+        .spawn(move || {
+            let _ = done.send(work());
+        })
+        .map_err(|e| HostError::Network(format!("cannot start the host call: {e}")))?;
+    result
+        .await
+        .map_err(|_| HostError::Network("the host call failed unexpectedly".into()))
+}
+
+pub struct State {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limiter: MemoryCap,
+    pub host: HostState,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
