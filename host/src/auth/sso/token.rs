@@ -6,12 +6,15 @@
 
 use url::Url;
 
-use super::super::http::{Http, HttpFailure, Reply, TOKEN_BODY_LIMIT};
 use super::answers::{self, DeviceAuthorization, Tokens};
+use crate::auth::http::{Http, HttpFailure, Reply, TOKEN_BODY_LIMIT};
+use crate::secrets::Secret;
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Why a form request to the provider failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub enum TokenRequestError {
     /// The provider answered with an OAuth error (`invalid_grant`, `access_denied`, ...).
     #[error("{}", answers::describe(.error, .description.as_deref()))]
     OAuth {
@@ -24,10 +27,10 @@ pub enum TokenError {
     Malformed(String),
 }
 
-impl TokenError {
+impl TokenRequestError {
     pub fn oauth_code(&self) -> Option<&str> {
         match self {
-            TokenError::OAuth { error, .. } => Some(error),
+            TokenRequestError::OAuth { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -45,13 +48,13 @@ fn post(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Reply, HttpFail
 }
 
 /// The OAuth error in a non-2xx answer, or a description of the answer.
-fn error_of(reply: &Reply) -> TokenError {
+fn error_of(reply: &Reply) -> TokenRequestError {
     match answers::parse_error(&reply.body) {
-        Some(e) => TokenError::OAuth {
+        Some(e) => TokenRequestError::OAuth {
             error: e.error,
             description: e.description,
         },
-        None => TokenError::Malformed(format!(
+        None => TokenRequestError::Malformed(format!(
             "the identity provider answered HTTP {} without an OAuth error",
             reply.status.as_u16()
         )),
@@ -59,20 +62,70 @@ fn error_of(reply: &Reply) -> TokenError {
 }
 
 /// A token request (`grant_type` and its parameters in `form`).
-pub fn request(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Tokens, TokenError> {
+fn request(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Tokens, TokenRequestError> {
     let reply = post(http, url, form)?;
     if !reply.status.is_success() {
         return Err(error_of(&reply));
     }
-    let tokens = answers::parse_tokens(&reply.body).map_err(TokenError::Malformed)?;
-    crate::logging::register_secret(&tokens.access_token);
-    for t in [&tokens.refresh_token, &tokens.id_token]
-        .into_iter()
-        .flatten()
-    {
-        crate::logging::register_secret(t);
-    }
-    Ok(tokens)
+    answers::parse_tokens(&reply.body).map_err(TokenRequestError::Malformed)
+}
+
+/// Redeems an authorization code with its PKCE verifier.
+pub fn exchange_code(
+    http: &Http,
+    url: &Url,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<Tokens, TokenRequestError> {
+    request(
+        http,
+        url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ],
+    )
+}
+
+/// Renews the tokens with the refresh token.
+pub fn refresh(
+    http: &Http,
+    url: &Url,
+    client_id: &str,
+    refresh_token: &Secret,
+) -> Result<Tokens, TokenRequestError> {
+    request(
+        http,
+        url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+            ("client_id", client_id),
+        ],
+    )
+}
+
+/// Asks once whether the device code was approved (`authorization_pending` until it is).
+pub fn poll_device(
+    http: &Http,
+    url: &Url,
+    client_id: &str,
+    device_code: &Secret,
+) -> Result<Tokens, TokenRequestError> {
+    request(
+        http,
+        url,
+        &[
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", device_code.expose()),
+            ("client_id", client_id),
+        ],
+    )
 }
 
 /// Starts a device-authorization grant.
@@ -81,14 +134,12 @@ pub fn device_authorization(
     url: &Url,
     client_id: &str,
     scopes: &str,
-) -> Result<DeviceAuthorization, TokenError> {
+) -> Result<DeviceAuthorization, TokenRequestError> {
     let reply = post(http, url, &[("client_id", client_id), ("scope", scopes)])?;
     if !reply.status.is_success() {
         return Err(error_of(&reply));
     }
-    let auth = answers::parse_device_authorization(&reply.body).map_err(TokenError::Malformed)?;
-    crate::logging::register_secret(&auth.device_code);
-    Ok(auth)
+    answers::parse_device_authorization(&reply.body).map_err(TokenRequestError::Malformed)
 }
 
 /// Revokes `token` (RFC 7009). Success is any 2xx: the provider also answers 200 for a token
@@ -97,14 +148,18 @@ pub fn revoke(
     http: &Http,
     url: &Url,
     client_id: &str,
-    token: &str,
-    hint: &str,
-) -> Result<(), TokenError> {
+    token: &Secret,
+    kind: Revocable,
+) -> Result<(), TokenRequestError> {
+    let hint = match kind {
+        Revocable::RefreshToken => "refresh_token",
+        Revocable::AccessToken => "access_token",
+    };
     let reply = post(
         http,
         url,
         &[
-            ("token", token),
+            ("token", token.expose()),
             ("token_type_hint", hint),
             ("client_id", client_id),
         ],
@@ -114,4 +169,11 @@ pub fn revoke(
     } else {
         Err(error_of(&reply))
     }
+}
+
+/// Which of the session's tokens is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocable {
+    RefreshToken,
+    AccessToken,
 }
