@@ -1,9 +1,23 @@
 //! The provider's form endpoints for SSO: token (authorization code, refresh, device code),
 //! device authorization (RFC 8628) and revocation (RFC 7009). The CLI is a public client: it
-//! authenticates with `client_id` alone (PKCE protects the code). Every token seen is
-//! registered with the log scrubber before anything else happens to it. The answers are
-//! parsed and bounded in `answers`.
+//! authenticates with `client_id` alone (PKCE protects the code).
+//!
+//! The code exchange, the refresh and the device authorization are built and sent by the
+//! `oauth2` crate's client over `Http::oauth`. Its verdict is used only for a request that got
+//! no answer: every answer is read by `answers` (bounded, lenient with numbers, every URL a
+//! `SafeUrl`, every token a `Secret`), since `oauth2`'s own parsing would refuse `"3600"` and
+//! `1.5` and accept any `expires_in` or `verification_uri`. Two calls stay plain form posts:
+//! a single device-code poll (`oauth2` offers only its own polling loop, without our bounds
+//! and deadline) and revocation (`oauth2` refuses any `http://` revocation endpoint, where
+//! lmi allows loopback like every other endpoint).
 
+use std::cell::RefCell;
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthType, AuthorizationCode, ClientId, DeviceAuthorizationUrl, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenUrl,
+};
 use url::Url;
 
 use super::answers::{self, DeviceAuthorization, Tokens};
@@ -61,6 +75,64 @@ fn error_of(reply: &Reply) -> TokenRequestError {
     }
 }
 
+/// One `oauth2` exchange whose answer is kept for `answers` to read.
+struct Exchange<'a> {
+    http: &'a Http,
+    reply: RefCell<Option<Reply>>,
+}
+
+impl<'a> Exchange<'a> {
+    fn new(http: &'a Http) -> Self {
+        Self {
+            http,
+            reply: RefCell::new(None),
+        }
+    }
+
+    /// `oauth2`'s HTTP client: `Http::oauth`, remembering the answer.
+    fn send(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpFailure> {
+        let response = self.http.oauth(request)?;
+        *self.reply.borrow_mut() = Some(Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.body().clone(),
+        });
+        Ok(response)
+    }
+
+    /// The answer, whatever `oauth2` made of it; its failure only when there was none.
+    fn answer<T, E: oauth2::ErrorResponse>(
+        self,
+        result: Result<T, RequestTokenError<HttpFailure, E>>,
+    ) -> Result<Reply, TokenRequestError> {
+        let reply = self.reply.into_inner();
+        match (result, reply) {
+            (_, Some(reply)) => Ok(reply),
+            (Err(RequestTokenError::Request(e)), None) => Err(TokenRequestError::Http(e)),
+            (Err(e), None) => Err(TokenRequestError::Malformed(crate::text::line(
+                &crate::logging::scrub(&e.to_string()),
+                300,
+            ))),
+            (Ok(_), None) => Err(TokenRequestError::Malformed(
+                "the token request was not sent".to_owned(),
+            )),
+        }
+    }
+}
+
+/// A public client of the provider (`client_id` in the request body, no secret).
+fn client(client_id: &str) -> BasicClient {
+    BasicClient::new(ClientId::new(client_id.to_owned())).set_auth_type(AuthType::RequestBody)
+}
+
+/// A token answer: tokens on 2xx, the provider's OAuth error otherwise.
+fn tokens_of(reply: &Reply) -> Result<Tokens, TokenRequestError> {
+    if !reply.status.is_success() {
+        return Err(error_of(reply));
+    }
+    answers::parse_tokens(&reply.body).map_err(TokenRequestError::Malformed)
+}
+
 /// A token request (`grant_type` and its parameters in `form`).
 fn request(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Tokens, TokenRequestError> {
     let reply = post(http, url, form)?;
@@ -79,17 +151,17 @@ pub fn exchange_code(
     redirect_uri: &str,
     verifier: &str,
 ) -> Result<Tokens, TokenRequestError> {
-    request(
-        http,
-        url,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("client_id", client_id),
-            ("code_verifier", verifier),
-        ],
-    )
+    let redirect = RedirectUrl::new(redirect_uri.to_owned())
+        .map_err(|e| TokenRequestError::Malformed(format!("bad redirect URI: {e}")))?;
+    let client = client(client_id)
+        .set_token_uri(TokenUrl::from_url(url.clone()))
+        .set_redirect_uri(redirect);
+    let exchange = Exchange::new(http);
+    let result = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
+        .request(&|r| exchange.send(r));
+    tokens_of(&exchange.answer(result)?)
 }
 
 /// Renews the tokens with the refresh token.
@@ -99,15 +171,13 @@ pub fn refresh(
     client_id: &str,
     refresh_token: &Secret,
 ) -> Result<Tokens, TokenRequestError> {
-    request(
-        http,
-        url,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose()),
-            ("client_id", client_id),
-        ],
-    )
+    let client = client(client_id).set_token_uri(TokenUrl::from_url(url.clone()));
+    let exchange = Exchange::new(http);
+    let refresh_token = RefreshToken::new(refresh_token.expose().to_owned());
+    let result = client
+        .exchange_refresh_token(&refresh_token)
+        .request(&|r| exchange.send(r));
+    tokens_of(&exchange.answer(result)?)
 }
 
 /// Asks once whether the device code was approved (`authorization_pending` until it is).
@@ -135,7 +205,14 @@ pub fn device_authorization(
     client_id: &str,
     scopes: &str,
 ) -> Result<DeviceAuthorization, TokenRequestError> {
-    let reply = post(http, url, &[("client_id", client_id), ("scope", scopes)])?;
+    let client = client(client_id)
+        .set_device_authorization_url(DeviceAuthorizationUrl::from_url(url.clone()));
+    let exchange = Exchange::new(http);
+    let result: Result<oauth2::StandardDeviceAuthorizationResponse, _> = client
+        .exchange_device_code()
+        .add_scopes(scopes.split(' ').map(|s| Scope::new(s.to_owned())))
+        .request(&|r| exchange.send(r));
+    let reply = exchange.answer(result)?;
     if !reply.status.is_success() {
         return Err(error_of(&reply));
     }
