@@ -16,7 +16,7 @@ fn terminal_safe(text: &str) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(tokens) = answers::parse_tokens(data) {
-        assert!(!tokens.access_token.is_empty());
+        assert!(!tokens.access_token.expose().is_empty());
         let secs = tokens.lifetime_secs();
         assert!(secs <= lifetime::MAX_TOKEN_LIFETIME_SECS, "{secs}");
         let now = lmi::auth::cache::now_secs();

@@ -43,7 +43,11 @@ fn token(ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 /// `lmi auth refresh`: refresh the SSO session now.
 fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let user = crate::auth::sso::refresh(&ctx.settings)?;
+    let renewal = crate::auth::sso::refresh(&ctx.settings)?;
+    for warning in &renewal.warnings {
+        output::warn(warning);
+    }
+    let user = renewal.user;
     let left = user.expires_at.saturating_sub(now_secs());
     output::note(format_args!(
         "Refreshed the SSO session of {} (expires in {})",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::auth::lifetime::now_secs;
-use crate::auth::sso::{self, LoginOptions, LoginOutcome, Revocation, SsoUser};
+use crate::auth::sso::{self, LoginOptions, LoginOutcome, LoginStep, LoginUi, Revocation, SsoUser};
 use crate::commands::Ctx;
 use crate::output::{self, OutputFormat};
 
@@ -63,7 +63,7 @@ impl LoginCommand {
             redirect_port: args.redirect_port,
             force: args.force,
         };
-        let outcome = sso::login(&ctx.settings, &opts)?;
+        let outcome = sso::login(&ctx.settings, &opts, &mut Terminal)?;
         let left = |u: &SsoUser| sso::human(u.expires_at.saturating_sub(now_secs()));
         match (&outcome, ctx.output) {
             (LoginOutcome::AlreadySignedIn(user), OutputFormat::Json) => output::json(&json!({
@@ -106,6 +106,59 @@ impl LoginCommand {
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The login's steps on stderr: instructions and progress for the human at the terminal.
+struct Terminal;
+
+impl LoginUi for Terminal {
+    fn show(&mut self, step: LoginStep<'_>) {
+        match step {
+            LoginStep::StoredSessionUnusable(e) => output::note(format_args!(
+                "The stored SSO session cannot be used ({e}); signing in again."
+            )),
+            LoginStep::SignInAt {
+                issuer,
+                url,
+                browser: false,
+            } => output::note(format_args!(
+                "Open this URL in a browser on this computer to sign in to {issuer}:\n\n    {url}\n"
+            )),
+            LoginStep::SignInAt {
+                issuer,
+                url,
+                browser: true,
+            } => output::note(format_args!(
+                "Opening your browser to sign in to {issuer}. If it does not open, visit:\n\n    {url}\n"
+            )),
+            LoginStep::BrowserFailed(why) => {
+                output::warn(format_args!("{why}; open the URL above yourself"))
+            }
+            LoginStep::WaitingForBrowser(limit) => output::note(format_args!(
+                "Waiting up to {} for the sign-in to finish in the browser...",
+                sso::human(limit.as_secs())
+            )),
+            LoginStep::EnterCode {
+                verification_uri,
+                user_code,
+                complete,
+            } => {
+                output::note(format_args!(
+                    "To sign in, open {verification_uri} on any device and enter the code\n\n    {user_code}\n"
+                ));
+                if let Some(complete) = complete {
+                    output::note(format_args!(
+                        "(or open {complete} to have the code filled in)"
+                    ));
+                }
+            }
+            LoginStep::WaitingForApproval(limit) => output::note(format_args!(
+                "Waiting up to {} for the sign-in to be approved...",
+                sso::human(limit.as_secs())
+            )),
+            LoginStep::Warning(w) => output::warn(w),
+        }
     }
 }
 

@@ -18,19 +18,21 @@ use serde_json::Value;
 
 use super::safe_url::{self, SafeUrl};
 use crate::auth::lifetime;
+use crate::secrets::Secret;
 
 /// How many characters of a provider's text lmi shows.
 const TEXT_MAX: usize = 300;
 /// The longest user code shown (RFC 8628 suggests 8 characters).
 const USER_CODE_MAX: usize = 64;
 
-/// What a successful token request returned.
+/// What a successful token request returned. Every token is registered with the log
+/// scrubber as it is parsed.
 pub struct Tokens {
-    pub access_token: String,
+    pub access_token: Secret,
     /// `expires_in` as stated, when it is a non-negative number (not yet clamped).
     pub expires_in: Option<u64>,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
+    pub refresh_token: Option<Secret>,
+    pub id_token: Option<Secret>,
 }
 
 impl Tokens {
@@ -52,7 +54,7 @@ impl std::fmt::Debug for Tokens {
 
 /// The device-authorization answer, checked.
 pub struct DeviceAuthorization {
-    pub device_code: String,
+    pub device_code: Secret,
     /// Terminal-safe, at most 64 characters.
     pub user_code: String,
     pub verification_uri: SafeUrl,
@@ -121,10 +123,10 @@ pub fn parse_tokens(body: &[u8]) -> Result<Tokens, String> {
         return Err("the identity provider's token answer has an empty access_token".to_owned());
     }
     Ok(Tokens {
-        access_token: raw.access_token,
+        access_token: Secret::new(raw.access_token),
         expires_in: seconds(&raw.expires_in),
-        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()),
-        id_token: raw.id_token.filter(|t| !t.is_empty()),
+        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(Secret::new),
+        id_token: raw.id_token.filter(|t| !t.is_empty()).map(Secret::new),
     })
 }
 
@@ -173,7 +175,7 @@ pub fn parse_device_authorization(body: &[u8]) -> Result<DeviceAuthorization, St
         "the identity provider's device-authorization answer has no usable expires_in".to_owned()
     })?;
     Ok(DeviceAuthorization {
-        device_code: raw.device_code,
+        device_code: Secret::new(raw.device_code),
         user_code,
         verification_uri,
         verification_uri_complete,

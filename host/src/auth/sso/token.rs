@@ -1,17 +1,34 @@
 //! The provider's form endpoints for SSO: token (authorization code, refresh, device code),
 //! device authorization (RFC 8628) and revocation (RFC 7009). The CLI is a public client: it
-//! authenticates with `client_id` alone (PKCE protects the code). Every token seen is
-//! registered with the log scrubber before anything else happens to it. The answers are
-//! parsed and bounded in `answers`.
+//! authenticates with `client_id` alone (PKCE protects the code).
+//!
+//! The code exchange, the refresh and the device authorization are built and sent by the
+//! `oauth2` crate's client over `Http::oauth`. Its verdict is used only for a request that got
+//! no answer: every answer is read by `answers` (bounded, lenient with numbers, every URL a
+//! `SafeUrl`, every token a `Secret`), since `oauth2`'s own parsing would refuse `"3600"` and
+//! `1.5` and accept any `expires_in` or `verification_uri`. Two calls stay plain form posts:
+//! a single device-code poll (`oauth2` offers only its own polling loop, without our bounds
+//! and deadline) and revocation (`oauth2` refuses any `http://` revocation endpoint, where
+//! lmi allows loopback like every other endpoint).
 
+use std::cell::RefCell;
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthType, AuthorizationCode, ClientId, DeviceAuthorizationUrl, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenUrl,
+};
 use url::Url;
 
-use super::super::http::{Http, HttpFailure, Reply, TOKEN_BODY_LIMIT};
 use super::answers::{self, DeviceAuthorization, Tokens};
+use crate::auth::http::{Http, HttpFailure, Reply, TOKEN_BODY_LIMIT};
+use crate::secrets::Secret;
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Why a form request to the provider failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub enum TokenRequestError {
     /// The provider answered with an OAuth error (`invalid_grant`, `access_denied`, ...).
     #[error("{}", answers::describe(.error, .description.as_deref()))]
     OAuth {
@@ -24,10 +41,10 @@ pub enum TokenError {
     Malformed(String),
 }
 
-impl TokenError {
+impl TokenRequestError {
     pub fn oauth_code(&self) -> Option<&str> {
         match self {
-            TokenError::OAuth { error, .. } => Some(error),
+            TokenRequestError::OAuth { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -45,34 +62,140 @@ fn post(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Reply, HttpFail
 }
 
 /// The OAuth error in a non-2xx answer, or a description of the answer.
-fn error_of(reply: &Reply) -> TokenError {
+fn error_of(reply: &Reply) -> TokenRequestError {
     match answers::parse_error(&reply.body) {
-        Some(e) => TokenError::OAuth {
+        Some(e) => TokenRequestError::OAuth {
             error: e.error,
             description: e.description,
         },
-        None => TokenError::Malformed(format!(
+        None => TokenRequestError::Malformed(format!(
             "the identity provider answered HTTP {} without an OAuth error",
             reply.status.as_u16()
         )),
     }
 }
 
+/// One `oauth2` exchange whose answer is kept for `answers` to read.
+struct Exchange<'a> {
+    http: &'a Http,
+    reply: RefCell<Option<Reply>>,
+}
+
+impl<'a> Exchange<'a> {
+    fn new(http: &'a Http) -> Self {
+        Self {
+            http,
+            reply: RefCell::new(None),
+        }
+    }
+
+    /// `oauth2`'s HTTP client: `Http::oauth`, remembering the answer.
+    fn send(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpFailure> {
+        let response = self.http.oauth(request)?;
+        *self.reply.borrow_mut() = Some(Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.body().clone(),
+        });
+        Ok(response)
+    }
+
+    /// The answer, whatever `oauth2` made of it; its failure only when there was none.
+    fn answer<T, E: oauth2::ErrorResponse>(
+        self,
+        result: Result<T, RequestTokenError<HttpFailure, E>>,
+    ) -> Result<Reply, TokenRequestError> {
+        let reply = self.reply.into_inner();
+        match (result, reply) {
+            (_, Some(reply)) => Ok(reply),
+            (Err(RequestTokenError::Request(e)), None) => Err(TokenRequestError::Http(e)),
+            (Err(e), None) => Err(TokenRequestError::Malformed(crate::text::line(
+                &crate::logging::scrub(&e.to_string()),
+                300,
+            ))),
+            (Ok(_), None) => Err(TokenRequestError::Malformed(
+                "the token request was not sent".to_owned(),
+            )),
+        }
+    }
+}
+
+/// A public client of the provider (`client_id` in the request body, no secret).
+fn client(client_id: &str) -> BasicClient {
+    BasicClient::new(ClientId::new(client_id.to_owned())).set_auth_type(AuthType::RequestBody)
+}
+
+/// A token answer: tokens on 2xx, the provider's OAuth error otherwise.
+fn tokens_of(reply: &Reply) -> Result<Tokens, TokenRequestError> {
+    if !reply.status.is_success() {
+        return Err(error_of(reply));
+    }
+    answers::parse_tokens(&reply.body).map_err(TokenRequestError::Malformed)
+}
+
 /// A token request (`grant_type` and its parameters in `form`).
-pub fn request(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Tokens, TokenError> {
+fn request(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Tokens, TokenRequestError> {
     let reply = post(http, url, form)?;
     if !reply.status.is_success() {
         return Err(error_of(&reply));
     }
-    let tokens = answers::parse_tokens(&reply.body).map_err(TokenError::Malformed)?;
-    crate::logging::register_secret(&tokens.access_token);
-    for t in [&tokens.refresh_token, &tokens.id_token]
-        .into_iter()
-        .flatten()
-    {
-        crate::logging::register_secret(t);
-    }
-    Ok(tokens)
+    answers::parse_tokens(&reply.body).map_err(TokenRequestError::Malformed)
+}
+
+/// Redeems an authorization code with its PKCE verifier.
+pub fn exchange_code(
+    http: &Http,
+    url: &Url,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<Tokens, TokenRequestError> {
+    let redirect = RedirectUrl::new(redirect_uri.to_owned())
+        .map_err(|e| TokenRequestError::Malformed(format!("bad redirect URI: {e}")))?;
+    let client = client(client_id)
+        .set_token_uri(TokenUrl::from_url(url.clone()))
+        .set_redirect_uri(redirect);
+    let exchange = Exchange::new(http);
+    let result = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
+        .request(&|r| exchange.send(r));
+    tokens_of(&exchange.answer(result)?)
+}
+
+/// Renews the tokens with the refresh token.
+pub fn refresh(
+    http: &Http,
+    url: &Url,
+    client_id: &str,
+    refresh_token: &Secret,
+) -> Result<Tokens, TokenRequestError> {
+    let client = client(client_id).set_token_uri(TokenUrl::from_url(url.clone()));
+    let exchange = Exchange::new(http);
+    let refresh_token = RefreshToken::new(refresh_token.expose().to_owned());
+    let result = client
+        .exchange_refresh_token(&refresh_token)
+        .request(&|r| exchange.send(r));
+    tokens_of(&exchange.answer(result)?)
+}
+
+/// Asks once whether the device code was approved (`authorization_pending` until it is).
+pub fn poll_device(
+    http: &Http,
+    url: &Url,
+    client_id: &str,
+    device_code: &Secret,
+) -> Result<Tokens, TokenRequestError> {
+    request(
+        http,
+        url,
+        &[
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", device_code.expose()),
+            ("client_id", client_id),
+        ],
+    )
 }
 
 /// Starts a device-authorization grant.
@@ -81,14 +204,19 @@ pub fn device_authorization(
     url: &Url,
     client_id: &str,
     scopes: &str,
-) -> Result<DeviceAuthorization, TokenError> {
-    let reply = post(http, url, &[("client_id", client_id), ("scope", scopes)])?;
+) -> Result<DeviceAuthorization, TokenRequestError> {
+    let client = client(client_id)
+        .set_device_authorization_url(DeviceAuthorizationUrl::from_url(url.clone()));
+    let exchange = Exchange::new(http);
+    let result: Result<oauth2::StandardDeviceAuthorizationResponse, _> = client
+        .exchange_device_code()
+        .add_scopes(scopes.split(' ').map(|s| Scope::new(s.to_owned())))
+        .request(&|r| exchange.send(r));
+    let reply = exchange.answer(result)?;
     if !reply.status.is_success() {
         return Err(error_of(&reply));
     }
-    let auth = answers::parse_device_authorization(&reply.body).map_err(TokenError::Malformed)?;
-    crate::logging::register_secret(&auth.device_code);
-    Ok(auth)
+    answers::parse_device_authorization(&reply.body).map_err(TokenRequestError::Malformed)
 }
 
 /// Revokes `token` (RFC 7009). Success is any 2xx: the provider also answers 200 for a token
@@ -97,14 +225,18 @@ pub fn revoke(
     http: &Http,
     url: &Url,
     client_id: &str,
-    token: &str,
-    hint: &str,
-) -> Result<(), TokenError> {
+    token: &Secret,
+    kind: Revocable,
+) -> Result<(), TokenRequestError> {
+    let hint = match kind {
+        Revocable::RefreshToken => "refresh_token",
+        Revocable::AccessToken => "access_token",
+    };
     let reply = post(
         http,
         url,
         &[
-            ("token", token),
+            ("token", token.expose()),
             ("token_type_hint", hint),
             ("client_id", client_id),
         ],
@@ -114,4 +246,11 @@ pub fn revoke(
     } else {
         Err(error_of(&reply))
     }
+}
+
+/// Which of the session's tokens is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocable {
+    RefreshToken,
+    AccessToken,
 }

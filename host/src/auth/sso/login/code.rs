@@ -1,0 +1,176 @@
+//! The browser login: Authorization Code + PKCE (S256) + `state` + `nonce`, redirected to
+//! the loopback listener (`callback`).
+
+use std::time::{Duration, Instant};
+
+use oauth2::{CsrfToken, PkceCodeChallenge};
+use subtle::ConstantTimeEq;
+
+use super::super::answers::{describe, provider_text};
+use super::super::browser;
+use super::super::callback::{Callback, CallbackServer};
+use super::super::discovery::{Endpoints, Purpose};
+use super::super::human;
+use super::super::id_token::KeySource;
+use super::super::safe_url::SafeUrl;
+use super::super::session::Session;
+use super::super::token;
+use super::{Flow, LoginOptions, LoginStep, finish};
+use crate::auth::AuthError;
+use crate::exit::UsageError;
+
+/// Signs in through the browser; the session is stored when this returns it.
+pub(super) fn sign_in(
+    flow: &mut Flow<'_>,
+    opts: &LoginOptions,
+    deadline: Instant,
+    timeout: Duration,
+) -> anyhow::Result<Session> {
+    let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
+    let port = opts.redirect_port.unwrap_or(0);
+    let state = CsrfToken::new_random();
+    let server = CallbackServer::bind(port, state.secret()).map_err(|e| {
+        UsageError(if port == 0 {
+            format!("cannot listen on 127.0.0.1 for the browser's redirect: {e}")
+        } else {
+            format!(
+                "cannot listen on 127.0.0.1:{port} for the browser's redirect: {e}; choose another --redirect-port, or omit it for a free port"
+            )
+        })
+    })?;
+    let ep = cfg.endpoints(http, Purpose::Login)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    crate::secrets::register_secret(verifier.secret());
+    let nonce = CsrfToken::new_random();
+    let redirect_uri = server.redirect_uri();
+    let mut url = ep.authorization()?.clone();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &cfg.client_id)
+        .append_pair("redirect_uri", &redirect_uri)
+        .append_pair("scope", &cfg.scopes)
+        .append_pair("state", state.secret())
+        .append_pair("nonce", nonce.secret())
+        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge_method", "S256");
+    // The endpoint passed the https rule, but the URL is printed and opened: check it as
+    // any other URL lmi shows.
+    let url = SafeUrl::check(url).map_err(|why| {
+        AuthError::Failed(format!(
+            "the identity provider's authorization URL cannot be opened: {why}"
+        ))
+    })?;
+
+    flow.ui.show(LoginStep::SignInAt {
+        issuer: &ep.issuer,
+        url: &url,
+        browser: !opts.no_browser,
+    });
+    if !opts.no_browser
+        && let Err(e) = browser::open(settings, &url)
+    {
+        flow.ui.show(LoginStep::BrowserFailed(&e));
+    }
+    flow.ui.show(LoginStep::WaitingForBrowser(timeout));
+    let mut keys = KeySource::new(http, ep.jwks()?.clone());
+    keys.prefetch();
+
+    let Some(callback) = server.wait(deadline) else {
+        return Err(AuthError::Failed(format!(
+            "timed out after {} waiting for the browser's sign-in; nothing was stored (LMI_SSO_LOGIN_TIMEOUT_SECS sets the limit)",
+            human(timeout.as_secs())
+        ))
+        .into());
+    };
+    tracing::info!("received the browser's redirect");
+    let outcome = redeem(
+        flow,
+        &ep,
+        &callback,
+        Redeem {
+            state: state.secret(),
+            nonce: nonce.secret(),
+            redirect_uri: &redirect_uri,
+            verifier: verifier.secret(),
+        },
+        &mut keys,
+    );
+    match &outcome {
+        Ok(_) => callback.respond(
+            true,
+            "You are signed in to lmi. You can close this tab and return to the terminal.",
+        ),
+        Err(e) => callback.respond(
+            false,
+            &format!("{e}. You can close this tab; the terminal has the details."),
+        ),
+    }
+    Ok(outcome?)
+}
+
+struct Redeem<'a> {
+    state: &'a str,
+    nonce: &'a str,
+    redirect_uri: &'a str,
+    verifier: &'a str,
+}
+
+/// Checks the callback and turns its code into a stored session.
+fn redeem(
+    flow: &mut Flow<'_>,
+    ep: &Endpoints,
+    cb: &Callback,
+    expect: Redeem<'_>,
+    keys: &mut KeySource<'_>,
+) -> Result<Session, AuthError> {
+    let state_ok = cb
+        .get("state")
+        .is_some_and(|s| bool::from(s.as_bytes().ct_eq(expect.state.as_bytes())));
+    if !state_ok {
+        return Err(AuthError::Failed(
+            "the sign-in response does not belong to this login (its state does not match); nothing was stored"
+                .to_owned(),
+        ));
+    }
+    if let Some(error) = cb.get("error") {
+        let why = describe(error, cb.get("error_description"));
+        return Err(AuthError::Failed(if error == "access_denied" {
+            format!("the sign-in was refused at the identity provider: {why}")
+        } else {
+            format!("the identity provider reported an error: {why}")
+        }));
+    }
+    match cb.get("iss") {
+        Some(iss) if iss.trim_end_matches('/') != ep.issuer.trim_end_matches('/') => {
+            return Err(AuthError::Failed(format!(
+                "the sign-in response comes from issuer `{}`, not `{}`; nothing was stored",
+                provider_text(iss),
+                ep.issuer
+            )));
+        }
+        None if ep.iss_parameter => {
+            return Err(AuthError::Failed(
+                "the sign-in response lacks the `iss` parameter the identity provider promises; nothing was stored"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    let code = cb.get("code").filter(|c| !c.is_empty()).ok_or_else(|| {
+        AuthError::Failed("the sign-in response has no authorization code".to_owned())
+    })?;
+    let tokens = token::exchange_code(
+        flow.http,
+        ep.token()?,
+        &flow.cfg.client_id,
+        code,
+        expect.redirect_uri,
+        expect.verifier,
+    )
+    .map_err(|e| {
+        AuthError::Failed(format!(
+            "the identity provider did not accept the authorization code: {e}"
+        ))
+    })?;
+    finish(flow, ep, tokens, keys, Some(expect.nonce))
+}

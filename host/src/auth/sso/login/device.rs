@@ -1,0 +1,135 @@
+//! The device-authorization grant (RFC 8628): a code the user enters on any device, polled
+//! for within the bounds of `auth::lifetime`.
+
+use std::time::{Duration, Instant};
+
+use super::super::browser;
+use super::super::config;
+use super::super::discovery::Purpose;
+use super::super::human;
+use super::super::id_token::KeySource;
+use super::super::session::Session;
+use super::super::token;
+use super::{Flow, LoginOptions, LoginStep, finish};
+use crate::auth::AuthError;
+use crate::auth::lifetime;
+use crate::exit::UsageError;
+
+/// Signs in with a device code; the session is stored when this returns it.
+pub(super) fn sign_in(
+    flow: &mut Flow<'_>,
+    opts: &LoginOptions,
+    deadline: Instant,
+    timeout: Duration,
+) -> anyhow::Result<Session> {
+    let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
+    let ep = cfg.endpoints(http, Purpose::Device)?;
+    let Some(device_url) = ep.device.clone() else {
+        return Err(UsageError(format!(
+            "the identity provider {} does not offer the device-authorization grant (its discovery document has no device_authorization_endpoint); set {} if it has one, or sign in without --device",
+            ep.issuer,
+            config::DEVICE_URL_KEY
+        ))
+        .into());
+    };
+    let token_url = ep.token()?.clone();
+    let auth = token::device_authorization(http, &device_url, &cfg.client_id, &cfg.scopes)
+        .map_err(|e| {
+            AuthError::Failed(format!(
+                "the identity provider would not start a device sign-in: {e}; nothing was started"
+            ))
+        })?;
+    flow.ui.show(LoginStep::EnterCode {
+        verification_uri: &auth.verification_uri,
+        user_code: &auth.user_code,
+        complete: auth.verification_uri_complete.as_ref(),
+    });
+    if !opts.no_browser {
+        let visit = auth
+            .verification_uri_complete
+            .as_ref()
+            .unwrap_or(&auth.verification_uri);
+        if let Err(e) = browser::open(settings, visit) {
+            tracing::info!("{e}");
+        }
+    }
+    let expires = later(auth.expires_in);
+    let deadline = deadline.min(expires);
+    flow.ui.show(LoginStep::WaitingForApproval(
+        deadline.saturating_duration_since(Instant::now()),
+    ));
+    let mut keys = KeySource::new(http, ep.jwks()?.clone());
+    keys.prefetch();
+    let mut interval = auth.interval;
+    loop {
+        if later(interval) > deadline {
+            let why = if deadline == expires {
+                "the device code expired before the sign-in was approved".to_owned()
+            } else {
+                format!("timed out after {}", human(timeout.as_secs()))
+            };
+            return Err(AuthError::Failed(format!("{why}; nothing was stored")).into());
+        }
+        std::thread::sleep(interval);
+        let answer = token::poll_device(http, &token_url, &cfg.client_id, &auth.device_code);
+        match answer {
+            Ok(tokens) => return Ok(finish(flow, &ep, tokens, &mut keys, None)?),
+            Err(e) => match e.oauth_code() {
+                Some("authorization_pending") => {}
+                Some("slow_down") => interval = slowed_down(interval),
+                Some("access_denied") => {
+                    return Err(AuthError::Failed(format!(
+                        "the sign-in was refused at the identity provider: {e}"
+                    ))
+                    .into());
+                }
+                Some("expired_token") => {
+                    return Err(AuthError::Failed(
+                        "the device code expired before the sign-in was approved; nothing was stored"
+                            .to_owned(),
+                    )
+                    .into());
+                }
+                _ => {
+                    return Err(AuthError::Failed(format!(
+                        "the identity provider refused the device sign-in: {e}"
+                    ))
+                    .into());
+                }
+            },
+        }
+    }
+}
+
+/// `now + wait`, saturating far in the future instead of panicking.
+fn later(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(lifetime::MAX_DEVICE_CODE_SECS))
+}
+
+/// The interval after a `slow_down` (RFC 8628 §3.5: 5 s more), still within the bounds.
+fn slowed_down(interval: Duration) -> Duration {
+    interval
+        .saturating_add(Duration::from_secs(5))
+        .min(Duration::from_secs(lifetime::MAX_POLL_SECS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_down_grows_the_interval_within_its_bound() {
+        assert_eq!(slowed_down(Duration::from_secs(5)), Duration::from_secs(10));
+        assert_eq!(
+            slowed_down(Duration::from_secs(58)),
+            Duration::from_secs(lifetime::MAX_POLL_SECS)
+        );
+        assert_eq!(
+            slowed_down(Duration::MAX),
+            Duration::from_secs(lifetime::MAX_POLL_SECS)
+        );
+        assert!(later(Duration::MAX) > Instant::now());
+    }
+}

@@ -1,0 +1,198 @@
+//! `lmi login sso`: Authorization Code + PKCE (S256) + `state` + `nonce` through the browser
+//! and a loopback redirect (`code`), or the device-authorization grant (RFC 8628) with
+//! `--device` (`device`).
+//!
+//! Order of business: read the store first (an unreachable keychain fails here, before the
+//! user signs in for nothing); bind the listener; resolve endpoints; open the browser; fetch
+//! the JWKS while the user is in the browser; take exactly one callback with this login's
+//! `state` (the listener answers and ignores any other); check `state` in constant time
+//! again, then `error`, then `iss` (RFC 9207); exchange the code; validate the ID
+//! token; store; only then tell the browser the outcome. Any failure stores nothing.
+//!
+//! Nothing here prints: each thing the user must see or do is a [`LoginStep`] handed to the
+//! command's [`LoginUi`].
+
+mod code;
+mod device;
+
+use std::time::{Duration, Instant};
+
+use super::answers::Tokens;
+use super::config::{self, SsoConfig};
+use super::discovery::Endpoints;
+use super::id_token::{self, Expect, KeySource};
+use super::refresh::RefreshLock;
+use super::safe_url::SafeUrl;
+use super::session::{Session, SessionWarning};
+use super::status::renew_if_due;
+use super::store::Store;
+use super::{SsoUser, account};
+use crate::auth::AuthError;
+use crate::auth::http::Http;
+use crate::auth::lifetime::{self, now_secs};
+use crate::settings::Settings;
+
+/// The flags of `lmi login sso`.
+#[derive(Debug, Clone, Default)]
+pub struct LoginOptions {
+    pub no_browser: bool,
+    pub device: bool,
+    pub redirect_port: Option<u16>,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// A valid session existed (possibly just refreshed); nothing was done.
+    AlreadySignedIn(SsoUser),
+    SignedIn {
+        user: SsoUser,
+        /// A refresh token was issued: the session renews itself.
+        refreshable: bool,
+        /// Where it was stored.
+        location: String,
+    },
+}
+
+/// What the user must see or do while a login runs, in order.
+#[derive(Debug)]
+pub enum LoginStep<'a> {
+    /// The stored session cannot be used (the error says why); a new sign-in starts.
+    StoredSessionUnusable(&'a AuthError),
+    /// The user signs in at `url`: lmi is opening it in the browser (`browser`), or, with
+    /// `--no-browser`, the user must open it.
+    SignInAt {
+        issuer: &'a str,
+        url: &'a SafeUrl,
+        browser: bool,
+    },
+    /// The browser could not be started; the user must open the URL shown.
+    BrowserFailed(&'a str),
+    /// Waiting this long for the browser's redirect.
+    WaitingForBrowser(Duration),
+    /// Device grant: open `verification_uri` anywhere and enter `user_code` (or open
+    /// `complete`, which carries the code).
+    EnterCode {
+        verification_uri: &'a SafeUrl,
+        user_code: &'a str,
+        complete: Option<&'a SafeUrl>,
+    },
+    /// Waiting this long for the device sign-in to be approved.
+    WaitingForApproval(Duration),
+    /// Something to know about the session that was stored or renewed.
+    Warning(&'a SessionWarning),
+}
+
+/// The command's side of a login: shows each step.
+pub trait LoginUi {
+    fn show(&mut self, step: LoginStep<'_>);
+}
+
+/// Signs in (see the module documentation).
+pub fn login(
+    settings: &Settings,
+    opts: &LoginOptions,
+    ui: &mut dyn LoginUi,
+) -> anyhow::Result<LoginOutcome> {
+    let cfg = SsoConfig::load(settings)?;
+    let store = Store::new(settings, &account(&cfg))?;
+    let timeout = config::login_timeout(settings)?;
+    let existing = store.load().map_err(AuthError::from)?;
+    if !opts.force && existing.is_some() {
+        match renew_if_due(settings, &cfg, &store, existing) {
+            Ok(Some(renewal)) => {
+                for w in &renewal.warnings {
+                    ui.show(LoginStep::Warning(w));
+                }
+                return Ok(LoginOutcome::AlreadySignedIn(renewal.user));
+            }
+            Ok(None) => {}
+            Err(e) => ui.show(LoginStep::StoredSessionUnusable(&e)),
+        }
+    }
+    let http = Http::new(settings)?;
+    let deadline = Instant::now() + timeout;
+    let mut flow = Flow {
+        settings,
+        cfg: &cfg,
+        store: &store,
+        http: &http,
+        ui,
+    };
+    let session = if opts.device {
+        device::sign_in(&mut flow, opts, deadline, timeout)?
+    } else {
+        code::sign_in(&mut flow, opts, deadline, timeout)?
+    };
+    Ok(LoginOutcome::SignedIn {
+        user: session.user(),
+        refreshable: session.refresh_token.is_some(),
+        location: store.location(),
+    })
+}
+
+/// What every step of a login needs.
+struct Flow<'a> {
+    settings: &'a Settings,
+    cfg: &'a SsoConfig,
+    store: &'a Store,
+    http: &'a Http,
+    ui: &'a mut dyn LoginUi,
+}
+
+/// Validates the ID token and stores the session.
+fn finish(
+    flow: &mut Flow<'_>,
+    ep: &Endpoints,
+    tokens: Tokens,
+    keys: &mut KeySource<'_>,
+    nonce: Option<&str>,
+) -> Result<Session, AuthError> {
+    let Some(raw) = tokens.id_token.as_ref().map(|t| t.expose()) else {
+        return Err(AuthError::Failed(
+            "the identity provider returned no ID token (is `openid` among OAUTH_SSO_SCOPES?); nothing was stored"
+                .to_owned(),
+        ));
+    };
+    let now = now_secs();
+    let claims = id_token::validate(
+        raw,
+        keys,
+        Expect {
+            issuer: &ep.issuer,
+            client_id: &flow.cfg.client_id,
+            nonce,
+            subject: None,
+        },
+        now,
+    )
+    .map_err(|why| {
+        AuthError::Failed(format!(
+            "the identity provider's ID token was rejected: {why}; nothing was stored"
+        ))
+    })?;
+    let mut session =
+        Session::new_record(ep.issuer.clone(), flow.cfg.client_id.clone(), claims.sub);
+    session.email = claims.email;
+    session.name = claims.name;
+    session.revocation_endpoint = ep.revocation.as_ref().map(|u| u.to_string());
+    let lifetime_secs = tokens.lifetime_secs();
+    session.access_token = Some(tokens.access_token);
+    session.refresh_token = tokens.refresh_token;
+    session.obtained_at = now;
+    // Without `expires_in`, the ID token's `exp` (bounded like any stated lifetime).
+    session.expires_at = match tokens.expires_in {
+        Some(_) => lifetime::expiry_after(now, lifetime_secs),
+        None => claims.exp.min(lifetime::expiry_after(
+            now,
+            lifetime::MAX_TOKEN_LIFETIME_SECS,
+        )),
+    };
+    // Under the refresh lock: a refresh running in another process cannot then overwrite the
+    // new session with one renewed from the old.
+    let _lock = RefreshLock::take(flow.settings)?;
+    if let Some(warning) = flow.store.save(&session)? {
+        flow.ui.show(LoginStep::Warning(&warning));
+    }
+    Ok(session)
+}

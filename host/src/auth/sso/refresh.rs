@@ -1,0 +1,192 @@
+//! Renewing the session with its refresh token, under `~/.cache/lmi/sso.lock`.
+//!
+//! Invariants:
+//! - The process that gets the lock re-reads the store and refreshes only if the token is
+//!   still expired (unless forced), so concurrent processes refresh once.
+//! - A refresh token the provider rejects (`invalid_grant`) ends the session locally too; a
+//!   provider that cannot be reached leaves the session as it was.
+//! - The provider's answer is stored before the new ID token is checked: a rotated refresh
+//!   token spends the old one, so the new one must survive an unreachable JWKS, a kill or a
+//!   bad token. An ID token that cannot be checked now (keys out of reach) or whose time claims
+//!   disagree with the clock keeps the new tokens, with a warning; one that is not the user's
+//!   (signature, issuer, audience, subject) has the new refresh token revoked before the
+//!   session is deleted.
+
+use std::time::Duration;
+
+use super::config::SsoConfig;
+use super::discovery::Purpose;
+use super::id_token::{self, Expect, KeySource, Refreshed};
+use super::logout::{Revocation, revoke};
+use super::session::{SessionWarning, usable};
+use super::store::Store;
+use super::token::{self, TokenRequestError};
+use super::{SsoUser, account};
+use crate::auth::AuthError;
+use crate::auth::http::Http;
+use crate::auth::lifetime::{self, now_secs};
+use crate::settings::Settings;
+
+/// How long a process waits for another one's refresh.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// A renewed (or still valid) session, and what the user should know about the renewal.
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    pub user: SsoUser,
+    pub warnings: Vec<SessionWarning>,
+}
+
+impl Renewal {
+    pub(super) fn unchanged(user: SsoUser) -> Self {
+        Self {
+            user,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// `lmi auth refresh`: refreshes the session now, whether or not it is due.
+pub fn refresh(settings: &Settings) -> Result<Renewal, AuthError> {
+    let cfg = SsoConfig::load(settings)?;
+    let store = Store::new(settings, &account(&cfg))?;
+    renew(settings, &cfg, &store, true)
+}
+
+/// Renews the session with its refresh token, under the refresh lock. Unless `force`, a
+/// session another process renewed meanwhile is used as it is.
+pub(super) fn renew(
+    settings: &Settings,
+    cfg: &SsoConfig,
+    store: &Store,
+    force: bool,
+) -> Result<Renewal, AuthError> {
+    let _lock = RefreshLock::take(settings)?;
+    let Some(session) = usable(store.load()?, cfg) else {
+        return Err(AuthError::SsoRequired(
+            "you are not signed in with SSO".to_owned(),
+        ));
+    };
+    if !force && session.is_fresh(now_secs()) {
+        tracing::info!("another lmi process refreshed the SSO session meanwhile");
+        return Ok(Renewal::unchanged(session.user()));
+    }
+    let Some(refresh_token) = session.refresh_token.clone() else {
+        return Err(AuthError::SsoRequired(if force {
+            "the SSO session cannot be refreshed: the identity provider issued no refresh token"
+                .to_owned()
+        } else {
+            "your SSO session has expired and the identity provider issued no refresh token"
+                .to_owned()
+        }));
+    };
+    let http = Http::new(settings)?;
+    let ep = cfg.endpoints(&http, Purpose::Refresh)?;
+    let tokens = match token::refresh(&http, ep.token()?, &cfg.client_id, &refresh_token) {
+        Ok(t) => t,
+        Err(e) if e.oauth_code() == Some("invalid_grant") => {
+            if let Err(del) = store.delete() {
+                tracing::warn!("cannot delete the rejected SSO session: {del}");
+            }
+            return Err(AuthError::SsoRequired(format!(
+                "the identity provider no longer accepts your SSO session ({e}); it was removed"
+            )));
+        }
+        // The provider was not reached: the session stays as it was, for another try.
+        Err(TokenRequestError::Http(e)) => {
+            return Err(AuthError::Network(format!(
+                "cannot refresh the SSO session: {e}"
+            )));
+        }
+        Err(e) => {
+            return Err(AuthError::Failed(format!(
+                "cannot refresh the SSO session: {e}"
+            )));
+        }
+    };
+    // Persist first (see the module documentation).
+    let now = now_secs();
+    let mut next = session.clone();
+    let lifetime_secs = tokens.lifetime_secs();
+    next.access_token = Some(tokens.access_token);
+    if let Some(rotated) = tokens.refresh_token {
+        next.refresh_token = Some(rotated);
+    }
+    next.obtained_at = now;
+    next.expires_at = lifetime::expiry_after(now, lifetime_secs);
+    let mut warnings = Vec::new();
+    let stored = store.save(&next).map_err(|e| {
+        AuthError::Failed(format!(
+            "the SSO session was refreshed but cannot be stored: {e}"
+        ))
+    })?;
+    warnings.extend(stored);
+    if let Some(raw) = &tokens.id_token {
+        let mut keys = KeySource::new(&http, ep.jwks()?.clone());
+        let expect = Expect {
+            issuer: &ep.issuer,
+            client_id: &cfg.client_id,
+            nonce: None,
+            subject: Some(&session.sub),
+        };
+        match id_token::check_refreshed(raw.expose(), &mut keys, expect, now) {
+            Refreshed::Valid(claims) => {
+                let (email, name) = (
+                    claims.email.or(next.email.clone()),
+                    claims.name.or(next.name.clone()),
+                );
+                if (&email, &name) != (&next.email, &next.name) {
+                    next.email = email;
+                    next.name = name;
+                    if let Err(e) = store.save(&next) {
+                        tracing::warn!("cannot store the SSO user's updated name and email: {e}");
+                    }
+                }
+            }
+            Refreshed::Unverifiable(why) => warnings.push(SessionWarning::IdTokenUnverifiable(why)),
+            Refreshed::ClockSkew(why) => warnings.push(SessionWarning::IdTokenClockSkew(why)),
+            Refreshed::Rejected(why) => {
+                // Not the user's token: the new refresh token is revoked (best effort) so it
+                // is not left valid anywhere, then the session ends.
+                if let Revocation::Failed(e) = revoke(settings, Some(cfg), &next) {
+                    tracing::warn!("cannot revoke the rejected session's refresh token: {e}");
+                }
+                if let Err(e) = store.delete() {
+                    tracing::warn!("cannot delete the rejected SSO session: {e}");
+                }
+                return Err(AuthError::Failed(format!(
+                    "the identity provider's refreshed ID token was rejected: {why}; the session was revoked and removed"
+                )));
+            }
+        }
+    }
+    tracing::info!("SSO session refreshed; valid until {}", next.expires_at);
+    Ok(Renewal {
+        user: next.user(),
+        warnings,
+    })
+}
+
+/// `~/.cache/lmi/sso.lock`, held while refreshing, storing or deleting the session.
+pub(super) struct RefreshLock {
+    _lock: Option<crate::lockfile::LockedFile>,
+}
+
+impl RefreshLock {
+    /// Waits for another process's refresh; refuses after `LOCK_WAIT` (two processes must
+    /// not both spend a rotating refresh token). An unusable lock file is not worth failing
+    /// a sign-in for: the refresh goes on without it.
+    pub(super) fn take(settings: &Settings) -> Result<Self, AuthError> {
+        let path = settings.paths().cache_dir().join("sso.lock");
+        match crate::lockfile::LockedFile::acquire(&path, LOCK_WAIT) {
+            Ok(lock) => Ok(Self { _lock: Some(lock) }),
+            Err(e @ crate::lockfile::LockError::Busy { .. }) => {
+                Err(AuthError::Failed(e.to_string()))
+            }
+            Err(e) => {
+                tracing::warn!("{e}; refreshing without the lock");
+                Ok(Self { _lock: None })
+            }
+        }
+    }
+}

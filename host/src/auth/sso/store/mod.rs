@@ -1,0 +1,215 @@
+//! Where the SSO session is kept: the OS keychain ([`keychain`]: Secret Service on Linux, the
+//! Keychain on macOS, Credential Manager on Windows), or — only when the user opted in with
+//! `LMI_SSO_STORAGE=file` — a 0600 file ([`file`]), whose every write comes back as a
+//! [`SessionWarning`] for the command to show. Beside a keychain session lmi keeps a
+//! token-free [`summary`] so the dispatch gate needs no keychain round trip.
+//!
+//! Invariants:
+//! - There is no silent fallback: an unreachable keychain is an error that says how to fix it.
+//! - One keychain item per provider and client (`lmi` / `<client_id>@<issuer>`), and each
+//!   record names its own issuer, client and revocation endpoint. Every item lmi writes is
+//!   listed (by account name only, no secret) in `~/.local/share/lmi/sso-accounts.json`, so
+//!   logout finds sessions of an earlier configuration too (a changed client id or issuer)
+//!   and revokes each where it was issued.
+
+pub mod file;
+pub mod keychain;
+pub mod summary;
+
+use std::path::PathBuf;
+
+use super::session::{RECORD_VERSION, Session, SessionWarning};
+use crate::auth::AuthError;
+use crate::settings::{ConfigError, Settings};
+
+pub const STORAGE_KEY: &str = "LMI_SSO_STORAGE";
+
+/// Why the session could not be read, written or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionStoreError {
+    /// No keychain reachable; the message says how to fix it.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<SessionStoreError> for AuthError {
+    fn from(e: SessionStoreError) -> Self {
+        // Not an authentication verdict: the session could not be read or written.
+        AuthError::Network(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Keychain(keychain::Keychain),
+    File,
+}
+
+/// The session store chosen by `LMI_SSO_STORAGE` for one provider and client.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    file_path: PathBuf,
+    summary_path: PathBuf,
+}
+
+/// `~/.local/share/lmi/sso-session.json`
+pub fn file_path(settings: &Settings) -> PathBuf {
+    settings.paths().data_dir().join("sso-session.json")
+}
+
+/// Which backend `LMI_SSO_STORAGE` selects: `keychain` (default) or `file`.
+pub fn storage_kind(settings: &Settings) -> Result<&'static str, ConfigError> {
+    match settings.global(STORAGE_KEY).map(str::trim) {
+        None | Some("keychain") => Ok("keychain"),
+        Some("file") => Ok("file"),
+        Some(other) => Err(ConfigError::InvalidValue {
+            key: STORAGE_KEY.to_owned(),
+            source_name: settings.source_of(STORAGE_KEY),
+            reason: format!("`{other}` is not a storage: use keychain (the default) or file"),
+        }),
+    }
+}
+
+impl Store {
+    pub fn new(settings: &Settings, account: &str) -> Result<Self, ConfigError> {
+        let file_path = file_path(settings);
+        let backend = match storage_kind(settings)? {
+            "file" => Backend::File,
+            _ => Backend::Keychain(keychain::Keychain::new(settings, account)?),
+        };
+        Ok(Self {
+            backend,
+            file_path,
+            summary_path: summary::path(settings),
+        })
+    }
+
+    /// `keychain` or `file`.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Keychain(_) => "keychain",
+            Backend::File => "file",
+        }
+    }
+
+    /// Where the session lives, for `auth status`.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Keychain(k) => k.location(),
+            Backend::File => self.file_path.display().to_string(),
+        }
+    }
+
+    /// The stored session, if any. A record lmi cannot read is reported and treated as absent
+    /// (signing in replaces it).
+    pub fn load(&self) -> Result<Option<Session>, SessionStoreError> {
+        let bytes = match &self.backend {
+            Backend::Keychain(k) => k.read()?,
+            Backend::File => file::read(&self.file_path)?,
+        };
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        // Deserializing the tokens registers them with the log scrubber (`Secret`).
+        match serde_json::from_slice::<Session>(&bytes) {
+            Ok(s) if s.v == RECORD_VERSION => Ok(Some(s)),
+            _ => {
+                tracing::warn!(
+                    "the stored SSO session in {} is not one this lmi can read; sign in again (lmi login sso)",
+                    self.location()
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores `session`, replacing what was there. File storage returns the warning the user
+    /// must see about it.
+    pub fn save(&self, session: &Session) -> Result<Option<SessionWarning>, SessionStoreError> {
+        let bytes = session.encode()?;
+        match &self.backend {
+            Backend::Keychain(k) => {
+                k.write(bytes)?;
+                summary::write(&self.summary_path, session);
+                Ok(None)
+            }
+            Backend::File => {
+                file::write(&self.file_path, &bytes)?;
+                Ok(Some(SessionWarning::PlaintextFile {
+                    path: self.file_path.clone(),
+                    keychain: keychain::keychain_name(),
+                }))
+            }
+        }
+    }
+
+    /// Deletes the stored session; `true` if there was one. A session file left over from
+    /// file storage is removed too, whichever backend is selected.
+    pub fn delete(&self) -> Result<bool, SessionStoreError> {
+        // The summary goes first: a half-finished delete must not leave a session that looks
+        // valid to the dispatch gate.
+        summary::remove(&self.summary_path)?;
+        let mut deleted = false;
+        if let Backend::Keychain(k) = &self.backend {
+            deleted = k.delete()?;
+        }
+        Ok(file::remove(&self.file_path)? || deleted)
+    }
+
+    /// The session without its tokens, as last stored in the keychain: what the dispatch gate
+    /// needs (who, until when) without the cost of a Secret Service round trip (about 10 ms).
+    /// `None` for file storage (the file is read as cheaply) or when there is no summary.
+    pub fn summary(&self) -> Option<Session> {
+        match self.backend {
+            Backend::Keychain(_) => summary::read(&self.summary_path),
+            Backend::File => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secret;
+
+    fn session() -> Session {
+        Session {
+            access_token: Some(Secret::new("a".repeat(10))),
+            refresh_token: Some(Secret::new("r".repeat(10))),
+            expires_at: 2,
+            obtained_at: 1,
+            ..Session::new_record("https://idp.example".into(), "cli".into(), "alice".into())
+        }
+    }
+
+    #[test]
+    fn file_store_round_trip_is_private_and_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/sso-session.json");
+        let store = Store {
+            backend: Backend::File,
+            file_path: path.clone(),
+            summary_path: dir.path().join("cache/sso-summary.json"),
+        };
+        assert!(store.load().unwrap().is_none());
+        let warning = store.save(&session()).unwrap();
+        assert!(
+            matches!(warning, Some(SessionWarning::PlaintextFile { path: ref p, .. }) if *p == path)
+        );
+        assert_eq!(store.load().unwrap(), Some(session()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(store.delete().unwrap());
+        assert!(!store.delete().unwrap());
+        std::fs::write(&path, b"{garbage").unwrap();
+        assert!(store.load().unwrap().is_none());
+    }
+}
