@@ -211,6 +211,34 @@ impl Write for FileGuard<'_> {
 
 static INIT: OnceLock<()> = OnceLock::new();
 
+/// Log lines on the terminal read like the commands' own (`warning: …`), whichever layer
+/// wrote them: a library warns through `tracing`, a command through `output::warn`.
+struct TerminalFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for TerminalFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        write!(writer, "{level}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
 /// Installs the global subscriber once. Failures to open the log file are not fatal.
 pub fn init(options: &LogOptions) {
     let verbose = options.verbose;
@@ -222,9 +250,7 @@ pub fn init(options: &LogOptions) {
         };
         let stderr = tracing_subscriber::fmt::layer()
             .with_writer(StderrWriter)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_target(false)
-            .without_time()
+            .event_format(TerminalFormat)
             .with_filter(level)
             .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                 m.target().starts_with("lmi")

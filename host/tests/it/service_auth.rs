@@ -386,7 +386,7 @@ fn a_corrupt_cache_file_is_discarded_with_a_warning_and_refetched() {
     let run = home.run(["auth", "token"]);
     run.success()
         .stdout_has("tok-1")
-        .stderr_has("WARN")
+        .stderr_has("warning: ")
         .stderr_has("discarding the token cache");
     assert_eq!(read_cache(&home, "dev")["access_token"], "tok-1");
     // Valid JSON of the wrong shape is recovered from too.

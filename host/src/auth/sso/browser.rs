@@ -16,7 +16,7 @@ use crate::settings::Settings;
 /// Starts a browser on `url`; the error says what was tried.
 pub fn open(settings: &Settings, url: &SafeUrl) -> Result<(), String> {
     let url = url.as_str();
-    if let Some(list) = settings.global("BROWSER") {
+    if let Some(list) = settings.global(crate::settings::keys::BROWSER) {
         let mut failures = Vec::new();
         let separator = if cfg!(windows) { ';' } else { ':' };
         for entry in list

@@ -5,19 +5,14 @@ use url::Url;
 
 use crate::settings::{ConfigError, Settings};
 
-pub const CLIENT_ID_KEY: &str = "OAUTH_SSO_CLIENT_ID";
-pub const ISSUER_KEY: &str = "OAUTH_SSO_ISSUER";
-pub const SCOPES_KEY: &str = "OAUTH_SSO_SCOPES";
-pub const AUTHORIZATION_URL_KEY: &str = "OAUTH_SSO_AUTHORIZATION_URL";
-pub const TOKEN_URL_KEY: &str = "OAUTH_SSO_TOKEN_URL";
-pub const JWKS_URL_KEY: &str = "OAUTH_SSO_JWKS_URL";
-pub const REVOCATION_URL_KEY: &str = "OAUTH_SSO_REVOCATION_URL";
-pub const DEVICE_URL_KEY: &str = "OAUTH_SSO_DEVICE_AUTHORIZATION_URL";
-/// How long `lmi login sso` waits for the browser (or the device approval), in seconds.
-pub const LOGIN_TIMEOUT_KEY: &str = "LMI_SSO_LOGIN_TIMEOUT_SECS";
+pub use crate::settings::keys::{
+    SSO_AUTHORIZATION_URL as AUTHORIZATION_URL_KEY, SSO_CLIENT_ID as CLIENT_ID_KEY,
+    SSO_DEVICE_AUTHORIZATION_URL as DEVICE_URL_KEY, SSO_ISSUER as ISSUER_KEY,
+    SSO_JWKS_URL as JWKS_URL_KEY, SSO_REVOCATION_URL as REVOCATION_URL_KEY,
+    SSO_SCOPES as SCOPES_KEY, SSO_TOKEN_URL as TOKEN_URL_KEY,
+};
 
 pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
-pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 300;
 
 /// The SSO keys, checked. Endpoints set here are used as they are; the rest come from
 /// discovery on the issuer.
@@ -126,8 +121,7 @@ impl SsoConfig {
 
 /// The login timeout (`LMI_SSO_LOGIN_TIMEOUT_SECS`, default 300 s, at least 1 s).
 pub fn login_timeout(settings: &Settings) -> Result<std::time::Duration, ConfigError> {
-    let secs = settings.global_u64(LOGIN_TIMEOUT_KEY, DEFAULT_LOGIN_TIMEOUT_SECS)?;
-    Ok(std::time::Duration::from_secs(secs.max(1)))
+    Ok(settings.sso_options()?.login_timeout)
 }
 
 fn invalid(settings: &Settings, key: &str, reason: &str) -> ConfigError {

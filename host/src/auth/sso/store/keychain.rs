@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 use super::SessionStoreError;
 use crate::settings::{ConfigError, Settings};
 
-pub const KEYCHAIN_TIMEOUT_KEY: &str = "LMI_KEYCHAIN_TIMEOUT_SECS";
-pub const DEFAULT_KEYCHAIN_TIMEOUT_SECS: u64 = 5;
 /// The keychain item's service name.
 pub const KEYCHAIN_SERVICE: &str = "lmi";
 /// The largest account index lmi reads (a few hundred accounts).
@@ -57,10 +55,9 @@ pub struct Keychain {
 
 impl Keychain {
     pub fn new(settings: &Settings, account: &str) -> Result<Self, ConfigError> {
-        let secs = settings.global_u64(KEYCHAIN_TIMEOUT_KEY, DEFAULT_KEYCHAIN_TIMEOUT_SECS)?;
         Ok(Self {
             account: account.to_owned(),
-            timeout: Duration::from_secs(secs.max(1)),
+            timeout: settings.sso_options()?.keychain_timeout,
             file_path: super::file_path(settings),
             index_path: index_path(settings),
         })

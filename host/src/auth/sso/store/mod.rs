@@ -20,9 +20,9 @@ use std::path::PathBuf;
 
 use super::session::{RECORD_VERSION, Session, SessionWarning};
 use crate::auth::AuthError;
-use crate::settings::{ConfigError, Settings};
+use crate::settings::{ConfigError, SessionStorage, Settings};
 
-pub const STORAGE_KEY: &str = "LMI_SSO_STORAGE";
+pub use crate::settings::keys::SSO_STORAGE as STORAGE_KEY;
 
 /// Why the session could not be read, written or deleted.
 #[derive(Debug, thiserror::Error)]
@@ -62,15 +62,10 @@ pub fn file_path(settings: &Settings) -> PathBuf {
 
 /// Which backend `LMI_SSO_STORAGE` selects: `keychain` (default) or `file`.
 pub fn storage_kind(settings: &Settings) -> Result<&'static str, ConfigError> {
-    match settings.global(STORAGE_KEY).map(str::trim) {
-        None | Some("keychain") => Ok("keychain"),
-        Some("file") => Ok("file"),
-        Some(other) => Err(ConfigError::InvalidValue {
-            key: STORAGE_KEY.to_owned(),
-            source_name: settings.source_of(STORAGE_KEY),
-            reason: format!("`{other}` is not a storage: use keychain (the default) or file"),
-        }),
-    }
+    Ok(match settings.sso_options()?.storage {
+        SessionStorage::Keychain => "keychain",
+        SessionStorage::File => "file",
+    })
 }
 
 impl Store {
