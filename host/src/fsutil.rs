@@ -67,7 +67,10 @@ pub fn open_trusted(path: &Path) -> std::io::Result<File> {
 
 /// Reads a state file under the trust rule, refusing one larger than `limit` bytes.
 pub fn read_trusted(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = open_trusted(path)?;
+    read_limited(open_trusted(path)?, path, limit)
+}
+
+fn read_limited(file: File, path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -77,6 +80,44 @@ pub fn read_trusted(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// A directory that passed the trust rule, held open: files in it are opened relative to the
+/// very descriptor that was checked, so several reads in one directory pay for one check of
+/// the directory chain.
+pub struct TrustedDir {
+    path: std::path::PathBuf,
+    #[cfg(unix)]
+    file: File,
+}
+
+impl TrustedDir {
+    /// Opens `dir` and checks it (and every directory above it) under the trust rule. A
+    /// missing directory is `ErrorKind::NotFound`, one that fails is `PermissionDenied`.
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            path: dir.to_owned(),
+            #[cfg(unix)]
+            file: trust::open_dir(dir)?,
+        })
+    }
+
+    /// Opens the file `name` in this directory under the trust rule (see [`open_trusted`]).
+    pub fn open_file(&self, name: &std::ffi::OsStr) -> std::io::Result<File> {
+        #[cfg(unix)]
+        {
+            trust::open_in(&self.file, &self.path.join(name), name)
+        }
+        #[cfg(not(unix))]
+        {
+            File::open(self.path.join(name))
+        }
+    }
+
+    /// Reads the file `name` in this directory, refusing one larger than `limit` bytes.
+    pub fn read_file(&self, name: &std::ffi::OsStr, limit: u64) -> std::io::Result<Vec<u8>> {
+        read_limited(self.open_file(name)?, &self.path.join(name), limit)
+    }
 }
 
 /// Checks a directory lmi keeps state in (and every directory above it) under the trust rule.
@@ -225,8 +266,12 @@ mod trust {
         let name = path
             .file_name()
             .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "path has no file name"))?;
-        // Open the directory first, then check that what was opened is the directory whose
-        // ancestors were checked; the file is opened relative to it without following links.
+        open_in(&open_dir(dir)?, path, name)
+    }
+
+    /// Opens the directory first, then checks that what was opened is the directory whose
+    /// ancestors were checked; files are then opened relative to it ([`open_in`]).
+    pub fn open_dir(dir: &Path) -> Result<File, Error> {
         let dir_file = File::open(dir)?;
         let dir_meta = dir_file.metadata()?;
         // The directory actually opened must itself pass, not only what the path names now.
@@ -239,6 +284,12 @@ mod trust {
                 "the directory changed while it was checked".into(),
             ));
         }
+        Ok(dir_file)
+    }
+
+    /// Opens `name` relative to the checked directory `dir_file` without following links;
+    /// `path` names it in errors.
+    pub fn open_in(dir_file: &File, path: &Path, name: &std::ffi::OsStr) -> Result<File, Error> {
         let c_name = std::ffi::CString::new(name.as_bytes())
             .map_err(|_| Error::new(ErrorKind::InvalidInput, "file name contains NUL"))?;
         use std::os::fd::AsRawFd;

@@ -791,6 +791,7 @@ fn to_toml<T: Serialize>(value: &T) -> Result<String, StoreError> {
 
 /// Files lmi creates in the store: 0600 whatever the umask, never through a link.
 fn private_file_options() -> fs::OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut opts = fs::OpenOptions::new();
     #[cfg(unix)]
     {

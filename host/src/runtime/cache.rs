@@ -82,19 +82,22 @@ impl ArtifactCache {
     }
 
     /// Loads the artifact for a component: trust checks, then its checksum, then wasmtime's
-    /// own compatibility checks, all on the one descriptor opened.
+    /// own compatibility checks, all on the one descriptor opened. The directory chain is
+    /// checked once; the artifact and its checksum are opened relative to the checked
+    /// directory.
     pub fn load(&self, engine: &Engine, component_sha: &str) -> Result<Component, Miss> {
-        use crate::fsutil;
+        use crate::fsutil::TrustedDir;
         use std::io::ErrorKind;
 
-        match fsutil::check_trusted_dir(&self.dir) {
-            Ok(()) => {}
+        let dir = match TrustedDir::open(&self.dir) {
+            Ok(dir) => dir,
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(Miss::Absent),
             Err(e) => return Err(Miss::Untrusted(e.to_string())),
-        }
+        };
         let path = self.path_for(component_sha);
         let damaged = |why: String| Miss::Damaged(format!("{}: {why}", path.display()));
-        let file = match fsutil::open_trusted(&path) {
+        let name = path.file_name().unwrap_or_default();
+        let file = match dir.open_file(name) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(Miss::Absent),
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
@@ -102,14 +105,16 @@ impl ArtifactCache {
             }
             Err(e) => return Err(damaged(format!("cannot read it: {e}"))),
         };
-        let expected =
-            fsutil::read_trusted(&Self::checksum_path(&path), 64).map_err(|e| match e.kind() {
+        let checksum_path = Self::checksum_path(&path);
+        let expected = dir
+            .read_file(checksum_path.file_name().unwrap_or_default(), 64)
+            .map_err(|e| match e.kind() {
                 ErrorKind::NotFound => damaged("its checksum file is missing".into()),
                 _ => Miss::Damaged(e.to_string()),
             })?;
         // SAFETY: a read-only private mapping of a regular file that passed the trust rule
         // (ours, writable by nobody else, in a directory chain nobody else can write); lmi
-        // replaces artifacts only by rename, never in place, so the mapping does not change
+        // replaces artifacts only by rename, never in place, so the file does not change
         // under us.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file) }
@@ -117,13 +122,52 @@ impl ArtifactCache {
         if Self::checksum(&map[..]).as_bytes() != expected.trim_ascii() {
             return Err(damaged("it does not match its checksum".into()));
         }
-        // SAFETY: these bytes were produced by `Component::serialize` in this host (the
-        // trust rule above says only the user could have written them, and lmi writes them
-        // only from its own compiles) and match the checksum written beside them; wasmtime
-        // itself rejects artifacts from another version or configuration. They are copied
-        // from the checked mapping, never read again by path.
-        #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(engine, &map[..]) };
-        component.map_err(|e| damaged(format!("{e:#}")))
+        deserialize_checked(engine, &file, &map).map_err(|e| damaged(format!("{e:#}")))
     }
+}
+
+/// Deserializes the artifact whose descriptor `file` and mapping `map` passed the checks.
+///
+/// On Linux wasmtime maps the checked file itself, through `/proc/self/fd/N`: that names the
+/// open descriptor (the same inode, even if the path was renamed over since), never the
+/// path, and it spares a copy of the whole artifact into fresh memory on every dispatch.
+/// Elsewhere, or without `/proc`, the checked bytes are copied.
+///
+/// SAFETY (of the `deserialize` calls): these bytes were produced by `Component::serialize`
+/// in this host (the trust rule says only the user could have written them, and lmi writes
+/// them only from its own compiles) and match the checksum written beside them; wasmtime
+/// itself rejects artifacts from another version or configuration.
+#[allow(unsafe_code)]
+fn deserialize_checked(
+    engine: &Engine,
+    file: &std::fs::File,
+    map: &memmap2::Mmap,
+) -> wasmtime::Result<Component> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        // Only when `/proc` shows this very descriptor: otherwise wasmtime's error would be
+        // taken for a damaged artifact.
+        if let (Ok(seen), Ok(ours)) = (std::fs::metadata(&by_descriptor), file.metadata()) {
+            use std::os::unix::fs::MetadataExt;
+            if (seen.dev(), seen.ino()) == (ours.dev(), ours.ino()) {
+                return unsafe { Component::deserialize_file(engine, &by_descriptor) }.map_err(
+                    |e| {
+                        // wasmtime names the file it opened; the caller names the artifact.
+                        let causes: Vec<String> =
+                            e.chain().skip(1).map(|c| c.to_string()).collect();
+                        if causes.is_empty() {
+                            e
+                        } else {
+                            wasmtime::Error::msg(causes.join(": "))
+                        }
+                    },
+                );
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+    unsafe { Component::deserialize(engine, &map[..]) }
 }

@@ -29,8 +29,10 @@ pub struct Deadline {
 }
 
 /// How long after the deadline a run that has not ended is ended with the process.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub const BACKSTOP_GRACE_SECS: u32 = 1;
 /// The exit code of a run the backstop ended (the README's "hit a limit").
+#[cfg_attr(not(unix), allow(dead_code))]
 pub const BACKSTOP_EXIT: i32 = 5;
 
 pub fn arm(engine: &Engine, timeout: Duration) -> Deadline {
