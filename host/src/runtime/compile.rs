@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::ComponentError;
 use crate::plugins::store::MAX_COMPONENT_BYTES;
-use crate::settings::{ConfigError, Settings};
+use crate::settings::{ConfigError, RuntimeOptions, Settings};
 
 /// Set by the `lmi` binary: compile in a bounded child process of it. A program embedding
 /// the library (tests, the soak example) has no such child to start, and compiles in-process.
@@ -35,12 +35,9 @@ pub(super) fn in_child_processes() -> bool {
 /// The hidden first argument that makes `lmi` the compiling child.
 pub const CHILD_ARG: &str = "__lmi-compile-component";
 
-/// Default bounds, overridable by `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS`: a
-/// real plugin compiles in well under a second and a few hundred MiB.
-const DEFAULT_MEMORY_MB: u64 = 2048;
-const DEFAULT_TIMEOUT_SECS: u64 = 60;
-
-/// How much memory and time one compile may take.
+/// How much memory and time one compile may take. The defaults (`RuntimeOptions`, overridable
+/// by `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS`) are generous: a real plugin
+/// compiles in well under a second and a few hundred MiB.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
     pub memory_mb: u64,
@@ -50,11 +47,10 @@ pub struct Bounds {
 impl Bounds {
     /// `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS` (0 or junk is a usage error).
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let mb = settings.global_u64("LMI_COMPILE_MEMORY_MB", DEFAULT_MEMORY_MB)?;
-        let secs = settings.global_u64("LMI_COMPILE_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
+        let options = settings.runtime_options()?;
         Ok(Self {
-            memory_mb: mb.min(1 << 20),
-            timeout: Duration::from_secs(secs.min(24 * 3600)),
+            memory_mb: options.compile_memory_mb,
+            timeout: options.compile_timeout,
         })
     }
 }
@@ -62,8 +58,8 @@ impl Bounds {
 impl Default for Bounds {
     fn default() -> Self {
         Self {
-            memory_mb: DEFAULT_MEMORY_MB,
-            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            memory_mb: RuntimeOptions::DEFAULT_COMPILE_MEMORY_MB,
+            timeout: Duration::from_secs(RuntimeOptions::DEFAULT_COMPILE_TIMEOUT_SECS),
         }
     }
 }

@@ -21,15 +21,13 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT_MEMORY_MB: u64 = 256;
-    pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
-
+    /// `LMI_PLUGIN_MEMORY_MB` and `LMI_PLUGIN_TIMEOUT_SECS` (settings' runtime section).
     pub fn from_settings(settings: &Settings) -> Result<Self, crate::settings::ConfigError> {
-        let mb = settings.global_u64("LMI_PLUGIN_MEMORY_MB", Self::DEFAULT_MEMORY_MB)?;
-        let secs = settings.global_u64("LMI_PLUGIN_TIMEOUT_SECS", Self::DEFAULT_TIMEOUT_SECS)?;
+        let options = settings.runtime_options()?;
         Ok(Self {
-            memory_bytes: usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-            timeout: Duration::from_secs(secs),
+            memory_bytes: usize::try_from(options.plugin_memory_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+            timeout: options.plugin_timeout,
             // Off for embedders (tests, `examples/soak.rs`): only the `lmi` command, which
             // runs one plugin and ends, turns it on (`commands::run`).
             exit_process_after_deadline: false,
