@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use crate::auth::cache::CacheState;
-use crate::commands::Ctx;
+use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
 use crate::plugins::store::Store;
 use crate::runtime::{self, ArtifactCache, component_sha256};
@@ -92,7 +92,7 @@ impl Check {
 }
 
 impl DoctorArgs {
-    pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         let checks = diagnose(&ctx.settings, !self.offline);
         report(&checks, ctx.output);
         let failed = checks.iter().any(|c| c.status == Status::Fail);
