@@ -1,16 +1,18 @@
-//! The command line: clap types for the built-in commands, plugin commands merged in from
-//! installed manifests (no wasm is read to route), and the mapping of results to exit codes.
+//! The command line: one clap parser for lmi's own commands, where any other word is an
+//! external subcommand that the installed plugins' route index sends to its plugin (no wasm is
+//! read to route); and the mapping of errors to exit codes and hints.
+//!
+//! Only help, version, unknown commands and parse errors build the whole command with every
+//! plugin's commands merged in: reading every manifest costs more than some plugins take to run.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser};
 
-use crate::commands::{self, Ctx};
-use crate::exit::{Exit, ExitStatus};
+use crate::commands::{self, Builtin, CliError, Ctx};
 use crate::output::{self, OutputFormat};
 use crate::paths::Paths;
-use crate::plugins::manifest::BUILTIN_COMMANDS;
 use crate::plugins::store::{InstalledPlugin, Store, contested, route};
 use crate::settings::Settings;
 
@@ -18,6 +20,7 @@ use crate::settings::Settings;
 #[command(
     name = "lmi",
     about = "Run platform plugins in a sandbox, with your SSO session and per-environment service tokens",
+    version,
     disable_version_flag = true,
     after_help = "Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 4 authentication required or failed, 5 plugin crashed or hit a limit; a plugin's own code passes through."
 )]
@@ -29,12 +32,57 @@ pub struct Cli {
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     version: Option<bool>,
 
+    /// lmi's own commands. Any other word is taken as an external subcommand (see [`parse`]).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Builtin,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    Builtin(GlobalArgs, Builtin),
+    /// A plugin command: its name, then every word after it, untouched.
+    Plugin(GlobalArgs, Vec<OsString>),
+}
+
+/// Parses `argv` with clap's external subcommands: lmi's options, then a built-in, or any
+/// other word, which with every word after it is the plugin's. Help, version and errors
+/// come back as clap's error, for the caller to report with the plugins' commands in view.
+pub fn parse(argv: &[OsString]) -> Result<Invocation, clap::Error> {
+    // A plugin command parses against lmi's options alone: building every built-in's parser
+    // would add about a third to what routing costs (measured with callgrind). Built-ins,
+    // help, version and errors take the whole definition below.
+    let options = GlobalArgs::augment_args(clap::Command::new("lmi"))
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .allow_external_subcommands(true);
+    if let Ok(matches) = options.try_get_matches_from(argv)
+        && let Some((name, words)) = matches.subcommand()
+        && !commands::is_builtin(name)
+    {
+        return Ok(Invocation::Plugin(
+            GlobalArgs::from_arg_matches(&matches)?,
+            external_words(name, words),
+        ));
+    }
+    let matches = Cli::command()
+        .allow_external_subcommands(true)
+        .try_get_matches_from(argv)?;
+    match matches.subcommand() {
+        Some((name, words)) if !commands::is_builtin(name) => {
+            let global = GlobalArgs::from_arg_matches(&matches)?;
+            let words = external_words(name, words);
+            Ok(Invocation::Plugin(global, words))
+        }
+        _ => {
+            let cli = Cli::from_arg_matches(&matches)?;
+            Ok(Invocation::Builtin(cli.global, cli.command))
+        }
+    }
 }
 
 /// The options every command takes.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
     /// The environment to act in (default: `default_environment` in ~/.config/lmi/.env).
     #[arg(short = 'e', long = "env", global = true, value_name = "NAME")]
@@ -47,29 +95,6 @@ pub struct GlobalArgs {
     /// Output format of lmi's own commands.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Sign in (`lmi login sso`).
-    #[command(subcommand)]
-    Login(commands::login::LoginCommand),
-    /// Sign out (`lmi logout sso`).
-    #[command(subcommand)]
-    Logout(commands::login::LogoutCommand),
-    /// Inspect and manage credentials.
-    #[command(subcommand)]
-    Auth(commands::auth::AuthCommand),
-    /// Install, inspect and create plugins.
-    #[command(subcommand)]
-    Plugin(commands::plugin::PluginCommand),
-    /// Environments found in the configuration directory.
-    #[command(subcommand)]
-    Env(commands::env::EnvCommand),
-    /// Print a shell completion script (including installed plugin commands).
-    Completions(commands::completions::CompletionsArgs),
-    /// Check configuration, credentials, the keychain and installed plugins; one line per check.
-    Doctor(commands::doctor::DoctorArgs),
 }
 
 /// The process entry point: parse, run, map the outcome to an exit code.
@@ -85,210 +110,142 @@ pub fn main() -> ExitCode {
     match run(argv) {
         Ok(code) => code,
         Err(err) => {
-            let exit = exit_of(&err);
             // Messages may quote an identity provider's answer or a manifest's line: scrub
             // known secrets from them as from the log, and let no escape sequence through.
             output::note(format_args!(
                 "error: {}",
-                crate::text::block(&crate::logging::scrub(&format!("{err:#}")), 40, 2000)
+                crate::text::block(&crate::logging::scrub(&err.to_string()), 40, 2000)
             ));
-            if let Some(hint) = hint_of(&err, exit) {
+            if let Some(hint) = err.hint {
                 output::note(format_args!("hint: {hint}"));
             }
-            exit.into()
+            err.exit.into()
         }
     }
 }
 
-fn run(argv: Vec<OsString>) -> anyhow::Result<ExitCode> {
+/// An external subcommand's name and words, as clap hands them over.
+fn external_words(name: &str, words: &clap::ArgMatches) -> Vec<OsString> {
+    std::iter::once(OsString::from(name))
+        .chain(
+            words
+                .get_many::<OsString>("")
+                .into_iter()
+                .flatten()
+                .cloned(),
+        )
+        .collect()
+}
+
+fn run(argv: Vec<OsString>) -> Result<ExitCode, CliError> {
     let paths = Paths::from_env()?;
     let store = Store::new(&paths);
-
-    // A plugin command: the store's route index names its plugin, so only that manifest is
-    // read, and it parses against just the global options and that one command (reading
-    // every manifest and building every built-in's parser cost more than some plugins take
-    // to run). Anything unusual takes the full path below, which also reports errors.
-    let word = dispatch_word(&argv);
-    let routed = word.and_then(|w| store.route(w));
-    let route_missed = word.is_some() && routed.is_none();
-    if let Some(plugin) = routed {
-        let plugins = vec![plugin];
-        if let Some(matches) = dispatch_matches(&argv, word, &plugins) {
-            return dispatch(&matches, paths, plugins);
+    let invocation = match parse(&argv) {
+        Ok(invocation) => invocation,
+        // Help, version and errors: the whole command, plugins included, says it.
+        Err(refused) => {
+            let (plugins, _) = store.list();
+            match build_command(&plugins).try_get_matches_from(&argv) {
+                Err(e) => e.exit(),
+                Ok(_) => refused.exit(),
+            }
         }
+    };
+    match invocation {
+        Invocation::Builtin(global, command) => {
+            let (plugins, problems) = store.list();
+            for problem in problems {
+                output::warn(problem);
+            }
+            let ctx = into_ctx(&global, paths, plugins)?;
+            command.run(&ctx, || build_command(&ctx.plugins))
+        }
+        Invocation::Plugin(global, words) => dispatch(&argv, &global, words, paths, &store),
+    }
+}
+
+/// A plugin command: the store's route index names its plugin, so only that manifest is
+/// read. A word the index does not know takes the full path, which also explains errors.
+fn dispatch(
+    argv: &[OsString],
+    global: &GlobalArgs,
+    words: Vec<OsString>,
+    paths: Paths,
+    store: &Store,
+) -> Result<ExitCode, CliError> {
+    let mut words = words.into_iter();
+    let name = words.next().unwrap_or_default();
+    let name = name.to_str().unwrap_or_default().to_owned();
+    let args: Vec<String> = words.map(|a| a.to_string_lossy().into_owned()).collect();
+    if let Some(plugin) = store.route(&name) {
+        let ctx = into_ctx(global, paths, vec![plugin.clone()])?;
+        return commands::run::run(&ctx, &plugin, &name, args);
     }
 
     let (plugins, problems) = store.list();
-    let matches = match dispatch_matches(&argv, word, &plugins) {
-        Some(matches) => matches,
-        None => {
-            // A command whose owner does not load stays the owner's: say so (exit 2) rather
-            // than call it unknown or let another plugin have it.
-            if let Some(w) = command_word(&argv, true).filter(|w| route(&plugins, w).is_none())
-                && let Some(owner) = store
-                    .owners()
-                    .remove(w)
-                    .filter(|o| !plugins.iter().any(|p| &p.manifest.name == o))
-            {
-                let why = problems
-                    .iter()
-                    .find(|p| p.contains(&format!("plugin `{owner}`:")))
-                    .cloned()
-                    .unwrap_or_default();
-                return Err(crate::exit::UsageError(format!(
-                    "`{w}` belongs to plugin `{owner}`, which does not load ({why}); fix its manifest, reinstall it, or run `lmi plugin remove {owner}`"
-                ))
-                .into());
-            }
-            if word.is_some_and(|w| route(&plugins, w).is_none()) {
-                // The command may belong to a plugin lmi refused to load: say why before
-                // the parser calls it unknown.
-                for problem in &problems {
-                    output::warn(problem);
-                }
-            }
-            build_command(&plugins).get_matches_from(argv)
-        }
+    let Some(plugin) = route(&plugins, &name).cloned() else {
+        return Err(unknown_command(argv, &name, &plugins, &problems, store));
     };
-    let name = matches.subcommand_name().unwrap_or_default();
-    if route(&plugins, name).is_some() {
-        for contested in contested(&plugins) {
-            output::warn(contested);
-        }
-        if route_missed {
-            // The route index did not know this command: make it do so next time.
-            store.refresh_routes();
-        }
-        return dispatch(&matches, paths, plugins);
+    for contested in contested(&plugins) {
+        output::warn(contested);
     }
+    // The route index did not know this command: make it do so next time.
+    store.refresh_routes();
+    let ctx = into_ctx(global, paths, plugins)?;
+    commands::run::run(&ctx, &plugin, &name, args)
+}
 
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
+/// No loaded plugin provides `name`. A command whose owner does not load stays the owner's:
+/// say so (exit 2) rather than call it unknown or let another plugin have it. Otherwise say
+/// why plugins failed to load, then let clap call the word unknown (with suggestions).
+fn unknown_command(
+    argv: &[OsString],
+    name: &str,
+    plugins: &[InstalledPlugin],
+    problems: &[String],
+    store: &Store,
+) -> CliError {
+    if let Some(owner) = store
+        .owners()
+        .remove(name)
+        .filter(|o| !plugins.iter().any(|p| &p.manifest.name == o))
+    {
+        let why = problems
+            .iter()
+            .find(|p| p.contains(&format!("plugin `{owner}`:")))
+            .cloned()
+            .unwrap_or_default();
+        return CliError::usage(format!(
+            "`{name}` belongs to plugin `{owner}`, which does not load ({why}); fix its manifest, reinstall it, or run `lmi plugin remove {owner}`"
+        ));
+    }
     for problem in problems {
         output::warn(problem);
     }
-    let flags = GlobalFlags {
-        env: cli.global.env.clone(),
-        verbose: cli.global.verbose,
-        output: cli.global.output,
-    };
-    let ctx = flags.into_ctx(paths, plugins)?;
-    match cli.command {
-        Command::Login(cmd) => cmd.run(&ctx),
-        Command::Logout(cmd) => cmd.run(&ctx),
-        Command::Auth(cmd) => cmd.run(&ctx),
-        Command::Plugin(cmd) => cmd.run(&ctx),
-        Command::Env(cmd) => cmd.run(&ctx),
-        Command::Completions(args) => args.run(&ctx, build_command(&ctx.plugins)),
-        Command::Doctor(args) => args.run(&ctx),
+    match build_command(plugins).try_get_matches_from(argv) {
+        Err(e) => e.exit(),
+        Ok(_) => CliError::usage(format!("no installed plugin provides `{name}`")),
     }
 }
 
-struct GlobalFlags {
-    env: Option<String>,
-    verbose: u8,
-    output: OutputFormat,
-}
-
-impl GlobalFlags {
-    fn from_matches(m: &clap::ArgMatches) -> Self {
-        Self {
-            env: m.get_one::<String>("env").cloned(),
-            verbose: m.get_count("verbose"),
-            output: m
-                .get_one::<OutputFormat>("output")
-                .copied()
-                .unwrap_or_default(),
-        }
-    }
-
-    fn into_ctx(self, paths: Paths, plugins: Vec<InstalledPlugin>) -> anyhow::Result<Ctx> {
-        let settings = Settings::load(paths, self.env.as_deref())?;
-        crate::logging::init(&settings.log_options(self.verbose));
-        Ok(Ctx {
-            settings,
-            output: self.output,
-            verbose: self.verbose,
-            plugins,
-        })
-    }
-}
-
-/// Runs the plugin command `matches` chose: route by manifest, hand over the raw words.
-fn dispatch(
-    matches: &clap::ArgMatches,
+fn into_ctx(
+    global: &GlobalArgs,
     paths: Paths,
     plugins: Vec<InstalledPlugin>,
-) -> anyhow::Result<ExitCode> {
-    let Some((name, sub)) = matches.subcommand() else {
-        return Err(crate::exit::UsageError("no command given: see `lmi --help`".into()).into());
-    };
-    let plugin = route(&plugins, name)
-        .ok_or_else(|| crate::exit::UsageError(format!("no installed plugin provides `{name}`")))?
-        .clone();
-    let args: Vec<String> = sub
-        .get_many::<OsString>("args")
-        .into_iter()
-        .flatten()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let ctx = GlobalFlags::from_matches(matches).into_ctx(paths, plugins)?;
-    commands::run::run(&ctx, &plugin, name, args)
+) -> Result<Ctx, CliError> {
+    let settings = Settings::load(paths, global.env.as_deref())?;
+    crate::logging::init(&settings.log_options(global.verbose));
+    Ok(Ctx {
+        settings,
+        output: global.output,
+        verbose: global.verbose,
+        plugins,
+    })
 }
 
-/// `argv` parsed by [`dispatch_command`], when it applies and parses.
-fn dispatch_matches(
-    argv: &[OsString],
-    word: Option<&str>,
-    plugins: &[InstalledPlugin],
-) -> Option<clap::ArgMatches> {
-    dispatch_command(word?, plugins)?
-        .try_get_matches_from(argv)
-        .ok()
-}
-
-/// The parser for a plugin command (`word`, from [`dispatch_word`]): just the global
-/// options and that command, whose words go to the plugin.
-fn dispatch_command(word: &str, plugins: &[InstalledPlugin]) -> Option<clap::Command> {
-    let plugin = route(plugins, word)?;
-    let command = plugin.manifest.command(word)?;
-    Some(
-        GlobalArgs::augment_args(clap::Command::new("lmi"))
-            .disable_version_flag(true)
-            .disable_help_flag(true)
-            .subcommand_required(true)
-            .subcommand(plugin_subcommand(plugin, command)),
-    )
-}
-
-/// The command word of `argv` when only global options come before it and it is not a
-/// built-in: a plugin command, if any plugin provides it.
-fn dispatch_word(argv: &[OsString]) -> Option<&str> {
-    command_word(argv, false)
-}
-
-/// The first word after lmi's options, not a built-in; `attached` also skips `-eVALUE`.
-fn command_word(argv: &[OsString], attached: bool) -> Option<&str> {
-    let mut words = argv.iter().skip(1);
-    let word = loop {
-        let word = words.next()?.to_str()?;
-        match word {
-            "-e" | "--env" | "--output" => {
-                words.next()?;
-            }
-            "--verbose" => {}
-            _ if word.starts_with("--env=") || word.starts_with("--output=") => {}
-            // `-eprod`: the short option with its value attached (only where asked, as
-            // the fast path leaves that form to the full parser).
-            _ if attached && word.starts_with("-e") && word.len() > 2 => {}
-            _ if word.starts_with("-v") && word[1..].bytes().all(|b| b == b'v') => {}
-            _ if word.starts_with('-') => return None,
-            _ => break word,
-        }
-    };
-    (!BUILTIN_COMMANDS.contains(&word)).then_some(word)
-}
-
-/// The full command: built-ins from the derive, then one subcommand per plugin command.
+/// The whole command, for help, completions and errors: built-ins from the derive, then one
+/// subcommand per plugin command. It takes no external subcommand, so an unknown word is an
+/// error with suggestions.
 pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     let mut version = env!("CARGO_PKG_VERSION").to_owned();
     for p in plugins {
@@ -300,8 +257,11 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     let mut cmd = Cli::command().version(version);
     for plugin in plugins {
         for c in &plugin.manifest.commands {
-            // A command another plugin owns is listed once, under its owner.
-            if route(plugins, &c.name).is_some_and(|p| p.manifest.name == plugin.manifest.name) {
+            // A command another plugin owns is listed once, under its owner; a built-in's
+            // name (in a manifest linked before lmi took it) stays lmi's.
+            if route(plugins, &c.name).is_some_and(|p| p.manifest.name == plugin.manifest.name)
+                && !commands::is_builtin(&c.name)
+            {
                 cmd = cmd.subcommand(plugin_subcommand(plugin, c));
             }
         }
@@ -309,7 +269,7 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     cmd
 }
 
-/// One plugin command: its words go to the plugin untouched.
+/// One plugin command, as help and completion scripts show it: its words go to the plugin.
 fn plugin_subcommand(
     plugin: &InstalledPlugin,
     c: &crate::plugins::manifest::CommandSpec,
@@ -327,7 +287,7 @@ fn plugin_subcommand(
         .disable_help_flag(true)
         .disable_version_flag(true)
         .arg(
-            Arg::new("args")
+            clap::Arg::new("args")
                 .num_args(0..)
                 .trailing_var_arg(true)
                 .allow_hyphen_values(true)
@@ -351,38 +311,6 @@ fn safe_about(about: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The hint printed under an error: the auth error's own, else for any exit 4 (e.g. a
-/// plugin's `auth-failed`), signing in.
-fn hint_of(err: &anyhow::Error, exit: Exit) -> Option<&'static str> {
-    err.chain()
-        .find_map(|c| c.downcast_ref::<crate::auth::AuthError>())
-        .and_then(|e| e.hint())
-        .or((exit == Exit::Auth).then_some("run: lmi login sso"))
-}
-
-/// The exit code an error means: the first error in the chain that knows its code.
-pub fn exit_of(err: &anyhow::Error) -> Exit {
-    for cause in err.chain() {
-        macro_rules! known {
-            ($($ty:ty),* $(,)?) => {
-                $(if let Some(e) = cause.downcast_ref::<$ty>() { return e.exit(); })*
-            };
-        }
-        known!(
-            crate::exit::UsageError,
-            crate::paths::NoHomeError,
-            crate::settings::ConfigError,
-            crate::plugins::manifest::ManifestError,
-            crate::plugins::store::StoreError,
-            crate::runtime::RunError,
-        );
-        if let Some(e) = cause.downcast_ref::<crate::auth::AuthError>() {
-            return e.exit();
-        }
-    }
-    Exit::Failure
 }
 
 #[cfg(test)]
@@ -411,23 +339,21 @@ mod tests {
         }
     }
 
-    /// What a parse decided: the global flags, the command and the plugin's words.
-    fn outcome(m: &clap::ArgMatches) -> (Option<String>, u8, OutputFormat, String, Vec<String>) {
-        let flags = GlobalFlags::from_matches(m);
-        let (name, sub) = m.subcommand().unwrap();
-        let args = sub
-            .get_many::<OsString>("args")
-            .into_iter()
-            .flatten()
-            .map(|a| a.to_string_lossy().into_owned())
+    /// What a parse decided: the global flags, the plugin command and its words.
+    fn plugin_call(argv: &[&str]) -> (Option<String>, u8, OutputFormat, Vec<String>) {
+        let argv: Vec<OsString> = std::iter::once("lmi")
+            .chain(argv.iter().copied())
+            .map(OsString::from)
             .collect();
-        (
-            flags.env,
-            flags.verbose,
-            flags.output,
-            name.to_owned(),
-            args,
-        )
+        let parsed = parse(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        let Invocation::Plugin(global, words) = parsed else {
+            panic!("{argv:?} parsed as a built-in");
+        };
+        let words = words
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        (global.env, global.verbose, global.output, words)
     }
 
     /// Manifest text that got past install (linked, or installed before the rule) reaches
@@ -461,70 +387,89 @@ mod tests {
         }
     }
 
-    /// A global option the dispatch scan does not know would send every dispatch that uses
-    /// it down the slow path.
+    /// lmi's options go before the command word; every word after it is the plugin's, even
+    /// one that looks like lmi's own option.
     #[test]
-    fn the_dispatch_scan_knows_every_global_option() {
-        let globals = GlobalArgs::augment_args(clap::Command::new("lmi"));
-        for arg in globals.get_arguments() {
-            let takes_value = arg.get_action().takes_values();
-            let mut spellings: Vec<String> = Vec::new();
-            if let Some(long) = arg.get_long() {
-                spellings.push(format!("--{long}"));
-            }
-            if let Some(short) = arg.get_short() {
-                spellings.push(format!("-{short}"));
-            }
-            for flag in spellings {
-                let mut argv: Vec<OsString> = vec!["lmi".into(), flag.clone().into()];
-                if takes_value {
-                    argv.push("json".into());
-                }
-                argv.push("hello".into());
-                assert_eq!(dispatch_word(&argv), Some("hello"), "{flag}");
-            }
+    fn global_options_come_before_the_plugin_command_and_the_rest_is_the_plugins() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            plugin_call(&["hello"]),
+            (None, 0, OutputFormat::Text, words(&["hello"]))
+        );
+        assert_eq!(
+            plugin_call(&["--env", "prod", "hello", "--x"]),
+            (
+                Some("prod".into()),
+                0,
+                OutputFormat::Text,
+                words(&["hello", "--x"])
+            )
+        );
+        assert_eq!(
+            plugin_call(&["-eprod", "-vv", "--output=json", "hello", "a"]),
+            (
+                Some("prod".into()),
+                2,
+                OutputFormat::Json,
+                words(&["hello", "a"])
+            )
+        );
+        assert_eq!(
+            plugin_call(&["--env=prod", "--verbose", "--output", "json", "whoami"]),
+            (
+                Some("prod".into()),
+                1,
+                OutputFormat::Json,
+                words(&["whoami"])
+            )
+        );
+        assert_eq!(
+            plugin_call(&["hello", "-e", "late", "--help", "-V", "--", "--output", "d"]),
+            (
+                None,
+                0,
+                OutputFormat::Text,
+                words(&["hello", "-e", "late", "--help", "-V", "--", "--output", "d"])
+            )
+        );
+    }
+
+    /// Built-in names parse as built-ins; help, version and unknown options are left to the
+    /// whole command (the parse fails, and `run` asks `build_command`).
+    #[test]
+    fn built_ins_parse_as_built_ins() {
+        let parse = |argv: &[&str]| {
+            let argv: Vec<OsString> = std::iter::once("lmi")
+                .chain(argv.iter().copied())
+                .map(OsString::from)
+                .collect();
+            parse(&argv)
+        };
+        assert!(matches!(
+            parse(&["-e", "prod", "plugin", "list"]).unwrap(),
+            Invocation::Builtin(_, Builtin::Plugin(_))
+        ));
+        for refused in [
+            &["--help"][..],
+            &["-V"],
+            &[],
+            &["-x", "hello"],
+            &["help", "hello"],
+        ] {
+            assert!(parse(refused).is_err(), "{refused:?}");
         }
     }
 
-    /// The dispatch parser decides exactly what the full parser decides, and stands aside
-    /// for anything else.
+    /// The whole command (help, completions) lists plugin commands beside the built-ins,
+    /// never in place of one.
     #[test]
-    fn the_dispatch_parser_agrees_with_the_full_parser() {
-        let plugins = vec![hello()];
-        let cases: &[&[&str]] = &[
-            &["hello"],
-            &["hello", "a", "-b", "--c", "--help", "-V", "--", "d"],
-            &["-e", "prod", "hello", "x"],
-            &["--env=prod", "-vv", "--output", "json", "hello"],
-            &["--verbose", "--output=json", "whoami", "-e", "other"],
-            &["hello", "-e", "late", "y"],
-        ];
-        for case in cases {
-            let argv: Vec<OsString> = std::iter::once("lmi")
-                .chain(case.iter().copied())
-                .map(OsString::from)
-                .collect();
-            let fast = dispatch_matches(&argv, dispatch_word(&argv), &plugins)
-                .unwrap_or_else(|| panic!("{case:?} should take the dispatch parser"));
-            let full = build_command(&plugins).try_get_matches_from(&argv).unwrap();
-            assert_eq!(outcome(&fast), outcome(&full), "{case:?}");
-        }
-        for case in [
-            &["--help", "hello"][..],
-            &["-V"],
-            &["plugin", "list"],
-            &["hellp"],
-            &["-x", "hello"],
-            &[],
-        ] {
-            let argv: Vec<OsString> = std::iter::once("lmi")
-                .chain(case.iter().copied())
-                .map(OsString::from)
-                .collect();
-            assert!(
-                dispatch_matches(&argv, dispatch_word(&argv), &plugins).is_none(),
-                "{case:?}"
-            );
-        }
+    fn the_whole_command_keeps_built_in_names_for_lmi() {
+        let mut plugin = hello();
+        plugin.manifest.commands[0].name = "login".into();
+        plugin.grants.commands.push("login".into());
+        let cmd = build_command(&[plugin]);
+        let logins = cmd.get_subcommands().filter(|c| c.get_name() == "login");
+        assert_eq!(logins.count(), 1);
+        cmd.debug_assert();
     }
 }

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use crate::commands::Ctx;
+use crate::commands::{CliError, Ctx};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -23,7 +23,7 @@ pub struct CompletionsArgs {
 }
 
 impl CompletionsArgs {
-    pub fn run(self, _ctx: &Ctx, mut command: clap::Command) -> anyhow::Result<ExitCode> {
+    pub fn run(self, _ctx: &Ctx, mut command: clap::Command) -> Result<ExitCode, CliError> {
         let mut out = Vec::new();
         clap_complete::generate(self.shell, &mut command, "lmi", &mut out);
         crate::output::line(String::from_utf8_lossy(&out).trim_end());

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::commands::Ctx;
+use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Subcommand)]
@@ -14,14 +14,14 @@ pub enum EnvCommand {
 }
 
 impl EnvCommand {
-    pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         match self {
             EnvCommand::List => list(ctx),
         }
     }
 }
 
-fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let settings = &ctx.settings;
     let found = settings.environments();
     let default = settings.default_env();

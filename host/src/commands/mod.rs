@@ -1,14 +1,21 @@
-//! One module per verb. Each parses nothing itself (clap did) and calls into the library.
+//! One module per verb, findable in one guess: `commands/auth/token.rs` is `lmi auth token`.
+//! Each parses nothing itself (clap did) and calls into the library; each returns a
+//! [`CliError`], whose exit code comes from the error's type.
 
 pub mod auth;
 pub mod completions;
 pub mod doctor;
 pub mod env;
+pub mod error;
 pub mod login;
 pub mod plugin;
 pub mod run;
-pub mod scaffold;
 
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+pub use crate::commands::error::CliError;
 use crate::output::OutputFormat;
 use crate::plugins::store::InstalledPlugin;
 use crate::settings::Settings;
@@ -21,4 +28,81 @@ pub struct Ctx {
     pub output: OutputFormat,
     pub verbose: u8,
     pub plugins: Vec<InstalledPlugin>,
+}
+
+/// lmi's own commands. Their names are reserved: no plugin command may take one.
+#[derive(Debug, Subcommand)]
+pub enum Builtin {
+    /// Sign in (`lmi login sso`).
+    #[command(subcommand)]
+    Login(login::LoginCommand),
+    /// Sign out (`lmi logout sso`).
+    #[command(subcommand)]
+    Logout(login::LogoutCommand),
+    /// Inspect and manage credentials.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// Install, inspect and create plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Environments found in the configuration directory.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
+    /// Print a shell completion script (including installed plugin commands).
+    Completions(completions::CompletionsArgs),
+    /// Check configuration, credentials, the keychain and installed plugins; one line per check.
+    Doctor(doctor::DoctorArgs),
+}
+
+impl Builtin {
+    /// Runs the command; `full` is the whole command line (built-ins and plugin commands),
+    /// which completions are generated from.
+    pub fn run(
+        self,
+        ctx: &Ctx,
+        full: impl FnOnce() -> clap::Command,
+    ) -> Result<ExitCode, CliError> {
+        match self {
+            // Login and logout still return `anyhow` (their rework is under way): the adapter
+            // reads the code from the known SSO error types.
+            Builtin::Login(cmd) => cmd.run(ctx).map_err(CliError::from_sso_flow),
+            Builtin::Logout(cmd) => cmd.run(ctx).map_err(CliError::from_sso_flow),
+            Builtin::Auth(cmd) => cmd.run(ctx),
+            Builtin::Plugin(cmd) => cmd.run(ctx),
+            Builtin::Env(cmd) => cmd.run(ctx),
+            Builtin::Completions(args) => args.run(ctx, full()),
+            Builtin::Doctor(args) => args.run(ctx),
+        }
+    }
+}
+
+/// Whether `name` is one of lmi's own commands (clap's `help` included), as derived from
+/// [`Builtin`]: no list to keep in step by hand.
+pub fn is_builtin(name: &str) -> bool {
+    name == "help" || Builtin::has_subcommand(name)
+}
+
+/// The names of lmi's own commands, from the clap definition.
+pub fn builtin_names() -> Vec<String> {
+    let cmd = Builtin::augment_subcommands(clap::Command::new("lmi"));
+    cmd.get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .chain(["help".to_owned()])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_name_is_reserved_and_nothing_else() {
+        let names = builtin_names();
+        assert!(names.len() >= 8, "{names:?}");
+        for name in &names {
+            assert!(is_builtin(name), "{name}");
+        }
+        assert!(!is_builtin("hello"));
+        assert!(!is_builtin("logi"));
+    }
 }

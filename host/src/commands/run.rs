@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use crate::auth::AuthError;
-use crate::commands::Ctx;
+use crate::commands::{CliError, Ctx};
 use crate::plugins::store::InstalledPlugin;
 use crate::runtime::{self, HostState, Limits};
 
@@ -14,9 +14,9 @@ pub fn run(
     plugin: &InstalledPlugin,
     command: &str,
     args: Vec<String>,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, CliError> {
     let spec = plugin.manifest.command(command).ok_or_else(|| {
-        crate::exit::UsageError(format!(
+        CliError::usage(format!(
             "plugin {} does not provide `{command}`",
             plugin.label()
         ))
@@ -48,7 +48,7 @@ pub fn run(
     }
 
     tracing::info!(plugin = %plugin.label(), command, env = ?ctx.settings.active_env(), "dispatch");
-    let engine = runtime::engine()?;
+    let engine = runtime::engine().map_err(CliError::failure)?;
     let loaded = runtime::load_installed_within(
         &engine,
         ctx.settings.paths(),

@@ -52,18 +52,6 @@ pub fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
-/// Names lmi uses itself; a plugin command may not shadow them.
-pub const BUILTIN_COMMANDS: &[&str] = &[
-    "login",
-    "logout",
-    "auth",
-    "plugin",
-    "env",
-    "completions",
-    "doctor",
-    "help",
-];
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -153,8 +141,20 @@ pub enum ManifestError {
     Unreadable { path: PathBuf, reason: String },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    /// Every problem found, in manifest order.
+    #[error("{path}: {}", list(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// One problem as it is; several as a count and one line each.
+fn list(problems: &[String]) -> String {
+    match problems {
+        [one] => one.clone(),
+        many => format!("{} problems:\n  - {}", many.len(), many.join("\n  - ")),
+    }
 }
 
 impl ExitStatus for ManifestError {
@@ -183,58 +183,70 @@ impl Manifest {
     /// names the line, column and problem but never quotes the text: the file may not be
     /// what it claims to be, and the error reaches CI logs.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        Self::parse_reserving(text, path, &|_| false)
+    }
+
+    /// [`Manifest::parse`], also refusing command names `reserved` claims: lmi's own commands,
+    /// which this layer does not know (the command line passes them in at install).
+    pub fn parse_reserving(
+        text: &str,
+        path: &Path,
+        reserved: &dyn Fn(&str) -> bool,
+    ) -> Result<Self, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.to_owned(),
             message: describe_toml_error(&e, text),
         })?;
         manifest
-            .validate()
-            .map_err(|message| ManifestError::Invalid {
+            .validate(reserved)
+            .map_err(|problems| ManifestError::Invalid {
                 path: path.to_owned(),
-                message,
+                problems,
             })?;
         Ok(manifest)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Every rule the manifest breaks, not just the first, so one `validate` shows them all.
+    fn validate(&self, reserved: &dyn Fn(&str) -> bool) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
         if !is_name(&self.name) {
-            return Err(format!(
+            problems.push(format!(
                 "plugin name `{}` is invalid: use lowercase letters, digits and `-`, starting with a letter (at most 64)",
                 self.name
             ));
         }
         if self.commands.is_empty() {
-            return Err(
+            problems.push(
                 "the plugin declares no commands: add at least one [[commands]] table".into(),
             );
         }
         let mut seen = BTreeSet::new();
         for c in &self.commands {
             if !is_name(&c.name) {
-                return Err(format!(
+                problems.push(format!(
                     "command name `{}` is invalid: use lowercase letters, digits and `-`, starting with a letter",
                     c.name
                 ));
             }
-            if BUILTIN_COMMANDS.contains(&c.name.as_str()) {
-                return Err(format!(
+            if reserved(&c.name) {
+                problems.push(format!(
                     "command `{}` clashes with the built-in `lmi {}`: rename it",
                     c.name, c.name
                 ));
             }
             if !seen.insert(c.name.as_str()) {
-                return Err(format!("command `{}` is declared twice", c.name));
+                problems.push(format!("command `{}` is declared twice", c.name));
             }
             if c.about.trim().is_empty() {
-                return Err(format!(
+                problems.push(format!(
                     "command `{}` has an empty `about`: say in a few words what it does",
                     c.name
                 ));
             }
-            check_text(&format!("command `{}`: `about`", c.name), &c.about)?;
+            problems.extend(check_text(&format!("command `{}`: `about`", c.name), &c.about).err());
         }
         if let Some(description) = &self.description {
-            check_text("`description`", description)?;
+            problems.extend(check_text("`description`", description).err());
         }
         if self.component.is_absolute()
             || self
@@ -242,23 +254,27 @@ impl Manifest {
                 .components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         {
-            return Err(format!(
+            problems.push(format!(
                 "component `{}` must be a path inside the plugin directory (relative, no `..`)",
                 self.component.display()
             ));
         }
         let p = &self.permissions;
         if (p.service_token || p.service_requests) && p.environments.is_empty() {
-            return Err("permissions: `environments` must list the environments the plugin may use (or [\"*\"] for any) when it asks for service_token or service_requests".into());
+            problems.push("permissions: `environments` must list the environments the plugin may use (or [\"*\"] for any) when it asks for service_token or service_requests".into());
         }
         for env in &p.environments {
             if env != "*" && crate::settings::validate_env_name(env).is_err() {
-                return Err(format!(
+                problems.push(format!(
                     "permissions: `{env}` is not a valid environment name"
                 ));
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// What installing the plugin grants, one line each, as shown before install and by

@@ -163,12 +163,12 @@ impl InstalledPlugin {
     }
 
     /// Refuses a run of `command` when the manifest now asks for more than was granted.
-    pub fn check_grants(&self, command: &str) -> Result<(), StoreError> {
+    pub fn check_grants(&self, command: &str) -> Result<(), PluginStoreError> {
         let more = self.grants.exceeded_by(&self.manifest, command);
         if more.is_empty() {
             return Ok(());
         }
-        Err(StoreError::NotGranted {
+        Err(PluginStoreError::NotGranted {
             plugin: self.label(),
             more: more.join(", "),
             fix: self.reinstall_hint(),
@@ -235,7 +235,7 @@ fn too_large(limit: u64) -> std::io::Error {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum PluginStoreError {
     #[error("plugin `{0}` is not installed (see `lmi plugin list`)")]
     NotInstalled(String),
     #[error(
@@ -277,25 +277,25 @@ pub enum StoreError {
     Lock(#[from] LockError),
 }
 
-impl ExitStatus for StoreError {
+impl ExitStatus for PluginStoreError {
     fn exit(&self) -> Exit {
         match self {
-            StoreError::Io { source, .. }
+            PluginStoreError::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
                 Exit::Usage
             }
-            StoreError::Io { .. } | StoreError::Damaged { .. } | StoreError::Lock(_) => {
-                Exit::Failure
-            }
+            PluginStoreError::Io { .. }
+            | PluginStoreError::Damaged { .. }
+            | PluginStoreError::Lock(_) => Exit::Failure,
             _ => Exit::Usage,
         }
     }
 }
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PluginStoreError {
     let context = context.into();
-    move |source| StoreError::Io { context, source }
+    move |source| PluginStoreError::Io { context, source }
 }
 
 /// The version directory a `plugins/<name>` link may point at: exactly
@@ -520,14 +520,14 @@ impl Store {
         }
     }
 
-    pub fn get(&self, name: &str) -> Result<InstalledPlugin, StoreError> {
+    pub fn get(&self, name: &str) -> Result<InstalledPlugin, PluginStoreError> {
         if !super::manifest::is_name(name) {
-            return Err(StoreError::BadName(crate::text::line(name, 80)));
+            return Err(PluginStoreError::BadName(crate::text::line(name, 80)));
         }
         if fs::symlink_metadata(self.root.join(name)).is_err() {
-            return Err(StoreError::NotInstalled(name.to_owned()));
+            return Err(PluginStoreError::NotInstalled(name.to_owned()));
         }
-        self.load(name).map_err(|e| StoreError::Damaged {
+        self.load(name).map_err(|e| PluginStoreError::Damaged {
             name: name.to_owned(),
             reason: format!("{e:#}"),
         })
@@ -612,10 +612,10 @@ impl Store {
 
     /// Takes the store's writer lock, held until the guard drops. Another install or
     /// removal holding it for a minute is an error, not a wait without end.
-    pub fn lock(&self) -> Result<LockedFile, StoreError> {
+    pub fn lock(&self) -> Result<LockedFile, PluginStoreError> {
         crate::fsutil::create_private_dir(&self.versions())
             .map_err(io(format!("cannot create {}", self.root.display())))?;
-        LockedFile::acquire(&self.lock_path(), STORE_LOCK_WAIT).map_err(StoreError::Lock)
+        LockedFile::acquire(&self.lock_path(), STORE_LOCK_WAIT).map_err(PluginStoreError::Lock)
     }
 
     fn lock_path(&self) -> PathBuf {
@@ -625,7 +625,7 @@ impl Store {
     /// Refuses a plugin whose commands another installed plugin owns (was installed with,
     /// per its `grants.toml`, even if it does not load now). A command a linked plugin merely
     /// declares later is not owned, so it cannot block installs.
-    pub fn check_clashes(&self, manifest: &Manifest) -> Result<(), StoreError> {
+    pub fn check_clashes(&self, manifest: &Manifest) -> Result<(), PluginStoreError> {
         let owners = self.owners();
         let (installed, _) = self.list();
         for c in &manifest.commands {
@@ -636,7 +636,7 @@ impl Store {
                 .iter()
                 .find(|p| &p.manifest.name == owner)
                 .map_or_else(|| owner.clone(), InstalledPlugin::label);
-            return Err(StoreError::CommandClash {
+            return Err(PluginStoreError::CommandClash {
                 command: c.name.clone(),
                 plugin: manifest.name.clone(),
                 other,
@@ -655,7 +655,7 @@ impl Store {
         component: &[u8],
         record: &InstallRecord,
         verify: impl FnOnce(&InstalledPlugin) -> Result<(), String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), PluginStoreError> {
         let versions = self.versions();
         let prefix = format!(".staging-{}-", manifest.name);
         let mut builder = tempfile::Builder::new();
@@ -686,7 +686,7 @@ impl Store {
             .map_err(|e| format!("{e:#}"))
             .and_then(|p| verify(&p));
         if let Err(reason) = staged {
-            return Err(StoreError::Unloadable {
+            return Err(PluginStoreError::Unloadable {
                 plugin: format!("{} {}", manifest.name, manifest.version),
                 reason,
             });
@@ -731,15 +731,15 @@ impl Store {
     /// Removes an installed plugin. Call with the lock held. Only the link lmi made goes,
     /// and the version directory only when the link points at one; nothing a planted link
     /// points at is touched.
-    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+    pub fn remove(&self, name: &str) -> Result<(), PluginStoreError> {
         if !super::manifest::is_name(name) {
-            return Err(StoreError::BadName(crate::text::line(name, 80)));
+            return Err(PluginStoreError::BadName(crate::text::line(name, 80)));
         }
         let link = self.root.join(name);
-        let meta =
-            fs::symlink_metadata(&link).map_err(|_| StoreError::NotInstalled(name.to_owned()))?;
+        let meta = fs::symlink_metadata(&link)
+            .map_err(|_| PluginStoreError::NotInstalled(name.to_owned()))?;
         if !meta.file_type().is_symlink() {
-            return Err(StoreError::Damaged {
+            return Err(PluginStoreError::Damaged {
                 name: name.to_owned(),
                 reason: format!(
                     "{} is not the link lmi makes, so lmi leaves it alone; remove it yourself if you put it there",
@@ -782,8 +782,8 @@ impl Store {
 
 /// lmi's own records as TOML; these types always serialize, but an error is reported, not
 /// unwrapped.
-fn to_toml<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    toml::to_string_pretty(value).map_err(|e| StoreError::Io {
+fn to_toml<T: Serialize>(value: &T) -> Result<String, PluginStoreError> {
+    toml::to_string_pretty(value).map_err(|e| PluginStoreError::Io {
         context: "cannot serialize lmi's plugin records".into(),
         source: std::io::Error::other(e),
     })
@@ -802,7 +802,7 @@ fn private_file_options() -> fs::OpenOptions {
 }
 
 /// Writes a new file (0600) and flushes it to disk before it can be renamed into place.
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PluginStoreError> {
     let mut f = private_file_options()
         .write(true)
         .create_new(true)
@@ -814,7 +814,7 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 #[cfg(unix)]
-fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
+fn swap_link(link: &Path, target: &Path) -> Result<(), PluginStoreError> {
     let parent = link.parent().unwrap_or(Path::new("."));
     let tmp = parent.join(format!(
         ".link-{}-{}",
@@ -827,7 +827,7 @@ fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
     // Over a real directory someone planted it fails, and that directory is left alone.
     fs::rename(&tmp, link).map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        StoreError::Io {
+        PluginStoreError::Io {
             context: format!(
                 "cannot switch the plugin link {} (if it is not a link lmi made, remove it yourself)",
                 link.display()
@@ -838,7 +838,7 @@ fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
 }
 
 #[cfg(not(unix))]
-fn swap_link(link: &Path, target: &Path) -> Result<(), StoreError> {
+fn swap_link(link: &Path, target: &Path) -> Result<(), PluginStoreError> {
     let _ = fs::remove_file(link);
     let parent = link.parent().unwrap_or(Path::new("."));
     std::os::windows::fs::symlink_dir(parent.join(target), link)

@@ -32,7 +32,11 @@ fn each_broken_manifest_gets_its_own_message() {
     for case in &cases {
         let text = std::fs::read_to_string(case).unwrap();
         // Messages name the file as a user sees it, not as the test found it.
-        let got = match Manifest::parse(&text, Path::new("lmi-plugin.toml")) {
+        let got = match Manifest::parse_reserving(
+            &text,
+            Path::new("lmi-plugin.toml"),
+            &lmi::commands::is_builtin,
+        ) {
             Ok(m) => {
                 failures.push(format!("{}: parsed without error: {m:?}", case.display()));
                 continue;

@@ -495,7 +495,11 @@ fn a_linked_plugin_cannot_take_over_another_plugins_command_on_any_path() {
     ] {
         home.run(args).success().stdout_has("Hello, world!");
     }
+    // The full path (taken when the route index does not know the command) reads every
+    // manifest, and says who declares what.
+    std::fs::remove_file(home.data().join("plugins/.routes.json")).unwrap();
     home.run(["-eprod", "hello"])
+        .stdout_has("Hello, world!")
         .stderr_has("plugin aaa 0.1.0 declares `hello`, which plugin hello 0.1.0 provides");
     let help = home.run(["--help"]);
     help.success();

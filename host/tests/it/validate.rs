@@ -91,7 +91,7 @@ fn each_broken_plugin_is_reported_with_its_own_message() {
         (
             "bad name",
             broken(tmp.path(), "name", |m| {
-                m.replace("name = \"hello\"", "name = \"Hello\"")
+                m.replacen("name = \"hello\"", "name = \"Hello\"", 1)
             }),
             "plugin name `Hello` is invalid",
         ),
@@ -151,6 +151,46 @@ fn each_broken_plugin_is_reported_with_its_own_message() {
             install.stderr.contains(message),
             "{case}: install said something else: {install:#?}"
         );
+    }
+    home.run(["plugin", "list"])
+        .success()
+        .stderr_has("No plugins installed");
+}
+
+/// Every rule a manifest breaks is named, by `validate` one line each, and by `install`,
+/// which refuses the directory.
+#[test]
+fn every_manifest_problem_is_named_by_validate_and_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = broken(tmp.path(), "three", |m| {
+        m.replacen("name = \"hello\"", "name = \"Hello\"", 1)
+            .replace("name = \"whoami\"", "name = \"login\"")
+            .replace(
+                "about = \"Greet someone and show the active environment and SSO state\"",
+                "about = \" \"",
+            )
+    });
+    let want = [
+        "plugin name `Hello` is invalid",
+        "command `hello` has an empty `about`",
+        "command `login` clashes with the built-in `lmi login`",
+    ];
+    let home = Home::new();
+    let run = validate(&home, &dir);
+    run.code(2);
+    let found = problems(&run);
+    assert_eq!(found.len(), 3, "{run:#?}");
+    for (found, want) in found.iter().zip(want) {
+        assert!(found.contains(want), "{want:?} in {run:#?}");
+    }
+    run.stderr_has("cannot be installed: 3 problems");
+
+    let install = home.run(["plugin", "install", dir.to_str().unwrap(), "--yes"]);
+    install
+        .code(2)
+        .stderr_has("cannot be installed: 3 problems");
+    for want in want {
+        install.stderr_has(want);
     }
     home.run(["plugin", "list"])
         .success()

@@ -19,10 +19,10 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::commands::Ctx;
+use crate::commands::{CliError, Ctx};
 use crate::exit::UsageError;
 use crate::output::{self, OutputFormat};
-use crate::plugins::manifest::{MANIFEST_FILE, Manifest, ManifestError, host_version};
+use crate::plugins::manifest::{MANIFEST_FILE, ManifestError, host_version};
 
 /// The settings key (process environment or global `.env`) naming the SDK directory.
 pub const SDK_PATH_KEY: &str = "LMI_SDK_PATH";
@@ -291,11 +291,10 @@ fn check_name(name: &str) -> Result<(), UsageError> {
          [[commands]]\nname = {n}\nabout = \"p\"\n",
         n = toml_string(name)
     );
-    if let Err(e) = Manifest::parse(&probe, Path::new(MANIFEST_FILE)) {
+    if let Err(e) = super::inspect::parse_manifest(&probe, Path::new(MANIFEST_FILE)) {
         let why = match e {
-            ManifestError::Invalid { message, .. } | ManifestError::Parse { message, .. } => {
-                message
-            }
+            ManifestError::Invalid { problems, .. } => problems.join("; "),
+            ManifestError::Parse { message, .. } => message,
             ManifestError::Unreadable { reason, .. } => reason,
         };
         return Err(UsageError(format!(
@@ -316,7 +315,7 @@ pub fn run(
     name: &str,
     path: Option<&Path>,
     sdk_path: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, CliError> {
     check_name(name)?;
     let sdk = Sdk::locate(sdk_path, ctx.settings.global(SDK_PATH_KEY))?;
     let dir = match path {
@@ -332,11 +331,13 @@ pub fn run(
     for file in &files {
         let target = dir.join(file.path);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CliError::failure(anyhow::anyhow!("cannot create {}: {e}", parent.display()))
+            })?;
         }
-        std::fs::write(&target, &file.contents)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
+        std::fs::write(&target, &file.contents).map_err(|e| {
+            CliError::failure(anyhow::anyhow!("cannot write {}: {e}", target.display()))
+        })?;
     }
     tracing::info!(plugin = name, dir = %dir.display(), sdk = ?sdk, "scaffolded");
 
@@ -407,8 +408,11 @@ mod tests {
     #[test]
     fn the_manifest_is_valid_and_names_where_cargo_puts_the_component() {
         let files = files("demo-tool", "../sdk");
-        let m =
-            Manifest::parse(file(&files, MANIFEST_FILE), Path::new(MANIFEST_FILE)).expect("valid");
+        let m = crate::plugins::manifest::Manifest::parse(
+            file(&files, MANIFEST_FILE),
+            Path::new(MANIFEST_FILE),
+        )
+        .expect("valid");
         assert_eq!(m.name, "demo-tool");
         assert_eq!(
             m.component,

@@ -1,6 +1,5 @@
-//! `lmi auth status | token | refresh`.
-//!
-//! The service-token parts call into `auth::service`, the SSO parts into `auth::sso`.
+//! `lmi auth status`: the SSO session and each environment's service-token state, never the
+//! tokens themselves.
 
 use std::process::ExitCode;
 
@@ -10,52 +9,8 @@ use crate::auth::cache::CacheState;
 use crate::auth::lifetime::now_secs;
 use crate::auth::service::{self, ACCESS_TOKEN_VAR, EnvTokenStatus};
 use crate::auth::sso::human;
-use crate::commands::Ctx;
+use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
-
-#[derive(Debug, clap::Subcommand)]
-pub enum AuthCommand {
-    /// The SSO session and each environment's service-token state (never the tokens).
-    Status,
-    /// Print the active environment's service access token (for scripts).
-    Token,
-    /// Refresh the SSO session now.
-    Refresh,
-}
-
-impl AuthCommand {
-    pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-        match self {
-            AuthCommand::Status => status(ctx),
-            AuthCommand::Token => token(ctx),
-            AuthCommand::Refresh => refresh(ctx),
-        }
-    }
-}
-
-/// `lmi auth token`: the token alone on stdout, so `$(lmi auth token)` works.
-fn token(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let env = ctx.settings.require_env()?;
-    let token = service::token(&ctx.settings, env)?;
-    output::line(token.secret());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `lmi auth refresh`: refresh the SSO session now.
-fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let renewal = crate::auth::sso::refresh(&ctx.settings)?;
-    for warning in &renewal.warnings {
-        output::warn(warning);
-    }
-    let user = renewal.user;
-    let left = user.expires_at.saturating_sub(now_secs());
-    output::note(format_args!(
-        "Refreshed the SSO session of {} (expires in {})",
-        user.display_name(),
-        human(left)
-    ));
-    Ok(ExitCode::SUCCESS)
-}
 
 /// The SSO part of `auth status`, as JSON and as text lines.
 fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
@@ -91,7 +46,7 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
     (json, lines)
 }
 
-fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let settings = &ctx.settings;
     let mut names = settings.environments().names;
     if let Some(active) = settings.active_env()

@@ -1,0 +1,121 @@
+//! The error every command returns: its cause, the exit code it ends the process with, and
+//! the hint printed under it (cargo's `CliError` is the model).
+//!
+//! Each domain error converts into it by `From`, which takes the code (and hint) from the
+//! error's type. A command that lets a new kind of error through with `?` does not compile
+//! until that kind says what it means; untyped failures must be wrapped on purpose
+//! ([`CliError::failure`]).
+
+use std::fmt;
+
+use crate::exit::{Exit, ExitStatus, UsageError};
+
+/// What `main` prints under an exit-4 error that has no hint of its own (e.g. a plugin's
+/// `auth-failed`).
+pub const SIGN_IN_HINT: &str = "run: lmi login sso";
+
+pub struct CliError {
+    pub cause: anyhow::Error,
+    pub exit: Exit,
+    pub hint: Option<&'static str>,
+}
+
+impl CliError {
+    /// `cause` ending the process with `exit`; an authentication failure suggests signing in.
+    pub fn new(cause: impl Into<anyhow::Error>, exit: Exit) -> Self {
+        Self {
+            cause: cause.into(),
+            exit,
+            hint: (exit == Exit::Auth).then_some(SIGN_IN_HINT),
+        }
+    }
+
+    /// A failure with no code of its own: exit 1.
+    pub fn failure(cause: impl Into<anyhow::Error>) -> Self {
+        Self::new(cause, Exit::Failure)
+    }
+
+    /// A usage or configuration error: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        UsageError(message.into()).into()
+    }
+}
+
+impl CliError {
+    /// For `login` and `logout` only, which still return `anyhow` while their rework (issue
+    /// 11) is under way: the code and hint of the first SSO-flow error type in the chain.
+    /// TODO(issue 11): delete once `commands::login` returns `CliError`.
+    pub fn from_sso_flow(cause: anyhow::Error) -> Self {
+        use crate::auth::AuthError;
+        use crate::settings::ConfigError;
+        let known = cause.chain().find_map(|c| {
+            if let Some(e) = c.downcast_ref::<AuthError>() {
+                Some((e.exit(), e.hint()))
+            } else if let Some(e) = c.downcast_ref::<ConfigError>() {
+                Some((e.exit(), None))
+            } else {
+                c.downcast_ref::<UsageError>().map(|e| (e.exit(), None))
+            }
+        });
+        let (exit, hint) = known.unwrap_or((Exit::Failure, None));
+        let mut err = Self::new(cause, exit);
+        err.hint = hint.or(err.hint);
+        err
+    }
+}
+
+impl fmt::Debug for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CliError")
+            .field("cause", &self.cause)
+            .field("exit", &self.exit)
+            .field("hint", &self.hint)
+            .finish()
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.cause)
+    }
+}
+
+/// The error types whose own [`ExitStatus`] says which code they mean.
+macro_rules! exit_by_type {
+    ($($ty:ty),* $(,)?) => {$(
+        impl From<$ty> for CliError {
+            fn from(e: $ty) -> Self {
+                let exit = e.exit();
+                Self::new(e, exit)
+            }
+        }
+    )*};
+}
+
+exit_by_type!(
+    UsageError,
+    crate::paths::NoHomeError,
+    crate::settings::ConfigError,
+    crate::plugins::manifest::ManifestError,
+    crate::plugins::store::PluginStoreError,
+    crate::runtime::RunError,
+    crate::runtime::ComponentError,
+);
+
+impl From<crate::auth::AuthError> for CliError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        let exit = e.exit();
+        let hint = e.hint();
+        Self {
+            hint: hint.or((exit == Exit::Auth).then_some(SIGN_IN_HINT)),
+            ..Self::new(e, exit)
+        }
+    }
+}
+
+/// Reading or writing a file the command itself opened: a plain failure.
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        Self::failure(e)
+    }
+}

@@ -1,0 +1,87 @@
+//! `lmi plugin info <NAME>`: an installed plugin's manifest, what was granted and where it
+//! came from.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::commands::{CliError, Ctx};
+use crate::output::{self, OutputFormat};
+use crate::plugins::manifest::is_name;
+use crate::plugins::store::{PluginStoreError, Store};
+use crate::text;
+
+/// The most characters of one piece of manifest text lmi prints on a line.
+const MAX_TEXT: usize = 200;
+
+pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
+    if !is_name(name) {
+        return Err(PluginStoreError::BadName(text::line(name, 80)).into());
+    }
+    let p = Store::new(ctx.settings.paths()).get(name)?;
+    let m = &p.manifest;
+    if ctx.output == OutputFormat::Json {
+        output::json(&json!({
+            "name": m.name,
+            "version": m.version.to_string(),
+            "description": m.description,
+            "lmi": m.lmi.to_string(),
+            "commands": m.commands,
+            "permissions": m.permissions,
+            "granted": p.grants,
+            "linked": p.record.linked,
+            "source": p.record.source,
+            "component": p.component_path(),
+            "sha256": p.record.sha256,
+            "installed_at": p.record.installed_at,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Manifest text is checked at install, but a plugin linked or installed before that rule
+    // is printed through the same filter as any other untrusted text.
+    output::line(format_args!("{} {}", m.name, m.version));
+    if let Some(d) = &m.description {
+        output::line(format_args!("  {}", text::line(d, MAX_TEXT)));
+    }
+    output::line(format_args!("requires lmi: {}", m.lmi));
+    output::line("commands:");
+    for c in &m.commands {
+        output::line(format_args!(
+            "  {:<14} {}{}",
+            c.name,
+            text::line(&c.about, MAX_TEXT),
+            if c.requires_sso {
+                " [requires SSO]"
+            } else {
+                ""
+            }
+        ));
+    }
+    // What a run gets is what was granted at install, whatever the manifest says now.
+    let perms = p.grants.permissions.describe();
+    output::line(format_args!(
+        "permissions granted: {}",
+        if perms.is_empty() {
+            "none".to_owned()
+        } else {
+            perms.join("; ")
+        }
+    ));
+    let asks_more = m
+        .commands
+        .iter()
+        .any(|c| !p.grants.exceeded_by(m, &c.name).is_empty());
+    if asks_more {
+        output::line(format_args!(
+            "its manifest now asks for more; it will not run until you grant that: `{}`",
+            text::line(&p.reinstall_hint(), MAX_TEXT)
+        ));
+    }
+    output::line(format_args!(
+        "source: {}{}",
+        text::line(&p.record.source.display().to_string(), MAX_TEXT),
+        if p.record.linked { " (linked)" } else { "" }
+    ));
+    output::line(format_args!("sha256: {}", p.record.sha256));
+    Ok(ExitCode::SUCCESS)
+}
