@@ -214,3 +214,18 @@ fn secrets_readable_by_others_fail_and_json_output_lists_checks() {
     // --offline contacted nothing.
     assert!(srv.requests().is_empty());
 }
+
+/// Doctor judges the SSO configuration by login's own rules: a plain-http issuer off loopback,
+/// which `lmi login sso` refuses, is a failure here too (doctor used to pass it).
+#[test]
+fn doctor_refuses_the_issuer_login_refuses() {
+    let mut home = Home::new();
+    home.env("LMI_SSO_STORAGE", "file");
+    home.global_env("OAUTH_SSO_ISSUER=http://login.example.com\nOAUTH_SSO_CLIENT_ID=lmi\n");
+    let run = home.run(["doctor", "--offline"]);
+    run.code(1);
+    line(&run.stdout, "FAIL", "sso", "OAUTH_SSO_ISSUER");
+    home.run(["login", "sso", "--no-browser"])
+        .code(2)
+        .stderr_has("OAUTH_SSO_ISSUER");
+}

@@ -18,40 +18,73 @@ use crate::settings::Settings;
 
 /// What `lmi doctor` learns from the provider, by exactly the rules `lmi login sso` applies
 /// (the configuration's https rule, the discovery document's issuer and endpoints).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DiscoveryReport {
     /// The issuer the document names (the configured one: anything else is an error).
     pub issuer: String,
     /// Endpoints a browser login needs that neither the keys nor the document give
     /// (`authorization_endpoint`, `token_endpoint`, `jwks_uri`).
     pub missing: Vec<&'static str>,
-    /// The answer's `Date` header, to compare this computer's clock with.
+}
+
+/// [`check`]'s answer: the verdict, and the answer's `Date` header whatever the verdict (a
+/// provider that names another issuer still tells the time, for doctor's clock check).
+#[derive(Debug)]
+pub struct DiscoveryProbe {
+    pub report: Result<DiscoveryReport, AuthError>,
     pub date: Option<String>,
 }
 
 /// Loads the SSO configuration as login does and fetches the provider's discovery document
 /// with `http` (the caller picks its deadline). The error is login's own, so `doctor` and
 /// `login` cannot disagree about an issuer.
-pub fn check(settings: &Settings, http: &Http) -> Result<DiscoveryReport, AuthError> {
-    let cfg = SsoConfig::load(settings)?;
-    let doc = cfg.discover(http)?;
-    let missing = [
-        (
-            "authorization_endpoint",
-            cfg.authorization.is_some() || doc.authorization.is_some(),
-        ),
-        ("token_endpoint", cfg.token.is_some() || doc.token.is_some()),
-        ("jwks_uri", cfg.jwks.is_some() || doc.jwks.is_some()),
-    ]
-    .into_iter()
-    .filter(|(_, present)| !present)
-    .map(|(name, _)| name)
-    .collect();
-    Ok(DiscoveryReport {
-        issuer: doc.issuer,
-        missing,
-        date: doc.date,
-    })
+pub fn check(settings: &Settings, http: &Http) -> DiscoveryProbe {
+    let cfg = match SsoConfig::load(settings) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            return DiscoveryProbe {
+                report: Err(e.into()),
+                date: None,
+            };
+        }
+    };
+    let (reply, url) = match cfg.fetch_discovery(http) {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            return DiscoveryProbe {
+                report: Err(e),
+                date: None,
+            };
+        }
+    };
+    let date = date_of(&reply);
+    let report = cfg.read_discovery(&reply, &url).map(|doc| {
+        let missing = [
+            (
+                "authorization_endpoint",
+                cfg.authorization.is_some() || doc.authorization.is_some(),
+            ),
+            ("token_endpoint", cfg.token.is_some() || doc.token.is_some()),
+            ("jwks_uri", cfg.jwks.is_some() || doc.jwks.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| name)
+        .collect();
+        DiscoveryReport {
+            issuer: doc.issuer,
+            missing,
+        }
+    });
+    DiscoveryProbe { report, date }
+}
+
+fn date_of(reply: &crate::auth::http::Reply) -> Option<String> {
+    reply
+        .headers
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// What an operation needs from the provider: discovery is fetched only if one is missing.
@@ -139,6 +172,11 @@ impl SsoConfig {
 
     /// `GET {issuer}/.well-known/openid-configuration`, checked.
     fn discover(&self, http: &Http) -> Result<Discovery, AuthError> {
+        let (reply, url) = self.fetch_discovery(http)?;
+        self.read_discovery(&reply, &url)
+    }
+
+    fn fetch_discovery(&self, http: &Http) -> Result<(crate::auth::http::Reply, Url), AuthError> {
         let url = format!("{}/.well-known/openid-configuration", self.issuer_base());
         let url = Url::parse(&url)
             .map_err(|e| AuthError::Failed(format!("cannot build the discovery URL: {e}")))?;
@@ -158,6 +196,14 @@ impl SsoConfig {
                 reply.status.as_u16()
             )));
         }
+        Ok((reply, url))
+    }
+
+    fn read_discovery(
+        &self,
+        reply: &crate::auth::http::Reply,
+        url: &Url,
+    ) -> Result<Discovery, AuthError> {
         let doc: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|_| {
             AuthError::Failed(format!(
                 "{url} is not an OpenID Connect discovery document (not JSON)"
@@ -185,14 +231,8 @@ impl SsoConfig {
                     .map_err(AuthError::Config),
             }
         };
-        let date = reply
-            .headers
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         Ok(Discovery {
             issuer: issuer.to_owned(),
-            date,
             authorization: endpoint("authorization_endpoint")?,
             token: endpoint("token_endpoint")?,
             jwks: endpoint("jwks_uri")?,
@@ -207,8 +247,6 @@ impl SsoConfig {
 
 struct Discovery {
     issuer: String,
-    /// The answer's `Date` header.
-    date: Option<String>,
     authorization: Option<Url>,
     token: Option<Url>,
     jwks: Option<Url>,

@@ -9,11 +9,9 @@ use crate::settings::Settings;
 /// What a reachability probe saw: any HTTP answer means the endpoint is there.
 pub struct Probe {
     pub status: u16,
-    pub date: Option<SystemTime>,
-    pub body: Vec<u8>,
 }
 
-/// A credential-free GET with short timeouts and no redirects; at most 1 MiB of body read.
+/// A credential-free GET with short timeouts and no redirects; at most 64 KiB of body read.
 pub fn probe(settings: &Settings, url: &url::Url) -> Result<Probe, String> {
     use crate::auth::http::{Http, HttpFailure};
     // lmi's own client: the same trusted roots, proxy rules and total deadline as every
@@ -23,25 +21,18 @@ pub fn probe(settings: &Settings, url: &url::Url) -> Result<Probe, String> {
         .request(reqwest::Method::GET, url.clone())
         .build()
         .map_err(|e| e.to_string())?;
-    let reply = http.execute(request, 1 << 20).map_err(|e| match e {
+    let reply = http.execute(request, 64 << 10).map_err(|e| match e {
         HttpFailure::Timeout(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
         HttpFailure::Connect(_) => "connection refused or host not found".to_owned(),
         other => other.to_string(),
     })?;
-    let date = reply
-        .headers
-        .get(reqwest::header::DATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_http_date);
     Ok(Probe {
         status: reply.status.as_u16(),
-        date,
-        body: reply.body,
     })
 }
 
 /// An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn parse_http_date(v: &str) -> Option<SystemTime> {
+pub fn parse_http_date(v: &str) -> Option<SystemTime> {
     let parts: Vec<&str> = v.split_whitespace().collect();
     let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
         return None;
