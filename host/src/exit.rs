@@ -1,7 +1,7 @@
 //! Exit codes, the one place they are defined. Documented in the README.
 //!
-//! Every error type that reaches `main` says which code it ends the process with; `main` walks
-//! the `anyhow` chain and uses the first one it finds (default: 1).
+//! Every domain error says which code it ends the process with ([`ExitStatus`]); commands turn
+//! it into a `commands::CliError` carrying that code, so the compiler checks every error has one.
 
 use std::process::ExitCode;
 

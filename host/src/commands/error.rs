@@ -41,29 +41,6 @@ impl CliError {
     }
 }
 
-impl CliError {
-    /// For `login` and `logout` only, which still return `anyhow` while their rework (issue
-    /// 11) is under way: the code and hint of the first SSO-flow error type in the chain.
-    /// TODO(issue 11): delete once `commands::login` returns `CliError`.
-    pub fn from_sso_flow(cause: anyhow::Error) -> Self {
-        use crate::auth::AuthError;
-        use crate::settings::ConfigError;
-        let known = cause.chain().find_map(|c| {
-            if let Some(e) = c.downcast_ref::<AuthError>() {
-                Some((e.exit(), e.hint()))
-            } else if let Some(e) = c.downcast_ref::<ConfigError>() {
-                Some((e.exit(), None))
-            } else {
-                c.downcast_ref::<UsageError>().map(|e| (e.exit(), None))
-            }
-        });
-        let (exit, hint) = known.unwrap_or((Exit::Failure, None));
-        let mut err = Self::new(cause, exit);
-        err.hint = hint.or(err.hint);
-        err
-    }
-}
-
 impl fmt::Debug for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CliError")
@@ -109,6 +86,15 @@ impl From<crate::auth::AuthError> for CliError {
         Self {
             hint: hint.or((exit == Exit::Auth).then_some(SIGN_IN_HINT)),
             ..Self::new(e, exit)
+        }
+    }
+}
+
+impl From<crate::auth::sso::LoginError> for CliError {
+    fn from(e: crate::auth::sso::LoginError) -> Self {
+        match e {
+            crate::auth::sso::LoginError::Usage(e) => e.into(),
+            crate::auth::sso::LoginError::Auth(e) => e.into(),
         }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::auth::lifetime::now_secs;
 use crate::auth::sso::{self, LoginOptions, LoginOutcome, LoginStep, LoginUi, Revocation, SsoUser};
-use crate::commands::Ctx;
+use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Subcommand)]
@@ -55,7 +55,7 @@ fn who(user: &SsoUser) -> String {
 }
 
 impl LoginCommand {
-    pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         let LoginCommand::Sso(args) = self;
         let opts = LoginOptions {
             no_browser: args.no_browser,
@@ -163,7 +163,7 @@ impl LoginUi for Terminal {
 }
 
 impl LogoutCommand {
-    pub fn run(self, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         let LogoutCommand::Sso = self;
         let out = sso::logout(&ctx.settings)?;
         for s in &out.sessions {

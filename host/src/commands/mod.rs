@@ -65,8 +65,8 @@ impl Builtin {
         match self {
             // Login and logout still return `anyhow` (their rework is under way): the adapter
             // reads the code from the known SSO error types.
-            Builtin::Login(cmd) => cmd.run(ctx).map_err(CliError::from_sso_flow),
-            Builtin::Logout(cmd) => cmd.run(ctx).map_err(CliError::from_sso_flow),
+            Builtin::Login(cmd) => cmd.run(ctx),
+            Builtin::Logout(cmd) => cmd.run(ctx),
             Builtin::Auth(cmd) => cmd.run(ctx),
             Builtin::Plugin(cmd) => cmd.run(ctx),
             Builtin::Env(cmd) => cmd.run(ctx),

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use config::SsoConfig;
 
-pub use login::{LoginOptions, LoginOutcome, LoginStep, LoginUi, login};
+pub use login::{LoginError, LoginOptions, LoginOutcome, LoginStep, LoginUi, login};
 pub use logout::{LogoutOutcome, Revocation, SignedOut, logout};
 pub use refresh::{Renewal, refresh};
 pub use safe_url::SafeUrl;

@@ -15,6 +15,7 @@ use super::super::id_token::KeySource;
 use super::super::safe_url::SafeUrl;
 use super::super::session::Session;
 use super::super::token;
+use super::LoginError;
 use super::{Flow, LoginOptions, LoginStep, finish};
 use crate::auth::AuthError;
 use crate::exit::UsageError;
@@ -25,7 +26,7 @@ pub(super) fn sign_in(
     opts: &LoginOptions,
     deadline: Instant,
     timeout: Duration,
-) -> anyhow::Result<Session> {
+) -> Result<Session, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
     let port = opts.redirect_port.unwrap_or(0);
     let state = CsrfToken::new_random();

@@ -10,6 +10,7 @@ use super::super::human;
 use super::super::id_token::KeySource;
 use super::super::session::Session;
 use super::super::token;
+use super::LoginError;
 use super::{Flow, LoginOptions, LoginStep, finish};
 use crate::auth::AuthError;
 use crate::auth::lifetime;
@@ -21,7 +22,7 @@ pub(super) fn sign_in(
     opts: &LoginOptions,
     deadline: Instant,
     timeout: Duration,
-) -> anyhow::Result<Session> {
+) -> Result<Session, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
     let ep = cfg.endpoints(http, Purpose::Device)?;
     let Some(device_url) = ep.device.clone() else {

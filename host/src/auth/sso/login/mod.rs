@@ -88,12 +88,28 @@ pub trait LoginUi {
     fn show(&mut self, step: LoginStep<'_>);
 }
 
+/// Why a sign-in did not happen: a usage mistake (a busy `--port`, a grant the provider does
+/// not offer) or the provider's, the keychain's or the network's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error(transparent)]
+    Usage(#[from] crate::exit::UsageError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<crate::settings::ConfigError> for LoginError {
+    fn from(e: crate::settings::ConfigError) -> Self {
+        Self::Auth(e.into())
+    }
+}
+
 /// Signs in (see the module documentation).
 pub fn login(
     settings: &Settings,
     opts: &LoginOptions,
     ui: &mut dyn LoginUi,
-) -> anyhow::Result<LoginOutcome> {
+) -> Result<LoginOutcome, LoginError> {
     let cfg = SsoConfig::load(settings)?;
     let store = Store::new(settings, &account(&cfg))?;
     let timeout = config::login_timeout(settings)?;
