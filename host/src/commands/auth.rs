@@ -1,6 +1,6 @@
 //! `lmi auth status | token | refresh`.
 //!
-//! The service-token parts call into `auth::service`, the SSO parts into `auth::sso`.
+//! The service-token parts call into `auth::session`, the SSO parts into `auth::sso`.
 
 use std::process::ExitCode;
 
@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::auth::cache::CacheState;
 use crate::auth::lifetime::now_secs;
-use crate::auth::service::{self, ACCESS_TOKEN_VAR, EnvTokenStatus};
+use crate::auth::service::ACCESS_TOKEN_VAR;
+use crate::auth::session::{EnvSession, EnvTokenStatus};
 use crate::auth::sso::human;
 use crate::commands::Ctx;
 use crate::output::{self, OutputFormat};
@@ -36,8 +37,8 @@ impl AuthCommand {
 /// `lmi auth token`: the token alone on stdout, so `$(lmi auth token)` works.
 fn token(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let env = ctx.settings.require_env()?;
-    let token = service::token(&ctx.settings, env)?;
-    output::line(token.secret());
+    let token = EnvSession::open(&ctx.settings, env).token()?;
+    output::line(token.expose());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -102,7 +103,7 @@ fn status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let rows: Vec<(String, EnvTokenStatus)> = names
         .into_iter()
         .map(|n| {
-            let st = service::status(settings, &n);
+            let st = EnvSession::open(settings, &n).status();
             (n, st)
         })
         .collect();

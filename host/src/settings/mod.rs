@@ -16,7 +16,7 @@ pub use dotenv::EnvFile;
 /// The key in the global `.env` naming the environment used when `--env` is absent.
 pub const DEFAULT_ENVIRONMENT: &str = "default_environment";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error(
         "no environment selected: pass `--env NAME` or set `{DEFAULT_ENVIRONMENT}=NAME` in {0}"
