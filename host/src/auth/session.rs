@@ -207,29 +207,31 @@ fn issued_for(t: &CachedToken, grant: &GrantConfig) -> bool {
 /// needs it (a run that never calls the service reads no env file and builds no client) and
 /// shared by every later one. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct LazySession {
+pub struct LazySession(Arc<Lazy>);
+
+#[derive(Debug)]
+struct Lazy {
     settings: Settings,
-    cell: Arc<OnceLock<Arc<EnvSession>>>,
+    session: OnceLock<Arc<EnvSession>>,
 }
 
 impl LazySession {
     pub fn new(settings: Settings) -> Self {
-        Self {
+        Self(Arc::new(Lazy {
             settings,
-            cell: Arc::default(),
-        }
+            session: OnceLock::new(),
+        }))
     }
 
     /// `env`'s session: the run's shared one (a plugin only ever reaches the active env; any
     /// other gets a session of its own).
     pub fn get(&self, env: &str) -> Arc<EnvSession> {
-        let shared = self
-            .cell
-            .get_or_init(|| Arc::new(EnvSession::open(&self.settings, env)));
+        let Lazy { settings, session } = &*self.0;
+        let shared = session.get_or_init(|| Arc::new(EnvSession::open(settings, env)));
         if shared.env() == env {
             shared.clone()
         } else {
-            Arc::new(EnvSession::open(&self.settings, env))
+            Arc::new(EnvSession::open(settings, env))
         }
     }
 }
