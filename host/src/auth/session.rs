@@ -4,13 +4,14 @@
 //! whose connections are kept alive between requests, and the run's one token renewal.
 //!
 //! Order of business for [`EnvSession::token`]: the override (for the active env only, for
-//! CI); else a fresh cached token, read without a lock and without any network; else take the
+//! CI); else the token this session already read or fetched, while fresh; else a fresh cached
+//! token, read without a lock and without any network; else take the
 //! env's lock, re-read, and only if the token is still unusable ask the token endpoint and
 //! write the answer atomically. Concurrent processes therefore make one token request between
 //! them. [`EnvSession::send`] (in `request`) sends a plugin's request with that token.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::cache::{AccessToken, CacheState, CachedToken, TokenCache};
@@ -29,6 +30,8 @@ pub struct EnvSession {
     override_token: Option<AccessToken>,
     cache: TokenCache,
     http: OnceLock<Http>,
+    /// The token last read or fetched, used while fresh without reading the cache file again.
+    held: Mutex<Option<CachedToken>>,
     /// Whether this session already renewed its token after a 401 (at most once).
     renewed: AtomicBool,
 }
@@ -70,6 +73,7 @@ impl EnvSession {
             override_token: service::override_token(settings, env),
             cache: TokenCache::new(&settings.paths().token_dir(), env),
             http: OnceLock::new(),
+            held: Mutex::new(None),
             renewed: AtomicBool::new(false),
         }
     }
@@ -107,6 +111,9 @@ impl EnvSession {
             tracing::debug!("environment `{env}`: using the token from {ACCESS_TOKEN_VAR}");
             return Ok(t.clone());
         }
+        if let Some(t) = self.held_fresh() {
+            return Ok(t);
+        }
         let grant = self.grant()?;
         let usable = |t: &CachedToken| t.is_fresh(now_secs()) && issued_for(t, grant);
         if let Some(t) = self.cache.read().filter(usable) {
@@ -114,14 +121,31 @@ impl EnvSession {
                 "environment `{env}`: cached token valid until {}",
                 t.expires_at
             );
-            return Ok(t.access_token);
+            return Ok(self.hold(t));
         }
         let _lock = self.cache.lock(self.lock_wait());
         if let Some(t) = self.cache.read().filter(usable) {
             tracing::debug!("environment `{env}`: another lmi process fetched a token meanwhile");
-            return Ok(t.access_token);
+            return Ok(self.hold(t));
         }
         self.fetch_and_store(grant)
+    }
+
+    /// The held token, if still fresh.
+    fn held_fresh(&self) -> Option<AccessToken> {
+        let held = self.held.lock().ok()?;
+        held.as_ref()
+            .filter(|t| t.is_fresh(now_secs()))
+            .map(|t| t.access_token.clone())
+    }
+
+    /// Keeps `t` for the next call and returns its token.
+    fn hold(&self, t: CachedToken) -> AccessToken {
+        let token = t.access_token.clone();
+        if let Ok(mut held) = self.held.lock() {
+            *held = Some(t);
+        }
+        token
     }
 
     /// After the service rejected `rejected` with a 401: discard it from the cache (only if
@@ -137,6 +161,9 @@ impl EnvSession {
             .into());
         }
         let grant = self.grant()?;
+        if let Ok(mut held) = self.held.lock() {
+            *held = None;
+        }
         let _lock = self.cache.lock(self.lock_wait());
         if self.cache.discard_if(rejected) {
             tracing::info!("environment `{env}`: discarded the cached token the service rejected");
@@ -145,7 +172,7 @@ impl EnvSession {
             &t.access_token != rejected && t.is_fresh(now_secs()) && issued_for(t, grant)
         }) {
             tracing::debug!("environment `{env}`: another lmi process renewed the token meanwhile");
-            return Ok(t.access_token);
+            return Ok(self.hold(t));
         }
         self.fetch_and_store(grant)
     }
@@ -193,7 +220,7 @@ impl EnvSession {
                 self.cache.path().display()
             );
         }
-        Ok(token.access_token)
+        Ok(self.hold(token))
     }
 }
 
