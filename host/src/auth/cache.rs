@@ -17,34 +17,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// A service access token. `Debug` and `Display` print `****`; the value is reachable only
-/// through [`AccessToken::secret`].
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AccessToken(String);
-
-impl AccessToken {
-    /// Wraps a token and registers it with the log scrubber.
-    pub fn new(value: String) -> Self {
-        crate::logging::register_secret(&value);
-        Self(value)
-    }
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccessToken(****)")
-    }
-}
-
-impl std::fmt::Display for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("****")
-    }
-}
+/// A service access token: the one secret type (no `Display`, `Debug` prints `****`, the value
+/// reachable only through `expose`, registered with the scrubber when made or read). It
+/// serializes as the bare string, so the cache file's format is unchanged.
+pub type AccessToken = crate::secrets::Secret<String>;
 
 /// One cached token: what the token endpoint said, with absolute times (unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,10 +111,7 @@ impl TokenCache {
     pub fn read(&self) -> Option<CachedToken> {
         match self.state() {
             CacheState::Missing => None,
-            CacheState::Present(t) => {
-                crate::logging::register_secret(t.access_token.secret());
-                Some(t)
-            }
+            CacheState::Present(t) => Some(t),
             CacheState::Unusable(why) => {
                 tracing::warn!(
                     "discarding the token cache {} of environment `{}`: {why}; a new token will be requested",
@@ -228,7 +201,7 @@ mod tests {
     #[test]
     fn token_never_prints() {
         let t = token("very-secret-token", 0, 10);
-        assert_eq!(format!("{}", t.access_token), "****");
+        assert_eq!(format!("{:?}", t.access_token), "Secret(****)");
         assert!(!format!("{t:?}").contains("very-secret-token"));
     }
 

@@ -6,7 +6,8 @@
 //! URL without its query (`-vv` adds the query with every value redacted) and status.
 //! Request and response bodies and credential headers are never logged.
 //!
-//! Requests run on reqwest's async client inside a private current-thread runtime, under a
+//! Requests run on reqwest's async client inside a private runtime with one worker thread (it
+//! keeps pooled connections polled, so one the server closed is not reused), under a
 //! `tokio::time::timeout`: reqwest's blocking client bounds each read, not the exchange.
 
 use std::sync::{Arc, OnceLock};
@@ -19,8 +20,13 @@ use crate::settings::Settings;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// Connecting gets at most this long (or the total, if shorter).
 pub const CONNECT_TIMEOUT_SECS: u64 = 10;
-/// How long an idle connection is kept for reuse: under the shortest common server keep-alive.
+/// How long an idle connection is kept for reuse by a one-off client (the SSO calls, around a
+/// browser sign-in that takes minutes): under the shortest common server keep-alive.
 const POOL_IDLE_SECS: u64 = 2;
+/// How long an environment session keeps an idle connection to its service: a plugin's
+/// requests are spaced by its own work, and the process ends with the run anyway. A
+/// connection the server closed meanwhile is noticed before reuse and replaced.
+pub const SESSION_POOL_IDLE_SECS: u64 = 60;
 /// Largest token-endpoint answer read (a token response is a few KiB).
 pub const TOKEN_BODY_LIMIT: u64 = 1 << 20;
 /// Largest service answer handed to a plugin.
@@ -51,6 +57,8 @@ pub struct Http {
 #[derive(Debug)]
 struct Inner {
     timeout_secs: u64,
+    /// How long an idle connection is kept for reuse.
+    idle_secs: u64,
     /// The roots every connection trusts (`tls`).
     trust: crate::tls::Trust,
     /// Requests to anything but loopback: the environment's proxy settings apply.
@@ -103,20 +111,37 @@ impl Http {
         Self::with_timeout(settings, timeout_secs)
     }
 
+    /// The client of an environment session (`session`): idle connections are kept for
+    /// [`SESSION_POOL_IDLE_SECS`], so a run's requests share one.
+    pub fn for_session(settings: &Settings) -> Result<Self, AuthError> {
+        let timeout_secs = settings.global_u64("LMI_HTTP_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
+        Self::build(settings, timeout_secs, SESSION_POOL_IDLE_SECS)
+    }
+
     /// The same client with another total deadline per exchange (`lmi doctor`'s probes).
     pub fn with_timeout(settings: &Settings, timeout_secs: u64) -> Result<Self, AuthError> {
-        let io = tokio::runtime::Builder::new_current_thread()
+        Self::build(settings, timeout_secs, POOL_IDLE_SECS)
+    }
+
+    fn build(settings: &Settings, timeout_secs: u64, idle_secs: u64) -> Result<Self, AuthError> {
+        // One worker thread that keeps polling idle pooled connections: a connection the
+        // server closes between requests is seen closed and never reused (with a runtime that
+        // only runs inside `execute`, the next request was written to the closed socket).
+        let io = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("lmi-http")
             .enable_all()
             .build()
             .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
         let timeout_secs = timeout_secs.max(1);
         let trust = crate::tls::Trust::for_process(settings.global(crate::tls::CA_BUNDLE_KEY))?;
-        let direct = build_client(timeout_secs, true, &trust)
+        let direct = build_client(timeout_secs, idle_secs, true, &trust)
             .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 timeout_secs,
                 trust,
+                idle_secs,
                 proxied: OnceLock::new(),
                 direct,
                 io: Some(io),
@@ -142,7 +167,14 @@ impl Http {
         }
         self.inner
             .proxied
-            .get_or_init(|| build_client(self.inner.timeout_secs, false, &self.inner.trust))
+            .get_or_init(|| {
+                build_client(
+                    self.inner.timeout_secs,
+                    self.inner.idle_secs,
+                    false,
+                    &self.inner.trust,
+                )
+            })
             .as_ref()
             .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))
     }
@@ -332,6 +364,7 @@ fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
 /// proxy at all.
 fn build_client(
     timeout_secs: u64,
+    idle_secs: u64,
     direct: bool,
     trust: &crate::tls::Trust,
 ) -> Result<reqwest::Client, String> {
@@ -342,9 +375,9 @@ fn build_client(
         .timeout(Duration::from_secs(timeout_secs))
         // Servers close idle keep-alive connections after a few seconds (Node and Apache: 5 s);
         // a request sent on one just closed fails ("connection closed before message
-        // completed"), as the code exchange after a slow browser sign-in did. Reuse a
-        // connection only while it is surely still open.
-        .pool_idle_timeout(Duration::from_secs(POOL_IDLE_SECS))
+        // completed"), as the code exchange after a slow browser sign-in did. One-off clients
+        // reuse a connection only while it is surely still open; a session keeps it longer.
+        .pool_idle_timeout(Duration::from_secs(idle_secs))
         .user_agent(concat!("lmi/", env!("CARGO_PKG_VERSION")));
     if direct {
         builder = builder.no_proxy();

@@ -1,16 +1,20 @@
-//! Credentials: per-environment service tokens (`service`, `cache`), authenticated requests
-//! to an environment's service (`request`), and the user's SSO session (`sso`).
+//! Credentials: one environment's service side built once per process (`session`: its
+//! configuration, grant, token cache and HTTP client), the grant and token endpoint
+//! (`service`, `cache`), authenticated requests to the environment's service (`request`),
+//! and the user's SSO session (`sso`).
 
 pub mod cache;
 pub mod http;
 pub mod lifetime;
 pub mod request;
 pub mod service;
+pub mod session;
 pub mod sso;
 
 use crate::exit::{Exit, ExitStatus};
 use crate::settings::ConfigError;
 
+/// What went wrong, by cause; [`AuthError::exit`] and [`AuthError::hint`] follow from it.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The environment lacks configuration the call needs.
@@ -19,19 +23,41 @@ pub enum AuthError {
     /// The identity provider refused the SSO sign-in or refresh.
     #[error("{0}")]
     Failed(String),
-    /// An environment's token endpoint or service refused its service credentials (signing
-    /// in again would not help: the environment's client credentials need fixing).
-    #[error("{0}")]
-    ServiceCredentials(String),
     /// No valid SSO session.
     #[error("{0}")]
     SsoRequired(String),
-    /// The request did not complete (connection, timeout, oversized or malformed answer).
+    /// An SSO exchange did not complete (connection, timeout, oversized or malformed answer).
     #[error("{0}")]
     Network(String),
+    /// The environment has no usable service token: see [`ServiceTokenError`].
+    #[error(transparent)]
+    Token(#[from] ServiceTokenError),
+    /// An exchange with a token endpoint or a service did not complete.
+    #[error("{context}: {cause}")]
+    Http {
+        /// What was being asked of whom (env, method, URL without secrets).
+        context: String,
+        #[source]
+        cause: http::HttpFailure,
+    },
     /// A plugin's request was refused before it was sent.
     #[error("{0}")]
     InvalidRequest(String),
+}
+
+/// Why an environment's service token could not be had or was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceTokenError {
+    /// The token endpoint refused the environment's credentials (signing in again would not
+    /// help: the client credentials need fixing).
+    #[error("{0}")]
+    Refused(String),
+    /// The service rejected the token (a renewed one, or one lmi may not renew).
+    #[error("{0}")]
+    Rejected(String),
+    /// The token endpoint failed on its side (5xx) or answered something unusable.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl AuthError {
@@ -39,9 +65,11 @@ impl AuthError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             AuthError::Failed(_) | AuthError::SsoRequired(_) => Some("run: lmi login sso"),
-            AuthError::ServiceCredentials(_) => Some(
-                "check the environment's OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET (or OAUTH_USERNAME / OAUTH_PASSWORD); `lmi auth status` shows where they come from",
-            ),
+            AuthError::Token(ServiceTokenError::Refused(_) | ServiceTokenError::Rejected(_)) => {
+                Some(
+                    "check the environment's OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET (or OAUTH_USERNAME / OAUTH_PASSWORD); `lmi auth status` shows where they come from",
+                )
+            }
             _ => None,
         }
     }
@@ -51,10 +79,14 @@ impl ExitStatus for AuthError {
     fn exit(&self) -> Exit {
         match self {
             AuthError::Config(_) | AuthError::InvalidRequest(_) => Exit::Usage,
-            AuthError::Failed(_) | AuthError::ServiceCredentials(_) | AuthError::SsoRequired(_) => {
+            AuthError::Failed(_)
+            | AuthError::SsoRequired(_)
+            | AuthError::Token(ServiceTokenError::Refused(_) | ServiceTokenError::Rejected(_)) => {
                 Exit::Auth
             }
-            AuthError::Network(_) => Exit::Failure,
+            AuthError::Network(_)
+            | AuthError::Http { .. }
+            | AuthError::Token(ServiceTokenError::Unavailable(_)) => Exit::Failure,
         }
     }
 }

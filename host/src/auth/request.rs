@@ -3,21 +3,18 @@
 //! is attached by the host, and on a 401 the token is discarded (only if it is still the
 //! cached one), a new one acquired and the request retried once. A second 401 is an
 //! authentication failure naming the env and the token endpoint. A token is renewed at most
-//! once per env in one plugin run ([`Renewals`]): a service that answers 401 forever gets
-//! one renewal, not one per request.
+//! once per [`EnvSession`] (one per env in a plugin run): a service that answers 401 forever
+//! gets one renewal, not one per request. Requests go out on the session's one client, so a
+//! run's requests share a kept-alive connection.
 //!
 //! What a plugin sends is checked before anything leaves: the path cannot leave the service
 //! URL, not even encoded (`%2f`, `%5c`, double-encoded `%252f`, `..;` dot segments), and
 //! headers that ask a proxy or framework to reroute or re-verb the request are refused.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-
-use super::AuthError;
 use super::cache::AccessToken;
 use super::http::{Http, SERVICE_BODY_LIMIT};
-use super::service;
-use crate::settings::Settings;
+use super::session::EnvSession;
+use super::{AuthError, ServiceTokenError};
 
 /// A request as a plugin asked for it (the path is relative to `OAUTH_SERVICE_URL`).
 #[derive(Debug, Clone)]
@@ -72,73 +69,61 @@ const ROUTING_HEADERS: &[&str] = &[
 ];
 const ROUTING_PREFIXES: &[&str] = &["x-forwarded-", "x-original-", "x-rewrite-"];
 
-/// The token renewals one plugin run has spent, per env: at most one each.
-#[derive(Debug, Clone, Default)]
-pub struct Renewals(Arc<Mutex<BTreeSet<String>>>);
+impl EnvSession {
+    /// One request to the environment's service, on the session's connection, with its token
+    /// and its one renewal after a 401.
+    pub fn send(&self, call: ServiceCall) -> Result<ServiceReply, AuthError> {
+        let env = self.env();
+        let base = self.service_url()?;
+        let url = resolve(base, &call.path)?;
+        let headers = plugin_headers(&call.headers)?;
+        let http = self.http()?;
 
-impl Renewals {
-    /// Whether `env` may still renew in this run; spends its renewal if so.
-    fn take(&self, env: &str) -> bool {
-        match self.0.lock() {
-            Ok(mut spent) => spent.insert(env.to_owned()),
-            Err(_) => false,
+        let token = self.token()?;
+        let reply = attempt(http, &call, &url, &headers, &token, env)?;
+        if reply.status != 401 {
+            return Ok(reply);
         }
+        if !self.take_renewal() {
+            return Err(ServiceTokenError::Rejected(format!(
+                "the service of environment `{env}` ({}) rejected its token (HTTP 401), and this run \
+                 already renewed it once; lmi does not fetch another: check that the env's client may \
+                 use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
+                crate::logging::redact_url(base),
+            ))
+            .into());
+        }
+        tracing::info!(
+            "environment `{env}`: the service answered 401; renewing the token and retrying once"
+        );
+        let why = format!(
+            "the service of environment `{env}` rejected its token (HTTP 401) and a new one could not be had"
+        );
+        let renewed = self.renew_after_reject(&token).map_err(|e| match e {
+            AuthError::Token(ServiceTokenError::Refused(m)) => {
+                ServiceTokenError::Refused(format!("{why}: {m}")).into()
+            }
+            AuthError::Token(ServiceTokenError::Unavailable(m)) => {
+                ServiceTokenError::Unavailable(format!("{why}: {m}")).into()
+            }
+            AuthError::Http { context, cause } => AuthError::Http {
+                context: format!("{why}: {context}"),
+                cause,
+            },
+            other => other,
+        })?;
+        let reply = attempt(http, &call, &url, &headers, &renewed, env)?;
+        if reply.status == 401 {
+            return Err(ServiceTokenError::Rejected(format!(
+                "the service of environment `{env}` ({}) rejected a newly issued token from {} (HTTP 401 twice): \
+                 check that the env's client may use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
+                crate::logging::redact_url(base),
+                self.source()
+            ))
+            .into());
+        }
+        Ok(reply)
     }
-}
-
-/// One request with a renewal budget of its own (a single call, as from a script).
-pub fn send(settings: &Settings, env: &str, call: ServiceCall) -> Result<ServiceReply, AuthError> {
-    send_within(settings, env, call, &Renewals::default())
-}
-
-/// One request of a plugin run, sharing the run's renewal budget.
-pub fn send_within(
-    settings: &Settings,
-    env: &str,
-    call: ServiceCall,
-    renewals: &Renewals,
-) -> Result<ServiceReply, AuthError> {
-    let config = settings.env_config(env)?;
-    let base = config.require_url("OAUTH_SERVICE_URL")?;
-    let url = resolve(&base, &call.path)?;
-    let headers = plugin_headers(&call.headers)?;
-    let http = Http::new(settings)?;
-
-    let token = service::token(settings, env)?;
-    let reply = attempt(&http, &call, &url, &headers, &token, env)?;
-    if reply.status != 401 {
-        return Ok(reply);
-    }
-    if !renewals.take(env) {
-        return Err(AuthError::ServiceCredentials(format!(
-            "the service of environment `{env}` ({}) rejected its token (HTTP 401), and this run \
-             already renewed it once; lmi does not fetch another: check that the env's client may \
-             use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
-            crate::logging::redact_url(&base),
-        )));
-    }
-    tracing::info!(
-        "environment `{env}`: the service answered 401; renewing the token and retrying once"
-    );
-    let renewed = service::renew_after_reject(settings, env, &token).map_err(|e| match e {
-        AuthError::ServiceCredentials(m) => AuthError::ServiceCredentials(format!(
-            "the service of environment `{env}` rejected its token (HTTP 401) and a new one could not be had: {m}"
-        )),
-        AuthError::Network(m) => AuthError::Network(format!(
-            "the service of environment `{env}` rejected its token (HTTP 401) and a new one could not be had: {m}"
-        )),
-        other => other,
-    })?;
-    let reply = attempt(&http, &call, &url, &headers, &renewed, env)?;
-    if reply.status == 401 {
-        return Err(AuthError::ServiceCredentials(format!(
-            "the service of environment `{env}` ({}) rejected a newly issued token from {} (HTTP 401 twice): \
-             check that the env's client may use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
-            crate::logging::redact_url(&base),
-            service::token_source(settings, env)
-        )));
-    }
-    Ok(reply)
 }
 
 fn attempt(
@@ -152,20 +137,23 @@ fn attempt(
     let mut builder = http
         .request(call.method.clone(), url.clone())
         .headers(headers.clone())
-        .bearer_auth(token.secret());
+        .bearer_auth(token.expose());
     if let Some(body) = &call.body {
         builder = builder.body(body.clone());
     }
     let request = builder
         .build()
         .map_err(|e| AuthError::InvalidRequest(format!("cannot build the request: {e}")))?;
-    let reply = http.execute(request, SERVICE_BODY_LIMIT).map_err(|e| {
-        AuthError::Network(format!(
-            "the service of environment `{env}` ({} {}): {e}",
-            call.method,
-            crate::logging::redact_url(url)
-        ))
-    })?;
+    let reply = http
+        .execute(request, SERVICE_BODY_LIMIT)
+        .map_err(|cause| AuthError::Http {
+            context: format!(
+                "the service of environment `{env}` ({} {})",
+                call.method,
+                crate::logging::redact_url(url)
+            ),
+            cause,
+        })?;
     Ok(ServiceReply {
         status: reply.status.as_u16(),
         headers: reply

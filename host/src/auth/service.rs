@@ -1,18 +1,14 @@
 //! Service tokens per environment: the Client Credentials or Password grant through the
 //! `oauth2` crate, cached in `~/.cache/lmi/tokens/<env>.json` (see [`super::cache`]).
 //!
-//! Order of business for [`token`]: `LMI_ACCESS_TOKEN` in the process environment (for the
-//! active env only, for CI); else a fresh cached token, read without a lock and without any
-//! network; else take the env's lock, re-read, and only if the token is still unusable ask the
-//! token endpoint and write the answer atomically. Concurrent processes therefore make one
-//! token request between them.
+//! When a token is fetched, and how the cache is consulted first, is [`super::session`]'s
+//! business; this module reads the grant's configuration and makes the one request.
 //!
 //! Secrets (client secret, password) come from the environment or the env's `.env` file;
 //! they are never prompted for, cached, printed or logged (they are registered with the log
 //! scrubber when loaded, and `oauth2`'s secret types redact themselves in `Debug`).
 
 use std::cell::Cell;
-use std::time::Duration;
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
 use oauth2::{
@@ -21,10 +17,11 @@ use oauth2::{
 };
 use sha2::Digest;
 
-use super::AuthError;
-use super::cache::{AccessToken, CacheState, CachedToken, TokenCache};
+use super::cache::{AccessToken, CachedToken};
 use super::http::{Http, HttpFailure};
 use super::lifetime::now_secs;
+use super::session::{EnvSession, EnvTokenStatus};
+use super::{AuthError, ServiceTokenError};
 use crate::settings::{ConfigError, EnvConfig, Settings};
 
 /// Overrides the grant for the active environment: a token handed to lmi from elsewhere.
@@ -173,134 +170,9 @@ pub fn override_token(settings: &Settings, env: &str) -> Option<AccessToken> {
         .map(|v| AccessToken::new(v.to_owned()))
 }
 
-/// The environment's service access token: from the cache while valid, else fetched.
-pub fn access_token(settings: &Settings, env: &str) -> Result<String, AuthError> {
-    token(settings, env).map(|t| t.secret().to_owned())
-}
-
-/// The environment's service access token (see the module documentation for the order).
-pub fn token(settings: &Settings, env: &str) -> Result<AccessToken, AuthError> {
-    if let Some(t) = override_token(settings, env) {
-        tracing::debug!("environment `{env}`: using the token from {ACCESS_TOKEN_VAR}");
-        return Ok(t);
-    }
-    let grant = GrantConfig::from_env(&settings.env_config(env)?)?;
-    let cache = TokenCache::new(&settings.paths().token_dir(), env);
-    let usable = |t: &CachedToken| t.is_fresh(now_secs()) && issued_for(t, &grant);
-    if let Some(t) = cache.read().filter(usable) {
-        tracing::debug!(
-            "environment `{env}`: cached token valid until {}",
-            t.expires_at
-        );
-        return Ok(t.access_token);
-    }
-    let _lock = cache.lock(lock_wait(settings));
-    if let Some(t) = cache.read().filter(usable) {
-        tracing::debug!("environment `{env}`: another lmi process fetched a token meanwhile");
-        return Ok(t.access_token);
-    }
-    fetch_and_store(settings, &grant, &cache)
-}
-
-/// After a service rejected `rejected` with a 401: discard it from the cache (only if it is
-/// still the cached one) and return a different, valid token — one another process already
-/// fetched, or a new one.
-pub fn renew_after_reject(
-    settings: &Settings,
-    env: &str,
-    rejected: &AccessToken,
-) -> Result<AccessToken, AuthError> {
-    if override_token(settings, env).is_some() {
-        return Err(AuthError::ServiceCredentials(format!(
-            "the service of environment `{env}` rejected the token given in {ACCESS_TOKEN_VAR} (HTTP 401); \
-             lmi cannot renew a token it did not obtain: provide a valid one, or unset {ACCESS_TOKEN_VAR} to use the env's grant"
-        )));
-    }
-    let grant = GrantConfig::from_env(&settings.env_config(env)?)?;
-    let cache = TokenCache::new(&settings.paths().token_dir(), env);
-    let _lock = cache.lock(lock_wait(settings));
-    if cache.discard_if(rejected) {
-        tracing::info!("environment `{env}`: discarded the cached token the service rejected");
-    }
-    if let Some(t) = cache
-        .read()
-        .filter(|t| &t.access_token != rejected && t.is_fresh(now_secs()) && issued_for(t, &grant))
-    {
-        tracing::debug!("environment `{env}`: another lmi process renewed the token meanwhile");
-        return Ok(t.access_token);
-    }
-    fetch_and_store(settings, &grant, &cache)
-}
-
-/// Where `env`'s tokens come from, for error messages: the token endpoint, or the variable.
-pub fn token_source(settings: &Settings, env: &str) -> String {
-    if override_token(settings, env).is_some() {
-        return ACCESS_TOKEN_VAR.to_owned();
-    }
-    match settings
-        .env_config(env)
-        .and_then(|c| c.require_url("OAUTH_TOKEN_URL"))
-    {
-        Ok(u) => crate::logging::redact_url(&u),
-        Err(_) => "its token endpoint".to_owned(),
-    }
-}
-
-/// What `auth status` shows for one environment; never the token.
-#[derive(Debug)]
-pub struct EnvTokenStatus {
-    pub grant: Result<GrantConfig, ConfigError>,
-    pub cache: CacheState,
-    /// `LMI_ACCESS_TOKEN` replaces the grant for this (the active) environment.
-    pub overridden: bool,
-    /// The cached token was issued for a different configuration.
-    pub stale_config: bool,
-}
-
+/// `env`'s token state for `auth status` and `doctor`, from a session opened for it.
 pub fn status(settings: &Settings, env: &str) -> EnvTokenStatus {
-    let grant = settings
-        .env_config(env)
-        .and_then(|c| GrantConfig::from_env(&c));
-    let cache = TokenCache::new(&settings.paths().token_dir(), env).state();
-    let stale_config = match (&grant, &cache) {
-        (Ok(g), CacheState::Present(t)) => !issued_for(t, g),
-        _ => false,
-    };
-    EnvTokenStatus {
-        grant,
-        cache,
-        overridden: override_token(settings, env).is_some(),
-        stale_config,
-    }
-}
-
-fn issued_for(t: &CachedToken, grant: &GrantConfig) -> bool {
-    t.issued_for
-        .as_deref()
-        .is_none_or(|f| f == grant.fingerprint())
-}
-
-/// How long to wait for another process's fetch: its whole HTTP budget and some.
-fn lock_wait(settings: &Settings) -> Duration {
-    let http = settings
-        .global_u64("LMI_HTTP_TIMEOUT_SECS", super::http::DEFAULT_TIMEOUT_SECS)
-        .unwrap_or(super::http::DEFAULT_TIMEOUT_SECS);
-    Duration::from_secs(http + 15)
-}
-
-fn fetch_and_store(
-    settings: &Settings,
-    grant: &GrantConfig,
-    cache: &TokenCache,
-) -> Result<AccessToken, AuthError> {
-    let token = fetch(&Http::new(settings)?, grant)?;
-    if let Err(e) = cache.write(&token) {
-        tracing::warn!(
-            "cannot write the token cache {}: {e}; the token is used but not kept",
-            cache.path().display()
-        );
-    }
-    Ok(token.access_token)
+    EnvSession::open(settings, env).status()
 }
 
 /// One request to the token endpoint.
@@ -357,10 +229,11 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
     let token_type = match response.token_type() {
         BasicTokenType::Bearer => "Bearer".to_owned(),
         other => {
-            return Err(AuthError::ServiceCredentials(format!(
+            return Err(ServiceTokenError::Refused(format!(
                 "the token endpoint {endpoint} of environment `{env}` issued a `{}` token; lmi can only use Bearer tokens",
                 other.as_ref()
-            )));
+            ))
+            .into());
         }
     };
     // The provider's number is clamped (a year at most) before any arithmetic: an
@@ -386,13 +259,13 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
     })
 }
 
-type TokenError =
+type OauthError =
     RequestTokenError<HttpFailure, oauth2::StandardErrorResponse<BasicErrorResponseType>>;
 
 /// Describes a failed token request; names the env and the endpoint, never echoes a body.
 /// The provider refusing the credentials is an authentication failure (exit 4); a provider
 /// that cannot be reached, errs (5xx) or answers garbage is a network failure (exit 1).
-fn token_error(grant: &GrantConfig, status: Option<u16>, e: TokenError) -> AuthError {
+fn token_error(grant: &GrantConfig, status: Option<u16>, e: OauthError) -> AuthError {
     let env = &grant.env;
     let endpoint = grant.endpoint();
     let http_status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
@@ -413,14 +286,15 @@ fn token_error(grant: &GrantConfig, status: Option<u16>, e: TokenError) -> AuthE
                 scrub(&code)
             );
             if server_side {
-                AuthError::Network(msg)
+                ServiceTokenError::Unavailable(msg).into()
             } else {
-                AuthError::ServiceCredentials(msg)
+                ServiceTokenError::Refused(msg).into()
             }
         }
-        RequestTokenError::Request(failure) => AuthError::Network(format!(
-            "cannot get a service token for environment `{env}` from {endpoint}: {failure}"
-        )),
+        RequestTokenError::Request(cause) => AuthError::Http {
+            context: format!("cannot get a service token for environment `{env}` from {endpoint}"),
+            cause,
+        },
         RequestTokenError::Parse(err, _body) => {
             let at = err.path().to_string();
             let at = if at == "." {
@@ -432,13 +306,15 @@ fn token_error(grant: &GrantConfig, status: Option<u16>, e: TokenError) -> AuthE
                 serde_json::error::Category::Data => "an unexpected token response",
                 _ => "malformed JSON",
             };
-            AuthError::Network(format!(
+            ServiceTokenError::Unavailable(format!(
                 "the token endpoint {endpoint} of environment `{env}` answered with {what}{at}{http_status}"
             ))
+            .into()
         }
-        RequestTokenError::Other(why) => AuthError::Network(format!(
+        RequestTokenError::Other(why) => ServiceTokenError::Unavailable(format!(
             "the token endpoint {endpoint} of environment `{env}` gave an unusable answer{http_status}: {}",
             scrub(&why)
-        )),
+        ))
+        .into(),
     }
 }

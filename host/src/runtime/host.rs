@@ -4,8 +4,8 @@
 use super::bindings::lmi::plugin::{cli_context, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
 use super::state::{State, off_runtime};
-use crate::auth::AuthError;
 use crate::auth::request::ServiceCall;
+use crate::auth::{AuthError, ServiceTokenError};
 
 impl types::Host for State {}
 
@@ -32,8 +32,8 @@ impl cli_context::Host for State {
             .host
             .permitted_env(|p| p.service_token, "service_token")?;
         tracing::info!(plugin = %self.host.plugin, env = %env, "plugin read the service token");
-        let settings = self.host.settings.clone();
-        off_runtime(move || crate::auth::service::access_token(&settings, &env))
+        let session = self.host.session.clone();
+        off_runtime(move || session.get(&env).token().map(|t| t.expose().to_owned()))
             .await?
             .map_err(host_error)
     }
@@ -58,13 +58,10 @@ impl cli_context::Host for State {
             headers: request.headers,
             body: request.body,
         };
-        let settings = self.host.settings.clone();
-        let renewals = self.host.renewals.clone();
-        let reply = off_runtime(move || {
-            crate::auth::request::send_within(&settings, &env, call, &renewals)
-        })
-        .await?
-        .map_err(host_error)?;
+        let session = self.host.session.clone();
+        let reply = off_runtime(move || session.get(&env).send(call))
+            .await?
+            .map_err(host_error)?;
         Ok(ServiceResponse {
             status: reply.status,
             headers: reply.headers,
@@ -78,10 +75,14 @@ pub fn host_error(e: AuthError) -> HostError {
     let msg = e.to_string();
     match e {
         AuthError::Config(_) => HostError::NotConfigured(msg),
-        AuthError::Failed(_) | AuthError::ServiceCredentials(_) | AuthError::SsoRequired(_) => {
+        AuthError::Failed(_)
+        | AuthError::SsoRequired(_)
+        | AuthError::Token(ServiceTokenError::Refused(_) | ServiceTokenError::Rejected(_)) => {
             HostError::AuthFailed(msg)
         }
-        AuthError::Network(_) => HostError::Network(msg),
+        AuthError::Network(_)
+        | AuthError::Http { .. }
+        | AuthError::Token(ServiceTokenError::Unavailable(_)) => HostError::Network(msg),
         AuthError::InvalidRequest(_) => HostError::InvalidRequest(msg),
     }
 }

@@ -20,8 +20,8 @@ pub struct HostState {
     /// Whether `get-sso-user` answers: the command `requires_sso` (the install prompt
     /// promised it the identity) or the plugin was granted `sso_identity`.
     identity: bool,
-    /// Token renewals after a 401 this run has spent: one per env.
-    pub(super) renewals: crate::auth::request::Renewals,
+    /// The active env's service session, opened by the first host call that needs it.
+    pub(super) session: crate::auth::session::LazySession,
 }
 
 impl HostState {
@@ -30,9 +30,9 @@ impl HostState {
             plugin,
             identity: permissions.sso_identity,
             permissions,
+            session: crate::auth::session::LazySession::new(settings.clone()),
             settings,
             sso: None,
-            renewals: Default::default(),
         }
     }
 

@@ -17,7 +17,7 @@ pub use dotenv::EnvFile;
 pub use keys::{DEFAULT_ENVIRONMENT, SECRET_KEYS};
 pub use sections::{HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error(
         "no environment selected: pass `--env NAME` or set `{DEFAULT_ENVIRONMENT}=NAME` in {0}"

@@ -12,6 +12,7 @@ mod provider_attacks;
 mod sandbox;
 mod scaffold;
 mod service_auth;
+mod session;
 mod sso;
 mod state_on_disk;
 mod support;

@@ -17,10 +17,11 @@ use crate::support::Home;
 use crate::support::fault::{FaultServer, Reply, Req};
 use crate::support::idp::{Idp, SERVICE_CLIENT_SECRET};
 
-use lmi::auth::AuthError;
 use lmi::auth::cache::{AccessToken, CachedToken, TokenCache};
 use lmi::auth::lifetime::now_secs;
-use lmi::auth::request::{ServiceCall, send};
+use lmi::auth::request::{ServiceCall, ServiceReply};
+use lmi::auth::session::EnvSession;
+use lmi::auth::{AuthError, ServiceTokenError};
 use lmi::exit::{Exit, ExitStatus};
 use lmi::paths::Paths;
 use lmi::settings::Settings;
@@ -696,6 +697,11 @@ impl LibHome {
     }
 }
 
+/// One request with a session of its own (its own renewal budget), as from a script.
+fn send(settings: &Settings, env: &str, call: ServiceCall) -> Result<ServiceReply, AuthError> {
+    EnvSession::open(settings, env).send(call)
+}
+
 fn lib_home(srv: &FaultServer) -> LibHome {
     LibHome::new("", &[("dev", client_credentials_env(srv))])
 }
@@ -766,7 +772,7 @@ fn a_401_discards_the_token_fetches_a_new_one_and_retries_once() {
     assert_eq!(srv.count("/token"), 2);
     assert_eq!(srv.count("/api/whoami"), 2);
     let cached = lib.cache().read().expect("the new token is cached");
-    assert_eq!(cached.access_token.secret(), "tok-2");
+    assert_eq!(cached.access_token.expose(), "tok-2");
 }
 
 #[test]
@@ -774,7 +780,10 @@ fn a_second_401_is_an_auth_failure_naming_env_and_token_endpoint() {
     let srv = oauth_server(|_, _| Reply::status(401));
     let lib = lib_home(&srv);
     let err = send(&lib.settings(), "dev", get("whoami")).unwrap_err();
-    assert!(matches!(err, AuthError::ServiceCredentials(_)), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Token(ServiceTokenError::Rejected(_))),
+        "{err:?}"
+    );
     assert_eq!(err.exit(), Exit::Auth);
     let msg = err.to_string();
     assert!(
@@ -821,7 +830,7 @@ fn a_slow_service_times_out_as_a_network_error() {
     );
     let started = Instant::now();
     let err = send(&lib.settings(), "dev", get("slow")).unwrap_err();
-    assert!(matches!(err, AuthError::Network(_)), "{err:?}");
+    assert!(matches!(err, AuthError::Http { .. }), "{err:?}");
     assert!(err.to_string().contains("no answer within 1 s"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -844,8 +853,10 @@ fn a_stale_401_does_not_discard_a_token_another_process_renewed() {
     };
     lib.cache().write(&fresh).unwrap();
     let rejected = AccessToken::new("an-older-token".into());
-    let t = lmi::auth::service::renew_after_reject(&lib.settings(), "dev", &rejected).unwrap();
-    assert_eq!(t.secret(), "renewed-elsewhere");
+    let t = EnvSession::open(&lib.settings(), "dev")
+        .renew_after_reject(&rejected)
+        .unwrap();
+    assert_eq!(t.expose(), "renewed-elsewhere");
     assert_eq!(
         srv.count("/token"),
         0,

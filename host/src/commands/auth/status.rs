@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::auth::cache::CacheState;
 use crate::auth::lifetime::now_secs;
-use crate::auth::service::{self, ACCESS_TOKEN_VAR, EnvTokenStatus};
+use crate::auth::service::ACCESS_TOKEN_VAR;
+use crate::auth::session::{EnvSession, EnvTokenStatus};
 use crate::auth::sso::human;
 use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
@@ -61,7 +62,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let rows: Vec<(String, EnvTokenStatus)> = names
         .into_iter()
         .map(|n| {
-            let st = service::status(settings, &n);
+            let st = EnvSession::open(settings, &n).status();
             (n, st)
         })
         .collect();

@@ -2,14 +2,14 @@
 
 use std::process::ExitCode;
 
-use crate::auth::service;
+use crate::auth::session::EnvSession;
 use crate::commands::{CliError, Ctx};
 use crate::output;
 
 /// `lmi auth token`: the token alone on stdout, so `$(lmi auth token)` works.
 pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let env = ctx.settings.require_env()?;
-    let token = service::token(&ctx.settings, env)?;
-    output::line(token.secret());
+    let token = EnvSession::open(&ctx.settings, env).token()?;
+    output::line(token.expose());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,8 @@
 //! An in-process HTTP/1.1 server for fault injection (what the real provider will not do:
 //! the password grant, 401s from a service, 500s, slow or malformed answers). Plain
-//! `std::net` and one thread per connection; every request is recorded.
+//! `std::net` and one thread per connection; every request and every accepted connection is
+//! recorded. [`FaultServer::start`] answers one request per connection (`Connection: close`);
+//! [`FaultServer::keep_alive`] serves requests on a connection until it is idle for a while.
 //!
 //! ```ignore
 //! let srv = FaultServer::start(|req, n| match req.path() {
@@ -13,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,31 +104,55 @@ pub struct FaultServer {
     addr: SocketAddr,
     log: Arc<Mutex<Vec<Req>>>,
     stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl FaultServer {
     /// `handler(request, n)` answers each request; `n` counts the requests to the same path
     /// so far, starting at 1.
     pub fn start(handler: impl Fn(&Req, usize) -> Reply + Send + Sync + 'static) -> Self {
+        Self::serving(None, handler)
+    }
+
+    /// Like [`FaultServer::start`], but a connection stays open for further requests until
+    /// it has been idle for `idle` (then the server closes it, as real servers do).
+    pub fn keep_alive(
+        idle: Duration,
+        handler: impl Fn(&Req, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::serving(Some(idle), handler)
+    }
+
+    fn serving(
+        keep_alive: Option<Duration>,
+        handler: impl Fn(&Req, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let log: Arc<Mutex<Vec<Req>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
         let handler: Arc<Handler> = Arc::new(handler);
         {
-            let (log, stop) = (log.clone(), stop.clone());
+            let (log, stop, connections) = (log.clone(), stop.clone(), connections.clone());
             std::thread::spawn(move || {
                 for conn in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
+                    connections.fetch_add(1, Ordering::SeqCst);
                     let (log, handler) = (log.clone(), handler.clone());
-                    std::thread::spawn(move || serve(conn, &log, &*handler));
+                    std::thread::spawn(move || serve(conn, &log, &*handler, keep_alive));
                 }
             });
         }
-        Self { addr, log, stop }
+        Self {
+            addr,
+            log,
+            stop,
+            connections,
+        }
     }
 
     pub fn base(&self) -> String {
@@ -137,6 +163,10 @@ impl FaultServer {
     }
     pub fn requests(&self) -> Vec<Req> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// How many TCP connections the server accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
     /// How many requests reached `path` (exact path, query ignored).
     pub fn count(&self, path: &str) -> usize {
@@ -151,15 +181,34 @@ impl Drop for FaultServer {
     }
 }
 
-fn serve(conn: TcpStream, log: &Mutex<Vec<Req>>, handler: &Handler) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+fn serve(conn: TcpStream, log: &Mutex<Vec<Req>>, handler: &Handler, keep_alive: Option<Duration>) {
+    let _ = conn.set_read_timeout(Some(keep_alive.unwrap_or(Duration::from_secs(10))));
     let mut reader = BufReader::new(match conn.try_clone() {
         Ok(c) => c,
         Err(_) => return,
     });
+    let mut out = conn;
+    while let Some(req) = read_request(&mut reader) {
+        let open = keep_alive.is_some()
+            && !req
+                .header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let n = {
+            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+            log.push(req.clone());
+            log.iter().filter(|r| r.path() == req.path()).count()
+        };
+        if !answer(&mut out, &handler(&req, n), open) || !open {
+            return;
+        }
+    }
+}
+
+/// One request off the connection; `None` at its end (or when idle past the read timeout).
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Req> {
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+        return None;
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_owned();
@@ -184,48 +233,48 @@ fn serve(conn: TcpStream, log: &Mutex<Vec<Req>>, handler: &Handler) {
         .and_then(|(_, v)| v.parse::<usize>().ok())
         .unwrap_or(0);
     let mut body = vec![0; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let req = Req {
+    reader.read_exact(&mut body).ok()?;
+    Some(Req {
         method,
         target,
         headers,
         body,
-    };
-    let n = {
-        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-        log.push(req.clone());
-        log.iter().filter(|r| r.path() == req.path()).count()
-    };
-    let reply = handler(&req, n);
+    })
+}
+
+/// Writes `reply`; false if the connection broke.
+fn answer(out: &mut TcpStream, reply: &Reply, open: bool) -> bool {
     if !reply.delay.is_zero() {
         std::thread::sleep(reply.delay);
     }
-    let mut out = conn;
     let mut head = format!(
-        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: {}\r\n",
         reply.status,
-        reply.body.len()
+        reply.body.len(),
+        if open { "keep-alive" } else { "close" }
     );
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let _ = out.write_all(head.as_bytes());
+    if out.write_all(head.as_bytes()).is_err() {
+        return false;
+    }
     match reply.drip {
         None => {
-            let _ = out.write_all(&reply.body);
+            if out.write_all(&reply.body).is_err() {
+                return false;
+            }
         }
         Some(interval) => {
             for byte in &reply.body {
                 let _ = out.flush();
                 std::thread::sleep(interval);
                 if out.write_all(&[*byte]).is_err() {
-                    return;
+                    return false;
                 }
             }
         }
     }
-    let _ = out.flush();
+    out.flush().is_ok()
 }

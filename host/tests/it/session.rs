@@ -1,0 +1,99 @@
+//! The environment session (`auth::session`): one per run, reading the env file once and
+//! sending every request on one kept-alive connection.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::fault::{FaultServer, Reply};
+use lmi::auth::request::ServiceCall;
+use lmi::auth::session::EnvSession;
+use lmi::paths::Paths;
+use lmi::settings::Settings;
+
+/// A keep-alive server with a token endpoint at `/token` and `200 ok` everywhere else;
+/// connections idle longer than `idle` are closed by the server.
+fn keep_alive_server(idle: Duration) -> FaultServer {
+    FaultServer::keep_alive(idle, |req, n| match req.path() {
+        "/token" => Reply::json(
+            200,
+            json!({ "access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600 }),
+        ),
+        _ => Reply::raw(200, "text/plain", "ok"),
+    })
+}
+
+fn get(path: &str) -> ServiceCall {
+    ServiceCall {
+        method: reqwest::Method::GET,
+        path: path.into(),
+        headers: vec![],
+        body: None,
+    }
+}
+
+/// `dev` configured against `srv`, in a throw-away directory.
+fn settings_for(srv: &FaultServer, dir: &Path) -> Settings {
+    let paths = Paths::under(dir);
+    std::fs::create_dir_all(paths.env_dir()).unwrap();
+    std::fs::write(
+        paths.env_file("dev"),
+        format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=session-secret-2b7d\n",
+            srv.url("/token"),
+            srv.url("/api")
+        ),
+    )
+    .unwrap();
+    Settings::load(paths, Some("dev")).unwrap()
+}
+
+/// Issue 11 §1: a plugin's requests in one run share one TCP connection (the token request
+/// included, as the token endpoint is on the same server). Before the session each request
+/// opened its own.
+#[test]
+fn a_plugin_runs_requests_share_one_connection() {
+    let srv = keep_alive_server(Duration::from_secs(30));
+    let mut home = crate::sandbox::hostile_granted(&srv);
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "60");
+    let run = home.run(["request-flood", "20", "v1/items"]);
+    run.success()
+        .stdout_has("request-flood: 1 status 200")
+        .stdout_has("request-flood: 20 status 200");
+    assert_eq!(srv.count("/token"), 1);
+    assert_eq!(srv.count("/api/v1/items"), 20);
+    assert_eq!(srv.connections(), 1, "one connection for the whole run");
+}
+
+/// A server that closes an idle kept-alive connection does not fail the next request: the
+/// session notices and connects again.
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced() {
+    let srv = keep_alive_server(Duration::from_millis(200));
+    let dir = tempfile::tempdir().unwrap();
+    let session = EnvSession::open(&settings_for(&srv, dir.path()), "dev");
+    assert_eq!(session.send(get("a")).unwrap().status, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(session.send(get("b")).unwrap().status, 200);
+    assert_eq!(srv.count("/api/b"), 1, "no request is sent twice");
+    assert_eq!(srv.connections(), 2);
+}
+
+/// The env file is read when the session opens, not again per token or request: a session
+/// carries on after the file is gone (before, each request read it up to four times).
+#[test]
+fn a_session_reads_the_env_file_once() {
+    let srv = keep_alive_server(Duration::from_secs(30));
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(&srv, dir.path());
+    let session = EnvSession::open(&settings, "dev");
+    std::fs::remove_file(settings.paths().env_file("dev")).unwrap();
+    assert_eq!(session.send(get("x")).unwrap().status, 200);
+    assert_eq!(session.token().unwrap().expose(), "tok-1");
+    assert!(session.status().grant.is_ok());
+    assert!(
+        EnvSession::open(&settings, "dev").status().grant.is_err(),
+        "a new session does read the (now missing) file"
+    );
+}
