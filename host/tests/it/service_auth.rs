@@ -706,7 +706,7 @@ fn lib_home(srv: &FaultServer) -> LibHome {
     LibHome::new("", &[("dev", client_credentials_env(srv))])
 }
 
-fn get(path: &str) -> ServiceCall {
+pub(crate) fn get(path: &str) -> ServiceCall {
     ServiceCall {
         method: reqwest::Method::GET,
         path: path.into(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::service_auth::get;
 use crate::support::fault::{FaultServer, Reply};
-use lmi::auth::request::ServiceCall;
 use lmi::auth::session::EnvSession;
 use lmi::paths::Paths;
 use lmi::settings::Settings;
@@ -22,15 +22,6 @@ fn keep_alive_server(idle: Duration) -> FaultServer {
         ),
         _ => Reply::raw(200, "text/plain", "ok"),
     })
-}
-
-fn get(path: &str) -> ServiceCall {
-    ServiceCall {
-        method: reqwest::Method::GET,
-        path: path.into(),
-        headers: vec![],
-        body: None,
-    }
 }
 
 /// `dev` configured against `srv`, in a throw-away directory.
