@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use super::AuthError;
 use crate::settings::Settings;
 
-/// Total time for one HTTP exchange unless `LMI_HTTP_TIMEOUT_SECS` says otherwise.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// Connecting gets at most this long (or the total, if shorter).
 pub const CONNECT_TIMEOUT_SECS: u64 = 10;
 /// How long an idle connection is kept for reuse by a one-off client (the SSO calls, around a
@@ -107,14 +105,14 @@ impl std::fmt::Debug for Reply {
 
 impl Http {
     pub fn new(settings: &Settings) -> Result<Self, AuthError> {
-        let timeout_secs = settings.global_u64("LMI_HTTP_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
+        let timeout_secs = settings.http_options()?.timeout.as_secs();
         Self::with_timeout(settings, timeout_secs)
     }
 
     /// The client of an environment session (`session`): idle connections are kept for
     /// [`SESSION_POOL_IDLE_SECS`], so a run's requests share one.
     pub fn for_session(settings: &Settings) -> Result<Self, AuthError> {
-        let timeout_secs = settings.global_u64("LMI_HTTP_TIMEOUT_SECS", DEFAULT_TIMEOUT_SECS)?;
+        let timeout_secs = settings.http_options()?.timeout.as_secs();
         Self::build(settings, timeout_secs, SESSION_POOL_IDLE_SECS)
     }
 

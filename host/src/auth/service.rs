@@ -22,10 +22,11 @@ use super::http::{Http, HttpFailure};
 use super::lifetime::now_secs;
 use super::session::{EnvSession, EnvTokenStatus};
 use super::{AuthError, ServiceTokenError};
+use crate::settings::keys;
 use crate::settings::{ConfigError, EnvConfig, Settings};
 
 /// Overrides the grant for the active environment: a token handed to lmi from elsewhere.
-pub const ACCESS_TOKEN_VAR: &str = "LMI_ACCESS_TOKEN";
+pub use crate::settings::keys::ACCESS_TOKEN as ACCESS_TOKEN_VAR;
 /// Lifetime assumed when a token response has no `expires_in`.
 pub const DEFAULT_LIFETIME_SECS: u64 = super::lifetime::DEFAULT_TOKEN_LIFETIME_SECS;
 
@@ -72,34 +73,34 @@ pub enum ClientAuth {
 impl GrantConfig {
     /// Reads and checks the grant keys of one environment.
     pub fn from_env(cfg: &EnvConfig) -> Result<Self, ConfigError> {
-        let grant = match cfg.get("OAUTH_GRANT_TYPE").map(str::trim) {
+        let grant = match cfg.get(keys::GRANT_TYPE).map(str::trim) {
             None | Some("client_credentials") => GrantType::ClientCredentials,
             Some("password") => GrantType::Password,
             Some(other) => {
                 return Err(cfg.invalid(
-                    "OAUTH_GRANT_TYPE",
+                    keys::GRANT_TYPE,
                     format!("`{other}` is not supported: use client_credentials or password"),
                 ));
             }
         };
-        let token_url = cfg.require_url("OAUTH_TOKEN_URL")?;
-        let client_id = cfg.require("OAUTH_CLIENT_ID")?.trim().to_owned();
+        let token_url = cfg.require_url(keys::TOKEN_URL)?;
+        let client_id = cfg.require(keys::CLIENT_ID)?.trim().to_owned();
         let client_secret = match grant {
-            GrantType::ClientCredentials => Some(cfg.require("OAUTH_CLIENT_SECRET")?),
-            GrantType::Password => cfg.get("OAUTH_CLIENT_SECRET"),
+            GrantType::ClientCredentials => Some(cfg.require(keys::CLIENT_SECRET)?),
+            GrantType::Password => cfg.get(keys::CLIENT_SECRET),
         }
         .map(|s| ClientSecret::new(s.to_owned()));
         let (username, password) = match grant {
             GrantType::ClientCredentials => (None, None),
             GrantType::Password => (
-                Some(cfg.require("OAUTH_USERNAME")?.to_owned()),
+                Some(cfg.require(keys::USERNAME)?.to_owned()),
                 Some(ResourceOwnerPassword::new(
-                    cfg.require("OAUTH_PASSWORD")?.to_owned(),
+                    cfg.require(keys::PASSWORD)?.to_owned(),
                 )),
             ),
         };
         let scopes = cfg
-            .get("OAUTH_SCOPE")
+            .get(keys::SCOPE)
             .map(|s| {
                 s.split(|c: char| c.is_whitespace() || c == ',')
                     .filter(|s| !s.is_empty())
@@ -107,13 +108,13 @@ impl GrantConfig {
                     .collect()
             })
             .unwrap_or_default();
-        let audience = cfg.get("OAUTH_AUDIENCE").map(|s| s.trim().to_owned());
-        let auth_type = match cfg.get("OAUTH_CLIENT_AUTH_METHOD").map(str::trim) {
+        let audience = cfg.get(keys::AUDIENCE).map(|s| s.trim().to_owned());
+        let auth_type = match cfg.get(keys::CLIENT_AUTH_METHOD).map(str::trim) {
             None | Some("client_secret_basic") => ClientAuth::Basic,
             Some("client_secret_post") => ClientAuth::Post,
             Some(other) => {
                 return Err(cfg.invalid(
-                    "OAUTH_CLIENT_AUTH_METHOD",
+                    keys::CLIENT_AUTH_METHOD,
                     format!(
                         "`{other}` is not supported: use client_secret_basic or client_secret_post"
                     ),

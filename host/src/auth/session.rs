@@ -64,7 +64,7 @@ impl EnvSession {
     pub fn open(settings: &Settings, env: &str) -> Self {
         let config = settings.env_config(env);
         let grant = config.clone().and_then(|c| GrantConfig::from_env(&c));
-        let service_url = config.and_then(|c| c.require_url("OAUTH_SERVICE_URL"));
+        let service_url = config.and_then(|c| c.require_url(crate::settings::keys::SERVICE_URL));
         Self {
             env: env.to_owned(),
             settings: settings.clone(),
@@ -205,11 +205,11 @@ impl EnvSession {
 
     /// How long to wait for another process's fetch: its whole HTTP budget and some.
     fn lock_wait(&self) -> Duration {
-        let http = self
-            .settings
-            .global_u64("LMI_HTTP_TIMEOUT_SECS", super::http::DEFAULT_TIMEOUT_SECS)
-            .unwrap_or(super::http::DEFAULT_TIMEOUT_SECS);
-        Duration::from_secs(http + 15)
+        let http = self.settings.http_options().map_or(
+            Duration::from_secs(crate::settings::HttpOptions::DEFAULT_TIMEOUT_SECS),
+            |o| o.timeout,
+        );
+        http + Duration::from_secs(15)
     }
 
     fn fetch_and_store(&self, grant: &GrantConfig) -> Result<AccessToken, AuthError> {

@@ -115,7 +115,7 @@ impl HostState {
     }
 }
 
-/// Runs blocking host work (the keychain, HTTP, the token lock) on its own thread and
+/// Runs blocking host work (the keychain, HTTP, the token lock) on a worker thread and
 /// waits for it without blocking the run: the plugin's runtime stays free, so the run's
 /// deadline can drop this wait. A thread left behind by the deadline is bounded by its own
 /// limits (the HTTP total deadline, the lock wait, the keychain timeout) and dies with the
@@ -127,12 +127,10 @@ pub async fn off_runtime<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, HostError> {
     let (done, result) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("lmi-host-call".into())
-        .spawn(move || {
-            let _ = done.send(work());
-        })
-        .map_err(|e| HostError::Network(format!("cannot start the host call: {e}")))?;
+    super::workers::execute(move || {
+        let _ = done.send(work());
+    })
+    .map_err(|e| HostError::Network(format!("cannot start the host call: {e}")))?;
     result
         .await
         .map_err(|_| HostError::Network("the host call failed unexpectedly".into()))

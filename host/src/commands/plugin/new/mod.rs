@@ -25,7 +25,7 @@ use crate::output::{self, OutputFormat};
 use crate::plugins::manifest::{MANIFEST_FILE, ManifestError, host_version};
 
 /// The settings key (process environment or global `.env`) naming the SDK directory.
-pub const SDK_PATH_KEY: &str = "LMI_SDK_PATH";
+pub use crate::settings::keys::SDK_PATH as SDK_PATH_KEY;
 
 /// What the generated command says it does (manifest `about`, Cargo `description`).
 const ABOUT: &str = "Greet someone and name the active environment";

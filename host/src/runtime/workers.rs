@@ -1,0 +1,104 @@
+//! Threads for blocking host work (the keychain, HTTP, the token lock), kept for reuse: a
+//! plugin making 200 service requests used to start 200 threads, each costing its creation
+//! and, on these small VMs, a cross-CPU TLB flush on every later `munmap`.
+//!
+//! A job goes to an idle worker if there is one, else to a new thread. A worker that finished
+//! waits a few seconds for the next job, then ends. A job the run's deadline abandoned keeps
+//! its thread busy until its own limits end it; it never blocks other jobs, which get other
+//! threads. These are plain threads, outside any tokio runtime: the work drives its own
+//! clients' runtimes, which must not start inside another.
+
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// How long an idle worker waits for its next job before ending.
+const IDLE: Duration = Duration::from_secs(5);
+
+/// Workers waiting for a job: an id (to leave the list) and where to send it.
+static IDLE_WORKERS: Mutex<Vec<(u64, Sender<Job>)>> = Mutex::new(Vec::new());
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `job` on an idle worker, or on a new one.
+pub fn execute(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    let mut job: Job = Box::new(job);
+    loop {
+        let idle = IDLE_WORKERS.lock().ok().and_then(|mut idle| idle.pop());
+        let Some((_, worker)) = idle else { break };
+        // A worker that timed out between being listed and now has dropped its receiver:
+        // the job comes back and the next one is tried.
+        match worker.send(job) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::SendError(returned)) => job = returned,
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let _ = tx.send(job);
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::thread::Builder::new()
+        .name("lmi-host-call".into())
+        .spawn(move || work(id, tx, rx))
+        .map(drop)
+}
+
+fn work(id: u64, tx: Sender<Job>, rx: Receiver<Job>) {
+    while let Ok(job) = rx.recv_timeout(IDLE) {
+        job();
+        match IDLE_WORKERS.lock() {
+            Ok(mut idle) => idle.push((id, tx.clone())),
+            Err(_) => return,
+        }
+    }
+    // Timed out: leave the idle list (a send that raced with this exit fails and is retried).
+    if let Ok(mut idle) = IDLE_WORKERS.lock() {
+        idle.retain(|(worker, _)| *worker != id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle_workers() -> usize {
+        IDLE_WORKERS.lock().unwrap().len()
+    }
+
+    /// Runs `job` and waits for its answer and for its worker to be idle again.
+    fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = mpsc::channel();
+        execute(move || done.send(job()).unwrap()).unwrap();
+        let value = result.recv_timeout(Duration::from_secs(5)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while idle_workers() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        value
+    }
+
+    #[test]
+    fn sequential_jobs_reuse_one_thread_and_a_stuck_job_blocks_nothing() {
+        let first = run(|| std::thread::current().id());
+        for _ in 0..20 {
+            assert_eq!(run(|| std::thread::current().id()), first);
+        }
+        // A job that never returns keeps its worker; the next job gets another thread.
+        let (release, stuck) = mpsc::channel::<()>();
+        let (started, on) = mpsc::channel();
+        execute(move || {
+            started.send(std::thread::current().id()).unwrap();
+            let _ = stuck.recv();
+        })
+        .unwrap();
+        let stuck_on = on.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(stuck_on, first, "the idle worker took the job");
+        let (done, result) = mpsc::channel();
+        execute(move || done.send(std::thread::current().id()).unwrap()).unwrap();
+        let other = result
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a stuck job must not block the next one");
+        assert_ne!(other, stuck_on);
+        release.send(()).unwrap();
+    }
+}
