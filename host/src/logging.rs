@@ -251,6 +251,7 @@ pub fn init(options: &LogOptions) {
         let stderr = tracing_subscriber::fmt::layer()
             .with_writer(StderrWriter)
             .event_format(TerminalFormat)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(level)
             .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                 m.target().starts_with("lmi")

@@ -21,10 +21,11 @@ pub const CONNECT_TIMEOUT_SECS: u64 = 10;
 /// How long an idle connection is kept for reuse by a one-off client (the SSO calls, around a
 /// browser sign-in that takes minutes): under the shortest common server keep-alive.
 const POOL_IDLE_SECS: u64 = 2;
-/// How long an environment session keeps an idle connection to its service: a plugin's
-/// requests are spaced by its own work, and the process ends with the run anyway. A
-/// connection the server closed meanwhile is noticed before reuse and replaced.
-pub const SESSION_POOL_IDLE_SECS: u64 = 60;
+/// How long an environment session keeps an idle connection to its service: long enough for
+/// a plugin's back-to-back requests to share one, and under the common server keep-alive
+/// (Node's 5 s): a request written just as the server closes the connection would fail
+/// without a retry. One the server closed earlier is noticed before reuse and replaced.
+pub const SESSION_POOL_IDLE_SECS: u64 = 4;
 /// Largest token-endpoint answer read (a token response is a few KiB).
 pub const TOKEN_BODY_LIMIT: u64 = 1 << 20;
 /// Largest service answer handed to a plugin.

@@ -63,8 +63,6 @@ impl Builtin {
         full: impl FnOnce() -> clap::Command,
     ) -> Result<ExitCode, CliError> {
         match self {
-            // Login and logout still return `anyhow` (their rework is under way): the adapter
-            // reads the code from the known SSO error types.
             Builtin::Login(cmd) => cmd.run(ctx),
             Builtin::Logout(cmd) => cmd.run(ctx),
             Builtin::Auth(cmd) => cmd.run(ctx),

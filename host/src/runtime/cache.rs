@@ -9,9 +9,9 @@
 //! names are predictable and anyone who can write the file can write the sidecar) but the
 //! trust rule of [`crate::fsutil`]: the directory and every directory above it must be the
 //! user's (or root's) and closed to others, and the artifact and its sidecar regular files
-//! of the user's, opened without following links. The bytes that passed the checks (a
-//! mapping of the very descriptor that was checked) are what wasmtime deserializes; the
-//! path is never opened again. An untrusted directory is refused outright (recompiling into
+//! of the user's, opened without following links. wasmtime deserializes the very descriptor
+//! that was checked (through `/proc/self/fd`, its pages mapped from that file; or, where that
+//! cannot be made executable, a copy of the checked mapping); the path is never opened again. An untrusted directory is refused outright (recompiling into
 //! it would only hand the attacker the next run); an untrusted file in a trusted directory
 //! is rebuilt over.
 
@@ -152,18 +152,13 @@ fn deserialize_checked(
         if let (Ok(seen), Ok(ours)) = (std::fs::metadata(&by_descriptor), file.metadata()) {
             use std::os::unix::fs::MetadataExt;
             if (seen.dev(), seen.ino()) == (ours.dev(), ours.ino()) {
-                return unsafe { Component::deserialize_file(engine, &by_descriptor) }.map_err(
-                    |e| {
-                        // wasmtime names the file it opened; the caller names the artifact.
-                        let causes: Vec<String> =
-                            e.chain().skip(1).map(|c| c.to_string()).collect();
-                        if causes.is_empty() {
-                            e
-                        } else {
-                            wasmtime::Error::msg(causes.join(": "))
-                        }
-                    },
-                );
+                // Mapping the file itself saves a copy; a cache on a `noexec` mount cannot
+                // be made executable in place, so the checked bytes are copied instead.
+                if let Ok(component) =
+                    unsafe { Component::deserialize_file(engine, &by_descriptor) }
+                {
+                    return Ok(component);
+                }
             }
         }
     }

@@ -47,11 +47,8 @@ pub struct Bounds {
 impl Bounds {
     /// `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS` (0 or junk is a usage error).
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let options = settings.runtime_options()?;
-        Ok(Self {
-            memory_mb: options.compile_memory_mb,
-            timeout: options.compile_timeout,
-        })
+        let (memory_mb, timeout) = settings.compile_limits()?;
+        Ok(Self { memory_mb, timeout })
     }
 }
 

@@ -23,11 +23,10 @@ pub struct Limits {
 impl Limits {
     /// `LMI_PLUGIN_MEMORY_MB` and `LMI_PLUGIN_TIMEOUT_SECS` (settings' runtime section).
     pub fn from_settings(settings: &Settings) -> Result<Self, crate::settings::ConfigError> {
-        let options = settings.runtime_options()?;
+        let (memory_mb, timeout) = settings.plugin_limits()?;
         Ok(Self {
-            memory_bytes: usize::try_from(options.plugin_memory_mb.saturating_mul(1 << 20))
-                .unwrap_or(usize::MAX),
-            timeout: options.plugin_timeout,
+            memory_bytes: usize::try_from(memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            timeout,
             // Off for embedders (tests, `examples/soak.rs`): only the `lmi` command, which
             // runs one plugin and ends, turns it on (`commands::run`).
             exit_process_after_deadline: false,

@@ -27,8 +27,8 @@ pub fn execute(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
     loop {
         let idle = IDLE_WORKERS.lock().ok().and_then(|mut idle| idle.pop());
         let Some((_, worker)) = idle else { break };
-        // A worker that timed out between being listed and now has dropped its receiver:
-        // the job comes back and the next one is tried.
+        // A worker that ended has dropped its receiver: the job comes back and the next one is
+        // tried. (One that timed out but was taken first still runs it: `leave_or_take`.)
         match worker.send(job) {
             Ok(()) => return Ok(()),
             Err(mpsc::SendError(returned)) => job = returned,
@@ -44,17 +44,34 @@ pub fn execute(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
 }
 
 fn work(id: u64, tx: Sender<Job>, rx: Receiver<Job>) {
-    while let Ok(job) = rx.recv_timeout(IDLE) {
+    let mut next = rx.recv_timeout(IDLE).ok();
+    while let Some(job) = next {
         job();
         match IDLE_WORKERS.lock() {
             Ok(mut idle) => idle.push((id, tx.clone())),
             Err(_) => return,
         }
+        next = match rx.recv_timeout(IDLE) {
+            Ok(job) => Some(job),
+            Err(_) => leave_or_take(id, &rx),
+        };
     }
-    // Timed out: leave the idle list (a send that raced with this exit fails and is retried).
-    if let Ok(mut idle) = IDLE_WORKERS.lock() {
-        idle.retain(|(worker, _)| *worker != id);
+}
+
+/// After an idle timeout: leave the idle list, unless a caller already took this worker from
+/// it, in which case its job is on the way (or here) and must run, not be dropped.
+fn leave_or_take(id: u64, rx: &Receiver<Job>) -> Option<Job> {
+    let Ok(mut idle) = IDLE_WORKERS.lock() else {
+        return None;
+    };
+    let listed = idle.len();
+    idle.retain(|(worker, _)| *worker != id);
+    if idle.len() < listed {
+        return None; // nobody can send to this worker any more
     }
+    drop(idle);
+    // Taken: `execute` sends exactly once, and this worker holds a sender, so `recv` returns.
+    rx.recv().ok()
 }
 
 #[cfg(test)]

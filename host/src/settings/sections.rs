@@ -80,28 +80,40 @@ const MAX_MB: u64 = 1 << 20;
 
 impl Settings {
     pub fn runtime_options(&self) -> Result<RuntimeOptions, ConfigError> {
+        let (plugin_memory_mb, plugin_timeout) = self.plugin_limits()?;
+        let (compile_memory_mb, compile_timeout) = self.compile_limits()?;
         Ok(RuntimeOptions {
-            plugin_memory_mb: self
-                .global_u64(
-                    keys::PLUGIN_MEMORY_MB,
-                    RuntimeOptions::DEFAULT_PLUGIN_MEMORY_MB,
-                )?
-                .min(MAX_MB),
-            plugin_timeout: self.secs(
-                keys::PLUGIN_TIMEOUT_SECS,
-                RuntimeOptions::DEFAULT_PLUGIN_TIMEOUT_SECS,
-            )?,
-            compile_memory_mb: self
-                .global_u64(
-                    keys::COMPILE_MEMORY_MB,
-                    RuntimeOptions::DEFAULT_COMPILE_MEMORY_MB,
-                )?
-                .min(MAX_MB),
-            compile_timeout: self.secs(
-                keys::COMPILE_TIMEOUT_SECS,
-                RuntimeOptions::DEFAULT_COMPILE_TIMEOUT_SECS,
-            )?,
+            plugin_memory_mb,
+            plugin_timeout,
+            compile_memory_mb,
+            compile_timeout,
         })
+    }
+
+    /// `LMI_PLUGIN_MEMORY_MB` and `LMI_PLUGIN_TIMEOUT_SECS` alone (a run reads no compile key).
+    pub fn plugin_limits(&self) -> Result<(u64, Duration), ConfigError> {
+        let mb = self.global_u64(
+            keys::PLUGIN_MEMORY_MB,
+            RuntimeOptions::DEFAULT_PLUGIN_MEMORY_MB,
+        )?;
+        let timeout = self.secs(
+            keys::PLUGIN_TIMEOUT_SECS,
+            RuntimeOptions::DEFAULT_PLUGIN_TIMEOUT_SECS,
+        )?;
+        Ok((mb.min(MAX_MB), timeout))
+    }
+
+    /// `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS` alone (an install reads no run key).
+    pub fn compile_limits(&self) -> Result<(u64, Duration), ConfigError> {
+        let mb = self.global_u64(
+            keys::COMPILE_MEMORY_MB,
+            RuntimeOptions::DEFAULT_COMPILE_MEMORY_MB,
+        )?;
+        let timeout = self.secs(
+            keys::COMPILE_TIMEOUT_SECS,
+            RuntimeOptions::DEFAULT_COMPILE_TIMEOUT_SECS,
+        )?;
+        Ok((mb.min(MAX_MB), timeout))
     }
 
     pub fn http_options(&self) -> Result<HttpOptions, ConfigError> {
