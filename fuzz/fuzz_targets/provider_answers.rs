@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!tokens.access_token.expose().is_empty());
         let secs = tokens.lifetime_secs();
         assert!(secs <= lifetime::MAX_TOKEN_LIFETIME_SECS, "{secs}");
-        let now = lmi::auth::cache::now_secs();
+        let now = lmi::auth::lifetime::now_secs();
         assert!(lifetime::expiry_after(now, secs) >= now);
     }
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use lmi::auth::cache::{CacheState, TokenCache, now_secs};
+use lmi::auth::cache::{CacheState, TokenCache};
+use lmi::auth::lifetime::now_secs;
 
 fn scratch() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
