@@ -210,48 +210,27 @@ impl Http {
         } else {
             self.inner.runtime().block_on(exchange)
         };
-        log_exchange(&method, &url_info, &url_debug, started, &result);
-        result.map_err(|(_, e)| e)
-    }
-
-    /// [`Http::execute`] as a future that runs on this client's own runtime and may be
-    /// awaited from any other (the plugin's): the request and its connection stay on the
-    /// HTTP runtime's thread, and the caller is woken once, with the answer. The spawned
-    /// exchange holds only the `reqwest` client, never this `Http` (whose runtime must not
-    /// be dropped from its own thread); a caller that stops waiting leaves it to end at the
-    /// total deadline.
-    pub fn execute_detached(
-        &self,
-        request: reqwest::Request,
-        limit: u64,
-    ) -> impl std::future::Future<Output = Result<Reply, HttpFailure>> + Send + use<> {
-        let client = self.client_for(request.url()).cloned();
-        let (timeout, secs) = (self.timeout(), self.inner.timeout_secs);
-        let handle =
-            self.inner.runtime().spawn(async move {
-                let client = client.map_err(|e| (None, e))?;
-                let method = request.method().clone();
-                let (url_info, url_debug) = (
-                    crate::logging::url_for_log(request.url()),
-                    crate::logging::redact_url(request.url()),
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(reply) => {
+                tracing::info!(
+                    "HTTP {method} {url_info} -> {} ({ms} ms, {} bytes)",
+                    reply.status.as_u16(),
+                    reply.body.len()
                 );
-                let started = Instant::now();
-                let result =
-                    match tokio::time::timeout(timeout, exchange(&client, secs, request, limit))
-                        .await
-                    {
-                        Ok(result) => result,
-                        Err(_elapsed) => Err((None, HttpFailure::Timeout(secs))),
-                    };
-                log_exchange(&method, &url_info, &url_debug, started, &result);
-                result
-            });
-        async move {
-            match handle.await {
-                Ok(result) => result.map_err(|(_, e)| e),
-                Err(_) => Err(HttpFailure::Other("the HTTP exchange panicked".into())),
+            }
+            Err((Some(status), e)) => {
+                tracing::info!(
+                    "HTTP {method} {url_info} -> {} then failed after {ms} ms: {e}",
+                    status.as_u16()
+                );
+            }
+            Err((None, e)) => {
+                tracing::info!("HTTP {method} {url_info} failed after {ms} ms: {e}");
             }
         }
+        tracing::debug!("HTTP {method} {url_debug}");
+        result.map_err(|(_, e)| e)
     }
 
     /// One exchange: the answer's status once known travels with any later failure.
@@ -261,7 +240,45 @@ impl Http {
         limit: u64,
     ) -> Result<Reply, (Option<reqwest::StatusCode>, HttpFailure)> {
         let client = self.client_for(request.url()).map_err(|e| (None, e))?;
-        exchange(client, self.inner.timeout_secs, request, limit).await
+        // A kept-alive connection the server closes just as a request goes out fails it
+        // before any answer: an idempotent request is sent once more, on a new connection.
+        let idempotent = matches!(
+            *request.method(),
+            reqwest::Method::GET
+                | reqwest::Method::HEAD
+                | reqwest::Method::PUT
+                | reqwest::Method::DELETE
+        );
+        let again = request.try_clone().filter(|_| idempotent);
+        let mut response = match (client.execute(request).await, again) {
+            (Err(e), Some(again)) if closed_before_answer(&e) => {
+                tracing::debug!("the server closed a kept-alive connection; sending once more");
+                client.execute(again).await
+            }
+            (result, _) => result,
+        }
+        .map_err(|e| (None, self.failure(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err((Some(status), HttpFailure::TooLarge(limit)));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| (Some(status), self.failure(&e)))?
+        {
+            if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
+                return Err((Some(status), HttpFailure::TooLarge(limit)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// The `oauth2` crate's HTTP client: this client, with the token-body limit and the same
@@ -279,24 +296,23 @@ impl Http {
             .body(reply.body)
             .map_err(|e| HttpFailure::Other(e.to_string()))
     }
+
+    fn failure(&self, e: &reqwest::Error) -> HttpFailure {
+        if let Some(message) = tls_failure(e) {
+            HttpFailure::Tls(message)
+        } else if e.is_timeout() {
+            HttpFailure::Timeout(self.inner.timeout_secs)
+        } else if e.is_connect() {
+            HttpFailure::Connect(chain(e))
+        } else {
+            HttpFailure::Other(chain(e))
+        }
+    }
 }
 
 /// The connection was closed before any of the answer came (hyper's "incomplete message").
 fn closed_before_answer(e: &reqwest::Error) -> bool {
     chain(e).contains("connection closed before message completed")
-}
-
-/// What kind of failure `e` is, for the message and the exit code.
-fn classify(e: &reqwest::Error, timeout_secs: u64) -> HttpFailure {
-    if let Some(message) = tls_failure(e) {
-        HttpFailure::Tls(message)
-    } else if e.is_timeout() {
-        HttpFailure::Timeout(timeout_secs)
-    } else if e.is_connect() {
-        HttpFailure::Connect(chain(e))
-    } else {
-        HttpFailure::Other(chain(e))
-    }
 }
 
 /// The plain message for a refused server certificate, if that is why `e` failed.
@@ -411,85 +427,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     // Error text can quote what a server sent (a malformed header, a TLS alert): one safe line.
     crate::text::line(&crate::logging::scrub(&parts.join(": ")), 500)
-}
-
-/// One exchange on `client`: the answer's status once known travels with any later failure.
-async fn exchange(
-    client: &reqwest::Client,
-    timeout_secs: u64,
-    request: reqwest::Request,
-    limit: u64,
-) -> Result<Reply, (Option<reqwest::StatusCode>, HttpFailure)> {
-    let failure = |e: &reqwest::Error| classify(e, timeout_secs);
-    // A kept-alive connection the server closes just as a request goes out fails it before
-    // any answer: an idempotent request is sent once more, on a new connection.
-    let idempotent = matches!(
-        *request.method(),
-        reqwest::Method::GET
-            | reqwest::Method::HEAD
-            | reqwest::Method::PUT
-            | reqwest::Method::DELETE
-    );
-    let again = request.try_clone().filter(|_| idempotent);
-    let mut response = match (client.execute(request).await, again) {
-        (Err(e), Some(again)) if closed_before_answer(&e) => {
-            tracing::debug!("the server closed a kept-alive connection; sending once more");
-            client.execute(again).await
-        }
-        (result, _) => result,
-    }
-    .map_err(|e| (None, failure(&e)))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    if response.content_length().is_some_and(|n| n > limit) {
-        return Err((Some(status), HttpFailure::TooLarge(limit)));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| (Some(status), failure(&e)))?
-    {
-        if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
-            return Err((Some(status), HttpFailure::TooLarge(limit)));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
-}
-
-/// The log lines of one exchange: the outcome at info, the redacted URL at debug.
-fn log_exchange(
-    method: &reqwest::Method,
-    url_info: &str,
-    url_debug: &str,
-    started: Instant,
-    result: &Result<Reply, (Option<reqwest::StatusCode>, HttpFailure)>,
-) {
-    let ms = started.elapsed().as_millis();
-    match result {
-        Ok(reply) => {
-            tracing::info!(
-                "HTTP {method} {url_info} -> {} ({ms} ms, {} bytes)",
-                reply.status.as_u16(),
-                reply.body.len()
-            );
-        }
-        Err((Some(status), e)) => {
-            tracing::info!(
-                "HTTP {method} {url_info} -> {} then failed after {ms} ms: {e}",
-                status.as_u16()
-            );
-        }
-        Err((None, e)) => {
-            tracing::info!("HTTP {method} {url_info} failed after {ms} ms: {e}");
-        }
-    }
-    tracing::debug!("HTTP {method} {url_debug}");
 }
 
 #[cfg(test)]

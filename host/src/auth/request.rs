@@ -69,91 +69,21 @@ const ROUTING_HEADERS: &[&str] = &[
 ];
 const ROUTING_PREFIXES: &[&str] = &["x-forwarded-", "x-original-", "x-rewrite-"];
 
-/// How the one-hop path of a request ended.
-pub enum ReadySend {
-    Done(ServiceReply),
-    /// The service answered 401 to this token: [`EnvSession::send_after_reject`] goes on.
-    Rejected(AccessToken),
-}
-
 impl EnvSession {
     /// One request to the environment's service, on the session's connection, with its token
     /// and its one renewal after a 401.
     pub fn send(&self, call: ServiceCall) -> Result<ServiceReply, AuthError> {
-        let (url, headers) = self.checked(&call)?;
+        let env = self.env();
+        let base = self.service_url()?;
+        let url = resolve(base, &call.path)?;
+        let headers = plugin_headers(&call.headers)?;
         let http = self.http()?;
+
         let token = self.token()?;
-        let reply = attempt(http, &call, &url, &headers, &token, self.env())?;
+        let reply = attempt(http, &call, &url, &headers, &token, env)?;
         if reply.status != 401 {
             return Ok(reply);
         }
-        self.after_reject(&call, &url, &headers, &token)
-    }
-
-    /// The request without blocking work, when the session already holds a usable token and
-    /// its client (every request after the first): a future the plugin's runtime awaits while
-    /// the exchange runs on the HTTP runtime. `None` when the token must first be read or
-    /// fetched ([`EnvSession::send`] does that).
-    pub fn send_ready(
-        &self,
-        call: &ServiceCall,
-    ) -> Option<impl std::future::Future<Output = Result<ReadySend, AuthError>> + Send + use<>>
-    {
-        let (token, http) = self.ready()?;
-        let env = self.env().to_owned();
-        let prepared = self.checked(call).and_then(|(url, headers)| {
-            let request = build(http, call, &url, &headers, &token)?;
-            Ok((request, url))
-        });
-        let (exchange, context) = match prepared {
-            Ok((request, url)) => (
-                Ok(http.execute_detached(request, SERVICE_BODY_LIMIT)),
-                service_context(&env, &call.method, &url),
-            ),
-            Err(e) => (Err(e), String::new()),
-        };
-        Some(async move {
-            let reply = exchange?
-                .await
-                .map_err(|cause| AuthError::Http { context, cause })?;
-            Ok(if reply.status == 401 {
-                ReadySend::Rejected(token)
-            } else {
-                ReadySend::Done(service_reply(reply))
-            })
-        })
-    }
-
-    /// What follows a 401 to `rejected` on the one-hop path: the run's one renewal and one
-    /// retry, exactly as [`EnvSession::send`] does.
-    pub fn send_after_reject(
-        &self,
-        call: ServiceCall,
-        rejected: AccessToken,
-    ) -> Result<ServiceReply, AuthError> {
-        let (url, headers) = self.checked(&call)?;
-        self.after_reject(&call, &url, &headers, &rejected)
-    }
-
-    /// The URL under the service and the plugin's headers, checked.
-    fn checked(
-        &self,
-        call: &ServiceCall,
-    ) -> Result<(url::Url, reqwest::header::HeaderMap), AuthError> {
-        let url = resolve(self.service_url()?, &call.path)?;
-        Ok((url, plugin_headers(&call.headers)?))
-    }
-
-    fn after_reject(
-        &self,
-        call: &ServiceCall,
-        url: &url::Url,
-        headers: &reqwest::header::HeaderMap,
-        token: &AccessToken,
-    ) -> Result<ServiceReply, AuthError> {
-        let env = self.env();
-        let base = self.service_url()?;
-        let http = self.http()?;
         if !self.take_renewal() {
             return Err(ServiceTokenError::Rejected(format!(
                 "the service of environment `{env}` ({}) rejected its token (HTTP 401), and this run \
@@ -169,7 +99,7 @@ impl EnvSession {
         let why = format!(
             "the service of environment `{env}` rejected its token (HTTP 401) and a new one could not be had"
         );
-        let renewed = self.renew_after_reject(token).map_err(|e| match e {
+        let renewed = self.renew_after_reject(&token).map_err(|e| match e {
             AuthError::Token(ServiceTokenError::Refused(m)) => {
                 ServiceTokenError::Refused(format!("{why}: {m}")).into()
             }
@@ -182,7 +112,7 @@ impl EnvSession {
             },
             other => other,
         })?;
-        let reply = attempt(http, call, url, headers, &renewed, env)?;
+        let reply = attempt(http, &call, &url, &headers, &renewed, env)?;
         if reply.status == 401 {
             return Err(ServiceTokenError::Rejected(format!(
                 "the service of environment `{env}` ({}) rejected a newly issued token from {} (HTTP 401 twice): \
@@ -204,24 +134,6 @@ fn attempt(
     token: &AccessToken,
     env: &str,
 ) -> Result<ServiceReply, AuthError> {
-    let request = build(http, call, url, headers, token)?;
-    let reply = http
-        .execute(request, SERVICE_BODY_LIMIT)
-        .map_err(|cause| AuthError::Http {
-            context: service_context(env, &call.method, url),
-            cause,
-        })?;
-    Ok(service_reply(reply))
-}
-
-/// The request as it goes out: the plugin's checked headers and body, the host's token.
-fn build(
-    http: &Http,
-    call: &ServiceCall,
-    url: &url::Url,
-    headers: &reqwest::header::HeaderMap,
-    token: &AccessToken,
-) -> Result<reqwest::Request, AuthError> {
     let mut builder = http
         .request(call.method.clone(), url.clone())
         .headers(headers.clone())
@@ -229,21 +141,20 @@ fn build(
     if let Some(body) = &call.body {
         builder = builder.body(body.clone());
     }
-    builder
+    let request = builder
         .build()
-        .map_err(|e| AuthError::InvalidRequest(format!("cannot build the request: {e}")))
-}
-
-/// How a failed exchange is named: the env, the method and the URL without its secrets.
-fn service_context(env: &str, method: &reqwest::Method, url: &url::Url) -> String {
-    format!(
-        "the service of environment `{env}` ({method} {})",
-        crate::logging::redact_url(url)
-    )
-}
-
-fn service_reply(reply: super::http::Reply) -> ServiceReply {
-    ServiceReply {
+        .map_err(|e| AuthError::InvalidRequest(format!("cannot build the request: {e}")))?;
+    let reply = http
+        .execute(request, SERVICE_BODY_LIMIT)
+        .map_err(|cause| AuthError::Http {
+            context: format!(
+                "the service of environment `{env}` ({} {})",
+                call.method,
+                crate::logging::redact_url(url)
+            ),
+            cause,
+        })?;
+    Ok(ServiceReply {
         status: reply.status.as_u16(),
         headers: reply
             .headers
@@ -251,7 +162,7 @@ fn service_reply(reply: super::http::Reply) -> ServiceReply {
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
         body: reply.body,
-    }
+    })
 }
 
 /// `path` (with an optional query) under `base`. Absolute URLs, scheme-relative paths and

@@ -131,13 +131,6 @@ impl EnvSession {
         self.fetch_and_store(grant)
     }
 
-    /// The token and client a request can use without any blocking work (no file, no lock,
-    /// no fetch): the override or the held fresh token, and a client already built.
-    pub(super) fn ready(&self) -> Option<(AccessToken, &Http)> {
-        let token = self.override_token.clone().or_else(|| self.held_fresh())?;
-        Some((token, self.http.get()?))
-    }
-
     /// The held token, if still fresh.
     fn held_fresh(&self) -> Option<AccessToken> {
         let held = self.held.lock().ok()?;
@@ -259,11 +252,6 @@ impl LazySession {
 
     /// `env`'s session: the run's shared one (a plugin only ever reaches the active env; any
     /// other gets a session of its own).
-    /// The session of `env` if it is open already (opening reads the env file: blocking).
-    pub fn opened(&self, env: &str) -> Option<Arc<EnvSession>> {
-        self.0.session.get().filter(|s| s.env() == env).cloned()
-    }
-
     pub fn get(&self, env: &str) -> Arc<EnvSession> {
         let Lazy { settings, session } = &*self.0;
         let shared = session.get_or_init(|| Arc::new(EnvSession::open(settings, env)));

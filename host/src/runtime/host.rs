@@ -4,7 +4,7 @@
 use super::bindings::lmi::plugin::{cli_context, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
 use super::state::{State, off_runtime};
-use crate::auth::request::{ReadySend, ServiceCall};
+use crate::auth::request::ServiceCall;
 use crate::auth::{AuthError, ServiceTokenError};
 
 impl types::Host for State {}
@@ -59,25 +59,9 @@ impl cli_context::Host for State {
             body: request.body,
         };
         let session = self.host.session.clone();
-        // Once the session holds a token and its client, the exchange is awaited right here
-        // (one thread hop, to the HTTP runtime); the first request, and any renewal after a
-        // 401, do their blocking work on a host-call worker.
-        let fast = session
-            .opened(&env)
-            .and_then(|open| Some((open.send_ready(&call)?, open)));
-        let reply = match fast {
-            Some((fast, open)) => match fast.await.map_err(host_error)? {
-                ReadySend::Done(reply) => reply,
-                ReadySend::Rejected(token) => {
-                    off_runtime(move || open.send_after_reject(call, token))
-                        .await?
-                        .map_err(host_error)?
-                }
-            },
-            None => off_runtime(move || session.get(&env).send(call))
-                .await?
-                .map_err(host_error)?,
-        };
+        let reply = off_runtime(move || session.get(&env).send(call))
+            .await?
+            .map_err(host_error)?;
         Ok(ServiceResponse {
             status: reply.status,
             headers: reply.headers,
