@@ -88,3 +88,31 @@ fn a_session_reads_the_env_file_once() {
         "a new session does read the (now missing) file"
     );
 }
+
+/// A server that closes a kept-alive connection just as a request arrives (it read it, and
+/// answers nothing): an idempotent request is sent once more on a new connection; a POST is
+/// not sent again (it might have been acted on), and fails naming the service.
+#[test]
+fn a_request_the_server_hung_up_on_is_sent_again_only_if_idempotent() {
+    let srv = FaultServer::keep_alive(Duration::from_secs(30), |req, n| match req.path() {
+        "/token" => Reply::json(
+            200,
+            json!({ "access_token": "tok-1", "token_type": "Bearer", "expires_in": 3600 }),
+        ),
+        "/api/b" if n == 1 => Reply::hang_up(),
+        "/api/c" => Reply::hang_up(),
+        _ => Reply::raw(200, "text/plain", "ok"),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let session = EnvSession::open(&settings_for(&srv, dir.path()), "dev");
+    assert_eq!(session.send(get("a")).unwrap().status, 200);
+    assert_eq!(session.send(get("b")).unwrap().status, 200);
+    assert_eq!(srv.count("/api/b"), 2, "sent once more after the hang-up");
+    let post = lmi::auth::request::ServiceCall {
+        method: reqwest::Method::POST,
+        ..get("c")
+    };
+    let err = session.send(post).unwrap_err().to_string();
+    assert!(err.contains("POST"), "{err}");
+    assert_eq!(srv.count("/api/c"), 1, "a POST is never sent twice");
+}

@@ -62,6 +62,9 @@ pub struct Reply {
     /// Send the body one byte at a time, this long apart (a server that is never quite
     /// silent, so no per-read timeout fires).
     pub drip: Option<Duration>,
+    /// Close the connection after reading the request, without answering (a kept-alive
+    /// connection the server closes just as a request arrives).
+    pub hang_up: bool,
 }
 
 impl Reply {
@@ -72,6 +75,7 @@ impl Reply {
             body: Vec::new(),
             delay: Duration::ZERO,
             drip: None,
+            hang_up: false,
         }
     }
     pub fn json(status: u16, value: serde_json::Value) -> Self {
@@ -84,6 +88,14 @@ impl Reply {
             body: body.into(),
             delay: Duration::ZERO,
             drip: None,
+            hang_up: false,
+        }
+    }
+    /// Reads the request and closes the connection without a word.
+    pub fn hang_up() -> Self {
+        Self {
+            hang_up: true,
+            ..Self::status(500)
         }
     }
     pub fn delayed(mut self, delay: Duration) -> Self {
@@ -198,7 +210,8 @@ fn serve(conn: TcpStream, log: &Mutex<Vec<Req>>, handler: &Handler, keep_alive: 
             log.push(req.clone());
             log.iter().filter(|r| r.path() == req.path()).count()
         };
-        if !answer(&mut out, &handler(&req, n), open) || !open {
+        let reply = handler(&req, n);
+        if reply.hang_up || !answer(&mut out, &reply, open) || !open {
             return;
         }
     }
