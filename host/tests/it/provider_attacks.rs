@@ -245,13 +245,7 @@ fn home_for(idp: &Provider) -> Home {
 
 /// The keychain record lmi stored for `client` at `issuer`.
 fn keychain(client: &str, issuer: &str) -> Option<Value> {
-    let out = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", "lmi", "username"])
-        .arg(format!("{client}@{issuer}"))
-        .output()
-        .expect("secret-tool (Debian libsecret-tools) is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.success() && !text.is_empty()).then(|| serde_json::from_str(&text).unwrap())
+    crate::support::keychain_record(client, issuer).map(|text| serde_json::from_str(&text).unwrap())
 }
 
 /// A device-flow sign-in the provider approves at once (no browser).

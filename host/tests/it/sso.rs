@@ -32,15 +32,7 @@ fn fake_keychain_record(idp: &FakeIdp) -> Option<String> {
     keychain_record_of(&idp.client_id(), &idp.issuer())
 }
 
-fn keychain_record_of(client: &str, issuer: &str) -> Option<String> {
-    let out = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", "lmi", "username"])
-        .arg(format!("{client}@{issuer}"))
-        .output()
-        .expect("secret-tool (Debian libsecret-tools) is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.success() && !text.is_empty()).then_some(text)
-}
+use crate::support::keychain_record as keychain_record_of;
 
 fn keychain_json(issuer: &str) -> serde_json::Value {
     let raw = keychain_record(issuer).expect("a session in the keychain");

@@ -266,6 +266,19 @@ pub fn copy_plugin(src: &Path, dest: &Path) {
     }
 }
 
+/// The SSO session lmi keeps in the test Secret Service for `client` at `issuer`, read with
+/// `secret-tool` (the one way tests look into the keychain).
+pub fn keychain_record(client: &str, issuer: &str) -> Option<String> {
+    let out = std::process::Command::new("secret-tool")
+        .args(["lookup", "service", "lmi", "username"])
+        .arg(format!("{client}@{issuer}"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("secret-tool (Debian libsecret-tools) is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
 /// Removes the SSO session lmi keeps in the test Secret Service for `client` at `issuer`.
 ///
 /// The keychain is shared by every test of a run and sessions are keyed `client@issuer`; a
