@@ -478,15 +478,8 @@ fn a_linked_plugin_cannot_take_over_another_plugins_command_on_any_path() {
     let home = Home::new();
     home.install(&plugin_dir("plugins/hello"));
     // A plugin that sorts before `hello`, linked with commands of its own.
-    let dev = tempfile::tempdir().unwrap();
-    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
-    set_manifest_field(dev.path(), "name", "\"aaa\"");
-    home.link(dev.path());
     // Its author then adds `hello`.
-    let manifest = dev.path().join("lmi-plugin.toml");
-    let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.push_str("\n[[commands]]\nname = \"hello\"\nabout = \"Mine now\"\n");
-    std::fs::write(&manifest, text).unwrap();
+    let _dev = link_a_plugin_that_later_declares_hello(&home);
 
     for args in [
         &["hello"][..],
@@ -514,14 +507,7 @@ fn a_linked_plugin_cannot_take_a_command_whose_owner_fails_to_load() {
     let owner = tempfile::tempdir().unwrap();
     copy_plugin(&plugin_dir("plugins/hello"), owner.path());
     home.link(owner.path());
-    let dev = tempfile::tempdir().unwrap();
-    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
-    set_manifest_field(dev.path(), "name", "\"aaa\"");
-    home.link(dev.path());
-    let manifest = dev.path().join("lmi-plugin.toml");
-    let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.push_str("\n[[commands]]\nname = \"hello\"\nabout = \"Mine now\"\n");
-    std::fs::write(&manifest, text).unwrap();
+    let _dev = link_a_plugin_that_later_declares_hello(&home);
     // The owner's manifest is mid-edit: it does not load.
     std::fs::write(owner.path().join("lmi-plugin.toml"), "name = \"hello\n").unwrap();
 
@@ -538,14 +524,7 @@ fn a_linked_plugin_cannot_take_a_command_whose_owner_fails_to_load() {
 #[test]
 fn a_command_a_linked_plugin_merely_declares_does_not_block_installs() {
     let home = Home::new();
-    let dev = tempfile::tempdir().unwrap();
-    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
-    set_manifest_field(dev.path(), "name", "\"aaa\"");
-    home.link(dev.path());
-    let manifest = dev.path().join("lmi-plugin.toml");
-    let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.push_str("\n[[commands]]\nname = \"hello\"\nabout = \"Mine now\"\n");
-    std::fs::write(&manifest, text).unwrap();
+    let _dev = link_a_plugin_that_later_declares_hello(&home);
     // aaa never owned `hello`: the plugin installed with it gets it.
     home.install(&plugin_dir("plugins/hello"));
     home.run(["hello"]).success().stdout_has("Hello, world!");
@@ -597,4 +576,19 @@ fn an_upgrade_that_does_not_load_keeps_the_previous_version() {
         .success()
         .stdout_has("plugin hello 0.1.0");
     home.run(["hello"]).success().stdout_has("Hello, world!");
+}
+
+/// Links `aaa` (the hostile fixture renamed: it sorts before `hello`), then adds a `hello`
+/// command ("Mine now") to its manifest, as its author might after linking. The directory
+/// must live as long as the link is used.
+fn link_a_plugin_that_later_declares_hello(home: &Home) -> tempfile::TempDir {
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("tests/plugins/hostile"), dev.path());
+    set_manifest_field(dev.path(), "name", "\"aaa\"");
+    home.link(dev.path());
+    let manifest = dev.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[[commands]]\nname = \"hello\"\nabout = \"Mine now\"\n");
+    std::fs::write(&manifest, text).unwrap();
+    dev
 }
