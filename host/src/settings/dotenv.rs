@@ -37,20 +37,19 @@ impl EnvFile {
             file: path.to_owned(),
             reason,
         };
-        let iter = dotenvy::from_path_iter(path).map_err(|e| unreadable(e.to_string()))?;
+        // Read once: parsed by dotenvy, and scanned for values it would expand.
+        let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
         let mut vars = BTreeMap::new();
-        for item in iter {
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
             let (k, v) = item.map_err(|e| unreadable(describe(&e)))?;
             vars.insert(k, v);
         }
-        if let Ok(text) = std::fs::read_to_string(path) {
-            for (line, key) in expanded_keys(&text) {
-                crate::output::warn(format_args!(
-                    "{}:{line}: the value of {key} contains `$`, which .env files expand as a variable, \
-                     so lmi does not see the text as written; put the value in single quotes ('…') to keep it literal",
-                    path.display()
-                ));
-            }
+        for (line, key) in expanded_keys(&text) {
+            crate::output::warn(format_args!(
+                "{}:{line}: the value of {key} contains `$`, which .env files expand as a variable, \
+                 so lmi does not see the text as written; put the value in single quotes ('…') to keep it literal",
+                path.display()
+            ));
         }
         Ok(Self {
             path: Some(path.to_owned()),
