@@ -1,6 +1,7 @@
-//! Threads for blocking host work (the keychain, HTTP, the token lock), kept for reuse: a
-//! plugin making 200 service requests used to start 200 threads, each costing its creation
-//! and, on these small VMs, a cross-CPU TLB flush on every later `munmap`.
+//! Blocking work (the keychain, a token fetch under the token lock) awaited from an async
+//! runtime (a plugin's) without blocking it: [`off_runtime`] runs it on a worker thread kept
+//! for reuse. (A plugin making 200 service requests once started 200 threads, each costing
+//! its creation and, on these small VMs, a cross-CPU TLB flush on every later `munmap`.)
 //!
 //! A job goes to an idle worker if there is one, else to a new thread. A worker that finished
 //! waits a few seconds for the next job, then ends. A job the run's deadline abandoned keeps
@@ -14,6 +15,26 @@ use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// Runs `work` on a worker thread and waits for it without blocking the caller's runtime, so
+/// the runtime stays free and a deadline can drop this wait. A thread left behind by such a
+/// deadline is bounded by the work's own limits (the HTTP total deadline, the lock wait, the
+/// keychain timeout) and dies with the process. So the work must be safe to abandon at any
+/// point: a read, a token fetch or a service request, never a step that spends a credential
+/// before storing its successor. (Clients that drive their own runtimes may be used there:
+/// the worker is outside any runtime.) Fails only if no thread could be started or `work`
+/// panicked.
+pub async fn off_runtime<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> std::io::Result<R> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    execute(move || {
+        let _ = done.send(work());
+    })?;
+    result
+        .await
+        .map_err(|_| std::io::Error::other("the blocking work panicked"))
+}
+
 /// How long an idle worker waits for its next job before ending.
 const IDLE: Duration = Duration::from_secs(5);
 
@@ -22,7 +43,7 @@ static IDLE_WORKERS: Mutex<Vec<(u64, Sender<Job>)>> = Mutex::new(Vec::new());
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Runs `job` on an idle worker, or on a new one.
-pub fn execute(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+fn execute(job: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
     let mut job: Job = Box::new(job);
     loop {
         let idle = IDLE_WORKERS.lock().ok().and_then(|mut idle| idle.pop());

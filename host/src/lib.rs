@@ -6,6 +6,7 @@
 //! cache, sandboxed run), `auth` (service tokens and the SSO session).
 
 pub mod auth;
+pub mod blocking;
 pub mod cli;
 pub mod commands;
 pub mod exit;

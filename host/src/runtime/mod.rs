@@ -20,7 +20,6 @@ mod outcome;
 mod sandbox;
 mod state;
 mod terminal;
-mod workers;
 
 pub use cache::{ArtifactCache, Miss, component_sha256};
 pub(crate) use component::compile_in_process;

@@ -115,25 +115,15 @@ impl HostState {
     }
 }
 
-/// Runs blocking host work (the keychain, HTTP, the token lock) on a worker thread and
-/// waits for it without blocking the run: the plugin's runtime stays free, so the run's
-/// deadline can drop this wait. A thread left behind by the deadline is bounded by its own
-/// limits (the HTTP total deadline, the lock wait, the keychain timeout) and dies with the
-/// process. So the work must be safe to abandon at any point: a read, a token fetch or a
-/// service request, never a step that spends a credential before storing its successor (an
-/// SSO refresh with rotation: `sso::stored_user`). (Those clients also drive their own
-/// runtimes, which must not start inside the plugin's.)
+/// [`crate::blocking::off_runtime`], failing as a host call does. Used for the keychain and
+/// the token path; never for an SSO refresh with rotation (`sso::stored_user`), which must not
+/// be abandoned between spending a refresh token and storing its successor.
 pub async fn off_runtime<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, HostError> {
-    let (done, result) = tokio::sync::oneshot::channel();
-    super::workers::execute(move || {
-        let _ = done.send(work());
-    })
-    .map_err(|e| HostError::Network(format!("cannot start the host call: {e}")))?;
-    result
+    crate::blocking::off_runtime(work)
         .await
-        .map_err(|_| HostError::Network("the host call failed unexpectedly".into()))
+        .map_err(|e| HostError::Network(format!("the host call failed: {e}")))
 }
 
 pub struct State {
