@@ -1,31 +1,40 @@
-//! The one HTTP client configuration for token endpoints and services: no redirects (a token
-//! call or a bearer request is never replayed somewhere else), one total deadline per
-//! exchange (`LMI_HTTP_TIMEOUT_SECS`, default 30 s: connect, send and the whole body, so a
-//! server that drips a byte at a time cannot hold lmi or its token lock), response bodies
-//! capped, loopback never sent through a proxy, and one log line per exchange naming method,
-//! URL without its query (`-vv` adds the query with every value redacted) and status.
-//! Request and response bodies and credential headers are never logged.
+//! The process's one HTTP client, for token endpoints, the identity provider and services:
+//! no redirects (a token call or a bearer request is never replayed somewhere else), one
+//! total deadline per exchange (`LMI_HTTP_TIMEOUT_SECS`, default 30 s: connect, send and the
+//! whole body, so a server that drips a byte at a time cannot hold lmi or its token lock),
+//! response bodies capped, loopback never sent through a proxy, and one log line per
+//! exchange naming method, URL without its query (`-vv` adds the query with every value
+//! redacted) and status. Request and response bodies and credential headers are never logged.
 //!
-//! Requests run on reqwest's async client inside a private runtime with one worker thread (it
-//! keeps pooled connections polled, so one the server closed is not reused), under a
-//! `tokio::time::timeout`: reqwest's blocking client bounds each read, not the exchange.
+//! [`Http::for_process`] hands every caller the same client, so the SSO calls, the token
+//! endpoint and a plugin's service requests share connections. It is cheap until used: the
+//! trusted roots are read on the first TLS connection (a plain `http://` loopback exchange
+//! never reads them), and each underlying reqwest client is built on first use.
+//!
+//! Two ways to send:
+//! - [`Http::execute`] blocks: the exchange runs on the client's private runtime (one worker
+//!   thread, built on first use, which keeps pooled connections polled so one the server
+//!   closed is not reused).
+//! - [`Http::send`] is awaited on the caller's runtime (a plugin's): the first caller's
+//!   runtime gets a connection pool of its own and drives it, so a plugin's request costs no
+//!   thread hop, as a native loop's does not. Before each exchange the runtime polls its I/O
+//!   once, so a connection the server closed while the plugin computed is seen closed. A
+//!   caller on any other runtime is served through the private one.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::AuthError;
 use crate::settings::Settings;
+use crate::tls::Trust;
 
 /// Connecting gets at most this long (or the total, if shorter).
 pub const CONNECT_TIMEOUT_SECS: u64 = 10;
-/// How long an idle connection is kept for reuse by a one-off client (the SSO calls, around a
-/// browser sign-in that takes minutes): under the shortest common server keep-alive.
-const POOL_IDLE_SECS: u64 = 2;
-/// How long an environment session keeps an idle connection to its service: long enough for
-/// a plugin's back-to-back requests to share one, and under the common server keep-alive
-/// (Node's 5 s): a request written just as the server closes the connection would fail
-/// without a retry. One the server closed earlier is noticed before reuse and replaced.
-pub const SESSION_POOL_IDLE_SECS: u64 = 4;
+/// How long an idle connection is kept for reuse: long enough for a plugin's back-to-back
+/// requests to share one, and under the common server keep-alive (Node's 5 s): a request
+/// written just as the server closes the connection would fail without a retry. One the
+/// server closed earlier is noticed before reuse and replaced.
+pub const POOL_IDLE_SECS: u64 = 4;
 /// Largest token-endpoint answer read (a token response is a few KiB).
 pub const TOKEN_BODY_LIMIT: u64 = 1 << 20;
 /// Largest service answer handed to a plugin.
@@ -47,32 +56,56 @@ pub enum HttpFailure {
     Other(String),
 }
 
-/// A client built the way every lmi request needs it. Cheap to clone.
+/// The process's client (see the module docs), with one exchange deadline. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Http {
     inner: Arc<Inner>,
+    /// The total deadline of one exchange.
+    timeout_secs: u64,
 }
 
 #[derive(Debug)]
 struct Inner {
+    /// The deadline the settings ask for; a [`Http::with_timeout`] view may use another.
     timeout_secs: u64,
-    /// How long an idle connection is kept for reuse.
-    idle_secs: u64,
-    /// The roots every connection trusts (`tls`).
-    trust: crate::tls::Trust,
-    /// Requests to anything but loopback: the environment's proxy settings apply.
-    proxied: OnceLock<Result<reqwest::Client, String>>,
-    /// Requests to loopback: never proxied, so `http://` stays on the machine.
-    direct: reqwest::Client,
-    /// `None` only while dropping.
-    io: Option<tokio::runtime::Runtime>,
+    /// `LMI_CA_BUNDLE`, as the settings gave it.
+    ca_bundle: Option<String>,
+    /// The roots every TLS connection trusts, read on first need.
+    trust: OnceLock<Result<Trust, String>>,
+    /// Clients whose connections the private runtime drives (blocking callers).
+    pooled: Clients,
+    /// Clients whose connections the runtime of the first async caller drives.
+    local: OnceLock<(tokio::runtime::Id, Clients)>,
+    /// The private runtime, built on the first blocking exchange. Taken only while dropping.
+    io: OnceLock<tokio::runtime::Runtime>,
 }
 
-impl Inner {
-    fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.io
-            .as_ref()
-            .expect("the runtime lives as long as the client")
+/// The three ways out, each a reqwest client built on first use.
+#[derive(Debug, Default)]
+struct Clients {
+    /// `http://` to loopback: no proxy, and no TLS (so no roots read).
+    plain: OnceLock<Result<reqwest::Client, String>>,
+    /// `https://` to loopback: no proxy.
+    direct: OnceLock<Result<reqwest::Client, String>>,
+    /// Anything else: the environment's proxy settings apply.
+    proxied: OnceLock<Result<reqwest::Client, String>>,
+}
+
+/// Which of [`Clients`] an URL goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Plain,
+    Direct,
+    Proxied,
+}
+
+impl Route {
+    fn of(url: &url::Url) -> Self {
+        match (crate::settings::is_loopback(url), url.scheme()) {
+            (true, "http") => Route::Plain,
+            (true, _) => Route::Direct,
+            (false, _) => Route::Proxied,
+        }
     }
 }
 
@@ -104,142 +137,184 @@ impl std::fmt::Debug for Reply {
     }
 }
 
+/// What a failed exchange had got: its status, once known, travels with the failure.
+type Exchange = Result<Reply, (Option<reqwest::StatusCode>, HttpFailure)>;
+
 impl Http {
-    pub fn new(settings: &Settings) -> Result<Self, AuthError> {
-        let timeout_secs = settings.http_options()?.timeout.as_secs();
-        Self::with_timeout(settings, timeout_secs)
+    /// The process's client for these settings: every caller with the same settings gets the
+    /// same one (and so its kept-alive connections).
+    pub fn for_process(settings: &Settings) -> Result<Self, AuthError> {
+        static SHARED: Mutex<Option<Http>> = Mutex::new(None);
+        let timeout_secs = settings.http_options()?.timeout.as_secs().max(1);
+        let ca_bundle = settings
+            .global(crate::tls::CA_BUNDLE_KEY)
+            .filter(|b| !b.is_empty())
+            .map(str::to_owned);
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(http) = shared
+            .as_ref()
+            .filter(|h| h.inner.timeout_secs == timeout_secs && h.inner.ca_bundle == ca_bundle)
+        {
+            return Ok(http.clone());
+        }
+        let http = Self::build(timeout_secs, ca_bundle)?;
+        *shared = Some(http.clone());
+        Ok(http)
     }
 
-    /// The client of an environment session (`session`): idle connections are kept for
-    /// [`SESSION_POOL_IDLE_SECS`], so a run's requests share one.
-    pub fn for_session(settings: &Settings) -> Result<Self, AuthError> {
-        let timeout_secs = settings.http_options()?.timeout.as_secs();
-        Self::build(settings, timeout_secs, SESSION_POOL_IDLE_SECS)
+    /// A client of its own, sharing nothing with the process's.
+    fn build(timeout_secs: u64, ca_bundle: Option<String>) -> Result<Self, AuthError> {
+        let trust = OnceLock::new();
+        if ca_bundle.is_some() {
+            // A configured bundle is checked now: a missing or empty file is a configuration
+            // error before anything is sent, not a failure of the first TLS connection.
+            let _ = trust.set(Ok(Trust::for_process(ca_bundle.as_deref())?));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                timeout_secs,
+                ca_bundle,
+                trust,
+                pooled: Clients::default(),
+                local: OnceLock::new(),
+                io: OnceLock::new(),
+            }),
+            timeout_secs,
+        })
     }
 
-    /// The same client with another total deadline per exchange (`lmi doctor`'s probes).
-    pub fn with_timeout(settings: &Settings, timeout_secs: u64) -> Result<Self, AuthError> {
-        Self::build(settings, timeout_secs, POOL_IDLE_SECS)
+    /// The same client, with another total deadline per exchange (`lmi doctor`'s probes).
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            timeout_secs: timeout.as_secs().max(1),
+        }
     }
 
-    fn build(settings: &Settings, timeout_secs: u64, idle_secs: u64) -> Result<Self, AuthError> {
+    /// The total deadline of one exchange.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+
+    /// A request builder; send what it builds with [`Http::execute`] or [`Http::send`].
+    pub fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
+        // Building only: which client sends it is decided from the URL when it is sent. The
+        // plain client reads no roots; it fails to build only where reqwest::Client::new would.
+        let plain = self
+            .inner
+            .pooled
+            .plain
+            .get_or_init(|| build_client(&self.inner, Route::Plain, None));
+        match plain {
+            Ok(client) => client.request(method, url),
+            Err(_) => reqwest::Client::new().request(method, url),
+        }
+    }
+
+    /// The private runtime, built on first use.
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime, HttpFailure> {
+        if let Some(io) = self.inner.io.get() {
+            return Ok(io);
+        }
         // One worker thread that keeps polling idle pooled connections: a connection the
-        // server closes between requests is seen closed and never reused (with a runtime that
-        // only runs inside `execute`, the next request was written to the closed socket).
+        // server closes between requests is seen closed and never reused.
         let io = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("lmi-http")
             .enable_all()
             .build()
-            .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
-        let timeout_secs = timeout_secs.max(1);
-        let trust = crate::tls::Trust::for_process(settings.global(crate::tls::CA_BUNDLE_KEY))?;
-        let direct = build_client(timeout_secs, idle_secs, true, &trust)
-            .map_err(|e| AuthError::Network(format!("cannot set up HTTP: {e}")))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                timeout_secs,
-                trust,
-                idle_secs,
-                proxied: OnceLock::new(),
-                direct,
-                io: Some(io),
-            }),
+            .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))?;
+        Ok(self.inner.io.get_or_init(|| io))
+    }
+
+    /// The reqwest client for `url` out of `clients`.
+    fn client<'a>(
+        &'a self,
+        clients: &'a Clients,
+        url: &url::Url,
+    ) -> Result<&'a reqwest::Client, HttpFailure> {
+        let route = Route::of(url);
+        let slot = match route {
+            Route::Plain => &clients.plain,
+            Route::Direct => &clients.direct,
+            Route::Proxied => &clients.proxied,
+        };
+        slot.get_or_init(|| {
+            let trust = match route {
+                Route::Plain => None,
+                Route::Direct | Route::Proxied => Some(self.trust()?),
+            };
+            build_client(&self.inner, route, trust)
         })
+        .as_ref()
+        .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))
     }
 
-    /// The total deadline of one exchange.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.inner.timeout_secs)
-    }
-
-    /// A request builder; send what it builds with [`Http::execute`].
-    pub fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
-        // Building only: which client sends it is decided by `execute`, from the URL.
-        self.inner.direct.request(method, url)
-    }
-
-    /// Loopback goes direct, whatever `HTTP_PROXY` says; everything else may be proxied.
-    fn client_for(&self, url: &url::Url) -> Result<&reqwest::Client, HttpFailure> {
-        if crate::settings::is_loopback(url) {
-            return Ok(&self.inner.direct);
-        }
+    /// The trusted roots, read on first need.
+    fn trust(&self) -> Result<&Trust, String> {
         self.inner
-            .proxied
+            .trust
             .get_or_init(|| {
-                build_client(
-                    self.inner.timeout_secs,
-                    self.inner.idle_secs,
-                    false,
-                    &self.inner.trust,
-                )
+                Trust::for_process(self.inner.ca_bundle.as_deref()).map_err(|e| e.to_string())
             })
             .as_ref()
-            .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))
+            .map_err(Clone::clone)
     }
 
-    /// Sends `request`, reads at most `limit` bytes of the answer within the total deadline,
-    /// logs the exchange.
+    /// Sends `request` and reads at most `limit` bytes of the answer within the total
+    /// deadline, blocking the calling thread; logs the exchange.
     pub fn execute(&self, request: reqwest::Request, limit: u64) -> Result<Reply, HttpFailure> {
-        let method = request.method().clone();
-        let (url_info, url_debug) = (
-            crate::logging::url_for_log(request.url()),
-            crate::logging::redact_url(request.url()),
-        );
-        let started = Instant::now();
-        let secs = self.inner.timeout_secs;
-        let exchange = async {
-            match tokio::time::timeout(self.timeout(), self.exchange(request, limit)).await {
-                Ok(result) => result,
-                Err(_elapsed) => Err((None, HttpFailure::Timeout(secs))),
-            }
-        };
-        // A caller inside an async runtime (none today) gets its own thread: a runtime
-        // cannot be driven from inside another.
+        let log = ExchangeLog::start(&request);
+        let io = self.runtime()?;
+        let exchange = self.timed(&self.inner.pooled, request, limit);
+        // A caller inside an async runtime gets its own thread: a runtime cannot be driven
+        // from inside another.
         let result = if tokio::runtime::Handle::try_current().is_ok() {
             std::thread::scope(|s| {
-                s.spawn(|| self.inner.runtime().block_on(exchange))
+                s.spawn(|| io.block_on(exchange))
                     .join()
-                    .unwrap_or_else(|_| {
-                        Err((
-                            None,
-                            HttpFailure::Other("the HTTP exchange panicked".into()),
-                        ))
-                    })
+                    .unwrap_or_else(|_| Err((None, panicked())))
             })
         } else {
-            self.inner.runtime().block_on(exchange)
+            io.block_on(exchange)
         };
-        let ms = started.elapsed().as_millis();
-        match &result {
-            Ok(reply) => {
-                tracing::info!(
-                    "HTTP {method} {url_info} -> {} ({ms} ms, {} bytes)",
-                    reply.status.as_u16(),
-                    reply.body.len()
-                );
+        log.finish(result)
+    }
+
+    /// [`Http::execute`], awaited on the caller's runtime (see the module docs).
+    pub async fn send(&self, request: reqwest::Request, limit: u64) -> Result<Reply, HttpFailure> {
+        let log = ExchangeLog::start(&request);
+        let here = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
+        let local = here.map(|id| self.inner.local.get_or_init(|| (id, Clients::default())));
+        let result = match local {
+            Some((bound, clients)) if Some(*bound) == here => {
+                // Let the runtime poll its I/O once: a kept-alive connection the server
+                // closed while this runtime was busy elsewhere is then seen closed.
+                tokio::task::yield_now().await;
+                self.timed(clients, request, limit).await
             }
-            Err((Some(status), e)) => {
-                tracing::info!(
-                    "HTTP {method} {url_info} -> {} then failed after {ms} ms: {e}",
-                    status.as_u16()
-                );
+            _ => {
+                let this = self.clone();
+                let io = self.runtime()?;
+                io.spawn(async move { this.timed(&this.inner.pooled, request, limit).await })
+                    .await
+                    .unwrap_or_else(|_| Err((None, panicked())))
             }
-            Err((None, e)) => {
-                tracing::info!("HTTP {method} {url_info} failed after {ms} ms: {e}");
-            }
+        };
+        log.finish(result)
+    }
+
+    /// One exchange within the total deadline.
+    async fn timed(&self, clients: &Clients, request: reqwest::Request, limit: u64) -> Exchange {
+        match tokio::time::timeout(self.timeout(), self.exchange(clients, request, limit)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err((None, HttpFailure::Timeout(self.timeout_secs))),
         }
-        tracing::debug!("HTTP {method} {url_debug}");
-        result.map_err(|(_, e)| e)
     }
 
     /// One exchange: the answer's status once known travels with any later failure.
-    async fn exchange(
-        &self,
-        request: reqwest::Request,
-        limit: u64,
-    ) -> Result<Reply, (Option<reqwest::StatusCode>, HttpFailure)> {
-        let client = self.client_for(request.url()).map_err(|e| (None, e))?;
+    async fn exchange(&self, clients: &Clients, request: reqwest::Request, limit: u64) -> Exchange {
+        let client = self.client(clients, request.url()).map_err(|e| (None, e))?;
         // A kept-alive connection the server closes just as a request goes out fails it
         // before any answer: an idempotent request is sent once more, on a new connection.
         let idempotent = matches!(
@@ -301,7 +376,7 @@ impl Http {
         if let Some(message) = tls_failure(e) {
             HttpFailure::Tls(message)
         } else if e.is_timeout() {
-            HttpFailure::Timeout(self.inner.timeout_secs)
+            HttpFailure::Timeout(self.timeout_secs)
         } else if e.is_connect() {
             HttpFailure::Connect(chain(e))
         } else {
@@ -378,29 +453,88 @@ fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
     None
 }
 
-/// One client: the trusted roots, no redirects, the total deadline, and for loopback no
-/// proxy at all.
+/// One reqwest client for `route`: the trusted roots (none for plain `http://`), no
+/// redirects, the connect deadline, the idle keep-alive, and for loopback no proxy at all.
+/// The exchange's total deadline is the caller's (`Http::timed`).
 fn build_client(
-    timeout_secs: u64,
-    idle_secs: u64,
-    direct: bool,
-    trust: &crate::tls::Trust,
+    inner: &Inner,
+    route: Route,
+    trust: Option<&Trust>,
 ) -> Result<reqwest::Client, String> {
-    let mut builder = trust
-        .apply(reqwest::Client::builder())
+    let mut builder = reqwest::Client::builder();
+    builder = match trust {
+        Some(trust) => trust.apply(builder),
+        None => builder
+            .tls_built_in_root_certs(false)
+            .tls_built_in_webpki_certs(false),
+    };
+    builder = builder
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(timeout_secs.min(CONNECT_TIMEOUT_SECS)))
-        .timeout(Duration::from_secs(timeout_secs))
+        .connect_timeout(Duration::from_secs(
+            inner.timeout_secs.min(CONNECT_TIMEOUT_SECS),
+        ))
         // Servers close idle keep-alive connections after a few seconds (Node and Apache: 5 s);
         // a request sent on one just closed fails ("connection closed before message
-        // completed"), as the code exchange after a slow browser sign-in did. One-off clients
-        // reuse a connection only while it is surely still open; a session keeps it longer.
-        .pool_idle_timeout(Duration::from_secs(idle_secs))
+        // completed"), as the code exchange after a slow browser sign-in did.
+        .pool_idle_timeout(Duration::from_secs(POOL_IDLE_SECS))
         .user_agent(concat!("lmi/", env!("CARGO_PKG_VERSION")));
-    if direct {
+    if route != Route::Proxied {
         builder = builder.no_proxy();
     }
     builder.build().map_err(|e| chain(&e))
+}
+
+fn panicked() -> HttpFailure {
+    HttpFailure::Other("the HTTP exchange panicked".into())
+}
+
+/// The one log line of an exchange: method, URL without its query, status, time, size.
+struct ExchangeLog {
+    method: reqwest::Method,
+    url_info: String,
+    url_debug: String,
+    started: Instant,
+}
+
+impl ExchangeLog {
+    fn start(request: &reqwest::Request) -> Self {
+        Self {
+            method: request.method().clone(),
+            url_info: crate::logging::url_for_log(request.url()),
+            url_debug: crate::logging::redact_url(request.url()),
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(self, result: Exchange) -> Result<Reply, HttpFailure> {
+        let Self {
+            method,
+            url_info,
+            url_debug,
+            started,
+        } = self;
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(reply) => {
+                tracing::info!(
+                    "HTTP {method} {url_info} -> {} ({ms} ms, {} bytes)",
+                    reply.status.as_u16(),
+                    reply.body.len()
+                );
+            }
+            Err((Some(status), e)) => {
+                tracing::info!(
+                    "HTTP {method} {url_info} -> {} then failed after {ms} ms: {e}",
+                    status.as_u16()
+                );
+            }
+            Err((None, e)) => {
+                tracing::info!("HTTP {method} {url_info} failed after {ms} ms: {e}");
+            }
+        }
+        tracing::debug!("HTTP {method} {url_debug}");
+        result.map_err(|(_, e)| e)
+    }
 }
 
 /// An error and its causes on one line, without the URL reqwest likes to add.
@@ -430,8 +564,74 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod reply_tests {
-    use super::Reply;
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    fn settings(dir: &std::path::Path) -> Settings {
+        Settings::load(crate::paths::Paths::under(dir), None).unwrap()
+    }
+
+    /// A loopback server answering one request with `200 ok`.
+    fn answer_once() -> url::Url {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = url::Url::parse(&format!("http://{}/x", listener.local_addr().unwrap())).unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        });
+        url
+    }
+
+    #[test]
+    fn every_caller_in_a_process_shares_one_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Http::for_process(&settings(dir.path())).unwrap();
+        let b = Http::for_process(&settings(dir.path())).unwrap();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        let probe = a.with_timeout(Duration::from_secs(3));
+        assert!(
+            Arc::ptr_eq(&a.inner, &probe.inner),
+            "a shorter deadline, the same pool"
+        );
+        assert_eq!(probe.timeout(), Duration::from_secs(3));
+        assert_eq!(a.timeout(), Duration::from_secs(30));
+    }
+
+    /// A plain `http://` loopback exchange builds no TLS client and reads no roots (they cost
+    /// a few milliseconds and hundreds of file operations per run).
+    #[test]
+    fn a_plain_loopback_exchange_reads_no_roots() {
+        let http = Http::build(30, None).unwrap();
+        let url = answer_once();
+        let request = http.request(reqwest::Method::GET, url).build().unwrap();
+        let reply = http.execute(request, 10).unwrap();
+        assert_eq!(reply.body, b"ok");
+        assert!(http.inner.trust.get().is_none(), "roots were read");
+        assert!(http.inner.pooled.direct.get().is_none());
+        assert!(http.inner.pooled.proxied.get().is_none());
+    }
+
+    /// Awaited on a runtime, the exchange runs there, on that runtime's own pool.
+    #[test]
+    fn send_uses_the_callers_runtime() {
+        let http = Http::build(5, None).unwrap();
+        let io = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = answer_once();
+        let request = http.request(reqwest::Method::GET, url).build().unwrap();
+        let reply = io.block_on(http.send(request, 10)).unwrap();
+        assert_eq!(reply.status, reqwest::StatusCode::OK);
+        let (bound, _) = http.inner.local.get().unwrap();
+        assert_eq!(*bound, io.handle().id());
+    }
 
     #[test]
     fn a_replys_debug_shows_no_body() {

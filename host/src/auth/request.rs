@@ -11,6 +11,8 @@
 //! URL, not even encoded (`%2f`, `%5c`, double-encoded `%252f`, `..;` dot segments), and
 //! headers that ask a proxy or framework to reroute or re-verb the request are refused.
 
+use std::sync::Arc;
+
 use super::cache::AccessToken;
 use super::http::{Http, SERVICE_BODY_LIMIT};
 use super::session::EnvSession;
@@ -71,16 +73,24 @@ const ROUTING_PREFIXES: &[&str] = &["x-forwarded-", "x-original-", "x-rewrite-"]
 
 impl EnvSession {
     /// One request to the environment's service, on the session's connection, with its token
-    /// and its one renewal after a 401.
-    pub fn send(&self, call: ServiceCall) -> Result<ServiceReply, AuthError> {
-        let env = self.env();
-        let base = self.service_url()?;
-        let url = resolve(base, &call.path)?;
+    /// and its one renewal after a 401. Awaited on the caller's runtime (a plugin's): the
+    /// request itself goes out there, and only a token that must be read, fetched or renewed
+    /// (a file lock, the token endpoint) is waited for on a worker thread.
+    pub async fn send(self: Arc<Self>, call: ServiceCall) -> Result<ServiceReply, AuthError> {
+        let env = self.env().to_owned();
+        let base = self.service_url()?.clone();
+        let url = resolve(&base, &call.path)?;
         let headers = plugin_headers(&call.headers)?;
-        let http = self.http()?;
+        let http = self.http()?.clone();
 
-        let token = self.token()?;
-        let reply = attempt(http, &call, &url, &headers, &token, env)?;
+        let token = match self.token_at_hand() {
+            Some(token) => token,
+            None => {
+                let session = self.clone();
+                off_runtime(move || session.token()).await?
+            }
+        };
+        let reply = attempt(&http, &call, &url, &headers, &token, &env).await?;
         if reply.status != 401 {
             return Ok(reply);
         }
@@ -89,7 +99,7 @@ impl EnvSession {
                 "the service of environment `{env}` ({}) rejected its token (HTTP 401), and this run \
                  already renewed it once; lmi does not fetch another: check that the env's client may \
                  use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
-                crate::logging::redact_url(base),
+                crate::logging::redact_url(&base),
             ))
             .into());
         }
@@ -99,25 +109,29 @@ impl EnvSession {
         let why = format!(
             "the service of environment `{env}` rejected its token (HTTP 401) and a new one could not be had"
         );
-        let renewed = self.renew_after_reject(&token).map_err(|e| match e {
-            AuthError::Token(ServiceTokenError::Refused(m)) => {
-                ServiceTokenError::Refused(format!("{why}: {m}")).into()
-            }
-            AuthError::Token(ServiceTokenError::Unavailable(m)) => {
-                ServiceTokenError::Unavailable(format!("{why}: {m}")).into()
-            }
-            AuthError::Http { context, cause } => AuthError::Http {
-                context: format!("{why}: {context}"),
-                cause,
-            },
-            other => other,
-        })?;
-        let reply = attempt(http, &call, &url, &headers, &renewed, env)?;
+        let session = self.clone();
+        let rejected = token.clone();
+        let renewed = off_runtime(move || session.renew_after_reject(&rejected))
+            .await
+            .map_err(|e| match e {
+                AuthError::Token(ServiceTokenError::Refused(m)) => {
+                    ServiceTokenError::Refused(format!("{why}: {m}")).into()
+                }
+                AuthError::Token(ServiceTokenError::Unavailable(m)) => {
+                    ServiceTokenError::Unavailable(format!("{why}: {m}")).into()
+                }
+                AuthError::Http { context, cause } => AuthError::Http {
+                    context: format!("{why}: {context}"),
+                    cause,
+                },
+                other => other,
+            })?;
+        let reply = attempt(&http, &call, &url, &headers, &renewed, &env).await?;
         if reply.status == 401 {
             return Err(ServiceTokenError::Rejected(format!(
                 "the service of environment `{env}` ({}) rejected a newly issued token from {} (HTTP 401 twice): \
                  check that the env's client may use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
-                crate::logging::redact_url(base),
+                crate::logging::redact_url(&base),
                 self.source()
             ))
             .into());
@@ -126,7 +140,18 @@ impl EnvSession {
     }
 }
 
-fn attempt(
+/// Token work that may block (the cache file and its lock, the token endpoint), on a worker.
+async fn off_runtime(
+    work: impl FnOnce() -> Result<AccessToken, AuthError> + Send + 'static,
+) -> Result<AccessToken, AuthError> {
+    crate::blocking::off_runtime(work)
+        .await
+        .unwrap_or_else(|e| {
+            Err(ServiceTokenError::Unavailable(format!("cannot get the service token: {e}")).into())
+        })
+}
+
+async fn attempt(
     http: &Http,
     call: &ServiceCall,
     url: &url::Url,
@@ -145,7 +170,8 @@ fn attempt(
         .build()
         .map_err(|e| AuthError::InvalidRequest(format!("cannot build the request: {e}")))?;
     let reply = http
-        .execute(request, SERVICE_BODY_LIMIT)
+        .send(request, SERVICE_BODY_LIMIT)
+        .await
         .map_err(|cause| AuthError::Http {
             context: format!(
                 "the service of environment `{env}` ({} {})",

@@ -95,7 +95,7 @@ impl EnvSession {
         if let Some(http) = self.http.get() {
             return Ok(http);
         }
-        let built = Http::for_session(&self.settings)?;
+        let built = Http::for_process(&self.settings)?;
         Ok(self.http.get_or_init(|| built))
     }
 
@@ -129,6 +129,12 @@ impl EnvSession {
             return Ok(self.hold(t));
         }
         self.fetch_and_store(grant)
+    }
+
+    /// The token if it is at hand, with no file or network to touch: the override, or the
+    /// one this session holds while fresh.
+    pub(super) fn token_at_hand(&self) -> Option<AccessToken> {
+        self.override_token.clone().or_else(|| self.held_fresh())
     }
 
     /// The held token, if still fresh.

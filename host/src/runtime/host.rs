@@ -58,9 +58,12 @@ impl cli_context::Host for State {
             headers: request.headers,
             body: request.body,
         };
-        let session = self.host.session.clone();
-        let reply = off_runtime(move || session.get(&env).send(call))
-            .await?
+        let reply = self
+            .host
+            .session
+            .get(&env)
+            .send(call)
+            .await
             .map_err(host_error)?;
         Ok(ServiceResponse {
             status: reply.status,

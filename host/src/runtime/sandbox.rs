@@ -47,8 +47,10 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(engine: Engine) -> anyhow::Result<Self> {
+        // I/O too: a plugin's service requests are sent on this runtime (`Http::send`).
         let io = tokio::runtime::Builder::new_current_thread()
             .enable_time()
+            .enable_io()
             .build()
             .map_err(|e| anyhow::anyhow!("cannot start the I/O runtime: {e}"))?;
         Ok(Self {

@@ -699,7 +699,7 @@ impl LibHome {
 
 /// One request with a session of its own (its own renewal budget), as from a script.
 fn send(settings: &Settings, env: &str, call: ServiceCall) -> Result<ServiceReply, AuthError> {
-    EnvSession::open(settings, env).send(call)
+    crate::session::PluginRun::open(settings, env).send(call)
 }
 
 fn lib_home(srv: &FaultServer) -> LibHome {

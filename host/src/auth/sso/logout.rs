@@ -99,7 +99,7 @@ pub(super) fn revoke(
         (None, Some(at)) => (at, token::Revocable::AccessToken),
         (None, None) => return Revocation::Failed("the session holds no token".to_owned()),
     };
-    let http = match Http::new(settings) {
+    let http = match Http::for_process(settings) {
         Ok(h) => h,
         Err(e) => return Revocation::Failed(e.to_string()),
     };

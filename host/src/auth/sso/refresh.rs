@@ -80,7 +80,7 @@ pub(super) fn renew(
                 .to_owned()
         }));
     };
-    let http = Http::new(settings)?;
+    let http = Http::for_process(settings)?;
     let ep = cfg.endpoints(&http, Purpose::Refresh)?;
     let tokens = match token::refresh(&http, ep.token()?, &cfg.client_id, &refresh_token) {
         Ok(t) => t,

@@ -16,7 +16,9 @@ pub fn probe(settings: &Settings, url: &url::Url) -> Result<Probe, String> {
     use crate::auth::http::{Http, HttpFailure};
     // lmi's own client: the same trusted roots, proxy rules and total deadline as every
     // request lmi makes, with the probe's shorter deadline.
-    let http = Http::with_timeout(settings, PROBE_TIMEOUT.as_secs()).map_err(|e| e.to_string())?;
+    let http = Http::for_process(settings)
+        .map(|h| h.with_timeout(PROBE_TIMEOUT))
+        .map_err(|e| e.to_string())?;
     let request = http
         .request(reqwest::Method::GET, url.clone())
         .build()

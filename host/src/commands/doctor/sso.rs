@@ -56,7 +56,7 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
             Err(e) => DoctorCheck::fail("sso", e.to_string(), format!("fix it in {where_}")),
         }];
     }
-    let http = match Http::with_timeout(settings, PROBE_TIMEOUT.as_secs()) {
+    let http = match Http::for_process(settings).map(|h| h.with_timeout(PROBE_TIMEOUT)) {
         Ok(http) => http,
         Err(e) => {
             return vec![DoctorCheck::fail(

@@ -126,7 +126,7 @@ pub fn login(
             Err(e) => ui.show(LoginStep::StoredSessionUnusable(&e)),
         }
     }
-    let http = Http::new(settings)?;
+    let http = Http::for_process(settings)?;
     let deadline = Instant::now() + timeout;
     let mut flow = Flow {
         settings,
