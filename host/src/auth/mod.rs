@@ -27,7 +27,7 @@ pub enum AuthError {
     /// No valid SSO session.
     #[error("{0}")]
     SsoRequired(String),
-    /// An SSO exchange did not complete (connection, timeout, oversized or malformed answer).
+    /// The HTTP client could not be set up (`http`).
     #[error("{0}")]
     Network(String),
     /// The SSO session could not be read, written or deleted (keychain or session file). Not
