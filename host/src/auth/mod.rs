@@ -13,6 +13,7 @@ pub mod sso;
 
 use crate::exit::{Exit, ExitStatus};
 use crate::settings::ConfigError;
+use sso::store::SessionStoreError;
 
 /// What went wrong, by cause; [`AuthError::exit`] and [`AuthError::hint`] follow from it.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +27,13 @@ pub enum AuthError {
     /// No valid SSO session.
     #[error("{0}")]
     SsoRequired(String),
-    /// An SSO exchange did not complete (connection, timeout, oversized or malformed answer).
+    /// The HTTP client could not be set up (`http`).
     #[error("{0}")]
     Network(String),
+    /// The SSO session could not be read, written or deleted (keychain or session file). Not
+    /// an authentication verdict: signing in would hit the same store.
+    #[error(transparent)]
+    Store(#[from] SessionStoreError),
     /// The environment has no usable service token: see [`ServiceTokenError`].
     #[error(transparent)]
     Token(#[from] ServiceTokenError),
@@ -70,6 +75,9 @@ impl AuthError {
                     "check the environment's OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET (or OAUTH_USERNAME / OAUTH_PASSWORD); `lmi auth status` shows where they come from",
                 )
             }
+            AuthError::Store(SessionStoreError::Unavailable(_)) => {
+                Some("`lmi doctor --offline` checks whether the keychain answers")
+            }
             _ => None,
         }
     }
@@ -85,6 +93,7 @@ impl ExitStatus for AuthError {
                 Exit::Auth
             }
             AuthError::Network(_)
+            | AuthError::Store(_)
             | AuthError::Http { .. }
             | AuthError::Token(ServiceTokenError::Unavailable(_)) => Exit::Failure,
         }

@@ -51,9 +51,19 @@ impl fmt::Debug for CliError {
     }
 }
 
+/// The cause and its chain on one line. A cause the text before it already quotes is left
+/// out: errors such as `AuthError::Http` say "{context}: {cause}" and keep the cause as their
+/// `source` too, and `{:#}` printed it twice.
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#}", self.cause)
+        let mut text = self.cause.to_string();
+        for cause in self.cause.chain().skip(1) {
+            let more = cause.to_string();
+            if !text.contains(&more) {
+                text = format!("{text}: {more}");
+            }
+        }
+        f.write_str(&text)
     }
 }
 
@@ -103,5 +113,36 @@ impl From<crate::auth::sso::LoginError> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         Self::failure(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{context}: {source}")]
+    struct Quoting {
+        context: &'static str,
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_is_shown_once_whether_or_not_the_message_quotes_it() {
+        let quoted = Quoting {
+            context: "cannot read x",
+            source: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(
+            CliError::failure(quoted).to_string(),
+            "cannot read x: disk on fire"
+        );
+        let chained =
+            anyhow::Error::new(std::io::Error::other("disk on fire")).context("cannot read x");
+        assert_eq!(
+            CliError::failure(chained).to_string(),
+            "cannot read x: disk on fire"
+        );
     }
 }

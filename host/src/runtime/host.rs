@@ -83,7 +83,10 @@ pub fn host_error(e: AuthError) -> HostError {
         | AuthError::Token(ServiceTokenError::Refused(_) | ServiceTokenError::Rejected(_)) => {
             HostError::AuthFailed(msg)
         }
+        // A failing session store: the call did not complete (exit 1, as for lmi's own
+        // commands); `auth-failed` would send the user to a sign-in that meets the same store.
         AuthError::Network(_)
+        | AuthError::Store(_)
         | AuthError::Http { .. }
         | AuthError::Token(ServiceTokenError::Unavailable(_)) => HostError::Network(msg),
         AuthError::InvalidRequest(_) => HostError::InvalidRequest(msg),

@@ -180,27 +180,11 @@ fn an_expired_token_triggers_a_new_request() {
 fn eight_concurrent_processes_with_an_empty_cache_make_one_token_request() {
     let idp = Idp::start();
     let home = idp_home(&idp);
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            home.cmd(["auth", "token"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn lmi")
-        })
-        .collect();
-    let outputs: Vec<_> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().expect("wait"))
-        .collect();
-    for out in &outputs {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let runs = home.spawn_all(&vec![vec!["auth", "token"]; 8]);
+    for run in &runs {
+        run.success();
         assert_eq!(
-            out.stdout, outputs[0].stdout,
+            run.stdout, runs[0].stdout,
             "every process got the same token"
         );
     }

@@ -403,22 +403,8 @@ fn eight_concurrent_commands_with_an_expired_access_token_refresh_once() {
     browser_login(&idp, &mut home, "alice");
     std::thread::sleep(Duration::from_millis(8500));
 
-    let children: Vec<Child> = (0..8)
-        .map(|_| {
-            home.cmd(["whoami"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("email: alice@example.test"),
-            "{out:?}"
-        );
+    for run in home.spawn_all(&vec![vec!["whoami"]; 8]) {
+        run.success().stdout_has("email: alice@example.test");
     }
     assert_eq!(
         idp.token_requests("refresh_token"),

@@ -13,7 +13,7 @@ use super::config::{
     AUTHORIZATION_URL_KEY, ISSUER_KEY, JWKS_URL_KEY, SsoConfig, TOKEN_URL_KEY, check_url_from,
 };
 use crate::auth::AuthError;
-use crate::auth::http::{Http, TOKEN_BODY_LIMIT};
+use crate::auth::http::{Http, HttpFailure, TOKEN_BODY_LIMIT};
 use crate::settings::Settings;
 
 /// What `lmi doctor` learns from the provider, by exactly the rules `lmi login sso` applies
@@ -184,12 +184,16 @@ impl SsoConfig {
             .request(reqwest::Method::GET, url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .build()
-            .map_err(|e| AuthError::Network(format!("cannot build the discovery request: {e}")))?;
-        let reply = http.execute(request, TOKEN_BODY_LIMIT).map_err(|e| {
-            AuthError::Network(format!(
-                "cannot fetch the identity provider's discovery document {url}: {e}"
-            ))
-        })?;
+            .map_err(|e| AuthError::Http {
+                context: "cannot build the discovery request".to_owned(),
+                cause: HttpFailure::Other(e.to_string()),
+            })?;
+        let reply = http
+            .execute(request, TOKEN_BODY_LIMIT)
+            .map_err(|cause| AuthError::Http {
+                context: format!("cannot fetch the identity provider's discovery document {url}"),
+                cause,
+            })?;
         if !reply.status.is_success() {
             return Err(AuthError::Failed(format!(
                 "the identity provider's discovery document {url} answered HTTP {}; check {ISSUER_KEY}",

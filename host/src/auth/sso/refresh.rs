@@ -93,10 +93,11 @@ pub(super) fn renew(
             )));
         }
         // The provider was not reached: the session stays as it was, for another try.
-        Err(TokenRequestError::Http(e)) => {
-            return Err(AuthError::Network(format!(
-                "cannot refresh the SSO session: {e}"
-            )));
+        Err(TokenRequestError::Http(cause)) => {
+            return Err(AuthError::Http {
+                context: "cannot refresh the SSO session".to_owned(),
+                cause,
+            });
         }
         Err(e) => {
             return Err(AuthError::Failed(format!(

@@ -19,7 +19,6 @@ pub mod summary;
 use std::path::PathBuf;
 
 use super::session::{RECORD_VERSION, Session, SessionWarning};
-use crate::auth::AuthError;
 use crate::settings::{ConfigError, SessionStorage, Settings};
 
 pub use crate::settings::keys::SSO_STORAGE as STORAGE_KEY;
@@ -32,13 +31,6 @@ pub enum SessionStoreError {
     Unavailable(String),
     #[error("{0}")]
     Failed(String),
-}
-
-impl From<SessionStoreError> for AuthError {
-    fn from(e: SessionStoreError) -> Self {
-        // Not an authentication verdict: the session could not be read or written.
-        AuthError::Network(e.to_string())
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +161,9 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::auth::AuthError;
+    use crate::commands::CliError;
+    use crate::exit::Exit;
     use crate::secrets::Secret;
 
     fn session() -> Session {
@@ -206,5 +201,61 @@ mod tests {
         assert!(!store.delete().unwrap());
         std::fs::write(&path, b"{garbage").unwrap();
         assert!(store.load().unwrap().is_none());
+    }
+
+    /// What a command reports for a store failure that reached it through `?`.
+    fn reported(e: SessionStoreError) -> CliError {
+        let auth: AuthError = e.into();
+        CliError::from(auth)
+    }
+
+    fn cause(cli: &CliError) -> &AuthError {
+        cli.cause.downcast_ref().unwrap()
+    }
+
+    #[test]
+    fn a_store_failure_is_reported_as_one_not_as_a_sign_in_or_network_failure() {
+        // A session file lmi cannot read (here a directory): a real store failure.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sso-session.json");
+        std::fs::create_dir(&path).unwrap();
+        let store = Store {
+            backend: Backend::File,
+            file_path: path,
+            summary_path: dir.path().join("sso-summary.json"),
+        };
+        let cli = reported(store.load().unwrap_err());
+        assert!(
+            matches!(cause(&cli), AuthError::Store(SessionStoreError::Failed(_))),
+            "{cli:?}"
+        );
+        assert!(
+            cli.to_string()
+                .starts_with("cannot use the SSO session file"),
+            "{cli}"
+        );
+        assert_eq!((cli.exit, cli.hint), (Exit::Failure, None));
+
+        // An unreachable keychain: the message says how to fix it, the hint how to check.
+        let cli = reported(SessionStoreError::Unavailable(
+            "cannot read the SSO session from the Secret Service (no answer within 5 s): ..."
+                .to_owned(),
+        ));
+        assert!(
+            matches!(
+                cause(&cli),
+                AuthError::Store(SessionStoreError::Unavailable(_))
+            ),
+            "{cli:?}"
+        );
+        assert!(
+            cli.to_string().starts_with("cannot read the SSO session"),
+            "{cli}"
+        );
+        assert_eq!(cli.exit, Exit::Failure);
+        assert_eq!(
+            cli.hint,
+            Some("`lmi doctor --offline` checks whether the keychain answers")
+        );
     }
 }
