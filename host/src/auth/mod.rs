@@ -27,9 +27,6 @@ pub enum AuthError {
     /// No valid SSO session.
     #[error("{0}")]
     SsoRequired(String),
-    /// The HTTP client could not be set up (`http`).
-    #[error("{0}")]
-    Network(String),
     /// The SSO session could not be read, written or deleted (keychain or session file). Not
     /// an authentication verdict: signing in would hit the same store.
     #[error(transparent)]
@@ -92,8 +89,7 @@ impl ExitStatus for AuthError {
             | AuthError::Token(ServiceTokenError::Refused(_) | ServiceTokenError::Rejected(_)) => {
                 Exit::Auth
             }
-            AuthError::Network(_)
-            | AuthError::Store(_)
+            AuthError::Store(_)
             | AuthError::Http { .. }
             | AuthError::Token(ServiceTokenError::Unavailable(_)) => Exit::Failure,
         }

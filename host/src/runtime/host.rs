@@ -85,8 +85,7 @@ pub fn host_error(e: AuthError) -> HostError {
         }
         // A failing session store: the call did not complete (exit 1, as for lmi's own
         // commands); `auth-failed` would send the user to a sign-in that meets the same store.
-        AuthError::Network(_)
-        | AuthError::Store(_)
+        AuthError::Store(_)
         | AuthError::Http { .. }
         | AuthError::Token(ServiceTokenError::Unavailable(_)) => HostError::Network(msg),
         AuthError::InvalidRequest(_) => HostError::InvalidRequest(msg),
