@@ -16,7 +16,14 @@ fn main() {
         && var("PROFILE") == "release"
         && var("LMI_NO_ORDER_FILE").is_empty()
     {
-        let order = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("dispatch.order");
+        // The linker reads a copy in OUT_DIR: a target directory shared by two checkouts
+        // (CI reuses one) keeps this script's output while dispatch.order is unchanged, and
+        // a path into the other checkout would break the link once that checkout is gone.
+        let source = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("dispatch.order");
+        let order = std::path::Path::new(&var("OUT_DIR")).join("dispatch.order");
+        if let Err(e) = std::fs::copy(&source, &order) {
+            panic!("cannot copy {} to OUT_DIR: {e}", source.display());
+        }
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
             order.display()
