@@ -15,7 +15,7 @@
 //! no request never reads them.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use crate::settings::ConfigError;
 
@@ -75,18 +75,26 @@ impl std::fmt::Debug for Trust {
 }
 
 impl Trust {
-    /// The roots for this process: read once, on first use.
+    /// The roots for this process with `ca_bundle`: read once per bundle, on first use (a
+    /// process has one; a test process may ask for several).
     pub fn for_process(ca_bundle: Option<&str>) -> Result<Trust, ConfigError> {
-        static TRUST: OnceLock<Result<Trust, String>> = OnceLock::new();
+        type Loaded = Vec<(Option<PathBuf>, Result<Trust, String>)>;
+        static TRUST: Mutex<Loaded> = Mutex::new(Vec::new());
         let bundle = ca_bundle.filter(|b| !b.is_empty()).map(PathBuf::from);
-        TRUST
-            .get_or_init(|| Trust::load(bundle.as_deref()).map_err(|e| e.to_string()))
-            .clone()
-            .map_err(|reason| ConfigError::InvalidValue {
-                key: CA_BUNDLE_KEY.to_owned(),
-                source_name: "the settings".to_owned(),
-                reason,
-            })
+        let mut loaded = TRUST.lock().unwrap_or_else(|e| e.into_inner());
+        let found = match loaded.iter().find(|(b, _)| *b == bundle) {
+            Some((_, trust)) => trust.clone(),
+            None => {
+                let trust = Trust::load(bundle.as_deref()).map_err(|e| e.to_string());
+                loaded.push((bundle, trust.clone()));
+                trust
+            }
+        };
+        found.map_err(|reason| ConfigError::InvalidValue {
+            key: CA_BUNDLE_KEY.to_owned(),
+            source_name: "the settings".to_owned(),
+            reason,
+        })
     }
 
     /// Reads the platform store and the optional bundle.

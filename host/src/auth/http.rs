@@ -6,20 +6,22 @@
 //! exchange naming method, URL without its query (`-vv` adds the query with every value
 //! redacted) and status. Request and response bodies and credential headers are never logged.
 //!
-//! [`Http::for_process`] hands every caller the same client, so the SSO calls, the token
-//! endpoint and a plugin's service requests share connections. It is cheap until used: the
-//! trusted roots are read on the first TLS connection (a plain `http://` loopback exchange
-//! never reads them), and each underlying reqwest client is built on first use.
+//! [`Http::for_process`] hands every caller the same client: one configuration, one set of
+//! trusted roots and, per runtime that drives them, one pool of kept-alive connections (the
+//! SSO calls and the token endpoint share the private runtime's; a plugin's service requests
+//! use its own runtime's). It is cheap until used: the trusted roots are read on the first
+//! TLS connection (a plain `http://` loopback exchange never reads them, unless
+//! `LMI_CA_BUNDLE` is set, which is checked up front), and each reqwest client is built on
+//! first use.
 //!
 //! Two ways to send:
 //! - [`Http::execute`] blocks: the exchange runs on the client's private runtime (one worker
 //!   thread, built on first use, which keeps pooled connections polled so one the server
 //!   closed is not reused).
-//! - [`Http::send`] is awaited on the caller's runtime (a plugin's): the first caller's
-//!   runtime gets a connection pool of its own and drives it, so a plugin's request costs no
-//!   thread hop, as a native loop's does not. Before each exchange the runtime polls its I/O
-//!   once, so a connection the server closed while the plugin computed is seen closed. A
-//!   caller on any other runtime is served through the private one.
+//! - [`Http::send`] is awaited on the caller's runtime (a plugin's): each calling runtime gets
+//!   a connection pool of its own and drives it, so a plugin's request costs no thread hop, as
+//!   a native loop's does not. Before each exchange the runtime polls its I/O once, so a
+//!   connection the server closed while the plugin computed is seen closed.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -28,13 +30,15 @@ use super::AuthError;
 use crate::settings::Settings;
 use crate::tls::Trust;
 
-/// Connecting gets at most this long (or the total, if shorter).
+/// Connecting gets at most this long (or the exchange's total deadline, if shorter).
 pub const CONNECT_TIMEOUT_SECS: u64 = 10;
 /// How long an idle connection is kept for reuse: long enough for a plugin's back-to-back
 /// requests to share one, and under the common server keep-alive (Node's 5 s): a request
 /// written just as the server closes the connection would fail without a retry. One the
 /// server closed earlier is noticed before reuse and replaced.
 pub const POOL_IDLE_SECS: u64 = 4;
+/// How many runtimes' pools a client keeps (a plugin run has one runtime; tests have many).
+const LOCAL_POOLS: usize = 4;
 /// Largest token-endpoint answer read (a token response is a few KiB).
 pub const TOKEN_BODY_LIMIT: u64 = 1 << 20;
 /// Largest service answer handed to a plugin.
@@ -74,8 +78,9 @@ struct Inner {
     trust: OnceLock<Result<Trust, String>>,
     /// Clients whose connections the private runtime drives (blocking callers).
     pooled: Clients,
-    /// Clients whose connections the runtime of the first async caller drives.
-    local: OnceLock<(tokio::runtime::Id, Clients)>,
+    /// Clients whose connections an async caller's runtime drives, per runtime (the CLI has
+    /// one; the oldest is let go beyond [`LOCAL_POOLS`]).
+    local: Mutex<Vec<(tokio::runtime::Id, Arc<Clients>)>>,
     /// The private runtime, built on the first blocking exchange. Taken only while dropping.
     io: OnceLock<tokio::runtime::Runtime>,
 }
@@ -176,7 +181,7 @@ impl Http {
                 ca_bundle,
                 trust,
                 pooled: Clients::default(),
-                local: OnceLock::new(),
+                local: Mutex::new(Vec::new()),
                 io: OnceLock::new(),
             }),
             timeout_secs,
@@ -197,18 +202,20 @@ impl Http {
     }
 
     /// A request builder; send what it builds with [`Http::execute`] or [`Http::send`].
-    pub fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+    ) -> Result<reqwest::RequestBuilder, HttpFailure> {
         // Building only: which client sends it is decided from the URL when it is sent. The
-        // plain client reads no roots; it fails to build only where reqwest::Client::new would.
-        let plain = self
-            .inner
+        // plain client reads no roots.
+        self.inner
             .pooled
             .plain
-            .get_or_init(|| build_client(&self.inner, Route::Plain, None));
-        match plain {
-            Ok(client) => client.request(method, url),
-            Err(_) => reqwest::Client::new().request(method, url),
-        }
+            .get_or_init(|| build_client(Route::Plain, None))
+            .as_ref()
+            .map(|client| client.request(method, url))
+            .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))
     }
 
     /// The private runtime, built on first use.
@@ -224,7 +231,25 @@ impl Http {
             .enable_all()
             .build()
             .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))?;
-        Ok(self.inner.io.get_or_init(|| io))
+        if let Err(lost) = self.inner.io.set(io) {
+            // Another thread built one first. Dropping a runtime may block, which panics on
+            // a runtime thread: let it go in the background.
+            lost.shutdown_background();
+        }
+        self.inner
+            .io
+            .get()
+            .ok_or_else(|| HttpFailure::Other("cannot set up HTTP".into()))
+    }
+
+    /// Reads the roots `url` will need now, so the first exchange does not (a caller on an
+    /// async runtime does this on a worker: the OS store is files, maybe on a slow mount).
+    pub fn prepare_for(&self, url: &url::Url) -> Result<(), HttpFailure> {
+        if Route::of(url) != Route::Plain {
+            self.trust()
+                .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))?;
+        }
+        Ok(())
     }
 
     /// The reqwest client for `url` out of `clients`.
@@ -244,7 +269,7 @@ impl Http {
                 Route::Plain => None,
                 Route::Direct | Route::Proxied => Some(self.trust()?),
             };
-            build_client(&self.inner, route, trust)
+            build_client(route, trust)
         })
         .as_ref()
         .map_err(|e| HttpFailure::Other(format!("cannot set up HTTP: {e}")))
@@ -284,16 +309,16 @@ impl Http {
     /// [`Http::execute`], awaited on the caller's runtime (see the module docs).
     pub async fn send(&self, request: reqwest::Request, limit: u64) -> Result<Reply, HttpFailure> {
         let log = ExchangeLog::start(&request);
-        let here = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
-        let local = here.map(|id| self.inner.local.get_or_init(|| (id, Clients::default())));
-        let result = match local {
-            Some((bound, clients)) if Some(*bound) == here => {
+        let result = match tokio::runtime::Handle::try_current() {
+            Ok(here) => {
+                let clients = self.pool_of(here.id());
                 // Let the runtime poll its I/O once: a kept-alive connection the server
                 // closed while this runtime was busy elsewhere is then seen closed.
                 tokio::task::yield_now().await;
-                self.timed(clients, request, limit).await
+                self.timed(&clients, request, limit).await
             }
-            _ => {
+            // Not on a tokio runtime: the private one sends it.
+            Err(_) => {
                 let this = self.clone();
                 let io = self.runtime()?;
                 io.spawn(async move { this.timed(&this.inner.pooled, request, limit).await })
@@ -302,6 +327,20 @@ impl Http {
             }
         };
         log.finish(result)
+    }
+
+    /// The connection pool that runtime `id` drives.
+    fn pool_of(&self, id: tokio::runtime::Id) -> Arc<Clients> {
+        let mut pools = self.inner.local.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, clients)) = pools.iter().find(|(bound, _)| *bound == id) {
+            return clients.clone();
+        }
+        if pools.len() >= LOCAL_POOLS {
+            pools.remove(0);
+        }
+        let clients = Arc::new(Clients::default());
+        pools.push((id, clients.clone()));
+        clients
     }
 
     /// One exchange within the total deadline.
@@ -456,11 +495,7 @@ fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
 /// One reqwest client for `route`: the trusted roots (none for plain `http://`), no
 /// redirects, the connect deadline, the idle keep-alive, and for loopback no proxy at all.
 /// The exchange's total deadline is the caller's (`Http::timed`).
-fn build_client(
-    inner: &Inner,
-    route: Route,
-    trust: Option<&Trust>,
-) -> Result<reqwest::Client, String> {
+fn build_client(route: Route, trust: Option<&Trust>) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder();
     builder = match trust {
         Some(trust) => trust.apply(builder),
@@ -470,9 +505,8 @@ fn build_client(
     };
     builder = builder
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(
-            inner.timeout_secs.min(CONNECT_TIMEOUT_SECS),
-        ))
+        // The exchange's total deadline (the settings' or a shorter probe's) bounds it too.
+        .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_SECS))
         // Servers close idle keep-alive connections after a few seconds (Node and Apache: 5 s);
         // a request sent on one just closed fails ("connection closed before message
         // completed"), as the code exchange after a slow browser sign-in did.
@@ -600,7 +634,10 @@ mod tests {
             "a shorter deadline, the same pool"
         );
         assert_eq!(probe.timeout(), Duration::from_secs(3));
-        assert_eq!(a.timeout(), Duration::from_secs(30));
+        assert_eq!(
+            a.timeout(),
+            settings(dir.path()).http_options().unwrap().timeout
+        );
     }
 
     /// A plain `http://` loopback exchange builds no TLS client and reads no roots (they cost
@@ -609,7 +646,11 @@ mod tests {
     fn a_plain_loopback_exchange_reads_no_roots() {
         let http = Http::build(30, None).unwrap();
         let url = answer_once();
-        let request = http.request(reqwest::Method::GET, url).build().unwrap();
+        let request = http
+            .request(reqwest::Method::GET, url)
+            .unwrap()
+            .build()
+            .unwrap();
         let reply = http.execute(request, 10).unwrap();
         assert_eq!(reply.body, b"ok");
         assert!(http.inner.trust.get().is_none(), "roots were read");
@@ -617,20 +658,35 @@ mod tests {
         assert!(http.inner.pooled.proxied.get().is_none());
     }
 
-    /// Awaited on a runtime, the exchange runs there, on that runtime's own pool.
+    /// Awaited on a runtime, the exchange runs there, on that runtime's own pool: the private
+    /// runtime is never started.
     #[test]
     fn send_uses_the_callers_runtime() {
         let http = Http::build(5, None).unwrap();
-        let io = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let url = answer_once();
-        let request = http.request(reqwest::Method::GET, url).build().unwrap();
-        let reply = io.block_on(http.send(request, 10)).unwrap();
-        assert_eq!(reply.status, reqwest::StatusCode::OK);
-        let (bound, _) = http.inner.local.get().unwrap();
-        assert_eq!(*bound, io.handle().id());
+        for _ in 0..2 {
+            let io = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let request = http
+                .request(reqwest::Method::GET, answer_once())
+                .unwrap()
+                .build()
+                .unwrap();
+            let reply = io.block_on(http.send(request, 10)).unwrap();
+            assert_eq!(reply.status, reqwest::StatusCode::OK);
+            let pools = http.inner.local.lock().unwrap();
+            assert_eq!(pools.last().unwrap().0, io.handle().id());
+        }
+        assert_eq!(
+            http.inner.local.lock().unwrap().len(),
+            2,
+            "a pool per runtime"
+        );
+        assert!(
+            http.inner.io.get().is_none(),
+            "the private runtime was started"
+        );
     }
 
     #[test]

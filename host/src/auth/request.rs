@@ -159,8 +159,19 @@ async fn attempt(
     token: &AccessToken,
     env: &str,
 ) -> Result<ServiceReply, AuthError> {
+    let context = || {
+        format!(
+            "the service of environment `{env}` ({} {})",
+            call.method,
+            crate::logging::redact_url(url)
+        )
+    };
     let mut builder = http
         .request(call.method.clone(), url.clone())
+        .map_err(|cause| AuthError::Http {
+            context: context(),
+            cause,
+        })?
         .headers(headers.clone())
         .bearer_auth(token.expose());
     if let Some(body) = &call.body {
@@ -173,11 +184,7 @@ async fn attempt(
         .send(request, SERVICE_BODY_LIMIT)
         .await
         .map_err(|cause| AuthError::Http {
-            context: format!(
-                "the service of environment `{env}` ({} {})",
-                call.method,
-                crate::logging::redact_url(url)
-            ),
+            context: context(),
             cause,
         })?;
     Ok(ServiceReply {

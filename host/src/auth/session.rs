@@ -99,6 +99,15 @@ impl EnvSession {
         Ok(self.http.get_or_init(|| built))
     }
 
+    /// Does now what the first request would otherwise do on the caller's runtime and may
+    /// block on: builds the client and reads the roots the service URL needs. Failures are
+    /// left for `send` to report.
+    pub fn prepare(&self) {
+        if let (Ok(http), Ok(url)) = (self.http(), self.service_url()) {
+            let _ = http.prepare_for(url);
+        }
+    }
+
     /// Spends the session's one renewal; false if it was spent already.
     pub(super) fn take_renewal(&self) -> bool {
         !self.renewed.swap(true, Ordering::SeqCst)
@@ -254,6 +263,11 @@ impl LazySession {
             settings,
             session: OnceLock::new(),
         }))
+    }
+
+    /// The run's session for `env` if it is open already (no file is read).
+    pub fn opened(&self, env: &str) -> Option<Arc<EnvSession>> {
+        self.0.session.get().filter(|s| s.env() == env).cloned()
     }
 
     /// `env`'s session: the run's shared one (a plugin only ever reaches the active env; any

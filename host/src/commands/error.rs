@@ -51,15 +51,16 @@ impl fmt::Debug for CliError {
     }
 }
 
-/// The cause and its chain on one line. A cause the text before it already quotes is left
+/// The cause and its chain on one line. A cause the text before it already ends with is left
 /// out: errors such as `AuthError::Http` say "{context}: {cause}" and keep the cause as their
-/// `source` too, and `{:#}` printed it twice.
+/// `source` too, and `{:#}` printed it twice. (Only the tail counts: a short cause such as
+/// "timed out" that merely appears somewhere in the context is still printed.)
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut text = self.cause.to_string();
         for cause in self.cause.chain().skip(1) {
             let more = cause.to_string();
-            if !text.contains(&more) {
+            if !text.ends_with(&more) {
                 text = format!("{text}: {more}");
             }
         }
@@ -143,6 +144,13 @@ mod tests {
         assert_eq!(
             CliError::failure(chained).to_string(),
             "cannot read x: disk on fire"
+        );
+        // A cause that only appears inside the context is still a cause of its own.
+        let unquoted =
+            anyhow::Error::new(std::io::Error::other("timed out")).context("GET /timed out/x");
+        assert_eq!(
+            CliError::failure(unquoted).to_string(),
+            "GET /timed out/x: timed out"
         );
     }
 }

@@ -58,13 +58,21 @@ impl cli_context::Host for State {
             headers: request.headers,
             body: request.body,
         };
-        let reply = self
-            .host
-            .session
-            .get(&env)
-            .send(call)
-            .await
-            .map_err(host_error)?;
+        // The first call opens the session on a worker: it reads the env file and may read
+        // the trusted roots, which must not block the run's runtime (and its deadline).
+        let session = match self.host.session.opened(&env) {
+            Some(session) => session,
+            None => {
+                let lazy = self.host.session.clone();
+                off_runtime(move || {
+                    let session = lazy.get(&env);
+                    session.prepare();
+                    session
+                })
+                .await?
+            }
+        };
+        let reply = session.send(call).await.map_err(host_error)?;
         Ok(ServiceResponse {
             status: reply.status,
             headers: reply.headers,

@@ -115,9 +115,10 @@ impl HostState {
     }
 }
 
-/// [`crate::blocking::off_runtime`], failing as a host call does. Used for the keychain and
-/// the token path; never for an SSO refresh with rotation (`sso::stored_user`), which must not
-/// be abandoned between spending a refresh token and storing its successor.
+/// [`crate::blocking::off_runtime`], failing as a host call does: for the keychain (the
+/// stored SSO user, `sso::stored_user`, which never refreshes), the env file and the token
+/// path. Never for an SSO refresh with rotation, which must not be abandoned between
+/// spending a refresh token and storing its successor.
 pub async fn off_runtime<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, HostError> {

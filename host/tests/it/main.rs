@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod completions;
+mod contract;
 mod doctor;
 mod hardening;
 mod idp_harness;

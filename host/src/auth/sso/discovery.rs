@@ -182,6 +182,10 @@ impl SsoConfig {
             .map_err(|e| AuthError::Failed(format!("cannot build the discovery URL: {e}")))?;
         let request = http
             .request(reqwest::Method::GET, url.clone())
+            .map_err(|cause| AuthError::Http {
+                context: "cannot build the discovery request".to_owned(),
+                cause,
+            })?
             .header(reqwest::header::ACCEPT, "application/json")
             .build()
             .map_err(|e| AuthError::Http {

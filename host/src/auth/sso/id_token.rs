@@ -124,6 +124,7 @@ impl<'a> KeySource<'a> {
         let request = self
             .http
             .request(reqwest::Method::GET, self.url.clone())
+            .map_err(|e| format!("cannot build the JWKS request: {e}"))?
             .header(reqwest::header::ACCEPT, "application/json")
             .build()
             .map_err(|e| format!("cannot build the JWKS request: {e}"))?;

@@ -53,7 +53,7 @@ impl TokenRequestError {
 /// POSTs a form and reads the answer.
 fn post(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Reply, HttpFailure> {
     let request = http
-        .request(reqwest::Method::POST, url.clone())
+        .request(reqwest::Method::POST, url.clone())?
         .header(reqwest::header::ACCEPT, "application/json")
         .form(form)
         .build()

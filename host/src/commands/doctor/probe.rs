@@ -21,6 +21,7 @@ pub fn probe(settings: &Settings, url: &url::Url) -> Result<Probe, String> {
         .map_err(|e| e.to_string())?;
     let request = http
         .request(reqwest::Method::GET, url.clone())
+        .map_err(|e| e.to_string())?
         .build()
         .map_err(|e| e.to_string())?;
     let reply = http.execute(request, 64 << 10).map_err(|e| match e {
