@@ -592,3 +592,187 @@ fn link_a_plugin_that_later_declares_hello(home: &Home) -> tempfile::TempDir {
     std::fs::write(&manifest, text).unwrap();
     dev
 }
+
+// ---- grants on upgrade (issue 12 §8) -----------------------------------------------------
+
+/// The hostile fixture at `version`, asking for `permissions` (the body of a `[permissions]`
+/// table, empty for none), in a directory a test may edit.
+fn hostile_asking(version: &str, permissions: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("tests/plugins/hostile"), dir.path());
+    set_manifest_field(dir.path(), "version", &format!("\"{version}\""));
+    if !permissions.is_empty() {
+        let manifest = dir.path().join("lmi-plugin.toml");
+        let mut text = std::fs::read_to_string(&manifest).unwrap();
+        text.push_str(&format!("\n[permissions]\n{permissions}\n"));
+        std::fs::write(&manifest, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn an_upgrade_asking_for_more_is_refused_without_a_terminal_or_yes() {
+    let home = Home::new();
+    let v1 = hostile_asking("0.1.0", "service_requests = true\nenvironments = [\"dev\"]");
+    home.install(v1.path());
+    let v2 = hostile_asking(
+        "0.2.0",
+        "service_requests = true\nservice_token = true\nenvironments = [\"dev\"]",
+    );
+    let run = home.run(["plugin", "install", v2.path().to_str().unwrap()]);
+    run.code(2)
+        .stderr_has("hostile 0.2.0 now also asks to")
+        .stderr_has("service_token")
+        .stderr_has("pass --yes");
+    // Only what is new: not the permission already granted, nor the sandbox line.
+    for old in [
+        "send authenticated requests",
+        "service_requests",
+        "run in the lmi sandbox",
+    ] {
+        assert!(!run.stderr.contains(old), "{old:?} shown again: {run:#?}");
+    }
+    home.run(["--version"])
+        .success()
+        .stdout_has("plugin hostile 0.1.0");
+    home.run(["args", "still-here"])
+        .success()
+        .stdout_has("still-here");
+    home.run(["plugin", "info", "hostile"])
+        .success()
+        .stdout_has("send authenticated requests to the service (environments: dev)");
+}
+
+#[test]
+fn an_upgrade_asking_for_the_same_needs_no_yes() {
+    let home = Home::new();
+    let perms = "service_requests = true\nenvironments = [\"dev\"]";
+    home.install(hostile_asking("0.1.0", perms).path());
+    let v2 = hostile_asking("0.2.0", perms);
+    let run = home.run(["plugin", "install", v2.path().to_str().unwrap()]);
+    run.success()
+        .stderr_has("hostile 0.2.0 asks for nothing new: its grants are unchanged")
+        .stderr_has("Installed hostile 0.2.0");
+    assert!(!run.stderr.contains("asks to:"), "{run:#?}");
+    home.run(["--version"])
+        .success()
+        .stdout_has("plugin hostile 0.2.0");
+}
+
+/// Lowering asks nothing, and really lowers: the dropped permission is denied at run time.
+#[test]
+fn an_upgrade_asking_for_less_needs_no_yes_and_lowers_the_grants() {
+    use crate::support::fault::{FaultServer, Reply};
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => Reply::json(
+            200,
+            serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+        ),
+        _ => Reply::status(404),
+    });
+    let home = Home::new();
+    home.env_file(
+        "dev",
+        &format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
+             OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=lowered-secret-31\n",
+            srv.url("/token"),
+            srv.url("/api")
+        ),
+    );
+    home.install(
+        hostile_asking(
+            "0.1.0",
+            "service_requests = true\nservice_token = true\nenvironments = [\"dev\"]",
+        )
+        .path(),
+    );
+    home.run(["-e", "dev", "token"])
+        .success()
+        .stdout_has("token: GOT");
+
+    let v2 = hostile_asking("0.2.0", "service_requests = true\nenvironments = [\"dev\"]");
+    let run = home.run(["plugin", "install", v2.path().to_str().unwrap()]);
+    run.success()
+        .stderr_has("hostile 0.2.0 asks for nothing new: its grants are lowered")
+        .stderr_has("no longer asks to read the service access token itself");
+    assert!(!run.stderr.contains("asks to:"), "{run:#?}");
+    home.run(["-e", "dev", "token"])
+        .success()
+        .stdout_has("token: denied")
+        .stdout_has("service_token");
+    let grants = std::fs::read_to_string(home.data().join("plugins/hostile/grants.toml")).unwrap();
+    assert!(grants.contains("service_token = false"), "{grants}");
+    assert!(grants.contains("service_requests = true"), "{grants}");
+    assert_eq!(
+        srv.count("/token"),
+        1,
+        "one token, fetched before the upgrade"
+    );
+}
+
+#[test]
+fn an_upgrade_asking_for_more_with_yes_is_granted_and_recorded() {
+    let home = Home::new();
+    home.install(hostile_asking("0.1.0", "").path());
+    let v2 = hostile_asking("0.2.0", "sso_identity = true");
+    home.install(v2.path())
+        .stderr_has("hostile 0.2.0 now also asks to:")
+        .stderr_has("see your SSO identity (subject, email, name) in every command")
+        .stderr_has("Installed hostile 0.2.0");
+    let grants = std::fs::read_to_string(home.data().join("plugins/hostile/grants.toml")).unwrap();
+    assert!(grants.contains("sso_identity = true"), "{grants}");
+    home.run(["plugin", "info", "hostile"])
+        .success()
+        .stdout_has("permissions granted: see your SSO identity");
+}
+
+#[test]
+fn an_upgrade_adding_a_command_or_an_sso_command_asks_again() {
+    let home = Home::new();
+    home.install(hostile_asking("0.1.0", "").path());
+    let v2 = hostile_asking("0.2.0", "");
+    let manifest = v2.path().join("lmi-plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text.replace(
+        "name = \"args\"\nabout = \"Print each argument on its own line\"",
+        "name = \"args\"\nabout = \"Print each argument on its own line\"\nrequires_sso = true",
+    );
+    std::fs::write(
+        &manifest,
+        text + "\n[[commands]]\nname = \"extra\"\nabout = \"New in 0.2.0\"\n",
+    )
+    .unwrap();
+    let run = home.run(["plugin", "install", v2.path().to_str().unwrap()]);
+    run.code(2)
+        .stderr_has("provide the command `lmi extra`")
+        .stderr_has("see your SSO identity in `args`")
+        .stderr_has("pass --yes");
+    assert!(!run.stderr.contains("`sso-only`"), "{run:#?}");
+    home.run(["args", "x"]).success().stdout_has("x");
+}
+
+/// A re-link is an upgrade: asking less needs no `--yes`, and the grant it drops is gone,
+/// so the author's manifest cannot take it back without asking.
+#[test]
+fn a_relink_asking_for_less_lowers_what_the_link_may_ask_for() {
+    let home = Home::new();
+    let dev = hostile_asking("0.1.0", "service_requests = true\nenvironments = [\"dev\"]");
+    home.link(dev.path());
+    let manifest = dev.path().join("lmi-plugin.toml");
+    let full = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, full.replace("service_requests = true", "")).unwrap();
+    home.run(["plugin", "install", dev.path().to_str().unwrap(), "--link"])
+        .success()
+        .stderr_has("its grants are lowered")
+        .stderr_has("service_requests");
+    std::fs::write(&manifest, &full).unwrap();
+    home.run(["args", "x"])
+        .code(2)
+        .stderr_has("now asks for more than you granted")
+        .stderr_has("service_requests");
+    home.run(["plugin", "install", dev.path().to_str().unwrap(), "--link"])
+        .code(2)
+        .stderr_has("now also asks to send authenticated requests")
+        .stderr_has("pass --yes");
+}

@@ -1,5 +1,7 @@
-//! `lmi plugin install <DIR>`: inspect, show the permissions and ask, compile, then commit
-//! the new version to the store under its lock.
+//! `lmi plugin install <DIR>`: inspect, ask for the grants, compile, then commit the new
+//! version to the store under its lock. A fresh install shows everything the plugin asks
+//! for; an upgrade (or a re-link) shows only what it asks beyond the recorded grants, and
+//! asks nothing when that is nothing.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -9,7 +11,7 @@ use super::inspect;
 use crate::commands::{CliError, Ctx};
 use crate::output;
 use crate::plugins::manifest::Manifest;
-use crate::plugins::store::{InstallRecord, Store};
+use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, Store};
 use crate::runtime::{self, ArtifactCache, component_sha256};
 
 pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, CliError> {
@@ -31,7 +33,10 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
         )),
         None => output::note(format_args!("Installing {} {}", m.name, m.version)),
     }
-    confirm_permissions(m, yes)?;
+    let agreed = match &previous {
+        None => confirm_install(m, yes)?,
+        Some(prev) => confirm_upgrade(m, &prev.grants.changes_for(m), yes)?,
+    };
 
     let cache = ArtifactCache::new(ctx.settings.paths().compiled_dir(), &engine);
     cache
@@ -44,8 +49,12 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
         installed_at: crate::auth::lifetime::now_secs(),
     };
     let _lock = store.lock()?;
-    // Another install may have landed while we compiled; check again under the lock.
+    // Another install may have landed while we asked and compiled; check again under the
+    // lock.
     store.check_clashes(m)?;
+    if !yes {
+        store.check_agreed(m, &agreed)?;
+    }
     // Success means the staged version loads as dispatch will load it: its component is the
     // one compiled, and its artifact deserializes from lmi's cache.
     store.commit(m, &candidate.bytes, &record, |staged| {
@@ -80,8 +89,9 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
     Ok(ExitCode::SUCCESS)
 }
 
-/// Shows what the plugin asks for and gets the user's consent (or `--yes`).
-fn confirm_permissions(m: &Manifest, yes: bool) -> Result<(), CliError> {
+/// Shows everything the plugin asks for and gets the user's consent (or `--yes`); returns
+/// what was agreed to.
+fn confirm_install(m: &Manifest, yes: bool) -> Result<Vec<Grant>, CliError> {
     output::note(format_args!("{} {} asks to:", m.name, m.version));
     output::note(
         "  - run in the lmi sandbox (no files, environment variables or network of its own)",
@@ -89,15 +99,66 @@ fn confirm_permissions(m: &Manifest, yes: bool) -> Result<(), CliError> {
     for line in m.grants() {
         output::note(format_args!("  - {line}"));
     }
+    ask(
+        yes,
+        "Install and grant these permissions?",
+        "refusing to install without confirmation: no terminal to ask on; pass --yes to grant these permissions".to_owned(),
+    )?;
+    Ok(Grants::default().changes_for(m).added)
+}
+
+/// Shows only what the new version asks beyond the recorded grants and asks for that; a
+/// version that asks for the same or less is installed without asking. Returns what was
+/// agreed to.
+fn confirm_upgrade(
+    m: &Manifest,
+    changes: &GrantChanges,
+    yes: bool,
+) -> Result<Vec<Grant>, CliError> {
+    let dropped = (!changes.dropped.is_empty())
+        .then(|| format!("it no longer asks to {}", Grant::list(&changes.dropped)));
+    if changes.added.is_empty() {
+        output::note(format_args!(
+            "{} {} asks for nothing new: {}",
+            m.name,
+            m.version,
+            dropped.map_or_else(
+                || "its grants are unchanged".to_owned(),
+                |d| format!("its grants are lowered ({d})")
+            )
+        ));
+        return Ok(Vec::new());
+    }
+    output::note(format_args!("{} {} now also asks to:", m.name, m.version));
+    for grant in &changes.added {
+        output::note(format_args!("  - {grant}"));
+    }
+    if let Some(dropped) = &dropped {
+        output::note(format_args!("({dropped})"));
+    }
+    ask(
+        yes,
+        "Install and grant this?",
+        format!(
+            "refusing to install {} {} without confirmation: it now also asks to {}; there is no terminal to ask on: pass --yes to grant that (the installed version is left as it is)",
+            m.name,
+            m.version,
+            Grant::list(&changes.added)
+        ),
+    )?;
+    Ok(changes.added.clone())
+}
+
+/// Asks `question` on the terminal; `--yes` answers for the user, and without a terminal
+/// the answer is no, with `refusal` as the error.
+fn ask(yes: bool, question: &str, refusal: String) -> Result<(), CliError> {
     if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(CliError::usage(
-            "refusing to install without confirmation: no terminal to ask on; pass --yes to grant these permissions",
-        ));
+        return Err(CliError::usage(refusal));
     }
-    eprint!("Install and grant these permissions? [y/N] ");
+    eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -27,6 +27,10 @@ pub enum PluginStoreError {
         fix: String,
     },
     #[error(
+        "another install changed what {plugin} was granted while this one ran, and it would now also {more}, which you were not asked for; nothing was installed: run the install again"
+    )]
+    GrantsChanged { plugin: String, more: String },
+    #[error(
         "installed plugin `{name}` is damaged: {reason}; reinstall it with `lmi plugin install <DIR>` or remove it with `lmi plugin remove {name}`"
     )]
     Damaged { name: String, reason: String },

@@ -1,5 +1,8 @@
 //! What an install recorded: where the plugin came from (`install.toml`) and what the user
-//! granted it (`grants.toml`), and what a manifest asks for beyond that.
+//! granted it (`grants.toml`), and what a manifest asks for beyond that, item by item: one
+//! comparison serves the run-time check and the consent an upgrade asks for.
+
+use std::fmt;
 
 use super::*;
 
@@ -48,27 +51,140 @@ impl Grants {
         }
     }
 
-    /// What running `command` of `manifest` would need beyond these grants, one phrase each.
-    pub fn exceeded_by(&self, manifest: &Manifest, command: &str) -> Vec<String> {
+    /// What running `command` of `manifest` would need beyond these grants. New commands
+    /// are not counted here: a command is routed only to the plugin that owns it (see
+    /// `routes`), and what a run may do is what this checks.
+    pub fn exceeded_by(&self, manifest: &Manifest, command: &str) -> Vec<Grant> {
         let mut more = permissions_beyond(&manifest.permissions, &self.permissions);
         if manifest.command(command).is_some_and(|c| c.requires_sso)
             && !self.sso_commands.iter().any(|c| c == command)
         {
-            more.push(format!("your SSO identity in `{command}`"));
+            more.push(Grant::SsoCommand(command.to_owned()));
         }
         more
     }
+
+    /// What installing `manifest` over these grants changes: what it asks for beyond them
+    /// (the user must agree), and what they hold that it no longer asks for (given up
+    /// without asking). Installing records exactly [`Grants::of`] the manifest, so both
+    /// lists together are the whole difference.
+    pub fn changes_for(&self, manifest: &Manifest) -> GrantChanges {
+        let asked = Self::of(manifest);
+        GrantChanges {
+            added: asked.beyond(self),
+            dropped: self.beyond(&asked),
+        }
+    }
+
+    /// Every grant `self` holds that `other` does not.
+    fn beyond(&self, other: &Grants) -> Vec<Grant> {
+        let missing = |mine: &[String], theirs: &[String]| -> Vec<String> {
+            mine.iter()
+                .filter(|c| !theirs.contains(c))
+                .cloned()
+                .collect()
+        };
+        let mut more = permissions_beyond(&self.permissions, &other.permissions);
+        more.extend(
+            missing(&self.sso_commands, &other.sso_commands)
+                .into_iter()
+                .map(Grant::SsoCommand),
+        );
+        more.extend(
+            missing(&self.commands, &other.commands)
+                .into_iter()
+                .map(Grant::Command),
+        );
+        more
+    }
+}
+
+/// One thing a plugin can be granted, as installs compare them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// A permission switched on, by its name in the manifest (`service_token`,
+    /// `service_requests`, `sso_identity`, or one added later).
+    Permission(String),
+    /// One entry of a list permission: an environment where the service permissions apply
+    /// (`"*"`: any).
+    Entry { permission: String, entry: String },
+    /// A command that sees the user's SSO identity (`requires_sso`).
+    SsoCommand(String),
+    /// A command the plugin provides (owns, once installed with it).
+    Command(String),
+}
+
+impl Grant {
+    /// `grants` as one list of phrases: `a; b; c`.
+    pub fn list(grants: &[Grant]) -> String {
+        grants
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// What the user agrees to, as a phrase that follows "asks to". Names come from lmi's own
+/// records or a checked manifest, and are made terminal-safe all the same.
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let safe = |s: &str| crate::text::line(s, 80);
+        match self {
+            Grant::Permission(p) => match p.as_str() {
+                "service_requests" => f.write_str(
+                    "send authenticated requests to the service (`service_requests`)",
+                ),
+                "service_token" => {
+                    f.write_str("read the service access token itself (`service_token`)")
+                }
+                "sso_identity" => f.write_str(
+                    "see your SSO identity (subject, email, name) in every command (`sso_identity`)",
+                ),
+                other => write!(f, "use the `{}` permission", safe(other)),
+            },
+            Grant::Entry { permission, entry } if permission == "environments" => {
+                if entry == "*" {
+                    f.write_str("use its service permissions in any environment")
+                } else {
+                    write!(
+                        f,
+                        "use its service permissions in environment `{}`",
+                        safe(entry)
+                    )
+                }
+            }
+            Grant::Entry { permission, entry } => {
+                write!(f, "`{}`: {}", safe(permission), safe(entry))
+            }
+            Grant::SsoCommand(c) => write!(
+                f,
+                "see your SSO identity in `{}` (subject, email, name)",
+                safe(c)
+            ),
+            Grant::Command(c) => write!(f, "provide the command `lmi {}`", safe(c)),
+        }
+    }
+}
+
+/// The difference between a plugin's recorded grants and what a new manifest asks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GrantChanges {
+    /// Asked for and not granted: installing needs the user's consent (or `--yes`).
+    pub added: Vec<Grant>,
+    /// Granted and no longer asked for: installing drops them without asking.
+    pub dropped: Vec<Grant>,
 }
 
 /// Each permission `asked` holds that `granted` does not: a flag granted off, or a list
 /// entry (an environment) not granted (`"*"` grants any). Generic over the fields, so a
 /// permission added later is compared too.
-pub(super) fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> Vec<String> {
+pub(super) fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> Vec<Grant> {
     use serde_json::Value;
     let (Ok(Value::Object(asked)), Ok(Value::Object(granted))) =
         (serde_json::to_value(asked), serde_json::to_value(granted))
     else {
-        return vec!["permissions lmi cannot compare".into()];
+        return vec![Grant::Permission("permissions lmi cannot compare".into())];
     };
     let mut more = Vec::new();
     for (key, want) in &asked {
@@ -78,13 +194,195 @@ pub(super) fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> 
             (Value::Array(items), Value::Array(held)) => {
                 let any = held.iter().any(|h| h.as_str() == Some("*"));
                 for item in items.iter().filter(|i| !any && !held.contains(i)) {
-                    more.push(format!("{key}: {}", item.as_str().unwrap_or("?")));
+                    more.push(Grant::Entry {
+                        permission: key.clone(),
+                        entry: item.as_str().unwrap_or("?").to_owned(),
+                    });
                 }
             }
             (Value::Array(items), _) if items.is_empty() => {}
             _ if want == have => {}
-            _ => more.push(key.clone()),
+            _ => more.push(Grant::Permission(key.clone())),
         }
     }
     more
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Grant {
+        Grant::Entry {
+            permission: "environments".into(),
+            entry: name.into(),
+        }
+    }
+
+    /// A manifest with `commands` (`name` or `name!` for `requires_sso`) and the body of a
+    /// `[permissions]` table.
+    fn manifest(commands: &[&str], permissions: &str) -> Manifest {
+        let mut text = String::from(
+            "name = \"p\"\nversion = \"0.2.0\"\nlmi = \"*\"\ncomponent = \"p.wasm\"\n",
+        );
+        for c in commands {
+            let (name, sso) = c.strip_suffix('!').map_or((*c, false), |n| (n, true));
+            text.push_str(&format!(
+                "[[commands]]\nname = \"{name}\"\nabout = \"x\"\nrequires_sso = {sso}\n"
+            ));
+        }
+        text.push_str(&format!("[permissions]\n{permissions}\n"));
+        Manifest::parse(&text, Path::new("lmi-plugin.toml")).unwrap()
+    }
+
+    fn granted(commands: &[&str], permissions: &str) -> Grants {
+        Grants::of(&manifest(commands, permissions))
+    }
+
+    #[test]
+    // `..Default::default()` keeps this compiling when Permissions gains a field.
+    #[allow(clippy::needless_update)]
+    fn asking_for_more_than_was_granted_is_named() {
+        let granted = Permissions {
+            service_requests: true,
+            environments: vec!["dev".into()],
+            ..Permissions::default()
+        };
+        let asked = Permissions {
+            service_token: true,
+            service_requests: true,
+            environments: vec!["dev".into(), "prod".into()],
+            ..Permissions::default()
+        };
+        assert_eq!(
+            permissions_beyond(&asked, &granted),
+            vec![env("prod"), Grant::Permission("service_token".into())]
+        );
+        assert!(permissions_beyond(&granted, &asked).is_empty());
+        assert!(permissions_beyond(&Permissions::default(), &granted).is_empty());
+        let any = Permissions {
+            environments: vec!["*".into()],
+            ..granted.clone()
+        };
+        assert!(permissions_beyond(&granted, &any).is_empty());
+    }
+
+    #[test]
+    fn the_same_grants_change_nothing() {
+        let perms = "service_requests = true\nenvironments = [\"dev\"]";
+        let old = granted(&["a", "b!"], perms);
+        assert_eq!(
+            old.changes_for(&manifest(&["b!", "a"], perms)),
+            GrantChanges::default()
+        );
+    }
+
+    #[test]
+    fn asking_for_less_only_drops() {
+        let old = granted(
+            &["a", "b!", "c"],
+            "service_token = true\nservice_requests = true\nenvironments = [\"dev\", \"prod\"]",
+        );
+        let changes = old.changes_for(&manifest(
+            &["a", "b"],
+            "service_requests = true\nenvironments = [\"dev\"]",
+        ));
+        assert_eq!(changes.added, vec![]);
+        assert_eq!(
+            changes.dropped,
+            vec![
+                env("prod"),
+                Grant::Permission("service_token".into()),
+                Grant::SsoCommand("b".into()),
+                Grant::Command("c".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn asking_for_more_names_only_what_is_new() {
+        let old = granted(
+            &["a", "b!"],
+            "service_requests = true\nenvironments = [\"dev\"]",
+        );
+        let changes = old.changes_for(&manifest(
+            &["a!", "b!", "n!"],
+            "service_requests = true\nservice_token = true\nsso_identity = true\nenvironments = [\"dev\", \"prod\"]",
+        ));
+        assert_eq!(
+            changes.added,
+            vec![
+                env("prod"),
+                Grant::Permission("service_token".into()),
+                Grant::Permission("sso_identity".into()),
+                Grant::SsoCommand("a".into()),
+                Grant::SsoCommand("n".into()),
+                Grant::Command("n".into()),
+            ]
+        );
+        assert_eq!(changes.dropped, vec![]);
+    }
+
+    #[test]
+    fn any_environment_covers_each_and_each_is_less_than_any() {
+        let any = granted(&["a"], "service_token = true\nenvironments = [\"*\"]");
+        let dev = manifest(&["a"], "service_token = true\nenvironments = [\"dev\"]");
+        let lower = any.changes_for(&dev);
+        assert_eq!(lower.added, vec![]);
+        assert_eq!(lower.dropped, vec![env("*")]);
+        let raise = Grants::of(&dev).changes_for(&manifest(
+            &["a"],
+            "service_token = true\nenvironments = [\"*\"]",
+        ));
+        assert_eq!(raise.added, vec![env("*")]);
+        assert_eq!(raise.dropped, vec![]);
+    }
+
+    #[test]
+    fn a_fresh_install_asks_for_everything() {
+        let m = manifest(&["a!"], "service_token = true\nenvironments = [\"dev\"]");
+        let changes = Grants::default().changes_for(&m);
+        assert_eq!(
+            changes.added,
+            vec![
+                env("dev"),
+                Grant::Permission("service_token".into()),
+                Grant::SsoCommand("a".into()),
+                Grant::Command("a".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn each_grant_reads_as_what_the_user_agrees_to() {
+        let phrases: Vec<String> = [
+            Grant::Permission("service_token".into()),
+            Grant::Permission("service_requests".into()),
+            Grant::Permission("sso_identity".into()),
+            Grant::Permission("files".into()),
+            env("*"),
+            env("prod"),
+            Grant::SsoCommand("whoami".into()),
+            Grant::Command("deploy".into()),
+            Grant::Command("x\u{1b}[2Jy".into()),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            phrases,
+            [
+                "read the service access token itself (`service_token`)",
+                "send authenticated requests to the service (`service_requests`)",
+                "see your SSO identity (subject, email, name) in every command (`sso_identity`)",
+                "use the `files` permission",
+                "use its service permissions in any environment",
+                "use its service permissions in environment `prod`",
+                "see your SSO identity in `whoami` (subject, email, name)",
+                "provide the command `lmi deploy`",
+                "provide the command `lmi x [2Jy`",
+            ]
+        );
+    }
 }

@@ -43,7 +43,7 @@ impl InstalledPlugin {
         }
         Err(PluginStoreError::NotGranted {
             plugin: self.label(),
-            more: more.join(", "),
+            more: Grant::list(&more),
             fix: self.reinstall_hint(),
         })
     }

@@ -52,7 +52,7 @@ pub const MAX_COMPONENT_BYTES: u64 = 32 << 20;
 pub use commit::write_synced;
 pub use error::PluginStoreError;
 use error::io;
-pub use grants::{Grants, InstallRecord};
+pub use grants::{Grant, GrantChanges, Grants, InstallRecord};
 pub use installed::{InstalledPlugin, read_plugin_file};
 pub use routes::{contested, route};
 
@@ -314,6 +314,34 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses to install `manifest` when that would now grant something beyond `agreed`
+    /// (what the user was asked for, on top of the grants recorded then): another install
+    /// changed the recorded grants while this one was asking and compiling. Call with the
+    /// lock held.
+    pub fn check_agreed(
+        &self,
+        manifest: &Manifest,
+        agreed: &[Grant],
+    ) -> Result<(), PluginStoreError> {
+        let recorded = self
+            .get(&manifest.name)
+            .map(|p| p.grants)
+            .unwrap_or_default();
+        let unasked: Vec<Grant> = recorded
+            .changes_for(manifest)
+            .added
+            .into_iter()
+            .filter(|g| !agreed.contains(g))
+            .collect();
+        if unasked.is_empty() {
+            return Ok(());
+        }
+        Err(PluginStoreError::GrantsChanged {
+            plugin: format!("{} {}", manifest.name, manifest.version),
+            more: Grant::list(&unasked),
+        })
+    }
+
     /// Removes an installed plugin. Call with the lock held. Only the link lmi made goes,
     /// and the version directory only when the link points at one; nothing a planted link
     /// points at is touched.
@@ -369,7 +397,6 @@ impl Store {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::grants::permissions_beyond;
     use super::*;
 
     #[test]
@@ -400,33 +427,5 @@ mod tests {
         ] {
             assert_eq!(version_dir_name("hello", Path::new(bad)), None, "{bad}");
         }
-    }
-
-    #[test]
-    // `..Default::default()` keeps this compiling when Permissions gains a field.
-    #[allow(clippy::needless_update)]
-    fn asking_for_more_than_was_granted_is_named() {
-        let granted = Permissions {
-            service_requests: true,
-            environments: vec!["dev".into()],
-            ..Permissions::default()
-        };
-        let asked = Permissions {
-            service_token: true,
-            service_requests: true,
-            environments: vec!["dev".into(), "prod".into()],
-            ..Permissions::default()
-        };
-        assert_eq!(
-            permissions_beyond(&asked, &granted),
-            vec!["environments: prod".to_owned(), "service_token".to_owned()]
-        );
-        assert!(permissions_beyond(&granted, &asked).is_empty());
-        assert!(permissions_beyond(&Permissions::default(), &granted).is_empty());
-        let any = Permissions {
-            environments: vec!["*".into()],
-            ..granted.clone()
-        };
-        assert!(permissions_beyond(&granted, &any).is_empty());
     }
 }
