@@ -41,8 +41,16 @@ impl EnvFile {
             reason,
         };
         // Read once: parsed by dotenvy, and scanned for values it would expand.
-        let bytes = crate::fsutil::read_user_file(path, ENV_FILE_LIMIT)
-            .map_err(|e| unreadable(e.to_string()))?;
+        // The message names the file once (in `unreadable`), never what is in it.
+        let bytes = crate::fsutil::read_user_file(path, ENV_FILE_LIMIT).map_err(|e| {
+            unreadable(match e.kind() {
+                std::io::ErrorKind::InvalidInput => "not a regular file".to_owned(),
+                std::io::ErrorKind::InvalidData => {
+                    format!("larger than {} KiB", ENV_FILE_LIMIT >> 10)
+                }
+                _ => e.to_string(),
+            })
+        })?;
         let text = String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into()))?;
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
@@ -154,18 +162,18 @@ mod tests {
         std::fs::write(&big, "A=1\n".repeat(300_000)).unwrap();
         let binary = tmp.path().join("binary.env");
         std::fs::write(&binary, [0xff, 0xfe, b'\n']).unwrap();
-        let mut paths = vec![big, binary];
+        let mut cases = vec![(big, "larger than 1024 KiB"), (binary, "not UTF-8 text")];
         #[cfg(unix)]
         {
             let fifo = tmp.path().join("fifo.env");
             let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-            if made.is_ok_and(|s| s.success()) {
-                paths.push(fifo);
-            }
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+            cases.push((fifo, "not a regular file"));
         }
-        for path in paths {
+        for (path, why) in cases {
             let err = EnvFile::load(&path).unwrap_err().to_string();
             assert!(err.contains(&*path.to_string_lossy()), "{err}");
+            assert!(err.ends_with(why), "{err}");
         }
     }
 }
