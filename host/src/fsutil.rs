@@ -70,6 +70,18 @@ pub fn read_trusted(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     read_limited(open_trusted(path)?, path, limit)
 }
 
+/// Reads a file the user keeps (a configuration file) of at most `limit` bytes, refusing one
+/// that is not a regular file: a FIFO or a device would block or never end.
+pub fn read_user_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    read_limited(File::open(path)?, path, limit)
+}
+
 fn read_limited(file: File, path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;

@@ -96,6 +96,23 @@ pub struct Permissions {
     pub sso_identity: bool,
 }
 
+/// What a user grants with each switch, as the install and upgrade prompts say it: the one
+/// wording of each permission.
+pub fn permission_phrase(key: &str) -> Option<&'static str> {
+    match key {
+        "service_requests" => Some("send authenticated requests to the service"),
+        "service_token" => Some("read the service access token itself"),
+        "sso_identity" => Some("see your SSO identity (subject, email, name) in every command"),
+        _ => None,
+    }
+}
+
+/// Said beside `service_requests` without `service_token`: lmi attaches the token itself, but
+/// a service that echoes request headers back would hand it to the plugin, so lmi does not
+/// promise more than it can.
+pub const ECHO_CAVEAT: &str =
+    "lmi attaches the token, so a service that echoes request headers would show it to the plugin";
+
 impl Permissions {
     pub fn allows_env(&self, env: &str) -> bool {
         self.environments.iter().any(|e| e == "*" || e == env)
@@ -112,24 +129,21 @@ impl Permissions {
         } else {
             format!("environments: {}", self.environments.join(", "))
         };
+        let phrase = |key| permission_phrase(key).unwrap_or(key);
         let mut lines = Vec::new();
         if self.service_requests {
-            // lmi attaches the token itself, but a service that echoes request headers back
-            // would hand it to the plugin: say so rather than promise more than lmi can.
             let echo = if self.service_token {
-                ""
+                String::new()
             } else {
-                "; lmi attaches the token, so a service that echoes request headers would show it to the plugin"
+                format!("; {ECHO_CAVEAT}")
             };
-            lines.push(format!(
-                "send authenticated requests to the service ({envs}){echo}"
-            ));
+            lines.push(format!("{} ({envs}){echo}", phrase("service_requests")));
         }
         if self.service_token {
-            lines.push(format!("read the service access token itself ({envs})"));
+            lines.push(format!("{} ({envs})", phrase("service_token")));
         }
         if self.sso_identity {
-            lines.push("see your SSO identity (subject, email, name) in every command".to_owned());
+            lines.push(phrase("sso_identity").to_owned());
         }
         lines
     }

@@ -22,6 +22,9 @@ impl std::fmt::Debug for EnvFile {
     }
 }
 
+/// Largest `.env` file read: settings are a few hundred bytes.
+const ENV_FILE_LIMIT: u64 = 1 << 20;
+
 impl EnvFile {
     /// Parses `path`; a file that does not exist is an empty map.
     pub fn load_optional(path: &Path) -> Result<Self, ConfigError> {
@@ -38,7 +41,17 @@ impl EnvFile {
             reason,
         };
         // Read once: parsed by dotenvy, and scanned for values it would expand.
-        let text = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
+        // The message names the file once (in `unreadable`), never what is in it.
+        let bytes = crate::fsutil::read_user_file(path, ENV_FILE_LIMIT).map_err(|e| {
+            unreadable(match e.kind() {
+                std::io::ErrorKind::InvalidInput => "not a regular file".to_owned(),
+                std::io::ErrorKind::InvalidData => {
+                    format!("larger than {} KiB", ENV_FILE_LIMIT >> 10)
+                }
+                _ => e.to_string(),
+            })
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into()))?;
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             let (k, v) = item.map_err(|e| unreadable(describe(&e)))?;
@@ -138,5 +151,29 @@ mod tests {
                 (3, "OAUTH_CLIENT_SECRET".to_owned())
             ]
         );
+    }
+
+    /// A settings file that is a FIFO (it would block forever), too large, or not text is
+    /// refused, naming the file.
+    #[test]
+    fn an_env_file_that_is_not_a_small_text_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let big = tmp.path().join("big.env");
+        std::fs::write(&big, "A=1\n".repeat(300_000)).unwrap();
+        let binary = tmp.path().join("binary.env");
+        std::fs::write(&binary, [0xff, 0xfe, b'\n']).unwrap();
+        let mut cases = vec![(big, "larger than 1024 KiB"), (binary, "not UTF-8 text")];
+        #[cfg(unix)]
+        {
+            let fifo = tmp.path().join("fifo.env");
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+            cases.push((fifo, "not a regular file"));
+        }
+        for (path, why) in cases {
+            let err = EnvFile::load(&path).unwrap_err().to_string();
+            assert!(err.contains(&*path.to_string_lossy()), "{err}");
+            assert!(err.ends_with(why), "{err}");
+        }
     }
 }

@@ -17,12 +17,7 @@ use crate::support::{Home, copy_plugin, plugin_dir};
 const SECRET: &str = "hardening-client-secret-4b1d";
 
 fn env_for(srv: &FaultServer) -> String {
-    format!(
-        "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
-         OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET={SECRET}\n",
-        srv.url("/token"),
-        srv.url("/api")
-    )
+    srv.client_credentials_env(SECRET)
 }
 
 /// A home whose `dev` env uses `srv`, with a 3 s HTTP budget.

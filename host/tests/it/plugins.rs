@@ -394,24 +394,9 @@ fn without_permissions(text: &str) -> String {
 
 #[test]
 fn a_linked_plugin_cannot_grant_itself_permissions() {
-    use crate::support::fault::{FaultServer, Reply};
-    let srv = FaultServer::start(|req, n| match req.path() {
-        "/token" => Reply::json(
-            200,
-            serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
-        ),
-        _ => Reply::status(404),
-    });
+    let srv = crate::support::fault::FaultServer::token_endpoint();
     let home = Home::new();
-    home.env_file(
-        "prod",
-        &format!(
-            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
-             OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=grants-secret-77\n",
-            srv.url("/token"),
-            srv.url("/api")
-        ),
-    );
+    home.env_file("prod", &srv.client_credentials_env("grants-secret-77"));
     let dev = tempfile::tempdir().unwrap();
     copy_plugin(&plugin_dir("plugins/api"), dev.path());
     let manifest = dev.path().join("lmi-plugin.toml");
@@ -662,24 +647,9 @@ fn an_upgrade_asking_for_the_same_needs_no_yes() {
 /// Lowering asks nothing, and really lowers: the dropped permission is denied at run time.
 #[test]
 fn an_upgrade_asking_for_less_needs_no_yes_and_lowers_the_grants() {
-    use crate::support::fault::{FaultServer, Reply};
-    let srv = FaultServer::start(|req, n| match req.path() {
-        "/token" => Reply::json(
-            200,
-            serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
-        ),
-        _ => Reply::status(404),
-    });
+    let srv = crate::support::fault::FaultServer::token_endpoint();
     let home = Home::new();
-    home.env_file(
-        "dev",
-        &format!(
-            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
-             OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=lowered-secret-31\n",
-            srv.url("/token"),
-            srv.url("/api")
-        ),
-    );
+    home.env_file("dev", &srv.client_credentials_env("lowered-secret-31"));
     home.install(
         hostile_asking(
             "0.1.0",

@@ -319,15 +319,7 @@ pub(crate) fn hostile_granted(srv: &crate::support::fault::FaultServer) -> Home 
     let mut home = Home::new();
     home.install(dir.path());
     home.global_env("default_environment=dev\n");
-    home.env_file(
-        "dev",
-        &format!(
-            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
-             OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=sandbox-secret-77c1\n",
-            srv.url("/token"),
-            srv.url("/api")
-        ),
-    );
+    home.env_file("dev", &srv.client_credentials_env("sandbox-secret-77c1"));
     home.env("LMI_PLUGIN_TIMEOUT_SECS", "2")
         .env("LMI_PLUGIN_MEMORY_MB", "64");
     home

@@ -58,10 +58,8 @@ fn fault_home(srv: &FaultServer) -> Home {
 
 fn client_credentials_env(srv: &FaultServer) -> String {
     format!(
-        "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
-         OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET={PLANTED_SECRET}\nOAUTH_CLIENT_AUTH_METHOD=client_secret_post\n",
-        srv.url("/token"),
-        srv.url("/api")
+        "{}OAUTH_CLIENT_AUTH_METHOD=client_secret_post\n",
+        srv.client_credentials_env(PLANTED_SECRET)
     )
 }
 

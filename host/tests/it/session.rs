@@ -33,11 +33,7 @@ fn settings_for(srv: &FaultServer, dir: &Path) -> Settings {
     std::fs::create_dir_all(paths.env_dir()).unwrap();
     std::fs::write(
         paths.env_file("dev"),
-        format!(
-            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET=session-secret-2b7d\n",
-            srv.url("/token"),
-            srv.url("/api")
-        ),
+        srv.client_credentials_env("session-secret-2b7d"),
     )
     .unwrap();
     Settings::load(paths, Some("dev")).unwrap()

@@ -45,7 +45,7 @@ pub fn plugin_checks(settings: &Settings) -> Vec<DoctorCheck> {
             ));
             continue;
         }
-        let bytes = match std::fs::read(plugin.component_path()) {
+        let bytes = match plugin.read_component() {
             Ok(b) => b,
             Err(e) => {
                 checks.push(DoctorCheck::fail(

@@ -131,17 +131,16 @@ impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let safe = |s: &str| crate::text::line(s, 80);
         match self {
-            Grant::Permission(p) => match p.as_str() {
-                "service_requests" => f.write_str(
-                    "send authenticated requests to the service (`service_requests`)",
+            Grant::Permission(p) => match crate::plugins::manifest::permission_phrase(p) {
+                // Said whether or not the token is granted too: an upgrade lists only what is
+                // new, so the caveat cannot depend on the rest.
+                Some(phrase) if p == "service_requests" => write!(
+                    f,
+                    "{phrase} (`{p}`); {}",
+                    crate::plugins::manifest::ECHO_CAVEAT
                 ),
-                "service_token" => {
-                    f.write_str("read the service access token itself (`service_token`)")
-                }
-                "sso_identity" => f.write_str(
-                    "see your SSO identity (subject, email, name) in every command (`sso_identity`)",
-                ),
-                other => write!(f, "use the `{}` permission", safe(other)),
+                Some(phrase) => write!(f, "{phrase} (`{p}`)"),
+                None => write!(f, "use the `{}` permission", safe(p)),
             },
             Grant::Entry { permission, entry } if permission == "environments" => {
                 if entry == "*" {
@@ -374,7 +373,7 @@ mod tests {
             phrases,
             [
                 "read the service access token itself (`service_token`)",
-                "send authenticated requests to the service (`service_requests`)",
+                "send authenticated requests to the service (`service_requests`); lmi attaches the token, so a service that echoes request headers would show it to the plugin",
                 "see your SSO identity (subject, email, name) in every command (`sso_identity`)",
                 "use the `files` permission",
                 "use its service permissions in any environment",

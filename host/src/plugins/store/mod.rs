@@ -428,4 +428,39 @@ mod tests {
             assert_eq!(version_dir_name("hello", Path::new(bad)), None, "{bad}");
         }
     }
+
+    fn manifest(permissions: &str) -> Manifest {
+        let text = format!(
+            "name = \"p\"\nversion = \"0.1.0\"\nlmi = \"*\"\ncomponent = \"p.wasm\"\n\
+             [[commands]]\nname = \"a\"\nabout = \"x\"\n[permissions]\n{permissions}\n"
+        );
+        Manifest::parse(&text, Path::new("lmi-plugin.toml")).unwrap()
+    }
+
+    /// Another install lowered the grants while this one asked and compiled: what this one
+    /// would now grant beyond them, unasked, is refused; what the user agreed to is not.
+    #[test]
+    fn an_install_never_grants_more_than_was_asked_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(&Paths::under(dir.path()));
+        let record = InstallRecord {
+            sha256: "ab".repeat(32),
+            source: dir.path().to_owned(),
+            linked: false,
+            installed_at: 0,
+        };
+        let lowered = manifest("service_requests = true\nenvironments = [\"dev\"]");
+        let _lock = store.lock().unwrap();
+        store
+            .commit(&lowered, b"component", &record, |_| Ok(()))
+            .unwrap();
+        // Asked when the record still held `service_token`: nothing new, nothing agreed.
+        let upgrade =
+            manifest("service_token = true\nservice_requests = true\nenvironments = [\"dev\"]");
+        let err = store.check_agreed(&upgrade, &[]).unwrap_err().to_string();
+        assert!(err.contains("service_token"), "{err}");
+        let agreed = [Grant::Permission("service_token".into())];
+        store.check_agreed(&upgrade, &agreed).unwrap();
+        store.check_agreed(&lowered, &[]).unwrap();
+    }
 }

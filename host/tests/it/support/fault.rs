@@ -173,6 +173,28 @@ impl FaultServer {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// A server whose `/token` issues `tok-<n>` (an hour) and that answers 404 elsewhere.
+    pub fn token_endpoint() -> Self {
+        Self::start(|req, n| match req.path() {
+            "/token" => Reply::json(
+                200,
+                serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+            ),
+            _ => Reply::status(404),
+        })
+    }
+
+    /// An env file whose client-credentials grant uses this server's `/token` (client
+    /// `lmi-test`, `secret`) and whose service is its `/api`.
+    pub fn client_credentials_env(&self, secret: &str) -> String {
+        format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_SERVICE_URL={}\nOAUTH_GRANT_TYPE=client_credentials\n\
+             OAUTH_CLIENT_ID=lmi-test\nOAUTH_CLIENT_SECRET={secret}\n",
+            self.url("/token"),
+            self.url("/api")
+        )
+    }
     pub fn requests(&self) -> Vec<Req> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

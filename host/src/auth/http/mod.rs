@@ -24,7 +24,16 @@
 //!   connection the server closed while the plugin computed is seen closed.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod clients;
+mod failure;
+mod log;
+
+use clients::{Clients, Route, build_client};
+pub use failure::HttpFailure;
+use failure::{chain, closed_before_answer, panicked, tls_failure};
+use log::ExchangeLog;
 
 use super::AuthError;
 use crate::settings::Settings;
@@ -43,22 +52,6 @@ const LOCAL_POOLS: usize = 4;
 pub const TOKEN_BODY_LIMIT: u64 = 1 << 20;
 /// Largest service answer handed to a plugin.
 pub const SERVICE_BODY_LIMIT: u64 = 32 << 20;
-
-/// Why an exchange did not produce a response. Messages never include bodies or headers.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpFailure {
-    #[error("no answer within {0} s (LMI_HTTP_TIMEOUT_SECS)")]
-    Timeout(u64),
-    #[error("cannot connect: {0}")]
-    Connect(String),
-    /// The server's certificate was refused; the message says why and what to do.
-    #[error("{0}")]
-    Tls(String),
-    #[error("the answer is larger than {0} bytes")]
-    TooLarge(u64),
-    #[error("{0}")]
-    Other(String),
-}
 
 /// The process's client (see the module docs), with one exchange deadline. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -83,35 +76,6 @@ struct Inner {
     local: Mutex<Vec<(tokio::runtime::Id, Arc<Clients>)>>,
     /// The private runtime, built on the first blocking exchange. Taken only while dropping.
     io: OnceLock<tokio::runtime::Runtime>,
-}
-
-/// The three ways out, each a reqwest client built on first use.
-#[derive(Debug, Default)]
-struct Clients {
-    /// `http://` to loopback: no proxy, and no TLS (so no roots read).
-    plain: OnceLock<Result<reqwest::Client, String>>,
-    /// `https://` to loopback: no proxy.
-    direct: OnceLock<Result<reqwest::Client, String>>,
-    /// Anything else: the environment's proxy settings apply.
-    proxied: OnceLock<Result<reqwest::Client, String>>,
-}
-
-/// Which of [`Clients`] an URL goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Plain,
-    Direct,
-    Proxied,
-}
-
-impl Route {
-    fn of(url: &url::Url) -> Self {
-        match (crate::settings::is_loopback(url), url.scheme()) {
-            (true, "http") => Route::Plain,
-            (true, _) => Route::Direct,
-            (false, _) => Route::Proxied,
-        }
-    }
 }
 
 impl Drop for Inner {
@@ -306,7 +270,8 @@ impl Http {
         log.finish(result)
     }
 
-    /// [`Http::execute`], awaited on the caller's runtime (see the module docs).
+    /// [`Http::execute`], awaited on the caller's runtime (see the module docs), which must
+    /// have I/O enabled (the plugin runtime does: `runtime::sandbox`).
     pub async fn send(&self, request: reqwest::Request, limit: u64) -> Result<Reply, HttpFailure> {
         let log = ExchangeLog::start(&request);
         let result = match tokio::runtime::Handle::try_current() {
@@ -422,179 +387,6 @@ impl Http {
             HttpFailure::Other(chain(e))
         }
     }
-}
-
-/// The connection was closed before any of the answer came (hyper's "incomplete message").
-fn closed_before_answer(e: &reqwest::Error) -> bool {
-    chain(e).contains("connection closed before message completed")
-}
-
-/// The plain message for a refused server certificate, if that is why `e` failed.
-pub fn tls_failure(e: &reqwest::Error) -> Option<String> {
-    let host = e.url().and_then(|u| u.host_str()).unwrap_or("the server");
-    tls_problem(e).map(|p| p.explain(host))
-}
-
-/// Why a server's certificate was refused, in the user's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TlsProblem {
-    UnknownIssuer,
-    Expired,
-    WrongName,
-    Other,
-}
-
-impl TlsProblem {
-    fn explain(self, host: &str) -> String {
-        match self {
-            TlsProblem::UnknownIssuer => format!(
-                "the TLS certificate of {host} is not signed by a certificate authority lmi trusts: \
-                 install your company's CA in the OS trust store, or set {}=PATH to a PEM file holding it \
-                 (`lmi doctor` lists the roots in use)",
-                crate::tls::CA_BUNDLE_KEY
-            ),
-            TlsProblem::Expired => format!(
-                "the TLS certificate of {host} has expired or is not valid yet (check this machine's clock)"
-            ),
-            TlsProblem::WrongName => {
-                format!("the TLS certificate of {host} was issued for another name: check the URL")
-            }
-            TlsProblem::Other => format!("the TLS certificate of {host} was refused"),
-        }
-    }
-}
-
-/// The certificate error somewhere in `e`'s causes. rustls's error sits inside nested
-/// `io::Error`s, whose `source()` skips the error they wrap, so those are opened instead.
-fn tls_problem(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
-    use rustls::{CertificateError, Error as TlsError};
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(TlsError::InvalidCertificate(cert)) = err.downcast_ref::<TlsError>() {
-            return Some(match cert {
-                CertificateError::UnknownIssuer => TlsProblem::UnknownIssuer,
-                CertificateError::Expired
-                | CertificateError::ExpiredContext { .. }
-                | CertificateError::NotValidYet
-                | CertificateError::NotValidYetContext { .. } => TlsProblem::Expired,
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => TlsProblem::WrongName,
-                _ => TlsProblem::Other,
-            });
-        }
-        cur = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    None
-}
-
-/// One reqwest client for `route`: the trusted roots (none for plain `http://`), no
-/// redirects, the connect deadline, the idle keep-alive, and for loopback no proxy at all.
-/// The exchange's total deadline is the caller's (`Http::timed`).
-fn build_client(route: Route, trust: Option<&Trust>) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder();
-    builder = match trust {
-        Some(trust) => trust.apply(builder),
-        None => builder
-            .tls_built_in_root_certs(false)
-            .tls_built_in_webpki_certs(false),
-    };
-    builder = builder
-        .redirect(reqwest::redirect::Policy::none())
-        // The exchange's total deadline (the settings' or a shorter probe's) bounds it too.
-        .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_SECS))
-        // Servers close idle keep-alive connections after a few seconds (Node and Apache: 5 s);
-        // a request sent on one just closed fails ("connection closed before message
-        // completed"), as the code exchange after a slow browser sign-in did.
-        .pool_idle_timeout(Duration::from_secs(POOL_IDLE_SECS))
-        .user_agent(concat!("lmi/", env!("CARGO_PKG_VERSION")));
-    if route != Route::Proxied {
-        builder = builder.no_proxy();
-    }
-    builder.build().map_err(|e| chain(&e))
-}
-
-fn panicked() -> HttpFailure {
-    HttpFailure::Other("the HTTP exchange panicked".into())
-}
-
-/// The one log line of an exchange: method, URL without its query, status, time, size.
-struct ExchangeLog {
-    method: reqwest::Method,
-    url_info: String,
-    url_debug: String,
-    started: Instant,
-}
-
-impl ExchangeLog {
-    fn start(request: &reqwest::Request) -> Self {
-        Self {
-            method: request.method().clone(),
-            url_info: crate::logging::url_for_log(request.url()),
-            url_debug: crate::logging::redact_url(request.url()),
-            started: Instant::now(),
-        }
-    }
-
-    fn finish(self, result: Exchange) -> Result<Reply, HttpFailure> {
-        let Self {
-            method,
-            url_info,
-            url_debug,
-            started,
-        } = self;
-        let ms = started.elapsed().as_millis();
-        match &result {
-            Ok(reply) => {
-                tracing::info!(
-                    "HTTP {method} {url_info} -> {} ({ms} ms, {} bytes)",
-                    reply.status.as_u16(),
-                    reply.body.len()
-                );
-            }
-            Err((Some(status), e)) => {
-                tracing::info!(
-                    "HTTP {method} {url_info} -> {} then failed after {ms} ms: {e}",
-                    status.as_u16()
-                );
-            }
-            Err((None, e)) => {
-                tracing::info!("HTTP {method} {url_info} failed after {ms} ms: {e}");
-            }
-        }
-        tracing::debug!("HTTP {method} {url_debug}");
-        result.map_err(|(_, e)| e)
-    }
-}
-
-/// An error and its causes on one line, without the URL reqwest likes to add.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = match err.downcast_ref::<reqwest::Error>() {
-            Some(re) if re.url().is_some() => {
-                let mut re_text = re.to_string();
-                if let Some(url) = re.url() {
-                    re_text = re_text
-                        .replace(&format!(" ({url})"), "")
-                        .replace(url.as_str(), "<url>");
-                }
-                re_text
-            }
-            _ => err.to_string(),
-        };
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = err.source();
-    }
-    // Error text can quote what a server sent (a malformed header, a TLS alert): one safe line.
-    crate::text::line(&crate::logging::scrub(&parts.join(": ")), 500)
 }
 
 #[cfg(test)]
