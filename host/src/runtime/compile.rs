@@ -62,8 +62,24 @@ impl Default for Bounds {
 }
 
 /// The world check that needs no compilation: the component's own (top-level) imports are
-/// all things the host offers (WASI, `lmi:plugin`), and it exports `lmi:plugin/command@0.1`.
+/// all things the host offers (WASI, `lmi:plugin`), and it exports `lmi:plugin/command` of a
+/// contract this host accepts (0.2 or 0.1).
 pub fn precheck(bytes: &[u8]) -> Result<(), ComponentError> {
+    top_level_exports(bytes).map(drop)
+}
+
+/// The contract a component was built against, read from its exports without compiling it
+/// (`lmi plugin info`); `None` for bytes that are not one of ours.
+pub fn contract_of(bytes: &[u8]) -> Option<super::bindings::Contract> {
+    top_level_exports(bytes)
+        .ok()?
+        .iter()
+        .find_map(|e| super::bindings::Contract::of_export(e))
+}
+
+/// The world check's parse: refuses imports the host does not offer and a missing
+/// `command` export; returns the top-level export names.
+fn top_level_exports(bytes: &[u8]) -> Result<Vec<String>, ComponentError> {
     use wasmparser::{Parser, Payload};
     let invalid = |e: wasmparser::BinaryReaderError| ComponentError::Invalid(e.to_string());
     let mut depth = 0usize;
@@ -94,13 +110,13 @@ pub fn precheck(bytes: &[u8]) -> Result<(), ComponentError> {
     if exports
         .iter()
         // The version is part of the name, or (newer encodings) a separate suffix.
-        .any(|e| e.starts_with("lmi:plugin/command@0.1.") || e == "lmi:plugin/command")
+        .any(|e| super::bindings::Contract::of_export(e).is_some() || e == "lmi:plugin/command")
     {
-        return Ok(());
+        return Ok(exports);
     }
     let found: Vec<String> = exports.iter().map(|e| crate::text::line(e, 100)).collect();
     Err(ComponentError::WrongWorld(format!(
-        "it does not export lmi:plugin/command@0.1.0 (it exports: {})",
+        "it does not export lmi:plugin/command@0.2.0 or @0.1.0 (it exports: {})",
         if found.is_empty() {
             "nothing".to_owned()
         } else {

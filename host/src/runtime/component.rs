@@ -11,6 +11,8 @@ use super::linker::check_world;
 pub struct Compiled {
     pub component: Component,
     pub artifact: Vec<u8>,
+    /// The contract it was built against.
+    pub contract: super::bindings::Contract,
 }
 
 /// Checks that `bytes` are a component of the `plugin` world this host implements and
@@ -33,10 +35,11 @@ pub fn compile_and_check(
     #[allow(unsafe_code)]
     let component = unsafe { Component::deserialize(engine, &artifact) }
         .map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
-    check_world(engine, &component)?;
+    let contract = check_world(engine, &component)?;
     Ok(Compiled {
         component,
         artifact,
+        contract,
     })
 }
 
@@ -58,13 +61,14 @@ pub(crate) fn compile_in_process(
     check_kind(bytes)?;
     let component =
         Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
-    check_world(engine, &component)?;
+    let contract = check_world(engine, &component)?;
     let artifact = component
         .serialize()
         .map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
     Ok(Compiled {
         component,
         artifact,
+        contract,
     })
 }
 
@@ -79,7 +83,7 @@ pub enum ComponentError {
     #[error("the component is invalid: {0}")]
     Invalid(String),
     #[error(
-        "the component does not implement the lmi:plugin world this host offers: {0}. Build it against the lmi-plugin-sdk for lmi:plugin@0.1"
+        "the component does not implement the lmi:plugin world this host offers: {0}. Build it with the lmi-plugin-sdk (contract lmi:plugin@0.2; this host also runs plugins built for 0.1)"
     )]
     WrongWorld(String),
     #[error("the component is refused: {0}; a plugin should compile well within these bounds")]

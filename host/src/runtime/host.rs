@@ -1,11 +1,16 @@
-//! `cli-context`: what a running plugin may ask of the host. Every capability is checked
-//! against the permissions the user granted at install time.
+//! What a running plugin may ask of the host, as contract 0.2 offers it (`cli-context`,
+//! `terminal`, `log`, `config`). Every capability is checked against the permissions the
+//! user granted at install time; a 0.1 plugin reaches the same functions through
+//! `host_v01.rs`.
 
-use super::bindings::lmi::plugin::{cli_context, types};
+use super::bindings::v0_2::lmi::plugin::{cli_context, config, log, terminal, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
 use super::state::{State, off_runtime};
 use crate::auth::request::ServiceCall;
 use crate::auth::{AuthError, ServiceTokenError};
+
+/// Longest plugin log message kept, in characters.
+const LOG_LINE_LIMIT: usize = 2000;
 
 impl types::Host for State {}
 
@@ -27,10 +32,11 @@ impl cli_context::Host for State {
         })
     }
 
-    async fn get_token(&mut self) -> Result<String, HostError> {
+    async fn get_token(&mut self, service: Option<String>) -> Result<String, HostError> {
         let env = self
             .host
             .permitted_env(|p| p.service_token, "service_token")?;
+        default_service_only(service.as_deref())?;
         tracing::info!(plugin = %self.host.plugin, env = %env, "plugin read the service token");
         let session = self.host.session.clone();
         off_runtime(move || session.get(&env).token().map(|t| t.expose().to_owned()))
@@ -45,6 +51,7 @@ impl cli_context::Host for State {
         let env = self
             .host
             .permitted_env(|p| p.service_requests, "service_requests")?;
+        default_service_only(request.service.as_deref())?;
         let call = ServiceCall {
             method: match request.method {
                 Method::Get => reqwest::Method::GET,
@@ -78,6 +85,62 @@ impl cli_context::Host for State {
             headers: reply.headers,
             body: reply.body,
         })
+    }
+}
+
+/// Named services are not offered yet: a request for one is `not-configured`, never sent to
+/// the default service.
+fn default_service_only(service: Option<&str>) -> Result<(), HostError> {
+    match service {
+        None => Ok(()),
+        Some(name) => Err(HostError::NotConfigured(format!(
+            "this lmi offers only the environment's default service (OAUTH_SERVICE_URL), not `{}`",
+            crate::text::line(name, 80)
+        ))),
+    }
+}
+
+impl terminal::Host for State {
+    async fn info(&mut self) -> terminal::TerminalInfo {
+        let t = super::terminal_info::info(&self.host.settings);
+        terminal::TerminalInfo {
+            stdin_is_terminal: t.stdin,
+            stdout_is_terminal: t.stdout,
+            stderr_is_terminal: t.stderr,
+            width: t.size.map(|(w, _)| w),
+            height: t.size.map(|(_, h)| h),
+            color: t.color,
+        }
+    }
+}
+
+impl log::Host for State {
+    async fn log(&mut self, level: log::Level, message: String) {
+        // Plugin text: one line, bounded, no escapes; secrets lmi knows are masked by the
+        // log writer (`logging::scrub`) as for every other line.
+        let message = crate::text::line(&message, LOG_LINE_LIMIT);
+        let plugin = &self.host.plugin;
+        match level {
+            log::Level::Error => tracing::error!(plugin = %plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin = %plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin = %plugin, "{message}"),
+            // lmi's own finest level is debug (`-vv`): a plugin's trace shows there too.
+            log::Level::Debug | log::Level::Trace => {
+                tracing::debug!(plugin = %plugin, "{message}")
+            }
+        }
+    }
+}
+
+impl config::Host for State {
+    /// No manifest declares configuration keys yet (`[[config]]` comes with issue 12 §4):
+    /// every key is undeclared.
+    async fn get(&mut self, name: String) -> Result<Option<String>, HostError> {
+        Err(HostError::Denied(format!(
+            "plugin {} does not declare the configuration key `{}` in its manifest",
+            self.host.plugin,
+            crate::text::line(&name, 80)
+        )))
     }
 }
 

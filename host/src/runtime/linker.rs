@@ -1,19 +1,27 @@
-//! The linkers: all of WASI p2 plus `cli-context` for the install-time world check, and for
-//! a run only the WASI interfaces the component imports.
+//! The linkers: all of WASI p2 plus the component's contract for the install-time world
+//! check, and for a run only the WASI interfaces the component imports.
 
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 
 use super::ComponentError;
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::{Contract, v0_1, v0_2};
 use super::state::State;
 
-/// The linker install checks use: all of WASI p2 plus `cli-context`.
-fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+/// The linker install checks use: all of WASI p2 plus the contract's imports.
+fn linker(engine: &Engine, contract: Contract) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    add_contract(&mut linker, contract)?;
     Ok(linker)
+}
+
+/// What the host offers a plugin of `contract`: exactly that version's interfaces.
+fn add_contract(linker: &mut Linker<State>, contract: Contract) -> wasmtime::Result<()> {
+    match contract {
+        Contract::V0_1 => v0_1::Plugin::add_to_linker::<State, HasSelf<State>>(linker, |s| s),
+        Contract::V0_2 => v0_2::Plugin::add_to_linker::<State, HasSelf<State>>(linker, |s| s),
+    }
 }
 
 /// The linker a run uses: `cli-context` plus only the WASI interfaces `component` imports.
@@ -23,6 +31,7 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
 pub(super) fn linker_for(
     engine: &Engine,
     component: &Component,
+    contract: Contract,
 ) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine);
     let ty = component.component_type();
@@ -31,10 +40,10 @@ pub(super) fn linker_for(
             .split_once('@')
             .map_or(name, |(interface, _version)| interface);
         if interface.starts_with("wasi:") && !add_wasi_interface(&mut linker, interface)? {
-            return self::linker(engine);
+            return self::linker(engine, contract);
         }
     }
-    Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    add_contract(&mut linker, contract)?;
     Ok(linker)
 }
 
@@ -129,13 +138,18 @@ fn add_wasi_interface(l: &mut Linker<State>, interface: &str) -> wasmtime::Resul
 
 /// Install-time check: the component's imports are all satisfiable and it exports the
 /// `command` interface of our world.
-pub fn check_world(engine: &Engine, component: &Component) -> Result<(), ComponentError> {
-    let linker = linker(engine).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
-    let pre = linker
-        .instantiate_pre(component)
-        .map_err(|e| ComponentError::WrongWorld(format!("{e:#}")))?;
-    PluginPre::new(pre).map_err(|e| ComponentError::WrongWorld(format!("{e:#}")))?;
-    Ok(())
+pub fn check_world(engine: &Engine, component: &Component) -> Result<Contract, ComponentError> {
+    let contract = Contract::of(engine, component).ok_or_else(|| {
+        ComponentError::WrongWorld("it exports neither lmi:plugin/command@0.2 nor @0.1".to_owned())
+    })?;
+    let wrong = |e: wasmtime::Error| ComponentError::WrongWorld(format!("{e:#}"));
+    let linker = linker(engine, contract).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    let pre = linker.instantiate_pre(component).map_err(wrong)?;
+    match contract {
+        Contract::V0_1 => drop(v0_1::PluginPre::new(pre).map_err(wrong)?),
+        Contract::V0_2 => drop(v0_2::PluginPre::new(pre).map_err(wrong)?),
+    }
+    Ok(contract)
 }
 #[cfg(test)]
 mod tests {
@@ -151,6 +165,7 @@ mod tests {
             "plugins/hello/hello.wasm",
             "plugins/api/api.wasm",
             "tests/plugins/hostile/hostile.wasm",
+            "tests/fixtures/contract-0.1/hostile-0.1.wasm",
         ] {
             let bytes = std::fs::read(root.join(rel)).expect("built by `make plugins`");
             let component = Component::new(&engine, &bytes).unwrap();
@@ -167,8 +182,13 @@ mod tests {
                 }
             }
             assert!(wasi > 5, "{rel} imports {wasi} WASI interfaces");
-            let linker = linker_for(&engine, &component).unwrap();
-            PluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+            let contract = Contract::of(&engine, &component).unwrap();
+            let linker = linker_for(&engine, &component, contract).unwrap();
+            let pre = linker.instantiate_pre(&component).unwrap();
+            match contract {
+                Contract::V0_1 => drop(v0_1::PluginPre::new(pre).unwrap()),
+                Contract::V0_2 => drop(v0_2::PluginPre::new(pre).unwrap()),
+            }
         }
     }
 }

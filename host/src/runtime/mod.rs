@@ -13,6 +13,7 @@ mod component;
 mod deadline;
 mod engine;
 mod host;
+mod host_v01;
 mod limits;
 mod linker;
 mod load;
@@ -20,6 +21,7 @@ mod outcome;
 mod sandbox;
 mod state;
 mod terminal;
+mod terminal_info;
 
 pub use cache::{ArtifactCache, Miss, component_sha256};
 pub(crate) use component::compile_in_process;

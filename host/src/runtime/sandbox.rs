@@ -9,7 +9,7 @@ use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 
-use super::bindings::Plugin;
+use super::bindings::{Contract, v0_1, v0_2};
 use super::limits::{Limits, MemoryCap};
 use super::linker::linker_for;
 use super::outcome::{RunError, classify_trap, plugin_error, plugin_text};
@@ -131,25 +131,48 @@ impl Sandbox {
         } else {
             super::deadline::arm(&self.engine, limits.timeout)
         };
+        let instantiation = |e: wasmtime::Error| {
+            if hit.load(Ordering::Relaxed) {
+                RunError::Memory {
+                    plugin: plugin.clone(),
+                    mb: limits.memory_bytes >> 20,
+                }
+            } else {
+                load(e)
+            }
+        };
         let run = async {
-            let linker = linker_for(&self.engine, component).map_err(load)?;
-            let instance = Plugin::instantiate_async(&mut store, component, &linker)
-                .await
-                .map_err(|e| {
-                    if hit.load(Ordering::Relaxed) {
-                        RunError::Memory {
-                            plugin: plugin.clone(),
-                            mb: limits.memory_bytes >> 20,
-                        }
-                    } else {
-                        load(e)
-                    }
-                })?;
-            tracing::debug!(plugin = %plugin, command, "plugin instantiated");
-            Ok(instance
-                .lmi_plugin_command()
-                .call_run(&mut store, command, args)
-                .await)
+            let contract = Contract::of(&self.engine, component).ok_or_else(|| {
+                load(wasmtime::Error::msg(
+                    "it exports neither lmi:plugin/command@0.2 nor @0.1",
+                ))
+            })?;
+            let linker = linker_for(&self.engine, component, contract).map_err(load)?;
+            // Each contract's own bindings; a 0.1 plugin's answer is converted to 0.2's.
+            let ran = match contract {
+                Contract::V0_1 => {
+                    let instance = v0_1::Plugin::instantiate_async(&mut store, component, &linker)
+                        .await
+                        .map_err(instantiation)?;
+                    tracing::debug!(plugin = %plugin, command, "plugin instantiated (contract 0.1)");
+                    instance
+                        .lmi_plugin_command()
+                        .call_run(&mut store, command, args)
+                        .await
+                        .map(|r| r.map_err(super::host_v01::plugin_error))
+                }
+                Contract::V0_2 => {
+                    let instance = v0_2::Plugin::instantiate_async(&mut store, component, &linker)
+                        .await
+                        .map_err(instantiation)?;
+                    tracing::debug!(plugin = %plugin, command, "plugin instantiated");
+                    instance
+                        .lmi_plugin_command()
+                        .call_run(&mut store, command, args)
+                        .await
+                }
+            };
+            Ok(ran)
         };
         let outcome = io
             .block_on(async { tokio::time::timeout(limits.timeout, run).await })

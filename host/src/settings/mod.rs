@@ -75,7 +75,10 @@ impl std::fmt::Debug for Settings {
 /// Process environment variables lmi reads: its own `LMI_*` keys and the `OAUTH_*` keys that
 /// override `.env` files. Nothing else is copied out of the process environment.
 fn relevant(key: &str) -> bool {
-    key.starts_with("LMI_") || key.starts_with("OAUTH_") || key == "BROWSER"
+    key.starts_with("LMI_")
+        || key.starts_with("OAUTH_")
+        // The browser to open, and the colour conventions plugins are told about.
+        || matches!(key, "BROWSER" | "NO_COLOR" | "CLICOLOR_FORCE" | "TERM")
 }
 
 impl Settings {

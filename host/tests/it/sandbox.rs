@@ -454,7 +454,9 @@ fn memories_and_tables_component(count: u32, pages: u64, tables: u32, elements: 
 
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
-        .push_dir(crate::support::repo_root().join("wit"))
+        // A contract-0.1 component (its export name above): the limits hold for every
+        // contract.
+        .push_dir(crate::support::repo_root().join("wit/v0.1"))
         .unwrap();
     let world = resolve.select_world(&[package], Some("plugin")).unwrap();
     wit_component::embed_component_metadata(

@@ -147,7 +147,7 @@ fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
     validate
         .success()
         .stdout_has("ok: manifest demo-tool 0.1.0 declares `lmi demo-tool`")
-        .stdout_has("implements the lmi:plugin@0.1 world");
+        .stdout_has("implements contract lmi:plugin@0.2.0");
     assert_eq!(
         validate.stderr, "",
         "validate of a fresh scaffold has nothing to say on stderr"

@@ -20,12 +20,19 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
     }
     let p = Store::new(ctx.settings.paths()).get(name)?;
     let m = &p.manifest;
+    // Read from the component's exports (no compile); unknown if it cannot be read now.
+    let contract = p
+        .read_component()
+        .ok()
+        .and_then(|bytes| crate::runtime::compile::contract_of(&bytes))
+        .map_or("unknown (the component cannot be read)", |c| c.name());
     if ctx.output == OutputFormat::Json {
         output::json(&json!({
             "name": m.name,
             "version": m.version.to_string(),
             "description": m.description,
             "lmi": m.lmi.to_string(),
+            "contract": contract,
             "commands": m.commands,
             "permissions": m.permissions,
             "granted": p.grants,
@@ -44,6 +51,7 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
         output::line(format_args!("  {}", text::line(d, MAX_TEXT)));
     }
     output::line(format_args!("requires lmi: {}", m.lmi));
+    output::line(format_args!("contract: {contract}"));
     output::line("commands:");
     for c in &m.commands {
         output::line(format_args!(

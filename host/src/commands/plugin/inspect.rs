@@ -255,8 +255,9 @@ fn check_component(
     let compiled = runtime::compile_and_check(&engine, &bytes, bounds)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let what = format!(
-        "component {} implements the lmi:plugin@0.1 world ({} KiB)",
+        "component {} implements contract {} ({} KiB)",
         path.display(),
+        compiled.contract.name(),
         bytes.len().div_ceil(1024)
     );
     Ok((what, bytes, compiled))
