@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::bindings::lmi::plugin::cli_context as wit;
-use crate::{AccessToken, HostError, Request, Response, SsoUser};
+use crate::{AccessToken, HostError, LogLevel, Request, Response, SsoUser, Terminal};
 
 /// Everything a command may learn or do beyond its own arguments.
 ///
@@ -78,6 +78,37 @@ pub trait Context {
     /// ```
     fn send_request(&self, request: Request) -> Result<Response, HostError>;
 
+    /// The terminal lmi runs in: which streams are terminals, its size, and whether colour
+    /// is wanted. Needs no permission. (WIT: `terminal.info`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, Terminal};
+    /// let ctx = MockContext::new().with_terminal(Terminal { stdout: true, color: true, width: Some(120), ..Terminal::default() });
+    /// assert_eq!(ctx.terminal().width, Some(120));
+    /// ```
+    fn terminal(&self) -> Terminal;
+
+    /// Writes `message` to lmi's log (and, by level and lmi's `-v`, to stderr). Needs no
+    /// permission. (WIT: `log.log`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, LogLevel, MockContext};
+    /// let ctx = MockContext::new();
+    /// ctx.log(LogLevel::Info, "fetched 3 pages");
+    /// assert_eq!(ctx.logged(), vec![(LogLevel::Info, "fetched 3 pages".to_string())]);
+    /// ```
+    fn log(&self, level: LogLevel, message: &str);
+
+    /// The value of the configuration key `name`, which the manifest must declare.
+    /// (WIT: `config.get`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_config("region", "eu-west-1");
+    /// assert_eq!(ctx.config("region"), Ok(Some("eu-west-1".to_string())));
+    /// ```
+    fn config(&self, name: &str) -> Result<Option<String>, HostError>;
+
     /// Where the command's normal output goes: the process's standard output by default.
     ///
     /// ```
@@ -132,7 +163,7 @@ impl Context for HostContext {
     }
 
     fn get_token(&self) -> Result<AccessToken, HostError> {
-        wit::get_token()
+        wit::get_token(None)
             .map(AccessToken::new)
             .map_err(HostError::from)
     }
@@ -141,5 +172,17 @@ impl Context for HostContext {
         wit::send_request(&request.into())
             .map(Response::from)
             .map_err(HostError::from)
+    }
+
+    fn terminal(&self) -> Terminal {
+        crate::bindings::lmi::plugin::terminal::info().into()
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        crate::bindings::lmi::plugin::log::log(level.into(), message);
+    }
+
+    fn config(&self, name: &str) -> Result<Option<String>, HostError> {
+        crate::bindings::lmi::plugin::config::get(name).map_err(HostError::from)
     }
 }

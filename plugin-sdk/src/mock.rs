@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::{AccessToken, Context, HostError, Request, Response, SsoUser};
+use crate::{AccessToken, Context, HostError, LogLevel, Request, Response, SsoUser, Terminal};
 
 type Handler = Box<dyn Fn(&Request) -> Result<Response, HostError>>;
 
@@ -49,6 +49,9 @@ pub struct MockContext {
     requests: RefCell<Vec<Request>>,
     stdout: RefCell<Vec<u8>>,
     stderr: RefCell<Vec<u8>>,
+    terminal: Terminal,
+    config: Vec<(String, String)>,
+    logged: RefCell<Vec<(LogLevel, String)>>,
 }
 
 impl MockContext {
@@ -71,7 +74,47 @@ impl MockContext {
             requests: RefCell::new(Vec::new()),
             stdout: RefCell::new(Vec::new()),
             stderr: RefCell::new(Vec::new()),
+            terminal: Terminal::default(),
+            config: Vec::new(),
+            logged: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Sets what [`Context::terminal`] reports (default: no terminal, no colour).
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, Terminal};
+    /// let ctx = MockContext::new().with_terminal(Terminal { color: true, ..Terminal::default() });
+    /// assert!(ctx.terminal().color);
+    /// ```
+    pub fn with_terminal(mut self, terminal: Terminal) -> Self {
+        self.terminal = terminal;
+        self
+    }
+
+    /// Sets a configuration value for [`Context::config`]; unset keys are `Ok(None)`.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_config("project", "p-42");
+    /// assert_eq!(ctx.config("project"), Ok(Some("p-42".to_string())));
+    /// assert_eq!(ctx.config("region"), Ok(None));
+    /// ```
+    pub fn with_config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.push((name.into(), value.into()));
+        self
+    }
+
+    /// What the command logged with [`Context::log`], in order.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, LogLevel, MockContext};
+    /// let ctx = MockContext::new();
+    /// ctx.log(LogLevel::Warn, "slow");
+    /// assert_eq!(ctx.logged().len(), 1);
+    /// ```
+    pub fn logged(&self) -> Vec<(LogLevel, String)> {
+        self.logged.borrow().clone()
     }
 
     /// Sets the active environment's name.
@@ -249,6 +292,23 @@ fn path_matches(route: &str, request: &str) -> bool {
 }
 
 impl Context for MockContext {
+    fn terminal(&self) -> Terminal {
+        self.terminal
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        self.logged.borrow_mut().push((level, message.to_owned()));
+    }
+
+    fn config(&self, name: &str) -> Result<Option<String>, HostError> {
+        Ok(self
+            .config
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone()))
+    }
+
     fn environment(&self) -> Option<String> {
         self.environment.clone()
     }

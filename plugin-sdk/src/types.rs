@@ -200,6 +200,9 @@ impl fmt::Display for Method {
 /// [`Context::send_request`]: crate::Context::send_request
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// Which of the environment's services; `None` is the default one
+    /// (`OAUTH_SERVICE_URL`). See [`Request::to_service`].
+    pub service: Option<String>,
     /// The HTTP method.
     pub method: Method,
     /// A path with an optional query, relative to the service URL.
@@ -220,11 +223,24 @@ impl Request {
     /// ```
     pub fn new(method: Method, path: impl Into<String>) -> Self {
         Self {
+            service: None,
             method,
             path: path.into(),
             headers: Vec::new(),
             body: None,
         }
+    }
+
+    /// Sends the request to the environment's service `name` instead of the default one.
+    /// The plugin must be granted that service.
+    ///
+    /// ```
+    /// let request = lmi_plugin_sdk::Request::get("v1/invoices").to_service("billing");
+    /// assert_eq!(request.service.as_deref(), Some("billing"));
+    /// ```
+    pub fn to_service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
     }
 
     /// A `GET` request.
@@ -638,12 +654,14 @@ impl From<Method> for wit::Method {
 impl From<Request> for wit::ServiceRequest {
     fn from(request: Request) -> Self {
         let Request {
+            service,
             method,
             path,
             headers,
             body,
         } = request;
         Self {
+            service,
             method: method.into(),
             path,
             headers,
@@ -753,5 +771,72 @@ mod tests {
     fn access_token_debug_is_redacted() {
         let token = AccessToken::new("super-secret");
         assert!(!format!("{token:?}").contains("super-secret"));
+    }
+}
+
+/// The terminal lmi runs in, as [`Context::terminal`](crate::Context::terminal) reports it.
+/// The default is no terminal at all and no colour (output piped to a file).
+///
+/// ```
+/// let t = lmi_plugin_sdk::Terminal::default();
+/// assert!(!t.stdout && !t.color && t.width.is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Terminal {
+    /// Whether standard input is a terminal.
+    pub stdin: bool,
+    /// Whether standard output is a terminal.
+    pub stdout: bool,
+    /// Whether standard error is a terminal.
+    pub stderr: bool,
+    /// Columns, when one of the three is a terminal.
+    pub width: Option<u16>,
+    /// Rows, when one of the three is a terminal.
+    pub height: Option<u16>,
+    /// Whether output may be coloured (`NO_COLOR`, `CLICOLOR_FORCE`, `TERM=dumb`, else
+    /// whether stdout is a terminal).
+    pub color: bool,
+}
+
+/// How much a [`Context::log`](crate::Context::log) message matters: errors and warnings
+/// always reach stderr; info shows at `lmi -v`, debug and trace at `-vv`. All go to lmi's log
+/// file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Something failed.
+    Error,
+    /// Something the user should know.
+    Warn,
+    /// Progress, shown at `lmi -v`.
+    Info,
+    /// Detail for the plugin's author, shown at `-vv`.
+    Debug,
+    /// More detail still, shown at `-vv`.
+    Trace,
+}
+
+impl From<crate::bindings::lmi::plugin::terminal::TerminalInfo> for Terminal {
+    fn from(t: crate::bindings::lmi::plugin::terminal::TerminalInfo) -> Self {
+        Self {
+            stdin: t.stdin_is_terminal,
+            stdout: t.stdout_is_terminal,
+            stderr: t.stderr_is_terminal,
+            width: t.width,
+            height: t.height,
+            color: t.color,
+        }
+    }
+}
+
+impl From<LogLevel> for crate::bindings::lmi::plugin::log::Level {
+    fn from(level: LogLevel) -> Self {
+        use crate::bindings::lmi::plugin::log::Level;
+        match level {
+            LogLevel::Error => Level::Error,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Info => Level::Info,
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Trace => Level::Trace,
+        }
     }
 }
