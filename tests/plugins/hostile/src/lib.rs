@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::io::Write;
 
-use lmi_plugin_sdk::{Context, Plugin, PluginError, Request};
+use lmi_plugin_sdk::{Context, LogLevel, Plugin, PluginError, Request};
 
 /// The fixture plugin; see README.md.
 pub struct Hostile;
@@ -147,6 +147,51 @@ impl Plugin for Hostile {
             }
             "sso-only" => {
                 writeln!(out, "sso-only: STARTED")?;
+                Ok(0)
+            }
+            "terminal" => {
+                let t = ctx.terminal();
+                let size = match (t.width, t.height) {
+                    (Some(w), Some(h)) => format!("{w}x{h}"),
+                    _ => "none".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "terminal: stdin={} stdout={} stderr={} size={size} color={}",
+                    t.stdin, t.stdout, t.stderr, t.color
+                )?;
+                Ok(0)
+            }
+            "log" => {
+                // `log <text>`: one message per level, each naming its level and the text.
+                let text = args.first().map_or("", String::as_str);
+                for (level, name) in [
+                    (LogLevel::Error, "error"),
+                    (LogLevel::Warn, "warn"),
+                    (LogLevel::Info, "info"),
+                    (LogLevel::Debug, "debug"),
+                    (LogLevel::Trace, "trace"),
+                ] {
+                    ctx.log(level, &format!("plugin-log-{name} {text}"));
+                }
+                Ok(0)
+            }
+            "service" => {
+                // `service <NAME> <PATH>`: a request to a named service.
+                let name = args.first().cloned().unwrap_or_default();
+                let path = args.get(1).cloned().unwrap_or_default();
+                match ctx.send_request(Request::get(path).to_service(name)) {
+                    Ok(r) => writeln!(out, "service: {}", r.status)?,
+                    Err(e) => writeln!(out, "service: {e}")?,
+                }
+                Ok(0)
+            }
+            "config" => {
+                let name = args.first().map_or("", String::as_str);
+                match ctx.config(name) {
+                    Ok(v) => writeln!(out, "config: {v:?}")?,
+                    Err(e) => writeln!(out, "config: {e}")?,
+                }
                 Ok(0)
             }
             "args" => {
