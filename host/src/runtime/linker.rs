@@ -24,10 +24,11 @@ fn add_contract(linker: &mut Linker<State>, contract: Contract) -> wasmtime::Res
     }
 }
 
-/// The linker a run uses: `cli-context` plus only the WASI interfaces `component` imports.
+/// The linker a run uses: only the WASI and contract interfaces `component` imports.
 /// Defining all of WASI p2 (about 200 functions, each name interned) took longer than
-/// running a small plugin. A component that imports a WASI interface this list does not
-/// know gets the full linker.
+/// running a small plugin. A component that imports an interface these lists do not know
+/// gets the full linker of its contract (and fails to instantiate if the interface is not
+/// its contract's: a 0.1 plugin cannot reach a 0.2 interface).
 pub(super) fn linker_for(
     engine: &Engine,
     component: &Component,
@@ -39,12 +40,45 @@ pub(super) fn linker_for(
         let interface = name
             .split_once('@')
             .map_or(name, |(interface, _version)| interface);
-        if interface.starts_with("wasi:") && !add_wasi_interface(&mut linker, interface)? {
+        let known = if interface.starts_with("wasi:") {
+            add_wasi_interface(&mut linker, interface)?
+        } else {
+            add_lmi_interface(&mut linker, contract, interface)?
+        };
+        if !known {
             return self::linker(engine, contract);
         }
     }
-    add_contract(&mut linker, contract)?;
     Ok(linker)
+}
+
+/// Adds one interface (name without version) of `contract`; `false` for a name it does not
+/// have.
+fn add_lmi_interface(
+    l: &mut Linker<State>,
+    contract: Contract,
+    interface: &str,
+) -> wasmtime::Result<bool> {
+    use v0_1::lmi::plugin as p1;
+    use v0_2::lmi::plugin as p2;
+    type Me = HasSelf<State>;
+    match (contract, interface) {
+        (Contract::V0_1, "lmi:plugin/types") => p1::types::add_to_linker::<State, Me>(l, |s| s)?,
+        (Contract::V0_1, "lmi:plugin/cli-context") => {
+            p1::cli_context::add_to_linker::<State, Me>(l, |s| s)?
+        }
+        (Contract::V0_2, "lmi:plugin/types") => p2::types::add_to_linker::<State, Me>(l, |s| s)?,
+        (Contract::V0_2, "lmi:plugin/cli-context") => {
+            p2::cli_context::add_to_linker::<State, Me>(l, |s| s)?
+        }
+        (Contract::V0_2, "lmi:plugin/terminal") => {
+            p2::terminal::add_to_linker::<State, Me>(l, |s| s)?
+        }
+        (Contract::V0_2, "lmi:plugin/log") => p2::log::add_to_linker::<State, Me>(l, |s| s)?,
+        (Contract::V0_2, "lmi:plugin/config") => p2::config::add_to_linker::<State, Me>(l, |s| s)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// The `HasData` of `wasi:io`: its host state is the resource table.
@@ -169,9 +203,17 @@ mod tests {
         ] {
             let bytes = std::fs::read(root.join(rel)).expect("built by `make plugins`");
             let component = Component::new(&engine, &bytes).unwrap();
+            let contract = Contract::of(&engine, &component).unwrap();
             let mut wasi = 0;
             for (name, _) in component.component_type().imports(&engine) {
                 let interface = name.split_once('@').map_or(name, |(i, _)| i);
+                if interface.starts_with("lmi:") {
+                    let mut probe = Linker::new(&engine);
+                    assert!(
+                        add_lmi_interface(&mut probe, contract, interface).unwrap(),
+                        "{rel}: {name}"
+                    );
+                }
                 if interface.starts_with("wasi:") {
                     wasi += 1;
                     let mut probe = Linker::new(&engine);
@@ -182,13 +224,23 @@ mod tests {
                 }
             }
             assert!(wasi > 5, "{rel} imports {wasi} WASI interfaces");
-            let contract = Contract::of(&engine, &component).unwrap();
             let linker = linker_for(&engine, &component, contract).unwrap();
             let pre = linker.instantiate_pre(&component).unwrap();
             match contract {
                 Contract::V0_1 => drop(v0_1::PluginPre::new(pre).unwrap()),
                 Contract::V0_2 => drop(v0_2::PluginPre::new(pre).unwrap()),
             }
+        }
+    }
+
+    /// A 0.1 plugin is offered 0.1's interfaces only: 0.2's are unknown to its linker.
+    #[test]
+    fn a_contract_0_1_linker_has_none_of_0_2s_interfaces() {
+        let engine = super::super::engine().unwrap();
+        for interface in ["lmi:plugin/terminal", "lmi:plugin/log", "lmi:plugin/config"] {
+            let mut probe = Linker::new(&engine);
+            assert!(!add_lmi_interface(&mut probe, Contract::V0_1, interface).unwrap());
+            assert!(add_lmi_interface(&mut probe, Contract::V0_2, interface).unwrap());
         }
     }
 }
