@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::DoctorCheck;
-use crate::settings::{EnvFile, SECRET_KEYS, Settings};
+use crate::settings::{EnvFile, Settings};
 
 /// Which certificate authorities HTTPS connections trust (read offline: no connection).
 pub fn trust_check(settings: &Settings) -> DoctorCheck {
@@ -102,7 +102,10 @@ pub fn exposed_secrets(path: &Path, file: &EnvFile) -> Option<DoctorCheck> {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).ok()?.permissions().mode();
-        let secrets: Vec<&str> = file.keys().filter(|k| SECRET_KEYS.contains(k)).collect();
+        let secrets: Vec<&str> = file
+            .keys()
+            .filter(|k| crate::settings::SECRET_KEYS.contains(k))
+            .collect();
         if mode & 0o077 != 0 && !secrets.is_empty() {
             return Some(DoctorCheck::fail(
                 "config",
