@@ -11,6 +11,9 @@ use crate::auth::{AuthError, ServiceTokenError};
 
 /// Longest plugin log message kept, in characters.
 const LOG_LINE_LIMIT: usize = 2000;
+/// Bytes of log messages one run may write: a plugin needs no permission to log, so it must
+/// not be able to fill the disk or drown the terminal (the log file is not rotated).
+pub(super) const LOG_RUN_BUDGET: usize = 256 << 10;
 
 impl types::Host for State {}
 
@@ -117,17 +120,28 @@ impl terminal::Host for State {
 impl log::Host for State {
     async fn log(&mut self, level: log::Level, message: String) {
         // Plugin text: one line, bounded, no escapes; secrets lmi knows are masked by the
-        // log writer (`logging::scrub`) as for every other line.
-        let message = crate::text::line(&message, LOG_LINE_LIMIT);
+        // log writer (`logging::scrub`) as for every other line. It starts with the plugin's
+        // name, so it cannot pass for one of lmi's own lines.
         let plugin = &self.host.plugin;
+        if self.host.log_budget == 0 {
+            return;
+        }
+        let text = crate::text::line(&message, LOG_LINE_LIMIT);
+        self.host.log_budget = self.host.log_budget.saturating_sub(text.len().max(1));
+        if self.host.log_budget == 0 {
+            tracing::warn!(
+                "plugin {plugin} logged more than {} KiB in this run; its further log messages are dropped",
+                LOG_RUN_BUDGET >> 10
+            );
+            return;
+        }
+        let message = format!("plugin {plugin}: {text}");
         match level {
-            log::Level::Error => tracing::error!(plugin = %plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin = %plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin = %plugin, "{message}"),
+            log::Level::Error => tracing::error!("{message}"),
+            log::Level::Warn => tracing::warn!("{message}"),
+            log::Level::Info => tracing::info!("{message}"),
             // lmi's own finest level is debug (`-vv`): a plugin's trace shows there too.
-            log::Level::Debug | log::Level::Trace => {
-                tracing::debug!(plugin = %plugin, "{message}")
-            }
+            log::Level::Debug | log::Level::Trace => tracing::debug!("{message}"),
         }
     }
 }

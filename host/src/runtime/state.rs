@@ -22,6 +22,8 @@ pub struct HostState {
     identity: bool,
     /// The active env's service session, opened by the first host call that needs it.
     pub(super) session: crate::auth::session::LazySession,
+    /// How many more bytes of `log.log` messages this run may write (see `host.rs`).
+    pub(super) log_budget: usize,
 }
 
 impl HostState {
@@ -33,6 +35,7 @@ impl HostState {
             session: crate::auth::session::LazySession::new(settings.clone()),
             settings,
             sso: None,
+            log_budget: super::host::LOG_RUN_BUDGET,
         }
     }
 

@@ -85,7 +85,41 @@ fn plugin_log_messages_follow_lmis_verbosity_without_escapes() {
         .stderr_has("plugin-log-debug vv")
         .stderr_has("plugin-log-trace vv");
     let log = std::fs::read_to_string(home.log_file()).unwrap();
-    assert!(log.contains("plugin-log-info x"), "{log}");
+    assert!(
+        log.contains("plugin hostile 0.1.0: plugin-log-info x"),
+        "{log}"
+    );
+}
+
+/// A plugin needs no permission to log, so a run's log messages are capped (256 KiB): a
+/// flood ends in one line saying so, and neither the file nor stderr grows without bound.
+#[test]
+fn a_plugin_cannot_flood_the_log() {
+    let home = v02();
+    let text = "f".repeat(1900);
+    let run = home.run(["log", &text, "500"]); // 2,500 messages, about 4.8 MB
+    run.success()
+        .stderr_has("plugin hostile 0.1.0 logged more than 256 KiB in this run");
+    assert!(
+        run.stderr.len() < 300 << 10,
+        "stderr: {} bytes",
+        run.stderr.len()
+    );
+    let log = std::fs::metadata(home.log_file()).unwrap().len();
+    assert!(log < 600 << 10, "log file: {log} bytes");
+}
+
+/// A secret lmi knows never leaves through `log.log`: the token the plugin was handed is
+/// masked on stderr and in the file.
+#[test]
+fn a_logged_secret_is_masked() {
+    let srv = crate::support::fault::FaultServer::token_endpoint();
+    let home = crate::sandbox::hostile_granted(&srv);
+    // The token endpoint issues tok-1; the plugin reads it and logs it.
+    let run = home.run(["log-token"]);
+    run.success().stderr_has("plugin hostile 0.1.0: leak");
+    assert!(!run.stderr.contains("tok-1"), "{run:#?}");
+    home.log_lacks("tok-1");
 }
 
 /// Named services and configuration keys are not offered yet: a named service is `denied`
@@ -114,4 +148,92 @@ fn a_named_service_is_not_configured_and_an_undeclared_key_is_denied() {
         .success()
         .stdout_has("config: denied")
         .stdout_has("`region`");
+}
+
+/// A component that exports 0.1's `command` but imports 0.2's `terminal` (an old-contract
+/// shim reaching for a newer capability, the class that once bypassed Zed's checks): its
+/// contract is 0.1, whose linker has no `terminal`, so install refuses it and nothing runs.
+fn mixed_contract_component() -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
+        ImportSection, MemorySection, MemoryType, Module, TypeSection, ValType,
+    };
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], []); // terminal.info(retptr)
+    types.ty().function([ValType::I32; 4], [ValType::I32]); // realloc, run
+    module.section(&types);
+    let mut imports = ImportSection::new();
+    imports.import("lmi:plugin/terminal@0.2.0", "info", EntityType::Function(0));
+    module.section(&imports);
+    let mut funcs = FunctionSection::new();
+    funcs.function(1).function(1);
+    module.section(&funcs);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&memories);
+    let mut exports = ExportSection::new();
+    exports
+        .export("memory", ExportKind::Memory, 0)
+        .export("cabi_realloc", ExportKind::Func, 1)
+        .export("lmi:plugin/command@0.1.0#run", ExportKind::Func, 2);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    for _ in 0..2 {
+        let mut f = Function::new([]);
+        f.instructions().i32_const(8).end();
+        code.function(&f);
+    }
+    module.section(&code);
+    let mut core = module.finish();
+
+    let root = crate::support::repo_root();
+    let mut resolve = wit_parser::Resolve::default();
+    resolve.push_dir(root.join("wit/v0.1")).unwrap();
+    resolve.push_dir(root.join("wit")).unwrap();
+    let mixed = resolve
+        .push_str(
+            "mixed.wit",
+            "package test:mixed;\n\
+             world mixed {\n  import lmi:plugin/terminal@0.2.0;\n  export lmi:plugin/command@0.1.0;\n}\n",
+        )
+        .unwrap();
+    let world = resolve.select_world(&[mixed], Some("mixed")).unwrap();
+    wit_component::embed_component_metadata(
+        &mut core,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+#[test]
+fn a_0_1_component_importing_a_0_2_interface_is_refused() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mixed.wasm"), mixed_contract_component()).unwrap();
+    // (What a run would do is the unit test runtime::linker::a_contract_0_1_linker_has_none_of_0_2s_interfaces.)
+    std::fs::write(
+        dir.path().join("lmi-plugin.toml"),
+        "name = \"mixed\"\nversion = \"0.1.0\"\nlmi = \"^0.1\"\ncomponent = \"mixed.wasm\"\n\n\
+         [[commands]]\nname = \"mixed\"\nabout = \"Exports 0.1, imports 0.2\"\n",
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap();
+    home.run(["plugin", "install", path, "--yes"])
+        .code(2)
+        .stderr_has("lmi:plugin/terminal@0.2.0");
 }

@@ -163,17 +163,27 @@ impl Plugin for Hostile {
                 Ok(0)
             }
             "log" => {
-                // `log <text>`: one message per level, each naming its level and the text.
+                // `log <TEXT> [ROUNDS]`: one message per level, each naming its level and the
+                // text, ROUNDS times (default once).
                 let text = args.first().map_or("", String::as_str);
-                for (level, name) in [
-                    (LogLevel::Error, "error"),
-                    (LogLevel::Warn, "warn"),
-                    (LogLevel::Info, "info"),
-                    (LogLevel::Debug, "debug"),
-                    (LogLevel::Trace, "trace"),
-                ] {
-                    ctx.log(level, &format!("plugin-log-{name} {text}"));
+                let rounds: u32 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
+                for _ in 0..rounds {
+                    for (level, name) in [
+                        (LogLevel::Error, "error"),
+                        (LogLevel::Warn, "warn"),
+                        (LogLevel::Info, "info"),
+                        (LogLevel::Debug, "debug"),
+                        (LogLevel::Trace, "trace"),
+                    ] {
+                        ctx.log(level, &format!("plugin-log-{name} {text}"));
+                    }
                 }
+                Ok(0)
+            }
+            "log-token" => {
+                // Tries to leak the service token through lmi's own log.
+                let token = ctx.get_token().map_err(PluginError::from)?;
+                ctx.log(LogLevel::Error, &format!("leak {}", token.into_secret()));
                 Ok(0)
             }
             "service" => {
