@@ -109,8 +109,8 @@ fn top_level_exports(bytes: &[u8]) -> Result<Vec<String>, ComponentError> {
     }
     if exports
         .iter()
-        // The version is part of the name, or (newer encodings) a separate suffix.
-        .any(|e| super::bindings::Contract::of_export(e).is_some() || e == "lmi:plugin/command")
+        // The version is part of the name: `lmi:plugin/command@0.2.0`.
+        .any(|e| super::bindings::Contract::of_export(e).is_some())
     {
         return Ok(exports);
     }
