@@ -92,13 +92,14 @@ impl MockContext {
         self
     }
 
-    /// Sets a configuration value for [`Context::config`]; unset keys are `Ok(None)`.
+    /// Sets a configuration value for [`Context::config`]; any other key is denied, as lmi
+    /// denies a key the manifest does not declare.
     ///
     /// ```
     /// use lmi_plugin_sdk::{Context, MockContext};
     /// let ctx = MockContext::new().with_config("project", "p-42");
     /// assert_eq!(ctx.config("project"), Ok(Some("p-42".to_string())));
-    /// assert_eq!(ctx.config("region"), Ok(None));
+    /// assert!(ctx.config("region").is_err());
     /// ```
     pub fn with_config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.push((name.into(), value.into()));
@@ -300,13 +301,18 @@ impl Context for MockContext {
         self.logged.borrow_mut().push((level, message.to_owned()));
     }
 
+    /// As the host answers: a key set with `with_config` is declared; any other is denied.
     fn config(&self, name: &str) -> Result<Option<String>, HostError> {
-        Ok(self
-            .config
+        self.config
             .iter()
             .rev()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone()))
+            .map(|(_, v)| Some(v.clone()))
+            .ok_or_else(|| {
+                HostError::Denied(format!(
+                    "MockContext: `{name}` is not a declared configuration key; set it with with_config"
+                ))
+            })
     }
 
     fn environment(&self) -> Option<String> {
@@ -326,6 +332,14 @@ impl Context for MockContext {
     }
 
     fn send_request(&self, request: Request) -> Result<Response, HostError> {
+        // As lmi answers today: a named service is not configured, and nothing is sent.
+        if let Some(service) = &request.service {
+            let answer = Err(HostError::NotConfigured(format!(
+                "MockContext: no service `{service}` (lmi offers only the default service)"
+            )));
+            self.requests.borrow_mut().push(request);
+            return answer;
+        }
         let answer = self.routes.iter().find_map(|route| match route {
             Route::Path { path, answer } if path_matches(path, &request.path) => {
                 Some(answer.clone())

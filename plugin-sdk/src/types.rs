@@ -232,7 +232,8 @@ impl Request {
     }
 
     /// Sends the request to the environment's service `name` instead of the default one.
-    /// The plugin must be granted that service.
+    /// A host without named services (this lmi) answers [`HostError::NotConfigured`] and
+    /// sends nothing.
     ///
     /// ```
     /// let request = lmi_plugin_sdk::Request::get("v1/invoices").to_service("billing");
@@ -799,8 +800,8 @@ pub struct Terminal {
 }
 
 /// How much a [`Context::log`](crate::Context::log) message matters: errors and warnings
-/// always reach stderr; info shows at `lmi -v`, debug and trace at `-vv`. All go to lmi's log
-/// file.
+/// always reach stderr; info shows at `lmi -v`, debug and trace at `-vv`. lmi's log file
+/// keeps info and above (debug and trace too at `-vv`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     /// Something failed.
