@@ -77,7 +77,8 @@ impl std::fmt::Debug for Settings {
 fn relevant(key: &str) -> bool {
     key.starts_with("LMI_")
         || key.starts_with("OAUTH_")
-        // The browser to open, and the colour conventions plugins are told about.
+        // The browser to open, and the colour conventions plugins are told about (like
+        // every global key, these may also be set in the global `.env`).
         || matches!(key, "BROWSER" | "NO_COLOR" | "CLICOLOR_FORCE" | "TERM")
 }
 
