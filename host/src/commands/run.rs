@@ -32,6 +32,12 @@ pub fn run(
     // be within the grants, its own (possibly narrower) permissions are what the run gets.
     plugin.check_grants(command)?;
     let granted = plugin.manifest.permissions.clone();
+    // The plugin's own settings, before anything is instantiated: a required one unset is a
+    // usage error naming the variable and the file it could live in.
+    let config = crate::plugins::config::resolve(&ctx.settings, &plugin.manifest)?;
+    if let Some(missing) = crate::plugins::config::missing_required(&ctx.settings, &config) {
+        return Err(CliError::usage(missing));
+    }
 
     let mut sso = None;
     if spec.requires_sso {
@@ -59,7 +65,8 @@ pub fn run(
         crate::output::warn(warning);
     }
     let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone())
-        .requires_sso(spec.requires_sso);
+        .requires_sso(spec.requires_sso)
+        .with_config(crate::plugins::config::values(&config));
     if let Some(user) = sso {
         host = host.with_sso(user);
     }

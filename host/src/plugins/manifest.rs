@@ -66,6 +66,24 @@ pub struct Manifest {
     pub commands: Vec<CommandSpec>,
     #[serde(default)]
     pub permissions: Permissions,
+    /// The plugin's own settings (`[[config]]`), read by `config.get` (contract 0.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigKey>,
+}
+
+/// One setting a plugin declares; its value is the user's (`plugins::config`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigKey {
+    /// Lowercase letters, digits and `-`, starting with a letter (`region`, `project-id`).
+    pub name: String,
+    pub about: String,
+    /// A command refuses to start while the key is unset.
+    #[serde(default)]
+    pub required: bool,
+    /// The value is masked wherever lmi writes and never printed by `lmi plugin config`.
+    #[serde(default)]
+    pub secret: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -258,6 +276,32 @@ impl Manifest {
                 ));
             }
             problems.extend(check_text(&format!("command `{}`: `about`", c.name), &c.about).err());
+        }
+        if !self.config.is_empty() && self.name.contains("--") {
+            problems.push(format!(
+                "plugin `{}` declares [[config]] keys, which a name holding `--` cannot: its variables (LMI_PLUGIN_<PLUGIN>__<KEY>) could be another plugin's; rename it",
+                self.name
+            ));
+        }
+        let mut keys = BTreeSet::new();
+        for k in &self.config {
+            if !is_name(&k.name) {
+                problems.push(format!(
+                    "config key `{}` is invalid: use lowercase letters, digits and `-`, starting with a letter",
+                    crate::text::line(&k.name, 80)
+                ));
+            }
+            if !keys.insert(k.name.as_str()) {
+                problems.push(format!("config key `{}` is declared twice", k.name));
+            }
+            if k.about.trim().is_empty() {
+                problems.push(format!(
+                    "config key `{}` has an empty `about`: say what the setting is for",
+                    k.name
+                ));
+            }
+            problems
+                .extend(check_text(&format!("config key `{}`: `about`", k.name), &k.about).err());
         }
         if let Some(description) = &self.description {
             problems.extend(check_text("`description`", description).err());

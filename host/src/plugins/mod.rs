@@ -1,5 +1,6 @@
 //! Plugins as files: the manifest format and the store of installed plugins. Nothing here
 //! loads wasm; see `runtime` for that.
 
+pub mod config;
 pub mod manifest;
 pub mod store;

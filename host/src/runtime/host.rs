@@ -147,14 +147,16 @@ impl log::Host for State {
 }
 
 impl config::Host for State {
-    /// No manifest declares configuration keys yet (`[[config]]` comes with issue 12 §4):
-    /// every key is undeclared.
+    /// A declared key's value (resolved before the run, `plugins::config`); any other key
+    /// is denied.
     async fn get(&mut self, name: String) -> Result<Option<String>, HostError> {
-        Err(HostError::Denied(format!(
-            "plugin {} does not declare the configuration key `{}` in its manifest",
-            self.host.plugin,
-            crate::text::line(&name, 80)
-        )))
+        self.host.config.get(&name).cloned().ok_or_else(|| {
+            HostError::Denied(format!(
+                "plugin {} does not declare the configuration key `{}` in its manifest",
+                self.host.plugin,
+                crate::text::line(&name, 80)
+            ))
+        })
     }
 }
 

@@ -24,6 +24,8 @@ pub struct HostState {
     pub(super) session: crate::auth::session::LazySession,
     /// How many more bytes of `log.log` messages this run may write (see `host.rs`).
     pub(super) log_budget: usize,
+    /// The plugin's declared settings and their values (`config.get`).
+    pub(super) config: std::collections::BTreeMap<String, Option<String>>,
 }
 
 impl HostState {
@@ -36,7 +38,17 @@ impl HostState {
             settings,
             sso: None,
             log_budget: super::host::LOG_RUN_BUDGET,
+            config: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// The plugin's declared settings and their values (`plugins::config::values`).
+    pub fn with_config(
+        mut self,
+        config: std::collections::BTreeMap<String, Option<String>>,
+    ) -> Self {
+        self.config = config;
+        self
     }
 
     /// The command being run `requires_sso`: it was promised the user's identity.
