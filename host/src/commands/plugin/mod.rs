@@ -1,6 +1,7 @@
-//! `lmi plugin install | list | info | remove | validate | new`: one module each; `install`
-//! and `validate` share [`inspect`].
+//! `lmi plugin install | list | info | config | remove | validate | new`: one module each;
+//! `install` and `validate` share [`inspect`].
 
+mod config;
 mod info;
 mod inspect;
 mod install;
@@ -32,6 +33,9 @@ pub enum PluginCommand {
     List,
     /// Show an installed plugin's manifest, permissions and where it came from.
     Info { name: String },
+    /// Show the settings an installed plugin declares, whether each is set and where from
+    /// (secret values are never shown).
+    Config { name: String },
     /// Uninstall a plugin.
     Remove { name: String },
     /// Run every install check on a plugin directory without installing it.
@@ -56,6 +60,7 @@ impl PluginCommand {
             PluginCommand::Install { dir, link, yes } => install::run(ctx, &dir, link, yes),
             PluginCommand::List => list::run(ctx),
             PluginCommand::Info { name } => info::run(ctx, &name),
+            PluginCommand::Config { name } => config::run(ctx, &name),
             PluginCommand::Remove { name } => remove::run(ctx, &name),
             PluginCommand::Validate { dir } => validate::run(ctx, &dir),
             PluginCommand::New {
