@@ -237,3 +237,106 @@ fn a_0_1_component_importing_a_0_2_interface_is_refused() {
         .code(2)
         .stderr_has("lmi:plugin/terminal@0.2.0");
 }
+
+/// The hostile fixture declaring `region` (optional), `api-key` (secret) and, if
+/// `required`, `project` (required).
+fn with_settings(required: bool) -> Home {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_plugin(&plugin_dir("tests/plugins/hostile"), dir.path());
+    let manifest = dir.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str(
+        "\n[[config]]\nname = \"region\"\nabout = \"Default region\"\n\n\
+         [[config]]\nname = \"api-key\"\nabout = \"Key for the public API\"\nsecret = true\n",
+    );
+    if required {
+        text.push_str(
+            "\n[[config]]\nname = \"project\"\nabout = \"Project id\"\nrequired = true\n",
+        );
+    }
+    std::fs::write(&manifest, text).unwrap();
+    let mut home = Home::new();
+    home.install(dir.path());
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "5");
+    home
+}
+
+/// Settings come from LMI_PLUGIN_<PLUGIN>__<KEY>: process environment, then the active
+/// environment's file, then the global `.env`; undeclared keys stay denied.
+#[test]
+fn a_plugin_reads_its_declared_settings_with_the_usual_precedence() {
+    let mut home = with_settings(false);
+    home.run(["config", "region"])
+        .success()
+        .stdout_has("config: None");
+    home.global_env("LMI_PLUGIN_HOSTILE__REGION=global-1\n");
+    home.run(["config", "region"])
+        .success()
+        .stdout_has("config: Some(\"global-1\")");
+    home.env_file("dev", "LMI_PLUGIN_HOSTILE__REGION=dev-1\n");
+    home.run(["-e", "dev", "config", "region"])
+        .success()
+        .stdout_has("config: Some(\"dev-1\")");
+    home.env("LMI_PLUGIN_HOSTILE__REGION", "process-1");
+    home.run(["-e", "dev", "config", "region"])
+        .success()
+        .stdout_has("config: Some(\"process-1\")");
+    home.run(["config", "token-url"])
+        .success()
+        .stdout_has("config: denied");
+}
+
+/// A required setting that is unset refuses the command before the plugin starts (exit 2,
+/// naming the variable and the file); set, the command runs.
+#[test]
+fn a_missing_required_setting_refuses_the_command_before_it_starts() {
+    let home = with_settings(true);
+    let run = home.run(["args", "x"]);
+    run.code(2)
+        .stderr_has("`project`")
+        .stderr_has("LMI_PLUGIN_HOSTILE__PROJECT")
+        .stderr_has(".env");
+    assert!(!run.stdout.contains('x'), "the plugin ran: {run:#?}");
+    home.global_env("LMI_PLUGIN_HOSTILE__PROJECT=p-42\n");
+    home.run(["args", "x"]).success().stdout_has("x");
+}
+
+/// `lmi plugin config` lists each setting, whether it is set and where from, and never a
+/// secret value; a secret value the plugin logs is masked.
+#[test]
+fn plugin_config_lists_settings_without_secret_values() {
+    let home = with_settings(false);
+    let secret = "pk-9f31-secret-value";
+    home.global_env(&format!(
+        "LMI_PLUGIN_HOSTILE__REGION=eu-west-1\nLMI_PLUGIN_HOSTILE__API_KEY={secret}\n"
+    ));
+    let run = home.run(["plugin", "config", "hostile"]);
+    run.success()
+        .stdout_has("LMI_PLUGIN_HOSTILE__REGION = eu-west-1")
+        .stdout_has("LMI_PLUGIN_HOSTILE__API_KEY = (secret, not shown)");
+    assert!(!run.stdout.contains(secret), "{run:#?}");
+    let json = home.run(["--output", "json", "plugin", "config", "hostile"]);
+    json.success();
+    assert!(!json.stdout.contains(secret), "{json:#?}");
+    let run = home.run(["log", secret]);
+    run.success();
+    assert!(!run.stderr.contains(secret), "{run:#?}");
+    home.log_lacks(secret);
+}
+
+/// A plugin whose name holds `--` cannot declare settings: its variables could be another
+/// plugin's (`a--b` / `c` and `a` / `b--c` would share LMI_PLUGIN_A__B__C).
+#[test]
+fn a_plugin_name_with_a_double_dash_cannot_declare_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lmi-plugin.toml"),
+        "name = \"a--b\"\nversion = \"0.1.0\"\nlmi = \"^0.1\"\ncomponent = \"x.wasm\"\n\
+         [[commands]]\nname = \"ab\"\nabout = \"x\"\n[[config]]\nname = \"c\"\nabout = \"x\"\n",
+    )
+    .unwrap();
+    Home::new()
+        .run(["plugin", "validate", dir.path().to_str().unwrap()])
+        .code(2)
+        .stderr_has("declares [[config]] keys, which a name holding `--` cannot");
+}
