@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::commands::{self, Builtin, CliError, Ctx};
-use crate::output::{self, OutputFormat};
+use crate::output::{self, ColorChoice, OutputFormat};
 use crate::paths::Paths;
 use crate::plugins::store::{InstalledPlugin, Store, contested, route};
 use crate::settings::Settings;
@@ -95,6 +95,11 @@ pub struct GlobalArgs {
     /// Output format of lmi's own commands.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// Whether plugins may colour their output (`auto`: NO_COLOR, CLICOLOR_FORCE, TERM=dumb,
+    /// else whether stdout is a terminal).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// The process entry point: parse, run, map the outcome to an exit code.
@@ -238,6 +243,7 @@ fn into_ctx(
     Ok(Ctx {
         settings,
         output: global.output,
+        color: global.color,
         verbose: global.verbose,
         plugins,
     })

@@ -11,6 +11,16 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `--color`: whether coloured output is wanted. `auto` follows `NO_COLOR`, `CLICOLOR_FORCE`,
+/// `TERM=dumb` and whether stdout is a terminal (what plugins are told by `terminal.info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
 /// Writes one line to stdout. A broken pipe is not an error worth reporting.
 pub fn line(text: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();

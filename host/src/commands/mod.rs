@@ -26,6 +26,8 @@ use crate::settings::Settings;
 pub struct Ctx {
     pub settings: Settings,
     pub output: OutputFormat,
+    /// `--color`: passed to plugins through `terminal.info`.
+    pub color: crate::output::ColorChoice,
     pub verbose: u8,
     pub plugins: Vec<InstalledPlugin>,
 }

@@ -66,7 +66,8 @@ pub fn run(
     }
     let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone())
         .requires_sso(spec.requires_sso)
-        .with_config(crate::plugins::config::values(&config));
+        .with_config(crate::plugins::config::values(&config))
+        .with_color(ctx.color);
     if let Some(user) = sso {
         host = host.with_sso(user);
     }

@@ -105,7 +105,7 @@ fn default_service_only(service: Option<&str>) -> Result<(), HostError> {
 
 impl terminal::Host for State {
     async fn info(&mut self) -> terminal::TerminalInfo {
-        let t = super::terminal_info::info(&self.host.settings);
+        let t = super::terminal_info::info(&self.host.settings, self.host.color);
         terminal::TerminalInfo {
             stdin_is_terminal: t.stdin,
             stdout_is_terminal: t.stdout,

@@ -26,6 +26,8 @@ pub struct HostState {
     pub(super) log_budget: usize,
     /// The plugin's declared settings and their values (`config.get`).
     pub(super) config: std::collections::BTreeMap<String, Option<String>>,
+    /// `--color`, for `terminal.info`.
+    pub(super) color: crate::output::ColorChoice,
 }
 
 impl HostState {
@@ -39,7 +41,14 @@ impl HostState {
             sso: None,
             log_budget: super::host::LOG_RUN_BUDGET,
             config: std::collections::BTreeMap::new(),
+            color: crate::output::ColorChoice::Auto,
         }
+    }
+
+    /// `--color`, which `terminal.info` honours before the environment's conventions.
+    pub fn with_color(mut self, color: crate::output::ColorChoice) -> Self {
+        self.color = color;
+        self
     }
 
     /// The plugin's declared settings and their values (`plugins::config::values`).

@@ -1,8 +1,10 @@
 //! What `terminal.info` tells a plugin: which standard streams are terminals, the terminal's
-//! size, and whether colour is wanted, by the conventions command-line tools share.
+//! size, and whether colour is wanted: `--color always|never`, else the conventions
+//! command-line tools share.
 
 use std::io::IsTerminal;
 
+use crate::output::ColorChoice;
 use crate::settings::Settings;
 
 /// The terminal as lmi sees it.
@@ -16,7 +18,7 @@ pub struct TerminalInfo {
     pub color: bool,
 }
 
-pub fn info(settings: &Settings) -> TerminalInfo {
+pub fn info(settings: &Settings, choice: ColorChoice) -> TerminalInfo {
     let stdout = std::io::stdout().is_terminal();
     let size = terminal_size::terminal_size_of(std::io::stdout())
         .or_else(|| terminal_size::terminal_size_of(std::io::stderr()))
@@ -27,7 +29,11 @@ pub fn info(settings: &Settings) -> TerminalInfo {
         stdout,
         stderr: std::io::stderr().is_terminal(),
         size,
-        color: color_wanted(|k| settings.global(k).map(str::to_owned), stdout),
+        color: match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => color_wanted(|k| settings.global(k).map(str::to_owned), stdout),
+        },
     }
 }
 

@@ -64,6 +64,14 @@ fn terminal_info_follows_the_colour_conventions() {
     home.run(["terminal"]).success().stdout_has("color=true");
     home.env("NO_COLOR", "1");
     home.run(["terminal"]).success().stdout_has("color=false");
+    // `--color` wins over the environment, either way.
+    home.run(["--color", "always", "terminal"])
+        .success()
+        .stdout_has("color=true");
+    home.env("NO_COLOR", ""); // unset: CLICOLOR_FORCE alone would say yes
+    home.run(["--color", "never", "terminal"])
+        .success()
+        .stdout_has("color=false");
 }
 
 /// `log.log` needs no permission: errors and warnings reach stderr, info at `-v`, debug and
