@@ -869,6 +869,25 @@ fn a_plugin_request_is_retried_once_after_a_401_end_to_end() {
     assert_eq!(srv.count("/token"), 2, "the renewed token was cached");
 }
 
+/// The api example asks lmi whether colour is wanted: piped, the body comes as it is; with
+/// `--color always`, JSON is indented and coloured (and a string's escape stays escaped).
+#[test]
+fn the_api_plugin_colours_json_only_when_colour_is_wanted() {
+    let srv =
+        oauth_server(|_, _| Reply::json(200, serde_json::json!({"id": 7, "note": "x\u{1b}[2Jy"})));
+    let home = fault_home(&srv);
+    home.install(&crate::support::plugin_dir("plugins/api"));
+    let plain = home.run(["api", "get", "v1/items"]);
+    plain.success();
+    assert!(!plain.stdout.contains("\u{1b}[3"), "{plain:#?}");
+    let coloured = home.run(["--color", "always", "api", "get", "v1/items"]);
+    coloured
+        .success()
+        .stdout_has("\u{1b}[34m\"id\"\u{1b}[0m: \u{1b}[36m7\u{1b}[0m")
+        .stdout_has("\\u001b[2J");
+    assert!(!coloured.stdout.contains("\u{1b}[2J"), "{coloured:#?}");
+}
+
 #[test]
 fn a_second_401_surfaces_as_exit_4_naming_env_and_token_endpoint() {
     let srv = oauth_server(|_, _| Reply::status(401));

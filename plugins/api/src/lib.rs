@@ -2,7 +2,9 @@
 //!
 //! * `lmi api get [-i] [-H NAME:VALUE]... <PATH>` sends an authenticated `GET` through the
 //!   host (which attaches the token and retries once on a 401) and prints the body. A
-//!   non-2xx status is reported on stderr with exit code 1.
+//!   non-2xx status is reported on stderr with exit code 1. When lmi says colour is wanted
+//!   (`terminal.info`: a terminal, or `lmi --color always`), a JSON body is printed indented
+//!   and coloured; otherwise exactly as it came, for pipes and scripts.
 //! * `lmi api token` prints the environment's service access token (for scripts).
 //!
 //! The plugin never sees a URL or a client secret: paths are resolved by the host against
@@ -109,8 +111,57 @@ fn get(
         write_body(&mut *err, &response)?;
         return Ok(1);
     }
+    // Parsed only when it will be shown coloured: a body may be up to 32 MiB.
+    if ctx.terminal().color
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(&response.body)
+    {
+        let mut out = ctx.stdout();
+        write_json(&mut *out, &json, 0)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
     write_body(&mut *ctx.stdout(), &response)?;
     Ok(0)
+}
+
+/// ANSI colours for JSON: keys blue, strings green, numbers cyan, literals yellow.
+const KEY: &str = "\x1b[34m";
+const STRING: &str = "\x1b[32m";
+const NUMBER: &str = "\x1b[36m";
+const LITERAL: &str = "\x1b[33m";
+const RESET: &str = "\x1b[0m";
+
+/// `value` indented by two spaces per level, coloured. Strings are written as JSON escapes
+/// them, so text from the service cannot carry its own escape sequences.
+fn write_json(out: &mut dyn Write, value: &serde_json::Value, depth: usize) -> std::io::Result<()> {
+    use serde_json::Value;
+    let pad = |n: usize| "  ".repeat(n);
+    match value {
+        Value::Null | Value::Bool(_) => write!(out, "{LITERAL}{value}{RESET}"),
+        Value::Number(n) => write!(out, "{NUMBER}{n}{RESET}"),
+        Value::String(_) => write!(out, "{STRING}{value}{RESET}"),
+        Value::Array(items) if items.is_empty() => write!(out, "[]"),
+        Value::Array(items) => {
+            writeln!(out, "[")?;
+            for (i, item) in items.iter().enumerate() {
+                write!(out, "{}", pad(depth + 1))?;
+                write_json(out, item, depth + 1)?;
+                writeln!(out, "{}", if i + 1 < items.len() { "," } else { "" })?;
+            }
+            write!(out, "{}]", pad(depth))
+        }
+        Value::Object(map) if map.is_empty() => write!(out, "{{}}"),
+        Value::Object(map) => {
+            writeln!(out, "{{")?;
+            for (i, (key, item)) in map.iter().enumerate() {
+                let key = Value::String(key.clone());
+                write!(out, "{}{KEY}{key}{RESET}: ", pad(depth + 1))?;
+                write_json(out, item, depth + 1)?;
+                writeln!(out, "{}", if i + 1 < map.len() { "," } else { "" })?;
+            }
+            write!(out, "{}}}", pad(depth))
+        }
+    }
 }
 
 fn write_head(out: &mut dyn Write, response: &Response) -> std::io::Result<()> {
@@ -146,6 +197,27 @@ mod tests {
     fn run(ctx: &MockContext, words: &[&str]) -> Result<u8, PluginError> {
         let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
         Api::run(ctx, "api", &args)
+    }
+
+    /// With colour wanted, JSON is indented and coloured; a string's own escape character
+    /// stays escaped (`\u001b`), so a service cannot paint the terminal.
+    #[test]
+    fn get_prints_pretty_coloured_json_when_colour_is_wanted() {
+        let ctx = MockContext::new()
+            .with_terminal(lmi_plugin_sdk::Terminal {
+                stdout: true,
+                color: true,
+                ..Default::default()
+            })
+            .with_response(
+                "v1/items",
+                Response::json(200, r#"{"id":1,"name":"w\u001b[2J","tags":[]}"#),
+            );
+        assert_eq!(run(&ctx, &["get", "v1/items"]), Ok(0));
+        assert_eq!(
+            ctx.stdout_text(),
+            "{\n  \x1b[34m\"id\"\x1b[0m: \x1b[36m1\x1b[0m,\n  \x1b[34m\"name\"\x1b[0m: \x1b[32m\"w\\u001b[2J\"\x1b[0m,\n  \x1b[34m\"tags\"\x1b[0m: []\n}\n"
+        );
     }
 
     #[test]
