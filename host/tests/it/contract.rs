@@ -199,7 +199,7 @@ fn mixed_contract_component() -> Vec<u8> {
         code.function(&f);
     }
     module.section(&code);
-    let mut core = module.finish();
+    let core = module.finish();
 
     let root = crate::support::repo_root();
     let mut resolve = wit_parser::Resolve::default();
@@ -213,19 +213,7 @@ fn mixed_contract_component() -> Vec<u8> {
         )
         .unwrap();
     let world = resolve.select_world(&[mixed], Some("mixed")).unwrap();
-    wit_component::embed_component_metadata(
-        &mut core,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .unwrap();
-    wit_component::ComponentEncoder::default()
-        .module(&core)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap()
+    crate::support::component_of(core, &resolve, world)
 }
 
 #[test]

@@ -450,7 +450,7 @@ fn memories_and_tables_component(count: u32, pages: u64, tables: u32, elements: 
     run.instructions().i32_const(8).end();
     code.function(&run);
     module.section(&code);
-    let mut core = module.finish();
+    let core = module.finish();
 
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
@@ -459,19 +459,7 @@ fn memories_and_tables_component(count: u32, pages: u64, tables: u32, elements: 
         .push_dir(crate::support::repo_root().join("wit/v0.1"))
         .unwrap();
     let world = resolve.select_world(&[package], Some("plugin")).unwrap();
-    wit_component::embed_component_metadata(
-        &mut core,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .unwrap();
-    wit_component::ComponentEncoder::default()
-        .module(&core)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap()
+    crate::support::component_of(core, &resolve, world)
 }
 
 fn install_many_memories(home: &Home, count: u32, pages: u64) {

@@ -296,3 +296,25 @@ pub fn forget_keychain_session(client: &str, issuer: &str) {
         .stderr(std::process::Stdio::null())
         .status();
 }
+
+/// A hand-made core module turned into a component of `world` (for components no SDK would
+/// build: odd memories, mixed contracts).
+pub fn component_of(
+    mut core: Vec<u8>,
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+) -> Vec<u8> {
+    wit_component::embed_component_metadata(
+        &mut core,
+        resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
