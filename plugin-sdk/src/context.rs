@@ -65,6 +65,19 @@ pub trait Context {
     /// ```
     fn get_token(&self) -> Result<AccessToken, HostError>;
 
+    /// The access token of the environment's named service `service`
+    /// (`OAUTH_SERVICE_<NAME>_URL`): the environment's own token, or the service's when it
+    /// has its own scope or audience. Needs `service_token` and `service` listed in the
+    /// manifest's `services`. (WIT: `get-token` with a service.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_service_token("billing", "b1ll");
+    /// assert_eq!(ctx.get_service_token("billing").map(|t| t.into_secret()), Ok("b1ll".to_string()));
+    /// assert!(ctx.get_service_token("search").is_err());
+    /// ```
+    fn get_service_token(&self, service: &str) -> Result<AccessToken, HostError>;
+
     /// Sends an authenticated request to the active environment's service. The host
     /// attaches the token and, on a 401, acquires a new one and retries once. Needs the
     /// `service_requests` permission. Any HTTP status is `Ok`; check
@@ -164,6 +177,12 @@ impl Context for HostContext {
 
     fn get_token(&self) -> Result<AccessToken, HostError> {
         wit::get_token(None)
+            .map(AccessToken::new)
+            .map_err(HostError::from)
+    }
+
+    fn get_service_token(&self, service: &str) -> Result<AccessToken, HostError> {
+        wit::get_token(Some(service))
             .map(AccessToken::new)
             .map_err(HostError::from)
     }

@@ -9,8 +9,9 @@ use crate::{AccessToken, Context, HostError, LogLevel, Request, Response, SsoUse
 type Handler = Box<dyn Fn(&Request) -> Result<Response, HostError>>;
 
 enum Route {
-    /// Answers requests whose path matches.
+    /// Answers requests to `service` (`None`: the default one) whose path matches.
     Path {
+        service: Option<String>,
         path: String,
         answer: Result<Response, HostError>,
     },
@@ -45,6 +46,7 @@ pub struct MockContext {
     environment: Option<String>,
     sso_user: Option<SsoUser>,
     token: Result<AccessToken, HostError>,
+    service_tokens: Vec<(String, AccessToken)>,
     routes: Vec<Route>,
     requests: RefCell<Vec<Request>>,
     stdout: RefCell<Vec<u8>>,
@@ -70,6 +72,7 @@ impl MockContext {
             token: Err(HostError::Denied(
                 "MockContext has no token; configure one with with_token".to_string(),
             )),
+            service_tokens: Vec::new(),
             routes: Vec::new(),
             requests: RefCell::new(Vec::new()),
             stdout: RefCell::new(Vec::new()),
@@ -180,6 +183,7 @@ impl MockContext {
     /// ```
     pub fn with_response(mut self, path: impl Into<String>, response: Response) -> Self {
         self.routes.push(Route::Path {
+            service: None,
             path: path.into(),
             answer: Ok(response),
         });
@@ -196,9 +200,59 @@ impl MockContext {
     /// ```
     pub fn with_request_error(mut self, path: impl Into<String>, error: HostError) -> Self {
         self.routes.push(Route::Path {
+            service: None,
             path: path.into(),
             answer: Err(error),
         });
+        self
+    }
+
+    /// Answers requests to the named service `service` for `path` with `response` (matched
+    /// like [`with_response`](Self::with_response)). A request to a named service no route
+    /// or handler answers fails as lmi fails it when the environment does not configure the
+    /// service: [`HostError::NotConfigured`].
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, HostError, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_service_response("billing", "v1/invoices", Response::json(200, "[]"));
+    /// assert!(ctx.send_request(Request::get("v1/invoices").to_service("billing")).is_ok());
+    /// assert!(matches!(
+    ///     ctx.send_request(Request::get("v1/invoices")),
+    ///     Err(HostError::Network(_))
+    /// ));
+    /// assert!(matches!(
+    ///     ctx.send_request(Request::get("v1/invoices").to_service("search")),
+    ///     Err(HostError::NotConfigured(_))
+    /// ));
+    /// ```
+    pub fn with_service_response(
+        mut self,
+        service: impl Into<String>,
+        path: impl Into<String>,
+        response: Response,
+    ) -> Self {
+        self.routes.push(Route::Path {
+            service: Some(service.into()),
+            path: path.into(),
+            answer: Ok(response),
+        });
+        self
+    }
+
+    /// Makes [`get_service_token`](Context::get_service_token) for `service` return `token`.
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_service_token("billing", "b1ll");
+    /// assert!(ctx.get_service_token("billing").is_ok());
+    /// ```
+    pub fn with_service_token(
+        mut self,
+        service: impl Into<String>,
+        token: impl Into<String>,
+    ) -> Self {
+        self.service_tokens
+            .push((service.into(), AccessToken::new(token)));
         self
     }
 
@@ -331,27 +385,40 @@ impl Context for MockContext {
         self.token.clone()
     }
 
+    fn get_service_token(&self, service: &str) -> Result<AccessToken, HostError> {
+        self.service_tokens
+            .iter()
+            .rev()
+            .find(|(s, _)| s == service)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| {
+                HostError::NotConfigured(format!(
+                    "MockContext: no token for service `{service}`; set one with with_service_token"
+                ))
+            })
+    }
+
     fn send_request(&self, request: Request) -> Result<Response, HostError> {
-        // As lmi answers today: a named service is not configured, and nothing is sent.
-        if let Some(service) = &request.service {
-            let answer = Err(HostError::NotConfigured(format!(
-                "MockContext: no service `{service}` (lmi offers only the default service)"
-            )));
-            self.requests.borrow_mut().push(request);
-            return answer;
-        }
         let answer = self.routes.iter().find_map(|route| match route {
-            Route::Path { path, answer } if path_matches(path, &request.path) => {
+            Route::Path {
+                service,
+                path,
+                answer,
+            } if *service == request.service && path_matches(path, &request.path) => {
                 Some(answer.clone())
             }
             Route::Path { .. } => None,
             Route::Handler(handler) => Some(handler(&request)),
         });
-        let answer = answer.unwrap_or_else(|| {
-            Err(HostError::Network(format!(
+        let answer = answer.unwrap_or_else(|| match &request.service {
+            // As lmi answers when the environment does not configure the service.
+            Some(service) => Err(HostError::NotConfigured(format!(
+                "MockContext: no service `{service}`; answer it with with_service_response"
+            ))),
+            None => Err(HostError::Network(format!(
                 "MockContext has no response for {} {}; add one with with_response",
                 request.method, request.path
-            )))
+            ))),
         });
         self.requests.borrow_mut().push(request);
         answer

@@ -231,9 +231,10 @@ impl Request {
         }
     }
 
-    /// Sends the request to the environment's service `name` instead of the default one.
-    /// A host without named services (this lmi) answers [`HostError::NotConfigured`] and
-    /// sends nothing.
+    /// Sends the request to the environment's named service `name`
+    /// (`OAUTH_SERVICE_<NAME>_URL`) instead of the default one. The manifest must list it in
+    /// `services`; an environment that does not configure it answers
+    /// [`HostError::NotConfigured`], and nothing is sent.
     ///
     /// ```
     /// let request = lmi_plugin_sdk::Request::get("v1/invoices").to_service("billing");

@@ -1,6 +1,6 @@
 //! Credentials: one environment's service side built once per process (`session`: its
-//! configuration, grant, token cache and HTTP client), the grant and token endpoint
-//! (`service`, `cache`), authenticated requests to the environment's service (`request`),
+//! configuration, services and HTTP client), the token of each grant configuration
+//! (`tokens`), the grant and token endpoint (`service`, `cache`), authenticated requests to the environment's service (`request`),
 //! and the user's SSO session (`sso`).
 
 pub mod cache;
@@ -10,6 +10,7 @@ pub mod request;
 pub mod service;
 pub mod session;
 pub mod sso;
+pub mod tokens;
 
 use crate::exit::{Exit, ExitStatus};
 use crate::settings::ConfigError;

@@ -1,10 +1,10 @@
-//! Authenticated requests to an environment's service (`OAUTH_SERVICE_URL`), on behalf of a
-//! plugin: the path is resolved under the service URL (it cannot leave it), the bearer token
+//! Authenticated requests to one of an environment's services (`OAUTH_SERVICE_URL`, or a
+//! named one), on behalf of a plugin: the path is resolved under the service URL (it cannot leave it), the bearer token
 //! is attached by the host, and on a 401 the token is discarded (only if it is still the
 //! cached one), a new one acquired and the request retried once. A second 401 is an
-//! authentication failure naming the env and the token endpoint. A token is renewed at most
-//! once per [`EnvSession`] (one per env in a plugin run): a service that answers 401 forever
-//! gets one renewal, not one per request. Requests go out on the session's one client, so a
+//! authentication failure naming the env and the token endpoint. Each token is renewed at
+//! most once per [`EnvSession`] (one per env in a plugin run): a service that answers 401
+//! forever gets one renewal, not one per request. Requests go out on the session's one client, so a
 //! run's requests share a kept-alive connection.
 //!
 //! What a plugin sends is checked before anything leaves: the path cannot leave the service
@@ -18,9 +18,11 @@ use super::http::{Http, SERVICE_BODY_LIMIT};
 use super::session::EnvSession;
 use super::{AuthError, ServiceTokenError};
 
-/// A request as a plugin asked for it (the path is relative to `OAUTH_SERVICE_URL`).
+/// A request as a plugin asked for it (the path is relative to the service's URL).
 #[derive(Debug, Clone)]
 pub struct ServiceCall {
+    /// One of the environment's named services; `None`: the default one.
+    pub service: Option<String>,
     pub method: reqwest::Method,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -72,46 +74,46 @@ const ROUTING_HEADERS: &[&str] = &[
 const ROUTING_PREFIXES: &[&str] = &["x-forwarded-", "x-original-", "x-rewrite-"];
 
 impl EnvSession {
-    /// One request to the environment's service, on the session's connection, with its token
-    /// and its one renewal after a 401. Awaited on the caller's runtime (a plugin's): the
-    /// request itself goes out there, and only a token that must be read, fetched or renewed
-    /// (a file lock, the token endpoint) is waited for on a worker thread.
+    /// One request to one of the environment's services, on the session's connection, with
+    /// the service's token and that token's one renewal after a 401. Awaited on the caller's
+    /// runtime (a plugin's): the request itself goes out there, and only a token that must be
+    /// read, fetched or renewed (a file lock, the token endpoint) is waited for on a worker
+    /// thread.
     pub async fn send(self: Arc<Self>, call: ServiceCall) -> Result<ServiceReply, AuthError> {
         let env = self.env().to_owned();
-        let base = self.service_url()?.clone();
+        let service = self.service(call.service.as_deref())?;
+        let what = service.describe(&env);
+        let base = service.url.clone().map_err(AuthError::from)?;
+        let tokens = service.tokens.clone();
+        let scope_keys = service.scope_keys();
         let url = resolve(&base, &call.path)?;
         let headers = plugin_headers(&call.headers)?;
         let http = self.http()?.clone();
 
-        let token = match self.token_at_hand() {
+        let token = match tokens.token_at_hand() {
             Some(token) => token,
             None => {
-                let session = self.clone();
-                off_runtime(move || session.token()).await?
+                let tokens = tokens.clone();
+                off_runtime(move || tokens.token()).await?
             }
         };
-        let reply = attempt(&http, &call, &url, &headers, &token, &env).await?;
+        let reply = attempt(&http, &call, &url, &headers, &token, &what).await?;
         if reply.status != 401 {
             return Ok(reply);
         }
-        if !self.take_renewal() {
+        if !tokens.take_renewal() {
             return Err(ServiceTokenError::Rejected(format!(
-                "the service of environment `{env}` ({}) rejected its token (HTTP 401), and this run \
-                 already renewed it once; lmi does not fetch another: check that the env's client may \
-                 use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
+                "{what} ({}) rejected its token (HTTP 401), and this run already renewed it once; \
+                 lmi does not fetch another: check that the env's client may use this service ({scope_keys})",
                 crate::logging::redact_url(&base),
             ))
             .into());
         }
-        tracing::info!(
-            "environment `{env}`: the service answered 401; renewing the token and retrying once"
-        );
-        let why = format!(
-            "the service of environment `{env}` rejected its token (HTTP 401) and a new one could not be had"
-        );
-        let session = self.clone();
+        tracing::info!("{what} answered 401; renewing the token and retrying once");
+        let why = format!("{what} rejected its token (HTTP 401) and a new one could not be had");
+        let renewing = tokens.clone();
         let rejected = token.clone();
-        let renewed = off_runtime(move || session.renew_after_reject(&rejected))
+        let renewed = off_runtime(move || renewing.renew_after_reject(&rejected))
             .await
             .map_err(|e| match e {
                 AuthError::Token(ServiceTokenError::Refused(m)) => {
@@ -126,13 +128,13 @@ impl EnvSession {
                 },
                 other => other,
             })?;
-        let reply = attempt(&http, &call, &url, &headers, &renewed, &env).await?;
+        let reply = attempt(&http, &call, &url, &headers, &renewed, &what).await?;
         if reply.status == 401 {
             return Err(ServiceTokenError::Rejected(format!(
-                "the service of environment `{env}` ({}) rejected a newly issued token from {} (HTTP 401 twice): \
-                 check that the env's client may use this service (OAUTH_SCOPE, OAUTH_AUDIENCE)",
+                "{what} ({}) rejected a newly issued token from {} (HTTP 401 twice): \
+                 check that the env's client may use this service ({scope_keys})",
                 crate::logging::redact_url(&base),
-                self.source()
+                tokens.source()
             ))
             .into());
         }
@@ -157,11 +159,11 @@ async fn attempt(
     url: &url::Url,
     headers: &reqwest::header::HeaderMap,
     token: &AccessToken,
-    env: &str,
+    what: &str,
 ) -> Result<ServiceReply, AuthError> {
     let context = || {
         format!(
-            "the service of environment `{env}` ({} {})",
+            "{what} ({} {})",
             call.method,
             crate::logging::redact_url(url)
         )

@@ -20,7 +20,6 @@ use sha2::Digest;
 use super::cache::{AccessToken, CachedToken};
 use super::http::{Http, HttpFailure};
 use super::lifetime::now_secs;
-use super::session::{EnvSession, EnvTokenStatus};
 use super::{AuthError, ServiceTokenError};
 use crate::settings::keys;
 use crate::settings::{ConfigError, EnvConfig, Settings};
@@ -99,15 +98,7 @@ impl GrantConfig {
                 )),
             ),
         };
-        let scopes = cfg
-            .get(keys::SCOPE)
-            .map(|s| {
-                s.split(|c: char| c.is_whitespace() || c == ',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let scopes = cfg.get(keys::SCOPE).map(parse_scopes).unwrap_or_default();
         let audience = cfg.get(keys::AUDIENCE).map(|s| s.trim().to_owned());
         let auth_type = match cfg.get(keys::CLIENT_AUTH_METHOD).map(str::trim) {
             None | Some("client_secret_basic") => ClientAuth::Basic,
@@ -135,6 +126,19 @@ impl GrantConfig {
         })
     }
 
+    /// This grant for a named service that sets its own scope or audience (each replaces
+    /// the env's; one left unset keeps the env's): a different fingerprint, so a token of
+    /// its own.
+    pub fn for_service(mut self, scope: Option<&str>, audience: Option<&str>) -> Self {
+        if let Some(scope) = scope {
+            self.scopes = parse_scopes(scope);
+        }
+        if let Some(audience) = audience {
+            self.audience = Some(audience.trim().to_owned());
+        }
+        self
+    }
+
     /// The token URL as it may appear in messages and logs.
     pub fn endpoint(&self) -> String {
         crate::logging::redact_url(&self.token_url)
@@ -159,6 +163,14 @@ impl GrantConfig {
     }
 }
 
+/// Scopes as written in a `.env` file: separated by spaces or commas.
+fn parse_scopes(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The token handed over in `LMI_ACCESS_TOKEN`, if it applies to `env` (the active one).
 pub fn override_token(settings: &Settings, env: &str) -> Option<AccessToken> {
     if settings.active_env() != Some(env) {
@@ -169,11 +181,6 @@ pub fn override_token(settings: &Settings, env: &str) -> Option<AccessToken> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|v| AccessToken::new(v.to_owned()))
-}
-
-/// `env`'s token state for `auth status` and `doctor`, from a session opened for it.
-pub fn status(settings: &Settings, env: &str) -> EnvTokenStatus {
-    EnvSession::open(settings, env).status()
 }
 
 /// One request to the token endpoint.

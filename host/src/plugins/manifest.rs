@@ -107,6 +107,11 @@ pub struct Permissions {
     /// Environments in which the two above apply; `"*"` means any.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// The environment's named services (`OAUTH_SERVICE_<NAME>_URL`) the two above also
+    /// reach, besides its default service (`OAUTH_SERVICE_URL`), which needs no entry;
+    /// `"*"` means any (a generic client such as the `api` example).
+    #[serde(default)]
+    pub services: Vec<String>,
     /// May read the signed-in user's SSO identity (`get-sso-user`: subject, email, name) in
     /// every command. Without it only `requires_sso` commands see the identity; any plugin
     /// may ask whether someone is signed in.
@@ -149,16 +154,29 @@ impl Permissions {
         };
         let phrase = |key| permission_phrase(key).unwrap_or(key);
         let mut lines = Vec::new();
+        let services = if self.services.is_empty() {
+            String::new()
+        } else {
+            if self.services.iter().any(|s| s == "*") {
+                " and any of its named services".to_owned()
+            } else {
+                let named: Vec<String> = self.services.iter().map(|s| format!("`{s}`")).collect();
+                format!(" and its services {}", named.join(", "))
+            }
+        };
         if self.service_requests {
             let echo = if self.service_token {
                 String::new()
             } else {
                 format!("; {ECHO_CAVEAT}")
             };
-            lines.push(format!("{} ({envs}){echo}", phrase("service_requests")));
+            lines.push(format!(
+                "{}{services} ({envs}){echo}",
+                phrase("service_requests")
+            ));
         }
         if self.service_token {
-            lines.push(format!("{} ({envs})", phrase("service_token")));
+            lines.push(format!("{}{services} ({envs})", phrase("service_token")));
         }
         if self.sso_identity {
             lines.push(phrase("sso_identity").to_owned());
@@ -320,6 +338,21 @@ impl Manifest {
         let p = &self.permissions;
         if (p.service_token || p.service_requests) && p.environments.is_empty() {
             problems.push("permissions: `environments` must list the environments the plugin may use (or [\"*\"] for any) when it asks for service_token or service_requests".into());
+        }
+        let asks_service = p.service_token || p.service_requests;
+        if !asks_service && !p.services.is_empty() {
+            problems.push("permissions: `services` names services, but the plugin asks for neither service_requests nor service_token, which they are used with".into());
+        }
+        let mut services = BTreeSet::new();
+        for service in &p.services {
+            if service != "*" && !is_name(service) {
+                problems.push(format!(
+                    "permissions: service `{}` is invalid: use lowercase letters, digits and `-`, starting with a letter (the env file names it OAUTH_SERVICE_<NAME>_URL), or \"*\" for any",
+                    crate::text::line(service, 80)
+                ));
+            } else if !services.insert(service.as_str()) {
+                problems.push(format!("permissions: service `{service}` is listed twice"));
+            }
         }
         for env in &p.environments {
             if env != "*" && crate::settings::validate_env_name(env).is_err() {

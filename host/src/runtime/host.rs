@@ -39,12 +39,16 @@ impl cli_context::Host for State {
         let env = self
             .host
             .permitted_env(|p| p.service_token, "service_token")?;
-        default_service_only(service.as_deref())?;
-        tracing::info!(plugin = %self.host.plugin, env = %env, "plugin read the service token");
+        self.host.permitted_service(service.as_deref())?;
+        tracing::info!(plugin = %self.host.plugin, env = %env, service = ?service, "plugin read a service token");
         let session = self.host.session.clone();
-        off_runtime(move || session.get(&env).token().map(|t| t.expose().to_owned()))
-            .await?
-            .map_err(host_error)
+        off_runtime(move || {
+            let session = session.get(&env);
+            let token = session.service(service.as_deref())?.tokens.token()?;
+            Ok(token.expose().to_owned())
+        })
+        .await?
+        .map_err(host_error)
     }
 
     async fn send_request(
@@ -54,8 +58,10 @@ impl cli_context::Host for State {
         let env = self
             .host
             .permitted_env(|p| p.service_requests, "service_requests")?;
-        default_service_only(request.service.as_deref())?;
+        self.host.permitted_service(request.service.as_deref())?;
+        let service = request.service.clone();
         let call = ServiceCall {
+            service: request.service,
             method: match request.method {
                 Method::Get => reqwest::Method::GET,
                 Method::Head => reqwest::Method::HEAD,
@@ -76,7 +82,7 @@ impl cli_context::Host for State {
                 let lazy = self.host.session.clone();
                 off_runtime(move || {
                     let session = lazy.get(&env);
-                    session.prepare();
+                    session.prepare(service.as_deref());
                     session
                 })
                 .await?
@@ -88,18 +94,6 @@ impl cli_context::Host for State {
             headers: reply.headers,
             body: reply.body,
         })
-    }
-}
-
-/// Named services are not offered yet: a request for one is `not-configured`, never sent to
-/// the default service.
-fn default_service_only(service: Option<&str>) -> Result<(), HostError> {
-    match service {
-        None => Ok(()),
-        Some(name) => Err(HostError::NotConfigured(format!(
-            "this lmi offers only the environment's default service (OAUTH_SERVICE_URL), not `{}`",
-            crate::text::line(name, 80)
-        ))),
     }
 }
 

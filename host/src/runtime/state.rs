@@ -139,6 +139,30 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// Whether the plugin may use its service permissions with `service` (`None`: the
+    /// environment's default service, which every service permission covers).
+    pub fn permitted_service(&self, service: Option<&str>) -> Result<(), HostError> {
+        match service {
+            None => Ok(()),
+            Some(name)
+                if self
+                    .permissions
+                    .services
+                    .iter()
+                    .any(|s| s == name || s == "*") =>
+            {
+                Ok(())
+            }
+            Some(name) => Err(HostError::Denied(format!(
+                "plugin {} did not ask for the service `{}` in its manifest (`services` in [permissions])",
+                self.plugin,
+                crate::text::line(name, 80)
+            ))),
+        }
+    }
+}
+
 /// [`crate::blocking::off_runtime`], failing as a host call does: for the keychain (the
 /// stored SSO user, `sso::stored_user`, which never refreshes), the env file and the token
 /// path. Never for an SSO refresh with rotation, which must not be abandoned between

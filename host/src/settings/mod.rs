@@ -313,6 +313,17 @@ impl EnvConfig {
         self.lookup(key).map(|(v, _)| v)
     }
 
+    /// Every key set to a non-empty value in any layer, once, sorted.
+    pub fn keys(&self) -> std::collections::BTreeSet<&str> {
+        self.process
+            .keys()
+            .map(String::as_str)
+            .chain(self.file.keys())
+            .chain(self.global.keys())
+            .filter(|k| self.get(k).is_some())
+            .collect()
+    }
+
     /// A value that must be set. The error names the key and the env file it belongs in; an
     /// env with no file at all is reported as not configured.
     pub fn require(&self, key: &str) -> Result<&str, ConfigError> {

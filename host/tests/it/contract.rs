@@ -134,7 +134,7 @@ fn a_logged_secret_is_masked() {
 /// without `service_requests` and `not-configured` with it (never sent to the default
 /// service); an undeclared key is `denied`.
 #[test]
-fn a_named_service_is_not_configured_and_an_undeclared_key_is_denied() {
+fn a_named_service_needs_its_grant_and_an_undeclared_key_is_denied() {
     let home = v02();
     home.run(["service", "billing", "v1/x"])
         .success()
@@ -145,8 +145,9 @@ fn a_named_service_is_not_configured_and_an_undeclared_key_is_denied() {
     granted
         .run(["service", "billing", "v1/x"])
         .success()
-        .stdout_has("service: not-configured")
-        .stdout_has("`billing`");
+        .stdout_has("service: denied")
+        .stdout_has("`billing`")
+        .stdout_has("`services`");
     assert_eq!(
         srv.requests().len(),
         0,

@@ -13,6 +13,7 @@ mod provider_attacks;
 mod sandbox;
 mod scaffold;
 mod service_auth;
+mod services;
 mod session;
 mod sso;
 mod state_on_disk;

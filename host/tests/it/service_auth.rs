@@ -690,6 +690,7 @@ fn lib_home(srv: &FaultServer) -> LibHome {
 
 pub(crate) fn get(path: &str) -> ServiceCall {
     ServiceCall {
+        service: None,
         method: reqwest::Method::GET,
         path: path.into(),
         headers: vec![],
@@ -704,6 +705,7 @@ fn service_request_attaches_the_bearer_token_under_the_service_url() {
     });
     let lib = lib_home(&srv);
     let call = ServiceCall {
+        service: None,
         method: reqwest::Method::POST,
         path: "v1/items?x=1".into(),
         headers: vec![("X-Trace".into(), "abc".into())],
@@ -835,7 +837,11 @@ fn a_stale_401_does_not_discard_a_token_another_process_renewed() {
     };
     lib.cache().write(&fresh).unwrap();
     let rejected = AccessToken::new("an-older-token".into());
-    let t = EnvSession::open(&lib.settings(), "dev")
+    let session = EnvSession::open(&lib.settings(), "dev");
+    let t = session
+        .service(None)
+        .unwrap()
+        .tokens
         .renew_after_reject(&rejected)
         .unwrap();
     assert_eq!(t.expose(), "renewed-elsewhere");

@@ -14,7 +14,12 @@ pub enum AuthCommand {
     /// The SSO session and each environment's service-token state (never the tokens).
     Status,
     /// Print the active environment's service access token (for scripts).
-    Token,
+    Token {
+        /// The token of one of the environment's named services (OAUTH_SERVICE_<NAME>_URL)
+        /// instead of the default service's.
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+    },
     /// Refresh the SSO session now.
     Refresh,
 }
@@ -23,7 +28,7 @@ impl AuthCommand {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         match self {
             AuthCommand::Status => status::run(ctx),
-            AuthCommand::Token => token::run(ctx),
+            AuthCommand::Token { service } => token::run(ctx, service.as_deref()),
             AuthCommand::Refresh => refresh::run(ctx),
         }
     }

@@ -59,11 +59,12 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let active = settings.active_env();
     let now = now_secs();
     let (sso_json, sso_lines) = sso_status(ctx);
-    let rows: Vec<(String, EnvTokenStatus)> = names
+    let rows: Vec<(String, EnvSession, EnvTokenStatus)> = names
         .into_iter()
         .map(|n| {
-            let st = EnvSession::open(settings, &n).status();
-            (n, st)
+            let session = EnvSession::open(settings, &n);
+            let st = session.status();
+            (n, session, st)
         })
         .collect();
 
@@ -71,7 +72,11 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
         OutputFormat::Json => {
             let envs: Vec<Value> = rows
                 .iter()
-                .map(|(name, st)| env_json(name, st, default, active, now))
+                .map(|(name, session, st)| {
+                    let mut env = env_json(name, st, default, active, now);
+                    env["services"] = services_json(session, now);
+                    env
+                })
                 .collect();
             output::json(&json!({
                 "sso": sso_json,
@@ -92,7 +97,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
             } else {
                 output::line("Environments:");
             }
-            for (name, st) in &rows {
+            for (name, session, st) in &rows {
                 let mut marks = Vec::new();
                 if Some(name.as_str()) == default {
                     marks.push("default");
@@ -128,10 +133,76 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
                     if st.overridden { "cached " } else { "" },
                     token_text(st, now)
                 ));
+                for line in services_text(session, now) {
+                    output::line(format_args!("    {line}"));
+                }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per service of the env (the default first), and its token if it has its own.
+fn services_text(session: &EnvSession, now: u64) -> Vec<String> {
+    let mut lines = Vec::new();
+    for service in session.services() {
+        let title = match &service.name {
+            Some(name) => format!("service `{name}`"),
+            None => "service".to_owned(),
+        };
+        let url = match &service.url {
+            Ok(url) => crate::logging::redact_url(url),
+            Err(e) => format!("not configured: {e}"),
+        };
+        if service.own_token {
+            let st = service.tokens.status();
+            let scope = match &st.grant {
+                Ok(g) => {
+                    let mut parts = Vec::new();
+                    if !g.scopes.is_empty() {
+                        parts.push(format!("scope {}", g.scopes.join(" ")));
+                    }
+                    if let Some(aud) = &g.audience {
+                        parts.push(format!("audience {aud}"));
+                    }
+                    parts.join(", ")
+                }
+                Err(_) => "its grant is not configured".to_owned(),
+            };
+            lines.push(format!("{title}: {url} (own token: {scope})"));
+            lines.push(format!("  token: {}", token_text(&st, now)));
+        } else {
+            lines.push(format!("{title}: {url}"));
+        }
+    }
+    lines
+}
+
+/// The env's services as JSON: name (`null`: the default), URL or error, and the token of
+/// a service that has its own.
+fn services_json(session: &EnvSession, now: u64) -> Value {
+    session
+        .services()
+        .map(|service| {
+            let (url, error) = match &service.url {
+                Ok(url) => (json!(crate::logging::redact_url(url)), Value::Null),
+                Err(e) => (Value::Null, json!(e.to_string())),
+            };
+            let token = if service.own_token {
+                let st = service.tokens.status();
+                token_json(&st, now)
+            } else {
+                Value::Null
+            };
+            json!({
+                "name": service.name,
+                "url": url,
+                "error": error,
+                "own_token": service.own_token,
+                "token": token,
+            })
+        })
+        .collect()
 }
 
 fn token_text(st: &EnvTokenStatus, now: u64) -> String {
@@ -173,19 +244,7 @@ fn env_json(
     active: Option<&str>,
     now: u64,
 ) -> Value {
-    let token = match &st.cache {
-        CacheState::Missing => json!({ "state": "none" }),
-        CacheState::Unusable(why) => json!({ "state": "unusable", "reason": why }),
-        CacheState::Present(t) => json!({
-            "state": if t.is_fresh(now) { "valid" } else { "expired" },
-            "token_type": t.token_type,
-            "scope": t.scope,
-            "obtained_at": t.obtained_at,
-            "expires_at": t.expires_at,
-            "expires_in_secs": t.expires_at.saturating_sub(now),
-            "issued_for_current_config": !st.stale_config,
-        }),
-    };
+    let token = token_json(st, now);
     let (grant, error) = match &st.grant {
         Ok(g) => (
             json!({
@@ -209,4 +268,21 @@ fn env_json(
         "overridden_by": if st.overridden { json!(ACCESS_TOKEN_VAR) } else { Value::Null },
         "token": token,
     })
+}
+
+/// A token's state as JSON; never the token.
+fn token_json(st: &EnvTokenStatus, now: u64) -> Value {
+    match &st.cache {
+        CacheState::Missing => json!({ "state": "none" }),
+        CacheState::Unusable(why) => json!({ "state": "unusable", "reason": why }),
+        CacheState::Present(t) => json!({
+            "state": if t.is_fresh(now) { "valid" } else { "expired" },
+            "token_type": t.token_type,
+            "scope": t.scope,
+            "obtained_at": t.obtained_at,
+            "expires_at": t.expires_at,
+            "expires_in_secs": t.expires_at.saturating_sub(now),
+            "issued_for_current_config": !st.stale_config,
+        }),
+    }
 }

@@ -6,10 +6,12 @@ use crate::auth::session::EnvSession;
 use crate::commands::{CliError, Ctx};
 use crate::output;
 
-/// `lmi auth token`: the token alone on stdout, so `$(lmi auth token)` works.
-pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
+/// `lmi auth token [--service NAME]`: the token alone on stdout, so `$(lmi auth token)`
+/// works.
+pub fn run(ctx: &Ctx, service: Option<&str>) -> Result<ExitCode, CliError> {
     let env = ctx.settings.require_env()?;
-    let token = EnvSession::open(&ctx.settings, env).token()?;
+    let session = EnvSession::open(&ctx.settings, env);
+    let token = session.service(service)?.tokens.token()?;
     output::line(token.expose());
     Ok(ExitCode::SUCCESS)
 }

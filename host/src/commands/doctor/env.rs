@@ -32,7 +32,22 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
             ..check
         });
     }
-    let status = crate::auth::service::status(settings, env);
+    let session = crate::auth::session::EnvSession::open(settings, env);
+    // A service whose URL is unusable: a plugin calling it would be told not-configured.
+    for service in session.services() {
+        if let Err(e) = &service.url {
+            let what = match &service.name {
+                Some(n) => format!("service `{n}`"),
+                None => "default service".to_owned(),
+            };
+            checks.push(DoctorCheck::warn(
+                name.clone(),
+                format!("{what}: {e}"),
+                format!("set a https:// URL in {}", cfg.file_path().display()),
+            ));
+        }
+    }
+    let status = session.status();
     let grant = match status.grant {
         Ok(g) => g,
         Err(e) => {

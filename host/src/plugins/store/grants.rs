@@ -153,6 +153,19 @@ impl fmt::Display for Grant {
                     )
                 }
             }
+            Grant::Entry { permission, entry } if permission == "services" => {
+                if entry == "*" {
+                    f.write_str(
+                        "use its service permissions with any of the environment's named services",
+                    )
+                } else {
+                    write!(
+                        f,
+                        "use its service permissions with the environment's service `{}` too",
+                        safe(entry)
+                    )
+                }
+            }
             Grant::Entry { permission, entry } => {
                 write!(f, "`{}`: {}", safe(permission), safe(entry))
             }
@@ -265,6 +278,27 @@ mod tests {
             ..granted.clone()
         };
         assert!(permissions_beyond(&granted, &any).is_empty());
+    }
+
+    #[test]
+    fn a_new_named_service_is_asked_for_unless_any_was_granted() {
+        let perms = |services: &str| {
+            format!("service_requests = true\nenvironments = [\"dev\"]\nservices = {services}")
+        };
+        let old = granted(&["a"], &perms("[\"billing\"]"));
+        let changes = old.changes_for(&manifest(&["a"], &perms("[\"billing\", \"search\"]")));
+        let search = Grant::Entry {
+            permission: "services".into(),
+            entry: "search".into(),
+        };
+        assert_eq!(changes.added, vec![search.clone()]);
+        assert!(search.to_string().contains("service `search`"));
+        let any = granted(&["a"], &perms("[\"*\"]"));
+        assert!(
+            any.changes_for(&manifest(&["a"], &perms("[\"search\"]")))
+                .added
+                .is_empty()
+        );
     }
 
     #[test]

@@ -196,6 +196,15 @@ impl Plugin for Hostile {
                 }
                 Ok(0)
             }
+            "service-token" => {
+                // `service-token <NAME>`: whether a named service's token was handed over.
+                let name = args.first().map_or("", String::as_str);
+                match ctx.get_service_token(name) {
+                    Ok(_) => writeln!(out, "service-token: GOT")?,
+                    Err(e) => writeln!(out, "service-token: {e}")?,
+                }
+                Ok(0)
+            }
             "config" => {
                 let name = args.first().map_or("", String::as_str);
                 match ctx.config(name) {
