@@ -243,4 +243,45 @@ mod tests {
             assert!(add_lmi_interface(&mut probe, Contract::V0_2, interface).unwrap());
         }
     }
+
+    /// The figure issue 12 asks for: the run linker of a component that imports only 0.1
+    /// interfaces defines those interfaces and nothing else (the full linker: all of WASI p2
+    /// plus the contract).
+    #[test]
+    fn a_0_1_components_run_linker_holds_only_its_imports() {
+        use wasmtime::component::types::ComponentItem;
+        let engine = super::super::engine().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let bytes = std::fs::read(root.join("tests/fixtures/contract-0.1/hostile-0.1.wasm"))
+            .expect("committed fixture");
+        let component = Component::new(&engine, &bytes).unwrap();
+        let (mut interfaces, mut functions) = (0, 0);
+        for (name, item) in component.component_type().imports(&engine) {
+            interfaces += 1;
+            if let ComponentItem::ComponentInstance(instance) = item.ty {
+                functions += instance.exports(&engine).count();
+            }
+            assert!(
+                name.starts_with("wasi:")
+                    || name.starts_with("lmi:plugin/") && name.contains("@0.1."),
+                "{name}"
+            );
+        }
+        // Every interface is one the run linker knows, so it never falls back to the full one.
+        let mut probe = Linker::new(&engine);
+        for (name, _) in component.component_type().imports(&engine) {
+            let interface = name.split_once('@').map_or(name, |(i, _)| i);
+            let known = if interface.starts_with("wasi:") {
+                add_wasi_interface(&mut probe, interface).unwrap()
+            } else {
+                add_lmi_interface(&mut probe, Contract::V0_1, interface).unwrap()
+            };
+            assert!(known, "{name}");
+        }
+        // The fixture is the hostile plugin, which imports sockets and files to attack them:
+        // 26 interfaces (24 of WASI, 2 of the contract), where the full linker has 27 of
+        // WASI p2 and 0.1's 2 (and none of 0.2's).
+        println!("0.1 fixture: {interfaces} interfaces, {functions} imported functions");
+        assert!(interfaces < 29, "{interfaces} interfaces");
+    }
 }
