@@ -119,6 +119,12 @@ fn named_value(bytes: &[u8], lower: &[u8], i: usize) -> Option<(usize, usize)> {
         j += 1;
     }
     let end = value_end(bytes, j);
+    // `code=3` is an exit or status code, not an authorization code (those are long and
+    // random): a number of at most three digits is left as it is.
+    let short_number = end - j <= 3 && bytes[j..end].iter().all(u8::is_ascii_digit);
+    if *name == "code" && short_number {
+        return None;
+    }
     (end > j && &bytes[j..end] != b"****").then_some((j, end))
 }
 
@@ -362,6 +368,12 @@ mod tests {
                 "GET /callback?code=****&state=1",
             ),
             ("exit code 4, token expired", "exit code 4, token expired"),
+            // An exit or status code is shown; an authorization code of digits is not.
+            (
+                "plugin finished exit_code=3 code=3 status code=404",
+                "plugin finished exit_code=3 code=3 status code=404",
+            ),
+            ("callback?code=48213977", "callback?code=****"),
             ("plugin token: hello", "plugin token: hello"),
             ("using Basic auth", "using Basic auth"),
             ("password: hunter2", "password: ****"),

@@ -72,6 +72,6 @@ pub fn run(
         host = host.with_sso(user);
     }
     let code = runtime::run_plugin(&engine, &loaded.component, host, limits, command, &args)?;
-    tracing::info!(plugin = %plugin.label(), command, code, "plugin finished");
+    tracing::info!(plugin = %plugin.label(), command, exit_code = code, "plugin finished");
     Ok(ExitCode::from(code))
 }

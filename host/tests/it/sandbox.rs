@@ -170,6 +170,11 @@ fn a_panic_exits_5_with_its_message() {
 fn the_plugins_exit_code_passes_through() {
     let home = hostile();
     home.run(["exit3"]).code(3);
+    // The log line says so at -v: an exit code is not an authorization code to mask.
+    home.run(["-v", "exit3"])
+        .code(3)
+        .stderr_has("exit_code=3")
+        .stderr_has("plugin finished");
     // WASI 0.2's exit carries success or failure only: `process::exit(7)` arrives as 1.
     home.run(["exit-process"]).code(1);
 }
