@@ -228,6 +228,33 @@ fn unknown_command(
         output::warn(problem);
     }
     match build_command(plugins).try_get_matches_from(argv) {
+        // An unknown word in the command's place: say that no plugin provides it (it may have
+        // been removed), with clap's suggestion of a close command if there is one.
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            use clap::error::{ContextKind, ContextValue};
+            let close = match e.get(ContextKind::SuggestedSubcommand) {
+                Some(ContextValue::String(s)) => vec![s.clone()],
+                Some(ContextValue::Strings(s)) => s.clone(),
+                _ => Vec::new(),
+            };
+            let suggestion = match close.as_slice() {
+                [] => String::new(),
+                some => format!(
+                    "; did you mean {}?",
+                    some.iter()
+                        .map(|c| format!("`lmi {c}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            };
+            let mut error = CliError::usage(format!(
+                "`{}` is not an lmi command, and no installed plugin provides it{suggestion}",
+                crate::text::line(name, 80)
+            ));
+            error.hint =
+                Some("`lmi plugin list` shows the installed plugins, `lmi --help` every command");
+            error
+        }
         Err(e) => e.exit(),
         Ok(_) => CliError::usage(format!("no installed plugin provides `{name}`")),
     }

@@ -73,12 +73,20 @@ fn install_list_run_upgrade_remove() {
     home.run(["plugin", "info", "hello"])
         .success()
         .stdout_has("hello 0.2.0");
+    home.run(["helo", "x"])
+        .code(2)
+        .stderr_has("no installed plugin provides it; did you mean")
+        .stderr_has("`lmi hello`?");
     home.run(["plugin", "remove", "hello"]).success();
     let list = home.run(["plugin", "list"]);
     list.success().stderr_has("No plugins installed");
     assert!(!list.stdout.contains("hello"), "{list:#?}");
+    // A removed plugin's command: not clap's "unrecognized subcommand", but what happened
+    // and where to look.
     let gone = home.run(["hello"]);
-    gone.code(2).stderr_has("unrecognized subcommand 'hello'");
+    gone.code(2)
+        .stderr_has("`hello` is not an lmi command, and no installed plugin provides it")
+        .stderr_has("hint: `lmi plugin list` shows the installed plugins");
     home.run(["plugin", "remove", "hello"])
         .code(2)
         .stderr_has("not installed");
