@@ -1,12 +1,13 @@
-//! The one place host bindings for the contract are generated: `v0_2` from `wit/` (the
-//! current contract) and `v0_1` from `wit/v0.1/` (frozen: plugins built against it keep
+//! The one place host bindings for the contract are generated: `v0_2` from `plugin-sdk/wit/`
+//! (the current contract, the one copy: the SDK crate ships it, so plugins and lmi build from
+//! the same file) and `v0_1` from `wit/v0.1/` (frozen: plugins built against it keep
 //! working). The rest of the runtime speaks the current contract's types; `host_v01.rs`
 //! converts at the edge of a 0.1 plugin.
 
 /// `lmi:plugin@0.2.0`.
 pub mod v0_2 {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../plugin-sdk/wit",
         world: "plugin",
         // Plugins run as futures on the I/O runtime. Host functions are async too: one that
         // waits (HTTP, the keychain, the token lock) is a future the run's deadline can

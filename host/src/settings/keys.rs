@@ -29,7 +29,7 @@ pub const BROWSER: &str = "BROWSER";
 // ---- global: logging and authoring -------------------------------------------------------------
 /// `off`, or a path; the default is lmi's data directory.
 pub const LOG_FILE: &str = "LMI_LOG_FILE";
-/// Where `lmi plugin new` finds the plugin SDK.
+/// An SDK directory `lmi plugin new` builds against instead of the published SDK.
 pub const SDK_PATH: &str = "LMI_SDK_PATH";
 
 // ---- SSO provider (global `.env`) --------------------------------------------------------------

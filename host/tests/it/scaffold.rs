@@ -1,12 +1,17 @@
 //! `lmi plugin new`, end to end: scaffold a plugin, build it for wasm32-wasip2 and test it
 //! natively with cargo exactly as its README says, validate it, install it and run it.
 //!
-//! The generated project is built untouched, with the commands a plugin author types. The one
-//! concession to repeated test runs: the project's `target/` is a symlink into this test
-//! binary's scratch directory, so the dependencies (wit-bindgen, clap) are compiled once and
-//! reused; cargo and the manifest still see `target/wasm32-wasip2/release/demo_tool.wasm`
-//! where an author's build puts it. `LMI_TEST_SCAFFOLD_FRESH=1` builds into a fresh
-//! `target/` instead (what a clean machine does).
+//! The generated project is built untouched, with the commands a plugin author types, outside
+//! lmi's source tree: it depends on `lmi-plugin-sdk = "0.2"`, and the SDK it gets is the one
+//! a third party downloads, `cargo package` of this tree's `plugin-sdk/` unpacked (what
+//! crates.io would serve), put in place by a `[patch.crates-io]` entry in the project's
+//! `.cargo/config.toml` (the registry's stand-in). Everything else comes from cargo's cache,
+//! offline: the test needs no network. The one concession to repeated test runs: the
+//! project's `target/` is a symlink into this test binary's scratch directory, so the
+//! dependencies (wit-bindgen, clap) are compiled once and reused; cargo and the manifest still
+//! see `target/wasm32-wasip2/release/demo_tool.wasm` where an author's build puts it.
+//! `LMI_TEST_SCAFFOLD_FRESH=1` builds into a fresh `target/` instead (what a clean machine
+//! does).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -54,22 +59,124 @@ fn lmi_in(home: &Home, dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// A home whose settings point `plugin new` at this repository's SDK, as an author's would.
-fn home_with_sdk() -> Home {
-    let mut home = Home::new();
-    let sdk = crate::support::repo_root().join("plugin-sdk");
-    home.env("LMI_SDK_PATH", sdk.to_str().unwrap());
-    home
-}
-
 /// Where the scaffold's build output lives across runs (see the module docs).
 fn shared_target() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target")
 }
 
+/// The SDK as crates.io would serve it: `cargo package` of this tree's `plugin-sdk/` (without
+/// cargo's own verification build: the scaffold's builds below are that, for wasm and
+/// natively), unpacked outside the source tree. Returns the unpacked package's directory.
+fn packaged_sdk() -> PathBuf {
+    let root = crate::support::repo_root();
+    let sdk_toml: toml::Table = std::fs::read_to_string(root.join("plugin-sdk/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let version = sdk_toml["package"]["version"].as_str().unwrap().to_string();
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let package_target = scratch.join("sdk-package");
+    cargo(
+        &root,
+        &[
+            "package",
+            "-p",
+            "lmi-plugin-sdk",
+            "--no-verify",
+            "--allow-dirty",
+            "--offline",
+            "--target-dir",
+            package_target.to_str().unwrap(),
+        ],
+    );
+    let crate_file = package_target.join(format!("package/lmi-plugin-sdk-{version}.crate"));
+    let unpacked = scratch.join("packaged-sdk");
+    if unpacked.exists() {
+        std::fs::remove_dir_all(&unpacked).unwrap();
+    }
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&crate_file)
+        .arg("-C")
+        .arg(&unpacked)
+        .output()
+        .expect("run tar");
+    assert!(
+        tar.status.success(),
+        "tar -xzf {}: {}",
+        crate_file.display(),
+        String::from_utf8_lossy(&tar.stderr)
+    );
+    unpacked.join(format!("lmi-plugin-sdk-{version}"))
+}
+
+/// The `Cargo.toml` of the `lmi-plugin-sdk` cargo resolves for `project` (offline).
+fn resolved_sdk(project: &Path) -> PathBuf {
+    let (out, _) = cargo(project, &["metadata", "--format-version", "1", "--offline"]);
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sdk = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lmi-plugin-sdk")
+        .expect("lmi-plugin-sdk is resolved");
+    Path::new(sdk["manifest_path"].as_str().unwrap())
+        .canonicalize()
+        .unwrap()
+}
+
+/// Every file in `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap();
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
-fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
-    let home = home_with_sdk();
+fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_runs_unchanged() {
+    let sdk = packaged_sdk();
+    // The package holds what building needs, the contract among it, and nothing else.
+    let shipped = files_under(&sdk);
+    for needed in [
+        "Cargo.toml",
+        "README.md",
+        "src/lib.rs",
+        "wit/lmi-plugin.wit",
+    ] {
+        assert!(
+            shipped.iter().any(|f| f == needed),
+            "{needed} is not in {shipped:?}"
+        );
+    }
+    for file in &shipped {
+        let expected = file.starts_with("src/") && file.ends_with(".rs")
+            || file.starts_with("wit/") && file.ends_with(".wit")
+            || [
+                "Cargo.toml",
+                "Cargo.toml.orig",
+                "Cargo.lock",
+                "README.md",
+                ".cargo_vcs_info.json",
+            ]
+            .contains(&file.as_str());
+        assert!(expected, "the SDK package ships {file}: {shipped:?}");
+    }
+
+    // No LMI_SDK_PATH: the project depends on the published SDK, as an author's does.
+    let home = Home::new();
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("demo-tool");
 
@@ -93,12 +200,28 @@ fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
     ] {
         assert!(project.join(file).is_file(), "{file} was not generated");
     }
-    // The SDK it was pointed at, by a path relative to the project: never an absolute one.
-    let cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
-    assert!(
-        cargo_toml.contains("lmi-plugin-sdk = { path = \"../"),
-        "{cargo_toml}"
+    // The SDK by version, and no override in force.
+    let cargo_toml: toml::Table = std::fs::read_to_string(project.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        cargo_toml["dependencies"]["lmi-plugin-sdk"].as_str(),
+        Some("0.2")
     );
+    assert!(!cargo_toml.contains_key("patch"), "{cargo_toml}");
+
+    // Cargo's configuration stands in for crates.io: the packaged SDK, everything else from
+    // cargo's cache, no network.
+    std::fs::create_dir_all(project.join(".cargo")).unwrap();
+    std::fs::write(
+        project.join(".cargo/config.toml"),
+        format!(
+            "[net]\noffline = true\n\n[patch.crates-io]\nlmi-plugin-sdk = {{ path = {} }}\n",
+            toml::Value::String(sdk.to_str().unwrap().to_string())
+        ),
+    )
+    .unwrap();
 
     if std::env::var_os("LMI_TEST_SCAFFOLD_FRESH").is_none() {
         std::fs::create_dir_all(shared_target()).unwrap();
@@ -114,6 +237,11 @@ fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
         project
             .join("target/wasm32-wasip2/release/demo_tool.wasm")
             .is_file()
+    );
+    // Built from the package, not from this tree.
+    assert_eq!(
+        resolved_sdk(&project),
+        sdk.join("Cargo.toml").canonicalize().unwrap()
     );
 
     // The unit tests against MockContext, natively.
@@ -182,7 +310,7 @@ fn a_new_plugin_builds_tests_validates_installs_and_runs_unchanged() {
 
 #[test]
 fn new_refuses_a_bad_name_or_a_non_empty_directory() {
-    let home = home_with_sdk();
+    let home = Home::new();
     home.run(["plugin", "new", "Demo"])
         .code(2)
         .stderr_has("plugin name `Demo` is invalid");
@@ -204,7 +332,7 @@ fn new_refuses_a_bad_name_or_a_non_empty_directory() {
 
 #[test]
 fn new_defaults_to_a_directory_named_after_the_plugin() {
-    let home = home_with_sdk();
+    let home = Home::new();
     let tmp = tempfile::tempdir().unwrap();
     let run = lmi_in(&home, tmp.path(), &["plugin", "new", "my-tool"]);
     run.success();
@@ -237,7 +365,7 @@ fn new_uses_the_sdk_it_is_pointed_at_or_says_why_not() {
         "nothing is created when the SDK is wrong"
     );
 
-    // --sdk-path wins over LMI_SDK_PATH.
+    // --sdk-path wins over LMI_SDK_PATH; a checkout's SDK, as lmi's own developers use it.
     let run = home.run([
         "plugin",
         "new",
@@ -256,20 +384,43 @@ fn new_uses_the_sdk_it_is_pointed_at_or_says_why_not() {
         Some(sdk.canonicalize().unwrap().to_str().unwrap())
     );
     assert_eq!(json["files"].as_array().unwrap().len(), 6);
+    assert_eq!(json["sdk"]["requirement"].as_str(), Some("0.2"));
+    // The override is one cargo uses (a patch of another version would be ignored).
+    assert_eq!(
+        resolved_sdk(&tmp.path().join("x")),
+        sdk.join("Cargo.toml").canonicalize().unwrap()
+    );
 }
 
 /// R2.9: a binary built in a directory that exists on the user's machine (its source tree
 /// here) must not take the SDK from there: whoever can create that path would supply the
-/// SDK and its build script. Without --sdk-path or LMI_SDK_PATH, nothing is created.
+/// SDK and its build script. Without --sdk-path or LMI_SDK_PATH, the project depends on the
+/// published SDK by version and names no path at all.
 #[test]
 fn new_never_takes_the_sdk_from_a_path_baked_in_at_build_time() {
     let home = Home::new();
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("x");
-    home.run(["plugin", "new", "x", "--path", project.to_str().unwrap()])
-        .code(2)
-        .stderr_has("does not know where the lmi plugin SDK is")
-        .stderr_has("--sdk-path DIR")
-        .stderr_has("LMI_SDK_PATH");
-    assert!(!project.exists(), "nothing is created without an SDK");
+    let run = home.run(["plugin", "new", "x", "--path", project.to_str().unwrap()]);
+    run.success();
+    assert!(
+        !run.stderr.contains("builds against the SDK in"),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let cargo_toml: toml::Table = text.parse().unwrap();
+    assert_eq!(
+        cargo_toml["dependencies"]["lmi-plugin-sdk"].as_str(),
+        Some("0.2")
+    );
+    assert!(!cargo_toml.contains_key("patch"), "{text}");
+    let root = crate::support::repo_root();
+    for generated in ["Cargo.toml", "README.md", "lmi-plugin.toml", "src/lib.rs"] {
+        let body = std::fs::read_to_string(project.join(generated)).unwrap();
+        assert!(
+            !body.contains(root.to_str().unwrap()),
+            "{generated} names lmi's source tree:\n{body}"
+        );
+    }
 }

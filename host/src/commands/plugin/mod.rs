@@ -47,8 +47,8 @@ pub enum PluginCommand {
         /// The project directory to create (default: ./<NAME>); it must be new or empty.
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
-        /// The `plugin-sdk` directory of an lmi checkout to depend on (default:
-        /// LMI_SDK_PATH; one of the two is required).
+        /// Build against the `plugin-sdk` directory of an lmi checkout instead of the published
+        /// SDK (written as a `[patch.crates-io]` entry; default: LMI_SDK_PATH).
         #[arg(long, value_name = "DIR")]
         sdk_path: Option<PathBuf>,
     },

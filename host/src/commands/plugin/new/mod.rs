@@ -6,13 +6,17 @@
 //! component its manifest names, `cargo test` runs its unit tests natively against the SDK's
 //! `MockContext`, and `lmi plugin install .` accepts it.
 //!
-//! The SDK is not published on a registry, so the crate depends on it by path, and only on a
-//! path the user named: `--sdk-path`, else `LMI_SDK_PATH`. Without either, `plugin new` says
-//! so and stops. It never guesses: a path baked in at build time (`/tmp/…`, a CI runner's
-//! home) could be created on the user's machine by someone else, who would then supply the
-//! SDK and its `build.rs`; and a registry name nobody here controls could be published by
-//! anyone. `Cargo.toml` names the SDK relative to the project, so the project can be shared
-//! with the checkout beside it.
+//! The crate depends on the SDK by version, `lmi-plugin-sdk = "0.2"` ([`SDK_REQUIREMENT`]:
+//! the SDK track of the contract this lmi builds plugins for), as the lmi project publishes it
+//! on crates.io, so a plugin builds without lmi's source tree. To build against an SDK
+//! directory instead (an lmi checkout, a fork), the user names it: `--sdk-path`, else
+//! `LMI_SDK_PATH`; it becomes a `[patch.crates-io]` path entry, relative to the project so the
+//! project can be shared with the checkout beside it. Without one, `Cargo.toml` carries that
+//! override (path or git) commented out. A directory is never guessed: a path baked in at
+//! build time (`/tmp/…`, a CI runner's home) could be created on the user's machine by
+//! someone else, who would then supply the SDK and its build script. A named directory must
+//! hold the SDK at a version the requirement accepts: cargo ignores any other patch (with
+//! only a warning) and quietly builds against the published SDK.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,6 +30,14 @@ use crate::plugins::manifest::{MANIFEST_FILE, ManifestError, host_version};
 
 /// The settings key (process environment or global `.env`) naming the SDK directory.
 pub use crate::settings::keys::SDK_PATH as SDK_PATH_KEY;
+
+/// The SDK version a new plugin depends on: the SDK's `major.minor` is its contract's
+/// (`lmi-plugin-sdk` 0.2.x builds `lmi:plugin@0.2`). A unit test holds it to
+/// `plugin-sdk/Cargo.toml`.
+pub const SDK_REQUIREMENT: &str = "0.2";
+
+/// Where lmi's source lives: what the commented git override in a new `Cargo.toml` names.
+const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
 
 /// What the generated command says it does (manifest `about`, Cargo `description`).
 const ABOUT: &str = "Greet someone and name the active environment";
@@ -107,24 +119,22 @@ const RESERVED: &[&str] = &[
     "yield",
 ];
 
-/// The SDK directory the generated crate depends on: absolute and checked to be the SDK.
+/// An SDK directory the generated crate builds against instead of the published SDK:
+/// absolute and checked to be the SDK at a version [`SDK_REQUIREMENT`] accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sdk(PathBuf);
 
 impl Sdk {
-    /// Finds the SDK: the `--sdk-path` flag, else `LMI_SDK_PATH`. Anything else is an error
-    /// saying how to point lmi at one; so is a path that is not the SDK.
-    pub fn locate(flag: Option<&Path>, setting: Option<&str>) -> Result<Self, UsageError> {
+    /// The SDK directory the user named: the `--sdk-path` flag, else `LMI_SDK_PATH`; `None`
+    /// (the published SDK) without either. A path that is not the SDK is an error.
+    pub fn locate(flag: Option<&Path>, setting: Option<&str>) -> Result<Option<Self>, UsageError> {
         if let Some(dir) = flag {
-            return sdk_dir(dir, "--sdk-path").map(Sdk);
+            return sdk_dir(dir, "--sdk-path").map(|d| Some(Sdk(d)));
         }
         if let Some(dir) = setting.filter(|d| !d.is_empty()) {
-            return sdk_dir(Path::new(dir), SDK_PATH_KEY).map(Sdk);
+            return sdk_dir(Path::new(dir), SDK_PATH_KEY).map(|d| Some(Sdk(d)));
         }
-        Err(UsageError(format!(
-            "lmi does not know where the lmi plugin SDK is: pass --sdk-path DIR or set {SDK_PATH_KEY}=DIR \
-             (in the environment or ~/.config/lmi/.env), naming the `plugin-sdk` directory of an lmi checkout"
-        )))
+        Ok(None)
     }
 
     pub fn dir(&self) -> &Path {
@@ -163,14 +173,37 @@ fn relative_path(from: &Path, to: &Path) -> PathBuf {
     rel
 }
 
-/// The `lmi-plugin-sdk = ...` lines of the generated Cargo.toml, with a comment.
-fn dependency(sdk_path: &Path) -> String {
+/// The `lmi-plugin-sdk = ...` line of the generated Cargo.toml, with a comment.
+fn dependency() -> String {
+    format!(
+        "# The lmi plugin SDK: {SDK_REQUIREMENT}.x builds components of the lmi:plugin@{SDK_REQUIREMENT} contract.\n\
+         lmi-plugin-sdk = {}",
+        toml_string(SDK_REQUIREMENT),
+    )
+}
+
+/// The `[patch.crates-io]` section of the generated Cargo.toml: the SDK directory the user
+/// named (as `Cargo.toml` should name it), else the override commented out.
+fn sdk_patch(sdk_path: Option<&Path>) -> String {
+    let Some(sdk_path) = sdk_path else {
+        return format!(
+            "# To build against an SDK from elsewhere (an lmi checkout, a fork, a branch), keep the\n\
+             # dependency above and uncomment `[patch.crates-io]` and one of the lines below it.\n\
+             # Cargo uses a patch only if its version is {SDK_REQUIREMENT}.x.\n\
+             # [patch.crates-io]\n\
+             # lmi-plugin-sdk = {{ path = \"../lmi/plugin-sdk\" }}\n\
+             # lmi-plugin-sdk = {{ git = {}, branch = \"main\" }}\n",
+            toml_string(REPOSITORY),
+        );
+    };
     // Cargo reads `/` on every platform; a relative path keeps the project shareable.
     let path = sdk_path.to_string_lossy().replace('\\', "/");
     format!(
-        "# The lmi plugin SDK, from the checkout `lmi plugin new` was pointed at (--sdk-path or\n\
-         # LMI_SDK_PATH), relative to this project.\n\
-         lmi-plugin-sdk = {{ path = {} }}",
+        "# Build against the SDK in the directory `lmi plugin new` was given (--sdk-path or\n\
+         # LMI_SDK_PATH, relative to this project) instead of the published one; delete these\n\
+         # two lines to use crates.io's. Cargo uses a patch only if its version is {SDK_REQUIREMENT}.x.\n\
+         [patch.crates-io]\n\
+         lmi-plugin-sdk = {{ path = {} }}\n",
         toml_string(&path),
     )
 }
@@ -182,31 +215,40 @@ fn lmi_requirement() -> String {
     format!("^{}.{}", v.major, v.minor)
 }
 
-/// Checks that `dir` holds the lmi plugin SDK and returns it absolute.
+/// Checks that `dir` holds the lmi plugin SDK at a version [`SDK_REQUIREMENT`] accepts and
+/// returns it absolute.
 fn sdk_dir(dir: &Path, from: &str) -> Result<PathBuf, UsageError> {
     let bad = |why: String| {
         UsageError(format!(
-            "{from}: {} is not the lmi plugin SDK: {why} (point it at the `plugin-sdk` directory of an lmi checkout)",
+            "{from}: {} is not the lmi plugin SDK {SDK_REQUIREMENT}.x: {why} (point it at the `plugin-sdk` directory of an lmi checkout with SDK {SDK_REQUIREMENT}.x)",
             dir.display()
         ))
     };
     let dir = std::fs::canonicalize(dir).map_err(|e| bad(e.to_string()))?;
     let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml"))
         .map_err(|e| bad(format!("cannot read Cargo.toml: {e}")))?;
-    let is_sdk = cargo_toml
+    let package = cargo_toml
         .parse::<toml::Table>()
         .ok()
-        .and_then(|t| {
-            t.get("package")?
-                .get("name")?
-                .as_str()
-                .map(|n| n == "lmi-plugin-sdk")
-        })
-        .unwrap_or(false);
-    if !is_sdk {
+        .and_then(|t| t.get("package")?.as_table().cloned())
+        .unwrap_or_default();
+    if package.get("name").and_then(toml::Value::as_str) != Some("lmi-plugin-sdk") {
         return Err(bad(
             "its Cargo.toml is not the `lmi-plugin-sdk` package".into()
         ));
+    }
+    // Cargo would ignore a patch of another version and build against the published SDK.
+    let version = package.get("version").and_then(toml::Value::as_str);
+    let accepted = semver::VersionReq::parse(SDK_REQUIREMENT).is_ok_and(|req| {
+        version
+            .and_then(|v| semver::Version::parse(v).ok())
+            .is_some_and(|v| req.matches(&v))
+    });
+    if !accepted {
+        return Err(bad(version.map_or_else(
+            || "its Cargo.toml states no version of its own (SDKs before 0.2 took lmi's)".into(),
+            |v| format!("it is version `{}`", crate::text::line(v, 40)),
+        )));
     }
     if !dir.join("wit/lmi-plugin.wit").is_file() {
         return Err(bad("it has no wit/lmi-plugin.wit".into()));
@@ -240,9 +282,10 @@ pub struct File {
     pub contents: String,
 }
 
-/// Renders every file of a new plugin called `name` that depends on the SDK at `sdk_path`
-/// (as `Cargo.toml` should name it), after checking the name.
-pub fn render(name: &str, sdk_path: &Path) -> Result<Vec<File>, UsageError> {
+/// Renders every file of a new plugin called `name` that depends on the published SDK, or
+/// builds against the SDK directory `sdk_path` (as `Cargo.toml` should name it), after
+/// checking the name.
+pub fn render(name: &str, sdk_path: Option<&Path>) -> Result<Vec<File>, UsageError> {
     check_name(name)?;
     let crate_name = name.replace('-', "_");
     let fill = |template: &str| {
@@ -253,7 +296,10 @@ pub fn render(name: &str, sdk_path: &Path) -> Result<Vec<File>, UsageError> {
             .replace("{{about}}", ABOUT)
             .replace("{{about_lower}}", &ABOUT.to_lowercase())
             .replace("{{lmi_requirement}}", &lmi_requirement())
-            .replace("{{sdk_dependency}}", &dependency(sdk_path))
+            .replace("{{sdk_dependency}}", &dependency())
+            .replace("{{sdk_patch}}", &sdk_patch(sdk_path))
+            .replace("{{sdk_requirement}}", SDK_REQUIREMENT)
+            .replace("{{repository}}", REPOSITORY)
     };
     Ok(vec![
         File {
@@ -327,7 +373,8 @@ pub fn run(
     prepare_dir(&dir)?;
     let dir = std::fs::canonicalize(&dir)
         .map_err(|e| UsageError(format!("cannot use {}: {e}", dir.display())))?;
-    let files = render(name, &sdk.relative_to(&dir))?;
+    let sdk_path = sdk.as_ref().map(|sdk| sdk.relative_to(&dir));
+    let files = render(name, sdk_path.as_deref())?;
     for file in &files {
         let target = dir.join(file.path);
         if let Some(parent) = target.parent() {
@@ -346,10 +393,19 @@ pub fn run(
             "name": name,
             "path": dir,
             "files": files.iter().map(|f| f.path).collect::<Vec<_>>(),
-            "sdk": { "path": sdk.dir() },
+            "sdk": {
+                "requirement": SDK_REQUIREMENT,
+                "path": sdk.as_ref().map(Sdk::dir),
+            },
         }));
     } else {
         output::note(format_args!("Created plugin {name} in {}", dir.display()));
+        if let Some(sdk) = &sdk {
+            output::note(format_args!(
+                "It builds against the SDK in {} (`[patch.crates-io]` in Cargo.toml) instead of crates.io's lmi-plugin-sdk {SDK_REQUIREMENT}",
+                sdk.dir().display()
+            ));
+        }
         output::note("Build, install and run it:");
         output::note(format_args!("  cd {}", dir.display()));
         output::note("  cargo build --release --target wasm32-wasip2");
@@ -385,8 +441,8 @@ fn prepare_dir(dir: &Path) -> Result<(), UsageError> {
 mod tests {
     use super::*;
 
-    fn files(name: &str, sdk: &str) -> Vec<File> {
-        render(name, Path::new(sdk)).unwrap_or_else(|e| panic!("render {name}: {e}"))
+    fn files(name: &str, sdk: Option<&str>) -> Vec<File> {
+        render(name, sdk.map(Path::new)).unwrap_or_else(|e| panic!("render {name}: {e}"))
     }
 
     fn file<'a>(files: &'a [File], path: &str) -> &'a str {
@@ -395,7 +451,9 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled() {
-        for f in files("demo-tool", "../sdk") {
+        let published = files("demo-tool", None);
+        let patched = files("demo-tool", Some("../sdk"));
+        for f in published.iter().chain(&patched) {
             assert!(
                 !f.contents.contains("{{"),
                 "{} has a placeholder left:\n{}",
@@ -407,7 +465,7 @@ mod tests {
 
     #[test]
     fn the_manifest_is_valid_and_names_where_cargo_puts_the_component() {
-        let files = files("demo-tool", "../sdk");
+        let files = files("demo-tool", None);
         let m = crate::plugins::manifest::Manifest::parse(
             file(&files, MANIFEST_FILE),
             Path::new(MANIFEST_FILE),
@@ -424,18 +482,86 @@ mod tests {
     }
 
     #[test]
-    fn cargo_toml_depends_on_the_sdk_by_a_relative_path() {
-        let by_path = files("x", "../lmi/plugin-sdk");
-        let toml: toml::Table = file(&by_path, "Cargo.toml").parse().expect("toml");
+    fn cargo_toml_depends_on_the_published_sdk_by_version() {
+        let published = files("x", None);
+        let text = file(&published, "Cargo.toml");
+        let toml: toml::Table = text.parse().expect("toml");
         assert_eq!(
-            toml["dependencies"]["lmi-plugin-sdk"]["path"].as_str(),
-            Some("../lmi/plugin-sdk")
+            toml["dependencies"]["lmi-plugin-sdk"].as_str(),
+            Some(SDK_REQUIREMENT)
         );
+        assert!(!toml.contains_key("patch"), "no override unless asked");
         assert!(
             toml.contains_key("workspace"),
             "the crate is its own workspace"
         );
         assert_eq!(toml["lib"]["crate-type"].as_array().map(Vec::len), Some(2));
+    }
+
+    /// The override the comments describe is the one that works: uncommented as they say,
+    /// it is a valid `[patch.crates-io]` entry of either kind.
+    #[test]
+    fn the_commented_override_uncomments_into_a_path_or_git_patch() {
+        let text = file(&files("x", None), "Cargo.toml").to_string();
+        let uncomment = |keep: &str| {
+            let lines = text.lines().map(|line| {
+                let bare = line.strip_prefix("# ").unwrap_or(line);
+                if bare == "[patch.crates-io]" || bare.starts_with(keep) {
+                    bare
+                } else {
+                    line
+                }
+            });
+            lines.collect::<Vec<_>>().join("\n")
+        };
+        let by_path: toml::Table = uncomment("lmi-plugin-sdk = { path").parse().expect("toml");
+        assert_eq!(
+            by_path["patch"]["crates-io"]["lmi-plugin-sdk"]["path"].as_str(),
+            Some("../lmi/plugin-sdk")
+        );
+        let by_git: toml::Table = uncomment("lmi-plugin-sdk = { git").parse().expect("toml");
+        assert_eq!(
+            by_git["patch"]["crates-io"]["lmi-plugin-sdk"]["git"].as_str(),
+            Some(REPOSITORY)
+        );
+        assert_eq!(
+            by_git["dependencies"]["lmi-plugin-sdk"].as_str(),
+            Some(SDK_REQUIREMENT),
+            "the dependency itself stays"
+        );
+    }
+
+    #[test]
+    fn a_named_sdk_directory_is_a_relative_path_patch() {
+        let patched = files("x", Some("../lmi/plugin-sdk"));
+        let toml: toml::Table = file(&patched, "Cargo.toml").parse().expect("toml");
+        assert_eq!(
+            toml["dependencies"]["lmi-plugin-sdk"].as_str(),
+            Some(SDK_REQUIREMENT)
+        );
+        assert_eq!(
+            toml["patch"]["crates-io"]["lmi-plugin-sdk"]["path"].as_str(),
+            Some("../lmi/plugin-sdk")
+        );
+    }
+
+    /// What new plugins ask for is what this tree's SDK is, and the SDK the README and docs
+    /// name.
+    #[test]
+    fn the_requirement_accepts_this_trees_sdk() {
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk/Cargo.toml");
+        let toml: toml::Table = std::fs::read_to_string(&sdk)
+            .expect("read the SDK's Cargo.toml")
+            .parse()
+            .expect("toml");
+        let version = toml["package"]["version"]
+            .as_str()
+            .expect("a version of its own");
+        let req = semver::VersionReq::parse(SDK_REQUIREMENT).expect("a requirement");
+        assert!(
+            req.matches(&semver::Version::parse(version).expect("semver")),
+            "lmi plugin new asks for lmi-plugin-sdk {SDK_REQUIREMENT}, but this tree's SDK is {version}"
+        );
     }
 
     #[test]
@@ -455,18 +581,17 @@ mod tests {
 
     #[test]
     fn a_path_with_quotes_stays_valid_toml() {
-        let toml: toml::Table = file(&files("x", r#"../lmi "src"/plugin-sdk"#), "Cargo.toml")
-            .parse()
-            .expect("toml");
+        let patched = files("x", Some(r#"../lmi "src"/plugin-sdk"#));
+        let toml: toml::Table = file(&patched, "Cargo.toml").parse().expect("toml");
         assert_eq!(
-            toml["dependencies"]["lmi-plugin-sdk"]["path"].as_str(),
+            toml["patch"]["crates-io"]["lmi-plugin-sdk"]["path"].as_str(),
             Some(r#"../lmi "src"/plugin-sdk"#)
         );
     }
 
     #[test]
     fn the_toolchain_names_the_wasm_target() {
-        let files = files("x", "../sdk");
+        let files = files("x", None);
         let toml: toml::Table = file(&files, "rust-toolchain.toml").parse().expect("toml");
         assert_eq!(
             toml["toolchain"]["targets"][0].as_str(),
@@ -476,7 +601,7 @@ mod tests {
 
     #[test]
     fn the_readme_has_the_three_commands() {
-        let files = files("demo-tool", "../sdk");
+        let files = files("demo-tool", None);
         let readme = file(&files, "README.md");
         for cmd in [
             "cargo build --release --target wasm32-wasip2",
@@ -496,7 +621,7 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused_with_the_manifest_rule() {
-        let sdk = Path::new("../sdk");
+        let sdk = None;
         let err = render("Demo", sdk).expect_err("uppercase");
         assert!(err.0.contains("plugin name `Demo` is invalid"), "{err}");
         let err = render("login", sdk).expect_err("built-in");
@@ -519,15 +644,41 @@ mod tests {
         assert!(err.0.starts_with("LMI_SDK_PATH:"), "{err}");
         let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
         let found = Sdk::locate(Some(&sdk), None).expect("the repo's SDK");
-        assert_eq!(found.dir(), sdk.canonicalize().expect("exists"));
+        assert_eq!(
+            found.as_ref().map(Sdk::dir),
+            Some(sdk.canonicalize().expect("exists").as_path())
+        );
     }
 
-    /// Even from the source tree, no path baked in at build time is ever used (R2.9).
+    /// Cargo would ignore the patch and quietly build against the published SDK.
     #[test]
-    fn without_a_flag_or_setting_there_is_no_sdk() {
-        let err = Sdk::locate(None, None).expect_err("no guess");
-        assert!(err.0.contains("--sdk-path DIR"), "{err}");
-        assert!(err.0.contains("LMI_SDK_PATH"), "{err}");
+    fn an_sdk_of_another_track_is_refused() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir(tmp.path().join("wit")).expect("mkdir");
+        std::fs::write(tmp.path().join("wit/lmi-plugin.wit"), "").expect("write");
+        let manifest = |version: &str| {
+            let toml = format!("[package]\nname = \"lmi-plugin-sdk\"\n{version}");
+            std::fs::write(tmp.path().join("Cargo.toml"), toml).expect("write");
+            Sdk::locate(Some(tmp.path()), None)
+        };
+        let err = manifest("version = \"0.1.0\"").expect_err("0.1");
+        assert!(err.0.contains("it is version `0.1.0`"), "{err}");
+        assert!(
+            err.0
+                .contains(&format!("is not the lmi plugin SDK {SDK_REQUIREMENT}.x")),
+            "{err}"
+        );
+        let err = manifest("version.workspace = true").expect_err("inherited");
+        assert!(err.0.contains("states no version of its own"), "{err}");
+        assert!(manifest("version = \"0.2.7\"").is_ok_and(|sdk| sdk.is_some()));
+    }
+
+    /// Even from the source tree, no path baked in at build time is ever used (R2.9): without
+    /// a flag or setting, the crate depends on the published SDK.
+    #[test]
+    fn without_a_flag_or_setting_there_is_no_sdk_directory() {
+        assert!(matches!(Sdk::locate(None, None), Ok(None)));
+        assert!(matches!(Sdk::locate(None, Some("")), Ok(None)));
     }
 
     #[test]
