@@ -55,9 +55,13 @@ pub enum ServiceTokenError {
     /// help: the client credentials need fixing).
     #[error("{0}")]
     Refused(String),
-    /// The service rejected the token (a renewed one, or one lmi may not renew).
+    /// The service rejected the token (a renewed one).
     #[error("{0}")]
     Rejected(String),
+    /// The service rejected the token handed over in `LMI_ACCESS_TOKEN`, which lmi may not
+    /// renew.
+    #[error("{0}")]
+    OverrideRejected(String),
     /// The token endpoint failed on its side (5xx) or answered something unusable.
     #[error("{0}")]
     Unavailable(String),
@@ -73,6 +77,9 @@ impl AuthError {
                     "check the environment's OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET (or OAUTH_USERNAME / OAUTH_PASSWORD); `lmi auth status` shows where they come from",
                 )
             }
+            AuthError::Token(ServiceTokenError::OverrideRejected(_)) => Some(
+                "LMI_ACCESS_TOKEN holds a token the service does not accept: provide a valid one, or unset it to use the environment's grant",
+            ),
             AuthError::Store(SessionStoreError::Unavailable(_)) => {
                 Some("`lmi doctor --offline` checks whether the keychain answers")
             }
@@ -87,9 +94,11 @@ impl ExitStatus for AuthError {
             AuthError::Config(_) | AuthError::InvalidRequest(_) => Exit::Usage,
             AuthError::Failed(_)
             | AuthError::SsoRequired(_)
-            | AuthError::Token(ServiceTokenError::Refused(_) | ServiceTokenError::Rejected(_)) => {
-                Exit::Auth
-            }
+            | AuthError::Token(
+                ServiceTokenError::Refused(_)
+                | ServiceTokenError::Rejected(_)
+                | ServiceTokenError::OverrideRejected(_),
+            ) => Exit::Auth,
             AuthError::Store(_)
             | AuthError::Http { .. }
             | AuthError::Token(ServiceTokenError::Unavailable(_)) => Exit::Failure,

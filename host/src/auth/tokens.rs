@@ -142,7 +142,7 @@ impl TokenSource {
     pub fn renew_after_reject(&self, rejected: &AccessToken) -> Result<AccessToken, AuthError> {
         let label = &self.label;
         if self.override_token.is_some() {
-            return Err(ServiceTokenError::Rejected(format!(
+            return Err(ServiceTokenError::OverrideRejected(format!(
                 "the service of {label} rejected the token given in {ACCESS_TOKEN_VAR} (HTTP 401); \
                  lmi cannot renew a token it did not obtain: provide a valid one, or unset {ACCESS_TOKEN_VAR} to use the env's grant"
             ))

@@ -86,9 +86,19 @@ exit_by_type!(
     crate::settings::ConfigError,
     crate::plugins::manifest::ManifestError,
     crate::plugins::store::PluginStoreError,
-    crate::runtime::RunError,
     crate::runtime::ComponentError,
 );
+
+impl From<crate::runtime::RunError> for CliError {
+    fn from(e: crate::runtime::RunError) -> Self {
+        let exit = e.exit();
+        let hint = e.hint();
+        Self {
+            hint: hint.or((exit == Exit::Auth).then_some(SIGN_IN_HINT)),
+            ..Self::new(e, exit)
+        }
+    }
+}
 
 impl From<crate::auth::AuthError> for CliError {
     fn from(e: crate::auth::AuthError) -> Self {

@@ -48,7 +48,7 @@ impl cli_context::Host for State {
             Ok(token.expose().to_owned())
         })
         .await?
-        .map_err(host_error)
+        .map_err(|e| self.host.failed(e))
     }
 
     async fn send_request(
@@ -88,7 +88,7 @@ impl cli_context::Host for State {
                 .await?
             }
         };
-        let reply = session.send(call).await.map_err(host_error)?;
+        let reply = session.send(call).await.map_err(|e| self.host.failed(e))?;
         Ok(ServiceResponse {
             status: reply.status,
             headers: reply.headers,
@@ -154,6 +154,18 @@ impl config::Host for State {
     }
 }
 
+impl super::state::HostState {
+    /// A host call failed with `e`: the contract's variant for the plugin, and the hint that
+    /// fits the failure kept for the end of the run (the variant alone would lose it: a wrong
+    /// client secret and a missing SSO login are both `auth-failed`).
+    fn failed(&mut self, e: AuthError) -> HostError {
+        if crate::exit::ExitStatus::exit(&e) == crate::exit::Exit::Auth {
+            self.auth_hint = e.hint();
+        }
+        host_error(e)
+    }
+}
+
 /// Maps the host's own errors onto the contract's variants.
 pub fn host_error(e: AuthError) -> HostError {
     let msg = e.to_string();
@@ -161,9 +173,11 @@ pub fn host_error(e: AuthError) -> HostError {
         AuthError::Config(_) => HostError::NotConfigured(msg),
         AuthError::Failed(_)
         | AuthError::SsoRequired(_)
-        | AuthError::Token(ServiceTokenError::Refused(_) | ServiceTokenError::Rejected(_)) => {
-            HostError::AuthFailed(msg)
-        }
+        | AuthError::Token(
+            ServiceTokenError::Refused(_)
+            | ServiceTokenError::Rejected(_)
+            | ServiceTokenError::OverrideRejected(_),
+        ) => HostError::AuthFailed(msg),
         // A failing session store: the call did not complete (exit 1, as for lmi's own
         // commands); `auth-failed` would send the user to a sign-in that meets the same store.
         AuthError::Store(_)

@@ -28,7 +28,22 @@ pub enum RunError {
     #[error("{message}")]
     Failed { message: String },
     #[error("{message}")]
-    Host { message: String, exit: Exit },
+    Host {
+        message: String,
+        exit: Exit,
+        /// For `auth-failed`: what fits the failure the host saw (see `HostState::failed`).
+        hint: Option<&'static str>,
+    },
+}
+
+impl RunError {
+    /// What to print under the error, if anything.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            RunError::Host { hint, .. } => *hint,
+            _ => None,
+        }
+    }
 }
 
 impl ExitStatus for RunError {
@@ -53,7 +68,8 @@ pub(super) fn plugin_text(text: &str) -> String {
     crate::text::block(text, MESSAGE_LINES, MESSAGE_LINE_CHARS)
 }
 
-pub(super) fn plugin_error(e: PluginError) -> RunError {
+/// The plugin's error; `auth_hint` is the host's hint for an `auth-failed` it passed on.
+pub(super) fn plugin_error(e: PluginError, auth_hint: Option<&'static str>) -> RunError {
     match e {
         PluginError::Usage(message) => RunError::Usage {
             message: plugin_text(&message),
@@ -72,6 +88,7 @@ pub(super) fn plugin_error(e: PluginError) -> RunError {
             RunError::Host {
                 message: plugin_text(&message),
                 exit,
+                hint: auth_hint.filter(|_| exit == Exit::Auth),
             }
         }
     }

@@ -179,7 +179,7 @@ impl Sandbox {
             .map_err(|_elapsed| timed_out())??;
         match outcome {
             Ok(Ok(code)) => Ok(code),
-            Ok(Err(e)) => Err(plugin_error(e)),
+            Ok(Err(e)) => Err(plugin_error(e, store.data().host.auth_hint)),
             // `std::process::exit(n)` inside the plugin: its code passes through.
             Err(e) if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() => {
                 let code = e

@@ -28,6 +28,9 @@ pub struct HostState {
     pub(super) config: std::collections::BTreeMap<String, Option<String>>,
     /// `--color`, for `terminal.info`.
     pub(super) color: crate::output::ColorChoice,
+    /// What to tell the user if the run ends in `auth-failed`: the hint of the last host
+    /// call that failed authentication (`None`: the plugin's own verdict; sign in).
+    pub(super) auth_hint: Option<&'static str>,
 }
 
 impl HostState {
@@ -42,6 +45,7 @@ impl HostState {
             log_budget: super::host::LOG_RUN_BUDGET,
             config: std::collections::BTreeMap::new(),
             color: crate::output::ColorChoice::Auto,
+            auth_hint: None,
         }
     }
 
@@ -123,11 +127,10 @@ impl HostState {
                 self.plugin
             )));
         }
-        let Some(env) = self.settings.active_env() else {
-            return Err(HostError::NotConfigured(
-                "no environment selected: pass `--env NAME` or set `default_environment`".into(),
-            ));
-        };
+        let env = self
+            .settings
+            .require_env()
+            .map_err(|e| HostError::NotConfigured(e.to_string()))?;
         if !self.permissions.allows_env(env) {
             return Err(HostError::Denied(format!(
                 "plugin {} may not use credentials in environment `{env}` (it may use: {})",

@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 
 use crate::output::ColorChoice;
-use crate::settings::Settings;
+use crate::settings::{Settings, keys};
 
 /// The terminal as lmi sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,13 +40,13 @@ pub fn info(settings: &Settings, choice: ColorChoice) -> TerminalInfo {
 /// `NO_COLOR` (any value) turns colour off, `CLICOLOR_FORCE` (not `0`) on, `TERM=dumb` off;
 /// otherwise colour follows whether stdout is a terminal (no-color.org, bixense.com/clicolors).
 fn color_wanted(var: impl Fn(&str) -> Option<String>, stdout_is_terminal: bool) -> bool {
-    if var("NO_COLOR").is_some() {
+    if var(keys::NO_COLOR).is_some() {
         return false;
     }
-    if var("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+    if var(keys::CLICOLOR_FORCE).is_some_and(|v| v != "0") {
         return true;
     }
-    if var("TERM").is_some_and(|t| t == "dumb") {
+    if var(keys::TERM).is_some_and(|t| t == "dumb") {
         return false;
     }
     stdout_is_terminal

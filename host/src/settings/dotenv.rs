@@ -57,6 +57,15 @@ impl EnvFile {
             let (k, v) = item.map_err(|e| unreadable(describe(&e)))?;
             vars.insert(k, v);
         }
+        for (line, key, close) in unknown_keys(&text) {
+            let guess = close
+                .map(|k| format!(" (did you mean {k}?)"))
+                .unwrap_or_default();
+            crate::output::warn(format_args!(
+                "{}:{line}: lmi does not know the key {key}{guess}; it is ignored",
+                path.display()
+            ));
+        }
         for (line, key) in expanded_keys(&text) {
             crate::output::warn(format_args!(
                 "{}:{line}: the value of {key} contains `$`, which .env files expand as a variable, \
@@ -83,26 +92,43 @@ impl EnvFile {
     }
 }
 
+/// `KEY=value` lines: (line number, key, value as written).
+fn assignments(text: &str) -> impl Iterator<Item = (usize, &str, &str)> {
+    text.lines().enumerate().filter_map(|(i, line)| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (key, value) = line.split_once('=')?;
+        (!key.trim_start().starts_with('#')).then(|| (i + 1, key.trim(), value.trim_start()))
+    })
+}
+
+/// Keys lmi does not read (with their line numbers and the known key each is close to) that
+/// look meant for it: `OAUTH_…` and `LMI_…` names, and any name close to one of its keys.
+/// Other names may be helpers for `$NAME` expansion and are left alone.
+fn unknown_keys(text: &str) -> Vec<(usize, String, Option<&'static str>)> {
+    assignments(text)
+        .filter(|(_, key, _)| !super::keys::is_known(key))
+        .filter_map(|(line, key, _)| {
+            let close = super::keys::closest(key);
+            let ours = key.starts_with("OAUTH_") || key.starts_with("LMI_");
+            (ours || close.is_some()).then(|| (line, crate::text::line(key, 80), close))
+        })
+        .collect()
+}
+
 /// Secret keys (with their line numbers) whose value dotenvy will expand: a `$` outside single
 /// quotes. dotenvy substitutes `$NAME` and `${NAME}` from the process environment and earlier
 /// lines and offers no switch to turn that off, so a secret such as `ab$cd` silently becomes
 /// `ab`. Other keys may use the expansion on purpose.
 fn expanded_keys(text: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_start();
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = key.trim();
-        let value = value.trim_start();
+    for (line, key, value) in assignments(text) {
         if !super::SECRET_KEYS.contains(&key) || value.starts_with('\'') {
             continue;
         }
         let value = value.split(" #").next().unwrap_or(value);
         if value.contains('$') {
-            found.push((i + 1, key.to_owned()));
+            found.push((line, key.to_owned()));
         }
     }
     found
@@ -123,6 +149,22 @@ fn describe(e: &dotenvy::Error) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn misspelt_and_unknown_keys_of_lmis_are_named_with_their_line() {
+        let text = "OAUTH_CLIENT_ID=x\nOAUTH_CLIENT_SCRET=y\n# OAUTH_OLD=1\nMY_HELPER=z\nLMI_NOT_A_KEY=1\nOAUTH_SERVICE_BILLING_URL=https://b\n";
+        assert_eq!(
+            unknown_keys(text),
+            vec![
+                (
+                    2,
+                    "OAUTH_CLIENT_SCRET".to_owned(),
+                    Some("OAUTH_CLIENT_SECRET")
+                ),
+                (5, "LMI_NOT_A_KEY".to_owned(), None),
+            ]
+        );
+    }
 
     /// dotenvy expands `$…` in unquoted and double-quoted values: a secret holding `$` is
     /// changed. lmi cannot turn that off, so it names the key and the fix.

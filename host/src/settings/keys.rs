@@ -87,12 +87,97 @@ pub fn service_of_url_key(key: &str) -> Option<String> {
 /// A token to use as it is, instead of any grant.
 pub const ACCESS_TOKEN: &str = "LMI_ACCESS_TOKEN";
 
+/// Read from the environment to tell plugins whether colour is wanted (`terminal.info`).
+pub const NO_COLOR: &str = "NO_COLOR";
+pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
+pub const TERM: &str = "TERM";
+
+/// A plugin's own settings: `LMI_PLUGIN_<PLUGIN>__<KEY>` (see `plugins::config`).
+pub const PLUGIN_CONFIG_PREFIX: &str = "LMI_PLUGIN_";
+
+/// Every key of a fixed name, for telling a misspelt key from an unknown one.
+const FIXED: &[&str] = &[
+    ENV,
+    DEFAULT_ENVIRONMENT,
+    PLUGIN_MEMORY_MB,
+    PLUGIN_TIMEOUT_SECS,
+    COMPILE_MEMORY_MB,
+    COMPILE_TIMEOUT_SECS,
+    HTTP_TIMEOUT_SECS,
+    CA_BUNDLE,
+    SSO_STORAGE,
+    KEYCHAIN_TIMEOUT_SECS,
+    SSO_LOGIN_TIMEOUT_SECS,
+    BROWSER,
+    LOG_FILE,
+    SDK_PATH,
+    SSO_ISSUER,
+    SSO_CLIENT_ID,
+    SSO_SCOPES,
+    SSO_AUTHORIZATION_URL,
+    SSO_TOKEN_URL,
+    SSO_JWKS_URL,
+    SSO_REVOCATION_URL,
+    SSO_DEVICE_AUTHORIZATION_URL,
+    SERVICE_URL,
+    TOKEN_URL,
+    GRANT_TYPE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CLIENT_AUTH_METHOD,
+    USERNAME,
+    PASSWORD,
+    SCOPE,
+    AUDIENCE,
+    ACCESS_TOKEN,
+    NO_COLOR,
+    CLICOLOR_FORCE,
+    TERM,
+];
+
+/// Whether lmi reads `key`: one of [`FIXED`], a named service's key, or a plugin setting.
+pub fn is_known(key: &str) -> bool {
+    let service_key = key.strip_prefix(SERVICE_PREFIX).is_some_and(|rest| {
+        [
+            SERVICE_URL_SUFFIX,
+            SERVICE_SCOPE_SUFFIX,
+            SERVICE_AUDIENCE_SUFFIX,
+        ]
+        .iter()
+        .any(|suffix| rest.len() > suffix.len() && rest.ends_with(suffix))
+    });
+    FIXED.contains(&key) || service_key || key.starts_with(PLUGIN_CONFIG_PREFIX)
+}
+
+/// The known key `key` is probably a misspelling of, if one is close enough.
+pub fn closest(key: &str) -> Option<&'static str> {
+    let upper = key.to_ascii_uppercase();
+    FIXED
+        .iter()
+        .map(|k| (*k, strsim::jaro_winkler(&upper, &k.to_ascii_uppercase())))
+        .filter(|(_, score)| *score >= 0.9)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(k, _)| k)
+}
+
 /// Keys whose values are secrets: registered with the scrubber when read, never printed.
 pub const SECRET_KEYS: &[&str] = &[CLIENT_SECRET, PASSWORD, ACCESS_TOKEN];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_told_from_an_unknown_one() {
+        assert!(is_known("OAUTH_CLIENT_SECRET"));
+        assert!(is_known("OAUTH_SERVICE_BILLING_SCOPE"));
+        assert!(is_known("LMI_PLUGIN_DEPLOY__REGION"));
+        assert!(!is_known("OAUTH_CLIENT_SCRET"));
+        assert_eq!(closest("OAUTH_CLIENT_SCRET"), Some(CLIENT_SECRET));
+        assert_eq!(closest("default_enviroment"), Some(DEFAULT_ENVIRONMENT));
+        assert_eq!(closest("LMI_HTTP_TIMEOUT"), Some(HTTP_TIMEOUT_SECS));
+        assert_eq!(closest("MY_OWN_HELPER"), None);
+    }
 
     #[test]
     fn a_service_name_and_its_url_key_map_both_ways() {

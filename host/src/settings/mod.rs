@@ -24,12 +24,15 @@ pub enum ConfigError {
     )]
     NoEnvironment(PathBuf),
     #[error(
-        "environment `{name}` is not configured: {key} is not set; create {file} or set it in the environment"
+        "environment `{name}` is not configured: {key} is not set; create {file} or set it in the environment{others}"
     )]
     UnknownEnvironment {
         name: String,
         file: PathBuf,
         key: String,
+        /// The environments that do exist, and the close one: "` (environments here: dev,
+        /// prod; did you mean `dev`?)`", or nothing.
+        others: String,
     },
     #[error("invalid environment name `{0}`: use letters, digits, `-` and `_`")]
     InvalidEnvironmentName(String),
@@ -79,7 +82,7 @@ fn relevant(key: &str) -> bool {
         || key.starts_with("OAUTH_")
         // The browser to open, and the colour conventions plugins are told about (like
         // every global key, these may also be set in the global `.env`).
-        || matches!(key, "BROWSER" | "NO_COLOR" | "CLICOLOR_FORCE" | "TERM")
+        || [keys::BROWSER, keys::NO_COLOR, keys::CLICOLOR_FORCE, keys::TERM].contains(&key)
 }
 
 impl Settings {
@@ -178,28 +181,7 @@ impl Settings {
     /// The environments found in the configuration directory: every `env/<name>.env` whose
     /// name is valid, sorted. Files with other names are reported in `ignored`.
     pub fn environments(&self) -> Environments {
-        let mut found = Environments::default();
-        let Ok(entries) = std::fs::read_dir(self.paths.env_dir()) else {
-            return found;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("env") {
-                continue;
-            }
-            let is_file = std::fs::metadata(&path)
-                .map(|m| m.is_file())
-                .unwrap_or(false);
-            match path.file_stem().and_then(|s| s.to_str()) {
-                Some(name) if is_file && validate_env_name(name).is_ok() => {
-                    found.names.push(name.to_owned());
-                }
-                _ => found.ignored.push(path),
-            }
-        }
-        found.names.sort();
-        found.ignored.sort();
-        found
+        Environments::scan(&self.paths.env_dir())
     }
 
     /// The configuration of one environment, layered: process environment > the env's
@@ -239,6 +221,55 @@ pub struct Environments {
     pub names: Vec<String>,
     /// `.env` files in the env directory whose names are not valid environment names.
     pub ignored: Vec<PathBuf>,
+}
+
+impl Environments {
+    /// Every `<name>.env` in `dir` whose name is valid, sorted; the other `.env` files in
+    /// `ignored`.
+    fn scan(dir: &Path) -> Self {
+        let mut found = Environments::default();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("env") {
+                continue;
+            }
+            let is_file = std::fs::metadata(&path)
+                .map(|m| m.is_file())
+                .unwrap_or(false);
+            match path.file_stem().and_then(|s| s.to_str()) {
+                Some(name) if is_file && validate_env_name(name).is_ok() => {
+                    found.names.push(name.to_owned());
+                }
+                _ => found.ignored.push(path),
+            }
+        }
+        found.names.sort();
+        found.ignored.sort();
+        found
+    }
+
+    /// For a message about `name`, which has no file: the environments that exist and the
+    /// one `name` is probably a misspelling of.
+    fn others_than(&self, name: &str) -> String {
+        if self.names.is_empty() {
+            return String::new();
+        }
+        // Edit distance, not Jaro-Winkler: names are short (`dev`/`dve` is one
+        // transposition, which Jaro barely counts in three letters).
+        let name = name.to_lowercase();
+        let close = self
+            .names
+            .iter()
+            .map(|n| (n, strsim::damerau_levenshtein(&n.to_lowercase(), &name)))
+            .filter(|(n, distance)| *distance <= (n.len() / 3).max(1))
+            .min_by_key(|(_, distance)| *distance)
+            .map(|(n, _)| format!("; did you mean `{n}`?"))
+            .unwrap_or_default();
+        format!(" (environments here: {}{close})", self.names.join(", "))
+    }
 }
 
 /// Where a configuration value came from, for messages.
@@ -338,10 +369,16 @@ impl EnvConfig {
                 file: self.file_path.clone(),
             }
         } else {
+            let others = self
+                .file_path
+                .parent()
+                .map(|dir| Environments::scan(dir).others_than(&self.name))
+                .unwrap_or_default();
             ConfigError::UnknownEnvironment {
                 name: self.name.clone(),
                 file: self.file_path.clone(),
                 key: key.to_owned(),
+                others,
             }
         }
     }

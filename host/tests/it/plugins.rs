@@ -210,8 +210,8 @@ fn unknown_commands_suggest_close_names() {
     home.install(&plugin_dir("plugins/hello"));
     home.run(["helo"])
         .code(2)
-        .stderr_has("similar subcommand")
-        .stderr_has("'hello'");
+        .stderr_has("did you mean")
+        .stderr_has("`lmi hello`");
 }
 
 #[test]

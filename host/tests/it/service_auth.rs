@@ -497,6 +497,34 @@ fn a_command_that_needs_an_env_without_one_is_a_usage_error() {
         .stderr_has("--env");
 }
 
+/// Issue 16, item 5: a misspelt key is named with its file, line and the key it is close
+/// to; a misspelt environment lists the ones that exist and suggests the close one; and a
+/// plugin told that no environment is selected learns which file `default_environment`
+/// goes in.
+#[test]
+fn misspellings_are_named_with_the_close_match() {
+    let home = Home::new();
+    home.env_file(
+        "dev",
+        "OAUTH_TOKEN_URL=http://127.0.0.1:9/token\nOAUTH_CLIENT_ID=x\nOAUTH_CLIENT_SCRET=s3cr3t-typo\n",
+    );
+    home.env_file("prod", "OAUTH_TOKEN_URL=http://127.0.0.1:9/token\n");
+    let run = home.run(["-e", "dev", "auth", "token"]);
+    run.code(2)
+        .stderr_has("dev.env:3: lmi does not know the key OAUTH_CLIENT_SCRET (did you mean OAUTH_CLIENT_SECRET?)")
+        .stderr_has("OAUTH_CLIENT_SECRET is not set")
+        .nowhere("s3cr3t-typo");
+    home.run(["-e", "Dev", "auth", "token"])
+        .code(2)
+        .stderr_has("environments here: dev, prod; did you mean `dev`?");
+    let mut ci = Home::new();
+    ci.env("LMI_ENV", "dve");
+    ci.env_file("dev", "OAUTH_TOKEN_URL=http://127.0.0.1:9/token\n");
+    ci.run(["auth", "token"])
+        .code(2)
+        .stderr_has("did you mean `dev`?");
+}
+
 #[test]
 fn a_missing_key_names_the_key_and_the_file() {
     let home = Home::new();
@@ -1116,4 +1144,31 @@ fn a_token_cache_owned_by_someone_else_or_linked_is_discarded_and_refetched() {
     run.success();
     assert!(!run.stdout.contains("planted"), "{run:#?}");
     assert_eq!(srv.count("/token"), 2, "each untrusted cache was refetched");
+}
+
+/// Issue 16, item 4: an authentication failure a plugin passes on ends with the hint that
+/// fits what the host saw, not always "run: lmi login sso": a refused client secret points
+/// at the credentials, a rejected `LMI_ACCESS_TOKEN` at that variable.
+#[test]
+fn an_auth_failure_through_a_plugin_gets_the_hint_that_fits_it() {
+    let srv = FaultServer::start(|req, _| match req.path() {
+        "/token" => Reply::json(401, serde_json::json!({"error": "invalid_client"})),
+        _ => Reply::status(401),
+    });
+    let mut home = Home::new();
+    home.install(&crate::support::plugin_dir("plugins/api"));
+    home.global_env("default_environment=dev\n");
+    home.env_file("dev", &srv.client_credentials_env("wrong-secret-41"));
+    home.run(["api", "get", "v1/x"])
+        .code(4)
+        .stderr_has("invalid_client")
+        .stderr_has("hint: check the environment's OAUTH_CLIENT_ID")
+        .nowhere("lmi login sso")
+        .nowhere("wrong-secret-41");
+    home.env("LMI_ACCESS_TOKEN", "handed-over-token-93");
+    home.run(["api", "get", "v1/x"])
+        .code(4)
+        .stderr_has("hint: LMI_ACCESS_TOKEN holds a token the service does not accept")
+        .nowhere("lmi login sso")
+        .nowhere("handed-over-token-93");
 }

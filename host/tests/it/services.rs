@@ -244,3 +244,17 @@ fn an_upgrade_asking_for_another_service_needs_consent() {
         .success()
         .stdout_has("service: not-configured");
 }
+
+/// A plugin's service call with no environment selected is told how to select one, naming
+/// the file `default_environment` goes in.
+#[test]
+fn a_plugin_without_an_environment_learns_where_to_choose_one() {
+    let idp = provider();
+    let home = granted("[]", &idp.client_credentials_env("svc-secret-5e1"));
+    home.global_env("");
+    home.run(["request", "v1/x"])
+        .success()
+        .stdout_has("request: not-configured: no environment selected")
+        .stdout_has("lmi/.env");
+    assert_eq!(idp.requests().len(), 0);
+}
