@@ -297,6 +297,15 @@ pub mod __private {
 
     /// Runs `P` against the real host and converts its result to the WIT shape.
     pub fn run<P: Plugin>(name: &str, args: &[String]) -> Result<u8, wit::PluginError> {
+        // std's panic message ends by suggesting `RUST_BACKTRACE=1`, which cannot reach the
+        // sandbox (it has no environment): print the message and where, nothing more. lmi
+        // adds the backtrace itself.
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                eprintln!("plugin {info}");
+            }))
+        });
         let result = P::run(&HostContext, name, args);
         // `std::io::stdout()` is line-buffered and a component does not exit after a call,
         // so flush whatever the command left in the buffer.

@@ -50,6 +50,18 @@ pub fn load_installed_within(
     let cache = ArtifactCache::new(paths.compiled_dir(), engine);
     let read_component = || {
         plugin.read_component().map_err(|e| {
+            // A linked plugin's component is the author's build output: gone after a
+            // `cargo clean`, which is a rebuild away, not a crash.
+            if plugin.record.linked && e.kind() == std::io::ErrorKind::NotFound {
+                return RunError::Usage {
+                    message: format!(
+                        "plugin {} is linked to {}, and its component {} is missing (removed by `cargo clean`?): rebuild it there (`cargo build --target wasm32-wasip2 --release`)",
+                        plugin.label(),
+                        plugin.record.source.display(),
+                        plugin.component_path().display()
+                    ),
+                };
+            }
             load_error(format!(
                 "cannot read its component {}: {e}; reinstall it",
                 plugin.component_path().display()

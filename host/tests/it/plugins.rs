@@ -214,6 +214,21 @@ fn unknown_commands_suggest_close_names() {
         .stderr_has("`lmi hello`");
 }
 
+/// A linked plugin whose component is gone (`cargo clean`) is a rebuild away: exit 2
+/// saying so, not a crash telling the author to reinstall.
+#[test]
+fn a_linked_plugin_without_its_build_says_to_rebuild() {
+    let home = Home::new();
+    let dev = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), dev.path());
+    home.link(dev.path());
+    std::fs::remove_file(dev.path().join("hello.wasm")).unwrap();
+    home.run(["hello"])
+        .code(2)
+        .stderr_has("is missing (removed by `cargo clean`?): rebuild it there")
+        .nowhere("reinstall");
+}
+
 #[test]
 fn a_linked_plugin_picks_up_a_rebuilt_component() {
     let home = Home::new();
