@@ -88,6 +88,7 @@ exit_by_type!(
     crate::plugins::store::PluginStoreError,
     crate::runtime::RunError,
     crate::runtime::ComponentError,
+    crate::plugins::data::DataDirError,
 );
 
 impl From<crate::auth::AuthError> for CliError {

@@ -28,6 +28,8 @@ pub struct HostState {
     pub(super) config: std::collections::BTreeMap<String, Option<String>>,
     /// `--color`, for `terminal.info`.
     pub(super) color: crate::output::ColorChoice,
+    /// The directories the run may open (`files`, `data`); none by default.
+    pub(super) preopens: super::preopens::Preopens,
 }
 
 impl HostState {
@@ -42,7 +44,15 @@ impl HostState {
             log_budget: super::host::LOG_RUN_BUDGET,
             config: std::collections::BTreeMap::new(),
             color: crate::output::ColorChoice::Auto,
+            preopens: super::preopens::Preopens::default(),
         }
+    }
+
+    /// The directories the run may open, decided from the same permissions
+    /// ([`super::preopens::Preopens::for_run`]).
+    pub fn with_preopens(mut self, preopens: super::preopens::Preopens) -> Self {
+        self.preopens = preopens;
+        self
     }
 
     /// `--color`, which `terminal.info` honours before the environment's conventions.

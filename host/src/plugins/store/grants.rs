@@ -108,6 +108,9 @@ pub enum Grant {
     /// One entry of a list permission: an environment where the service permissions apply
     /// (`"*"`: any).
     Entry { permission: String, entry: String },
+    /// A level of an ordered permission (`files = "read-write"`): asked for when it is
+    /// higher than the level granted.
+    Level { permission: String, level: String },
     /// A command that sees the user's SSO identity (`requires_sso`).
     SsoCommand(String),
     /// A command the plugin provides (owns, once installed with it).
@@ -156,6 +159,17 @@ impl fmt::Display for Grant {
             Grant::Entry { permission, entry } => {
                 write!(f, "`{}`: {}", safe(permission), safe(entry))
             }
+            Grant::Level { permission, level } => {
+                match crate::plugins::manifest::level_phrase(permission, level) {
+                    Some(phrase) => write!(f, "{phrase} (`{permission} = \"{level}\"`)"),
+                    None => write!(
+                        f,
+                        "use `{}` at the level `{}`",
+                        safe(permission),
+                        safe(level)
+                    ),
+                }
+            }
             Grant::SsoCommand(c) => write!(
                 f,
                 "see your SSO identity in `{}` (subject, email, name)",
@@ -175,9 +189,10 @@ pub struct GrantChanges {
     pub dropped: Vec<Grant>,
 }
 
-/// Each permission `asked` holds that `granted` does not: a flag granted off, or a list
-/// entry (an environment) not granted (`"*"` grants any). Generic over the fields, so a
-/// permission added later is compared too.
+/// Each permission `asked` holds that `granted` does not: a flag granted off, a list entry
+/// (an environment) not granted (`"*"` grants any), or a level of an ordered permission
+/// (`files`) above the one granted. Generic over the fields, so a permission added later is
+/// compared too.
 pub(super) fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> Vec<Grant> {
     use serde_json::Value;
     let (Ok(Value::Object(asked)), Ok(Value::Object(granted))) =
@@ -188,6 +203,20 @@ pub(super) fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> 
     let mut more = Vec::new();
     for (key, want) in &asked {
         let have = granted.get(key).unwrap_or(&Value::Null);
+        if let Some(levels) = crate::plugins::manifest::permission_levels(key) {
+            let rank = |v: &Value| v.as_str().and_then(|l| levels.iter().position(|x| *x == l));
+            match (want, rank(want)) {
+                (Value::Null, _) => {}
+                (_, Some(w)) if rank(have).is_some_and(|h| h >= w) => {}
+                (Value::String(level), Some(_)) => more.push(Grant::Level {
+                    permission: key.clone(),
+                    level: level.clone(),
+                }),
+                // A level lmi does not know is never taken as granted.
+                _ => more.push(Grant::Permission(key.clone())),
+            }
+            continue;
+        }
         match (want, have) {
             (Value::Bool(false) | Value::Null, _) => {}
             (Value::Array(items), Value::Array(held)) => {
