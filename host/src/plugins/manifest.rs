@@ -122,13 +122,34 @@ pub struct Permissions {
 }
 
 /// What `files` grants in the directory lmi runs in, in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", expecting = "read or read-write")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FileAccess {
     /// Open, read and list; change nothing.
     Read,
     /// Also create, write, truncate, rename, delete and set times.
     ReadWrite,
+}
+
+/// Only the two strings: TOML would otherwise also offer a table, and say so for `true`.
+impl<'de> Deserialize<'de> for FileAccess {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Level;
+        impl serde::de::Visitor<'_> for Level {
+            type Value = FileAccess;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`read` or `read-write`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FileAccess, E> {
+                match v {
+                    "read" => Ok(FileAccess::Read),
+                    "read-write" => Ok(FileAccess::ReadWrite),
+                    other => Err(E::unknown_variant(other, &["read", "read-write"])),
+                }
+            }
+        }
+        d.deserialize_str(Level)
+    }
 }
 
 impl FileAccess {

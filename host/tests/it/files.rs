@@ -539,7 +539,9 @@ fn a_contract_0_1_component_gets_no_files_even_when_granted() {
     f.home.run(["plugin", "remove", "hostile"]).success();
     f.ask("files = \"read\"", "0.1.0");
     f.home.link(f.plugin.path());
-    f.run(&["read-file", "a.txt"]).success().stdout_has("READ 5 bytes");
+    f.run(&["read-file", "a.txt"])
+        .success()
+        .stdout_has("READ 5 bytes");
     std::fs::copy(
         plugin_dir("tests/fixtures/contract-0.1").join("hostile-0.1.wasm"),
         f.plugin.path().join("hostile.wasm"),

@@ -353,6 +353,50 @@ mod tests {
     }
 
     #[test]
+    fn files_is_ordered_and_data_is_a_switch() {
+        let level = |l: &str| Grant::Level {
+            permission: "files".into(),
+            level: l.into(),
+        };
+        let read = granted(&["a"], "files = \"read\"");
+        let raise = read.changes_for(&manifest(&["a"], "files = \"read-write\"\ndata = true"));
+        assert_eq!(
+            raise.added,
+            vec![Grant::Permission("data".into()), level("read-write")]
+        );
+        assert_eq!(raise.dropped, vec![]);
+        let write = granted(&["a"], "files = \"read-write\"\ndata = true");
+        let lower = write.changes_for(&manifest(&["a"], "files = \"read\""));
+        assert_eq!(lower.added, vec![]);
+        assert_eq!(
+            lower.dropped,
+            vec![Grant::Permission("data".into()), level("read-write")]
+        );
+        let none = write.changes_for(&manifest(&["a"], ""));
+        assert_eq!(none.added, vec![]);
+        assert_eq!(none.dropped.len(), 2);
+        // At run time: a manifest within the grant runs; one above it is named.
+        let m = manifest(&["a"], "files = \"read\"");
+        assert!(write.exceeded_by(&m, "a").is_empty());
+        assert_eq!(Grants::default().exceeded_by(&m, "a"), vec![level("read")]);
+        assert_eq!(
+            [
+                level("read"),
+                level("read-write"),
+                Grant::Permission("data".into())
+            ]
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+            [
+                "read files in the directory you run it from (`files = \"read\"`)",
+                "read and write files in the directory you run it from (`files = \"read-write\"`)",
+                "keep its own data between runs (`data`)",
+            ]
+        );
+    }
+
+    #[test]
     fn any_environment_covers_each_and_each_is_less_than_any() {
         let any = granted(&["a"], "service_token = true\nenvironments = [\"*\"]");
         let dev = manifest(&["a"], "service_token = true\nenvironments = [\"dev\"]");
