@@ -98,6 +98,16 @@ impl Plugin for Hostile {
                 }
                 Ok(0)
             }
+            "head" => {
+                // `head <PATH>`: the first line of a file, cut to the terminal's width (the
+                // benchmark of a plugin that uses files and the terminal).
+                let path = one_arg(command, args, "<PATH>")?;
+                let width = ctx.terminal().width.unwrap_or(80) as usize;
+                let text = std::fs::read_to_string(path).map_err(|e| files::read_error(path, &e))?;
+                let line: String = text.lines().next().unwrap_or("").chars().take(width).collect();
+                writeln!(out, "{line}")?;
+                Ok(0)
+            }
             "files-access" => {
                 writeln!(out, "files-access: {:?}", files::working_dir_access())?;
                 Ok(0)
