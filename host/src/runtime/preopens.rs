@@ -129,6 +129,9 @@ fn check_working_dir(paths: &Paths, plugin: &str) -> Result<(), Withheld> {
     let cwd = std::env::current_dir()
         .and_then(std::fs::canonicalize)
         .map_err(no_dir)?;
+    // Unreadable (mode 0311, or removed meanwhile): withheld now rather than failing the run
+    // when the sandbox opens it.
+    std::fs::read_dir(&cwd).map_err(no_dir)?;
     for lmi in [paths.config_dir(), paths.cache_dir(), paths.data_dir()] {
         if overlaps(&cwd, lmi) {
             return Err(Withheld::HoldsLmiFiles {
