@@ -103,8 +103,15 @@ impl Plugin for Hostile {
                 // benchmark of a plugin that uses files and the terminal).
                 let path = one_arg(command, args, "<PATH>")?;
                 let width = ctx.terminal().width.unwrap_or(80) as usize;
-                let text = std::fs::read_to_string(path).map_err(|e| files::read_error(path, &e))?;
-                let line: String = text.lines().next().unwrap_or("").chars().take(width).collect();
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| files::read_error(path, &e))?;
+                let line: String = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(width)
+                    .collect();
                 writeln!(out, "{line}")?;
                 Ok(0)
             }
