@@ -113,11 +113,13 @@ pub struct Permissions {
     #[serde(default)]
     pub sso_identity: bool,
     /// The directory lmi runs in, as the plugin's working directory (contract 0.2).
-    #[serde(default)]
+    /// Written only when asked for (here and below), so the records of plugins that do not
+    /// ask stay readable by an lmi without these permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<FileAccess>,
     /// A directory of the plugin's own that persists between runs, at `/data` (contract
     /// 0.2; `plugins::data`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub data: bool,
 }
 
