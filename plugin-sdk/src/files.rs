@@ -165,8 +165,7 @@ mod tests {
 
     #[test]
     fn each_refusal_names_what_the_plugin_lacks() {
-        let unreachable = Error::new(
-            ErrorKind::Other,
+        let unreachable = Error::other(
             "failed to find a pre-opened file descriptor through which \"x\" could be opened",
         );
         let msg = |verb, path: &str, writing, e: &Error| explain(verb, Path::new(path), writing, e);
