@@ -17,7 +17,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = manifest.host_compatible();
-    let _ = manifest.permissions.describe();
+    let _ = manifest
+        .permissions
+        .describe(Path::new("/data/plugin-data/fuzz"));
     let written = toml::to_string_pretty(&manifest).expect("a parsed manifest serializes");
     let again = Manifest::parse(&written, path).unwrap_or_else(|e| {
         panic!("the installed copy of a valid manifest is invalid: {e}\n{written}")

@@ -85,6 +85,11 @@ impl Paths {
     pub fn plugins_dir(&self) -> PathBuf {
         self.data.join("plugins")
     }
+    /// `~/.local/share/lmi/plugin-data/`: one directory per plugin granted `data`
+    /// (`plugins::data`).
+    pub fn plugin_data_dir(&self) -> PathBuf {
+        self.data.join("plugin-data")
+    }
     /// `~/.local/share/lmi/`
     pub fn data_dir(&self) -> &Path {
         &self.data

@@ -6,7 +6,9 @@
 //! invocation with a [`Context`]: everything the plugin may learn or do beyond its own
 //! arguments and the terminal (the active environment, the SSO user, the environment's
 //! service token, authenticated service requests) goes through it. The sandbox has no
-//! filesystem, no environment variables and no sockets.
+//! environment variables and no sockets, and files only where the user granted them: the
+//! directory lmi runs in (`files`) and a data directory of the plugin's own at [`DATA_DIR`]
+//! (`data`); see [`files`].
 //!
 //! ```
 //! use std::io::Write;
@@ -136,10 +138,12 @@
 #![warn(missing_docs)]
 
 mod context;
+pub mod files;
 mod mock;
 mod types;
 
 pub use context::{Context, HostContext};
+pub use files::DATA_DIR;
 pub use mock::MockContext;
 pub use types::{
     AccessToken, HostError, LogLevel, Method, PluginError, Request, Response, SsoUser, Terminal,

@@ -87,6 +87,7 @@ exit_by_type!(
     crate::plugins::manifest::ManifestError,
     crate::plugins::store::PluginStoreError,
     crate::runtime::ComponentError,
+    crate::plugins::data::DataDirError,
 );
 
 impl From<crate::runtime::RunError> for CliError {

@@ -39,6 +39,18 @@ pub fn run(
         return Err(CliError::usage(missing));
     }
 
+    // Directories (`files`, `data`) from the same checked permissions: the one gate.
+    // A working directory that holds lmi's own files is withheld, with a warning.
+    let preopens = runtime::Preopens::for_run(
+        ctx.settings.paths(),
+        &plugin.manifest.name,
+        &plugin.label(),
+        &granted,
+    )?;
+    for warning in preopens.warnings() {
+        crate::output::warn(warning);
+    }
+
     let mut sso = None;
     if spec.requires_sso {
         match crate::auth::sso::current_user(&ctx.settings)? {
@@ -65,6 +77,7 @@ pub fn run(
         crate::output::warn(warning);
     }
     let mut host = HostState::new(plugin.label(), granted, ctx.settings.clone())
+        .with_preopens(preopens)
         .requires_sso(spec.requires_sso)
         .with_config(crate::plugins::config::values(&config))
         .with_color(ctx.color);

@@ -117,6 +117,56 @@ pub struct Permissions {
     /// may ask whether someone is signed in.
     #[serde(default)]
     pub sso_identity: bool,
+    /// The directory lmi runs in, as the plugin's working directory (contract 0.2).
+    /// Written only when asked for (here and below), so the records of plugins that do not
+    /// ask stay readable by an lmi without these permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<FileAccess>,
+    /// A directory of the plugin's own that persists between runs, at `/data` (contract
+    /// 0.2; `plugins::data`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data: bool,
+}
+
+/// What `files` grants in the directory lmi runs in, in increasing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileAccess {
+    /// Open, read and list; change nothing.
+    Read,
+    /// Also create, write, truncate, rename, delete and set times.
+    ReadWrite,
+}
+
+/// Only the two strings: TOML would otherwise also offer a table, and say so for `true`.
+impl<'de> Deserialize<'de> for FileAccess {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Level;
+        impl serde::de::Visitor<'_> for Level {
+            type Value = FileAccess;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`read` or `read-write`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FileAccess, E> {
+                match v {
+                    "read" => Ok(FileAccess::Read),
+                    "read-write" => Ok(FileAccess::ReadWrite),
+                    other => Err(E::unknown_variant(other, &["read", "read-write"])),
+                }
+            }
+        }
+        d.deserialize_str(Level)
+    }
+}
+
+impl FileAccess {
+    /// As the manifest spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileAccess::Read => "read",
+            FileAccess::ReadWrite => "read-write",
+        }
+    }
 }
 
 /// What a user grants with each switch, as the install and upgrade prompts say it: the one
@@ -126,6 +176,25 @@ pub fn permission_phrase(key: &str) -> Option<&'static str> {
         "service_requests" => Some("send authenticated requests to the service"),
         "service_token" => Some("read the service access token itself"),
         "sso_identity" => Some("see your SSO identity (subject, email, name) in every command"),
+        "data" => Some("keep its own data between runs"),
+        _ => None,
+    }
+}
+
+/// The levels of a permission whose value is ordered (`files`), lowest first: asking for a
+/// higher one than was granted asks again, a lower one never does.
+pub fn permission_levels(key: &str) -> Option<&'static [&'static str]> {
+    match key {
+        "files" => Some(&["read", "read-write"]),
+        _ => None,
+    }
+}
+
+/// What a user grants with one level of an ordered permission.
+pub fn level_phrase(key: &str, level: &str) -> Option<&'static str> {
+    match (key, level) {
+        ("files", "read") => Some("read files in the directory you run it from"),
+        ("files", "read-write") => Some("read and write files in the directory you run it from"),
         _ => None,
     }
 }
@@ -142,11 +211,16 @@ impl Permissions {
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.service_token && !self.service_requests && !self.sso_identity
+        !self.service_token
+            && !self.service_requests
+            && !self.sso_identity
+            && self.files.is_none()
+            && !self.data
     }
 
-    /// One line per permission, as shown before install.
-    pub fn describe(&self) -> Vec<String> {
+    /// One line per permission, as shown before install; `data_dir` is where the plugin's
+    /// own data would live.
+    pub fn describe(&self, data_dir: &Path) -> Vec<String> {
         let envs = if self.environments.iter().any(|e| e == "*") {
             "any environment".to_owned()
         } else {
@@ -180,6 +254,16 @@ impl Permissions {
         }
         if self.sso_identity {
             lines.push(phrase("sso_identity").to_owned());
+        }
+        if let Some(access) = self.files {
+            lines.push(
+                level_phrase("files", access.as_str())
+                    .unwrap_or("files")
+                    .to_owned(),
+            );
+        }
+        if self.data {
+            lines.push(format!("{} (in {})", phrase("data"), data_dir.display()));
         }
         lines
     }
@@ -370,8 +454,10 @@ impl Manifest {
 
     /// What installing the plugin grants, one line each, as shown before install and by
     /// `validate`: its permissions, and which commands see the SSO identity.
-    pub fn grants(&self) -> Vec<String> {
-        let mut lines = self.permissions.describe();
+    pub fn grants(&self, paths: &crate::paths::Paths) -> Vec<String> {
+        let mut lines = self
+            .permissions
+            .describe(&crate::plugins::data::dir(paths, &self.name));
         let sso: Vec<_> = self
             .commands
             .iter()

@@ -2,5 +2,6 @@
 //! loads wasm; see `runtime` for that.
 
 pub mod config;
+pub mod data;
 pub mod manifest;
 pub mod store;

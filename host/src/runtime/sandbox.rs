@@ -1,6 +1,7 @@
 //! One sandboxed run of a plugin command: a fresh store with a memory cap and a wall-clock
-//! deadline, WASI with the terminal's stdio and nothing else (no preopened directories, no
-//! environment variables, no sockets), and `cli-context` for everything the host offers.
+//! deadline, WASI with the terminal's stdio and nothing else (no environment variables, no
+//! sockets, and no directories but those `preopens` grants), and `cli-context` for
+//! everything the host offers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,11 +85,22 @@ impl Sandbox {
             secs: limits.timeout.as_secs(),
         };
 
+        let contract = Contract::of(&self.engine, component).ok_or_else(|| {
+            load(wasmtime::Error::msg(
+                "it exports neither lmi:plugin/command@0.2 nor @0.1",
+            ))
+        })?;
         let mut argv = vec![command.to_owned()];
         argv.extend(args.iter().cloned());
-        // No preopened directories, no environment variables, and no network: sockets,
-        // name lookups and every address are refused.
+        // No environment variables, and no network: sockets, name lookups and every address
+        // are refused. Directories only as granted (`preopens`).
         let mut wasi = WasiCtx::builder();
+        host.preopens
+            .apply(&mut wasi, contract)
+            .map_err(|e| RunError::Load {
+                plugin: plugin.clone(),
+                cause: format!("{e:#}"),
+            })?;
         wasi.inherit_stdio()
             .args(&argv)
             .allow_tcp(false)
@@ -142,11 +154,6 @@ impl Sandbox {
             }
         };
         let run = async {
-            let contract = Contract::of(&self.engine, component).ok_or_else(|| {
-                load(wasmtime::Error::msg(
-                    "it exports neither lmi:plugin/command@0.2 nor @0.1",
-                ))
-            })?;
             let linker = linker_for(&self.engine, component, contract).map_err(load)?;
             // Each contract's own bindings; a 0.1 plugin's answer is converted to 0.2's.
             let ran = match contract {

@@ -31,6 +31,8 @@ pub struct HostState {
     /// What to tell the user if the run ends in `auth-failed`: the hint of the last host
     /// call that failed authentication (`None`: the plugin's own verdict; sign in).
     pub(super) auth_hint: Option<&'static str>,
+    /// The directories the run may open (`files`, `data`); none by default.
+    pub(super) preopens: super::preopens::Preopens,
 }
 
 impl HostState {
@@ -46,7 +48,15 @@ impl HostState {
             config: std::collections::BTreeMap::new(),
             color: crate::output::ColorChoice::Auto,
             auth_hint: None,
+            preopens: super::preopens::Preopens::default(),
         }
+    }
+
+    /// The directories the run may open, decided from the same permissions
+    /// ([`super::preopens::Preopens::for_run`]).
+    pub fn with_preopens(mut self, preopens: super::preopens::Preopens) -> Self {
+        self.preopens = preopens;
+        self
     }
 
     /// `--color`, which `terminal.info` honours before the environment's conventions.

@@ -5,6 +5,7 @@
 mod completions;
 mod contract;
 mod doctor;
+mod files;
 mod hardening;
 mod idp_harness;
 mod manifests;

@@ -258,3 +258,38 @@ fn a_plugin_without_an_environment_learns_where_to_choose_one() {
         .stdout_has("lmi/.env");
     assert_eq!(idp.requests().len(), 0);
 }
+
+/// The api example (§9): `--service` reaches a named service, and its `service` setting,
+/// set per environment in the env file, chooses one when the flag is absent.
+#[test]
+fn the_api_example_uses_a_second_service_and_its_setting() {
+    let idp = provider();
+    let bill = billing();
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/api"));
+    home.global_env("default_environment=dev\n");
+    let env = format!(
+        "{}OAUTH_SERVICE_BILLING_URL={}\n",
+        idp.client_credentials_env("svc-secret-5e1"),
+        bill.url("/billing")
+    );
+    home.env_file("dev", &env);
+    home.run(["api", "get", "v1/x"])
+        .success()
+        .stdout_has("\"default\"");
+    home.run(["api", "--service", "billing", "get", "v1/x"])
+        .success()
+        .stdout_has("\"billing\"");
+    home.env_file("dev", &format!("{env}LMI_PLUGIN_API__SERVICE=billing\n"));
+    home.run(["api", "get", "v1/invoices"])
+        .success()
+        .stdout_has("\"billing\"");
+    home.run(["plugin", "config", "api"])
+        .success()
+        .stdout_has("service")
+        .stdout_has("dev.env");
+    assert_eq!(bill.count("/billing/v1/invoices"), 1);
+    home.run(["api", "-s", "search", "get", "v1/x"])
+        .code(2)
+        .stderr_has("OAUTH_SERVICE_SEARCH_URL");
+}

@@ -1,20 +1,28 @@
 //! `api`: call the active environment's service with the credentials lmi holds.
 //!
-//! * `lmi api get [-i] [-H NAME:VALUE]... <PATH>` sends an authenticated `GET` through the
-//!   host (which attaches the token and retries once on a 401) and prints the body. A
-//!   non-2xx status is reported on stderr with exit code 1. When lmi says colour is wanted
-//!   (`terminal.info`: a terminal, or `lmi --color always`), a JSON body is printed indented
-//!   and coloured; otherwise exactly as it came, for pipes and scripts.
+//! * `lmi api get [-i] [-H NAME:VALUE]... [-o FILE] <PATH>` sends an authenticated `GET`
+//!   through the host (which attaches the token and retries once on a 401) and prints the
+//!   body, or writes it to FILE in the directory lmi runs in. A non-2xx status is reported
+//!   on stderr with exit code 1. When lmi says colour is wanted (`terminal.info`: a
+//!   terminal, or `lmi --color always`), a JSON body is printed indented and coloured;
+//!   otherwise exactly as it came, for pipes and scripts.
+//! * `lmi api post|put|patch [-d TEXT|@FILE|@-] ... <PATH>` sends a body: the text itself,
+//!   the file FILE (in the directory lmi runs in), or stdin; `delete` sends none.
 //! * `lmi api token` prints the environment's service access token (for scripts).
+//! * `--service NAME` (`-s`, before or after the subcommand) sends to the environment's named
+//!   service `NAME` (`OAUTH_SERVICE_<NAME>_URL`) instead of its default one; the plugin
+//!   setting `service` (`LMI_PLUGIN_API__SERVICE`, e.g. per environment in its env file)
+//!   chooses one when the flag is absent.
 //!
 //! The plugin never sees a URL or a client secret: paths are resolved by the host against
-//! `OAUTH_SERVICE_URL`. Argument parsing is clap's derive API, so `lmi api --help` and
-//! `lmi api get --help` work inside the sandbox.
+//! `OAUTH_SERVICE_URL`. Files are the `files = "read-write"` grant: only the directory lmi
+//! runs in, refusals explained by `lmi_plugin_sdk::files`. Argument parsing is clap's
+//! derive API, so `lmi api --help` and `lmi api get --help` work inside the sandbox.
 
 use std::io::Write;
 
-use clap::{Parser, Subcommand};
-use lmi_plugin_sdk::{Context, Plugin, PluginError, Request, Response};
+use clap::{Args, Parser, Subcommand};
+use lmi_plugin_sdk::{Context, Method, Plugin, PluginError, Request, Response, files};
 
 /// The plugin; see the crate docs for its commands.
 pub struct Api;
@@ -30,23 +38,49 @@ impl Plugin for Api {
             Ok(cli) => cli,
             Err(error) => return clap_error(ctx, &error),
         };
+        // The flag, else the user's setting, else the environment's default service. (A
+        // manifest without the setting, or a test context, answers `denied`: no setting.)
+        let service = cli.service.or_else(|| ctx.config("service").ok().flatten());
+        let service = service.as_deref();
         match cli.command {
-            Command::Get {
-                path,
-                headers,
-                include,
-            } => get(ctx, &path, &headers, include),
-            Command::Token => token(ctx),
+            Command::Get(exchange) => send(ctx, service, Method::Get, &exchange, None),
+            Command::Delete(exchange) => send(ctx, service, Method::Delete, &exchange, None),
+            Command::Post(body) => send(
+                ctx,
+                service,
+                Method::Post,
+                &body.exchange,
+                body.data.as_deref(),
+            ),
+            Command::Put(body) => send(
+                ctx,
+                service,
+                Method::Put,
+                &body.exchange,
+                body.data.as_deref(),
+            ),
+            Command::Patch(body) => send(
+                ctx,
+                service,
+                Method::Patch,
+                &body.exchange,
+                body.data.as_deref(),
+            ),
+            Command::Token => token(ctx, service),
         }
     }
 }
 
 lmi_plugin_sdk::export!(Api);
 
-/// Send authenticated requests to the active environment's service.
+/// Send authenticated requests to the active environment's services.
 #[derive(Debug, Parser)]
 #[command(name = "api", bin_name = "lmi api", version)]
 struct Cli {
+    /// The environment's named service to call (OAUTH_SERVICE_<NAME>_URL); default: the
+    /// `service` setting, else the environment's default service.
+    #[arg(short, long, global = true, value_name = "NAME")]
+    service: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,18 +88,42 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send an authenticated GET request and print the response body.
-    Get {
-        /// Path relative to the service URL, with an optional query: `v1/items?limit=5`.
-        path: String,
-        /// Add a request header; repeatable.
-        #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", value_parser = parse_header)]
-        headers: Vec<(String, String)>,
-        /// Print the status line and response headers before the body.
-        #[arg(short, long)]
-        include: bool,
-    },
+    Get(Exchange),
+    /// Send an authenticated POST request with a body (-d).
+    Post(WithBody),
+    /// Send an authenticated PUT request with a body (-d).
+    Put(WithBody),
+    /// Send an authenticated PATCH request with a body (-d).
+    Patch(WithBody),
+    /// Send an authenticated DELETE request.
+    Delete(Exchange),
     /// Print the environment's service access token.
     Token,
+}
+
+#[derive(Debug, Args)]
+struct Exchange {
+    /// Path relative to the service URL, with an optional query: `v1/items?limit=5`.
+    path: String,
+    /// Add a request header; repeatable.
+    #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// Print the status line and response headers before the body.
+    #[arg(short, long)]
+    include: bool,
+    /// Write the response body to FILE (in the directory lmi runs in) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct WithBody {
+    #[command(flatten)]
+    exchange: Exchange,
+    /// The request body: TEXT itself, @FILE for a file in the directory lmi runs in, or @-
+    /// for stdin. A body that is JSON is sent as `application/json` unless -H says otherwise.
+    #[arg(short, long, value_name = "TEXT|@FILE")]
+    data: Option<String>,
 }
 
 fn parse_header(raw: &str) -> Result<(String, String), String> {
@@ -91,25 +149,71 @@ fn clap_error(ctx: &dyn Context, error: &clap::Error) -> Result<u8, PluginError>
     }
 }
 
-fn get(
+/// The body `--data` names: the text itself, `@FILE` read from the working directory, or
+/// `@-` read from stdin.
+fn body(data: &str) -> Result<Vec<u8>, PluginError> {
+    match data.strip_prefix('@') {
+        Some("-") => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .map_err(|e| files::read_error("stdin", &e))?;
+            Ok(bytes)
+        }
+        Some(file) => std::fs::read(file).map_err(|e| files::read_error(file, &e)),
+        None => Ok(data.as_bytes().to_vec()),
+    }
+}
+
+fn send(
     ctx: &dyn Context,
-    path: &str,
-    headers: &[(String, String)],
-    include: bool,
+    service: Option<&str>,
+    method: Method,
+    exchange: &Exchange,
+    data: Option<&str>,
 ) -> Result<u8, PluginError> {
-    let mut request = Request::get(path);
+    let Exchange {
+        path,
+        headers,
+        include,
+        output,
+    } = exchange;
+    let mut request = Request::new(method, path.as_str());
+    if let Some(service) = service {
+        request = request.to_service(service);
+    }
     for (name, value) in headers {
         request = request.with_header(name, value);
     }
+    if let Some(data) = data {
+        let bytes = body(data)?;
+        let typed = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        request = if !typed && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+            request
+                .with_header("content-type", "application/json")
+                .with_body(bytes)
+        } else {
+            request.with_body(bytes)
+        };
+    }
     let response = ctx.send_request(request)?;
-    if include {
+    if *include {
         write_head(&mut *ctx.stdout(), &response)?;
     }
     if !response.is_success() {
         let mut err = ctx.stderr();
-        writeln!(err, "api: GET {path} returned HTTP {}", response.status)?;
+        writeln!(
+            err,
+            "api: {method} {path} returned HTTP {}",
+            response.status
+        )?;
         write_body(&mut *err, &response)?;
         return Ok(1);
+    }
+    if let Some(file) = output {
+        std::fs::write(file, &response.body).map_err(|e| files::write_error(file, &e))?;
+        return Ok(0);
     }
     // Parsed only when it will be shown coloured: a body may be up to 32 MiB.
     if ctx.terminal().color
@@ -183,8 +287,11 @@ fn write_body(out: &mut dyn Write, response: &Response) -> std::io::Result<()> {
     Ok(())
 }
 
-fn token(ctx: &dyn Context) -> Result<u8, PluginError> {
-    let token = ctx.get_token()?;
+fn token(ctx: &dyn Context, service: Option<&str>) -> Result<u8, PluginError> {
+    let token = match service {
+        Some(service) => ctx.get_service_token(service)?,
+        None => ctx.get_token()?,
+    };
     writeln!(ctx.stdout(), "{}", token.secret())?;
     Ok(0)
 }
@@ -272,6 +379,96 @@ mod tests {
     }
 
     #[test]
+    fn a_body_comes_from_text_or_a_file_and_json_is_typed() {
+        let dir = std::env::temp_dir().join(format!("api-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("body.json");
+        std::fs::write(&file, r#"{"name":"w"}"#).unwrap();
+        let ctx = MockContext::new()
+            .with_response("v1/items", Response::new(201, "made"))
+            .with_response("v1/notes", Response::new(200, ""));
+        let at_file = format!("@{}", file.display());
+        assert_eq!(run(&ctx, &["post", "-d", &at_file, "v1/items"]), Ok(0));
+        assert_eq!(
+            run(
+                &ctx,
+                &[
+                    "put",
+                    "-H",
+                    "content-type: text/plain",
+                    "-d",
+                    "{}",
+                    "v1/notes"
+                ]
+            ),
+            Ok(0)
+        );
+        assert_eq!(
+            run(&ctx, &["patch", "--data", "plain words", "v1/notes"]),
+            Ok(0)
+        );
+        let requests = ctx.requests();
+        assert_eq!(requests[0].method, Method::Post);
+        assert_eq!(requests[0].body.as_deref(), Some(&br#"{"name":"w"}"#[..]));
+        assert_eq!(
+            requests[0].headers,
+            [("content-type".to_string(), "application/json".to_string())]
+        );
+        assert_eq!(
+            requests[1].headers,
+            [("content-type".to_string(), "text/plain".to_string())]
+        );
+        assert_eq!(requests[2].body.as_deref(), Some(&b"plain words"[..]));
+        assert!(requests[2].headers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn output_goes_to_a_file_and_an_unreadable_body_is_a_failure_naming_it() {
+        let dir = std::env::temp_dir().join(format!("api-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("items.json");
+        let ctx = MockContext::new().with_response("v1/items", Response::json(200, "[1]"));
+        let out_arg = out.display().to_string();
+        assert_eq!(run(&ctx, &["get", "-o", &out_arg, "v1/items"]), Ok(0));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "[1]");
+        assert_eq!(ctx.stdout_text(), "");
+        let missing = format!("@{}", dir.join("missing.json").display());
+        let Err(PluginError::Failed(message)) = run(&ctx, &["post", "-d", &missing, "v1/items"])
+        else {
+            panic!("expected a failure");
+        };
+        assert!(message.starts_with("cannot read `"), "{message}");
+        assert_eq!(ctx.requests().len(), 1, "nothing sent without its body");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--service` (or the `service` setting) sends to a named service; the flag wins.
+    #[test]
+    fn a_named_service_comes_from_the_flag_or_the_setting() {
+        let ctx = MockContext::new()
+            .with_config("service", "billing")
+            .with_service_response("billing", "v1/invoices", Response::json(200, "[1]"))
+            .with_service_response("search", "v1/invoices", Response::json(200, "[2]"));
+        assert_eq!(run(&ctx, &["get", "v1/invoices"]), Ok(0));
+        assert_eq!(run(&ctx, &["get", "-s", "search", "v1/invoices"]), Ok(0));
+        assert_eq!(
+            run(&ctx, &["--service", "search", "get", "v1/invoices"]),
+            Ok(0)
+        );
+        assert_eq!(ctx.stdout_text(), "[1]\n[2]\n[2]\n");
+        let services: Vec<_> = ctx.requests().into_iter().map(|r| r.service).collect();
+        assert_eq!(
+            services,
+            [
+                Some("billing".into()),
+                Some("search".into()),
+                Some("search".into())
+            ]
+        );
+    }
+
+    #[test]
     fn token_prints_the_token() {
         let ctx = MockContext::new().with_token("t0k3n");
         assert_eq!(run(&ctx, &["token"]), Ok(0));
@@ -292,7 +489,8 @@ mod tests {
         let ctx = MockContext::new();
         assert_eq!(run(&ctx, &["--help"]), Ok(0));
         let help = ctx.stdout_text();
-        assert!(help.contains("Usage: lmi api <COMMAND>"), "{help}");
+        assert!(help.contains("Usage: lmi api [OPTIONS] <COMMAND>"), "{help}");
+        assert!(help.contains("--service <NAME>"), "{help}");
         assert!(help.contains("get"), "{help}");
 
         let ctx = MockContext::new();

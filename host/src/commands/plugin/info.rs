@@ -66,7 +66,10 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
         ));
     }
     // What a run gets is what was granted at install, whatever the manifest says now.
-    let perms = p.grants.permissions.describe();
+    let perms = p
+        .grants
+        .permissions
+        .describe(&crate::plugins::data::dir(ctx.settings.paths(), &m.name));
     output::line(format_args!(
         "permissions granted: {}",
         if perms.is_empty() {

@@ -209,7 +209,7 @@ pub fn inspect(ctx: &Ctx, dir: &Path) -> Result<Inspection, CliError> {
             }),
         );
     }
-    let asks = m.grants();
+    let asks = m.grants(ctx.settings.paths());
     check(
         "permissions",
         Ok(format!(
@@ -221,6 +221,13 @@ pub fn inspect(ctx: &Ctx, dir: &Path) -> Result<Inspection, CliError> {
             }
         )),
     );
+    // Contract 0.1 has no files: a 0.1 plugin asking for them would run without them, so
+    // it is refused rather than installed with a grant it can never use.
+    if let Some((_, compiled)) = &checked
+        && let Some(problem) = beyond_contract(&m, compiled.contract)
+    {
+        check("permissions", Err(problem));
+    }
     let ok = findings.iter().all(|f| f.outcome.is_ok());
     let candidate = match checked {
         Some((bytes, compiled)) if ok => Some(Candidate {
@@ -235,6 +242,29 @@ pub fn inspect(ctx: &Ctx, dir: &Path) -> Result<Inspection, CliError> {
     Ok(Inspection {
         findings,
         candidate,
+    })
+}
+
+/// What `m` asks for that its component's `contract` cannot use: `files` and `data` need
+/// contract 0.2.
+fn beyond_contract(m: &Manifest, contract: runtime::bindings::Contract) -> Option<String> {
+    let p = &m.permissions;
+    let asked: Vec<&str> = [
+        p.files.is_some().then_some("`files`"),
+        p.data.then_some("`data`"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (contract == runtime::bindings::Contract::V0_1 && !asked.is_empty()).then(|| {
+        format!(
+            "plugin {} {} asks for {} in [permissions], but its component implements {}, which has no files or data directory: rebuild it against lmi:plugin@0.2 (the current SDK), or remove {} from its manifest",
+            m.name,
+            m.version,
+            asked.join(" and "),
+            contract.name(),
+            if asked.len() == 1 { "it" } else { "them" },
+        )
     })
 }
 

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use super::inspect;
 use crate::commands::{CliError, Ctx};
 use crate::output;
+use crate::paths::Paths;
 use crate::plugins::manifest::Manifest;
 use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, Store};
 use crate::runtime::{self, ArtifactCache, component_sha256};
@@ -34,7 +35,7 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
         None => output::note(format_args!("Installing {} {}", m.name, m.version)),
     }
     let agreed = match &previous {
-        None => confirm_install(m, yes)?,
+        None => confirm_install(m, ctx.settings.paths(), yes)?,
         Some(prev) => confirm_upgrade(m, &prev.grants.changes_for(m), yes)?,
     };
 
@@ -91,12 +92,15 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
 
 /// Shows everything the plugin asks for and gets the user's consent (or `--yes`); returns
 /// what was agreed to.
-fn confirm_install(m: &Manifest, yes: bool) -> Result<Vec<Grant>, CliError> {
+fn confirm_install(m: &Manifest, paths: &Paths, yes: bool) -> Result<Vec<Grant>, CliError> {
     output::note(format_args!("{} {} asks to:", m.name, m.version));
-    output::note(
-        "  - run in the lmi sandbox (no files, environment variables or network of its own)",
-    );
-    for line in m.grants() {
+    let p = &m.permissions;
+    output::note(if p.files.is_none() && !p.data {
+        "  - run in the lmi sandbox (no files, environment variables or network of its own)"
+    } else {
+        "  - run in the lmi sandbox (no environment variables or network of its own, and no files but those below)"
+    });
+    for line in m.grants(paths) {
         output::note(format_args!("  - {line}"));
     }
     ask(

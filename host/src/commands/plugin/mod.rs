@@ -36,8 +36,13 @@ pub enum PluginCommand {
     /// Show the settings an installed plugin declares, whether each is set and where from
     /// (secret values are never shown).
     Config { name: String },
-    /// Uninstall a plugin.
-    Remove { name: String },
+    /// Uninstall a plugin, and delete its data directory (`data = true`).
+    Remove {
+        name: String,
+        /// Keep the plugin's data directory (for a reinstall later).
+        #[arg(long)]
+        keep_data: bool,
+    },
     /// Run every install check on a plugin directory without installing it.
     Validate { dir: PathBuf },
     /// Create a new plugin project: a Rust crate that builds to a component and installs as is.
@@ -61,7 +66,7 @@ impl PluginCommand {
             PluginCommand::List => list::run(ctx),
             PluginCommand::Info { name } => info::run(ctx, &name),
             PluginCommand::Config { name } => config::run(ctx, &name),
-            PluginCommand::Remove { name } => remove::run(ctx, &name),
+            PluginCommand::Remove { name, keep_data } => remove::run(ctx, &name, keep_data),
             PluginCommand::Validate { dir } => validate::run(ctx, &dir),
             PluginCommand::New {
                 name,

@@ -108,6 +108,9 @@ pub enum Grant {
     /// One entry of a list permission: an environment where the service permissions apply
     /// (`"*"`: any).
     Entry { permission: String, entry: String },
+    /// A level of an ordered permission (`files = "read-write"`): asked for when it is
+    /// higher than the level granted.
+    Level { permission: String, level: String },
     /// A command that sees the user's SSO identity (`requires_sso`).
     SsoCommand(String),
     /// A command the plugin provides (owns, once installed with it).
@@ -169,6 +172,17 @@ impl fmt::Display for Grant {
             Grant::Entry { permission, entry } => {
                 write!(f, "`{}`: {}", safe(permission), safe(entry))
             }
+            Grant::Level { permission, level } => {
+                match crate::plugins::manifest::level_phrase(permission, level) {
+                    Some(phrase) => write!(f, "{phrase} (`{permission} = \"{level}\"`)"),
+                    None => write!(
+                        f,
+                        "use `{}` at the level `{}`",
+                        safe(permission),
+                        safe(level)
+                    ),
+                }
+            }
             Grant::SsoCommand(c) => write!(
                 f,
                 "see your SSO identity in `{}` (subject, email, name)",
@@ -188,9 +202,10 @@ pub struct GrantChanges {
     pub dropped: Vec<Grant>,
 }
 
-/// Each permission `asked` holds that `granted` does not: a flag granted off, or a list
-/// entry (an environment) not granted (`"*"` grants any). Generic over the fields, so a
-/// permission added later is compared too.
+/// Each permission `asked` holds that `granted` does not: a flag granted off, a list entry
+/// (an environment) not granted (`"*"` grants any), or a level of an ordered permission
+/// (`files`) above the one granted. Generic over the fields, so a permission added later is
+/// compared too.
 pub(super) fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> Vec<Grant> {
     use serde_json::Value;
     let (Ok(Value::Object(asked)), Ok(Value::Object(granted))) =
@@ -201,6 +216,20 @@ pub(super) fn permissions_beyond(asked: &Permissions, granted: &Permissions) -> 
     let mut more = Vec::new();
     for (key, want) in &asked {
         let have = granted.get(key).unwrap_or(&Value::Null);
+        if let Some(levels) = crate::plugins::manifest::permission_levels(key) {
+            let rank = |v: &Value| v.as_str().and_then(|l| levels.iter().position(|x| *x == l));
+            match (want, rank(want)) {
+                (Value::Null, _) => {}
+                (_, Some(w)) if rank(have).is_some_and(|h| h >= w) => {}
+                (Value::String(level), Some(_)) => more.push(Grant::Level {
+                    permission: key.clone(),
+                    level: level.clone(),
+                }),
+                // A level lmi does not know is never taken as granted.
+                _ => more.push(Grant::Permission(key.clone())),
+            }
+            continue;
+        }
         match (want, have) {
             (Value::Bool(false) | Value::Null, _) => {}
             (Value::Array(items), Value::Array(held)) => {
@@ -355,6 +384,50 @@ mod tests {
             ]
         );
         assert_eq!(changes.dropped, vec![]);
+    }
+
+    #[test]
+    fn files_is_ordered_and_data_is_a_switch() {
+        let level = |l: &str| Grant::Level {
+            permission: "files".into(),
+            level: l.into(),
+        };
+        let read = granted(&["a"], "files = \"read\"");
+        let raise = read.changes_for(&manifest(&["a"], "files = \"read-write\"\ndata = true"));
+        assert_eq!(
+            raise.added,
+            vec![Grant::Permission("data".into()), level("read-write")]
+        );
+        assert_eq!(raise.dropped, vec![]);
+        let write = granted(&["a"], "files = \"read-write\"\ndata = true");
+        let lower = write.changes_for(&manifest(&["a"], "files = \"read\""));
+        assert_eq!(lower.added, vec![]);
+        assert_eq!(
+            lower.dropped,
+            vec![Grant::Permission("data".into()), level("read-write")]
+        );
+        let none = write.changes_for(&manifest(&["a"], ""));
+        assert_eq!(none.added, vec![]);
+        assert_eq!(none.dropped.len(), 2);
+        // At run time: a manifest within the grant runs; one above it is named.
+        let m = manifest(&["a"], "files = \"read\"");
+        assert!(write.exceeded_by(&m, "a").is_empty());
+        assert_eq!(Grants::default().exceeded_by(&m, "a"), vec![level("read")]);
+        assert_eq!(
+            [
+                level("read"),
+                level("read-write"),
+                Grant::Permission("data".into())
+            ]
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+            [
+                "read files in the directory you run it from (`files = \"read\"`)",
+                "read and write files in the directory you run it from (`files = \"read-write\"`)",
+                "keep its own data between runs (`data`)",
+            ]
+        );
     }
 
     #[test]

@@ -194,6 +194,16 @@ impl Home {
         Run::from(self.cmd(args).output().expect("spawn lmi"))
     }
 
+    /// Runs `lmi` to completion with `dir` as its working directory (what a plugin granted
+    /// `files` sees).
+    pub fn run_in<I, S>(&self, dir: &Path, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Run::from(self.cmd(args).current_dir(dir).output().expect("spawn lmi"))
+    }
+
     /// Starts every run at once and waits for all of them: the one way tests race processes
     /// against each other. The results are in the order of `jobs`.
     pub fn spawn_all<S: AsRef<OsStr>>(&self, jobs: &[Vec<S>]) -> Vec<Run> {

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::io::Write;
 
-use lmi_plugin_sdk::{Context, LogLevel, Plugin, PluginError, Request};
+use lmi_plugin_sdk::{Context, LogLevel, Plugin, PluginError, Request, files};
 
 /// The fixture plugin; see README.md.
 pub struct Hostile;
@@ -41,9 +41,82 @@ impl Plugin for Hostile {
             "read-file" => {
                 let path = one_arg(command, args, "<PATH>")?;
                 match std::fs::read_to_string(path) {
-                    Ok(text) => writeln!(out, "read-file: READ {} bytes", text.len())?,
-                    Err(error) => writeln!(out, "read-file: denied: {error}")?,
+                    Ok(text) => writeln!(out, "read-file: READ {} bytes: {text}", text.len())?,
+                    Err(error) => writeln!(
+                        out,
+                        "read-file: denied: {}",
+                        files::read_error(path, &error)
+                    )?,
                 }
+                Ok(0)
+            }
+            "write-file" => {
+                // `write-file <PATH> <TEXT>`: create or replace PATH with TEXT.
+                let [path, text] = args else {
+                    return Err(PluginError::usage("usage: lmi write-file <PATH> <TEXT>"));
+                };
+                match std::fs::write(path, text) {
+                    Ok(()) => writeln!(out, "write-file: WROTE {} bytes", text.len())?,
+                    Err(error) => writeln!(
+                        out,
+                        "write-file: denied: {}",
+                        files::write_error(path, &error)
+                    )?,
+                }
+                Ok(0)
+            }
+            "list" => {
+                let dir = one_arg(command, args, "<DIR>")?;
+                match std::fs::read_dir(dir).and_then(|d| {
+                    d.map(|e| e.map(|e| e.file_name()))
+                        .collect::<Result<Vec<_>, _>>()
+                }) {
+                    Ok(mut names) => {
+                        names.sort();
+                        let names: Vec<_> = names.iter().map(|n| n.to_string_lossy()).collect();
+                        writeln!(out, "list: LISTED {}", names.join(" "))?
+                    }
+                    Err(error) => {
+                        writeln!(out, "list: denied: {}", files::read_error(dir, &error))?
+                    }
+                }
+                Ok(0)
+            }
+            "fs" => {
+                // `fs <OP> <PATH> [<ARG>]`: one change to the filesystem, for the read-only
+                // grant's tests; prints `fs OP: DONE` or `fs OP: denied: <why>`.
+                let (op, path, arg) = match args {
+                    [op, path] => (op.as_str(), path.as_str(), ""),
+                    [op, path, arg] => (op.as_str(), path.as_str(), arg.as_str()),
+                    _ => return Err(PluginError::usage("usage: lmi fs <OP> <PATH> [<ARG>]")),
+                };
+                match change(op, path, arg) {
+                    Ok(()) => writeln!(out, "fs {op}: DONE")?,
+                    Err(error) => {
+                        writeln!(out, "fs {op}: denied: {}", files::write_error(path, &error))?
+                    }
+                }
+                Ok(0)
+            }
+            "head" => {
+                // `head <PATH>`: the first line of a file, cut to the terminal's width (the
+                // benchmark of a plugin that uses files and the terminal).
+                let path = one_arg(command, args, "<PATH>")?;
+                let width = ctx.terminal().width.unwrap_or(80) as usize;
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| files::read_error(path, &e))?;
+                let line: String = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(width)
+                    .collect();
+                writeln!(out, "{line}")?;
+                Ok(0)
+            }
+            "files-access" => {
+                writeln!(out, "files-access: {:?}", files::working_dir_access())?;
                 Ok(0)
             }
             "read-env" => {
@@ -233,6 +306,63 @@ fn one_arg<'a>(command: &str, args: &'a [String], name: &str) -> Result<&'a str,
         [arg] => Ok(arg),
         _ => Err(PluginError::usage(format!("usage: lmi {command} {name}"))),
     }
+}
+
+/// One change to the filesystem: `create` (a new file), `append`, `truncate`, `rename` (to
+/// ARG), `unlink`, `mkdir`, `rmdir`, `symlink` (PATH pointing at ARG), `hardlink` (PATH to
+/// the file ARG) or `touch` (set its modification time).
+fn change(op: &str, path: &str, arg: &str) -> std::io::Result<()> {
+    use std::fs::{self, OpenOptions};
+    match op {
+        "create" => OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map(drop),
+        "append" => OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(arg.as_bytes())),
+        "truncate" => OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map(drop),
+        "rename" => fs::rename(path, arg),
+        "unlink" => fs::remove_file(path),
+        "mkdir" => fs::create_dir(path),
+        "rmdir" => fs::remove_dir(path),
+        "symlink" => symlink(arg, path),
+        "hardlink" => fs::hard_link(arg, path),
+        "touch" => {
+            fs::File::open(path).and_then(|f| f.set_modified(std::time::SystemTime::UNIX_EPOCH))
+        }
+        other => Err(std::io::Error::other(format!(
+            "unknown fs operation `{other}`"
+        ))),
+    }
+}
+
+/// wasi-libc's `symlink` (std's WASI one is unstable): the plugin plants a link.
+#[cfg(target_os = "wasi")]
+fn symlink(target: &str, link: &str) -> std::io::Result<()> {
+    unsafe extern "C" {
+        fn symlink(target: *const std::ffi::c_char, link: *const std::ffi::c_char) -> i32;
+    }
+    let c = |s: &str| std::ffi::CString::new(s).map_err(std::io::Error::other);
+    let (target, link) = (c(target)?, c(link)?);
+    // SAFETY: two NUL-terminated strings that outlive the call.
+    match unsafe { symlink(target.as_ptr(), link.as_ptr()) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn symlink(_target: &str, _link: &str) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "symbolic links are made only inside the sandbox",
+    ))
 }
 
 /// Burns CPU until the host's deadline interrupts it.
