@@ -38,7 +38,12 @@ pub enum DataDirError {
 
 impl ExitStatus for DataDirError {
     fn exit(&self) -> Exit {
-        Exit::Usage
+        match self {
+            // Something planted in its place: the user must look at it.
+            DataDirError::NotOurs { .. } => Exit::Usage,
+            // A full disk, a permission denied: the run failed.
+            DataDirError::Io { .. } => Exit::Failure,
+        }
     }
 }
 
@@ -80,7 +85,11 @@ pub fn prepare(paths: &Paths, name: &str) -> Result<PathBuf, DataDirError> {
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             // Not recursive: the parent was checked above, and an existing entry (a link
             // planted meanwhile) must fail here rather than be adopted.
-            builder.create(&path).map_err(io)?;
+            // Another run creating it at the same moment is fine: the check below decides.
+            match builder.create(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(e)),
+                _ => {}
+            }
         }
         Err(e) => return Err(io(e)),
     }

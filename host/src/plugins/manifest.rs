@@ -109,8 +109,9 @@ pub struct Permissions {
     pub environments: Vec<String>,
     /// The environment's named services (`OAUTH_SERVICE_<NAME>_URL`) the two above also
     /// reach, besides its default service (`OAUTH_SERVICE_URL`), which needs no entry;
-    /// `"*"` means any (a generic client such as the `api` example).
-    #[serde(default)]
+    /// `"*"` means any (a generic client such as the `api` example). Not written when
+    /// empty, so an lmi that predates it still reads other plugins' grant records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
     /// May read the signed-in user's SSO identity (`get-sso-user`: subject, email, name) in
     /// every command. Without it only `requires_sso` commands see the identity; any plugin
@@ -228,29 +229,27 @@ impl Permissions {
         };
         let phrase = |key| permission_phrase(key).unwrap_or(key);
         let mut lines = Vec::new();
-        let services = if self.services.is_empty() {
-            String::new()
-        } else {
-            if self.services.iter().any(|s| s == "*") {
-                " and any of its named services".to_owned()
-            } else {
-                let named: Vec<String> = self.services.iter().map(|s| format!("`{s}`")).collect();
-                format!(" and its services {}", named.join(", "))
-            }
-        };
         if self.service_requests {
             let echo = if self.service_token {
                 String::new()
             } else {
                 format!("; {ECHO_CAVEAT}")
             };
-            lines.push(format!(
-                "{}{services} ({envs}){echo}",
-                phrase("service_requests")
-            ));
+            lines.push(format!("{} ({envs}){echo}", phrase("service_requests")));
         }
         if self.service_token {
-            lines.push(format!("{}{services} ({envs})", phrase("service_token")));
+            lines.push(format!("{} ({envs})", phrase("service_token")));
+        }
+        if (self.service_requests || self.service_token) && !self.services.is_empty() {
+            let which = if self.services.iter().any(|s| s == "*") {
+                "any of them".to_owned()
+            } else {
+                let named: Vec<String> = self.services.iter().map(|s| format!("`{s}`")).collect();
+                named.join(", ")
+            };
+            lines.push(format!(
+                "do the same with the environment's named services, not only its default one: {which}"
+            ));
         }
         if self.sso_identity {
             lines.push(phrase("sso_identity").to_owned());

@@ -40,7 +40,12 @@ impl cli_context::Host for State {
             .host
             .permitted_env(|p| p.service_token, "service_token")?;
         self.host.permitted_service(service.as_deref())?;
-        tracing::info!(plugin = %self.host.plugin, env = %env, service = ?service, "plugin read a service token");
+        tracing::info!(
+            plugin = %self.host.plugin,
+            env = %env,
+            service = service.as_deref().map(|s| crate::text::line(s, 80)),
+            "plugin read a service token"
+        );
         let session = self.host.session.clone();
         off_runtime(move || {
             let session = session.get(&env);
@@ -48,6 +53,7 @@ impl cli_context::Host for State {
             Ok(token.expose().to_owned())
         })
         .await?
+        .inspect(|_| self.host.auth_hint = None)
         .map_err(|e| self.host.failed(e))
     }
 

@@ -77,6 +77,13 @@ impl Preopens {
         } else {
             None
         };
+        // WASI resolves a relative `data/…` to the data directory's preopen (the longest
+        // matching name): a `data` entry of the working directory is hidden from the plugin.
+        if cwd.is_some() && data.is_some() && Path::new("data").symlink_metadata().is_ok() {
+            warnings.push(format!(
+                "plugin {label}: `data` in the directory you run it from is hidden from the plugin: paths under `data/` reach its own data directory ({DATA_DIR}) instead"
+            ));
+        }
         Ok(Self {
             cwd,
             data,

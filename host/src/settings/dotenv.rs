@@ -57,7 +57,12 @@ impl EnvFile {
             let (k, v) = item.map_err(|e| unreadable(describe(&e)))?;
             vars.insert(k, v);
         }
-        for (line, key, close) in unknown_keys(&text) {
+        // Only keys dotenvy parsed: a continuation line of a multi-line quoted value (a
+        // secret's tail) looks like `KEY=…` to the line scanner and must not be echoed.
+        for (line, key, close) in unknown_keys(&text)
+            .into_iter()
+            .filter(|(_, key, _)| vars.contains_key(key))
+        {
             let guess = close
                 .map(|k| format!(" (did you mean {k}?)"))
                 .unwrap_or_default();

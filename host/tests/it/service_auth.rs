@@ -508,7 +508,15 @@ fn misspellings_are_named_with_the_close_match() {
         "dev",
         "OAUTH_TOKEN_URL=http://127.0.0.1:9/token\nOAUTH_CLIENT_ID=x\nOAUTH_CLIENT_SCRET=s3cr3t-typo\n",
     );
-    home.env_file("prod", "OAUTH_TOKEN_URL=http://127.0.0.1:9/token\n");
+    // A secret quoted over two lines: its second line is not a key to warn about (the
+    // warning would print the secret's tail).
+    home.env_file(
+        "prod",
+        "OAUTH_TOKEN_URL=http://127.0.0.1:9/token\nOAUTH_CLIENT_SECRET=\"first-half\nLMI_HUNTER2_TAIL=zz\"\n",
+    );
+    home.run(["-e", "prod", "auth", "status"])
+        .success()
+        .nowhere("HUNTER2");
     let run = home.run(["-e", "dev", "auth", "token"]);
     run.code(2)
         .stderr_has("dev.env:3: lmi does not know the key OAUTH_CLIENT_SCRET (did you mean OAUTH_CLIENT_SECRET?)")

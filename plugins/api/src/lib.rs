@@ -489,7 +489,10 @@ mod tests {
         let ctx = MockContext::new();
         assert_eq!(run(&ctx, &["--help"]), Ok(0));
         let help = ctx.stdout_text();
-        assert!(help.contains("Usage: lmi api [OPTIONS] <COMMAND>"), "{help}");
+        assert!(
+            help.contains("Usage: lmi api [OPTIONS] <COMMAND>"),
+            "{help}"
+        );
         assert!(help.contains("--service <NAME>"), "{help}");
         assert!(help.contains("get"), "{help}");
 
