@@ -112,6 +112,11 @@ pub struct Permissions {
     /// may ask whether someone is signed in.
     #[serde(default)]
     pub sso_identity: bool,
+    /// Origins the plugin may reach with `wasi:http` (contract 0.2), without lmi's
+    /// credentials: `scheme://host[:port]`, `*.` for the subdomains of a name (see
+    /// [`crate::plugins::origin`]). Written in canonical form once the manifest is parsed.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// What a user grants with each switch, as the install and upgrade prompts say it: the one
@@ -123,6 +128,15 @@ pub fn permission_phrase(key: &str) -> Option<&'static str> {
         "sso_identity" => Some("see your SSO identity (subject, email, name) in every command"),
         _ => None,
     }
+}
+
+/// What granting one `allowed_hosts` origin means, as prompts say it. The origin comes from a
+/// checked manifest or lmi's own record, and is made terminal-safe all the same.
+pub fn reach_phrase(origin: &str) -> String {
+    format!(
+        "reach {} without your credentials (`allowed_hosts`)",
+        crate::text::line(origin, 300)
+    )
 }
 
 /// Said beside `service_requests` without `service_token`: lmi attaches the token itself, but
@@ -137,7 +151,10 @@ impl Permissions {
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.service_token && !self.service_requests && !self.sso_identity
+        !self.service_token
+            && !self.service_requests
+            && !self.sso_identity
+            && self.allowed_hosts.is_empty()
     }
 
     /// One line per permission, as shown before install.
@@ -163,6 +180,7 @@ impl Permissions {
         if self.sso_identity {
             lines.push(phrase("sso_identity").to_owned());
         }
+        lines.extend(self.allowed_hosts.iter().map(|o| reach_phrase(o)));
         lines
     }
 }
@@ -225,7 +243,7 @@ impl Manifest {
         path: &Path,
         reserved: &dyn Fn(&str) -> bool,
     ) -> Result<Self, ManifestError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+        let mut manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.to_owned(),
             message: describe_toml_error(&e, text),
         })?;
@@ -235,6 +253,7 @@ impl Manifest {
                 path: path.to_owned(),
                 problems,
             })?;
+        manifest.permissions.allowed_hosts = canonical_hosts(&manifest.permissions.allowed_hosts);
         Ok(manifest)
     }
 
@@ -328,6 +347,17 @@ impl Manifest {
                 ));
             }
         }
+        let mut origins = BTreeSet::new();
+        for entry in &p.allowed_hosts {
+            match crate::plugins::origin::AllowedHost::parse(entry) {
+                Ok(origin) => {
+                    if !origins.insert(origin.to_string()) {
+                        problems.push(format!("permissions: `allowed_hosts` lists {origin} twice"));
+                    }
+                }
+                Err(why) => problems.push(format!("permissions: `allowed_hosts`: {why}")),
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -370,6 +400,17 @@ impl Manifest {
             ))
         }
     }
+}
+
+/// `allowed_hosts` in canonical form (every entry parses: the manifest was validated).
+fn canonical_hosts(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            crate::plugins::origin::AllowedHost::parse(e)
+                .map_or_else(|_| e.clone(), |o| o.to_string())
+        })
+        .collect()
 }
 
 pub fn host_version() -> semver::Version {

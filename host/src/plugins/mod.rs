@@ -3,4 +3,5 @@
 
 pub mod config;
 pub mod manifest;
+pub mod origin;
 pub mod store;
