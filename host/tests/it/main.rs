@@ -8,6 +8,7 @@ mod doctor;
 mod hardening;
 mod idp_harness;
 mod manifests;
+mod outbound;
 mod plugins;
 mod provider_attacks;
 mod sandbox;
