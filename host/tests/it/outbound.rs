@@ -489,3 +489,49 @@ fn https_origins_are_verified_against_lmis_roots_and_the_company_ca_works() {
     assert_eq!(backend.count("/b"), 1);
     assert_eq!(backend.requests().len(), 1);
 }
+
+#[test]
+fn the_status_page_example_reads_a_summary_from_its_allowed_origin() {
+    let page = FaultServer::start(|req, _| match req.path() {
+        "/api/v2/summary.json" => Reply::json(
+            200,
+            serde_json::json!({
+                "page": {"name": "Loopback"},
+                "status": {"indicator": "minor", "description": "Minor Service Outage"},
+                "components": [
+                    {"name": "API", "status": "operational"},
+                    {"name": "Webhooks", "status": "partial_outage"}
+                ]
+            }),
+        ),
+        _ => Reply::status(404),
+    });
+    // The example as shipped allows public pages; this copy allows the loopback page only.
+    let dir = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/status-page"), dir.path());
+    let manifest = dir.path().join("lmi-plugin.toml");
+    let shipped = std::fs::read_to_string(&manifest).unwrap();
+    let line = shipped
+        .lines()
+        .find(|l| l.starts_with("allowed_hosts"))
+        .expect("the example asks for allowed_hosts");
+    std::fs::write(
+        &manifest,
+        shipped.replace(line, &format!("allowed_hosts = [{:?}]", page.base())),
+    )
+    .unwrap();
+    let home = Home::new();
+    home.install(dir.path())
+        .stderr_has(&format!("reach {} without your credentials", page.base()));
+    home.run(["status-page", "--page", &page.base()])
+        .success()
+        .stdout_has("Loopback: Minor Service Outage\n  Webhooks: partial outage\n");
+    assert_eq!(page.count("/api/v2/summary.json"), 1);
+    // Its default page is not granted in this copy: refused before any lookup or connection.
+    home.run(["status-page"])
+        .code(1)
+        .stderr_has("denied: lmi refused https://www.githubstatus.com/api/v2/summary.json");
+    home.run(["status-page", "--help"])
+        .success()
+        .stdout_has("--page");
+}
