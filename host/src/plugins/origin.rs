@@ -219,9 +219,10 @@ fn parse_name(host: &str) -> Result<HostPattern, String> {
                     "the host name `{shown}` is longer than 253 characters"
                 ))
             } else if name.contains('*') {
-                Err(format!(
+                Err(
                     "`*` may only be the whole leftmost label, as in `https://*.example.com`"
-                ))
+                        .to_owned(),
+                )
             } else {
                 Ok(HostPattern::Name(name))
             }

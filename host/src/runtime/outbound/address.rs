@@ -63,10 +63,10 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
     // Teredo, benchmarking, ORCHID) and documentation (2001:db8::/32, 3fff::/20) are not.
     // Everything else (::, ::1, IPv4-compatible ::/96, fc00::/7 unique local, fe80::/10
     // link-local, fec0::/10 site-local, ff00::/8 multicast, 100::/64 discard) is outside.
-    (s[0] & 0xe000) == 0x2000
-        && !(s[0] == 0x2001 && s[1] < 0x0200)
-        && !(s[0] == 0x2001 && s[1] == 0x0db8)
-        && !(s[0] & 0xfff0 == 0x3ff0)
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    let protocol_assignments = s[0] == 0x2001 && s[1] < 0x0200;
+    let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] & 0xfff0) == 0x3ff0;
+    global_unicast && !protocol_assignments && !documentation
 }
 
 #[cfg(test)]

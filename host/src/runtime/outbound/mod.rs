@@ -246,14 +246,14 @@ async fn send(
         if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
             return Poll::Ready(r);
         }
-        if let Some(c) = conn.as_mut() {
-            if let Poll::Ready(done) = std::pin::Pin::new(c).poll(cx) {
-                conn = None;
-                if let Err(e) = done {
-                    return Poll::Ready(Ok(Err(e)));
-                }
-                return exchange.as_mut().poll(cx);
+        if let Some(c) = conn.as_mut()
+            && let Poll::Ready(done) = std::pin::Pin::new(c).poll(cx)
+        {
+            conn = None;
+            if let Err(e) = done {
+                return Poll::Ready(Ok(Err(e)));
             }
+            return exchange.as_mut().poll(cx);
         }
         Poll::Pending
     })
@@ -337,9 +337,8 @@ async fn check(policy: &Policy, request: &http::request::Parts) -> Result<Target
             ));
         }
     }
-    let port = match authority.port() {
-        None => default_port(https),
-        Some(p) => p.as_u16(),
+    let Some(port) = request_port(authority, https) else {
+        return Err(Error::HttpRequestUriInvalid);
     };
     let Some(host) = RequestHost::parse(authority.host()) else {
         return Err(Error::HttpRequestUriInvalid);
@@ -405,6 +404,21 @@ async fn check(policy: &Policy, request: &http::request::Parts) -> Result<Target
         authority,
         addresses,
     })
+}
+
+/// The port an authority (without `user@`) names: the scheme's default when it names none,
+/// `None` when what follows the host is not a port from 1 to 65535. (`Authority::port`
+/// would read `host:99999` as no port, that is the default one.)
+fn request_port(authority: &http::uri::Authority, https: bool) -> Option<u16> {
+    let after_host = authority.as_str().get(authority.host().len()..)?;
+    if after_host.is_empty() {
+        return Some(default_port(https));
+    }
+    let digits = after_host.strip_prefix(':')?;
+    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u16>().ok().filter(|&p| p != 0)
 }
 
 type Sender = (
@@ -475,8 +489,9 @@ fn tls_error(policy: &Policy, authority: &str, e: std::io::Error) -> Error {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
     tracing::warn!(
-        "plugin {}: the TLS connection to {authority} failed: {e}{}",
+        "plugin {}: the TLS connection to {authority} failed: {}{}",
         policy.plugin,
+        crate::text::line(&e.to_string(), 300),
         if certificate {
             " (lmi trusts the OS trust store and LMI_CA_BUNDLE)"
         } else {
@@ -495,5 +510,26 @@ fn url_for_log(uri: &http::Uri) -> String {
     match url::Url::parse(&uri.to_string()) {
         Ok(url) => crate::logging::url_for_log(&url),
         Err(_) => "(an unparsable URL)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_is_the_one_written_or_the_schemes() {
+        let port = |a: &str, https| request_port(&a.parse().unwrap(), https);
+        assert_eq!(port("example.com", true), Some(443));
+        assert_eq!(port("example.com", false), Some(80));
+        assert_eq!(port("example.com:8443", true), Some(8443));
+        assert_eq!(port("[::1]", false), Some(80));
+        assert_eq!(port("[::1]:8080", false), Some(8080));
+        // Not read as "no port", which would mean the default one.
+        assert_eq!(port("example.com:99999", false), None);
+        assert_eq!(port("example.com:0", false), None);
+        assert_eq!(port("example.com:", false), None);
+        assert_eq!(port("[::1]:", false), None);
     }
 }
