@@ -9,8 +9,9 @@ lmi="$target/debug/lmi"
 
 home=$(mktemp -d)
 idp_pid=
+page_pid=
 . tests/idp/start.sh
-cleanup() { stop_idp; rm -rf "$home"; }
+cleanup() { stop_idp; [ -z "$page_pid" ] || kill "$page_pid" 2>/dev/null || true; rm -rf "$home"; }
 trap cleanup EXIT
 export HOME="$home" XDG_CONFIG_HOME="$home/config" XDG_CACHE_HOME="$home/cache" XDG_DATA_HOME="$home/data"
 run() { echo; echo "\$ lmi $*"; "$lmi" "$@"; }
@@ -42,5 +43,25 @@ run api get .well-known/openid-configuration | cut -c1-160
 # same answer comes back indented and coloured.
 run --color always api get .well-known/openid-configuration | sed -n 1,6p
 run auth status   # the service token is now cached (never shown)
+
+# Outbound HTTP without credentials (allowed_hosts, contract 0.2). The demo stays offline: a
+# local status page (python3's http.server on loopback) stands in for the public one, and a
+# copy of the status-page plugin is granted exactly that origin.
+mkdir -p "$home/page/api/v2" "$home/status-page"
+cat > "$home/page/api/v2/summary.json" <<'JSON'
+{"page": {"name": "Demo"}, "status": {"description": "All Systems Operational"},
+ "components": [{"name": "API", "status": "operational"}, {"name": "Webhooks", "status": "operational"}]}
+JSON
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$home/page" "$port" >/dev/null 2>&1 &
+page_pid=$!
+cp plugins/status-page/status-page.wasm "$home/status-page/"
+sed "s|^allowed_hosts = .*|allowed_hosts = [\"http://127.0.0.1:$port\"]|" \
+  plugins/status-page/lmi-plugin.toml > "$home/status-page/lmi-plugin.toml"
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break; sleep 0.1; done
+run plugin install "$home/status-page" --yes
+run status-page --page "http://127.0.0.1:$port"
+# Any other origin is refused before a connection is made (here, the plugin's default page).
+run status-page || true
 echo
 echo "demo: ok"

@@ -61,6 +61,9 @@ impl std::fmt::Display for TrustSource {
 #[derive(Clone)]
 pub struct Trust {
     certificates: Vec<reqwest::Certificate>,
+    /// The same roots as DER, for the one TLS client lmi builds without reqwest (a plugin's
+    /// outbound `wasi:http`, `runtime/outbound.rs`).
+    ders: Vec<rustls::pki_types::CertificateDer<'static>>,
     mozilla: bool,
     pub sources: Vec<TrustSource>,
 }
@@ -101,6 +104,7 @@ impl Trust {
     pub fn load(bundle: Option<&Path>) -> Result<Trust, BundleError> {
         let started = std::time::Instant::now();
         let mut certificates = Vec::new();
+        let mut ders = Vec::new();
         let mut sources = Vec::new();
 
         let native = rustls_native_certs::load_native_certs();
@@ -110,7 +114,11 @@ impl Trust {
         let platform: Vec<_> = native
             .certs
             .iter()
-            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+            .filter_map(|der| {
+                let cert = reqwest::Certificate::from_der(der).ok()?;
+                ders.push(der.clone().into_owned());
+                Some(cert)
+            })
             .collect();
         if !platform.is_empty() {
             sources.push(TrustSource::Platform {
@@ -121,12 +129,13 @@ impl Trust {
         }
 
         if let Some(path) = bundle {
-            let added = read_bundle(path)?;
+            let (added, added_ders) = read_bundle(path)?;
             sources.push(TrustSource::Bundle {
                 path: path.to_owned(),
                 certificates: added.len(),
             });
             certificates.extend(added);
+            ders.extend(added_ders);
         }
 
         let mozilla = !sources
@@ -142,9 +151,28 @@ impl Trust {
         );
         Ok(Trust {
             certificates,
+            ders,
             mozilla,
             sources,
         })
+    }
+
+    /// A rustls client configuration that trusts these roots and nothing else (HTTP/1.1
+    /// only), for the TLS connections lmi makes without reqwest.
+    pub fn rustls_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        let (_added, _ignored) = roots.add_parsable_certificates(self.ders.iter().cloned());
+        if self.mozilla {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(std::sync::Arc::new(config))
     }
 
     /// A client builder that trusts these roots and nothing else.
@@ -181,7 +209,12 @@ pub enum BundleError {
 /// A CA bundle is at most this large (a full Mozilla bundle is about 220 KiB).
 const BUNDLE_LIMIT: u64 = 4 << 20;
 
-fn read_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, BundleError> {
+type BundleCertificates = (
+    Vec<reqwest::Certificate>,
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+);
+
+fn read_bundle(path: &Path) -> Result<BundleCertificates, BundleError> {
     use std::io::Read;
     let file = std::fs::File::open(path)
         .map_err(|e| BundleError::Unreadable(path.into(), e.to_string()))?;
@@ -206,7 +239,11 @@ fn read_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, BundleError> {
     if certs.is_empty() {
         return Err(BundleError::Empty(path.into()));
     }
-    Ok(certs)
+    use rustls::pki_types::pem::PemObject;
+    let ders = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .filter_map(Result::ok)
+        .collect();
+    Ok((certs, ders))
 }
 
 #[cfg(test)]

@@ -111,6 +111,12 @@
 //! assert!(matches!(count(&MockContext::new()), Err(PluginError::Failed(_))));
 //! ```
 //!
+//! # Public HTTP without credentials
+//!
+//! A plugin whose manifest lists `allowed_hosts` may call those origins with the standard
+//! `wasi:http` (contract 0.2): [`http::get`] and [`http::send`], tested natively with
+//! [`http::MockClient`]. lmi attaches none of its credentials to these requests.
+//!
 //! # Errors and exit codes
 //!
 //! | the command returns | lmi prints | exit code |
@@ -139,6 +145,7 @@
 
 mod context;
 pub mod files;
+pub mod http;
 mod mock;
 mod types;
 

@@ -127,6 +127,11 @@ pub struct Permissions {
     /// 0.2; `plugins::data`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub data: bool,
+    /// Origins the plugin may reach with `wasi:http` (contract 0.2), without lmi's
+    /// credentials: `scheme://host[:port]`, `*.` for the subdomains of a name (see
+    /// [`crate::plugins::origin`]). Written in canonical form once the manifest is parsed.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// What `files` grants in the directory lmi runs in, in increasing order.
@@ -200,6 +205,15 @@ pub fn level_phrase(key: &str, level: &str) -> Option<&'static str> {
     }
 }
 
+/// What granting one `allowed_hosts` origin means, as prompts say it. The origin comes from a
+/// checked manifest or lmi's own record, and is made terminal-safe all the same.
+pub fn reach_phrase(origin: &str) -> String {
+    format!(
+        "reach {} without your credentials (`allowed_hosts`)",
+        crate::text::line(origin, 300)
+    )
+}
+
 /// Said beside `service_requests` without `service_token`: lmi attaches the token itself, but
 /// a service that echoes request headers back would hand it to the plugin, so lmi does not
 /// promise more than it can.
@@ -217,6 +231,7 @@ impl Permissions {
             && !self.sso_identity
             && self.files.is_none()
             && !self.data
+            && self.allowed_hosts.is_empty()
     }
 
     /// One line per permission, as shown before install; `data_dir` is where the plugin's
@@ -264,6 +279,7 @@ impl Permissions {
         if self.data {
             lines.push(format!("{} (in {})", phrase("data"), data_dir.display()));
         }
+        lines.extend(self.allowed_hosts.iter().map(|o| reach_phrase(o)));
         lines
     }
 }
@@ -326,7 +342,7 @@ impl Manifest {
         path: &Path,
         reserved: &dyn Fn(&str) -> bool,
     ) -> Result<Self, ManifestError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+        let mut manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.to_owned(),
             message: describe_toml_error(&e, text),
         })?;
@@ -336,6 +352,7 @@ impl Manifest {
                 path: path.to_owned(),
                 problems,
             })?;
+        manifest.permissions.allowed_hosts = canonical_hosts(&manifest.permissions.allowed_hosts);
         Ok(manifest)
     }
 
@@ -444,6 +461,17 @@ impl Manifest {
                 ));
             }
         }
+        let mut origins = BTreeSet::new();
+        for entry in &p.allowed_hosts {
+            match crate::plugins::origin::AllowedHost::parse(entry) {
+                Ok(origin) => {
+                    if !origins.insert(origin.to_string()) {
+                        problems.push(format!("permissions: `allowed_hosts` lists {origin} twice"));
+                    }
+                }
+                Err(why) => problems.push(format!("permissions: `allowed_hosts`: {why}")),
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -488,6 +516,17 @@ impl Manifest {
             ))
         }
     }
+}
+
+/// `allowed_hosts` in canonical form (every entry parses: the manifest was validated).
+fn canonical_hosts(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            crate::plugins::origin::AllowedHost::parse(e)
+                .map_or_else(|_| e.clone(), |o| o.to_string())
+        })
+        .collect()
 }
 
 pub fn host_version() -> semver::Version {

@@ -1,5 +1,7 @@
 //! The linkers: all of WASI p2 plus the component's contract for the install-time world
-//! check, and for a run only the WASI interfaces the component imports.
+//! check, and for a run only the WASI interfaces the component imports. `wasi:http`
+//! (outbound requests to `allowed_hosts`) belongs to contract 0.2: a 0.1 component that
+//! imports it is refused at install and cannot link at run time.
 
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -13,6 +15,9 @@ fn linker(engine: &Engine, contract: Contract) -> wasmtime::Result<Linker<State>
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     add_contract(&mut linker, contract)?;
+    if contract == Contract::V0_2 {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    }
     Ok(linker)
 }
 
@@ -40,7 +45,9 @@ pub(super) fn linker_for(
         let interface = name
             .split_once('@')
             .map_or(name, |(interface, _version)| interface);
-        let known = if interface.starts_with("wasi:") {
+        let known = if interface.starts_with("wasi:http/") {
+            add_wasi_http_interface(&mut linker, contract, interface)?
+        } else if interface.starts_with("wasi:") {
             add_wasi_interface(&mut linker, interface)?
         } else {
             add_lmi_interface(&mut linker, contract, interface)?
@@ -76,6 +83,35 @@ fn add_lmi_interface(
         }
         (Contract::V0_2, "lmi:plugin/log") => p2::log::add_to_linker::<State, Me>(l, |s| s)?,
         (Contract::V0_2, "lmi:plugin/config") => p2::config::add_to_linker::<State, Me>(l, |s| s)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Adds one `wasi:http` interface (name without version) for a contract that has it (0.2);
+/// `false` otherwise. Only plugins that import it get it, so the others pay nothing.
+fn add_wasi_http_interface(
+    l: &mut Linker<State>,
+    contract: Contract,
+    interface: &str,
+) -> wasmtime::Result<bool> {
+    use wasmtime_wasi_http::WasiHttp;
+    use wasmtime_wasi_http::p2::bindings::http;
+    if contract != Contract::V0_2 {
+        return Ok(false);
+    }
+    fn view(s: &mut State) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpView::http(s)
+    }
+    match interface {
+        "wasi:http/types" => http::types::add_to_linker::<State, WasiHttp>(
+            l,
+            &wasmtime_wasi_http::p2::bindings::LinkOptions::default().into(),
+            view,
+        )?,
+        "wasi:http/outgoing-handler" => {
+            http::outgoing_handler::add_to_linker::<State, WasiHttp>(l, view)?
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -214,7 +250,13 @@ mod tests {
                         "{rel}: {name}"
                     );
                 }
-                if interface.starts_with("wasi:") {
+                if interface.starts_with("wasi:http/") {
+                    let mut probe = Linker::new(&engine);
+                    assert!(
+                        add_wasi_http_interface(&mut probe, contract, interface).unwrap(),
+                        "{rel}: {name}"
+                    );
+                } else if interface.starts_with("wasi:") {
                     wasi += 1;
                     let mut probe = Linker::new(&engine);
                     assert!(
@@ -233,7 +275,8 @@ mod tests {
         }
     }
 
-    /// A 0.1 plugin is offered 0.1's interfaces only: 0.2's are unknown to its linker.
+    /// A 0.1 plugin is offered 0.1's interfaces only: 0.2's are unknown to its linker,
+    /// `wasi:http` included, at run time and in the install check.
     #[test]
     fn a_contract_0_1_linker_has_none_of_0_2s_interfaces() {
         let engine = super::super::engine().unwrap();
@@ -242,6 +285,41 @@ mod tests {
             assert!(!add_lmi_interface(&mut probe, Contract::V0_1, interface).unwrap());
             assert!(add_lmi_interface(&mut probe, Contract::V0_2, interface).unwrap());
         }
+        for interface in ["wasi:http/types", "wasi:http/outgoing-handler"] {
+            let mut probe = Linker::new(&engine);
+            assert!(!add_wasi_http_interface(&mut probe, Contract::V0_1, interface).unwrap());
+            assert!(add_wasi_http_interface(&mut probe, Contract::V0_2, interface).unwrap());
+        }
+        // The install linker: defining `handle` again fails exactly when it is defined.
+        let has_http = |contract| {
+            let mut linker = linker(&engine, contract).unwrap();
+            linker
+                .instance("wasi:http/outgoing-handler@0.2.12")
+                .unwrap()
+                .func_new("handle", |_, _, _, _| Ok(()))
+                .is_err()
+        };
+        assert!(!has_http(Contract::V0_1));
+        assert!(has_http(Contract::V0_2));
+    }
+
+    /// Only a plugin that imports `wasi:http` gets it: hello's run linker defines nothing of
+    /// it (and the fixture that uses it, the hostile plugin, does import it).
+    #[test]
+    fn a_plugin_that_does_not_import_wasi_http_is_not_linked_to_it() {
+        let engine = super::super::engine().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let imports_http = |rel: &str| {
+            let bytes = std::fs::read(root.join(rel)).expect("built by `make plugins`");
+            let component = Component::new(&engine, &bytes).unwrap();
+            component
+                .component_type()
+                .imports(&engine)
+                .any(|(name, _)| name.starts_with("wasi:http/"))
+        };
+        assert!(!imports_http("plugins/hello/hello.wasm"));
+        assert!(!imports_http("plugins/api/api.wasm"));
+        assert!(imports_http("tests/plugins/hostile/hostile.wasm"));
     }
 
     /// The figure issue 12 asks for: the run linker of a component that imports only 0.1

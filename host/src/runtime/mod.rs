@@ -17,6 +17,7 @@ mod host_v01;
 mod limits;
 mod linker;
 mod load;
+mod outbound;
 mod outcome;
 mod preopens;
 mod sandbox;

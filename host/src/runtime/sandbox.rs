@@ -125,6 +125,7 @@ impl Sandbox {
                 hit: hit.clone(),
             },
             host,
+            http: Default::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -193,6 +193,8 @@ pub struct State {
     pub(super) table: ResourceTable,
     pub(super) limiter: MemoryCap,
     pub host: HostState,
+    /// `wasi:http` (contract 0.2, `allowed_hosts`): set up on the plugin's first request.
+    pub(super) http: super::outbound::Outbound,
 }
 
 impl WasiView for State {

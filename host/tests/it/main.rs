@@ -9,6 +9,7 @@ mod files;
 mod hardening;
 mod idp_harness;
 mod manifests;
+mod outbound;
 mod plugins;
 mod provider_attacks;
 mod sandbox;

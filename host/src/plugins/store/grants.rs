@@ -106,7 +106,7 @@ pub enum Grant {
     /// `service_requests`, `sso_identity`, or one added later).
     Permission(String),
     /// One entry of a list permission: an environment where the service permissions apply
-    /// (`"*"`: any).
+    /// (`"*"`: any), or an origin of `allowed_hosts`.
     Entry { permission: String, entry: String },
     /// A level of an ordered permission (`files = "read-write"`): asked for when it is
     /// higher than the level granted.
@@ -168,6 +168,9 @@ impl fmt::Display for Grant {
                         safe(entry)
                     )
                 }
+            }
+            Grant::Entry { permission, entry } if permission == "allowed_hosts" => {
+                f.write_str(&crate::plugins::manifest::reach_phrase(entry))
             }
             Grant::Entry { permission, entry } => {
                 write!(f, "`{}`: {}", safe(permission), safe(entry))
@@ -457,6 +460,45 @@ mod tests {
                 Grant::SsoCommand("a".into()),
                 Grant::Command("a".into()),
             ]
+        );
+    }
+
+    fn origin(o: &str) -> Grant {
+        Grant::Entry {
+            permission: "allowed_hosts".into(),
+            entry: o.into(),
+        }
+    }
+
+    #[test]
+    fn an_added_origin_asks_again_and_a_dropped_one_never_asks() {
+        let old = granted(
+            &["a"],
+            "allowed_hosts = [\"https://api.example.com\", \"https://old.example.com\"]",
+        );
+        // Spelled differently, the same origin is the same grant: manifests are canonical.
+        let changes = old.changes_for(&manifest(
+            &["a"],
+            "allowed_hosts = [\"HTTPS://API.example.com:443/\", \"http://127.0.0.1:8080\"]",
+        ));
+        assert_eq!(changes.added, vec![origin("http://127.0.0.1:8080")]);
+        assert_eq!(changes.dropped, vec![origin("https://old.example.com")]);
+        assert_eq!(
+            changes.added[0].to_string(),
+            "reach http://127.0.0.1:8080 without your credentials (`allowed_hosts`)"
+        );
+        // At run time, a manifest naming an origin that was not granted exceeds the grants.
+        let more = manifest(&["a"], "allowed_hosts = [\"https://evil.example.com\"]");
+        assert_eq!(
+            old.exceeded_by(&more, "a"),
+            vec![origin("https://evil.example.com")]
+        );
+        // A granted wildcard is its own entry: a name below it is asked for separately.
+        let wild = granted(&["a"], "allowed_hosts = [\"https://*.example.com\"]");
+        let named = manifest(&["a"], "allowed_hosts = [\"https://api.example.com\"]");
+        assert_eq!(
+            wild.changes_for(&named).added,
+            vec![origin("https://api.example.com")]
         );
     }
 

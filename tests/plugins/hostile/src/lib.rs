@@ -286,6 +286,45 @@ impl Plugin for Hostile {
                 }
                 Ok(0)
             }
+            "http" => {
+                // `http <METHOD> <URL> [NAME=VALUE]...`: outbound wasi:http (allowed_hosts).
+                let [method, url, headers @ ..] = args else {
+                    return Err(PluginError::usage(
+                        "usage: lmi http <METHOD> <URL> [NAME=VALUE]...",
+                    ));
+                };
+                let method = match method.as_str() {
+                    "POST" => lmi_plugin_sdk::Method::Post,
+                    _ => lmi_plugin_sdk::Method::Get,
+                };
+                let mut request = lmi_plugin_sdk::http::Request::new(method, url.as_str());
+                for header in headers {
+                    let (name, value) = header.split_once('=').unwrap_or((header, ""));
+                    request = request.with_header(name, value);
+                }
+                match lmi_plugin_sdk::http::send(request) {
+                    Ok(r) => {
+                        writeln!(out, "http: status {}", r.status)?;
+                        if let Some(location) = r.header("location") {
+                            writeln!(out, "http: location {location}")?;
+                        }
+                        writeln!(out, "http: {} bytes", r.body.len())?;
+                    }
+                    Err(e) => writeln!(out, "http: {e}")?,
+                }
+                Ok(0)
+            }
+            "http-authority" => {
+                // `http-authority <AUTHORITY> <PATH>`: wasi:http with any authority, as a
+                // plugin using the raw bindings may set it (`user@host`, odd forms).
+                let [authority, path] = args else {
+                    return Err(PluginError::usage(
+                        "usage: lmi http-authority <AUTHORITY> <PATH>",
+                    ));
+                };
+                writeln!(out, "http-authority: {}", raw_http(authority, path))?;
+                Ok(0)
+            }
             "args" => {
                 for arg in args {
                     writeln!(out, "{arg}")?;
@@ -363,6 +402,37 @@ fn symlink(_target: &str, _link: &str) -> std::io::Result<()> {
     Err(std::io::Error::other(
         "symbolic links are made only inside the sandbox",
     ))
+}
+
+/// `GET http://<authority><path>` with the raw wasi:http bindings: the status, or what went
+/// wrong.
+#[cfg(target_arch = "wasm32")]
+fn raw_http(authority: &str, path: &str) -> String {
+    use wasip2::http::{outgoing_handler, types as t};
+    let request = t::OutgoingRequest::new(t::Fields::new());
+    if request.set_scheme(Some(&t::Scheme::Http)).is_err()
+        || request.set_authority(Some(authority)).is_err()
+        || request.set_path_with_query(Some(path)).is_err()
+    {
+        return "refused by wasi:http".to_owned();
+    }
+    let pending = match outgoing_handler::handle(request, None) {
+        Ok(pending) => pending,
+        Err(e) => return format!("{e:?}"),
+    };
+    loop {
+        match pending.get() {
+            Some(Ok(Ok(response))) => return format!("status {}", response.status()),
+            Some(Ok(Err(e))) => return format!("{e:?}"),
+            Some(Err(())) => return "taken twice".to_owned(),
+            None => pending.subscribe().block(),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn raw_http(_authority: &str, _path: &str) -> String {
+    "wasi:http only exists in the component".to_owned()
 }
 
 /// Burns CPU until the host's deadline interrupts it.
