@@ -163,44 +163,8 @@ fn a_named_service_needs_its_grant_and_an_undeclared_key_is_denied() {
 /// shim reaching for a newer capability, the class that once bypassed Zed's checks): its
 /// contract is 0.1, whose linker has no `terminal`, so install refuses it and nothing runs.
 fn mixed_contract_component() -> Vec<u8> {
-    use wasm_encoder::{
-        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
-        ImportSection, MemorySection, MemoryType, Module, TypeSection, ValType,
-    };
-    let mut module = Module::new();
-    let mut types = TypeSection::new();
-    types.ty().function([ValType::I32], []); // terminal.info(retptr)
-    types.ty().function([ValType::I32; 4], [ValType::I32]); // realloc, run
-    module.section(&types);
-    let mut imports = ImportSection::new();
-    imports.import("lmi:plugin/terminal@0.2.0", "info", EntityType::Function(0));
-    module.section(&imports);
-    let mut funcs = FunctionSection::new();
-    funcs.function(1).function(1);
-    module.section(&funcs);
-    let mut memories = MemorySection::new();
-    memories.memory(MemoryType {
-        minimum: 1,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
-    module.section(&memories);
-    let mut exports = ExportSection::new();
-    exports
-        .export("memory", ExportKind::Memory, 0)
-        .export("cabi_realloc", ExportKind::Func, 1)
-        .export("lmi:plugin/command@0.1.0#run", ExportKind::Func, 2);
-    module.section(&exports);
-    let mut code = CodeSection::new();
-    for _ in 0..2 {
-        let mut f = Function::new([]);
-        f.instructions().i32_const(8).end();
-        code.function(&f);
-    }
-    module.section(&code);
-    let core = module.finish();
+    // terminal.info(retptr)
+    let core = crate::support::v01_module_importing("lmi:plugin/terminal@0.2.0", "info", 1);
 
     let root = crate::support::repo_root();
     let mut resolve = wit_parser::Resolve::default();

@@ -372,10 +372,6 @@ fn an_origin_added_later_is_refused_until_the_user_grants_it() {
 /// `outgoing-handler` (the WIT is read from the hostile fixture, which imports it): an
 /// old-contract plugin reaching for a 0.2 capability.
 fn contract_0_1_component_importing_wasi_http() -> Vec<u8> {
-    use wasm_encoder::{
-        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
-        ImportSection, MemorySection, MemoryType, Module, TypeSection, ValType,
-    };
     let hostile = std::fs::read(plugin_dir("tests/plugins/hostile").join("hostile.wasm")).unwrap();
     let wit_component::DecodedWasm::Component(mut resolve, hostile_world) =
         wit_component::decode(&hostile).unwrap()
@@ -401,40 +397,9 @@ fn contract_0_1_component_importing_wasi_http() -> Vec<u8> {
         .unwrap();
     let world = resolve.select_world(&[mixed], Some("mixed")).unwrap();
 
-    let mut module = Module::new();
-    let mut types = TypeSection::new();
-    types.ty().function([ValType::I32; 4], []); // handle(request, option<options>, retptr)
-    types.ty().function([ValType::I32; 4], [ValType::I32]); // realloc, run
-    module.section(&types);
-    let mut imports = ImportSection::new();
-    imports.import(&handler, "handle", EntityType::Function(0));
-    module.section(&imports);
-    let mut funcs = FunctionSection::new();
-    funcs.function(1).function(1);
-    module.section(&funcs);
-    let mut memories = MemorySection::new();
-    memories.memory(MemoryType {
-        minimum: 1,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
-    module.section(&memories);
-    let mut exports = ExportSection::new();
-    exports
-        .export("memory", ExportKind::Memory, 0)
-        .export("cabi_realloc", ExportKind::Func, 1)
-        .export("lmi:plugin/command@0.1.0#run", ExportKind::Func, 2);
-    module.section(&exports);
-    let mut code = CodeSection::new();
-    for _ in 0..2 {
-        let mut f = Function::new([]);
-        f.instructions().i32_const(8).end();
-        code.function(&f);
-    }
-    module.section(&code);
-    crate::support::component_of(module.finish(), &resolve, world)
+    // handle(request, option<options>, retptr)
+    let core = crate::support::v01_module_importing(&handler, "handle", 4);
+    crate::support::component_of(core, &resolve, world)
 }
 
 #[test]

@@ -30,6 +30,16 @@ fn billing() -> FaultServer {
     FaultServer::start(|_, _| Reply::json(200, serde_json::json!({"service": "billing"})))
 }
 
+/// An env file for `idp`'s grant whose named service `billing` is `bill` at `path`, with
+/// `more` lines after it.
+fn env_with_billing(idp: &FaultServer, bill: &FaultServer, path: &str, more: &str) -> String {
+    format!(
+        "{}OAUTH_SERVICE_BILLING_URL={}\n{more}",
+        idp.client_credentials_env("svc-secret-5e1"),
+        bill.url(path)
+    )
+}
+
 /// The hostile plugin with the service permissions in `dev` and `services` as given.
 fn granted(services: &str, env: &str) -> Home {
     let dir = tempfile::tempdir().unwrap();
@@ -53,11 +63,7 @@ fn granted(services: &str, env: &str) -> Home {
 fn a_granted_named_service_is_called_with_the_environments_token() {
     let idp = provider();
     let bill = billing();
-    let env = format!(
-        "{}OAUTH_SERVICE_BILLING_URL={}\n",
-        idp.client_credentials_env("svc-secret-5e1"),
-        bill.url("/billing/v2")
-    );
+    let env = env_with_billing(&idp, &bill, "/billing/v2", "");
     let home = granted("[\"billing\"]", &env);
     home.run(["service", "billing", "invoices?open=1"])
         .success()
@@ -86,11 +92,7 @@ fn a_granted_named_service_is_called_with_the_environments_token() {
 fn an_unlisted_or_unconfigured_service_is_refused_and_nothing_is_sent() {
     let idp = provider();
     let bill = billing();
-    let env = format!(
-        "{}OAUTH_SERVICE_BILLING_URL={}\n",
-        idp.client_credentials_env("svc-secret-5e1"),
-        bill.url("/billing")
-    );
+    let env = env_with_billing(&idp, &bill, "/billing", "");
     let home = granted("[\"search\"]", &env);
     home.run(["service", "billing", "v1/x"])
         .success()
@@ -113,11 +115,7 @@ fn an_unlisted_or_unconfigured_service_is_refused_and_nothing_is_sent() {
 fn any_service_is_granted_with_a_star() {
     let idp = provider();
     let bill = billing();
-    let env = format!(
-        "{}OAUTH_SERVICE_BILLING_URL={}\n",
-        idp.client_credentials_env("svc-secret-5e1"),
-        bill.url("/billing")
-    );
+    let env = env_with_billing(&idp, &bill, "/billing", "");
     let home = granted("[\"*\"]", &env);
     home.run(["service", "billing", "v1/x"])
         .success()
@@ -134,10 +132,11 @@ fn any_service_is_granted_with_a_star() {
 fn a_service_with_its_own_scope_has_its_own_token_and_cache() {
     let idp = provider();
     let bill = billing();
-    let env = format!(
-        "{}OAUTH_SCOPE=api.read\nOAUTH_SERVICE_BILLING_URL={}\nOAUTH_SERVICE_BILLING_SCOPE=billing.read\n",
-        idp.client_credentials_env("svc-secret-5e1"),
-        bill.url("/billing")
+    let env = env_with_billing(
+        &idp,
+        &bill,
+        "/billing",
+        "OAUTH_SCOPE=api.read\nOAUTH_SERVICE_BILLING_SCOPE=billing.read\n",
     );
     let home = granted("[\"billing\"]", &env);
     home.run(["service", "billing", "v1/x"])
@@ -268,11 +267,7 @@ fn the_api_example_uses_a_second_service_and_its_setting() {
     let home = Home::new();
     home.install(&plugin_dir("plugins/api"));
     home.global_env("default_environment=dev\n");
-    let env = format!(
-        "{}OAUTH_SERVICE_BILLING_URL={}\n",
-        idp.client_credentials_env("svc-secret-5e1"),
-        bill.url("/billing")
-    );
+    let env = env_with_billing(&idp, &bill, "/billing", "");
     home.env_file("dev", &env);
     home.run(["api", "get", "v1/x"])
         .success()

@@ -328,3 +328,47 @@ pub fn component_of(
         .encode()
         .unwrap()
 }
+
+/// A core module in the shape of an old-contract shim reaching for something newer: it
+/// exports contract 0.1's `run` (with `memory` and `cabi_realloc`) and imports one function,
+/// `name` of `module`, taking `params` i32s. Made into a component with [`component_of`].
+pub fn v01_module_importing(module_name: &str, name: &str, params: usize) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
+        ImportSection, MemorySection, MemoryType, Module, TypeSection, ValType,
+    };
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function(vec![ValType::I32; params], []); // the import
+    types.ty().function([ValType::I32; 4], [ValType::I32]); // realloc, run
+    module.section(&types);
+    let mut imports = ImportSection::new();
+    imports.import(module_name, name, EntityType::Function(0));
+    module.section(&imports);
+    let mut funcs = FunctionSection::new();
+    funcs.function(1).function(1);
+    module.section(&funcs);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&memories);
+    let mut exports = ExportSection::new();
+    exports
+        .export("memory", ExportKind::Memory, 0)
+        .export("cabi_realloc", ExportKind::Func, 1)
+        .export("lmi:plugin/command@0.1.0#run", ExportKind::Func, 2);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    for _ in 0..2 {
+        let mut f = Function::new([]);
+        f.instructions().i32_const(8).end();
+        code.function(&f);
+    }
+    module.section(&code);
+    module.finish()
+}
