@@ -166,6 +166,33 @@ fn install_without_a_terminal_or_yes_is_refused() {
     assert!(!home.data().join("plugins/hello").exists());
 }
 
+/// Issue 16, item 14: a plugin that asks for nothing beyond the sandbox installs without a
+/// prompt (and so without a terminal or `--yes`); installing the same version again says
+/// "Reinstalling".
+#[test]
+fn a_plugin_asking_for_nothing_installs_without_a_prompt_and_reinstalls_by_name() {
+    let home = Home::new();
+    // hello without its `requires_sso` command: no permission at all.
+    let dir = tempfile::tempdir().unwrap();
+    copy_plugin(&plugin_dir("plugins/hello"), dir.path());
+    let manifest = dir.path().join("lmi-plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("requires_sso = true", "requires_sso = false"),
+    )
+    .unwrap();
+    let hello = dir.path();
+    home.run(["plugin", "install", hello.to_str().unwrap()])
+        .success()
+        .stderr_has("run in the lmi sandbox")
+        .nowhere("[y/N]");
+    home.run(["plugin", "install", hello.to_str().unwrap()])
+        .success()
+        .stderr_has("Reinstalling hello 0.1.0")
+        .nowhere("Upgrading");
+}
+
 #[test]
 fn install_shows_the_permissions_it_grants() {
     let home = Home::new();

@@ -28,6 +28,9 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
             "downgrading {} from {} to {}",
             m.name, prev.manifest.version, m.version
         )),
+        Some(prev) if prev.manifest.version == m.version => {
+            output::note(format_args!("Reinstalling {} {}", m.name, m.version))
+        }
         Some(prev) => output::note(format_args!(
             "Upgrading {} {} → {}",
             m.name, prev.manifest.version, m.version
@@ -100,8 +103,13 @@ fn confirm_install(m: &Manifest, paths: &Paths, yes: bool) -> Result<Vec<Grant>,
     } else {
         "  - run in the lmi sandbox (no environment variables or network of its own, and no files but those below)"
     });
-    for line in m.grants(paths) {
+    let lines = m.grants(paths);
+    for line in &lines {
         output::note(format_args!("  - {line}"));
+    }
+    // Nothing beyond the sandbox to grant: nothing to ask.
+    if lines.is_empty() {
+        return Ok(Grants::default().changes_for(m).added);
     }
     ask(
         yes,
