@@ -609,14 +609,26 @@ impl From<HostError> for PluginError {
 }
 
 impl From<std::io::Error> for PluginError {
-    /// Writing to the terminal failed; lets `writeln!(ctx.stdout(), ...)?` work in a command.
+    /// Lets `writeln!(ctx.stdout(), ...)?` and `std::fs::read(path)?` work in a command. The
+    /// error does not say which operation failed, so only a closed output is called one;
+    /// for a file, [`files::read_error`](crate::files::read_error) names the path and the
+    /// grant.
     ///
     /// ```
-    /// let error = lmi_plugin_sdk::PluginError::from(std::io::Error::other("pipe closed"));
-    /// assert_eq!(error.to_string(), "cannot write output: pipe closed");
+    /// use std::io::{Error, ErrorKind};
+    /// use lmi_plugin_sdk::PluginError;
+    /// let closed = PluginError::from(Error::new(ErrorKind::BrokenPipe, "pipe closed"));
+    /// assert_eq!(closed.to_string(), "cannot write output: pipe closed");
+    /// let missing = PluginError::from(Error::new(ErrorKind::NotFound, "no such file"));
+    /// assert_eq!(missing.to_string(), "input/output error: no such file");
     /// ```
     fn from(error: std::io::Error) -> Self {
-        PluginError::failed(format!("cannot write output: {error}"))
+        match error.kind() {
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::WriteZero => {
+                PluginError::failed(format!("cannot write output: {error}"))
+            }
+            _ => PluginError::failed(format!("input/output error: {error}")),
+        }
     }
 }
 
