@@ -21,21 +21,7 @@ command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get insta
 [ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 [ -f plugins/hello/hello.wasm ] || { echo "bench: run 'make plugins' first" >&2; exit 2; }
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# rustup and cargo find their homes through HOME: pin them before HOME moves.
-export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
-export HOME="$work" XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" XDG_DATA_HOME="$work/data"
-export LMI_LOG_FILE=off
-
-# The native baseline: the same greeting, compiled natively with optimisations.
-cat > "$work/native.rs" <<'RS'
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    println!("Hello, {}!", if args.is_empty() { "world".to_string() } else { args.join(" ") });
-}
-RS
-rustc -O -o "$work/native" "$work/native.rs"
+. bench/support/home.sh
 
 "$lmi" plugin install plugins/hello --yes 2>/dev/null
 # A shared VM's noise comes in bursts longer than one hyperfine benchmark, so one burst can

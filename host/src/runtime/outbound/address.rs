@@ -41,23 +41,11 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     // NAT64 (64:ff9b::/96): DNS64 networks hand out these for public IPv4 names.
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [hi, lo] = [s[6], s[7]];
-        return is_global_v4(Ipv4Addr::new(
-            (hi >> 8) as u8,
-            hi as u8,
-            (lo >> 8) as u8,
-            lo as u8,
-        ));
+        return is_global_v4(v4_of(s[6], s[7]));
     }
     // 6to4 (2002::/16) carries an IPv4 address in its next 32 bits.
     if s[0] == 0x2002 {
-        let [hi, lo] = [s[1], s[2]];
-        return is_global_v4(Ipv4Addr::new(
-            (hi >> 8) as u8,
-            hi as u8,
-            (lo >> 8) as u8,
-            lo as u8,
-        ));
+        return is_global_v4(v4_of(s[1], s[2]));
     }
     // Global unicast is 2000::/3; inside it, the IETF protocol assignments (2001::/23:
     // Teredo, benchmarking, ORCHID) and documentation (2001:db8::/32, 3fff::/20) are not.
@@ -67,6 +55,13 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
     let protocol_assignments = s[0] == 0x2001 && s[1] < 0x0200;
     let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] & 0xfff0) == 0x3ff0;
     global_unicast && !protocol_assignments && !documentation
+}
+
+/// The IPv4 address two IPv6 segments carry (NAT64, 6to4).
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    let [a, b] = hi.to_be_bytes();
+    let [c, d] = lo.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
 }
 
 #[cfg(test)]
