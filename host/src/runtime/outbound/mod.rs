@@ -204,15 +204,17 @@ async fn send(
     let log_url = url_for_log(&head.uri);
     let method = head.method.clone();
 
-    let target = tokio::time::timeout(connect_timeout, check(&policy, &head))
-        .await
-        .map_err(|_| Error::DnsTimeout)??;
+    // The slot is taken before the name lookup: a lookup runs on a blocking thread that a
+    // timeout does not stop, so lookups count against the run's in-flight limit too.
     let permit = policy
         .in_flight
         .clone()
         .acquire_owned()
         .await
         .map_err(|_| Error::InternalError(Some("no request slot".into())))?;
+    let target = tokio::time::timeout(connect_timeout, check(&policy, &head))
+        .await
+        .map_err(|_| Error::DnsTimeout)??;
     // The trusted roots are read (the OS store, `LMI_CA_BUNDLE`) on a worker, within the
     // connect deadline: never on the run's own thread, where a slow file would hold the
     // run's deadline too.
