@@ -58,12 +58,27 @@ pub fn parse(argv: &[OsString]) -> Result<Invocation, clap::Error> {
         .allow_external_subcommands(true);
     if let Ok(matches) = options.try_get_matches_from(argv)
         && let Some((name, words)) = matches.subcommand()
-        && !commands::is_builtin(name)
     {
-        return Ok(Invocation::Plugin(
-            GlobalArgs::from_arg_matches(&matches)?,
-            external_words(name, words),
-        ));
+        if !commands::is_builtin(name) {
+            return Ok(Invocation::Plugin(
+                GlobalArgs::from_arg_matches(&matches)?,
+                external_words(name, words),
+            ));
+        }
+        // `lmi help <plugin-command> [words]` is the plugin's own help:
+        // `lmi <plugin-command> [words] --help`.
+        let words = external_words(name, words);
+        if name == "help"
+            && let Some(command) = words.get(1).and_then(|w| w.to_str())
+            && !commands::is_builtin(command)
+        {
+            let mut words = words[1..].to_vec();
+            words.push("--help".into());
+            return Ok(Invocation::Plugin(
+                GlobalArgs::from_arg_matches(&matches)?,
+                words,
+            ));
+        }
     }
     let matches = Cli::command()
         .allow_external_subcommands(true)
@@ -110,6 +125,14 @@ pub fn main() -> ExitCode {
         .is_some_and(|a| a == crate::runtime::compile::CHILD_ARG)
     {
         return crate::runtime::compile::child_main(&argv[2..]);
+    }
+    if let Some(code) = commands::completions::answer_if_asked(&argv, || {
+        let plugins = Paths::from_env()
+            .map(|paths| Store::new(&paths).list().0)
+            .unwrap_or_default();
+        build_command(&plugins)
+    }) {
+        return code;
     }
     crate::runtime::compile::compile_in_child_processes();
     match run(argv) {
@@ -163,7 +186,7 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode, CliError> {
                 output::warn(problem);
             }
             let ctx = into_ctx(&global, paths, plugins)?;
-            command.run(&ctx, || build_command(&ctx.plugins))
+            command.run(&ctx)
         }
         Invocation::Plugin(global, words) => dispatch(&argv, &global, words, paths, &store),
     }
@@ -287,7 +310,7 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
             p.manifest.name, p.manifest.version
         ));
     }
-    let mut cmd = Cli::command().version(version);
+    let mut cmd = with_options_on_built_ins_only(Cli::command()).version(version);
     for plugin in plugins {
         for c in &plugin.manifest.commands {
             // A command another plugin owns is listed once, under its owner; a built-in's
@@ -302,12 +325,53 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
     cmd
 }
 
-/// One plugin command, as help and completion scripts show it: its words go to the plugin.
+/// lmi's options are `global` so that built-ins take them anywhere (`lmi plugin list
+/// --output json`); a plugin command must not, as every word after it is the plugin's. clap
+/// copies a global option into every subcommand, so here each built-in carries them itself
+/// (and passes them down its own subcommands) while plugin commands get none; `-e` also
+/// completes environment names.
+fn with_options_on_built_ins_only(cmd: clap::Command) -> clap::Command {
+    let options: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| {
+            if a.get_id() == "env" {
+                a.clone().add(commands::completions::environments())
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let ids: Vec<String> = options.iter().map(|a| a.get_id().to_string()).collect();
+    let mut cmd = cmd.mut_args(|a| {
+        if ids.iter().any(|id| a.get_id() == id) {
+            a.global(false)
+        } else {
+            a
+        }
+    });
+    for option in &options {
+        cmd = cmd.mut_arg(option.get_id(), |_| option.clone().global(false));
+    }
+    cmd.mut_subcommands(|sub| sub.args(options.clone()))
+        .mut_subcommand("plugin", |plugin| {
+            ["info", "config", "remove"]
+                .into_iter()
+                .fold(plugin, |plugin, verb| {
+                    plugin.mut_subcommand(verb, |c| {
+                        c.mut_arg("name", |a| a.add(commands::completions::plugin_names()))
+                    })
+                })
+        })
+}
+
+/// One plugin command, as help and completion show it: its words go to the plugin, and
+/// completion offers the subcommands its manifest declares.
 fn plugin_subcommand(
     plugin: &InstalledPlugin,
     c: &crate::plugins::manifest::CommandSpec,
 ) -> clap::Command {
-    let mut about = safe_about(&c.about);
+    let mut about = crate::text::shell_safe_line(&c.about, 200);
     if c.requires_sso {
         about.push_str(" [requires SSO]");
     }
@@ -319,6 +383,13 @@ fn plugin_subcommand(
         ))
         .disable_help_flag(true)
         .disable_version_flag(true)
+        .disable_help_subcommand(true)
+        .subcommands(c.subcommands.iter().map(|sub| {
+            clap::Command::new(sub.name.clone())
+                .about(crate::text::shell_safe_line(&sub.about, 200))
+                .disable_help_flag(true)
+                .disable_version_flag(true)
+        }))
         .arg(
             clap::Arg::new("args")
                 .num_args(0..)
@@ -326,24 +397,6 @@ fn plugin_subcommand(
                 .allow_hyphen_values(true)
                 .value_parser(clap::value_parser!(OsString)),
         )
-}
-
-/// A manifest's `about` as `--help` and every completion script show it: one line of
-/// terminal-safe text, its quote-like characters made plain `'`, which each completion
-/// generator escapes for its shell (PowerShell also ends strings at `‘ ‚ ‛`, which
-/// clap_complete does not escape). Install refuses such text; this covers manifests linked
-/// or installed before that rule.
-fn safe_about(about: &str) -> String {
-    crate::text::line(about, 200)
-        .chars()
-        .map(|c| {
-            if crate::text::is_quote_like(c) {
-                '\''
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -456,6 +509,16 @@ mod tests {
                 words(&["whoami"])
             )
         );
+        // `lmi help <command> [words]` asks the plugin for its help.
+        assert_eq!(
+            plugin_call(&["-e", "prod", "help", "hello", "sub"]),
+            (
+                Some("prod".into()),
+                0,
+                OutputFormat::Text,
+                words(&["hello", "sub", "--help"])
+            )
+        );
         assert_eq!(
             plugin_call(&["hello", "-e", "late", "--help", "-V", "--", "--output", "d"]),
             (
@@ -487,7 +550,8 @@ mod tests {
             &["-V"],
             &[],
             &["-x", "hello"],
-            &["help", "hello"],
+            &["help"],
+            &["help", "plugin"],
         ] {
             assert!(parse(refused).is_err(), "{refused:?}");
         }

@@ -58,6 +58,16 @@ pub fn line(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// [`line`], with quote-like characters made a plain `'`: for text that reaches a shell's
+/// completion script or candidate list, whose generators escape `'` for their shell but not
+/// the typographic quotes PowerShell also ends strings at.
+pub fn shell_safe_line(text: &str, max_chars: usize) -> String {
+    line(text, max_chars)
+        .chars()
+        .map(|c| if is_quote_like(c) { '\'' } else { c })
+        .collect()
+}
+
 /// `text` with its line structure kept (for multi-line messages such as a plugin's error):
 /// unsafe characters other than `\n` and `\t` become spaces, lines are bounded in number and
 /// length.

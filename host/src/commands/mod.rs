@@ -50,27 +50,21 @@ pub enum Builtin {
     /// Environments found in the configuration directory.
     #[command(subcommand)]
     Env(env::EnvCommand),
-    /// Print a shell completion script (including installed plugin commands).
+    /// Print the script that lets your shell complete lmi's commands, environments and plugins.
     Completions(completions::CompletionsArgs),
     /// Check configuration, credentials, the keychain and installed plugins; one line per check.
     Doctor(doctor::DoctorArgs),
 }
 
 impl Builtin {
-    /// Runs the command; `full` is the whole command line (built-ins and plugin commands),
-    /// which completions are generated from.
-    pub fn run(
-        self,
-        ctx: &Ctx,
-        full: impl FnOnce() -> clap::Command,
-    ) -> Result<ExitCode, CliError> {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         match self {
             Builtin::Login(cmd) => cmd.run(ctx),
             Builtin::Logout(cmd) => cmd.run(ctx),
             Builtin::Auth(cmd) => cmd.run(ctx),
             Builtin::Plugin(cmd) => cmd.run(ctx),
             Builtin::Env(cmd) => cmd.run(ctx),
-            Builtin::Completions(args) => args.run(ctx, full()),
+            Builtin::Completions(args) => args.run(ctx),
             Builtin::Doctor(args) => args.run(ctx),
         }
     }

@@ -93,7 +93,22 @@ pub struct CommandSpec {
     pub about: String,
     #[serde(default)]
     pub requires_sso: bool,
+    /// The command's own subcommands (`tickets list`), for shell completion only: the words
+    /// after the command are the plugin's to parse. Not written when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subcommands: Vec<SubcommandSpec>,
 }
+
+/// A subcommand a plugin command takes, as completion offers it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubcommandSpec {
+    pub name: String,
+    pub about: String,
+}
+
+/// Subcommands one command may declare: completion lists them all at once.
+pub const MAX_SUBCOMMANDS: usize = 64;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -394,6 +409,7 @@ impl Manifest {
                 ));
             }
             problems.extend(check_text(&format!("command `{}`: `about`", c.name), &c.about).err());
+            problems.extend(check_subcommands(c));
         }
         if !self.config.is_empty() && self.name.contains("--") {
             problems.push(format!(
@@ -531,6 +547,42 @@ fn canonical_hosts(entries: &[String]) -> Vec<String> {
 
 pub fn host_version() -> semver::Version {
     semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver")
+}
+
+/// What is wrong with a command's `subcommands`: names as command names, each once, a
+/// bounded number, an `about` like a command's.
+fn check_subcommands(c: &CommandSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    if c.subcommands.len() > MAX_SUBCOMMANDS {
+        problems.push(format!(
+            "command `{}` declares {} subcommands: at most {MAX_SUBCOMMANDS}",
+            c.name,
+            c.subcommands.len()
+        ));
+        return problems;
+    }
+    let mut seen = BTreeSet::new();
+    for sub in &c.subcommands {
+        let what = format!(
+            "command `{}`: subcommand `{}`",
+            c.name,
+            crate::text::line(&sub.name, 80)
+        );
+        if !is_name(&sub.name) {
+            problems.push(format!(
+                "{what} is invalid: use lowercase letters, digits and `-`, starting with a letter"
+            ));
+        } else if !seen.insert(sub.name.as_str()) {
+            problems.push(format!("{what} is declared twice"));
+        }
+        if sub.about.trim().is_empty() {
+            problems.push(format!(
+                "{what} has an empty `about`: say in a few words what it does"
+            ));
+        }
+        problems.extend(check_text(&format!("{what}: `about`"), &sub.about).err());
+    }
+    problems
 }
 
 /// Manifest text reaches terminals (`--help`, `plugin info`) and shell completion scripts,

@@ -181,7 +181,7 @@ impl Settings {
     /// The environments found in the configuration directory: every `env/<name>.env` whose
     /// name is valid, sorted. Files with other names are reported in `ignored`.
     pub fn environments(&self) -> Environments {
-        Environments::scan(&self.paths.env_dir())
+        Environments::in_dir(&self.paths.env_dir())
     }
 
     /// The configuration of one environment, layered: process environment > the env's
@@ -226,7 +226,7 @@ pub struct Environments {
 impl Environments {
     /// Every `<name>.env` in `dir` whose name is valid, sorted; the other `.env` files in
     /// `ignored`.
-    fn scan(dir: &Path) -> Self {
+    pub fn in_dir(dir: &Path) -> Self {
         let mut found = Environments::default();
         let Ok(entries) = std::fs::read_dir(dir) else {
             return found;
@@ -372,7 +372,7 @@ impl EnvConfig {
             let others = self
                 .file_path
                 .parent()
-                .map(|dir| Environments::scan(dir).others_than(&self.name))
+                .map(|dir| Environments::in_dir(dir).others_than(&self.name))
                 .unwrap_or_default();
             ConfigError::UnknownEnvironment {
                 name: self.name.clone(),

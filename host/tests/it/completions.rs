@@ -1,39 +1,161 @@
-//! `lmi completions bash|zsh|fish`: scripts that complete the built-in commands and the
-//! commands of the plugins installed when they were generated.
+//! `lmi completions <shell>`: a script that asks lmi for candidates at each TAB, driven here
+//! through the real bash and fish: commands, environments after `-e`, installed plugins after
+//! `plugin info`, a plugin command's declared subcommands, and none of lmi's options after a
+//! plugin command (every word there is the plugin's).
 
 use std::process::Command;
 
 use crate::support::{Home, plugin_dir};
 
-const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
-
-#[test]
-fn completions_include_installed_plugin_commands() {
-    let home = Home::new();
-    for shell in SHELLS {
-        let before = home.run(["completions", shell]);
-        before.success().stdout_has("plugin").stdout_has("login");
-        assert!(
-            !before.stdout.contains("whoami"),
-            "{shell}: no plugin yet, yet: {before:#?}"
-        );
+/// A shell with the environment `home` gives lmi, and lmi's directory on its `PATH`.
+fn shell(home: &Home, shell: &str) -> Option<Command> {
+    if Command::new(shell)
+        .arg("-c")
+        .arg("exit 0")
+        .output()
+        .is_err()
+    {
+        eprintln!("{shell} is not installed; skipping");
+        return None;
     }
-
-    home.install(&plugin_dir("plugins/hello"));
-    for shell in SHELLS {
-        let run = home.run(["completions", shell]);
-        run.success().stdout_has("whoami").stdout_has("hello");
-        if shell != "bash" {
-            // zsh and fish show each command's description.
-            run.stdout_has("Show the signed-in SSO user");
+    let lmi = home.cmd(Vec::<&str>::new());
+    let mut cmd = Command::new(shell);
+    cmd.env_clear();
+    for (k, v) in lmi.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
         }
     }
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lmi"))
+        .parent()
+        .unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", bin_dir.display()));
+    Some(cmd)
+}
+
+/// What bash offers for `line` (a trailing space: complete a new word), through the script
+/// `lmi completions bash` prints, as bash's completion machinery calls it.
+fn bash(home: &Home, line: &str) -> Vec<String> {
+    let Some(mut cmd) = shell(home, "bash") else {
+        return vec!["(no bash)".into()];
+    };
+    let mut words: Vec<&str> = line.split_whitespace().collect();
+    if line.ends_with(' ') {
+        words.push("");
+    }
+    let out = cmd
+        .arg("-c")
+        .arg(
+            r#"source <(lmi completions bash) || exit 9
+COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+_clap_complete_lmi lmi "${@: -1}" "${@: -2:1}"
+printf '%s\n' "${COMPREPLY[@]}""#,
+        )
+        .arg("bash")
+        .args(&words)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What fish offers for `line`: `value\tdescription` lines.
+fn fish(home: &Home, line: &str) -> Option<String> {
+    let mut cmd = shell(home, "fish")?;
+    let out = cmd
+        .arg("-c")
+        .arg(format!(
+            "lmi completions fish | source; complete -C '{line}'"
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn with_environments(home: &Home) {
+    home.env_file("dev", "")
+        .env_file("prod", "")
+        .env_file("staging", "");
+}
+
+#[test]
+fn bash_completes_commands_environments_plugins_and_declared_subcommands() {
+    let home = Home::new();
+    with_environments(&home);
+    assert_eq!(bash(&home, "lmi wh"), Vec::<String>::new(), "no plugin yet");
+    home.install(&plugin_dir("plugins/hello"));
+    home.install(&plugin_dir("plugins/api"));
+
+    assert_eq!(bash(&home, "lmi wh"), ["whoami"]);
+    assert_eq!(bash(&home, "lmi -e "), ["dev", "prod", "staging"]);
+    assert_eq!(bash(&home, "lmi --env p"), ["prod"]);
+    assert_eq!(
+        bash(&home, "lmi plugin info "),
+        [
+            "api",
+            "hello",
+            "--env",
+            "--verbose",
+            "--output",
+            "--color",
+            "--help"
+        ]
+    );
+    assert_eq!(bash(&home, "lmi plugin remove h"), ["hello"]);
+    // A built-in still takes lmi's options after its name, with their values.
+    assert_eq!(bash(&home, "lmi plugin list --e"), ["--env"]);
+    assert_eq!(bash(&home, "lmi plugin list -e s"), ["staging"]);
+    // After a plugin command: its declared subcommands, never lmi's options.
+    assert_eq!(
+        bash(&home, "lmi -e dev api "),
+        ["get", "post", "put", "patch", "delete", "token"]
+    );
+    assert_eq!(bash(&home, "lmi api p"), ["post", "put", "patch"]);
+    assert_eq!(bash(&home, "lmi api -"), Vec::<String>::new());
+    assert_eq!(bash(&home, "lmi hello "), Vec::<String>::new());
+    assert_eq!(bash(&home, "lmi hello --e"), Vec::<String>::new());
+    assert_eq!(bash(&home, "lmi api get --"), Vec::<String>::new());
+
+    // Current at every TAB: a new environment, a removed plugin.
+    home.env_file("qa", "");
+    assert_eq!(bash(&home, "lmi -e q"), ["qa"]);
+    home.run(["plugin", "remove", "api"]).success();
+    assert_eq!(bash(&home, "lmi plugin info a"), Vec::<String>::new());
+    assert!(!bash(&home, "lmi api ").contains(&"get".to_owned()));
+}
+
+#[test]
+fn fish_shows_descriptions_of_commands_and_subcommands() {
+    let home = Home::new();
+    with_environments(&home);
+    home.install(&plugin_dir("plugins/hello"));
+    home.install(&plugin_dir("plugins/api"));
+    let Some(got) = fish(&home, "lmi wh") else {
+        return;
+    };
+    assert!(
+        got.starts_with("whoami\tShow the signed-in SSO user"),
+        "{got}"
+    );
+    let got = fish(&home, "lmi api p").unwrap();
+    assert!(
+        got.starts_with("post\tSend an authenticated POST request"),
+        "{got}"
+    );
+    assert_eq!(fish(&home, "lmi -e st").unwrap(), "staging\n");
+    let got = fish(&home, "lmi plugin info h").unwrap();
+    assert!(got.starts_with("hello\tGreets you"), "{got}");
 }
 
 #[test]
 fn completion_scripts_are_valid_shell() {
     let home = Home::new();
-    home.install(&plugin_dir("plugins/hello"));
     for (shell, check) in [
         ("bash", &["-n"][..]),
         ("zsh", &["-n"][..]),
@@ -65,61 +187,26 @@ fn completion_scripts_are_valid_shell() {
     }
 }
 
-/// Sources the script in the real shell and asks it to complete `lmi wh`.
-#[test]
-fn bash_and_fish_complete_a_plugin_command() {
-    let home = Home::new();
-    home.install(&plugin_dir("plugins/hello"));
-    let write = |shell: &str| {
-        let path = home.path().join(format!("lmi.{shell}"));
-        std::fs::write(
-            &path,
-            home.run(["completions", shell]).success().stdout.as_bytes(),
-        )
-        .unwrap();
-        path
-    };
-
-    let bash = write("bash");
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "source '{}'; COMP_WORDS=(lmi wh); COMP_CWORD=1; COMP_LINE='lmi wh'; COMP_POINT=6; \
-             _lmi lmi wh lmi; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
-            bash.display()
-        ))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "whoami\n", "{out:?}");
-
-    if Command::new("fish")
-        .arg("-c")
-        .arg("exit 0")
-        .output()
-        .is_err()
-    {
-        eprintln!("fish is not installed; skipping its completion check");
-        return;
-    }
-    let fish = write("fish");
-    let out = Command::new("fish")
-        .arg("-c")
-        .arg(format!("source '{}'; complete -C 'lmi wh'", fish.display()))
-        .output()
-        .unwrap();
-    let got = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        got.starts_with("whoami\tShow the signed-in SSO user"),
-        "{out:?}"
-    );
-}
-
 #[test]
 fn an_unknown_shell_is_a_usage_error() {
     Home::new()
         .run(["completions", "tcsh"])
         .code(2)
         .stderr_has("tcsh");
+}
+
+/// The candidates lmi answers for `words` in `shell`'s format, as the script asks for them.
+fn candidates(home: &Home, shell: &str, words: &[&str]) -> crate::support::Run {
+    let mut cmd = home.cmd(
+        ["--", "lmi"]
+            .into_iter()
+            .chain(words.iter().copied())
+            .collect::<Vec<_>>(),
+    );
+    cmd.env("LMI_COMPLETE", shell)
+        .env("_CLAP_COMPLETE_INDEX", words.len().to_string())
+        .env("_CLAP_IFS", "\n");
+    crate::support::Run::from(cmd.output().unwrap())
 }
 
 // ---- manifest text (R1.5, R2.6) ----------------------------------------------------------
@@ -204,6 +291,11 @@ fn completions_help_list_and_info_stay_clean_whatever_a_linked_manifest_says() {
             let run = home.run(["completions", shell]);
             assert_clean(shell, &run.stdout);
             assert_clean(shell, &run.stderr);
+            for words in [&[""][..], &["hello", ""], &["plugin", "info", ""]] {
+                let run = candidates(&home, shell, words);
+                assert_clean(&format!("{shell} {words:?}"), &run.stdout);
+                assert_clean(&format!("{shell} {words:?}"), &run.stderr);
+            }
         }
         for args in [
             &["--help"][..],

@@ -796,3 +796,31 @@ fn a_relink_asking_for_less_lowers_what_the_link_may_ask_for() {
         .stderr_has("now also asks to send authenticated requests")
         .stderr_has("pass --yes");
 }
+
+/// `lmi help <plugin-command> [words]` is the plugin's own help, as `--help` after the
+/// words gives it; lmi's own commands keep lmi's help, and an unknown word says what is
+/// installed.
+#[test]
+fn help_for_a_plugin_command_is_the_plugins_help() {
+    let home = Home::new();
+    home.install(&plugin_dir("plugins/api"));
+    let own = home.run(["api", "--help"]);
+    own.success().stdout_has("Usage: lmi api");
+    let via_help = home.run(["help", "api"]);
+    via_help.success();
+    assert_eq!(via_help.stdout, own.stdout);
+    assert!(!via_help.stdout.contains("Exit codes:"), "{via_help:#?}");
+
+    home.run(["help", "api", "get"])
+        .success()
+        .stdout_has("Usage: lmi api get");
+    home.run(["-e", "nowhere", "help", "api"])
+        .success()
+        .stdout_has("Usage: lmi api");
+    home.run(["help", "plugin"])
+        .success()
+        .stdout_has("Usage: lmi plugin");
+    home.run(["help", "nope"])
+        .code(2)
+        .stderr_has("`nope` is not an lmi command, and no installed plugin provides it");
+}
