@@ -74,6 +74,43 @@ fn terminal_info_follows_the_colour_conventions() {
         .stdout_has("color=false");
 }
 
+/// On a terminal (a pty from `script`), a plugin sees it both through `terminal.info` and
+/// through Rust's own `std::io::IsTerminal` (WASI's terminal interfaces); piped, neither
+/// says terminal. docs/plugin-authoring.md tells authors either works.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_sees_the_terminal_through_terminal_info_and_std_is_terminal() {
+    let home = v02();
+    home.run(["terminal"])
+        .success()
+        .stdout_has("std: stdin=false stdout=false stderr=false");
+    let lmi = home.cmd(["terminal"]);
+    let mut script = std::process::Command::new("script");
+    script
+        .args([
+            "-qec",
+            &format!("{} terminal < /dev/null", env!("CARGO_BIN_EXE_lmi")),
+            "/dev/null",
+        ])
+        .env_clear()
+        .stdin(std::process::Stdio::null());
+    for (k, v) in lmi.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().expect("script(1) from util-linux");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("terminal: stdin=false stdout=true stderr=true"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("std: stdin=false stdout=true stderr=true"),
+        "{shown:?}"
+    );
+}
+
 /// `log.log` needs no permission: errors and warnings reach stderr, info at `-v`, debug and
 /// trace at `-vv`; everything is one line without escapes, and in the log file.
 #[test]

@@ -687,6 +687,28 @@ fn lmi_access_token_overrides_the_grant_for_the_active_env() {
         .stdout_has("ci-provided-token-3c9e");
 }
 
+/// The CI recipe docs/plugin-authoring.md gives for trying a plugin against a real service:
+/// no configuration files at all, only `LMI_ENV`, `OAUTH_SERVICE_URL` and `LMI_ACCESS_TOKEN`
+/// in the process environment; the plugin's request reaches the service with that token.
+#[test]
+fn the_ci_recipe_runs_a_plugin_against_a_service_with_variables_alone() {
+    let srv = FaultServer::start(|_, _| Reply::json(200, serde_json::json!({"items": 2})));
+    let mut home = Home::new();
+    home.install(&crate::support::plugin_dir("plugins/api"));
+    assert!(!home.config().join(".env").exists() && !home.config().join("env").exists());
+    home.env("LMI_ENV", "ci")
+        .env("OAUTH_SERVICE_URL", &srv.base())
+        .env("LMI_ACCESS_TOKEN", "ci-recipe-token-77d1");
+    let run = home.run(["api", "get", "v1/items"]);
+    run.success()
+        .stdout_has("\"items\":2")
+        .nowhere("ci-recipe-token-77d1");
+    let seen = srv.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path(), "/v1/items");
+    assert_eq!(seen[0].bearer(), Some("ci-recipe-token-77d1"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Authenticated service requests (the library call behind the WIT `send-request`).
 

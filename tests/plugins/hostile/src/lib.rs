@@ -233,6 +233,16 @@ impl Plugin for Hostile {
                     "terminal: stdin={} stdout={} stderr={} size={size} color={}",
                     t.stdin, t.stdout, t.stderr, t.color
                 )?;
+                // What Rust's own `IsTerminal` answers inside the sandbox (documented for
+                // authors beside `ctx.terminal()`).
+                use std::io::IsTerminal;
+                writeln!(
+                    out,
+                    "std: stdin={} stdout={} stderr={}",
+                    std::io::stdin().is_terminal(),
+                    std::io::stdout().is_terminal(),
+                    std::io::stderr().is_terminal()
+                )?;
                 Ok(0)
             }
             "log" => {
