@@ -2,17 +2,22 @@
 //! wrong.
 //!
 //! Checks, in order: the configuration files (readable, parseable, secrets not readable by
-//! others), each environment's grant configuration, token cache and token-endpoint
-//! reachability, the keychain (or the opted-in file storage), the SSO issuer's discovery
-//! document and the clock against its `Date` header, and each installed plugin with its
-//! compiled artifact. Doctor only reads: it never sends a credential, never fetches a token
-//! and never writes a file. Every network call and the keychain probe have short timeouts, so
-//! the whole run is bounded however broken the machine is.
+//! others), each environment's grant configuration and token cache, each of its grants tried
+//! and each of its service URLs probed, the keychain (or the opted-in file storage), the SSO
+//! issuer's discovery document and the clock against its `Date` header, and each installed
+//! plugin with its compiled artifact.
+//!
+//! Doctor writes nothing. Its one use of a credential is the grant trial: the env's own
+//! credentials go to the env's token endpoint, as every run sends them, and the token that
+//! comes back is dropped unseen (never printed, cached or sent anywhere); services are asked
+//! without a token. `--offline` contacts nothing. Every network call and the keychain probe
+//! have short deadlines, so the whole run is bounded however broken the machine is.
 
 mod config;
 mod env;
 mod plugins;
 mod probe;
+mod services;
 mod sso;
 
 use std::process::ExitCode;
@@ -29,7 +34,7 @@ const MAX_SKEW_SECS: i64 = 60;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
-    /// Skip the checks that use the network (token endpoints, the SSO issuer).
+    /// Skip the checks that use the network (grant trials, service URLs, the SSO issuer).
     #[arg(long)]
     pub offline: bool,
 }
@@ -113,7 +118,7 @@ impl DoctorArgs {
     }
 }
 
-/// Runs every check. `network` off skips token endpoints and the issuer.
+/// Runs every check. `network` off skips the grant trials, service probes and the issuer.
 pub fn diagnose(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     let mut checks = Vec::new();
     checks.extend(config::config_checks(settings));
