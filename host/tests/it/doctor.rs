@@ -571,8 +571,9 @@ fn service_urls_are_probed_for_reach_tls_and_answer() {
 }
 
 /// `LMI_ACCESS_TOKEN` replaces the active env's grant: doctor says there is none to try and
-/// asks the token endpoint nothing, and an env that configures only a service URL (the CI
-/// shape) does not fail for want of grant keys. The service URL is still probed.
+/// asks the token endpoint nothing, and an env that configures only a service URL, with no
+/// file (the CI shape), is checked and does not fail for want of grant keys. The service URL
+/// is still probed, without the token.
 #[test]
 fn an_env_using_lmi_access_token_has_no_grant_to_try() {
     let srv = FaultServer::token_endpoint();
@@ -587,13 +588,11 @@ fn an_env_using_lmi_access_token_has_no_grant_to_try() {
     assert_eq!(srv.count("/token"), 0, "a grant was tried");
     line(&run.stdout, "ok", "env dev", "/api answers HTTP 404");
 
-    // The CI shape: the active env configures its service URL only.
-    private_env_file(
-        &home,
-        "ci",
-        &format!("OAUTH_SERVICE_URL={}\n", api.url("/ci")),
-    );
-    let run = home.run(["-e", "ci", "doctor"]);
+    // The CI shape: an env with no file, chosen by LMI_ENV, its service URL in the process
+    // environment (which every env's configuration reads first, dev's too).
+    home.env("LMI_ENV", "ci")
+        .env("OAUTH_SERVICE_URL", &api.url("/ci"));
+    let run = home.run(["doctor"]);
     run.success();
     run.nowhere("static-ci-token-91b0");
     line(&run.stdout, "skip", "env ci", "LMI_ACCESS_TOKEN");
@@ -642,4 +641,69 @@ fn offline_contacts_no_token_endpoint_and_no_service() {
     let run = home.run(["--output", "json", "doctor", "--offline"]);
     run.success();
     assert_eq!(srv.connections() + api.connections(), 0);
+}
+
+/// The password grant is tried too (the real provider has none, so a fault server plays it):
+/// a wrong password is the provider's `invalid_grant`, its description shown on one bounded
+/// line without escapes and without the password it echoes, and the fix names the user's
+/// keys; the right one passes.
+#[test]
+fn a_wrong_password_is_the_providers_invalid_grant_shown_safely() {
+    const PASSWORD: &str = "hunter2-doctor-9c";
+    const WRONG: &str = "wrong-pass-77a1";
+    let srv = FaultServer::start(|req, _| {
+        let form = req.form();
+        let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+        if req.path() != "/token" || field("grant_type") != "password" || field("username") != "uma"
+        {
+            return Reply::status(400);
+        }
+        if field("password") == PASSWORD {
+            return Reply::json(
+                200,
+                json!({"access_token": "pw-token-5e", "token_type": "Bearer", "expires_in": 60}),
+            );
+        }
+        Reply::json(
+            400,
+            json!({
+                "error": "invalid_grant",
+                "error_description": format!(
+                    "wrong password {} for uma\u{1b}]52;c;ZXZpbA==\u{7}{}",
+                    field("password"),
+                    "x".repeat(2000)
+                ),
+            }),
+        )
+    });
+    let home = plain_home();
+    let env = |password: &str| {
+        format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_GRANT_TYPE=password\nOAUTH_CLIENT_ID=cli\n\
+             OAUTH_USERNAME=uma\nOAUTH_PASSWORD={password}\n",
+            srv.url("/token")
+        )
+    };
+    private_env_file(&home, "dev", &env(PASSWORD));
+    private_env_file(&home, "bad", &env(WRONG));
+    let run = home.run(["-vv", "doctor"]);
+    run.code(1)
+        .nowhere(WRONG)
+        .nowhere(PASSWORD)
+        .nowhere("pw-token-5e");
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+        "{run:#?}"
+    );
+    line(
+        &run.stdout,
+        "ok",
+        "env dev",
+        "password grant tried: token issued",
+    );
+    let bad = line(&run.stdout, "FAIL", "env bad", "invalid_grant");
+    assert!(bad.contains("OAUTH_USERNAME, OAUTH_PASSWORD"), "{bad}");
+    assert!(bad.len() < 1200, "{} characters: {bad}", bad.len());
+    assert_eq!(srv.count("/token"), 2);
+    assert!(token_files(&home).is_empty());
 }

@@ -123,7 +123,16 @@ pub fn diagnose(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     let mut checks = Vec::new();
     checks.extend(config::config_checks(settings));
     checks.push(config::trust_check(settings));
-    for env in settings.environments().names {
+    let mut envs = settings.environments().names;
+    // An env chosen with `-e` or `LMI_ENV` may have no file, its keys in the process
+    // environment (the CI shape: `LMI_ENV`, `OAUTH_SERVICE_URL`, `LMI_ACCESS_TOKEN`).
+    if let Some(active) = settings.active_env()
+        && settings.default_env() != Some(active)
+        && !envs.iter().any(|e| e == active)
+    {
+        envs.push(active.to_owned());
+    }
+    for env in envs {
         checks.extend(env::env_checks(settings, &env, network));
     }
     checks.push(sso::keychain_check(settings));
