@@ -201,10 +201,10 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
         client = client.set_client_secret(secret.clone());
     }
     let scopes = grant.scopes.iter().cloned().map(Scope::new);
-    let status = Cell::new(None::<u16>);
+    let seen = Cell::new(None::<Answer>);
     let send = |req: oauth2::HttpRequest| {
         let reply = http.oauth(req);
-        status.set(reply.as_ref().ok().map(|r| r.status().as_u16()));
+        seen.set(reply.as_ref().ok().map(Answer::of));
         reply
     };
     let obtained_at = now_secs();
@@ -231,7 +231,7 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
             req.request(&send)
         }
     };
-    let response = result.map_err(|e| token_error(grant, status.get(), e))?;
+    let response = result.map_err(|e| token_error(grant, seen.take(), e))?;
 
     let access_token = AccessToken::new(response.access_token().secret().clone());
     let token_type = match response.token_type() {
@@ -270,15 +270,65 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
 type OauthError =
     RequestTokenError<HttpFailure, oauth2::StandardErrorResponse<BasicErrorResponseType>>;
 
+/// What the token endpoint answered, as far as a message may say: its status and the media
+/// type it named (never the body).
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    /// The `Content-Type` without parameters, terminal-safe and short; `None` if absent.
+    media_type: Option<String>,
+}
+
+impl Answer {
+    fn of(reply: &oauth2::HttpResponse) -> Self {
+        let media_type = reply
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| crate::text::line(v.trim(), 60))
+            .filter(|v| !v.is_empty());
+        Self {
+            status: reply.status().as_u16(),
+            media_type,
+        }
+    }
+
+    /// Whether it said it is JSON (`application/json`, `…+json`), or said nothing.
+    fn may_be_json(&self) -> bool {
+        self.media_type.as_deref().is_none_or(|t| {
+            let t = t.to_ascii_lowercase();
+            t == "application/json" || t.ends_with("+json")
+        })
+    }
+}
+
 /// Describes a failed token request; names the env and the endpoint, never echoes a body.
 /// The provider refusing the credentials is an authentication failure (exit 4); a provider
 /// that cannot be reached, errs (5xx) or answers garbage is a network failure (exit 1).
-fn token_error(grant: &GrantConfig, status: Option<u16>, e: OauthError) -> AuthError {
+fn token_error(grant: &GrantConfig, answer: Option<Answer>, e: OauthError) -> AuthError {
     let env = &grant.env;
     let endpoint = grant.endpoint();
+    let status = answer.as_ref().map(|a| a.status);
     let http_status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
     // The provider's words are shown, scrubbed of secrets and stripped of control sequences.
     let scrub = |text: &str| crate::text::line(&crate::logging::scrub(text), 300);
+    // A page or plain text (a 404 from a wrong URL, a login page, a proxy's error) is named
+    // by what it says it is: "malformed JSON" would mislead.
+    if let Some(media_type) = answer
+        .as_ref()
+        .filter(|a| !a.may_be_json())
+        .and_then(|a| a.media_type.as_deref())
+        && matches!(
+            e,
+            RequestTokenError::Parse(..) | RequestTokenError::Other(_)
+        )
+    {
+        return ServiceTokenError::Unavailable(format!(
+            "the token endpoint {endpoint} of environment `{env}` answered with a `{media_type}` document, not an OAuth answer{http_status}"
+        ))
+        .into();
+    }
     match e {
         RequestTokenError::ServerResponse(resp) => {
             let code = resp.error().as_ref().to_owned();

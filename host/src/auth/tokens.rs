@@ -44,6 +44,13 @@ impl std::fmt::Debug for TokenSource {
     }
 }
 
+/// What a grant trial learnt; the token itself was dropped before this was made.
+#[derive(Debug, Clone)]
+pub struct GrantTrial {
+    /// How long the token endpoint made the token valid, clamped as a kept token's is.
+    pub lifetime_secs: u64,
+}
+
 /// What `auth status` shows for one token; never the token.
 #[derive(Debug)]
 pub struct EnvTokenStatus {
@@ -163,6 +170,23 @@ impl TokenSource {
             return Ok(self.hold(t));
         }
         self.fetch_and_store(grant)
+    }
+
+    /// Whether `LMI_ACCESS_TOKEN` stands in for this source's grant.
+    pub fn overridden(&self) -> bool {
+        self.override_token.is_some()
+    }
+
+    /// Makes the grant's token request once, exactly as [`TokenSource::token`] would
+    /// (`service::fetch`), and drops the token: nothing is held, cached, read from the cache
+    /// or locked, and the override is not consulted. It proves the credentials as they stand
+    /// without touching what a concurrent run relies on (`lmi doctor`); `http` carries the
+    /// caller's deadline.
+    pub fn try_grant(&self, http: &Http) -> Result<GrantTrial, AuthError> {
+        let token = service::fetch(http, self.grant()?)?;
+        Ok(GrantTrial {
+            lifetime_secs: token.expires_at.saturating_sub(token.obtained_at),
+        })
     }
 
     /// Where the tokens come from, for error messages: the token endpoint, or the variable.

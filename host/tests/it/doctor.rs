@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use crate::support::fault::{FaultServer, Reply};
+use crate::support::idp::{self, Idp};
+use crate::support::tls::{TlsFront, pki};
 use crate::support::{Home, plugin_dir};
 
 /// An IMF-fixdate (`Mon, 23 Nov 2026 13:59:00 GMT`) for a `Date` header.
@@ -23,7 +25,7 @@ fn http_date(t: SystemTime) -> String {
     format!("Mon, {day} {month} {y} {time} GMT")
 }
 
-/// A provider at `srv`: `/token` answers 405 to GET (reachable), discovery names `issuer`,
+/// A provider at `srv`: `/token` issues [`HEALTHY_TOKEN`] to a POST, discovery names `issuer`,
 /// and every answer carries a `Date` that is `skew` ahead of this machine.
 fn provider(issuer: Option<String>, skew: Duration) -> FaultServer {
     FaultServer::start(move |req, _| {
@@ -38,6 +40,10 @@ fn provider(issuer: Option<String>, skew: Duration) -> FaultServer {
                     "jwks_uri": format!("{base}/jwks"),
                 }),
             ),
+            "/token" if req.method == "POST" => Reply::json(
+                200,
+                json!({"access_token": HEALTHY_TOKEN, "token_type": "Bearer", "expires_in": 600}),
+            ),
             "/token" => Reply::status(405),
             _ => Reply::status(404),
         };
@@ -47,6 +53,9 @@ fn provider(issuer: Option<String>, skew: Duration) -> FaultServer {
         reply
     })
 }
+
+/// The token [`provider`] issues; doctor must never show it.
+const HEALTHY_TOKEN: &str = "healthy-token-c0ffee";
 
 fn configured(srv: &FaultServer) -> Home {
     let mut home = Home::new();
@@ -92,12 +101,18 @@ fn a_healthy_setup_passes_every_check() {
     let srv = provider(None, Duration::ZERO);
     let home = configured(&srv);
     home.install(&plugin_dir("plugins/hello"));
-    let run = home.run(["doctor"]);
+    let run = home.run(["-vv", "doctor"]);
     run.success()
         .stdout_has("0 failures")
-        .nowhere("doctor-secret-81c2");
+        .nowhere("doctor-secret-81c2")
+        .nowhere(HEALTHY_TOKEN);
     line(&run.stdout, "ok", "config", "parses");
-    line(&run.stdout, "ok", "env dev", "(HTTP 405)");
+    line(
+        &run.stdout,
+        "ok",
+        "env dev",
+        "grant tried: token issued, valid 600 s",
+    );
     line(&run.stdout, "ok", "keychain", "LMI_SSO_STORAGE=file");
     line(&run.stdout, "ok", "sso", "publishes its discovery document");
     line(&run.stdout, "ok", "clock", "of the issuer's");
@@ -108,12 +123,16 @@ fn a_healthy_setup_passes_every_check() {
         "compiled artifact intact",
     );
     assert!(!run.stdout.contains("FAIL"), "{run:#?}");
-    // Doctor never asks for a token: it only checks the endpoint answers.
-    assert!(
-        srv.requests()
-            .iter()
-            .all(|r| r.method == "GET" && r.body.is_empty())
-    );
+    // The one credential doctor sends is the grant trial's, to the token endpoint, and the
+    // token it gets is kept nowhere.
+    let posts: Vec<_> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert_eq!(posts[0].path(), "/token");
+    assert!(!home.cache().join("tokens").exists());
 }
 
 #[test]
@@ -157,7 +176,12 @@ fn each_problem_gets_a_failing_line_with_a_fix() {
     );
     run.code(1);
     for failing in [
-        line(&run.stdout, "FAIL", "env stage", "is unreachable"),
+        line(
+            &run.stdout,
+            "FAIL",
+            "env stage",
+            "cannot get a service token",
+        ),
         line(&run.stdout, "FAIL", "env stage", "readable by others"),
         line(&run.stdout, "FAIL", "env qa", "OAUTH_TOKEN_URL"),
         line(&run.stdout, "FAIL", "keychain", "not"),
@@ -178,7 +202,7 @@ fn each_problem_gets_a_failing_line_with_a_fix() {
         "plugin hostile",
         "no compiled artifact",
     );
-    line(&run.stdout, "ok", "env dev", "(HTTP 405)");
+    line(&run.stdout, "ok", "env dev", "grant tried: token issued");
 }
 
 #[test]
@@ -228,4 +252,458 @@ fn doctor_refuses_the_issuer_login_refuses() {
     home.run(["login", "sso", "--no-browser"])
         .code(2)
         .stderr_has("OAUTH_SSO_ISSUER");
+}
+
+/// Writes `env/<name>.env` readable by its owner only (doctor fails a secret others can read).
+fn private_env_file(home: &Home, name: &str, contents: &str) {
+    home.env_file(name, contents);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = home.config().join(format!("env/{name}.env"));
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// A home whose SSO session would live in a file (so no keychain is needed) and whose log is
+/// kept, for the tests that look into it.
+fn plain_home() -> Home {
+    let mut home = Home::new();
+    home.env("LMI_SSO_STORAGE", "file");
+    home
+}
+
+/// The token cache files in `home` (`tokens/*.json`).
+fn token_files(home: &Home) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(home.cache().join("tokens"))
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A service that answers every request 401, as an API does without a token.
+fn service_401() -> FaultServer {
+    FaultServer::start(|_, _| {
+        let mut reply = Reply::json(401, json!({"error": "unauthorized"}));
+        reply
+            .headers
+            .push(("WWW-Authenticate".into(), "Bearer".into()));
+        reply
+    })
+}
+
+/// Doctor tries the grant at the real provider: a wrong client secret is the provider's
+/// `invalid_client`, a named service asking for an audience the provider refuses is its
+/// `invalid_target`, each a failing line (and a failing check in the JSON output), exit 1.
+/// Before: doctor only sent a GET to the token URL and said `ok`.
+#[test]
+fn a_wrong_client_secret_is_the_providers_invalid_client() {
+    let idp = Idp::start();
+    let api = service_401();
+    let home = plain_home();
+    let wrong = "wrong-secret-5e1d2c";
+    private_env_file(
+        &home,
+        "dev",
+        &format!(
+            "{}OAUTH_SERVICE_URL={}\n",
+            idp.service_env().replace(idp::SERVICE_CLIENT_SECRET, wrong),
+            api.url("/api")
+        ),
+    );
+    private_env_file(
+        &home,
+        "scoped",
+        &format!(
+            "{}OAUTH_SERVICE_URL={}\nOAUTH_SERVICE_BILLING_URL={}\nOAUTH_SERVICE_BILLING_AUDIENCE=billing\n",
+            idp.service_env(),
+            api.url("/api"),
+            api.url("/billing")
+        ),
+    );
+    let run = home.run(["doctor"]);
+    run.code(1)
+        .nowhere(wrong)
+        .nowhere(idp::SERVICE_CLIENT_SECRET);
+    let bad = line(&run.stdout, "FAIL", "env dev", "invalid_client");
+    assert!(
+        bad.contains("OAUTH_CLIENT_SECRET"),
+        "no fix naming the key: {bad}"
+    );
+    line(&run.stdout, "ok", "env scoped", "grant tried: token issued");
+    let scope = line(&run.stdout, "FAIL", "env scoped", "service `billing`");
+    assert!(scope.contains("invalid_target"), "{scope}");
+    assert!(scope.contains("OAUTH_SERVICE_BILLING_AUDIENCE"), "{scope}");
+    // One request for dev's grant, two for scoped's (its own and billing's).
+    assert_eq!(idp.token_requests("client_credentials"), 3);
+    assert!(token_files(&home).is_empty(), "{:?}", token_files(&home));
+
+    let run = home.run(["--output", "json", "doctor"]);
+    run.code(1).nowhere(wrong);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let checks = doc["checks"].as_array().unwrap();
+    let failing = |env: &str, needle: &str| {
+        checks.iter().any(|c| {
+            c["check"] == format!("env {env}")
+                && c["status"] == "fail"
+                && c["detail"].as_str().unwrap().contains(needle)
+                && c["fix"].is_string()
+        })
+    };
+    assert!(failing("dev", "invalid_client"), "{doc:#}");
+    assert!(failing("scoped", "invalid_target"), "{doc:#}");
+    assert_eq!(doc["failures"], 2, "{doc:#}");
+}
+
+/// A token URL that is not a token endpoint fails, saying what came back: a 404 page, the real
+/// provider's 404 for a path it does not serve, a 503, a login page answered 200. Before:
+/// any answer to a GET counted as "token endpoint answers".
+#[test]
+fn a_token_url_answering_404_or_a_page_is_a_failure() {
+    let idp = Idp::start();
+    let srv = FaultServer::start(|req, _| match req.path() {
+        "/missing" => Reply::raw(404, "text/html", "<html><h1>Not Found</h1></html>"),
+        "/down" => Reply::raw(503, "text/plain", "maintenance"),
+        "/login" => Reply::raw(200, "text/html", "<html>sign in</html>"),
+        _ => Reply::status(500),
+    });
+    let home = plain_home();
+    let env = |token_url: &str| {
+        format!(
+            "OAUTH_TOKEN_URL={token_url}\nOAUTH_CLIENT_ID={}\nOAUTH_CLIENT_SECRET={}\n",
+            idp::SERVICE_CLIENT_ID,
+            idp::SERVICE_CLIENT_SECRET
+        )
+    };
+    private_env_file(&home, "html404", &env(&srv.url("/missing")));
+    private_env_file(&home, "down", &env(&srv.url("/down")));
+    private_env_file(&home, "page", &env(&srv.url("/login")));
+    private_env_file(
+        &home,
+        "wrongpath",
+        &env(&format!("{}/oauth2/token", idp.issuer())),
+    );
+    let run = home.run(["doctor"]);
+    run.code(1).nowhere(idp::SERVICE_CLIENT_SECRET);
+    let html = line(&run.stdout, "FAIL", "env html404", "HTTP 404");
+    assert!(html.contains("text/html"), "{html}");
+    assert!(html.contains("OAUTH_TOKEN_URL"), "{html}");
+    line(&run.stdout, "FAIL", "env down", "HTTP 503");
+    line(&run.stdout, "FAIL", "env page", "text/html");
+    line(&run.stdout, "FAIL", "env wrongpath", "HTTP 404");
+    assert!(
+        !run.stdout.contains("Not Found"),
+        "a body was echoed: {run:#?}"
+    );
+}
+
+/// A good configuration: each grant is tried once (the env's own, and a named service's with
+/// its own audience; a named service sharing the env's token adds none), nothing is written
+/// to the token cache, no token appears in the output at `-vv` or in the log, and the service
+/// URLs are probed without one (a 401 is what an API answers then: ok). A run holding the
+/// cache's lock does not hold doctor up, and a cached token is left as it was.
+#[test]
+fn a_good_setup_tries_each_grant_and_keeps_and_prints_no_token() {
+    let idp = Idp::start();
+    let api = service_401();
+    let home = plain_home();
+    private_env_file(
+        &home,
+        "dev",
+        &format!(
+            "{}OAUTH_SERVICE_URL={}\nOAUTH_SERVICE_BILLING_URL={}\nOAUTH_SERVICE_BILLING_AUDIENCE=urn:lmi:billing\nOAUTH_SERVICE_REPORTS_URL={}\n",
+            idp.service_env(),
+            api.url("/api"),
+            api.url("/billing"),
+            api.url("/reports")
+        ),
+    );
+    let run = home.run(["-vv", "doctor"]);
+    run.success().nowhere(idp::SERVICE_CLIENT_SECRET);
+    // Access tokens from this provider are JWTs: base64url JSON, `eyJ…`.
+    assert!(
+        !run.stdout.contains("eyJ") && !run.stderr.contains("eyJ"),
+        "a token was printed: {run:#?}"
+    );
+    home.log_lacks("eyJ");
+    line(&run.stdout, "ok", "env dev", "grant tried: token issued");
+    assert!(
+        line(&run.stdout, "ok", "env dev", "service `billing` (its own").contains("token issued")
+    );
+    for path in ["/api", "/billing", "/reports"] {
+        line(
+            &run.stdout,
+            "ok",
+            "env dev",
+            &format!("{path} answers HTTP 401"),
+        );
+    }
+    assert_eq!(idp.token_requests("client_credentials"), 2);
+    assert!(token_files(&home).is_empty(), "{:?}", token_files(&home));
+    let probes = api.requests();
+    assert_eq!(probes.len(), 3, "{probes:#?}");
+    assert!(
+        probes
+            .iter()
+            .all(|r| r.method == "GET" && r.header("authorization").is_none()),
+        "{probes:#?}"
+    );
+
+    // A cached token, and another process holding the cache's lock: doctor neither waits for
+    // the lock (lmi waits up to LMI_HTTP_TIMEOUT_SECS + 15 s) nor reuses or touches the cache.
+    home.run(["-e", "dev", "auth", "token"]).success();
+    let cache = home.cache().join("tokens/dev.json");
+    let before = (
+        std::fs::read(&cache).unwrap(),
+        std::fs::metadata(&cache).unwrap().modified().unwrap(),
+    );
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(home.cache().join("tokens/dev.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    idp.reset();
+    let started = std::time::Instant::now();
+    let run = home.run(["doctor"]);
+    let took = started.elapsed();
+    drop(lock);
+    run.success();
+    assert!(took < Duration::from_secs(12), "took {took:?}: {run:#?}");
+    line(&run.stdout, "ok", "env dev", "grant tried: token issued");
+    assert_eq!(
+        idp.token_requests("client_credentials"),
+        2,
+        "the grant was not tried"
+    );
+    let after = (
+        std::fs::read(&cache).unwrap(),
+        std::fs::metadata(&cache).unwrap().modified().unwrap(),
+    );
+    assert!(before == after, "doctor changed the token cache");
+    assert_eq!(token_files(&home), vec![cache]);
+}
+
+/// The service URLs are probed: reachable, TLS valid with lmi's roots (`LMI_CA_BUNDLE` here),
+/// and what a request without a token answers. A closed port, a name that does not resolve, a
+/// certificate from a CA nobody configured and an expired one each fail naming what failed;
+/// a 401 and a good certificate pass. No token is sent to any of them, and the token the
+/// grant trial got is never shown, even at `-vv`. Before: the service URL was never probed.
+#[test]
+fn service_urls_are_probed_for_reach_tls_and_answer() {
+    const TOKEN: &str = "doctor-token-3f9a71";
+    let token = FaultServer::start(|req, _| match req.path() {
+        "/token" => Reply::json(
+            200,
+            json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600}),
+        ),
+        _ => Reply::status(404),
+    });
+    let api = service_401();
+    let backend: std::net::SocketAddr = api.base().trim_start_matches("http://").parse().unwrap();
+    let good = TlsFront::start(&pki().good, backend);
+    let untrusted = TlsFront::start(&pki().untrusted, backend);
+    let expired = TlsFront::start(&pki().expired, backend);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}/api", closed.local_addr().unwrap());
+    drop(closed);
+    let mut home = plain_home();
+    home.env("LMI_CA_BUNDLE", pki().ca_pem.to_str().unwrap());
+    private_env_file(
+        &home,
+        "dev",
+        &format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_CLIENT_ID=svc\nOAUTH_CLIENT_SECRET=probe-secret-77\n\
+             OAUTH_SERVICE_URL={}\nOAUTH_SERVICE_GOOD_URL={}\nOAUTH_SERVICE_UNTRUSTED_URL={}\n\
+             OAUTH_SERVICE_EXPIRED_URL={}\nOAUTH_SERVICE_CLOSED_URL={closed_url}\n\
+             OAUTH_SERVICE_NOWHERE_URL=https://lmi-doctor-probe.invalid/api\n",
+            token.url("/token"),
+            api.url("/api"),
+            good.url("localhost", "/good"),
+            untrusted.url("localhost", "/untrusted"),
+            expired.url("localhost", "/expired"),
+        ),
+    );
+    let started = std::time::Instant::now();
+    let run = home.run(["-vv", "doctor"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    run.code(1).nowhere(TOKEN).nowhere("probe-secret-77");
+    line(&run.stdout, "ok", "env dev", "grant tried: token issued");
+    line(&run.stdout, "ok", "env dev", "/api answers HTTP 401");
+    line(&run.stdout, "ok", "env dev", "/good answers HTTP 401");
+    for (service, what) in [
+        (
+            "untrusted",
+            "not signed by a certificate authority lmi trusts",
+        ),
+        ("expired", "has expired"),
+        ("closed", "cannot connect"),
+        ("nowhere", "lmi-doctor-probe.invalid"),
+    ] {
+        let failing = line(
+            &run.stdout,
+            "FAIL",
+            "env dev",
+            &format!("service `{service}`"),
+        );
+        assert!(failing.contains(what), "{service}: {failing}");
+        assert!(failing.contains(" — fix: "), "{service}: {failing}");
+    }
+    // Only the good front completed a handshake; nothing reached the backend through the
+    // refused ones, and nothing carried a token.
+    assert_eq!(untrusted.handshakes() + expired.handshakes(), 0);
+    let probes = api.requests();
+    assert_eq!(probes.len(), 2, "{probes:#?}");
+    assert!(
+        probes.iter().all(|r| r.header("authorization").is_none()),
+        "{probes:#?}"
+    );
+}
+
+/// `LMI_ACCESS_TOKEN` replaces the active env's grant: doctor says there is none to try and
+/// asks the token endpoint nothing, and an env that configures only a service URL, with no
+/// file (the CI shape), is checked and does not fail for want of grant keys. The service URL
+/// is still probed, without the token.
+#[test]
+fn an_env_using_lmi_access_token_has_no_grant_to_try() {
+    let srv = FaultServer::token_endpoint();
+    let api = service_401();
+    let mut home = plain_home();
+    home.global_env("default_environment=dev\n");
+    private_env_file(&home, "dev", &srv.client_credentials_env("ci-secret-4d"));
+    home.env("LMI_ACCESS_TOKEN", "static-ci-token-91b0");
+    let run = home.run(["doctor"]);
+    run.success().nowhere("static-ci-token-91b0");
+    line(&run.stdout, "skip", "env dev", "LMI_ACCESS_TOKEN");
+    assert_eq!(srv.count("/token"), 0, "a grant was tried");
+    line(&run.stdout, "ok", "env dev", "/api answers HTTP 404");
+
+    // The CI shape: an env with no file, chosen by LMI_ENV, its service URL in the process
+    // environment (which every env's configuration reads first, dev's too).
+    home.env("LMI_ENV", "ci")
+        .env("OAUTH_SERVICE_URL", &api.url("/ci"));
+    let run = home.run(["doctor"]);
+    run.success();
+    run.nowhere("static-ci-token-91b0");
+    line(&run.stdout, "skip", "env ci", "LMI_ACCESS_TOKEN");
+    line(&run.stdout, "ok", "env ci", "/ci answers HTTP 401");
+    let ci_lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" env ci "))
+        .collect();
+    assert!(
+        ci_lines
+            .iter()
+            .all(|l| !l.starts_with("FAIL") && !l.contains("OAUTH_TOKEN_URL")),
+        "{run:#?}"
+    );
+    assert_eq!(
+        api.requests()
+            .iter()
+            .filter(|r| r.bearer().is_some())
+            .count(),
+        0
+    );
+}
+
+/// `--offline` opens no connection to any token endpoint or service (the listeners count
+/// connections, not only requests), and says what it left out.
+#[test]
+fn offline_contacts_no_token_endpoint_and_no_service() {
+    let srv = FaultServer::token_endpoint();
+    let api = service_401();
+    let home = plain_home();
+    private_env_file(
+        &home,
+        "dev",
+        &format!(
+            "{}OAUTH_SERVICE_BILLING_URL={}\nOAUTH_SERVICE_BILLING_SCOPE=billing\n",
+            srv.client_credentials_env("offline-secret-1a"),
+            api.url("/billing")
+        ),
+    );
+    let run = home.run(["doctor", "--offline"]);
+    run.success();
+    line(&run.stdout, "skip", "env dev", "--offline");
+    assert_eq!(srv.connections(), 0, "{:#?}", srv.requests());
+    assert_eq!(api.connections(), 0, "{:#?}", api.requests());
+    let run = home.run(["--output", "json", "doctor", "--offline"]);
+    run.success();
+    assert_eq!(srv.connections() + api.connections(), 0);
+}
+
+/// The password grant is tried too (the real provider has none, so a fault server plays it):
+/// a wrong password is the provider's `invalid_grant`, its description shown on one bounded
+/// line without escapes and without the password it echoes, and the fix names the user's
+/// keys; the right one passes.
+#[test]
+fn a_wrong_password_is_the_providers_invalid_grant_shown_safely() {
+    const PASSWORD: &str = "hunter2-doctor-9c";
+    const WRONG: &str = "wrong-pass-77a1";
+    let srv = FaultServer::start(|req, _| {
+        let form = req.form();
+        let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+        if req.path() != "/token" || field("grant_type") != "password" || field("username") != "uma"
+        {
+            return Reply::status(400);
+        }
+        if field("password") == PASSWORD {
+            return Reply::json(
+                200,
+                json!({"access_token": "pw-token-5e", "token_type": "Bearer", "expires_in": 60}),
+            );
+        }
+        Reply::json(
+            400,
+            json!({
+                "error": "invalid_grant",
+                "error_description": format!(
+                    "wrong password {} for uma\u{1b}]52;c;ZXZpbA==\u{7}{}",
+                    field("password"),
+                    "x".repeat(2000)
+                ),
+            }),
+        )
+    });
+    let home = plain_home();
+    let env = |password: &str| {
+        format!(
+            "OAUTH_TOKEN_URL={}\nOAUTH_GRANT_TYPE=password\nOAUTH_CLIENT_ID=cli\n\
+             OAUTH_USERNAME=uma\nOAUTH_PASSWORD={password}\n",
+            srv.url("/token")
+        )
+    };
+    private_env_file(&home, "dev", &env(PASSWORD));
+    private_env_file(&home, "bad", &env(WRONG));
+    let run = home.run(["-vv", "doctor"]);
+    run.code(1)
+        .nowhere(WRONG)
+        .nowhere(PASSWORD)
+        .nowhere("pw-token-5e");
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+        "{run:#?}"
+    );
+    line(
+        &run.stdout,
+        "ok",
+        "env dev",
+        "password grant tried: token issued",
+    );
+    let bad = line(&run.stdout, "FAIL", "env bad", "invalid_grant");
+    assert!(bad.contains("OAUTH_USERNAME, OAUTH_PASSWORD"), "{bad}");
+    assert!(bad.len() < 1200, "{} characters: {bad}", bad.len());
+    assert_eq!(srv.count("/token"), 2);
+    assert!(token_files(&home).is_empty());
 }

@@ -254,11 +254,33 @@ impl Http {
     /// deadline, blocking the calling thread; logs the exchange.
     pub fn execute(&self, request: reqwest::Request, limit: u64) -> Result<Reply, HttpFailure> {
         let log = ExchangeLog::start(&request);
-        let io = self.runtime()?;
+        log.finish(self.blocking(request, limit))
+    }
+
+    /// Sends `request` and returns the status of the answer without reading its body, within
+    /// the total deadline, blocking the calling thread; logs the exchange. What a server
+    /// answers, not what it says (`lmi doctor`'s probe of a service URL).
+    pub fn status_of(&self, request: reqwest::Request) -> Result<reqwest::StatusCode, HttpFailure> {
+        let log = ExchangeLog::start(&request);
+        // A limit of 0 ends the exchange at the first byte of a body, with the status known.
+        let result = match self.blocking(request, 0) {
+            Err((Some(status), HttpFailure::TooLarge(_))) => Ok(Reply {
+                status,
+                headers: reqwest::header::HeaderMap::new(),
+                body: Vec::new(),
+            }),
+            other => other,
+        };
+        log.finish(result).map(|reply| reply.status)
+    }
+
+    /// One exchange on the private runtime, blocking the calling thread.
+    fn blocking(&self, request: reqwest::Request, limit: u64) -> Exchange {
+        let io = self.runtime().map_err(|e| (None, e))?;
         let exchange = self.timed(&self.inner.pooled, request, limit);
         // A caller inside an async runtime gets its own thread: a runtime cannot be driven
         // from inside another.
-        let result = if tokio::runtime::Handle::try_current().is_ok() {
+        if tokio::runtime::Handle::try_current().is_ok() {
             std::thread::scope(|s| {
                 s.spawn(|| io.block_on(exchange))
                     .join()
@@ -266,8 +288,7 @@ impl Http {
             })
         } else {
             io.block_on(exchange)
-        };
-        log.finish(result)
+        }
     }
 
     /// [`Http::execute`], awaited on the caller's runtime (see the module docs), which must
@@ -479,6 +500,39 @@ mod tests {
             http.inner.io.get().is_none(),
             "the private runtime was started"
         );
+    }
+
+    /// `status_of` returns at the answer's head: a body that never ends (a chunk, then
+    /// silence) does not hold it to the deadline, and no byte of it is kept.
+    #[test]
+    fn status_of_reads_the_head_and_no_body() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            );
+            // Hold the connection open, the body unfinished, longer than the deadline.
+            std::thread::sleep(Duration::from_secs(6));
+        });
+        let http = Http::build(5, None).unwrap();
+        let request = http
+            .request(reqwest::Method::GET, url)
+            .unwrap()
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = http.status_of(request).unwrap();
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(server);
     }
 
     #[test]

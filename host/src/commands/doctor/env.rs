@@ -1,9 +1,10 @@
-//! Doctor's per-environment checks: grant configuration, token cache, and whether the token
-//! endpoint answers (no credential is sent).
+//! Doctor's per-environment checks: the env file, the grant configuration and token cache
+//! (read, never changed), then, online, each grant tried and each service URL probed
+//! (`services`).
 
 use super::DoctorCheck;
 use super::config::exposed_secrets;
-use super::probe::probe;
+use super::services;
 use crate::auth::cache::CacheState;
 use crate::settings::{EnvFile, Settings};
 
@@ -48,20 +49,52 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
         }
     }
     let status = session.status();
-    let grant = match status.grant {
-        Ok(g) => g,
-        Err(e) => {
-            checks.push(DoctorCheck::fail(
-                name,
+    if status.overridden {
+        // The env's own token comes from the process: there is no grant to try, and grant
+        // keys it lacks are not needed (a named service with its own scope still needs them).
+        checks.push(DoctorCheck::skip(
+            name.clone(),
+            format!(
+                "{} (process environment) replaces the grant: no grant to try",
+                crate::auth::service::ACCESS_TOKEN_VAR
+            ),
+        ));
+    } else {
+        match &status.grant {
+            Ok(grant) => checks.push(cache_check(settings, env, &name, grant, &status.cache)),
+            Err(e) => checks.push(DoctorCheck::fail(
+                name.clone(),
                 e.to_string(),
                 format!("set the key in {}", cfg.file_path().display()),
-            ));
-            return checks;
+            )),
         }
-    };
-    checks.push(match &status.cache {
+    }
+    if network {
+        // A grant configuration already reported broken is not tried again.
+        if status.overridden || status.grant.is_ok() {
+            checks.extend(services::grant_checks(settings, &cfg, &session, &name));
+        }
+        checks.extend(services::probe_checks(settings, &cfg, &session, &name));
+    } else {
+        checks.push(DoctorCheck::skip(
+            name,
+            "grant not tried and services not contacted (--offline)",
+        ));
+    }
+    checks
+}
+
+/// The default token's cache as it stands; read, never repaired or removed.
+fn cache_check(
+    settings: &Settings,
+    env: &str,
+    name: &str,
+    grant: &crate::auth::service::GrantConfig,
+    cache: &CacheState,
+) -> DoctorCheck {
+    match cache {
         CacheState::Unusable(why) => DoctorCheck::warn(
-            name.clone(),
+            name,
             format!(
                 "token cache is unusable ({why}); it will be discarded and a new token requested"
             ),
@@ -76,7 +109,7 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
         ),
         CacheState::Present(t) if !t.is_fresh(crate::auth::lifetime::now_secs()) => {
             DoctorCheck::ok(
-                name.clone(),
+                name,
                 format!(
                     "{} grant; cached token expired (renewed on next use)",
                     grant.grant.as_str()
@@ -84,33 +117,12 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
             )
         }
         CacheState::Present(_) => DoctorCheck::ok(
-            name.clone(),
+            name,
             format!("{} grant; cached token valid", grant.grant.as_str()),
         ),
         CacheState::Missing => DoctorCheck::ok(
-            name.clone(),
+            name,
             format!("{} grant; no cached token yet", grant.grant.as_str()),
         ),
-    });
-    if network {
-        checks.push(match probe(settings, &grant.token_url) {
-            Ok(p) => DoctorCheck::ok(
-                name,
-                format!(
-                    "token endpoint {} answers (HTTP {})",
-                    grant.endpoint(),
-                    p.status
-                ),
-            ),
-            Err(why) => DoctorCheck::fail(
-                name,
-                format!("token endpoint {} is unreachable: {why}", grant.endpoint()),
-                format!(
-                    "check OAUTH_TOKEN_URL in {} and your network or VPN",
-                    cfg.file_path().display()
-                ),
-            ),
-        });
     }
-    checks
 }

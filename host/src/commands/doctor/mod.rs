@@ -2,17 +2,22 @@
 //! wrong.
 //!
 //! Checks, in order: the configuration files (readable, parseable, secrets not readable by
-//! others), each environment's grant configuration, token cache and token-endpoint
-//! reachability, the keychain (or the opted-in file storage), the SSO issuer's discovery
-//! document and the clock against its `Date` header, and each installed plugin with its
-//! compiled artifact. Doctor only reads: it never sends a credential, never fetches a token
-//! and never writes a file. Every network call and the keychain probe have short timeouts, so
-//! the whole run is bounded however broken the machine is.
+//! others), each environment's grant configuration and token cache, each of its grants tried
+//! and each of its service URLs probed, the keychain (or the opted-in file storage), the SSO
+//! issuer's discovery document and the clock against its `Date` header, and each installed
+//! plugin with its compiled artifact.
+//!
+//! Doctor writes nothing. Its one use of a credential is the grant trial: the env's own
+//! credentials go to the env's token endpoint, as every run sends them, and the token that
+//! comes back is dropped unseen (never printed, cached or sent anywhere); services are asked
+//! without a token. `--offline` contacts nothing. Every network call and the keychain probe
+//! have short deadlines, so the whole run is bounded however broken the machine is.
 
 mod config;
 mod env;
 mod plugins;
 mod probe;
+mod services;
 mod sso;
 
 use std::process::ExitCode;
@@ -29,7 +34,7 @@ const MAX_SKEW_SECS: i64 = 60;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
-    /// Skip the checks that use the network (token endpoints, the SSO issuer).
+    /// Skip the checks that use the network (grant trials, service URLs, the SSO issuer).
     #[arg(long)]
     pub offline: bool,
 }
@@ -113,12 +118,21 @@ impl DoctorArgs {
     }
 }
 
-/// Runs every check. `network` off skips token endpoints and the issuer.
+/// Runs every check. `network` off skips the grant trials, service probes and the issuer.
 pub fn diagnose(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     let mut checks = Vec::new();
     checks.extend(config::config_checks(settings));
     checks.push(config::trust_check(settings));
-    for env in settings.environments().names {
+    let mut envs = settings.environments().names;
+    // An env chosen with `-e` or `LMI_ENV` may have no file, its keys in the process
+    // environment (the CI shape: `LMI_ENV`, `OAUTH_SERVICE_URL`, `LMI_ACCESS_TOKEN`).
+    if let Some(active) = settings.active_env()
+        && settings.default_env() != Some(active)
+        && !envs.iter().any(|e| e == active)
+    {
+        envs.push(active.to_owned());
+    }
+    for env in envs {
         checks.extend(env::env_checks(settings, &env, network));
     }
     checks.push(sso::keychain_check(settings));

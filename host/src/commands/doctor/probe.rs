@@ -1,37 +1,65 @@
-//! A credential-free reachability probe through lmi's own HTTP client, and reading the clock
-//! off its answer.
+//! The deadline-bound HTTP client doctor's network checks share, the credential-free probe of
+//! a service URL, and reading the clock off an answer.
 
 use std::time::SystemTime;
 
 use super::PROBE_TIMEOUT;
+use crate::auth::AuthError;
+use crate::auth::http::{Http, HttpFailure};
 use crate::settings::Settings;
 
-/// What a reachability probe saw: any HTTP answer means the endpoint is there.
-pub struct Probe {
-    pub status: u16,
+/// lmi's own client (the same trusted roots, proxy rules and redirect policy as every
+/// request lmi makes), with doctor's deadline: [`PROBE_TIMEOUT`], or `LMI_HTTP_TIMEOUT_SECS`
+/// if that is shorter.
+pub fn doctor_http(settings: &Settings) -> Result<Http, AuthError> {
+    let http = Http::for_process(settings)?;
+    let deadline = PROBE_TIMEOUT.min(http.timeout());
+    Ok(http.with_timeout(deadline))
 }
 
-/// A credential-free GET with short timeouts and no redirects; at most 64 KiB of body read.
-pub fn probe(settings: &Settings, url: &url::Url) -> Result<Probe, String> {
-    use crate::auth::http::{Http, HttpFailure};
-    // lmi's own client: the same trusted roots, proxy rules and total deadline as every
-    // request lmi makes, with the probe's shorter deadline.
-    let http = Http::for_process(settings)
-        .map(|h| h.with_timeout(PROBE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+/// Why a probe got no answer, in words naming the step that failed.
+pub enum Unanswered {
+    /// The server's certificate was refused (the words say why and what to do).
+    Tls(String),
+    /// The name lookup, the connection or the deadline.
+    Network(String),
+}
+
+/// The status a GET of `url` without any credential gets, its body left unread; or what
+/// failed on the way (the name lookup, the connection, TLS, the deadline).
+pub fn service_status(http: &Http, url: &url::Url) -> Result<u16, Unanswered> {
     let request = http
         .request(reqwest::Method::GET, url.clone())
-        .map_err(|e| e.to_string())?
-        .build()
-        .map_err(|e| e.to_string())?;
-    let reply = http.execute(request, 64 << 10).map_err(|e| match e {
-        HttpFailure::Timeout(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
-        HttpFailure::Connect(_) => "connection refused or host not found".to_owned(),
+        .and_then(|b| b.build().map_err(|e| HttpFailure::Other(e.to_string())))
+        .map_err(|e| Unanswered::Network(e.to_string()))?;
+    http.status_of(request)
+        .map(|status| status.as_u16())
+        .map_err(|e| match e {
+            HttpFailure::Tls(why) => Unanswered::Tls(why),
+            other => Unanswered::Network(unreachable(url, http, other)),
+        })
+}
+
+/// Why `url` gave no answer, naming the step that failed.
+fn unreachable(url: &url::Url, http: &Http, failure: HttpFailure) -> String {
+    let host = url.host_str().unwrap_or("the host");
+    let at = match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    match failure {
+        HttpFailure::Timeout(_) => {
+            format!("no answer from {at} within {} s", http.timeout().as_secs())
+        }
+        HttpFailure::Connect(chain) if chain.contains("dns error") => {
+            format!("the name {host} does not resolve (name lookup failed)")
+        }
+        HttpFailure::Connect(chain) if chain.to_lowercase().contains("connection refused") => {
+            format!("cannot connect to {at}: connection refused")
+        }
+        HttpFailure::Connect(chain) => format!("cannot connect to {at}: {chain}"),
         other => other.to_string(),
-    })?;
-    Ok(Probe {
-        status: reply.status.as_u16(),
-    })
+    }
 }
 
 /// An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).

@@ -4,9 +4,8 @@
 
 use std::time::SystemTime;
 
-use super::probe::{parse_http_date, skew_secs};
+use super::probe::{doctor_http, parse_http_date, skew_secs};
 use super::{DoctorCheck, MAX_SKEW_SECS, PROBE_TIMEOUT};
-use crate::auth::http::Http;
 use crate::auth::sso::discovery;
 use crate::auth::sso::store::keychain;
 use crate::settings::{SessionStorage, Settings, keys};
@@ -56,7 +55,7 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
             Err(e) => DoctorCheck::fail("sso", e.to_string(), format!("fix it in {where_}")),
         }];
     }
-    let http = match Http::for_process(settings).map(|h| h.with_timeout(PROBE_TIMEOUT)) {
+    let http = match doctor_http(settings) {
         Ok(http) => http,
         Err(e) => {
             return vec![DoctorCheck::fail(
