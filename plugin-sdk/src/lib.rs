@@ -147,6 +147,7 @@ mod context;
 pub mod files;
 pub mod http;
 mod mock;
+mod query;
 mod types;
 
 pub use context::{Context, HostContext};
