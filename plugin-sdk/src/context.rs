@@ -84,8 +84,8 @@ pub trait Context {
     /// [`Response::is_success`]. (WIT: `send-request`.)
     ///
     /// ```
-    /// use lmi_plugin_sdk::{Context, MockContext, Request, Response};
-    /// let ctx = MockContext::new().with_response("v1/items", Response::json(200, "[]"));
+    /// use lmi_plugin_sdk::{Context, Method, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_response(Method::Get, "v1/items", Response::json(200, "[]"));
     /// let response = ctx.send_request(Request::get("v1/items")).expect("mocked");
     /// assert_eq!(response.text(), "[]");
     /// ```
@@ -188,8 +188,9 @@ impl Context for HostContext {
     }
 
     fn send_request(&self, request: Request) -> Result<Response, HostError> {
+        let line = request.line();
         wit::send_request(&request.into())
-            .map(Response::from)
+            .map(|response| Response::from(response).answering(line))
             .map_err(HostError::from)
     }
 

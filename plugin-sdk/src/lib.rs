@@ -87,7 +87,7 @@
 //!
 //! ```
 //! use std::io::Write;
-//! use lmi_plugin_sdk::{Context, HostError, MockContext, PluginError, Request, Response, SsoUser};
+//! use lmi_plugin_sdk::{Context, HostError, Method, MockContext, PluginError, Request, Response, SsoUser};
 //!
 //! fn count(ctx: &dyn Context) -> Result<u8, PluginError> {
 //!     let user = ctx.sso_user().ok_or_else(|| PluginError::failed("sign in first"))?;
@@ -99,14 +99,14 @@
 //! let ctx = MockContext::new()
 //!     .with_env("staging")
 //!     .with_sso_user(SsoUser::new("00u1"))
-//!     .with_response("v1/items", Response::json(200, "[1,2]"));
+//!     .with_response(Method::Get, "v1/items", Response::json(200, "[1,2]"));
 //! assert_eq!(count(&ctx), Ok(0));
 //! assert_eq!(ctx.stdout_text(), "00u1: 5 bytes\n");
 //!
 //! // Failures are typed: a host error passes through `?` unchanged.
 //! let ctx = MockContext::new()
 //!     .with_sso_user(SsoUser::new("00u1"))
-//!     .with_request_error("v1/items", HostError::AuthFailed("second 401".into()));
+//!     .with_request_error(Method::Get, "v1/items", HostError::AuthFailed("second 401".into()));
 //! assert!(matches!(count(&ctx), Err(PluginError::Host(HostError::AuthFailed(_)))));
 //! assert!(matches!(count(&MockContext::new()), Err(PluginError::Failed(_))));
 //! ```
@@ -146,8 +146,11 @@
 mod context;
 pub mod files;
 pub mod http;
+#[cfg(feature = "json")]
+mod json;
 mod mock;
 mod query;
+mod status;
 mod types;
 
 pub use context::{Context, HostContext};

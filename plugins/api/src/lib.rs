@@ -317,6 +317,7 @@ mod tests {
                 ..Default::default()
             })
             .with_response(
+                Method::Get,
                 "v1/items",
                 Response::json(200, r#"{"id":1,"name":"w\u001b[2J","tags":[]}"#),
             );
@@ -329,8 +330,11 @@ mod tests {
 
     #[test]
     fn get_prints_the_body_of_a_successful_response() {
-        let ctx =
-            MockContext::new().with_response("v1/items", Response::json(200, r#"[{"id":1}]"#));
+        let ctx = MockContext::new().with_response(
+            Method::Get,
+            "v1/items",
+            Response::json(200, r#"[{"id":1}]"#),
+        );
         assert_eq!(run(&ctx, &["get", "v1/items?limit=1"]), Ok(0));
         assert_eq!(ctx.stdout_text(), "[{\"id\":1}]\n");
         let requests = ctx.requests();
@@ -341,8 +345,11 @@ mod tests {
 
     #[test]
     fn get_sends_extra_headers_and_can_include_the_status() {
-        let ctx = MockContext::new()
-            .with_response("v1/x", Response::new(204, "").with_header("etag", "v1"));
+        let ctx = MockContext::new().with_response(
+            Method::Get,
+            "v1/x",
+            Response::new(204, "").with_header("etag", "v1"),
+        );
         assert_eq!(
             run(&ctx, &["get", "-i", "-H", "accept: text/csv", "v1/x"]),
             Ok(0)
@@ -356,8 +363,11 @@ mod tests {
 
     #[test]
     fn get_reports_a_non_2xx_status_on_stderr_and_exits_1() {
-        let ctx =
-            MockContext::new().with_response("v1/missing", Response::new(404, "no such item"));
+        let ctx = MockContext::new().with_response(
+            Method::Get,
+            "v1/missing",
+            Response::new(404, "no such item"),
+        );
         assert_eq!(run(&ctx, &["get", "v1/missing"]), Ok(1));
         assert_eq!(ctx.stdout_text(), "");
         assert_eq!(
@@ -368,8 +378,11 @@ mod tests {
 
     #[test]
     fn get_passes_a_host_error_through_as_is() {
-        let ctx = MockContext::new()
-            .with_request_error("v1/items", HostError::AuthFailed("second 401".into()));
+        let ctx = MockContext::new().with_request_error(
+            Method::Get,
+            "v1/items",
+            HostError::AuthFailed("second 401".into()),
+        );
         assert_eq!(
             run(&ctx, &["get", "v1/items"]),
             Err(PluginError::Host(HostError::AuthFailed(
@@ -385,8 +398,9 @@ mod tests {
         let file = dir.join("body.json");
         std::fs::write(&file, r#"{"name":"w"}"#).unwrap();
         let ctx = MockContext::new()
-            .with_response("v1/items", Response::new(201, "made"))
-            .with_response("v1/notes", Response::new(200, ""));
+            .with_response(Method::Post, "v1/items", Response::new(201, "made"))
+            .with_response(Method::Put, "v1/notes", Response::new(200, ""))
+            .with_response(Method::Patch, "v1/notes", Response::new(200, ""));
         let at_file = format!("@{}", file.display());
         assert_eq!(run(&ctx, &["post", "-d", &at_file, "v1/items"]), Ok(0));
         assert_eq!(
@@ -428,7 +442,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("api-out-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("items.json");
-        let ctx = MockContext::new().with_response("v1/items", Response::json(200, "[1]"));
+        let ctx =
+            MockContext::new().with_response(Method::Get, "v1/items", Response::json(200, "[1]"));
         let out_arg = out.display().to_string();
         assert_eq!(run(&ctx, &["get", "-o", &out_arg, "v1/items"]), Ok(0));
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "[1]");
@@ -448,8 +463,18 @@ mod tests {
     fn a_named_service_comes_from_the_flag_or_the_setting() {
         let ctx = MockContext::new()
             .with_config("service", "billing")
-            .with_service_response("billing", "v1/invoices", Response::json(200, "[1]"))
-            .with_service_response("search", "v1/invoices", Response::json(200, "[2]"));
+            .with_service_response(
+                "billing",
+                Method::Get,
+                "v1/invoices",
+                Response::json(200, "[1]"),
+            )
+            .with_service_response(
+                "search",
+                Method::Get,
+                "v1/invoices",
+                Response::json(200, "[2]"),
+            );
         assert_eq!(run(&ctx, &["get", "v1/invoices"]), Ok(0));
         assert_eq!(run(&ctx, &["get", "-s", "search", "v1/invoices"]), Ok(0));
         assert_eq!(
