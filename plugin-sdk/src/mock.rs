@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use crate::{
     AccessToken, Context, HostError, LogLevel, Method, Request, Response, SsoUser, Terminal,
@@ -55,6 +55,8 @@ pub struct MockContext {
     requests: RefCell<Vec<Request>>,
     stdout: RefCell<Vec<u8>>,
     stderr: RefCell<Vec<u8>>,
+    /// What [`Context::stdin`] reads, and how far it has been read.
+    stdin: RefCell<io::Cursor<Vec<u8>>>,
     terminal: Terminal,
     config: Vec<(String, String)>,
     logged: RefCell<Vec<(LogLevel, String)>>,
@@ -81,6 +83,7 @@ impl MockContext {
             requests: RefCell::new(Vec::new()),
             stdout: RefCell::new(Vec::new()),
             stderr: RefCell::new(Vec::new()),
+            stdin: RefCell::new(io::Cursor::new(Vec::new())),
             terminal: Terminal::default(),
             config: Vec::new(),
             logged: RefCell::new(Vec::new()),
@@ -315,6 +318,24 @@ impl MockContext {
         self.requests.borrow().clone()
     }
 
+    /// Makes [`Context::stdin`] read `input` (default: nothing, as from an empty pipe). Reads
+    /// continue where the last one stopped, across calls to `stdin()`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_stdin(r#"{"title":"Disk full"}"#);
+    /// let mut first = [0u8; 2];
+    /// ctx.stdin().read_exact(&mut first).expect("in memory");
+    /// let mut rest = String::new();
+    /// ctx.stdin().read_to_string(&mut rest).expect("in memory");
+    /// assert_eq!((&first, rest.as_str()), (b"{\"", r#"title":"Disk full"}"#));
+    /// ```
+    pub fn with_stdin(self, input: impl Into<Vec<u8>>) -> Self {
+        *self.stdin.borrow_mut() = io::Cursor::new(input.into());
+        self
+    }
+
     /// Everything written to [`Context::stdout`] so far, as text (lossy UTF-8).
     ///
     /// ```
@@ -492,6 +513,20 @@ impl Context for MockContext {
 
     fn stderr(&self) -> Box<dyn Write + '_> {
         Box::new(Capture(&self.stderr))
+    }
+
+    fn stdin(&self) -> Box<dyn Read + '_> {
+        Box::new(Input(&self.stdin))
+    }
+}
+
+/// A reader taking from a shared cursor, so successive readers continue where the last
+/// stopped.
+struct Input<'a>(&'a RefCell<io::Cursor<Vec<u8>>>);
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
     }
 }
 
