@@ -731,6 +731,7 @@ pub(crate) fn get(path: &str) -> ServiceCall {
         path: path.into(),
         headers: vec![],
         body: None,
+        agent: None,
     }
 }
 
@@ -746,6 +747,7 @@ fn service_request_attaches_the_bearer_token_under_the_service_url() {
         path: "v1/items?x=1".into(),
         headers: vec![("X-Trace".into(), "abc".into())],
         body: Some(b"{}".to_vec()),
+        agent: None,
     };
     let reply = send(&lib.settings(), "dev", call).expect("request");
     assert_eq!(reply.status, 200);
