@@ -576,7 +576,7 @@ fn encoded_traversal_and_routing_headers_from_a_plugin_never_reach_the_service()
         .stdout_has("request: status 200");
 }
 
-// ---- C0.2-11: a plugin's service requests name it; it cannot pose as another -------------
+// ---- C0.2-10: a plugin's service requests name it; it cannot pose as another -------------
 
 /// Every request a plugin sends to a service through lmi carries `User-Agent:
 /// <plugin>/<version> lmi/<version>`, so the service can tell plugins apart; the header is
