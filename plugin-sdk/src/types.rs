@@ -183,8 +183,9 @@ impl fmt::Display for Method {
 /// A request to the active environment's service, sent with [`Context::send_request`].
 ///
 /// `path` is resolved against the environment's service URL (`OAUTH_SERVICE_URL`) and may
-/// carry a query (`v1/items?limit=5`); absolute URLs are refused. The host sets the
-/// `authorization` and `host` headers and refuses them here.
+/// carry a query (`v1/items?limit=5`, or built with [`Request::with_query`]); absolute URLs
+/// are refused. The host sets the `authorization`, `host` and `user-agent` headers
+/// (`User-Agent: <plugin>/<version> lmi/<version>`) and refuses them here.
 ///
 /// ```
 /// use lmi_plugin_sdk::{Method, Request};
@@ -305,8 +306,8 @@ impl Request {
         Self::new(Method::Delete, path)
     }
 
-    /// Adds a header (names are case-insensitive; `authorization` and `host` are refused
-    /// by the host).
+    /// Adds a header (names are case-insensitive; `authorization`, `host`, `user-agent` and
+    /// the headers that reroute a request are refused by the host).
     ///
     /// ```
     /// let request = lmi_plugin_sdk::Request::get("v1/items").with_header("accept", "text/csv");
