@@ -1,7 +1,7 @@
 //! What a running plugin may ask of the host: the [`Context`] trait and its real
 //! implementation, [`HostContext`], which calls the WIT `cli-context` imports.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use crate::bindings::lmi::plugin::cli_context as wit;
 use crate::{AccessToken, HostError, LogLevel, Request, Response, SsoUser, Terminal};
@@ -84,8 +84,8 @@ pub trait Context {
     /// [`Response::is_success`]. (WIT: `send-request`.)
     ///
     /// ```
-    /// use lmi_plugin_sdk::{Context, MockContext, Request, Response};
-    /// let ctx = MockContext::new().with_response("v1/items", Response::json(200, "[]"));
+    /// use lmi_plugin_sdk::{Context, Method, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_response(Method::Get, "v1/items", Response::json(200, "[]"));
     /// let response = ctx.send_request(Request::get("v1/items")).expect("mocked");
     /// assert_eq!(response.text(), "[]");
     /// ```
@@ -147,6 +147,28 @@ pub trait Context {
     fn stderr(&self) -> Box<dyn Write + '_> {
         Box::new(std::io::stderr())
     }
+
+    /// Where the command's input comes from: the process's standard input by default (under
+    /// lmi, what the user pipes in, or the terminal), the bytes given to
+    /// [`MockContext::with_stdin`](crate::MockContext::with_stdin) in a test. Read it here
+    /// rather than through `std::io::stdin()`, so input-driven code can be unit-tested.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    ///
+    /// fn count_lines(ctx: &dyn Context) -> std::io::Result<usize> {
+    ///     let mut text = String::new();
+    ///     ctx.stdin().read_to_string(&mut text)?;
+    ///     Ok(text.lines().count())
+    /// }
+    ///
+    /// assert_eq!(count_lines(&MockContext::new().with_stdin("a\nb\n")).unwrap(), 2);
+    /// assert_eq!(count_lines(&MockContext::new()).unwrap(), 0); // no input: at its end
+    /// ```
+    fn stdin(&self) -> Box<dyn Read + '_> {
+        Box::new(std::io::stdin())
+    }
 }
 
 /// The real [`Context`], calling the host through the WIT `cli-context` imports.
@@ -188,8 +210,9 @@ impl Context for HostContext {
     }
 
     fn send_request(&self, request: Request) -> Result<Response, HostError> {
+        let line = request.line();
         wit::send_request(&request.into())
-            .map(Response::from)
+            .map(|response| Response::from(response).answering(line))
             .map_err(HostError::from)
     }
 

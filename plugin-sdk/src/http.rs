@@ -218,7 +218,10 @@ impl Client for MockClient {
             .answers
             .iter()
             .find(|(url, _)| *url == request.url)
-            .map(|(_, answer)| answer.clone())
+            .map(|(_, answer)| {
+                let line = request.line();
+                answer.clone().map(|response| response.answering(line))
+            })
             .unwrap_or_else(|| {
                 Err(HostError::Network(format!(
                     "MockClient has no answer for {} {}",
@@ -380,6 +383,7 @@ mod wasi {
             status,
             headers,
             body: bytes,
+            request: Some(request.line()),
         })
     }
 

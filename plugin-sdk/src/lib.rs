@@ -87,7 +87,7 @@
 //!
 //! ```
 //! use std::io::Write;
-//! use lmi_plugin_sdk::{Context, HostError, MockContext, PluginError, Request, Response, SsoUser};
+//! use lmi_plugin_sdk::{Context, HostError, Method, MockContext, PluginError, Request, Response, SsoUser};
 //!
 //! fn count(ctx: &dyn Context) -> Result<u8, PluginError> {
 //!     let user = ctx.sso_user().ok_or_else(|| PluginError::failed("sign in first"))?;
@@ -99,16 +99,70 @@
 //! let ctx = MockContext::new()
 //!     .with_env("staging")
 //!     .with_sso_user(SsoUser::new("00u1"))
-//!     .with_response("v1/items", Response::json(200, "[1,2]"));
+//!     .with_response(Method::Get, "v1/items", Response::json(200, "[1,2]"));
 //! assert_eq!(count(&ctx), Ok(0));
 //! assert_eq!(ctx.stdout_text(), "00u1: 5 bytes\n");
 //!
 //! // Failures are typed: a host error passes through `?` unchanged.
 //! let ctx = MockContext::new()
 //!     .with_sso_user(SsoUser::new("00u1"))
-//!     .with_request_error("v1/items", HostError::AuthFailed("second 401".into()));
+//!     .with_request_error(Method::Get, "v1/items", HostError::AuthFailed("second 401".into()));
 //! assert!(matches!(count(&ctx), Err(PluginError::Host(HostError::AuthFailed(_)))));
 //! assert!(matches!(count(&MockContext::new()), Err(PluginError::Failed(_))));
+//! ```
+//!
+//! # Calling the service without glue
+//!
+//! [`Request::with_query`] percent-encodes query parameters; with the `json` feature,
+//! [`Request::json`] sends any `Serialize` value and [`Response::parse_json`] reads any
+//! `Deserialize` type. [`Response::error_for_status`] turns a 4xx or 5xx into a
+//! [`PluginError`] that names the request, the status and the service's message, safe to
+//! print. [`Context::stdin`] is the command's input ([`MockContext::with_stdin`] in a test).
+//! Every request carries `User-Agent: <plugin>/<version> lmi/<version>`, set by lmi.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use lmi_plugin_sdk::{Context, Method, MockContext, PluginError, Request, Response};
+//!
+//! #[derive(serde::Deserialize, serde::Serialize)]
+//! struct Ticket {
+//!     title: String,
+//! }
+//!
+//! /// `tickets new` reads a title from stdin; `tickets find WORDS` lists matching titles.
+//! fn tickets(ctx: &dyn Context, args: &[&str]) -> Result<u8, PluginError> {
+//!     match args {
+//!         ["new"] => {
+//!             let mut title = String::new();
+//!             ctx.stdin().read_to_string(&mut title)?;
+//!             let ticket = Ticket { title: title.trim().to_owned() };
+//!             ctx.send_request(Request::post("v1/tickets").json(&ticket)?)?.error_for_status()?;
+//!         }
+//!         ["find", words] => {
+//!             let request = Request::get("v1/tickets").with_query("q", words);
+//!             let found: Vec<Ticket> = ctx.send_request(request)?.error_for_status()?.parse_json()?;
+//!             for ticket in found {
+//!                 writeln!(ctx.stdout(), "{}", ticket.title)?;
+//!             }
+//!         }
+//!         _ => return Err(PluginError::usage("usage: lmi tickets new | find WORDS")),
+//!     }
+//!     Ok(0)
+//! }
+//!
+//! let ctx = MockContext::new()
+//!     .with_stdin("Disk full\n")
+//!     .with_response(Method::Post, "v1/tickets", Response::new(201, ""))
+//!     .with_response(Method::Get, "v1/tickets?q=disk%20full", Response::json(200, r#"[{"title":"Disk full"}]"#))
+//!     .with_response(Method::Get, "v1/tickets?q=nothing", Response::json(400, r#"{"message":"too vague"}"#));
+//! assert_eq!(tickets(&ctx, &["new"]), Ok(0));
+//! assert_eq!(ctx.requests()[0].body.as_deref(), Some(&br#"{"title":"Disk full"}"#[..]));
+//! assert_eq!(tickets(&ctx, &["find", "disk full"]), Ok(0));
+//! assert_eq!(ctx.stdout_text(), "Disk full\n");
+//! assert_eq!(
+//!     tickets(&ctx, &["find", "nothing"]),
+//!     Err(PluginError::failed("GET v1/tickets returned HTTP 400 Bad Request: too vague"))
+//! );
 //! ```
 //!
 //! # Public HTTP without credentials
@@ -146,7 +200,11 @@
 mod context;
 pub mod files;
 pub mod http;
+#[cfg(feature = "json")]
+mod json;
 mod mock;
+mod query;
+mod status;
 mod types;
 
 pub use context::{Context, HostContext};

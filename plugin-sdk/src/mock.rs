@@ -2,16 +2,20 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
-use crate::{AccessToken, Context, HostError, LogLevel, Request, Response, SsoUser, Terminal};
+use crate::{
+    AccessToken, Context, HostError, LogLevel, Method, Request, Response, SsoUser, Terminal,
+};
 
 type Handler = Box<dyn Fn(&Request) -> Result<Response, HostError>>;
 
 enum Route {
-    /// Answers requests to `service` (`None`: the default one) whose path matches.
+    /// Answers requests to `service` (`None`: the default one) with this method whose path
+    /// matches.
     Path {
         service: Option<String>,
+        method: Method,
         path: String,
         answer: Result<Response, HostError>,
     },
@@ -27,14 +31,14 @@ enum Route {
 /// every request answered with a [`HostError::Network`] error naming the request.
 ///
 /// ```
-/// use lmi_plugin_sdk::{Context, HostError, MockContext, Request, Response, SsoUser};
+/// use lmi_plugin_sdk::{Context, HostError, Method, MockContext, Request, Response, SsoUser};
 ///
 /// let ctx = MockContext::new()
 ///     .with_env("staging")
 ///     .with_sso_user(SsoUser::new("00u1").with_email("ada@example.com"))
 ///     .with_token("t0k3n")
-///     .with_response("v1/items", Response::json(200, r#"[{"id":1}]"#))
-///     .with_request_error("v1/down", HostError::Network("connection refused".into()));
+///     .with_response(Method::Get, "v1/items", Response::json(200, r#"[{"id":1}]"#))
+///     .with_request_error(Method::Get, "v1/down", HostError::Network("connection refused".into()));
 ///
 /// assert_eq!(ctx.environment().as_deref(), Some("staging"));
 /// assert!(ctx.is_sso_authenticated());
@@ -51,6 +55,8 @@ pub struct MockContext {
     requests: RefCell<Vec<Request>>,
     stdout: RefCell<Vec<u8>>,
     stderr: RefCell<Vec<u8>>,
+    /// What [`Context::stdin`] reads, and how far it has been read.
+    stdin: RefCell<io::Cursor<Vec<u8>>>,
     terminal: Terminal,
     config: Vec<(String, String)>,
     logged: RefCell<Vec<(LogLevel, String)>>,
@@ -77,6 +83,7 @@ impl MockContext {
             requests: RefCell::new(Vec::new()),
             stdout: RefCell::new(Vec::new()),
             stderr: RefCell::new(Vec::new()),
+            stdin: RefCell::new(io::Cursor::new(Vec::new())),
             terminal: Terminal::default(),
             config: Vec::new(),
             logged: RefCell::new(Vec::new()),
@@ -169,52 +176,74 @@ impl MockContext {
         self
     }
 
-    /// Answers requests for `path` (any method) with `response`.
+    /// Answers `method` requests for `path` with `response`.
     ///
-    /// A request matches when its path equals `path`, ignoring a leading `/`; when `path`
-    /// has no query, the request's query is ignored too. Routes are tried in the order they
-    /// were added.
+    /// A request matches when its method is `method` and its path equals `path`, ignoring a
+    /// leading `/`; when `path` has no query, the request's query is ignored too. Routes are
+    /// tried in the order they were added. To answer every method (or anything dynamic), use
+    /// [`with_handler`](Self::with_handler).
     ///
     /// ```
-    /// use lmi_plugin_sdk::{Context, MockContext, Request, Response};
-    /// let ctx = MockContext::new().with_response("v1/items", Response::new(200, "ok"));
-    /// assert!(ctx.send_request(Request::get("/v1/items?limit=1")).is_ok());
+    /// use lmi_plugin_sdk::{Context, Method, MockContext, Request, Response};
+    /// let ctx = MockContext::new()
+    ///     .with_response(Method::Get, "v1/items", Response::new(200, "[]"))
+    ///     .with_response(Method::Post, "v1/items", Response::new(201, "made"));
+    /// assert_eq!(ctx.send_request(Request::get("/v1/items?limit=1")).map(|r| r.status), Ok(200));
+    /// assert_eq!(ctx.send_request(Request::post("v1/items")).map(|r| r.status), Ok(201));
+    /// // Another method, another path: not answered.
+    /// let error = ctx.send_request(Request::delete("v1/items")).unwrap_err();
+    /// assert!(error.message().contains("DELETE v1/items"), "{error}");
     /// assert!(ctx.send_request(Request::get("v1/other")).is_err());
     /// ```
-    pub fn with_response(mut self, path: impl Into<String>, response: Response) -> Self {
+    pub fn with_response(
+        mut self,
+        method: Method,
+        path: impl Into<String>,
+        response: Response,
+    ) -> Self {
         self.routes.push(Route::Path {
             service: None,
+            method,
             path: path.into(),
             answer: Ok(response),
         });
         self
     }
 
-    /// Fails requests for `path` with `error` (matched like [`with_response`](Self::with_response)).
+    /// Fails `method` requests for `path` with `error` (matched like
+    /// [`with_response`](Self::with_response)).
     ///
     /// ```
-    /// use lmi_plugin_sdk::{Context, HostError, MockContext, Request};
+    /// use lmi_plugin_sdk::{Context, HostError, Method, MockContext, Request};
     /// let ctx = MockContext::new()
-    ///     .with_request_error("v1/items", HostError::Denied("no service_requests".into()));
+    ///     .with_request_error(Method::Get, "v1/items", HostError::Denied("no service_requests".into()));
     /// assert!(matches!(ctx.send_request(Request::get("v1/items")), Err(HostError::Denied(_))));
+    /// assert!(matches!(ctx.send_request(Request::put("v1/items")), Err(HostError::Network(_))));
     /// ```
-    pub fn with_request_error(mut self, path: impl Into<String>, error: HostError) -> Self {
+    pub fn with_request_error(
+        mut self,
+        method: Method,
+        path: impl Into<String>,
+        error: HostError,
+    ) -> Self {
         self.routes.push(Route::Path {
             service: None,
+            method,
             path: path.into(),
             answer: Err(error),
         });
         self
     }
 
-    /// Answers requests to the named service `service` for `path` with `response` (matched
-    /// like [`with_response`](Self::with_response)). A request to a named service no route
-    /// or handler answers fails as lmi fails it when the environment does not configure the
-    /// service: [`HostError::NotConfigured`].
+    /// Answers `method` requests to the named service `service` for `path` with `response`
+    /// (matched like [`with_response`](Self::with_response)). A request to a named service no
+    /// route or handler answers fails as lmi fails it when the environment does not
+    /// configure the service: [`HostError::NotConfigured`].
     ///
     /// ```
-    /// use lmi_plugin_sdk::{Context, HostError, MockContext, Request, Response};
-    /// let ctx = MockContext::new().with_service_response("billing", "v1/invoices", Response::json(200, "[]"));
+    /// use lmi_plugin_sdk::{Context, HostError, Method, MockContext, Request, Response};
+    /// let ctx = MockContext::new()
+    ///     .with_service_response("billing", Method::Get, "v1/invoices", Response::json(200, "[]"));
     /// assert!(ctx.send_request(Request::get("v1/invoices").to_service("billing")).is_ok());
     /// assert!(matches!(
     ///     ctx.send_request(Request::get("v1/invoices")),
@@ -228,11 +257,13 @@ impl MockContext {
     pub fn with_service_response(
         mut self,
         service: impl Into<String>,
+        method: Method,
         path: impl Into<String>,
         response: Response,
     ) -> Self {
         self.routes.push(Route::Path {
             service: Some(service.into()),
+            method,
             path: path.into(),
             answer: Ok(response),
         });
@@ -287,6 +318,24 @@ impl MockContext {
         self.requests.borrow().clone()
     }
 
+    /// Makes [`Context::stdin`] read `input` (default: nothing, as from an empty pipe). Reads
+    /// continue where the last one stopped, across calls to `stdin()`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_stdin(r#"{"title":"Disk full"}"#);
+    /// let mut first = [0u8; 2];
+    /// ctx.stdin().read_exact(&mut first).expect("in memory");
+    /// let mut rest = String::new();
+    /// ctx.stdin().read_to_string(&mut rest).expect("in memory");
+    /// assert_eq!((&first, rest.as_str()), (b"{\"", r#"title":"Disk full"}"#));
+    /// ```
+    pub fn with_stdin(self, input: impl Into<Vec<u8>>) -> Self {
+        *self.stdin.borrow_mut() = io::Cursor::new(input.into());
+        self
+    }
+
     /// Everything written to [`Context::stdout`] so far, as text (lossy UTF-8).
     ///
     /// ```
@@ -329,6 +378,44 @@ impl fmt::Debug for MockContext {
             .field("routes", &self.routes.len())
             .field("requests", &self.requests.borrow())
             .finish_non_exhaustive()
+    }
+}
+
+impl MockContext {
+    /// The error for a request no route answers, naming the methods that would have been
+    /// answered for its path.
+    fn unanswered(&self, request: &Request) -> HostError {
+        let methods: Vec<&str> = self
+            .routes
+            .iter()
+            .filter_map(|route| match route {
+                Route::Path {
+                    service,
+                    method,
+                    path,
+                    ..
+                } if *service == request.service && path_matches(path, &request.path) => {
+                    Some(method.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        let others = if methods.is_empty() {
+            String::new()
+        } else {
+            format!(" (it answers {} there)", methods.join(", "))
+        };
+        match &request.service {
+            // As lmi answers when the environment does not configure the service.
+            Some(service) => HostError::NotConfigured(format!(
+                "MockContext: no {} {} for service `{service}`{others}; answer it with with_service_response",
+                request.method, request.path
+            )),
+            None => HostError::Network(format!(
+                "MockContext has no response for {} {}{others}; add one with with_response",
+                request.method, request.path
+            )),
+        }
     }
 }
 
@@ -402,26 +489,22 @@ impl Context for MockContext {
         let answer = self.routes.iter().find_map(|route| match route {
             Route::Path {
                 service,
+                method,
                 path,
                 answer,
-            } if *service == request.service && path_matches(path, &request.path) => {
+            } if *service == request.service
+                && *method == request.method
+                && path_matches(path, &request.path) =>
+            {
                 Some(answer.clone())
             }
             Route::Path { .. } => None,
             Route::Handler(handler) => Some(handler(&request)),
         });
-        let answer = answer.unwrap_or_else(|| match &request.service {
-            // As lmi answers when the environment does not configure the service.
-            Some(service) => Err(HostError::NotConfigured(format!(
-                "MockContext: no service `{service}`; answer it with with_service_response"
-            ))),
-            None => Err(HostError::Network(format!(
-                "MockContext has no response for {} {}; add one with with_response",
-                request.method, request.path
-            ))),
-        });
+        let answer = answer.unwrap_or_else(|| Err(self.unanswered(&request)));
+        let line = request.line();
         self.requests.borrow_mut().push(request);
-        answer
+        answer.map(|response| response.answering(line))
     }
 
     fn stdout(&self) -> Box<dyn Write + '_> {
@@ -430,6 +513,20 @@ impl Context for MockContext {
 
     fn stderr(&self) -> Box<dyn Write + '_> {
         Box::new(Capture(&self.stderr))
+    }
+
+    fn stdin(&self) -> Box<dyn Read + '_> {
+        Box::new(Input(&self.stdin))
+    }
+}
+
+/// A reader taking from a shared cursor, so successive readers continue where the last
+/// stopped.
+struct Input<'a>(&'a RefCell<io::Cursor<Vec<u8>>>);
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
     }
 }
 
@@ -463,9 +560,9 @@ mod tests {
     #[test]
     fn first_matching_route_wins() {
         let ctx = MockContext::new()
-            .with_response("v1/a", Response::new(201, ""))
+            .with_response(Method::Get, "v1/a", Response::new(201, ""))
             .with_handler(|_| Ok(Response::new(299, "")))
-            .with_response("v1/b", Response::new(202, ""));
+            .with_response(Method::Get, "v1/b", Response::new(202, ""));
         let status = |path: &str| ctx.send_request(Request::get(path)).map(|r| r.status);
         assert_eq!(status("v1/a"), Ok(201));
         assert_eq!(status("v1/b"), Ok(299));
@@ -479,5 +576,48 @@ mod tests {
             .send_request(Request::post("v1/x"))
             .expect_err("no routes");
         assert!(error.message().contains("POST v1/x"), "{error}");
+    }
+
+    /// A route answers its own method only; a request with another method is told which
+    /// methods the path answers.
+    #[test]
+    fn routes_match_the_method_too() {
+        let ctx = MockContext::new()
+            .with_response(Method::Get, "v1/x", Response::new(200, "got"))
+            .with_request_error(Method::Put, "v1/x", HostError::Denied("no".into()))
+            .with_response(Method::Delete, "v1/x", Response::new(204, ""))
+            .with_service_response("billing", Method::Post, "v1/x", Response::new(201, ""));
+        let status = |request: Request| ctx.send_request(request).map(|r| r.status);
+        assert_eq!(status(Request::get("v1/x")), Ok(200));
+        assert_eq!(status(Request::delete("v1/x")), Ok(204));
+        assert!(matches!(
+            status(Request::put("v1/x")),
+            Err(HostError::Denied(_))
+        ));
+        assert_eq!(status(Request::post("v1/x").to_service("billing")), Ok(201));
+        let Err(HostError::Network(message)) = status(Request::post("v1/x")) else {
+            panic!("a POST to the default service is not answered");
+        };
+        assert_eq!(
+            message,
+            "MockContext has no response for POST v1/x (it answers GET, PUT, DELETE there); add one with with_response"
+        );
+        assert!(matches!(
+            status(Request::get("v1/x").to_service("billing")),
+            Err(HostError::NotConfigured(_))
+        ));
+    }
+
+    /// What the mock answers names its request, as the host's answers do.
+    #[test]
+    fn answers_know_their_request() {
+        let ctx = MockContext::new().with_response(Method::Patch, "v1/x", Response::new(409, ""));
+        let response = ctx
+            .send_request(Request::patch("v1/x?secret=1"))
+            .expect("answered");
+        assert_eq!(
+            response.error_for_status().unwrap_err().to_string(),
+            "PATCH v1/x returned HTTP 409 Conflict"
+        );
     }
 }

@@ -183,8 +183,9 @@ impl fmt::Display for Method {
 /// A request to the active environment's service, sent with [`Context::send_request`].
 ///
 /// `path` is resolved against the environment's service URL (`OAUTH_SERVICE_URL`) and may
-/// carry a query (`v1/items?limit=5`); absolute URLs are refused. The host sets the
-/// `authorization` and `host` headers and refuses them here.
+/// carry a query (`v1/items?limit=5`, or built with [`Request::with_query`]); absolute URLs
+/// are refused. The host sets the `authorization`, `host` and `user-agent` headers
+/// (`User-Agent: <plugin>/<version> lmi/<version>`) and refuses them here.
 ///
 /// ```
 /// use lmi_plugin_sdk::{Method, Request};
@@ -305,8 +306,8 @@ impl Request {
         Self::new(Method::Delete, path)
     }
 
-    /// Adds a header (names are case-insensitive; `authorization` and `host` are refused
-    /// by the host).
+    /// Adds a header (names are case-insensitive; `authorization`, `host`, `user-agent` and
+    /// the headers that reroute a request are refused by the host).
     ///
     /// ```
     /// let request = lmi_plugin_sdk::Request::get("v1/items").with_header("accept", "text/csv");
@@ -354,7 +355,7 @@ impl Request {
 /// assert_eq!(response.header("content-type"), Some("application/json"));
 /// assert_eq!(response.text(), "[]");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Response {
     /// The HTTP status code.
     pub status: u16,
@@ -362,7 +363,19 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The response body.
     pub body: Vec<u8>,
+    /// The request this answers as messages name it (`GET v1/items`), when a send made it;
+    /// see [`Response::error_for_status`]. Not part of equality.
+    pub(crate) request: Option<String>,
 }
+
+/// Two responses are equal when their status, headers and body are.
+impl PartialEq for Response {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status && self.headers == other.headers && self.body == other.body
+    }
+}
+
+impl Eq for Response {}
 
 impl Response {
     /// A response with no headers (handy for [`MockContext`](crate::MockContext)).
@@ -376,14 +389,20 @@ impl Response {
             status,
             headers: Vec::new(),
             body: body.into(),
+            request: None,
         }
     }
 
-    /// A `200` response with a JSON body and `content-type: application/json`.
+    /// A response with status `status`, the JSON text `json` as its body and
+    /// `content-type: application/json` (handy for [`MockContext`](crate::MockContext)). Any
+    /// status: an error answer is JSON too. To read a JSON body, see `parse_json` (the
+    /// `json` feature).
     ///
     /// ```
     /// let response = lmi_plugin_sdk::Response::json(200, r#"{"id":7}"#);
     /// assert_eq!(response.header("Content-Type"), Some("application/json"));
+    /// let refused = lmi_plugin_sdk::Response::json(422, r#"{"message":"title is missing"}"#);
+    /// assert_eq!((refused.status, refused.text().len()), (422, 30));
     /// ```
     pub fn json(status: u16, json: impl Into<String>) -> Self {
         Self::new(status, json.into().into_bytes()).with_header("content-type", "application/json")
@@ -695,6 +714,7 @@ impl From<wit::ServiceResponse> for Response {
             status,
             headers,
             body,
+            request: None,
         }
     }
 }

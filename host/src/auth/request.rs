@@ -27,6 +27,10 @@ pub struct ServiceCall {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// The `User-Agent` sent: the plugin that asks, `<plugin>/<version> lmi/<version>`
+    /// (`runtime::state::user_agent`); `None`: lmi's own, `lmi/<version>`. A plugin cannot
+    /// set the header itself (`RESERVED_HEADERS`).
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,9 +40,11 @@ pub struct ServiceReply {
     pub body: Vec<u8>,
 }
 
-/// Headers the host sets itself (or the HTTP layer does); a plugin may not.
+/// Headers the host sets itself (or the HTTP layer does); a plugin may not. `user-agent`
+/// names the plugin to the service, so a plugin cannot pose as another.
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
+    "user-agent",
     "proxy-authorization",
     "host",
     "content-length",
@@ -176,6 +182,13 @@ async fn attempt(
         })?
         .headers(headers.clone())
         .bearer_auth(token.expose());
+    if let Some(agent) = call
+        .agent
+        .as_deref()
+        .and_then(|a| reqwest::header::HeaderValue::from_str(a).ok())
+    {
+        builder = builder.header(reqwest::header::USER_AGENT, agent);
+    }
     if let Some(body) = &call.body {
         builder = builder.body(body.clone());
     }
@@ -331,6 +344,7 @@ mod tests {
     fn reserved_headers_are_refused() {
         assert!(plugin_headers(&[("Authorization".into(), "Bearer x".into())]).is_err());
         assert!(plugin_headers(&[("host".into(), "evil".into())]).is_err());
+        assert!(plugin_headers(&[("User-Agent".into(), "other/1.0".into())]).is_err());
         assert!(plugin_headers(&[("accept".into(), "application/json".into())]).is_ok());
     }
 

@@ -79,6 +79,7 @@ impl cli_context::Host for State {
             path: request.path,
             headers: request.headers,
             body: request.body,
+            agent: Some(self.host.user_agent.clone()),
         };
         // The first call opens the session on a worker: it reads the env file and may read
         // the trusted roots, which must not block the run's runtime (and its deadline).

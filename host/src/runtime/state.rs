@@ -33,11 +33,28 @@ pub struct HostState {
     pub(super) auth_hint: Option<&'static str>,
     /// The directories the run may open (`files`, `data`); none by default.
     pub(super) preopens: super::preopens::Preopens,
+    /// The `User-Agent` of the plugin's requests ([`user_agent`]).
+    pub(super) user_agent: String,
+}
+
+/// The `User-Agent` of the requests a plugin makes through lmi, to its services and to its
+/// `allowed_hosts`: `<plugin>/<version> lmi/<version>`, so a service can tell plugins apart.
+/// `label` is the plugin's `name version` (`Installed::label`); the manifest's rules for
+/// both (a lowercase name, a semver version) keep them valid in the header.
+pub fn user_agent(label: &str) -> String {
+    let lmi = concat!("lmi/", env!("CARGO_PKG_VERSION"));
+    let plugin = label.trim().replacen(' ', "/", 1);
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~/".contains(c);
+    if plugin.is_empty() || !plugin.chars().all(token) {
+        return lmi.to_owned();
+    }
+    format!("{plugin} {lmi}")
 }
 
 impl HostState {
     pub fn new(plugin: String, permissions: Permissions, settings: Settings) -> Self {
         Self {
+            user_agent: user_agent(&plugin),
             plugin,
             identity: permissions.sso_identity,
             permissions,
@@ -202,6 +219,25 @@ impl WasiView for State {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_agent;
+
+    #[test]
+    fn the_user_agent_names_the_plugin_and_lmi() {
+        let lmi = concat!("lmi/", env!("CARGO_PKG_VERSION"));
+        assert_eq!(user_agent("tickets 1.2.0"), format!("tickets/1.2.0 {lmi}"));
+        assert_eq!(
+            user_agent("api 0.3.0-rc.1+build.5"),
+            format!("api/0.3.0-rc.1+build.5 {lmi}")
+        );
+        // What cannot be a header token is left out rather than sent.
+        for label in ["", "bad name 1.0", "x\r\nInjected: 1 1.0", "caf\u{e9} 1.0"] {
+            assert_eq!(user_agent(label), lmi, "{label:?}");
         }
     }
 }

@@ -88,6 +88,33 @@ fn a_granted_origin_is_reached_without_lmis_credentials() {
     assert!(!log.contains("verbose=1"), "{log}");
 }
 
+/// A request to an allowed origin names the plugin (`User-Agent: hostile/0.1.0 lmi/…`)
+/// unless the plugin named itself: no credential of lmi's, but an honest name.
+#[test]
+fn an_outbound_request_names_the_plugin_unless_it_sets_its_own_user_agent() {
+    let srv = FaultServer::start(|_, _| Reply::status(200));
+    let (home, _dir) = granted(&[ok(&srv)]);
+    home.run(["http", "GET", &srv.url("/a")])
+        .success()
+        .stdout_has("http: status 200");
+    home.run(["http", "GET", &srv.url("/b"), "User-Agent=status-bot/2.0"])
+        .success()
+        .stdout_has("http: status 200");
+    let requests = srv.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(
+        requests[0].header("user-agent"),
+        Some(concat!("hostile/0.1.0 lmi/", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(requests[1].header("user-agent"), Some("status-bot/2.0"));
+    let agents = requests[1]
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
+        .count();
+    assert_eq!(agents, 1, "{:#?}", requests[1]);
+}
+
 #[test]
 fn without_allowed_hosts_a_request_is_refused_naming_the_permission() {
     let srv = FaultServer::start(|_, _| Reply::status(200));

@@ -576,6 +576,43 @@ fn encoded_traversal_and_routing_headers_from_a_plugin_never_reach_the_service()
         .stdout_has("request: status 200");
 }
 
+// ---- C0.2-10: a plugin's service requests name it; it cannot pose as another -------------
+
+/// Every request a plugin sends to a service through lmi carries `User-Agent:
+/// <plugin>/<version> lmi/<version>`, so the service can tell plugins apart; the header is
+/// lmi's to set, so a plugin naming itself otherwise (posing as another plugin) is refused
+/// before anything is sent. lmi's own token request names lmi alone.
+#[test]
+fn a_plugins_service_requests_name_it_and_it_cannot_pose_as_another() {
+    use crate::support::fault::{FaultServer, Reply};
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => granted_token(n),
+        _ => Reply::status(200),
+    });
+    let home = hostile_granted(&srv);
+    home.run(["request", "v1/items"])
+        .success()
+        .stdout_has("request: status 200");
+    for name in ["User-Agent", "user-agent"] {
+        home.run(["request-header", "v1/items", name, "api/0.1.0 lmi/0.1.0"])
+            .success()
+            .stdout_has("request: invalid-request")
+            .stdout_has("is set by lmi");
+    }
+    let requests = srv.requests();
+    let reached: Vec<_> = requests.iter().filter(|r| r.path() != "/token").collect();
+    assert_eq!(reached.len(), 1, "{reached:#?}");
+    assert_eq!(
+        reached[0].header("user-agent"),
+        Some(concat!("hostile/0.1.0 lmi/", env!("CARGO_PKG_VERSION")))
+    );
+    let token = requests.iter().find(|r| r.path() == "/token").unwrap();
+    assert_eq!(
+        token.header("user-agent"),
+        Some(concat!("lmi/", env!("CARGO_PKG_VERSION")))
+    );
+}
+
 // ---- R1.13: a plugin's query string stays out of the log -------------------------------
 
 #[test]

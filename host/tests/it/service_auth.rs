@@ -753,6 +753,7 @@ pub(crate) fn get(path: &str) -> ServiceCall {
         path: path.into(),
         headers: vec![],
         body: None,
+        agent: None,
     }
 }
 
@@ -768,6 +769,7 @@ fn service_request_attaches_the_bearer_token_under_the_service_url() {
         path: "v1/items?x=1".into(),
         headers: vec![("X-Trace".into(), "abc".into())],
         body: Some(b"{}".to_vec()),
+        agent: None,
     };
     let reply = send(&lib.settings(), "dev", call).expect("request");
     assert_eq!(reply.status, 200);
@@ -950,6 +952,81 @@ fn the_api_plugin_colours_json_only_when_colour_is_wanted() {
         .stdout_has("\u{1b}[34m\"id\"\u{1b}[0m: \u{1b}[36m7\u{1b}[0m")
         .stdout_has("\\u001b[2J");
     assert!(!coloured.stdout.contains("\u{1b}[2J"), "{coloured:#?}");
+}
+
+/// The api example on the SDK's request helpers, end to end: `-d @-` sends what was piped
+/// to lmi, `-f` fields reach the service as an encoded query, and an error status ends the
+/// run with exit 1 and one line naming the request, the status and the service's message,
+/// its escape sequences removed and a token in it masked. The service sees the plugin's
+/// name in `User-Agent`.
+#[test]
+fn the_api_plugin_sends_stdin_and_fields_and_reports_an_error_status_safely() {
+    use std::io::Write;
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJlLXNlY3JldA";
+    let message = format!("no ticket 7\u{1b}]52;c;ZXZpbA==\u{7} for Bearer {jwt}");
+    let srv = oauth_server(move |req, _| match req.path() {
+        "/api/v1/tickets/7" => Reply::json(
+            404,
+            serde_json::json!({"error": "not_found", "message": message}),
+        ),
+        _ => Reply::raw(201, "text/plain", "made"),
+    });
+    let home = fault_home(&srv);
+    home.install(&crate::support::plugin_dir("plugins/api"));
+
+    let mut child = home
+        .cmd(["api", "post", "-d", "@-", "v1/tickets"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"title":"piped"}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    home.run([
+        "api",
+        "get",
+        "-f",
+        "q=a b&c",
+        "-f",
+        "owner=zoë",
+        "v1/tickets",
+    ])
+    .success();
+
+    let failed = home.run(["api", "get", "v1/tickets/7"]);
+    failed
+        .code(1)
+        .stderr_has("error: GET v1/tickets/7 returned HTTP 404 Not Found: no ticket 7 ]52;c;ZXZpbA== for Bearer **** (not_found)")
+        .nowhere(jwt)
+        .nowhere("\u{1b}")
+        .nowhere("\u{7}");
+
+    let requests: Vec<_> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() != "/token")
+        .collect();
+    assert_eq!(requests[0].method, "POST");
+    assert_eq!(requests[0].body, br#"{"title":"piped"}"#);
+    assert_eq!(requests[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        requests[1].target,
+        "/api/v1/tickets?q=a%20b%26c&owner=zo%C3%AB"
+    );
+    for request in &requests {
+        assert_eq!(
+            request.header("user-agent"),
+            Some(concat!("api/0.1.0 lmi/", env!("CARGO_PKG_VERSION"))),
+            "{request:#?}"
+        );
+    }
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! `api`: call the active environment's service with the credentials lmi holds.
 //!
-//! * `lmi api get [-i] [-H NAME:VALUE]... [-o FILE] <PATH>` sends an authenticated `GET`
-//!   through the host (which attaches the token and retries once on a 401) and prints the
-//!   body, or writes it to FILE in the directory lmi runs in. A non-2xx status is reported
-//!   on stderr with exit code 1. When lmi says colour is wanted (`terminal.info`: a
-//!   terminal, or `lmi --color always`), a JSON body is printed indented and coloured;
-//!   otherwise exactly as it came, for pipes and scripts.
+//! * `lmi api get [-i] [-H NAME:VALUE]... [-f NAME=VALUE]... [-o FILE] <PATH>` sends an
+//!   authenticated `GET` through the host (which attaches the token and retries once on a
+//!   401) and prints the body, or writes it to FILE in the directory lmi runs in. `-f` adds
+//!   a query parameter, percent-encoded. A 4xx or 5xx status is an error naming the request,
+//!   the status and the service's message (exit code 1). When lmi says colour is wanted
+//!   (`terminal.info`: a terminal, or `lmi --color always`), a JSON body is printed indented
+//!   and coloured; otherwise exactly as it came, for pipes and scripts.
 //! * `lmi api post|put|patch [-d TEXT|@FILE|@-] ... <PATH>` sends a body: the text itself,
-//!   the file FILE (in the directory lmi runs in), or stdin; `delete` sends none.
+//!   the file FILE (in the directory lmi runs in), or stdin; or, with `-f NAME=VALUE`, a JSON
+//!   object of those fields. `delete` sends none (its `-f` fields go in the query).
 //! * `lmi api token` prints the environment's service access token (for scripts).
 //! * `--service NAME` (`-s`, before or after the subcommand) sends to the environment's named
 //!   service `NAME` (`OAUTH_SERVICE_<NAME>_URL`) instead of its default one; the plugin
@@ -19,10 +21,11 @@
 //! runs in, refusals explained by `lmi_plugin_sdk::files`. Argument parsing is clap's
 //! derive API, so `lmi api --help` and `lmi api get --help` work inside the sandbox.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use clap::{Args, Parser, Subcommand};
 use lmi_plugin_sdk::{Context, Method, Plugin, PluginError, Request, Response, files};
+use serde_json::Value;
 
 /// The plugin; see the crate docs for its commands.
 pub struct Api;
@@ -108,6 +111,10 @@ struct Exchange {
     /// Add a request header; repeatable.
     #[arg(short = 'H', long = "header", value_name = "NAME:VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
+    /// Add a field; repeatable: a query parameter of a GET or DELETE, a string member of the
+    /// JSON object sent as the body of a POST, PUT or PATCH.
+    #[arg(short = 'f', long = "field", value_name = "NAME=VALUE", value_parser = parse_field)]
+    fields: Vec<(String, String)>,
     /// Print the status line and response headers before the body.
     #[arg(short, long)]
     include: bool,
@@ -122,8 +129,15 @@ struct WithBody {
     exchange: Exchange,
     /// The request body: TEXT itself, @FILE for a file in the directory lmi runs in, or @-
     /// for stdin. A body that is JSON is sent as `application/json` unless -H says otherwise.
-    #[arg(short, long, value_name = "TEXT|@FILE")]
+    #[arg(short, long, value_name = "TEXT|@FILE", conflicts_with = "fields")]
     data: Option<String>,
+}
+
+fn parse_field(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{raw}`")),
+    }
 }
 
 fn parse_header(raw: &str) -> Result<(String, String), String> {
@@ -151,12 +165,11 @@ fn clap_error(ctx: &dyn Context, error: &clap::Error) -> Result<u8, PluginError>
 
 /// The body `--data` names: the text itself, `@FILE` read from the working directory, or
 /// `@-` read from stdin.
-fn body(data: &str) -> Result<Vec<u8>, PluginError> {
+fn body(ctx: &dyn Context, data: &str) -> Result<Vec<u8>, PluginError> {
     match data.strip_prefix('@') {
         Some("-") => {
             let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .map_err(|e| files::read_error("stdin", &e))?;
+            ctx.stdin().read_to_end(&mut bytes)?;
             Ok(bytes)
         }
         Some(file) => std::fs::read(file).map_err(|e| files::read_error(file, &e)),
@@ -174,6 +187,7 @@ fn send(
     let Exchange {
         path,
         headers,
+        fields,
         include,
         output,
     } = exchange;
@@ -184,12 +198,23 @@ fn send(
     for (name, value) in headers {
         request = request.with_header(name, value);
     }
+    if matches!(method, Method::Get | Method::Delete) {
+        for (name, value) in fields {
+            request = request.with_query(name, value);
+        }
+    } else if !fields.is_empty() {
+        let object: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect();
+        request = request.json(&object)?;
+    }
     if let Some(data) = data {
-        let bytes = body(data)?;
+        let bytes = body(ctx, data)?;
         let typed = headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
-        request = if !typed && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+        request = if !typed && serde_json::from_slice::<Value>(&bytes).is_ok() {
             request
                 .with_header("content-type", "application/json")
                 .with_body(bytes)
@@ -201,23 +226,14 @@ fn send(
     if *include {
         write_head(&mut *ctx.stdout(), &response)?;
     }
-    if !response.is_success() {
-        let mut err = ctx.stderr();
-        writeln!(
-            err,
-            "api: {method} {path} returned HTTP {}",
-            response.status
-        )?;
-        write_body(&mut *err, &response)?;
-        return Ok(1);
-    }
+    let response = response.error_for_status()?;
     if let Some(file) = output {
         std::fs::write(file, &response.body).map_err(|e| files::write_error(file, &e))?;
         return Ok(0);
     }
     // Parsed only when it will be shown coloured: a body may be up to 32 MiB.
     if ctx.terminal().color
-        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(&response.body)
+        && let Ok(json) = response.parse_json::<Value>()
     {
         let mut out = ctx.stdout();
         write_json(&mut *out, &json, 0)?;
@@ -237,8 +253,7 @@ const RESET: &str = "\x1b[0m";
 
 /// `value` indented by two spaces per level, coloured. Strings are written as JSON escapes
 /// them, so text from the service cannot carry its own escape sequences.
-fn write_json(out: &mut dyn Write, value: &serde_json::Value, depth: usize) -> std::io::Result<()> {
-    use serde_json::Value;
+fn write_json(out: &mut dyn Write, value: &Value, depth: usize) -> std::io::Result<()> {
     let pad = |n: usize| "  ".repeat(n);
     match value {
         Value::Null | Value::Bool(_) => write!(out, "{LITERAL}{value}{RESET}"),
@@ -317,6 +332,7 @@ mod tests {
                 ..Default::default()
             })
             .with_response(
+                Method::Get,
                 "v1/items",
                 Response::json(200, r#"{"id":1,"name":"w\u001b[2J","tags":[]}"#),
             );
@@ -329,8 +345,11 @@ mod tests {
 
     #[test]
     fn get_prints_the_body_of_a_successful_response() {
-        let ctx =
-            MockContext::new().with_response("v1/items", Response::json(200, r#"[{"id":1}]"#));
+        let ctx = MockContext::new().with_response(
+            Method::Get,
+            "v1/items",
+            Response::json(200, r#"[{"id":1}]"#),
+        );
         assert_eq!(run(&ctx, &["get", "v1/items?limit=1"]), Ok(0));
         assert_eq!(ctx.stdout_text(), "[{\"id\":1}]\n");
         let requests = ctx.requests();
@@ -341,8 +360,11 @@ mod tests {
 
     #[test]
     fn get_sends_extra_headers_and_can_include_the_status() {
-        let ctx = MockContext::new()
-            .with_response("v1/x", Response::new(204, "").with_header("etag", "v1"));
+        let ctx = MockContext::new().with_response(
+            Method::Get,
+            "v1/x",
+            Response::new(204, "").with_header("etag", "v1"),
+        );
         assert_eq!(
             run(&ctx, &["get", "-i", "-H", "accept: text/csv", "v1/x"]),
             Ok(0)
@@ -355,21 +377,44 @@ mod tests {
     }
 
     #[test]
-    fn get_reports_a_non_2xx_status_on_stderr_and_exits_1() {
-        let ctx =
-            MockContext::new().with_response("v1/missing", Response::new(404, "no such item"));
-        assert_eq!(run(&ctx, &["get", "v1/missing"]), Ok(1));
-        assert_eq!(ctx.stdout_text(), "");
+    fn an_error_status_is_a_failure_naming_the_request_and_the_services_message() {
+        let ctx = MockContext::new()
+            .with_response(
+                Method::Get,
+                "v1/missing",
+                Response::new(404, "no such item\n"),
+            )
+            .with_response(
+                Method::Delete,
+                "v1/items/7",
+                Response::json(409, r#"{"error":"conflict","message":"item 7 is in use"}"#),
+            );
         assert_eq!(
-            ctx.stderr_text(),
-            "api: GET v1/missing returned HTTP 404\nno such item\n"
+            run(&ctx, &["get", "v1/missing?token=s3cr3t"]),
+            Err(PluginError::failed(
+                "GET v1/missing returned HTTP 404 Not Found: no such item"
+            ))
+        );
+        assert_eq!(
+            run(&ctx, &["delete", "-i", "v1/items/7"]),
+            Err(PluginError::failed(
+                "DELETE v1/items/7 returned HTTP 409 Conflict: item 7 is in use (conflict)"
+            ))
+        );
+        // `-i` still shows the head of the answer that failed.
+        assert_eq!(
+            ctx.stdout_text(),
+            "HTTP 409\ncontent-type: application/json\n\n"
         );
     }
 
     #[test]
     fn get_passes_a_host_error_through_as_is() {
-        let ctx = MockContext::new()
-            .with_request_error("v1/items", HostError::AuthFailed("second 401".into()));
+        let ctx = MockContext::new().with_request_error(
+            Method::Get,
+            "v1/items",
+            HostError::AuthFailed("second 401".into()),
+        );
         assert_eq!(
             run(&ctx, &["get", "v1/items"]),
             Err(PluginError::Host(HostError::AuthFailed(
@@ -385,8 +430,9 @@ mod tests {
         let file = dir.join("body.json");
         std::fs::write(&file, r#"{"name":"w"}"#).unwrap();
         let ctx = MockContext::new()
-            .with_response("v1/items", Response::new(201, "made"))
-            .with_response("v1/notes", Response::new(200, ""));
+            .with_response(Method::Post, "v1/items", Response::new(201, "made"))
+            .with_response(Method::Put, "v1/notes", Response::new(200, ""))
+            .with_response(Method::Patch, "v1/notes", Response::new(200, ""));
         let at_file = format!("@{}", file.display());
         assert_eq!(run(&ctx, &["post", "-d", &at_file, "v1/items"]), Ok(0));
         assert_eq!(
@@ -423,12 +469,85 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// `-d @-` reads the body from stdin (the context's, so it is tested here).
+    #[test]
+    fn a_body_comes_from_stdin() {
+        let ctx = MockContext::new()
+            .with_stdin("{\"title\":\"from a pipe\"}\n")
+            .with_response(Method::Post, "v1/tickets", Response::new(201, "made"));
+        assert_eq!(run(&ctx, &["post", "-d", "@-", "v1/tickets"]), Ok(0));
+        let requests = ctx.requests();
+        assert_eq!(
+            requests[0].body.as_deref(),
+            Some(&b"{\"title\":\"from a pipe\"}\n"[..])
+        );
+        assert_eq!(
+            requests[0].headers,
+            [("content-type".to_string(), "application/json".to_string())]
+        );
+        // Empty stdin is an empty body.
+        let ctx = MockContext::new().with_response(Method::Put, "v1/x", Response::new(204, ""));
+        assert_eq!(run(&ctx, &["put", "-d", "@-", "v1/x"]), Ok(0));
+        assert_eq!(ctx.requests()[0].body.as_deref(), Some(&b""[..]));
+    }
+
+    /// `-f` fields are the query of a GET or DELETE, each percent-encoded, and a JSON object
+    /// body otherwise; `-d` and `-f` do not mix.
+    #[test]
+    fn fields_are_the_query_or_a_json_body() {
+        let ctx = MockContext::new()
+            .with_response(Method::Get, "v1/tickets", Response::json(200, "[]"))
+            .with_response(Method::Post, "v1/tickets", Response::new(201, ""));
+        let get = [
+            "get",
+            "-f",
+            "q=a b&c",
+            "-f",
+            "owner=zoë",
+            "v1/tickets?limit=5",
+        ];
+        assert_eq!(run(&ctx, &get), Ok(0));
+        let post = [
+            "post",
+            "-f",
+            "title=Disk \"full\"",
+            "-f",
+            "tag=ops",
+            "v1/tickets",
+        ];
+        assert_eq!(run(&ctx, &post), Ok(0));
+        let requests = ctx.requests();
+        assert_eq!(
+            requests[0].path,
+            "v1/tickets?limit=5&q=a%20b%26c&owner=zo%C3%AB"
+        );
+        assert_eq!(requests[0].body, None);
+        assert_eq!(
+            requests[1].body.as_deref(),
+            Some(&br#"{"tag":"ops","title":"Disk \"full\""}"#[..])
+        );
+        assert_eq!(
+            requests[1].headers,
+            [("content-type".to_string(), "application/json".to_string())]
+        );
+        assert!(matches!(
+            run(&ctx, &["post", "-f", "a=1", "-d", "{}", "v1/tickets"]),
+            Err(PluginError::Usage(_))
+        ));
+        assert!(matches!(
+            run(&ctx, &["get", "-f", "novalue", "v1/tickets"]),
+            Err(PluginError::Usage(_))
+        ));
+        assert_eq!(ctx.requests().len(), 2);
+    }
+
     #[test]
     fn output_goes_to_a_file_and_an_unreadable_body_is_a_failure_naming_it() {
         let dir = std::env::temp_dir().join(format!("api-out-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("items.json");
-        let ctx = MockContext::new().with_response("v1/items", Response::json(200, "[1]"));
+        let ctx =
+            MockContext::new().with_response(Method::Get, "v1/items", Response::json(200, "[1]"));
         let out_arg = out.display().to_string();
         assert_eq!(run(&ctx, &["get", "-o", &out_arg, "v1/items"]), Ok(0));
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "[1]");
@@ -448,8 +567,18 @@ mod tests {
     fn a_named_service_comes_from_the_flag_or_the_setting() {
         let ctx = MockContext::new()
             .with_config("service", "billing")
-            .with_service_response("billing", "v1/invoices", Response::json(200, "[1]"))
-            .with_service_response("search", "v1/invoices", Response::json(200, "[2]"));
+            .with_service_response(
+                "billing",
+                Method::Get,
+                "v1/invoices",
+                Response::json(200, "[1]"),
+            )
+            .with_service_response(
+                "search",
+                Method::Get,
+                "v1/invoices",
+                Response::json(200, "[2]"),
+            );
         assert_eq!(run(&ctx, &["get", "v1/invoices"]), Ok(0));
         assert_eq!(run(&ctx, &["get", "-s", "search", "v1/invoices"]), Ok(0));
         assert_eq!(

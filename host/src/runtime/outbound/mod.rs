@@ -13,8 +13,9 @@
 //!    swap in another address between the check and the connection), with TLS against lmi's
 //!    own roots (`tls::Trust`: the OS store and `LMI_CA_BUNDLE`) and the host name as SNI;
 //! 4. the request goes out on its own HTTP/1.1 connection, with the headers the plugin set and
-//!    nothing of lmi's (no token, no cookie, no proxy credential); a redirect is handed to
-//!    the plugin as it came, never followed.
+//!    nothing of lmi's (no token, no cookie, no proxy credential) but a `User-Agent` naming
+//!    the plugin when it set none; a redirect is handed to the plugin as it came, never
+//!    followed.
 //!
 //! Connecting (name lookup, TCP and TLS) gets at most [`CONNECT_TIMEOUT`], the answer's
 //! first byte and every later silence at most `LMI_HTTP_TIMEOUT_SECS` (a plugin may ask for
@@ -78,6 +79,8 @@ struct Hooks {
 /// What a run's requests may do, fixed when the first one is made.
 struct Policy {
     plugin: String,
+    /// Sent when the plugin sets no `User-Agent` (`state::user_agent`).
+    user_agent: Option<http::HeaderValue>,
     /// The granted origins; the manifest's entries are canonical, so each parses.
     allowed: Vec<AllowedHost>,
     /// The first byte of an answer, and every later silence.
@@ -105,6 +108,7 @@ impl Policy {
                 ));
         Self {
             plugin: host.plugin.clone(),
+            user_agent: http::HeaderValue::from_str(&host.user_agent).ok(),
             allowed,
             read_timeout,
             ca_bundle: host
@@ -247,6 +251,11 @@ async fn send(
     let host_value =
         http::HeaderValue::from_str(&target.authority).map_err(|_| Error::HttpRequestUriInvalid)?;
     head.headers.insert(http::header::HOST, host_value);
+    if !head.headers.contains_key(http::header::USER_AGENT)
+        && let Some(agent) = &policy.user_agent
+    {
+        head.headers.insert(http::header::USER_AGENT, agent.clone());
+    }
     let request = http::Request::from_parts(head, body);
 
     let started = std::time::Instant::now();

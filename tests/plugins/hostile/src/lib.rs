@@ -478,7 +478,7 @@ fn recurse(depth: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lmi_plugin_sdk::{HostError, MockContext, Response};
+    use lmi_plugin_sdk::{HostError, Method, MockContext, Response};
 
     fn run(ctx: &MockContext, command: &str, words: &[&str]) -> Result<u8, PluginError> {
         let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
@@ -509,8 +509,8 @@ mod tests {
     #[test]
     fn token_and_request_report_the_hosts_answer() {
         let ctx = MockContext::new()
-            .with_response("v1/x", Response::new(200, ""))
-            .with_request_error("v1/y", HostError::Denied("no".into()));
+            .with_response(Method::Get, "v1/x", Response::new(200, ""))
+            .with_request_error(Method::Get, "v1/y", HostError::Denied("no".into()));
         assert_eq!(run(&ctx, "token", &[]), Ok(0));
         assert_eq!(run(&ctx, "request", &["v1/x"]), Ok(0));
         assert_eq!(run(&ctx, "request", &["v1/y"]), Ok(0));
