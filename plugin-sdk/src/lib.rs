@@ -146,11 +146,13 @@
 mod context;
 pub mod files;
 pub mod http;
+mod invocation;
 mod mock;
 mod types;
 
 pub use context::{Context, HostContext};
 pub use files::DATA_DIR;
+pub use invocation::{OutputFormat, PluginIdentity};
 pub use mock::MockContext;
 pub use types::{
     AccessToken, HostError, LogLevel, Method, PluginError, Request, Response, SsoUser, Terminal,
