@@ -244,14 +244,36 @@ pub trait Plugin {
     fn run(ctx: &dyn Context, command: &str, args: &[String]) -> Result<u8, PluginError>;
 }
 
-/// Exports a [`Plugin`] implementation as the component's `lmi:plugin/command` export,
-/// calling it with a [`HostContext`].
+/// Exports a plugin as the component's `lmi:plugin/command` export, calling it with a
+/// [`HostContext`].
 ///
 /// Invoke it once, at the root of the plugin crate, with the type that implements
-/// [`Plugin`]. After the command returns, buffered standard output is flushed.
+/// [`Plugin`], or with `fn` and a function of [`Plugin::run`]'s signature: a plugin can be
+/// one function. After the command returns, buffered standard output is flushed.
 ///
 /// The export exists only when compiling for `wasm32`; on a native target (unit tests) the
-/// macro only checks that the type implements [`Plugin`].
+/// macro only checks that the type implements [`Plugin`] (or the function's signature).
+///
+/// A whole plugin:
+///
+/// ```
+/// use std::io::Write;
+/// use lmi_plugin_sdk::{Context, PluginError};
+///
+/// fn run(ctx: &dyn Context, _command: &str, args: &[String]) -> Result<u8, PluginError> {
+///     writeln!(ctx.stdout(), "Hello, {}!", args.first().map_or("world", String::as_str))?;
+///     Ok(0)
+/// }
+///
+/// lmi_plugin_sdk::export!(fn run);
+/// # fn main() {
+/// # let ctx = lmi_plugin_sdk::MockContext::new();
+/// # assert_eq!(run(&ctx, "hi", &[]), Ok(0));
+/// # assert_eq!(ctx.stdout_text(), "Hello, world!\n");
+/// # }
+/// ```
+///
+/// With a type:
 ///
 /// ```
 /// use lmi_plugin_sdk::{Context, Plugin, PluginError};
@@ -269,6 +291,25 @@ pub trait Plugin {
 /// ```
 #[macro_export]
 macro_rules! export {
+    // First: `fn` cannot start a type here, so `export!(MyType)` never reaches this arm.
+    (fn $run:path) => {
+        const _: () = {
+            /// The function, as a [`Plugin`]($crate::Plugin).
+            struct LmiPluginFn;
+
+            impl $crate::Plugin for LmiPluginFn {
+                fn run(
+                    ctx: &dyn $crate::Context,
+                    command: &::core::primitive::str,
+                    args: &[::std::string::String],
+                ) -> ::core::result::Result<u8, $crate::PluginError> {
+                    $run(ctx, command, args)
+                }
+            }
+
+            $crate::export!(LmiPluginFn);
+        };
+    };
     ($plugin:ty) => {
         // Only a wasm component has the export. Natively (unit tests, `cargo check`) the
         // symbol names, which contain `:` and `/`, would break a cdylib's linker script, and
