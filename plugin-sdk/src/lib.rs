@@ -143,6 +143,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "clap")]
+pub mod clap;
 mod context;
 pub mod files;
 pub mod http;

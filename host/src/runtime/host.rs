@@ -3,9 +3,7 @@
 //! user granted at install time; a 0.1 plugin reaches the same functions through
 //! `host_v01.rs`.
 
-use super::bindings::v0_2::lmi::plugin::{
-    cli_context, config, invocation, log, terminal, types,
-};
+use super::bindings::v0_2::lmi::plugin::{cli_context, config, invocation, log, terminal, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
 use super::state::{State, off_runtime};
 use crate::auth::request::ServiceCall;

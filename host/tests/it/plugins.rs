@@ -98,9 +98,13 @@ fn install_list_run_upgrade_remove() {
 fn the_minimal_plugin_installs_and_runs() {
     let dir = plugin_dir("tests/plugins/minimal");
     let source = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
-    let docs = std::fs::read_to_string(crate::support::repo_root().join("docs/plugin-authoring.md"))
-        .unwrap();
-    assert!(docs.contains(&source), "the guide shows tests/plugins/minimal/src/lib.rs");
+    let docs =
+        std::fs::read_to_string(crate::support::repo_root().join("docs/plugin-authoring.md"))
+            .unwrap();
+    assert!(
+        docs.contains(&source),
+        "the guide shows tests/plugins/minimal/src/lib.rs"
+    );
     let home = Home::new();
     home.install(&dir).stderr_has("Installed minimal 0.1.0");
     let run = home.run(["minimal", "Ada"]);
