@@ -99,3 +99,19 @@ fn a_plugins_usage_error_has_one_error_prefix_and_exits_2() {
         .code(2)
         .stderr_has("error: unexpected argument '--bogus' found");
 }
+
+/// `lmi plugin new --help` lists what means something there: not `--env` or `--color`.
+#[test]
+fn plugin_new_help_lists_only_options_that_apply() {
+    let run = Home::new().run(["plugin", "new", "--help"]);
+    run.success()
+        .stdout_has("--sdk-git <URL>")
+        .stdout_has("--sdk-registry <NAME>")
+        .stdout_has("--sdk-path <DIR>")
+        .stdout_has("--description <TEXT>")
+        .stdout_has("--output <OUTPUT>")
+        .stdout_has("--verbose");
+    for hidden in ["--env", "--color"] {
+        assert!(!run.stdout.contains(hidden), "{hidden}: {}", run.stdout);
+    }
+}
