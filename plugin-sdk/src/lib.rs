@@ -42,41 +42,36 @@
 //!
 //! # Start a plugin
 //!
-//! `lmi plugin new NAME` creates a crate that depends on this SDK by version
-//! (`lmi-plugin-sdk = "0.2"`), with a manifest, a command that parses its flags with clap,
-//! unit tests against [`MockContext`] and a README:
+//! `lmi plugin new NAME` creates a crate that takes this SDK from where you say (a git
+//! repository, your cargo registry or an lmi checkout; never crates.io), with a manifest, a
+//! command that parses its flags with the `clap` feature, unit tests against
+//! [`MockContext`] and a README:
 //!
 //! ```console
-//! $ lmi plugin new my-tool && cd my-tool
+//! $ lmi plugin new my-tool --sdk-git https://git.example.com/platform/lmi.git && cd my-tool
 //! $ cargo build --release --target wasm32-wasip2   # the component lmi loads
 //! $ cargo test                                     # natively, against MockContext
 //! $ lmi plugin install .
 //! $ lmi my-tool --help
 //! ```
 //!
-//! To build against an SDK that is not the published one (an lmi checkout, a fork, a
-//! branch), override it in the plugin's `Cargo.toml`; the dependency line stays as it is:
+//! The smallest plugin is one function: `export!(fn run)` (see [`export!`]).
 //!
-//! ```toml
-//! [patch.crates-io]
-//! lmi-plugin-sdk = { path = "../lmi/plugin-sdk" }   # or { git = "https://…", branch = "…" }
-//! ```
-//!
-//! (`lmi plugin new --sdk-path DIR` writes the `path` form.)
-//!
-//! The manifest (`lmi-plugin.toml`) names the plugin, the lmi versions it works with, its
-//! commands and the permissions it asks for; the lmi repository's
-//! `docs/plugin-authoring.md` describes every field, the permission prompt users see, the
-//! exit codes, and which contract versions a host accepts.
+//! The manifest (`lmi-plugin.toml`) names the plugin, its version (the only place it is
+//! stated: [`Context::plugin`] reads it), the lmi versions it works with, its commands and
+//! the permissions it asks for; the lmi repository's `docs/plugin-authoring.md` describes
+//! every field, the permission prompt users see, the exit codes, and which contract versions
+//! a host accepts.
 //!
 //! # Arguments
 //!
-//! [`Plugin::run`] receives the words after the command name, unparsed. Parse them with
-//! anything that does not need a terminal or environment variables; clap works with
-//! `default-features = false, features = ["std", "derive", "help", "usage",
-//! "error-context", "suggestions"]`. Print clap's help and version through
-//! [`Context::stdout`] and return `Ok(0)`; turn its other errors into
-//! [`PluginError::usage`] (exit code 2). The scaffold and the `api` example plugin do this.
+//! [`Plugin::run`] receives the words after the command name, unparsed; lmi's own options
+//! (`-v`, `--output`, `--color`) come before the command and reach the plugin through
+//! [`Context::verbosity`], [`Context::output_format`] and [`Context::terminal`]. With the
+//! `clap` feature, `lmi_plugin_sdk::clap::parse` parses them in one call: help and version
+//! (the manifest's) printed with exit code 0, anything else clap refuses a
+//! [`PluginError::usage`] (exit code 2). Without it, use any parser that needs neither a
+//! terminal nor environment variables.
 //!
 //! # Testing
 //!
