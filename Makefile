@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin
 
 # Each plugin directory gets its component beside its manifest (`component = "<name>.wasm"`).
-PLUGINS := plugins/hello plugins/api plugins/status-page tests/plugins/hostile tests/plugins/wrong-world
+PLUGINS := plugins/hello plugins/api plugins/status-page tests/plugins/hostile tests/plugins/wrong-world tests/plugins/minimal
 
 .PHONY: plugins host test demo lint bench idp check-platforms package
 

@@ -80,7 +80,7 @@ pub fn parse(argv: &[OsString]) -> Result<Invocation, clap::Error> {
             ));
         }
     }
-    let matches = Cli::command()
+    let matches = lmi_command()
         .allow_external_subcommands(true)
         .try_get_matches_from(argv)?;
     match matches.subcommand() {
@@ -310,7 +310,7 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
             p.manifest.name, p.manifest.version
         ));
     }
-    let mut cmd = with_options_on_built_ins_only(Cli::command()).version(version);
+    let mut cmd = with_options_on_built_ins_only(lmi_command()).version(version);
     for plugin in plugins {
         for c in &plugin.manifest.commands {
             // A command another plugin owns is listed once, under its owner; a built-in's
@@ -323,6 +323,59 @@ pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
         }
     }
     cmd
+}
+
+/// lmi's own command line: [`Cli`], with the global options that mean nothing to a built-in
+/// hidden from its help and completions (still accepted there, as everywhere).
+fn lmi_command() -> clap::Command {
+    hide_unused_globals(Cli::command())
+}
+
+/// Which of lmi's global options (by id) mean nothing to which built-in. `--color` only
+/// reaches plugins (`terminal.info`); `--env` means nothing where no environment is read.
+/// `-v` (the log) and `--output` apply everywhere.
+const UNUSED_GLOBALS: &[(&[&str], &[&str])] = &[
+    (&["plugin", "new"], &["env", "color"]),
+    (&["plugin", "install"], &["env", "color"]),
+    (&["plugin", "list"], &["env", "color"]),
+    (&["plugin", "info"], &["env", "color"]),
+    (&["plugin", "remove"], &["env", "color"]),
+    (&["plugin", "validate"], &["env", "color"]),
+    (&["completions"], &["env", "color"]),
+    (&["login"], &["color"]),
+    (&["logout"], &["color"]),
+    (&["auth"], &["color"]),
+    (&["plugin"], &["color"]),
+    (&["env"], &["color"]),
+    (&["doctor"], &["color"]),
+];
+
+/// Gives each built-in of [`UNUSED_GLOBALS`] hidden copies of the global options it does
+/// not use: clap propagates a global option only to subcommands without an option of that
+/// id, and a value given there still reaches lmi (same id, same parser).
+fn hide_unused_globals(mut cmd: clap::Command) -> clap::Command {
+    let globals = GlobalArgs::augment_args(clap::Command::new("lmi"));
+    for (path, ids) in UNUSED_GLOBALS {
+        let hidden: Vec<clap::Arg> = globals
+            .get_arguments()
+            .filter(|a| ids.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().global(true).hide(true))
+            .collect();
+        cmd = at_path(cmd, path, &mut |sub| sub.args(hidden.clone()));
+    }
+    cmd
+}
+
+/// `cmd` with `f` applied to the subcommand at `path` (`cmd` itself for an empty path).
+fn at_path(
+    cmd: clap::Command,
+    path: &[&str],
+    f: &mut dyn FnMut(clap::Command) -> clap::Command,
+) -> clap::Command {
+    match path.split_first() {
+        None => f(cmd),
+        Some((first, rest)) => cmd.mut_subcommand(*first, |sub| at_path(sub, rest, f)),
+    }
 }
 
 /// lmi's options are `global` so that built-ins take them anywhere (`lmi plugin list
@@ -353,16 +406,24 @@ fn with_options_on_built_ins_only(cmd: clap::Command) -> clap::Command {
     for option in &options {
         cmd = cmd.mut_arg(option.get_id(), |_| option.clone().global(false));
     }
-    cmd.mut_subcommands(|sub| sub.args(options.clone()))
-        .mut_subcommand("plugin", |plugin| {
-            ["info", "config", "remove"]
-                .into_iter()
-                .fold(plugin, |plugin, verb| {
-                    plugin.mut_subcommand(verb, |c| {
-                        c.mut_arg("name", |a| a.add(commands::completions::plugin_names()))
-                    })
+    // A built-in that hides an option it does not use (`lmi_command`) keeps its own copy.
+    cmd.mut_subcommands(|sub| {
+        let missing: Vec<clap::Arg> = options
+            .iter()
+            .filter(|o| !sub.get_arguments().any(|a| a.get_id() == o.get_id()))
+            .cloned()
+            .collect();
+        sub.args(missing)
+    })
+    .mut_subcommand("plugin", |plugin| {
+        ["info", "config", "remove"]
+            .into_iter()
+            .fold(plugin, |plugin, verb| {
+                plugin.mut_subcommand(verb, |c| {
+                    c.mut_arg("name", |a| a.add(commands::completions::plugin_names()))
                 })
-        })
+            })
+    })
 }
 
 /// One plugin command, as help and completion show it: its words go to the plugin, and
@@ -555,6 +616,56 @@ mod tests {
         ] {
             assert!(parse(refused).is_err(), "{refused:?}");
         }
+    }
+
+    /// A built-in's help lists only the global options that mean something there, at every
+    /// level; the others are still accepted (and reach lmi).
+    #[test]
+    fn built_ins_hide_the_global_options_they_do_not_use() {
+        let mut cmd = build_command(&[]);
+        cmd.build();
+        let mut help = |path: &[&str]| {
+            let mut sub = &mut cmd;
+            for name in path {
+                sub = sub.find_subcommand_mut(name).expect(name);
+            }
+            sub.render_long_help().to_string()
+        };
+        let new = help(&["plugin", "new"]);
+        for shown in ["--output", "--verbose", "--sdk-git", "--description"] {
+            assert!(new.contains(shown), "{shown}: {new}");
+        }
+        for hidden in ["--env", "--color"] {
+            assert!(!new.contains(hidden), "{hidden}: {new}");
+        }
+        let token = help(&["auth", "token"]);
+        assert!(
+            token.contains("--env") && !token.contains("--color"),
+            "{token}"
+        );
+        let config = help(&["plugin", "config"]);
+        assert!(
+            config.contains("--env") && !config.contains("--color"),
+            "{config}"
+        );
+        let root = help(&[]);
+        assert!(root.contains("--env") && root.contains("--color"), "{root}");
+
+        let argv = |words: &[&str]| -> Vec<OsString> {
+            std::iter::once("lmi")
+                .chain(words.iter().copied())
+                .map(OsString::from)
+                .collect()
+        };
+        let Ok(Invocation::Builtin(global, _)) = parse(&argv(&[
+            "plugin", "new", "x", "--color", "never", "-e", "dev",
+        ])) else {
+            panic!("hidden options are still accepted");
+        };
+        assert_eq!(
+            (global.color, global.env.as_deref()),
+            (ColorChoice::Never, Some("dev"))
+        );
     }
 
     /// The whole command (help, completions) lists plugin commands beside the built-ins,

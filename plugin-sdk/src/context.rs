@@ -4,7 +4,10 @@
 use std::io::{Read, Write};
 
 use crate::bindings::lmi::plugin::cli_context as wit;
-use crate::{AccessToken, HostError, LogLevel, Request, Response, SsoUser, Terminal};
+use crate::{
+    AccessToken, HostError, LogLevel, OutputFormat, PluginIdentity, Request, Response, SsoUser,
+    Terminal,
+};
 
 /// Everything a command may learn or do beyond its own arguments.
 ///
@@ -122,6 +125,44 @@ pub trait Context {
     /// ```
     fn config(&self, name: &str) -> Result<Option<String>, HostError>;
 
+    /// How many times `-v` was given to lmi, before the command word (`lmi -vv tool`: 2;
+    /// `lmi tool -v` hands `-v` to the plugin instead). lmi shows a plugin's
+    /// [`log`](Context::log) messages by the same count; use it for output of the plugin's
+    /// own that grows with `-v`. Needs no permission. (WIT: `invocation.verbosity`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// assert_eq!(MockContext::new().with_verbosity(2).verbosity(), 2);
+    /// assert_eq!(MockContext::new().verbosity(), 0);
+    /// ```
+    fn verbosity(&self) -> u8;
+
+    /// The output format given to lmi (`lmi --output json tool`), [`OutputFormat::Text`]
+    /// without it. Needs no permission. (WIT: `invocation.output`.)
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use lmi_plugin_sdk::{Context, MockContext, OutputFormat};
+    /// let ctx = MockContext::new().with_output_format(OutputFormat::Json);
+    /// match ctx.output_format() {
+    ///     OutputFormat::Json => writeln!(ctx.stdout(), r#"{{"count":3}}"#),
+    ///     _ => writeln!(ctx.stdout(), "3 items"),
+    /// }
+    /// .expect("in memory");
+    /// assert_eq!(ctx.stdout_text(), "{\"count\":3}\n");
+    /// ```
+    fn output_format(&self) -> OutputFormat;
+
+    /// The running plugin's name and version, from its installed manifest: the one place a
+    /// plugin's version is stated. Needs no permission. (WIT: `invocation.plugin`.)
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_plugin("my-tool", "0.3.1");
+    /// assert_eq!(ctx.plugin().name, "my-tool");
+    /// ```
+    fn plugin(&self) -> PluginIdentity;
+
     /// Where the command's normal output goes: the process's standard output by default.
     ///
     /// ```
@@ -226,5 +267,17 @@ impl Context for HostContext {
 
     fn config(&self, name: &str) -> Result<Option<String>, HostError> {
         crate::bindings::lmi::plugin::config::get(name).map_err(HostError::from)
+    }
+
+    fn verbosity(&self) -> u8 {
+        crate::invocation::verbosity()
+    }
+
+    fn output_format(&self) -> OutputFormat {
+        crate::invocation::output_format()
+    }
+
+    fn plugin(&self) -> PluginIdentity {
+        crate::invocation::plugin()
     }
 }

@@ -42,41 +42,36 @@
 //!
 //! # Start a plugin
 //!
-//! `lmi plugin new NAME` creates a crate that depends on this SDK by version
-//! (`lmi-plugin-sdk = "0.2"`), with a manifest, a command that parses its flags with clap,
-//! unit tests against [`MockContext`] and a README:
+//! `lmi plugin new NAME` creates a crate that takes this SDK from where you say (a git
+//! repository, your cargo registry or an lmi checkout; never crates.io), with a manifest, a
+//! command that parses its flags with the `clap` feature, unit tests against
+//! [`MockContext`] and a README:
 //!
 //! ```console
-//! $ lmi plugin new my-tool && cd my-tool
+//! $ lmi plugin new my-tool --sdk-git https://git.example.com/platform/lmi.git && cd my-tool
 //! $ cargo build --release --target wasm32-wasip2   # the component lmi loads
 //! $ cargo test                                     # natively, against MockContext
 //! $ lmi plugin install .
 //! $ lmi my-tool --help
 //! ```
 //!
-//! To build against an SDK that is not the published one (an lmi checkout, a fork, a
-//! branch), override it in the plugin's `Cargo.toml`; the dependency line stays as it is:
+//! The smallest plugin is one function: `export!(fn run)` (see [`export!`]).
 //!
-//! ```toml
-//! [patch.crates-io]
-//! lmi-plugin-sdk = { path = "../lmi/plugin-sdk" }   # or { git = "https://…", branch = "…" }
-//! ```
-//!
-//! (`lmi plugin new --sdk-path DIR` writes the `path` form.)
-//!
-//! The manifest (`lmi-plugin.toml`) names the plugin, the lmi versions it works with, its
-//! commands and the permissions it asks for; the lmi repository's
-//! `docs/plugin-authoring.md` describes every field, the permission prompt users see, the
-//! exit codes, and which contract versions a host accepts.
+//! The manifest (`lmi-plugin.toml`) names the plugin, its version (the only place it is
+//! stated: [`Context::plugin`] reads it), the lmi versions it works with, its commands and
+//! the permissions it asks for; the lmi repository's `docs/plugin-authoring.md` describes
+//! every field, the permission prompt users see, the exit codes, and which contract versions
+//! a host accepts.
 //!
 //! # Arguments
 //!
-//! [`Plugin::run`] receives the words after the command name, unparsed. Parse them with
-//! anything that does not need a terminal or environment variables; clap works with
-//! `default-features = false, features = ["std", "derive", "help", "usage",
-//! "error-context", "suggestions"]`. Print clap's help and version through
-//! [`Context::stdout`] and return `Ok(0)`; turn its other errors into
-//! [`PluginError::usage`] (exit code 2). The scaffold and the `api` example plugin do this.
+//! [`Plugin::run`] receives the words after the command name, unparsed; lmi's own options
+//! (`-v`, `--output`, `--color`) come before the command and reach the plugin through
+//! [`Context::verbosity`], [`Context::output_format`] and [`Context::terminal`]. With the
+//! `clap` feature, `lmi_plugin_sdk::clap::parse` parses them in one call: help and version
+//! (the manifest's) printed with exit code 0, anything else clap refuses a
+//! [`PluginError::usage`] (exit code 2). Without it, use any parser that needs neither a
+//! terminal nor environment variables.
 //!
 //! # Testing
 //!
@@ -197,9 +192,12 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "clap")]
+pub mod clap;
 mod context;
 pub mod files;
 pub mod http;
+mod invocation;
 #[cfg(feature = "json")]
 mod json;
 mod mock;
@@ -209,6 +207,7 @@ mod types;
 
 pub use context::{Context, HostContext};
 pub use files::DATA_DIR;
+pub use invocation::{OutputFormat, PluginIdentity};
 pub use mock::MockContext;
 pub use types::{
     AccessToken, HostError, LogLevel, Method, PluginError, Request, Response, SsoUser, Terminal,
@@ -300,14 +299,36 @@ pub trait Plugin {
     fn run(ctx: &dyn Context, command: &str, args: &[String]) -> Result<u8, PluginError>;
 }
 
-/// Exports a [`Plugin`] implementation as the component's `lmi:plugin/command` export,
-/// calling it with a [`HostContext`].
+/// Exports a plugin as the component's `lmi:plugin/command` export, calling it with a
+/// [`HostContext`].
 ///
 /// Invoke it once, at the root of the plugin crate, with the type that implements
-/// [`Plugin`]. After the command returns, buffered standard output is flushed.
+/// [`Plugin`], or with `fn` and a function of [`Plugin::run`]'s signature: a plugin can be
+/// one function. After the command returns, buffered standard output is flushed.
 ///
 /// The export exists only when compiling for `wasm32`; on a native target (unit tests) the
-/// macro only checks that the type implements [`Plugin`].
+/// macro only checks that the type implements [`Plugin`] (or the function's signature).
+///
+/// A whole plugin:
+///
+/// ```
+/// use std::io::Write;
+/// use lmi_plugin_sdk::{Context, PluginError};
+///
+/// fn run(ctx: &dyn Context, _command: &str, args: &[String]) -> Result<u8, PluginError> {
+///     writeln!(ctx.stdout(), "Hello, {}!", args.first().map_or("world", String::as_str))?;
+///     Ok(0)
+/// }
+///
+/// lmi_plugin_sdk::export!(fn run);
+/// # fn main() {
+/// # let ctx = lmi_plugin_sdk::MockContext::new();
+/// # assert_eq!(run(&ctx, "hi", &[]), Ok(0));
+/// # assert_eq!(ctx.stdout_text(), "Hello, world!\n");
+/// # }
+/// ```
+///
+/// With a type:
 ///
 /// ```
 /// use lmi_plugin_sdk::{Context, Plugin, PluginError};
@@ -325,6 +346,25 @@ pub trait Plugin {
 /// ```
 #[macro_export]
 macro_rules! export {
+    // First: `fn` cannot start a type here, so `export!(MyType)` never reaches this arm.
+    (fn $run:path) => {
+        const _: () = {
+            /// The function, as a [`Plugin`]($crate::Plugin).
+            struct LmiPluginFn;
+
+            impl $crate::Plugin for LmiPluginFn {
+                fn run(
+                    ctx: &dyn $crate::Context,
+                    command: &::core::primitive::str,
+                    args: &[::std::string::String],
+                ) -> ::core::result::Result<u8, $crate::PluginError> {
+                    $run(ctx, command, args)
+                }
+            }
+
+            $crate::export!(LmiPluginFn);
+        };
+    };
     ($plugin:ty) => {
         // Only a wasm component has the export. Natively (unit tests, `cargo check`) the
         // symbol names, which contain `:` and `/`, would break a cdylib's linker script, and

@@ -5,7 +5,8 @@ use std::fmt;
 use std::io::{self, Read, Write};
 
 use crate::{
-    AccessToken, Context, HostError, LogLevel, Method, Request, Response, SsoUser, Terminal,
+    AccessToken, Context, HostError, LogLevel, Method, OutputFormat, PluginIdentity, Request,
+    Response, SsoUser, Terminal,
 };
 
 type Handler = Box<dyn Fn(&Request) -> Result<Response, HostError>>;
@@ -27,8 +28,9 @@ enum Route {
 /// was given, records the requests a command sends, and captures what the command writes to
 /// [`Context::stdout`] and [`Context::stderr`].
 ///
-/// Defaults: no environment, not signed in, [`get_token`](Context::get_token) denied, and
-/// every request answered with a [`HostError::Network`] error naming the request.
+/// Defaults: no environment, not signed in, [`get_token`](Context::get_token) denied,
+/// every request answered with a [`HostError::Network`] error naming the request, no `-v`,
+/// text output, and the plugin `mock-plugin` `0.0.0`.
 ///
 /// ```
 /// use lmi_plugin_sdk::{Context, HostError, Method, MockContext, Request, Response, SsoUser};
@@ -58,6 +60,10 @@ pub struct MockContext {
     /// What [`Context::stdin`] reads, and how far it has been read.
     stdin: RefCell<io::Cursor<Vec<u8>>>,
     terminal: Terminal,
+    /// `invocation`: `-v`, `--output`, and the plugin's name and version.
+    verbosity: u8,
+    output_format: OutputFormat,
+    plugin: PluginIdentity,
     config: Vec<(String, String)>,
     logged: RefCell<Vec<(LogLevel, String)>>,
 }
@@ -85,6 +91,9 @@ impl MockContext {
             stderr: RefCell::new(Vec::new()),
             stdin: RefCell::new(io::Cursor::new(Vec::new())),
             terminal: Terminal::default(),
+            verbosity: 0,
+            output_format: OutputFormat::Text,
+            plugin: PluginIdentity::new(MOCK_PLUGIN.0, MOCK_PLUGIN.1),
             config: Vec::new(),
             logged: RefCell::new(Vec::new()),
         }
@@ -99,6 +108,43 @@ impl MockContext {
     /// ```
     pub fn with_terminal(mut self, terminal: Terminal) -> Self {
         self.terminal = terminal;
+        self
+    }
+
+    /// Sets what [`Context::verbosity`] reports: how many `-v` lmi was given (default 0).
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// assert_eq!(MockContext::new().with_verbosity(1).verbosity(), 1);
+    /// ```
+    pub fn with_verbosity(mut self, verbosity: u8) -> Self {
+        self.verbosity = verbosity;
+        self
+    }
+
+    /// Sets what [`Context::output_format`] reports: lmi's `--output` (default text).
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext, OutputFormat};
+    /// let ctx = MockContext::new().with_output_format(OutputFormat::Json);
+    /// assert_eq!(ctx.output_format(), OutputFormat::Json);
+    /// ```
+    pub fn with_output_format(mut self, format: OutputFormat) -> Self {
+        self.output_format = format;
+        self
+    }
+
+    /// Sets what [`Context::plugin`] reports, as a manifest would (default: `mock-plugin`
+    /// `0.0.0`).
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, MockContext};
+    /// let ctx = MockContext::new().with_plugin("my-tool", "2.0.1");
+    /// assert_eq!((ctx.plugin().name.as_str(), ctx.plugin().version.as_str()), ("my-tool", "2.0.1"));
+    /// assert_eq!(MockContext::new().plugin().version, "0.0.0");
+    /// ```
+    pub fn with_plugin(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.plugin = PluginIdentity::new(name, version);
         self
     }
 
@@ -419,6 +465,9 @@ impl MockContext {
     }
 }
 
+/// The name and version [`MockContext::plugin`](Context::plugin) reports unless set.
+const MOCK_PLUGIN: (&str, &str) = ("mock-plugin", "0.0.0");
+
 /// Whether a request path matches a route's path (see [`MockContext::with_response`]).
 fn path_matches(route: &str, request: &str) -> bool {
     let route = route.trim_start_matches('/');
@@ -454,6 +503,18 @@ impl Context for MockContext {
                     "MockContext: `{name}` is not a declared configuration key; set it with with_config"
                 ))
             })
+    }
+
+    fn verbosity(&self) -> u8 {
+        self.verbosity
+    }
+
+    fn output_format(&self) -> OutputFormat {
+        self.output_format
+    }
+
+    fn plugin(&self) -> PluginIdentity {
+        self.plugin.clone()
     }
 
     fn environment(&self) -> Option<String> {

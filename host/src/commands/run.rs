@@ -80,7 +80,13 @@ pub fn run(
         .with_preopens(preopens)
         .requires_sso(spec.requires_sso)
         .with_config(crate::plugins::config::values(&config))
-        .with_color(ctx.color);
+        .with_color(ctx.color)
+        .with_invocation(runtime::Invocation {
+            verbosity: ctx.verbose,
+            output: ctx.output,
+            name: plugin.manifest.name.clone(),
+            version: plugin.manifest.version.to_string(),
+        });
     if let Some(user) = sso {
         host = host.with_sso(user);
     }

@@ -1,9 +1,9 @@
 //! What a running plugin may ask of the host, as contract 0.2 offers it (`cli-context`,
-//! `terminal`, `log`, `config`). Every capability is checked against the permissions the
+//! `terminal`, `log`, `config`, `invocation`). Every capability is checked against the permissions the
 //! user granted at install time; a 0.1 plugin reaches the same functions through
 //! `host_v01.rs`.
 
-use super::bindings::v0_2::lmi::plugin::{cli_context, config, log, terminal, types};
+use super::bindings::v0_2::lmi::plugin::{cli_context, config, invocation, log, terminal, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
 use super::state::{State, off_runtime};
 use crate::auth::request::ServiceCall;
@@ -158,6 +158,27 @@ impl config::Host for State {
                 crate::text::line(&name, 80)
             ))
         })
+    }
+}
+
+impl invocation::Host for State {
+    async fn verbosity(&mut self) -> u8 {
+        self.host.invocation.verbosity
+    }
+
+    async fn output(&mut self) -> invocation::OutputFormat {
+        match self.host.invocation.output {
+            crate::output::OutputFormat::Text => invocation::OutputFormat::Text,
+            crate::output::OutputFormat::Json => invocation::OutputFormat::Json,
+        }
+    }
+
+    /// From lmi's copy of the manifest, which install checked (name and semver version).
+    async fn plugin(&mut self) -> invocation::PluginIdentity {
+        invocation::PluginIdentity {
+            name: self.host.invocation.name.clone(),
+            version: self.host.invocation.version.clone(),
+        }
     }
 }
 

@@ -83,6 +83,9 @@ fn add_lmi_interface(
         }
         (Contract::V0_2, "lmi:plugin/log") => p2::log::add_to_linker::<State, Me>(l, |s| s)?,
         (Contract::V0_2, "lmi:plugin/config") => p2::config::add_to_linker::<State, Me>(l, |s| s)?,
+        (Contract::V0_2, "lmi:plugin/invocation") => {
+            p2::invocation::add_to_linker::<State, Me>(l, |s| s)?
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -236,6 +239,7 @@ mod tests {
             "plugins/api/api.wasm",
             "tests/plugins/hostile/hostile.wasm",
             "tests/fixtures/contract-0.1/hostile-0.1.wasm",
+            "tests/fixtures/contract-0.2.0/hello-0.2.0.wasm",
         ] {
             let bytes = std::fs::read(root.join(rel)).expect("built by `make plugins`");
             let component = Component::new(&engine, &bytes).unwrap();
@@ -280,7 +284,12 @@ mod tests {
     #[test]
     fn a_contract_0_1_linker_has_none_of_0_2s_interfaces() {
         let engine = super::super::engine().unwrap();
-        for interface in ["lmi:plugin/terminal", "lmi:plugin/log", "lmi:plugin/config"] {
+        for interface in [
+            "lmi:plugin/terminal",
+            "lmi:plugin/log",
+            "lmi:plugin/config",
+            "lmi:plugin/invocation",
+        ] {
             let mut probe = Linker::new(&engine);
             assert!(!add_lmi_interface(&mut probe, Contract::V0_1, interface).unwrap());
             assert!(add_lmi_interface(&mut probe, Contract::V0_2, interface).unwrap());

@@ -34,4 +34,4 @@ pub use load::{Loaded, load_installed, load_installed_within};
 pub use outcome::RunError;
 pub use preopens::{DATA_DIR, Preopens};
 pub use sandbox::run_plugin;
-pub use state::HostState;
+pub use state::{HostState, Invocation};

@@ -35,6 +35,19 @@ pub struct HostState {
     pub(super) preopens: super::preopens::Preopens,
     /// The `User-Agent` of the plugin's requests ([`user_agent`]).
     pub(super) user_agent: String,
+    /// What `invocation` answers: lmi's own options and the plugin's identity.
+    pub(super) invocation: Invocation,
+}
+
+/// What the `invocation` interface tells a plugin: the options given to lmi before the
+/// command word, and the plugin's name and version from its installed manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// `-v` counted: 1 for `-v`, 2 for `-vv`.
+    pub verbosity: u8,
+    pub output: crate::output::OutputFormat,
+    pub name: String,
+    pub version: String,
 }
 
 /// The `User-Agent` of the requests a plugin makes through lmi, to its services and to its
@@ -55,7 +68,6 @@ impl HostState {
     pub fn new(plugin: String, permissions: Permissions, settings: Settings) -> Self {
         Self {
             user_agent: user_agent(&plugin),
-            plugin,
             identity: permissions.sso_identity,
             permissions,
             session: crate::auth::session::LazySession::new(settings.clone()),
@@ -66,7 +78,21 @@ impl HostState {
             color: crate::output::ColorChoice::Auto,
             auth_hint: None,
             preopens: super::preopens::Preopens::default(),
+            // Dispatch sets it from the command line and the manifest (`with_invocation`).
+            invocation: Invocation {
+                verbosity: 0,
+                output: crate::output::OutputFormat::Text,
+                name: plugin.clone(),
+                version: String::new(),
+            },
+            plugin,
         }
+    }
+
+    /// lmi's `-v` and `--output`, and the plugin's name and version, for `invocation`.
+    pub fn with_invocation(mut self, invocation: Invocation) -> Self {
+        self.invocation = invocation;
+        self
     }
 
     /// The directories the run may open, decided from the same permissions

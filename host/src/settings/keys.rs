@@ -29,8 +29,11 @@ pub const BROWSER: &str = "BROWSER";
 // ---- global: logging and authoring -------------------------------------------------------------
 /// `off`, or a path; the default is lmi's data directory.
 pub const LOG_FILE: &str = "LMI_LOG_FILE";
-/// An SDK directory `lmi plugin new` builds against instead of the published SDK.
+/// Where `lmi plugin new` takes the SDK from, when its flags do not say: a directory (an
+/// lmi checkout's `plugin-sdk`), a git repository, or a cargo registry of the user's.
 pub const SDK_PATH: &str = "LMI_SDK_PATH";
+pub const SDK_GIT: &str = "LMI_SDK_GIT";
+pub const SDK_REGISTRY: &str = "LMI_SDK_REGISTRY";
 
 // ---- SSO provider (global `.env`) --------------------------------------------------------------
 pub const SSO_ISSUER: &str = "OAUTH_SSO_ISSUER";
@@ -111,6 +114,8 @@ const FIXED: &[&str] = &[
     BROWSER,
     LOG_FILE,
     SDK_PATH,
+    SDK_GIT,
+    SDK_REGISTRY,
     SSO_ISSUER,
     SSO_CLIENT_ID,
     SSO_SCOPES,

@@ -34,6 +34,22 @@ fn a_contract_0_1_plugin_gets_no_more_than_0_1_allowed() {
     home.run(["token"]).stdout_has("denied");
 }
 
+/// Contract 0.2 only grows (here by `invocation`): a component built against 0.2.0 before
+/// that, which imports less, still installs and runs. The fixture is the hello example as
+/// built at commit a917073, committed as a binary.
+#[test]
+fn a_component_built_against_an_earlier_0_2_installs_and_runs() {
+    let home = Home::new();
+    home.install(&plugin_dir("tests/fixtures/contract-0.2.0"))
+        .success();
+    home.run(["hello", "Ada"])
+        .success()
+        .stdout_has("Hello, Ada!\nargs: [\"Ada\"]\n");
+    home.run(["plugin", "info", "hello-v020"])
+        .success()
+        .stdout_has("contract: lmi:plugin@0.2.0");
+}
+
 fn v02() -> Home {
     let mut home = Home::new();
     home.install(&plugin_dir("tests/plugins/hostile"));

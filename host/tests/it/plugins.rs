@@ -92,6 +92,27 @@ fn install_list_run_upgrade_remove() {
         .stderr_has("not installed");
 }
 
+/// The smallest plugin, a function and `export!(fn run)` (the one docs/plugin-authoring.md
+/// shows, verbatim), builds (`make plugins`), installs and runs.
+#[test]
+fn the_minimal_plugin_installs_and_runs() {
+    let dir = plugin_dir("tests/plugins/minimal");
+    let source = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    let docs =
+        std::fs::read_to_string(crate::support::repo_root().join("docs/plugin-authoring.md"))
+            .unwrap();
+    assert!(
+        docs.contains(&source),
+        "the guide shows tests/plugins/minimal/src/lib.rs"
+    );
+    let home = Home::new();
+    home.install(&dir).stderr_has("Installed minimal 0.1.0");
+    let run = home.run(["minimal", "Ada"]);
+    run.success();
+    assert_eq!(run.stdout, "Hello, Ada!\n");
+    assert_eq!(home.run(["minimal"]).stdout, "Hello, world!\n");
+}
+
 #[test]
 fn a_failed_upgrade_leaves_the_previous_version_working() {
     let home = Home::new();

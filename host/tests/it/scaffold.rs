@@ -2,16 +2,19 @@
 //! natively with cargo exactly as its README says, validate it, install it and run it.
 //!
 //! The generated project is built untouched, with the commands a plugin author types, outside
-//! lmi's source tree: it depends on `lmi-plugin-sdk = "0.2"`, and the SDK it gets is the one
-//! a third party downloads, `cargo package` of this tree's `plugin-sdk/` unpacked (what
-//! crates.io would serve), put in place by a `[patch.crates-io]` entry in the project's
-//! `.cargo/config.toml` (the registry's stand-in). Everything else comes from cargo's cache,
-//! offline: the test needs no network. The one concession to repeated test runs: the
-//! project's `target/` is a symlink into this test binary's scratch directory, so the
-//! dependencies (wit-bindgen, clap) are compiled once and reused; cargo and the manifest still
-//! see `target/wasm32-wasip2/release/demo_tool.wasm` where an author's build puts it.
+//! lmi's source tree, against the SDK a third party gets: `cargo package` of this tree's
+//! `plugin-sdk/`, unpacked, named with `--sdk-path` (so the project's Cargo.toml names it by a
+//! relative path). Everything else comes from cargo's cache, offline: the test needs no
+//! network. The one concession to repeated test runs: the project's `target/` is a symlink
+//! into this test binary's scratch directory, so the dependencies (wit-bindgen, clap) are
+//! compiled once and reused; cargo and the manifest still see
+//! `target/wasm32-wasip2/release/demo_tool.wasm` where an author's build puts it.
 //! `LMI_TEST_SCAFFOLD_FRESH=1` builds into a fresh `target/` instead (what a clean machine
 //! does).
+//!
+//! The git source is resolved by cargo against a real git repository made from the packaged
+//! SDK and served over loopback HTTP (git's "dumb" protocol, fetched with the git CLI),
+//! with every other crate from a directory `cargo vendor` made offline.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -22,6 +25,11 @@ use crate::support::{Home, Run};
 /// `cargo <args>` in `dir`, as an author would run it: without the variables the outer
 /// `cargo test` sets, so the project's own rust-toolchain.toml and target/ apply.
 fn cargo(dir: &Path, args: &[&str]) -> (Output, Duration) {
+    cargo_with(dir, args, &[])
+}
+
+/// [`cargo`] with `env` set as well.
+fn cargo_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
     let mut cmd = Command::new("cargo");
     cmd.args(args).current_dir(dir);
     for (key, _) in std::env::vars_os() {
@@ -34,6 +42,9 @@ fn cargo(dir: &Path, args: &[&str]) -> (Output, Duration) {
         {
             cmd.env_remove(key.as_ref());
         }
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
     }
     let started = Instant::now();
     let out = cmd.output().expect("run cargo (is it on PATH?)");
@@ -68,6 +79,12 @@ fn shared_target() -> PathBuf {
 /// cargo's own verification build: the scaffold's builds below are that, for wasm and
 /// natively), unpacked outside the source tree. Returns the unpacked package's directory.
 fn packaged_sdk() -> PathBuf {
+    // Once per test binary: the tests that need it share it.
+    static SDK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SDK.get_or_init(package_sdk).clone()
+}
+
+fn package_sdk() -> PathBuf {
     let root = crate::support::repo_root();
     let sdk_toml: toml::Table = std::fs::read_to_string(root.join("plugin-sdk/Cargo.toml"))
         .unwrap()
@@ -175,7 +192,7 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
         assert!(expected, "the SDK package ships {file}: {shipped:?}");
     }
 
-    // No LMI_SDK_PATH: the project depends on the published SDK, as an author's does.
+    // The SDK as a third party has it, named by directory; no settings.
     let home = Home::new();
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("demo-tool");
@@ -186,9 +203,14 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
         "demo-tool",
         "--path",
         project.to_str().unwrap(),
+        "--sdk-path",
+        sdk.to_str().unwrap(),
+        "--description",
+        "Greet someone and name the active environment",
     ]);
     new.success()
         .stderr_has("Created plugin demo-tool")
+        .stderr_has("It takes lmi-plugin-sdk 0.2 from the directory")
         .stderr_has("cargo build --release --target wasm32-wasip2");
     for file in [
         "Cargo.toml",
@@ -200,26 +222,41 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
     ] {
         assert!(project.join(file).is_file(), "{file} was not generated");
     }
-    // The SDK by version, and no override in force.
-    let cargo_toml: toml::Table = std::fs::read_to_string(project.join("Cargo.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    // The SDK by a relative path (never an absolute one), at the contract's version, with
+    // its clap; no version of the plugin's own in Cargo.toml.
+    let text = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let cargo_toml: toml::Table = text.parse().unwrap();
+    let dep = &cargo_toml["dependencies"]["lmi-plugin-sdk"];
+    assert_eq!(dep["version"].as_str(), Some("0.2"), "{text}");
+    let rel = dep["path"].as_str().unwrap();
+    assert!(Path::new(rel).is_relative(), "{text}");
     assert_eq!(
-        cargo_toml["dependencies"]["lmi-plugin-sdk"].as_str(),
-        Some("0.2")
+        project.join(rel).canonicalize().unwrap(),
+        sdk.canonicalize().unwrap()
     );
-    assert!(!cargo_toml.contains_key("patch"), "{cargo_toml}");
+    assert!(!cargo_toml.contains_key("patch"), "{text}");
+    assert!(
+        !cargo_toml["package"]
+            .as_table()
+            .unwrap()
+            .contains_key("version"),
+        "{text}"
+    );
+    for generated in ["Cargo.toml", "README.md", "lmi-plugin.toml", "src/lib.rs"] {
+        let body = std::fs::read_to_string(project.join(generated)).unwrap();
+        for absolute in [sdk.to_str().unwrap(), tmp.path().to_str().unwrap()] {
+            assert!(
+                !body.contains(&format!("\"{absolute}")) && !body.contains(&format!("`{absolute}")),
+                "{generated} names an absolute path:\n{body}"
+            );
+        }
+    }
 
-    // Cargo's configuration stands in for crates.io: the packaged SDK, everything else from
-    // cargo's cache, no network.
+    // Cargo's configuration: everything from cargo's cache, no network.
     std::fs::create_dir_all(project.join(".cargo")).unwrap();
     std::fs::write(
         project.join(".cargo/config.toml"),
-        format!(
-            "[net]\noffline = true\n\n[patch.crates-io]\nlmi-plugin-sdk = {{ path = {} }}\n",
-            toml::Value::String(sdk.to_str().unwrap().to_string())
-        ),
+        "[net]\noffline = true\n",
     )
     .unwrap();
 
@@ -250,7 +287,8 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
     assert!(
         test_out.contains("test tests::greets_the_signed_in_user_in_the_active_environment ... ok")
             && test_out.contains("test tests::help_is_printed_by_the_plugin ... ok")
-            && test_out.contains("test result: ok. 6 passed"),
+            && test_out.contains("test tests::version_is_the_manifests ... ok")
+            && test_out.contains("test result: ok. 7 passed"),
         "{test_out}"
     );
 
@@ -298,9 +336,15 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
         .success()
         .stdout_has("Usage: lmi demo-tool [OPTIONS]")
         .stdout_has("--shout");
-    home.run(["demo-tool", "--bogus"])
+    let bogus = home.run(["demo-tool", "--bogus"]);
+    bogus
         .code(2)
-        .stderr_has("--bogus");
+        .stderr_has("error: unexpected argument '--bogus' found");
+    assert_eq!(bogus.stderr.matches("error:").count(), 1, "{bogus:#?}");
+    // The version is the manifest's: Cargo.toml has none.
+    let version = home.run(["demo-tool", "--version"]);
+    version.success();
+    assert_eq!(version.stdout, "demo-tool 0.1.0\n");
     home.run(["--help"]).success().stdout_has("demo-tool");
 
     eprintln!(
@@ -321,9 +365,17 @@ fn new_refuses_a_bad_name_or_a_non_empty_directory() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
     let path = tmp.path().to_str().unwrap();
-    home.run(["plugin", "new", "demo", "--path", path])
-        .code(2)
-        .stderr_has("already exists and is not empty");
+    home.run([
+        "plugin",
+        "new",
+        "demo",
+        "--path",
+        path,
+        "--sdk-registry",
+        "acme",
+    ])
+    .code(2)
+    .stderr_has("already exists and is not empty");
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("keep.txt")).unwrap(),
         "mine"
@@ -334,13 +386,48 @@ fn new_refuses_a_bad_name_or_a_non_empty_directory() {
 fn new_defaults_to_a_directory_named_after_the_plugin() {
     let home = Home::new();
     let tmp = tempfile::tempdir().unwrap();
-    let run = lmi_in(&home, tmp.path(), &["plugin", "new", "my-tool"]);
+    let run = lmi_in(
+        &home,
+        tmp.path(),
+        &["plugin", "new", "my-tool", "--sdk-registry", "acme"],
+    );
     run.success();
     let manifest = std::fs::read_to_string(tmp.path().join("my-tool/lmi-plugin.toml")).unwrap();
     assert!(
         manifest.contains("component = \"target/wasm32-wasip2/release/my_tool.wasm\""),
         "{manifest}"
     );
+}
+
+/// No source for the SDK: not crates.io (whose `lmi-plugin-sdk` nobody here controls), but
+/// exit 2 naming the three ways, and nothing created.
+#[test]
+fn new_without_an_sdk_source_refuses_and_creates_nothing() {
+    let home = Home::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("x");
+    let run = home.run(["plugin", "new", "x", "--path", project.to_str().unwrap()]);
+    run.code(2)
+        .stderr_has("error: say where the lmi plugin SDK comes from: --sdk-git URL")
+        .stderr_has("--sdk-registry NAME")
+        .stderr_has("--sdk-path DIR")
+        .stderr_has("LMI_SDK_GIT, LMI_SDK_REGISTRY or LMI_SDK_PATH");
+    assert!(!project.exists(), "nothing is created");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+
+    // Nor a registry that is crates.io under its cargo name.
+    home.run([
+        "plugin",
+        "new",
+        "x",
+        "--path",
+        project.to_str().unwrap(),
+        "--sdk-registry",
+        "crates-io",
+    ])
+    .code(2)
+    .stderr_has("is not lmi's");
+    assert!(!project.exists(), "nothing is created");
 }
 
 #[test]
@@ -365,7 +452,7 @@ fn new_uses_the_sdk_it_is_pointed_at_or_says_why_not() {
         "nothing is created when the SDK is wrong"
     );
 
-    // --sdk-path wins over LMI_SDK_PATH; a checkout's SDK, as lmi's own developers use it.
+    // A flag wins over LMI_SDK_PATH; a checkout's SDK, as lmi's own developers use it.
     let run = home.run([
         "plugin",
         "new",
@@ -379,48 +466,293 @@ fn new_uses_the_sdk_it_is_pointed_at_or_says_why_not() {
     ]);
     run.success();
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["sdk"]["source"], "path");
     assert_eq!(
         json["sdk"]["path"].as_str(),
         Some(sdk.canonicalize().unwrap().to_str().unwrap())
     );
     assert_eq!(json["files"].as_array().unwrap().len(), 6);
     assert_eq!(json["sdk"]["requirement"].as_str(), Some("0.2"));
-    // The override is one cargo uses (a patch of another version would be ignored).
+    // The dependency is one cargo resolves to that directory.
     assert_eq!(
         resolved_sdk(&tmp.path().join("x")),
         sdk.join("Cargo.toml").canonicalize().unwrap()
     );
+
+    // Several sources at once, or a rev without git: refused before anything is written.
+    let y = tmp.path().join("y");
+    home.run([
+        "plugin",
+        "new",
+        "y",
+        "--path",
+        y.to_str().unwrap(),
+        "--sdk-registry",
+        "acme",
+        "--sdk-git",
+        "https://git.example.com/lmi.git",
+    ])
+    .code(2)
+    .stderr_has("cannot be used with");
+    home.run([
+        "plugin",
+        "new",
+        "y",
+        "--path",
+        y.to_str().unwrap(),
+        "--sdk-registry",
+        "acme",
+        "--sdk-rev",
+        "v1",
+    ])
+    .code(2)
+    .stderr_has("--sdk-rev pins a git source");
+    assert!(!y.exists());
 }
 
-/// R2.9: a binary built in a directory that exists on the user's machine (its source tree
-/// here) must not take the SDK from there: whoever can create that path would supply the
-/// SDK and its build script. Without --sdk-path or LMI_SDK_PATH, the project depends on the
-/// published SDK by version and names no path at all.
+/// `--description` fills the manifest and Cargo.toml, held to the manifest's rules for
+/// `about`; a refused one creates nothing.
 #[test]
-fn new_never_takes_the_sdk_from_a_path_baked_in_at_build_time() {
+fn new_takes_a_description_the_manifest_accepts() {
     let home = Home::new();
     let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("x");
-    let run = home.run(["plugin", "new", "x", "--path", project.to_str().unwrap()]);
-    run.success();
-    assert!(
-        !run.stderr.contains("builds against the SDK in"),
-        "{}",
-        run.stderr
-    );
-    let text = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
-    let cargo_toml: toml::Table = text.parse().unwrap();
+    let project = tmp.path().join("tickets");
+    home.run([
+        "plugin",
+        "new",
+        "tickets",
+        "--path",
+        project.to_str().unwrap(),
+        "--sdk-registry",
+        "acme",
+        "--description",
+        "List and \"triage\" support tickets",
+    ])
+    .success();
+    let cargo_toml: toml::Table = std::fs::read_to_string(project.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(
-        cargo_toml["dependencies"]["lmi-plugin-sdk"].as_str(),
-        Some("0.2")
+        cargo_toml["package"]["description"].as_str(),
+        Some("List and \"triage\" support tickets")
     );
-    assert!(!cargo_toml.contains_key("patch"), "{text}");
-    let root = crate::support::repo_root();
-    for generated in ["Cargo.toml", "README.md", "lmi-plugin.toml", "src/lib.rs"] {
-        let body = std::fs::read_to_string(project.join(generated)).unwrap();
+    assert_eq!(
+        cargo_toml["dependencies"]["lmi-plugin-sdk"]["registry"].as_str(),
+        Some("acme")
+    );
+    let home2 = Home::new();
+    home2
+        .run(["plugin", "validate", project.to_str().unwrap()])
+        .stdout_has("ok: manifest tickets 0.1.0 declares `lmi tickets`");
+    let manifest: toml::Table = std::fs::read_to_string(project.join("lmi-plugin.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        manifest["commands"][0]["about"].as_str(),
+        Some("List and \"triage\" support tickets")
+    );
+
+    let bad = tmp.path().join("bad");
+    home.run([
+        "plugin",
+        "new",
+        "bad",
+        "--path",
+        bad.to_str().unwrap(),
+        "--sdk-registry",
+        "acme",
+        "--description",
+        "two\nlines",
+    ])
+    .code(2)
+    .stderr_has("error: --description: ");
+    assert!(!bad.exists());
+}
+
+/// A git source resolves with cargo: a real repository holding the packaged SDK in
+/// `plugin-sdk/` (as lmi's own repository does), served over loopback HTTP, pinned to a tag.
+/// A `file://` URL is refused: it would write a path of this machine into Cargo.toml.
+#[test]
+fn new_with_a_git_source_resolves_with_cargo() {
+    let sdk = packaged_sdk();
+    let tmp = tempfile::tempdir().unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=lmi test",
+                "-c",
+                "user.email=test@example.com",
+            ])
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("GIT_DIR")
+            .output()
+            .expect("run git");
         assert!(
-            !body.contains(root.to_str().unwrap()),
-            "{generated} names lmi's source tree:\n{body}"
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
+    };
+    // The repository: the SDK under plugin-sdk/, one commit, tagged.
+    let work = tmp.path().join("lmi");
+    copy_dir(&sdk, &work.join("plugin-sdk"));
+    git(&work, &["init", "-q"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "the SDK"]);
+    git(&work, &["tag", "v0.2.0"]);
+    let bare = tmp.path().join("lmi.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    git(&bare, &["update-server-info"]);
+    // Served as static files: git's dumb HTTP protocol.
+    let served = bare.clone();
+    let srv = crate::support::fault::FaultServer::start(move |req, _| {
+        let rel = req.path().trim_start_matches("/lmi.git/");
+        match std::fs::read(served.join(rel)) {
+            Ok(bytes) if !rel.contains("..") => {
+                crate::support::fault::Reply::raw(200, "application/octet-stream", bytes)
+            }
+            _ => crate::support::fault::Reply::status(404),
+        }
+    });
+    let url = srv.url("/lmi.git");
+
+    let home = Home::new();
+    let refused = tmp.path().join("refused");
+    let file_url = format!("file://{}", bare.display());
+    home.run([
+        "plugin",
+        "new",
+        "refused",
+        "--path",
+        refused.to_str().unwrap(),
+        "--sdk-git",
+        &file_url,
+    ])
+    .code(2)
+    .stderr_has("a file:// URL names a directory on this machine");
+    assert!(!refused.exists());
+
+    let project = tmp.path().join("demo");
+    home.run([
+        "plugin",
+        "new",
+        "demo",
+        "--path",
+        project.to_str().unwrap(),
+        "--sdk-git",
+        &url,
+        "--sdk-rev",
+        "v0.2.0",
+    ])
+    .success()
+    .stderr_has(&format!(
+        "It takes lmi-plugin-sdk 0.2 from git {url} at v0.2.0"
+    ));
+    let cargo_toml: toml::Table = std::fs::read_to_string(project.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let dep = &cargo_toml["dependencies"]["lmi-plugin-sdk"];
+    assert_eq!(dep["git"].as_str(), Some(url.as_str()));
+    assert_eq!(dep["rev"].as_str(), Some("v0.2.0"));
+    assert_eq!(dep["version"].as_str(), Some("0.2"));
+
+    // Every other crate from a vendored directory (made offline from cargo's cache), the
+    // SDK fetched from the server by the git CLI (libgit2 speaks only smart HTTP).
+    let vendor = vendored_crates(&sdk);
+    std::fs::create_dir_all(project.join(".cargo")).unwrap();
+    std::fs::write(
+        project.join(".cargo/config.toml"),
+        format!(
+            "[net]\ngit-fetch-with-cli = true\n\n[source.crates-io]\nreplace-with = \"vendored\"\n\n[source.vendored]\ndirectory = {}\n",
+            toml::Value::String(vendor.to_str().unwrap().to_owned())
+        ),
+    )
+    .unwrap();
+    let (out, _) = cargo_with(
+        &project,
+        &["metadata", "--format-version", "1"],
+        &[
+            ("CARGO_NET_OFFLINE", "false"),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("no_proxy", "127.0.0.1,localhost"),
+        ],
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resolved = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lmi-plugin-sdk")
+        .expect("lmi-plugin-sdk is resolved")
+        .clone();
+    assert_eq!(resolved["version"], "0.2.0");
+    let source = resolved["source"].as_str().unwrap();
+    assert!(
+        source.starts_with(&format!("git+{url}?rev=v0.2.0#")),
+        "{source}"
+    );
+    assert!(
+        srv.count("/lmi.git/info/refs") >= 1,
+        "fetched from the server"
+    );
+}
+
+/// A directory source of every crate the scaffold needs besides the SDK, made by `cargo
+/// vendor --offline` from cargo's cache for a probe crate that depends on the packaged SDK.
+fn vendored_crates(sdk: &Path) -> PathBuf {
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-vendor");
+    let probe = scratch.join("probe");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
+    std::fs::create_dir_all(probe.join("src")).unwrap();
+    std::fs::write(probe.join("src/lib.rs"), "").unwrap();
+    std::fs::write(
+        probe.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"probe\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\nlmi-plugin-sdk = {{ path = {}, features = [\"clap\"] }}\n\n[workspace]\n",
+            toml::Value::String(sdk.to_str().unwrap().to_owned())
+        ),
+    )
+    .unwrap();
+    let vendor = scratch.join("vendor");
+    cargo(
+        &probe,
+        &["vendor", "--offline", "--quiet", vendor.to_str().unwrap()],
+    );
+    vendor
+}
+
+/// Copies the directory tree `from` to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }

@@ -18,12 +18,13 @@
 //!
 //! The plugin never sees a URL or a client secret: paths are resolved by the host against
 //! `OAUTH_SERVICE_URL`. Files are the `files = "read-write"` grant: only the directory lmi
-//! runs in, refusals explained by `lmi_plugin_sdk::files`. Argument parsing is clap's
-//! derive API, so `lmi api --help` and `lmi api get --help` work inside the sandbox.
+//! runs in, refusals explained by `lmi_plugin_sdk::files`. Arguments are parsed by the SDK's
+//! `clap` feature (one call: `lmi api --help`, `lmi api get --help` and `lmi api --version`
+//! work inside the sandbox; a bad argument is a usage error, exit 2).
 
 use std::io::{Read, Write};
 
-use clap::{Args, Parser, Subcommand};
+use lmi_plugin_sdk::clap::{self, Args, Parser, Subcommand};
 use lmi_plugin_sdk::{Context, Method, Plugin, PluginError, Request, Response, files};
 use serde_json::Value;
 
@@ -35,11 +36,8 @@ impl Plugin for Api {
         if command != "api" {
             return Err(PluginError::unknown_command(command));
         }
-        let cli = match Cli::try_parse_from(
-            std::iter::once("api").chain(args.iter().map(String::as_str)),
-        ) {
-            Ok(cli) => cli,
-            Err(error) => return clap_error(ctx, &error),
+        let Some(cli) = clap::parse::<Cli>(ctx, command, args)? else {
+            return Ok(0); // --help or --version, printed
         };
         // The flag, else the user's setting, else the environment's default service. (A
         // manifest without the setting, or a test context, answers `denied`: no setting.)
@@ -78,7 +76,6 @@ lmi_plugin_sdk::export!(Api);
 
 /// Send authenticated requests to the active environment's services.
 #[derive(Debug, Parser)]
-#[command(name = "api", bin_name = "lmi api", version)]
 struct Cli {
     /// The environment's named service to call (OAUTH_SERVICE_<NAME>_URL); default: the
     /// `service` setting, else the environment's default service.
@@ -146,20 +143,6 @@ fn parse_header(raw: &str) -> Result<(String, String), String> {
             Ok((name.trim().to_string(), value.trim().to_string()))
         }
         _ => Err(format!("expected NAME:VALUE, got `{raw}`")),
-    }
-}
-
-/// `--help` and `--version` are successful output; anything else is a usage error the host
-/// reports with exit code 2.
-fn clap_error(ctx: &dyn Context, error: &clap::Error) -> Result<u8, PluginError> {
-    use clap::error::ErrorKind;
-    match error.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            write!(ctx.stdout(), "{error}")?;
-            Ok(0)
-        }
-        // `lmi api` alone: show the help, but as a usage error.
-        _ => Err(PluginError::usage(error.to_string().trim_end())),
     }
 }
 
@@ -630,6 +613,14 @@ mod tests {
         assert!(ctx.stdout_text().contains("NAME:VALUE"));
     }
 
+    /// `--version` is the installed manifest's, not Cargo's.
+    #[test]
+    fn version_is_the_manifests() {
+        let ctx = MockContext::new().with_plugin("api", "7.0.1");
+        assert_eq!(run(&ctx, &["--version"]), Ok(0));
+        assert_eq!(ctx.stdout_text(), "api 7.0.1\n");
+    }
+
     #[test]
     fn bad_arguments_are_a_usage_error() {
         let ctx = MockContext::new();
@@ -637,7 +628,14 @@ mod tests {
             panic!("expected a usage error");
         };
         assert!(message.contains("<PATH>"), "{message}");
-        assert!(matches!(run(&ctx, &[]), Err(PluginError::Usage(_))));
+        // lmi prints `error: ` before it: the message has none of its own.
+        assert!(!message.contains("error:"), "{message}");
+        // No command: clap's short usage error, not the whole help.
+        let Err(PluginError::Usage(message)) = run(&ctx, &[]) else {
+            panic!("expected a usage error");
+        };
+        assert!(message.contains("requires a subcommand"), "{message}");
+        assert!(!message.contains("Send an authenticated GET"), "{message}");
         assert!(matches!(
             run(&ctx, &["get", "-H", "nocolon", "v1"]),
             Err(PluginError::Usage(_))

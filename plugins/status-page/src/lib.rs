@@ -11,7 +11,7 @@
 
 use std::io::Write;
 
-use clap::Parser;
+use lmi_plugin_sdk::clap::{self, Parser};
 use lmi_plugin_sdk::http::{self, Client};
 use lmi_plugin_sdk::{Context, Plugin, PluginError};
 use serde_json::Value;
@@ -27,20 +27,8 @@ impl Plugin for StatusPage {
         if command != "status-page" {
             return Err(PluginError::unknown_command(command));
         }
-        let cli = match Cli::try_parse_from(
-            std::iter::once("status-page").chain(args.iter().map(String::as_str)),
-        ) {
-            Ok(cli) => cli,
-            Err(e) => {
-                use clap::error::ErrorKind;
-                return match e.kind() {
-                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                        write!(ctx.stdout(), "{e}")?;
-                        Ok(0)
-                    }
-                    _ => Err(PluginError::usage(e.to_string().trim_end())),
-                };
-            }
+        let Some(cli) = clap::parse::<Cli>(ctx, command, args)? else {
+            return Ok(0); // --help or --version, printed
         };
         let text = summary(&http::Wasi, &cli.page)?;
         write!(ctx.stdout(), "{text}")?;
@@ -52,7 +40,6 @@ lmi_plugin_sdk::export!(StatusPage);
 
 /// Show a public status page's summary.
 #[derive(Debug, Parser)]
-#[command(name = "status-page", bin_name = "lmi status-page", version)]
 struct Cli {
     /// The status page's address (an origin its manifest allows).
     #[arg(long, default_value = DEFAULT_PAGE)]

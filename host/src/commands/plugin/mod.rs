@@ -46,15 +46,34 @@ pub enum PluginCommand {
     /// Run every install check on a plugin directory without installing it.
     Validate { dir: PathBuf },
     /// Create a new plugin project: a Rust crate that builds to a component and installs as is.
+    ///
+    /// The SDK comes from where you say (--sdk-git, --sdk-registry or --sdk-path, or the
+    /// LMI_SDK_GIT, LMI_SDK_REGISTRY or LMI_SDK_PATH setting); lmi does not take it from
+    /// crates.io, where the name is not lmi's.
     New {
         /// The plugin's name, which is also its command: lowercase letters, digits and `-`.
         name: String,
         /// The project directory to create (default: ./<NAME>); it must be new or empty.
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
-        /// Build against the `plugin-sdk` directory of an lmi checkout instead of the published
-        /// SDK (written as a `[patch.crates-io]` entry; default: LMI_SDK_PATH).
-        #[arg(long, value_name = "DIR")]
+        /// What the plugin does, in one line: the manifest's `description` and its command's
+        /// `about` (shown by `lmi --help`), and Cargo's `description`.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// Take the SDK from this git repository (an lmi repository or fork holding
+        /// plugin-sdk/; https, ssh, or http on loopback) [default: LMI_SDK_GIT].
+        #[arg(long, value_name = "URL", group = "sdk")]
+        sdk_git: Option<String>,
+        /// The tag, branch or commit of --sdk-git (or LMI_SDK_GIT) to build against.
+        #[arg(long, value_name = "REV")]
+        sdk_rev: Option<String>,
+        /// Take the SDK from this cargo registry, as named in your cargo configuration
+        /// ([registries.NAME]) [default: LMI_SDK_REGISTRY].
+        #[arg(long, value_name = "NAME", group = "sdk")]
+        sdk_registry: Option<String>,
+        /// Take the SDK from this directory: the plugin-sdk of an lmi checkout, written
+        /// relative to the project [default: LMI_SDK_PATH].
+        #[arg(long, value_name = "DIR", group = "sdk")]
         sdk_path: Option<PathBuf>,
     },
 }
@@ -71,8 +90,20 @@ impl PluginCommand {
             PluginCommand::New {
                 name,
                 path,
+                description,
+                sdk_git,
+                sdk_rev,
+                sdk_registry,
                 sdk_path,
-            } => new::run(ctx, &name, path.as_deref(), sdk_path.as_deref()),
+            } => {
+                let sdk = new::SdkFlags {
+                    path: sdk_path,
+                    git: sdk_git,
+                    rev: sdk_rev,
+                    registry: sdk_registry,
+                };
+                new::run(ctx, &name, path.as_deref(), description.as_deref(), &sdk)
+            }
         }
     }
 }
