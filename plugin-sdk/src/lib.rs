@@ -1,4 +1,4 @@
-//! Build plugins for [`lmi`], a command-line host that runs plugins as sandboxed
+//! Build plugins for `lmi`, a command-line host that runs plugins as sandboxed
 //! WebAssembly components (`wasm32-wasip2`).
 //!
 //! A plugin is a library crate (`crate-type = ["cdylib", "rlib"]`) that implements
@@ -187,8 +187,6 @@
 //! The raw bindings generated from the WIT contract (`lmi:plugin@0.2.0`, world `plugin`,
 //! in this crate's `wit/lmi-plugin.wit`) are in [`bindings`]; plugin authors should not
 //! need them.
-//!
-//! [`lmi`]: https://example.invalid/lmi
 
 #![warn(missing_docs)]
 

@@ -26,9 +26,6 @@ mod sdk;
 use sdk::toml_string;
 pub use sdk::{SDK_REQUIREMENT, SdkFlags, SdkSource};
 
-/// Where lmi's source lives: what the generated README links to.
-const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
-
 /// What the generated command says it does (manifest `description` and `about`, Cargo
 /// `description`) unless `--description` says otherwise.
 const ABOUT: &str = "Greet someone and name the active environment";
@@ -161,7 +158,6 @@ pub fn render(
         ("sdk_source", readme_source(sdk, &dependency)),
         ("sdk_dependency", dependency),
         ("sdk_requirement", SDK_REQUIREMENT.to_owned()),
-        ("repository", REPOSITORY.to_owned()),
     ];
     let fill = |template: &str| fill(template, &values);
     Ok(vec![
