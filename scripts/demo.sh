@@ -44,6 +44,28 @@ run api get .well-known/openid-configuration | cut -c1-160
 run --color always api get .well-known/openid-configuration | sed -n 1,6p
 run auth status   # the service token is now cached (never shown)
 
+# Single sign-on. `whoami` is marked requires_sso: without a session lmi refuses it before the
+# plugin is loaded (exit 4, with the login hint).
+cat >> "$XDG_CONFIG_HOME/lmi/.env" <<ENV
+OAUTH_SSO_ISSUER=$issuer
+OAUTH_SSO_CLIENT_ID=lmi-cli
+# The demo's session goes to a 0600 file; without this line it goes to the OS keychain.
+LMI_SSO_STORAGE=file
+ENV
+run whoami && exit 1 || echo "(refused with exit $?)"
+# Sign in: the browser step is played by a headless Chromium (tests/idp/browser.sh) when the
+# machine has one; else the demo says so and skips what needs a session.
+if [ -x "${LMI_TEST_CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo; echo "\$ lmi login sso    # the browser signs in as alice (headless)"
+  BROWSER=tests/idp/browser.sh LMI_TEST_LOGIN=alice LMI_TEST_BROWSER_ACTION=approve \
+    LMI_TEST_BROWSER_LOG="$home/browser.log" "$lmi" login sso
+  run whoami
+  signed_in=1
+else
+  echo; echo "demo: no Chromium here (/usr/bin/chromium), so no browser to sign in with: skipping the sign-in"
+  signed_in=
+fi
+
 # Outbound HTTP without credentials (allowed_hosts, contract 0.2). The demo stays offline: a
 # local status page (python3's http.server on loopback) stands in for the public one, and a
 # copy of the status-page plugin is granted exactly that origin.
