@@ -71,6 +71,7 @@ pub fn parse(argv: &[OsString]) -> Result<Invocation, clap::Error> {
         if name == "help"
             && let Some(command) = words.get(1).and_then(|w| w.to_str())
             && !commands::is_builtin(command)
+            && !command.starts_with('-')
         {
             let mut words = words[1..].to_vec();
             words.push("--help".into());
@@ -613,6 +614,7 @@ mod tests {
             &["-x", "hello"],
             &["help"],
             &["help", "plugin"],
+            &["help", "-e"],
         ] {
             assert!(parse(refused).is_err(), "{refused:?}");
         }

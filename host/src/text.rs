@@ -68,6 +68,19 @@ pub fn shell_safe_line(text: &str, max_chars: usize) -> String {
         .collect()
 }
 
+/// `url` as an error may show it: whatever sits between `://` and the last `@` of its
+/// authority (a user, a token, a password) written `****`.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://****{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// `text` with its line structure kept (for multi-line messages such as a plugin's error):
 /// unsafe characters other than `\n` and `\t` become spaces, lines are bounded in number and
 /// length.

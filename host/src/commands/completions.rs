@@ -24,7 +24,7 @@ pub const VAR: &str = "LMI_COMPLETE";
 #[command(after_help = "\
 Load it from your shell's start-up file, so it always matches the lmi you run:
   bash:  echo 'source <(lmi completions bash)' >> ~/.bashrc
-  zsh:   echo 'source <(lmi completions zsh)' >> ~/.zshrc
+  zsh:   echo 'source <(lmi completions zsh)' >> ~/.zshrc   (after `autoload -U compinit && compinit`)
   fish:  echo 'lmi completions fish | source' >> ~/.config/fish/config.fish
 The script asks lmi for candidates as you type, so new environments and plugins complete
 without generating it again.")]

@@ -50,7 +50,13 @@ impl cli_context::Host for State {
                 v1::Method::Delete => Method::Delete,
             },
             path: request.path,
-            headers: request.headers,
+            // 0.1 let a plugin name its own User-Agent; 0.2 refuses it, as lmi names the
+            // plugin. A 0.1 plugin keeps working: its value is dropped, lmi's is sent.
+            headers: request
+                .headers
+                .into_iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("user-agent"))
+                .collect(),
             body: request.body,
         };
         bindings::v0_2::lmi::plugin::cli_context::Host::send_request(self, request)

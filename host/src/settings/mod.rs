@@ -61,6 +61,8 @@ pub struct Settings {
     global: EnvFile,
     process: BTreeMap<String, String>,
     env: Option<String>,
+    /// Whether `env` was chosen for this run (`--env`, `LMI_ENV`) rather than defaulted.
+    env_chosen: bool,
 }
 
 // Values may be secrets (OAUTH_CLIENT_SECRET, LMI_ACCESS_TOKEN): Debug shows keys only.
@@ -95,9 +97,12 @@ impl Settings {
             .filter(|(k, _)| relevant(k))
             .collect();
         let global = EnvFile::load_optional(&paths.global_env_file())?;
-        let env = env_flag
+        let chosen = env_flag
             .map(str::to_owned)
             .or_else(|| process.get(keys::ENV).cloned())
+            .filter(|e| !e.is_empty());
+        let env_chosen = chosen.is_some();
+        let env = chosen
             .or_else(|| global.get(DEFAULT_ENVIRONMENT).map(str::to_owned))
             .filter(|e| !e.is_empty());
         if let Some(name) = &env {
@@ -108,6 +113,7 @@ impl Settings {
             global,
             process,
             env,
+            env_chosen,
         })
     }
 
@@ -118,6 +124,12 @@ impl Settings {
     /// The active environment, if one was chosen.
     pub fn active_env(&self) -> Option<&str> {
         self.env.as_deref()
+    }
+
+    /// The environment this run was told to use (`--env`, `LMI_ENV`), as opposed to the
+    /// `default_environment` it falls back on.
+    pub fn chosen_env(&self) -> Option<&str> {
+        self.env.as_deref().filter(|_| self.env_chosen)
     }
 
     /// The active environment, or the usage error that explains how to choose one.
@@ -184,8 +196,8 @@ impl Settings {
         Environments::in_dir(&self.paths.env_dir())
     }
 
-    /// The configuration of one environment, layered: process environment > the env's
-    /// `.env` file > the global `.env` file. The env file may be absent when the process
+    /// The configuration of one environment, layered: process environment (for the active
+    /// environment only) > the env's `.env` file > the global `.env` file. The env file may be absent when the process
     /// environment supplies what is needed (CI); a malformed one is an error naming it.
     /// Secret values are registered with the log scrubber as they are loaded.
     pub fn env_config(&self, env: &str) -> Result<EnvConfig, ConfigError> {
@@ -199,12 +211,18 @@ impl Settings {
             file,
             global: self.global.clone(),
             global_path: self.paths.global_env_file(),
-            process: self
-                .process
-                .iter()
-                .filter(|(k, _)| k.starts_with("OAUTH_") || k.starts_with("LMI_"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            // The process environment configures the active environment only: `LMI_ENV=ci
+            // OAUTH_CLIENT_SECRET=…` is ci's secret, never sent to another env's provider
+            // by a command that looks at every environment (doctor, auth status).
+            process: if self.env.as_deref() == Some(env) {
+                self.process
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("OAUTH_") || k.starts_with("LMI_"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
         };
         for key in SECRET_KEYS {
             if let Some(v) = config.get(key) {
@@ -439,10 +457,18 @@ pub fn check_url_from(key: &str, source: &str, raw: &str) -> Result<url::Url, Co
         source_name: source.to_owned(),
         reason,
     };
-    let url =
-        url::Url::parse(raw.trim()).map_err(|e| err(format!("`{raw}` is not a URL ({e})")))?;
+    // Quoted without any user or password it holds, which the scrubber does not know.
+    let raw = crate::text::without_userinfo(raw.trim());
+    let url = url::Url::parse(&raw).map_err(|e| err(format!("`{raw}` is not a URL ({e})")))?;
     if url.host().is_none() || url.cannot_be_a_base() {
         return Err(err(format!("`{raw}` has no host")));
+    }
+    // The HTTP client would send a URL's user and password as Basic credentials, to a
+    // service probe or beside lmi's own; credentials come from their own keys.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err(format!(
+            "`{raw}` holds a user name or password; lmi sends credentials from their own keys (OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET): remove them from the URL"
+        )));
     }
     match url.scheme() {
         "https" => Ok(url),

@@ -354,3 +354,38 @@ fn a_plugin_name_with_a_double_dash_cannot_declare_settings() {
         .code(2)
         .stderr_has("declares [[config]] keys, which a name holding `--` cannot");
 }
+
+/// 0.1 let a plugin send its own `User-Agent`; 0.2 refuses the header because lmi names the
+/// plugin. A 0.1 plugin that sets one keeps working: its value is dropped and the service
+/// sees lmi's.
+#[test]
+fn a_0_1_plugin_setting_its_own_user_agent_keeps_working_and_is_named_by_lmi() {
+    use crate::support::fault::{FaultServer, Reply};
+    let srv = FaultServer::start(|req, n| match req.path() {
+        "/token" => Reply::json(
+            200,
+            serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+        ),
+        _ => Reply::status(200),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_plugin(&plugin_dir("tests/fixtures/contract-0.1"), dir.path());
+    let manifest = dir.path().join("lmi-plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[permissions]\nservice_requests = true\nenvironments = [\"dev\"]\n");
+    std::fs::write(&manifest, text).unwrap();
+    let home = Home::new();
+    home.install(dir.path());
+    home.global_env("default_environment=dev\n");
+    home.env_file("dev", &srv.client_credentials_env("v01-secret-5d2e"));
+    home.run(["request-header", "v1/items", "User-Agent", "old-tool/1.0"])
+        .success()
+        .stdout_has("request: status 200");
+    let requests = srv.requests();
+    let reached: Vec<_> = requests.iter().filter(|r| r.path() != "/token").collect();
+    assert_eq!(reached.len(), 1, "{reached:#?}");
+    assert_eq!(
+        reached[0].header("user-agent"),
+        Some(concat!("hostile-v01/0.1.0 lmi/", env!("CARGO_PKG_VERSION")))
+    );
+}

@@ -589,7 +589,7 @@ fn an_env_using_lmi_access_token_has_no_grant_to_try() {
     line(&run.stdout, "ok", "env dev", "/api answers HTTP 404");
 
     // The CI shape: an env with no file, chosen by LMI_ENV, its service URL in the process
-    // environment (which every env's configuration reads first, dev's too).
+    // environment (which configures the active env only).
     home.env("LMI_ENV", "ci")
         .env("OAUTH_SERVICE_URL", &api.url("/ci"));
     let run = home.run(["doctor"]);
@@ -706,4 +706,136 @@ fn a_wrong_password_is_the_providers_invalid_grant_shown_safely() {
     assert!(bad.len() < 1200, "{} characters: {bad}", bad.len());
     assert_eq!(srv.count("/token"), 2);
     assert!(token_files(&home).is_empty());
+}
+
+/// The process environment configures the active environment only: `LMI_ENV=ci
+/// OAUTH_CLIENT_SECRET=…` never reaches another environment's token endpoint, though doctor
+/// tries every environment's grant (review finding: dev's provider got ci's secret).
+#[test]
+fn a_secret_in_the_process_environment_goes_to_the_active_envs_provider_only() {
+    let dev = FaultServer::token_endpoint();
+    let ci = FaultServer::token_endpoint();
+    let mut home = plain_home();
+    home.global_env("default_environment=dev\n");
+    // Secrets in the form (client_secret_post), where the test can read them.
+    private_env_file(
+        &home,
+        "dev",
+        &format!(
+            "{}OAUTH_CLIENT_AUTH_METHOD=client_secret_post\n",
+            dev.client_credentials_env("dev-secret-0a1b")
+        ),
+    );
+    home.env("LMI_ENV", "ci")
+        .env("OAUTH_TOKEN_URL", &ci.url("/token"))
+        .env("OAUTH_GRANT_TYPE", "client_credentials")
+        .env("OAUTH_CLIENT_ID", "ci-client")
+        .env("OAUTH_CLIENT_SECRET", "ci-secret-XYZ9")
+        .env("OAUTH_CLIENT_AUTH_METHOD", "client_secret_post");
+    let run = home.run(["doctor"]);
+    run.nowhere("ci-secret-XYZ9").nowhere("dev-secret-0a1b");
+    let sent = |srv: &FaultServer| {
+        srv.requests()
+            .iter()
+            .map(|r| format!("{:?} {:?}", r.header("authorization"), r.form()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let to_dev = sent(&dev);
+    assert!(
+        to_dev.contains("dev-secret-0a1b"),
+        "dev's grant was tried: {to_dev} {run:#?}"
+    );
+    assert!(
+        !to_dev.contains("ci-secret-XYZ9") && !to_dev.contains("ci-client"),
+        "{to_dev}"
+    );
+    assert!(sent(&ci).contains("ci-secret-XYZ9"), "{}", sent(&ci));
+}
+
+/// `user:password@` in a URL key is refused (the HTTP client would send it as Basic
+/// credentials, even to doctor's "no credential" probe), and the error quotes the URL
+/// without them.
+#[test]
+fn a_url_holding_a_user_or_password_is_refused_and_never_quoted() {
+    let api = service_401();
+    let mut home = plain_home();
+    home.global_env("default_environment=dev\n");
+    let url = api
+        .url("/api")
+        .replace("http://", "http://svcuser:svc-pass-77@");
+    private_env_file(&home, "dev", &format!("OAUTH_SERVICE_URL={url}\n"));
+    home.env("LMI_ACCESS_TOKEN", "static-3e");
+    let run = home.run(["doctor"]);
+    run.nowhere("svc-pass-77").nowhere("svcuser");
+    line(
+        &run.stdout,
+        "warn",
+        "env dev",
+        "holds a user name or password",
+    );
+    assert_eq!(api.requests().len(), 0, "the probe was sent");
+    // A run refuses it too, before anything is sent.
+    home.install(&plugin_dir("plugins/api"));
+    home.run(["api", "get", "v1/x"])
+        .code(2)
+        .nowhere("svc-pass-77")
+        .stderr_has("holds a user name or password");
+    assert_eq!(api.requests().len(), 0, "a request was sent");
+}
+
+/// `-e NAME` is checked even when NAME is also the default and has no file (the CI shape).
+#[test]
+fn the_env_chosen_with_e_is_checked_even_when_it_is_the_default() {
+    let api = service_401();
+    let mut home = plain_home();
+    home.global_env("default_environment=ghost\n");
+    home.env("OAUTH_SERVICE_URL", &api.url("/ghost"))
+        .env("LMI_ACCESS_TOKEN", "static-ghost-1");
+    let run = home.run(["-e", "ghost", "doctor"]);
+    line(&run.stdout, "ok", "env ghost", "/ghost answers HTTP 401");
+}
+
+/// A provider and service that accept connections but never answer: each is waited on once
+/// (the deadline names what sets it), and the later trials and probes there are skipped, so
+/// doctor stays bounded however many services an environment names.
+#[test]
+fn an_endpoint_that_never_answers_is_waited_on_once() {
+    let silent = FaultServer::start(|_, _| Reply::status(200).delayed(Duration::from_secs(30)));
+    let mut home = plain_home();
+    home.global_env("default_environment=dev\n");
+    let mut env = silent.client_credentials_env("quiet-secret-1");
+    env.push_str(&format!("OAUTH_SERVICE_URL={}\n", silent.url("/api")));
+    for name in ["BILLING", "TICKETS"] {
+        env.push_str(&format!(
+            "OAUTH_SERVICE_{name}_URL={}\nOAUTH_SERVICE_{name}_SCOPE={}:read\n",
+            silent.url(&format!("/{name}")),
+            name.to_lowercase()
+        ));
+    }
+    private_env_file(&home, "dev", &env);
+    home.env("LMI_HTTP_TIMEOUT_SECS", "2");
+    let started = std::time::Instant::now();
+    let run = home.run(["doctor"]);
+    let took = started.elapsed();
+    run.code(1);
+    line(
+        &run.stdout,
+        "FAIL",
+        "env dev",
+        "no answer within 2 s (LMI_HTTP_TIMEOUT_SECS)",
+    );
+    line(
+        &run.stdout,
+        "skip",
+        "env dev",
+        "service `billing` (its own scope or audience): not tried",
+    );
+    line(
+        &run.stdout,
+        "skip",
+        "env dev",
+        "service `tickets` not probed",
+    );
+    assert!(took < Duration::from_secs(9), "took {took:?}: {run:#?}");
 }

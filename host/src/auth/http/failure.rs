@@ -4,8 +4,9 @@
 /// Why an exchange did not produce a response. Messages never include bodies or headers.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpFailure {
-    #[error("no answer within {0} s (LMI_HTTP_TIMEOUT_SECS)")]
-    Timeout(u64),
+    /// The deadline in seconds, and what sets it (`LMI_HTTP_TIMEOUT_SECS`, doctor's limit).
+    #[error("no answer within {0} s ({1})")]
+    Timeout(u64, &'static str),
     #[error("cannot connect: {0}")]
     Connect(String),
     /// The server's certificate was refused; the message says why and what to do.

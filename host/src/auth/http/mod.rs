@@ -59,6 +59,8 @@ pub struct Http {
     inner: Arc<Inner>,
     /// The total deadline of one exchange.
     timeout_secs: u64,
+    /// What sets that deadline, as a timeout's message names it.
+    timeout_set_by: &'static str,
 }
 
 #[derive(Debug)]
@@ -149,14 +151,17 @@ impl Http {
                 io: OnceLock::new(),
             }),
             timeout_secs,
+            timeout_set_by: "LMI_HTTP_TIMEOUT_SECS",
         })
     }
 
-    /// The same client, with another total deadline per exchange (`lmi doctor`'s probes).
-    pub fn with_timeout(&self, timeout: Duration) -> Self {
+    /// The same client, with another total deadline per exchange (`lmi doctor`'s probes),
+    /// which a timeout's message attributes to `set_by`.
+    pub fn with_timeout(&self, timeout: Duration, set_by: &'static str) -> Self {
         Self {
             inner: self.inner.clone(),
             timeout_secs: timeout.as_secs().max(1),
+            timeout_set_by: set_by,
         }
     }
 
@@ -333,7 +338,10 @@ impl Http {
     async fn timed(&self, clients: &Clients, request: reqwest::Request, limit: u64) -> Exchange {
         match tokio::time::timeout(self.timeout(), self.exchange(clients, request, limit)).await {
             Ok(result) => result,
-            Err(_elapsed) => Err((None, HttpFailure::Timeout(self.timeout_secs))),
+            Err(_elapsed) => Err((
+                None,
+                HttpFailure::Timeout(self.timeout_secs, self.timeout_set_by),
+            )),
         }
     }
 
@@ -401,7 +409,7 @@ impl Http {
         if let Some(message) = tls_failure(e) {
             HttpFailure::Tls(message)
         } else if e.is_timeout() {
-            HttpFailure::Timeout(self.timeout_secs)
+            HttpFailure::Timeout(self.timeout_secs, self.timeout_set_by)
         } else if e.is_connect() {
             HttpFailure::Connect(chain(e))
         } else {
@@ -441,7 +449,7 @@ mod tests {
         let a = Http::for_process(&settings(dir.path())).unwrap();
         let b = Http::for_process(&settings(dir.path())).unwrap();
         assert!(Arc::ptr_eq(&a.inner, &b.inner));
-        let probe = a.with_timeout(Duration::from_secs(3));
+        let probe = a.with_timeout(Duration::from_secs(3), "a test");
         assert!(
             Arc::ptr_eq(&a.inner, &probe.inner),
             "a shorter deadline, the same pool"

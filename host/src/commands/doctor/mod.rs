@@ -126,8 +126,7 @@ pub fn diagnose(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     let mut envs = settings.environments().names;
     // An env chosen with `-e` or `LMI_ENV` may have no file, its keys in the process
     // environment (the CI shape: `LMI_ENV`, `OAUTH_SERVICE_URL`, `LMI_ACCESS_TOKEN`).
-    if let Some(active) = settings.active_env()
-        && settings.default_env() != Some(active)
+    if let Some(active) = settings.chosen_env()
         && !envs.iter().any(|e| e == active)
     {
         envs.push(active.to_owned());

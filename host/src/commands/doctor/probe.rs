@@ -13,8 +13,10 @@ use crate::settings::Settings;
 /// if that is shorter.
 pub fn doctor_http(settings: &Settings) -> Result<Http, AuthError> {
     let http = Http::for_process(settings)?;
-    let deadline = PROBE_TIMEOUT.min(http.timeout());
-    Ok(http.with_timeout(deadline))
+    if http.timeout() <= PROBE_TIMEOUT {
+        return Ok(http);
+    }
+    Ok(http.with_timeout(PROBE_TIMEOUT, "doctor's limit per check"))
 }
 
 /// Why a probe got no answer, in words naming the step that failed.
@@ -48,7 +50,7 @@ fn unreachable(url: &url::Url, http: &Http, failure: HttpFailure) -> String {
         None => host.to_owned(),
     };
     match failure {
-        HttpFailure::Timeout(_) => {
+        HttpFailure::Timeout(..) => {
             format!("no answer from {at} within {} s", http.timeout().as_secs())
         }
         HttpFailure::Connect(chain) if chain.contains("dns error") => {

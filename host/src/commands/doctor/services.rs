@@ -33,6 +33,9 @@ pub fn grant_checks(
         }
     };
     let mut tried: Vec<&Arc<TokenSource>> = Vec::new();
+    // Token endpoints that gave no answer: each later trial there would wait out the same
+    // deadline, so it is skipped (doctor stays bounded behind a down VPN).
+    let mut silent: Vec<String> = Vec::new();
     let mut checks = Vec::new();
     for service in session.services() {
         // A named service without its own scope or audience shares the env's token.
@@ -48,7 +51,25 @@ pub fn grant_checks(
             None => String::new(),
         };
         let grant = service.tokens.grant_config().ok().map(|g| g.grant);
-        checks.push(match service.tokens.try_grant(&http) {
+        let endpoint = service
+            .tokens
+            .grant_config()
+            .ok()
+            .map(|g| g.token_url.origin().ascii_serialization());
+        if let Some(endpoint) = endpoint.as_ref().filter(|e| silent.contains(e)) {
+            checks.push(DoctorCheck::skip(
+                name,
+                format!("{what}not tried: {endpoint} gave no answer above"),
+            ));
+            continue;
+        }
+        let result = service.tokens.try_grant(&http);
+        if let (Err(AuthError::Http { cause, .. }), Some(endpoint)) = (&result, endpoint)
+            && matches!(cause, HttpFailure::Timeout(..) | HttpFailure::Connect(_))
+        {
+            silent.push(endpoint);
+        }
+        checks.push(match result {
             Ok(trial) => DoctorCheck::ok(
                 name,
                 format!(
@@ -134,10 +155,13 @@ pub fn probe_checks(
         }
     };
     let mut checks = Vec::new();
+    // Origins that gave no answer: a second probe there would wait out the same deadline.
+    let mut silent: Vec<String> = Vec::new();
     for service in session.services() {
         let Ok(url) = &service.url else {
             continue; // warned about with the configuration
         };
+        let origin = url.origin().ascii_serialization();
         let (what, key) = match &service.name {
             Some(n) => (
                 format!("service `{n}`"),
@@ -150,7 +174,18 @@ pub fn probe_checks(
             .lookup(&key)
             .map(|(_, source)| source.to_string())
             .unwrap_or_else(|| cfg.file_path().display().to_string());
-        checks.push(match service_status(&http, url) {
+        if silent.contains(&origin) {
+            checks.push(DoctorCheck::skip(
+                name,
+                format!("{what} not probed: {origin} gave no answer above"),
+            ));
+            continue;
+        }
+        let status = service_status(&http, url);
+        if matches!(status, Err(Unanswered::Network(_))) {
+            silent.push(origin);
+        }
+        checks.push(match status {
             Ok(status) => DoctorCheck::ok(
                 name,
                 format!("{what} {shown} answers HTTP {status} to a request without a token"),

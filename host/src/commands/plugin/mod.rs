@@ -61,18 +61,18 @@ pub enum PluginCommand {
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
         /// Take the SDK from this git repository (an lmi repository or fork holding
-        /// plugin-sdk/; https, ssh, or http on loopback) [default: LMI_SDK_GIT].
+        /// plugin-sdk/; https, ssh, or http on loopback); or the setting LMI_SDK_GIT.
         #[arg(long, value_name = "URL", group = "sdk")]
         sdk_git: Option<String>,
         /// The tag, branch or commit of --sdk-git (or LMI_SDK_GIT) to build against.
         #[arg(long, value_name = "REV")]
         sdk_rev: Option<String>,
         /// Take the SDK from this cargo registry, as named in your cargo configuration
-        /// ([registries.NAME]) [default: LMI_SDK_REGISTRY].
+        /// ([registries.NAME]); or the setting LMI_SDK_REGISTRY.
         #[arg(long, value_name = "NAME", group = "sdk")]
         sdk_registry: Option<String>,
         /// Take the SDK from this directory: the plugin-sdk of an lmi checkout, written
-        /// relative to the project [default: LMI_SDK_PATH].
+        /// relative to the project; or the setting LMI_SDK_PATH.
         #[arg(long, value_name = "DIR", group = "sdk")]
         sdk_path: Option<PathBuf>,
     },

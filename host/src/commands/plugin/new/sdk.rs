@@ -118,7 +118,7 @@ impl SdkSource {
     /// loopback address (a local mirror); no `file://` (a directory: `--sdk-path`), no
     /// password (it would be written into Cargo.toml), no query or fragment.
     fn git(url: &str, rev: Option<&str>, from: &str) -> Result<Self, UsageError> {
-        let shown = crate::text::line(url, 200);
+        let shown = crate::text::line(&crate::text::without_userinfo(url), 200);
         let bad = |why: &str| {
             UsageError(format!(
                 "{from}: `{shown}` cannot be the SDK's git repository: {why}"
@@ -145,9 +145,17 @@ impl SdkSource {
             }
             _ => return Err(bad("use an https:// or ssh:// URL")),
         }
-        if parsed.password().is_some() {
+        // A token rides in the user part as often as in the password (`https://TOKEN@host`):
+        // only ssh's plain account name (`git@`) may be written into Cargo.toml.
+        let plain_ssh_user = parsed.scheme() == "ssh"
+            && parsed.username().len() <= 32
+            && parsed
+                .username()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        if parsed.password().is_some() || (!parsed.username().is_empty() && !plain_ssh_user) {
             return Err(bad(
-                "it holds a password, which would be written into Cargo.toml; let git's credential helper or ssh supply it",
+                "it holds a password, token or user name, which would be written into Cargo.toml and shared with the project; let git's credential helper or ssh supply it (ssh://git@host/… is fine)",
             ));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
@@ -159,8 +167,9 @@ impl SdkSource {
             Some(rev) => Some(check_rev(rev)?),
             None => None,
         };
+        // The parsed form: what cargo reads, without the tabs and newlines the parser drops.
         Ok(SdkSource::Git {
-            url: url.to_owned(),
+            url: parsed.to_string(),
             rev,
         })
     }
@@ -469,7 +478,6 @@ mod tests {
             "ssh://git@git.acme.internal/platform/lmi.git",
             "http://127.0.0.1:8080/lmi.git",
             "http://[::1]/lmi.git",
-            "https://user@git.acme.internal/lmi.git",
         ] {
             assert!(git(ok).is_ok(), "{ok}: {:?}", git(ok));
         }
@@ -493,8 +501,31 @@ mod tests {
             let err = git(bad).expect_err(bad);
             assert!(err.0.starts_with("--sdk-git:"), "{err}");
             assert!(err.0.contains(why), "{bad}: {err}");
-            assert!(!err.0.contains("s3cret") || bad.contains("s3cret"), "{err}");
+            assert!(!err.0.contains("s3cret"), "{err}");
         }
+        // A token in the user part (how GitHub tokens are often passed) is refused and never
+        // quoted back; only ssh's plain account name may stay.
+        for token in [
+            "https://ghp_S3cretT0ken@github.com/acme/lmi.git",
+            "https://user@git.acme.internal/lmi.git",
+            "ssh://ghp_S3cretT0ken@github.com/acme/lmi.git",
+            "https://ghp_S3cretT0ken:x-oauth-basic@github.com/acme/lmi.git",
+        ] {
+            let err = git(token).expect_err(token);
+            assert!(err.0.contains("token or user name"), "{err}");
+            assert!(
+                !err.0.contains("S3cret") && !err.0.contains("user@"),
+                "{err}"
+            );
+        }
+        // What is written is the parsed URL: the tabs and newlines the parser drops stay out.
+        assert_eq!(
+            git("https://github.com/acme/\nlmi.git").unwrap(),
+            SdkSource::Git {
+                url: "https://github.com/acme/lmi.git".into(),
+                rev: None
+            }
+        );
     }
 
     #[test]
