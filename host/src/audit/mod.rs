@@ -33,7 +33,7 @@ use std::path::PathBuf;
 pub use record::{Actor, ErrorKind, Outcome, Refusal, Use, path as record_path};
 pub use sink::{KEEP, ROTATE_AT};
 
-use crate::settings::{AuditTarget, ConfigError, Settings};
+use crate::settings::{ConfigError, Settings};
 
 /// Why a use could not be recorded (and so did not happen).
 #[derive(Debug, thiserror::Error)]
@@ -62,32 +62,19 @@ impl crate::exit::ExitStatus for AuditError {
     }
 }
 
-/// The trail as one command or plugin run writes it: where it goes, the environment, and
-/// (looked up at the first line) the signed-in user.
+/// The trail as one command or plugin run writes it: the file, opened on first use, and the
+/// signed-in user, looked up at the first line. Making one costs nothing.
+#[derive(Default)]
 pub struct Trail {
-    target: Result<AuditTarget, ConfigError>,
-    sink: Option<sink::Sink>,
-    settings: Settings,
+    /// `None` until [`Trail::ready`]; then `Some(None)` when the trail is off.
+    sink: Option<Option<sink::Sink>>,
     /// The SSO subject: `None` until looked up, `Some(None)` when nobody is signed in.
     subject: Option<Option<String>>,
 }
 
 impl Trail {
-    /// Resolves `LMI_AUDIT_LOG`; opens nothing.
-    pub fn new(settings: &Settings) -> Self {
-        Self {
-            target: settings.audit_target(),
-            sink: None,
-            settings: settings.clone(),
-            subject: None,
-        }
-    }
-
-    /// The signed-in user's subject, when the caller knows it already (the `requires_sso`
-    /// gate): spares the summary read.
-    pub fn with_subject(mut self, subject: Option<String>) -> Self {
-        self.subject = Some(subject);
-        self
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// The signed-in user's subject as the caller found it (`Some(None)`: nobody), unless the
@@ -96,40 +83,41 @@ impl Trail {
         self.subject.get_or_insert(subject);
     }
 
-    /// Opens the file if the trail is on and it is not open yet: call it before a credential
-    /// is used, so a file that cannot be written stops the use before it happens.
-    pub fn ready(&mut self) -> Result<(), AuditError> {
+    /// Resolves `LMI_AUDIT_LOG` and opens the file if the trail is on and the file not open
+    /// yet: call it before a credential is used, so a trail that cannot be written stops the
+    /// use before it happens.
+    pub fn ready(&mut self, settings: &Settings) -> Result<(), AuditError> {
         if self.sink.is_some() {
             return Ok(());
         }
-        let target = self
-            .target
-            .as_ref()
-            .map_err(|e| AuditError::Config(e.clone()))?;
-        self.sink = sink::Sink::open(target).map_err(|source| AuditError::Write {
+        let target = settings.audit_target().map_err(AuditError::Config)?;
+        let sink = sink::Sink::open(&target).map_err(|source| AuditError::Write {
             path: target.path().map(PathBuf::from).unwrap_or_default(),
             source,
         })?;
+        self.sink = Some(sink);
         Ok(())
     }
 
-    /// Writes one line: `actor` used (or was refused) `used`, which ended in `outcome`.
+    /// Writes one line: `actor` used (or was refused) `used`, which ended in `outcome`, in
+    /// the active environment of `settings`.
     pub fn record(
         &mut self,
+        settings: &Settings,
         actor: &Actor<'_>,
         used: Use<'_>,
         outcome: Outcome,
     ) -> Result<(), AuditError> {
-        self.ready()?;
-        let Some(sink) = self.sink.as_mut() else {
+        self.ready(settings)?;
+        let Some(Some(sink)) = self.sink.as_mut() else {
             return Ok(()); // off
         };
         let subject = self
             .subject
-            .get_or_insert_with(|| crate::auth::sso::subject_without_keychain(&self.settings));
+            .get_or_insert_with(|| crate::auth::sso::subject_without_keychain(settings));
         let line = record::line(
             actor,
-            self.settings.active_env(),
+            settings.active_env(),
             subject.as_deref(),
             used,
             outcome,
@@ -152,7 +140,8 @@ impl Trail {
 /// audit::refused(&ctx.settings, &audit::Actor::lmi("auth token"), audit::Refusal::Group);
 /// ```
 pub fn refused(settings: &Settings, actor: &Actor<'_>, refusal: Refusal) {
-    if let Err(e) = Trail::new(settings).record(actor, Use::Command, Outcome::Refused(refusal)) {
+    let refused = Outcome::Refused(refusal);
+    if let Err(e) = Trail::new().record(settings, actor, Use::Command, refused) {
         tracing::warn!("{e}");
     }
 }

@@ -182,6 +182,24 @@ mod tests {
         assert!(lines_in(&sibling(&path, "2"))[0].contains("\"n\":03"));
     }
 
+    /// Another process holding the rotation lock past the wait costs one wait: the lines go
+    /// to the current file, which grows past the size, and rotation is not tried again.
+    #[test]
+    fn a_held_rotation_lock_costs_one_wait_and_loses_no_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let _held =
+            crate::lockfile::LockedFile::acquire(&sibling(&path, "lock"), Duration::ZERO).unwrap();
+        let mut sink = Sink::open_at(&path, 10, 4).unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..5 {
+            sink.append(b"{\"a\":1}\n").unwrap();
+        }
+        assert!(started.elapsed() < LOCK_WAIT * 2, "{:?}", started.elapsed());
+        assert_eq!(lines_in(&path).len(), 5);
+        assert!(!sibling(&path, "1").exists());
+    }
+
     /// Many writers with their own descriptors (as separate processes have), rotating a small
     /// file all the time: every line lands whole, none is lost.
     #[test]

@@ -240,7 +240,9 @@ impl super::state::HostState {
     /// Opens the audit trail before a credential is used: one that cannot be written refuses
     /// the use (`denied`) before anything is fetched or sent.
     fn audit_ready(&mut self) -> Result<(), HostError> {
-        self.audit.ready().map_err(|e| self.audit_failure(e))
+        self.audit
+            .ready(&self.settings)
+            .map_err(|e| self.audit_failure(e))
     }
 
     /// Records the use `used` that ended in `result`, and hands `result` on only if the
@@ -259,7 +261,7 @@ impl super::state::HostState {
             &self.invocation.version,
             &self.command,
         );
-        match self.audit.record(&actor, used, outcome) {
+        match self.audit.record(&self.settings, &actor, used, outcome) {
             Ok(()) => result,
             Err(e) => Err(self.audit_failure(e)),
         }

@@ -77,7 +77,7 @@ impl HostState {
             identity: permissions.sso_identity,
             permissions,
             session: crate::auth::session::LazySession::new(settings.clone()),
-            audit: crate::audit::Trail::new(&settings),
+            audit: crate::audit::Trail::new(),
             command: String::new(),
             audit_failed: false,
             settings,

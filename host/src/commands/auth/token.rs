@@ -12,15 +12,16 @@ use crate::output;
 /// (`by: lmi`); one that cannot be recorded is not printed.
 pub fn run(ctx: &Ctx, service: Option<&str>) -> Result<ExitCode, CliError> {
     let env = ctx.settings.require_env()?;
-    let mut trail = audit::Trail::new(&ctx.settings);
-    trail.ready()?;
+    let mut trail = audit::Trail::new();
+    trail.ready(&ctx.settings)?;
     let session = EnvSession::open(&ctx.settings, env);
     let token = session.service(service).and_then(|s| s.tokens.token());
     let outcome = match &token {
         Ok(_) => Outcome::Ok,
         Err(e) => Outcome::Failed(ErrorKind::of_auth(e)),
     };
-    trail.record(&Actor::lmi("auth token"), Use::Token { service }, outcome)?;
+    let actor = Actor::lmi("auth token");
+    trail.record(&ctx.settings, &actor, Use::Token { service }, outcome)?;
     output::line(token?.expose());
     Ok(ExitCode::SUCCESS)
 }
