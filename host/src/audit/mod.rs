@@ -12,7 +12,7 @@
 //! - A line is built from typed fields ([`record`]), never from a message: it holds no
 //!   token, secret, header, body or query string. Paths are cut at `?` and `#`; every text
 //!   from outside lmi is stripped of control characters, bounded and masked of registered
-//!   secrets. Lines stay well under 1 KiB.
+//!   secrets. A line is a few hundred bytes; the bounds keep every one under 4 KiB.
 //! - Each line is one `write` on an `O_APPEND` descriptor, so concurrent lmi processes each
 //!   add whole lines.
 //! - Fail closed: a credential use that cannot be recorded does not happen. [`Trail::ready`]

@@ -299,6 +299,21 @@ mod tests {
             Outcome::Failed(ErrorKind::Network),
         );
         let text = String::from_utf8(bytes.clone()).unwrap();
+        // The worst case, every field at its bound in 4-byte characters, stays under 4 KiB.
+        let wide = "\u{1F600}".repeat(5000);
+        let widest = line(
+            &Actor::plugin(&wide, &wide, &wide),
+            Some(&wide),
+            Some(&wide),
+            Use::ServiceRequest {
+                service: Some(&wide),
+                method: "DELETE",
+                path: &wide,
+                status: Some(599),
+            },
+            Outcome::Failed(ErrorKind::InvalidRequest),
+        );
+        assert!(widest.len() < 4096, "{} bytes", widest.len());
         assert!(!text.contains("sekrit-path-7f3a"), "{text}");
         assert!(
             !text.contains('\u{1b}') && !text.contains("\\u001b"),
