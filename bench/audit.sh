@@ -90,22 +90,26 @@ for round in $(seq "$rounds"); do
 done
 echo "audit lines written: $(cat "$audit"* | wc -l) in $(ls "$audit"* | wc -l) file(s)"
 
+# Wall time (median) and CPU time (user + system, mean; less disturbed by other load on a
+# shared machine), each as the median over the rounds of the on-minus-off difference.
 python3 - "$work" "$rounds" "$n" <<'PY'
 import json, statistics, sys
 work, rounds, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-med = {}
+wall, cpu = {}, {}
 for i in range(1, rounds + 1):
     for r in json.load(open(f"{work}/audit.{i}.json"))["results"]:
-        med.setdefault(r["command"], []).append(r["median"])
-def row(name):
-    off, on = med[f"off: {name}"], med[f"on: {name}"]
-    diffs = [b - a for a, b in zip(off, on)]
-    return statistics.median(off), statistics.median(on), statistics.median(diffs)
-off, on, d = row(f"request-flood {n}")
-print(f"request-flood {n}: off {off*1e3:.2f} ms, on {on*1e3:.2f} ms; "
-      f"audit cost per service request {d/n*1e6:.1f} us (median of {rounds} rounds' differences / {n})")
-off, on, d = row("request-flood 1")
-print(f"request-flood 1: off {off*1e3:.2f} ms, on {on*1e3:.2f} ms; a run with one request pays {d*1e6:.0f} us")
-off, on, d = row("auth token")
-print(f"auth token (warm cache): off {off*1e3:.2f} ms, on {on*1e3:.2f} ms; the record costs {d*1e6:.0f} us")
+        wall.setdefault(r["command"], []).append(r["median"])
+        cpu.setdefault(r["command"], []).append(r["user"] + r["system"])
+def row(name, per=1, unit="us"):
+    out = []
+    for label, m in (("wall", wall), ("cpu", cpu)):
+        off, on = m[f"off: {name}"], m[f"on: {name}"]
+        d = statistics.median(b - a for a, b in zip(off, on)) / per
+        out.append(f"{label} off {statistics.median(off)*1e3:.2f} ms, on {statistics.median(on)*1e3:.2f} ms, "
+                   f"difference {d*1e6:.1f} us")
+    return "; ".join(out)
+print(f"per service request (request-flood {n}, difference / {n}): {row(f'request-flood {n}', n)}")
+print(f"per run with one request (request-flood 1): {row('request-flood 1')}")
+print(f"per token (auth token, warm cache): {row('auth token')}")
+print(f"(median over {rounds} alternating rounds)")
 PY
