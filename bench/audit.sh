@@ -6,7 +6,10 @@
 #     token cache, one keep-alive loopback server, as bench/service-requests.sh): the cost per
 #     service request is the difference of the medians divided by N;
 #   - `request-flood 1 v1/items`: what a run pays once (opening the file, the SSO summary);
-#   - `lmi auth token` with a warm cache: the record of a token handed out.
+#   - `lmi auth token` with a warm cache: the record of a token handed out;
+# and the write path alone, in one process (host/examples/audit_write.rs: 20,000 records into
+# a fresh file, 5 times), which the whole-process figures bound but cannot resolve on a busy
+# machine.
 #
 #   bench/audit.sh [path/to/lmi]
 #
@@ -19,10 +22,12 @@ cd "$repo"
 target=${CARGO_TARGET_DIR:-$repo/target}
 if [[ $# -ge 1 ]]; then
     lmi=$1
+    cargo build --release -p lmi --example audit_write >&2
 else
-    cargo build --release -p lmi --bin lmi >&2
+    cargo build --release -p lmi --bin lmi --example audit_write >&2
     lmi=$target/release/lmi
 fi
+writer=$target/release/examples/audit_write
 [[ -x $lmi ]] || { echo "bench: no lmi binary at $lmi" >&2; exit 2; }
 command -v hyperfine >/dev/null || { echo "bench: needs hyperfine" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "bench: needs python3" >&2; exit 2; }
@@ -112,4 +117,12 @@ print(f"per service request (request-flood {n}, difference / {n}): {row(f'reques
 print(f"per run with one request (request-flood 1): {row('request-flood 1')}")
 print(f"per token (auth token, warm cache): {row('auth token')}")
 print(f"(median over {rounds} alternating rounds)")
+PY
+
+for _ in 1 2 3 4 5; do "$writer" 20000 2>&1 | sed -n 's/^audit_write: //p'; done >"$work/writer.out"
+python3 - "$work/writer.out" <<'PY'
+import re, statistics, sys
+rows = [tuple(map(float, re.findall(r"([0-9.]+) us", l)[:2])) for l in open(sys.argv[1])]
+print(f"write path in one process (audit_write, 5 x 20000 records): first record (opens the file) "
+      f"{statistics.median(r[0] for r in rows):.0f} us, then {statistics.median(r[1] for r in rows):.2f} us per record")
 PY
