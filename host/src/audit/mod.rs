@@ -150,3 +150,45 @@ pub fn refused(settings: &Settings, actor: &Actor<'_>, refusal: Refusal) {
 pub fn describe(settings: &Settings) -> Result<Option<PathBuf>, ConfigError> {
     Ok(settings.audit_target()?.path().map(PathBuf::from))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::paths::Paths;
+
+    /// What an environment policy gate writes: one `command` line naming who was refused,
+    /// where and why; with the trail off, nothing.
+    #[test]
+    fn a_policy_refusal_is_one_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        std::fs::create_dir_all(paths.config_dir()).unwrap();
+        let settings = Settings::load(paths.clone(), Some("prod")).unwrap();
+        refused(
+            &settings,
+            &Actor::plugin("deploy", "1.2.0", "release"),
+            Refusal::NotConfirmed,
+        );
+        refused(&settings, &Actor::lmi("auth token"), Refusal::Group);
+        let text = std::fs::read_to_string(paths.audit_file()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["plugin"], "deploy");
+        assert_eq!(lines[0]["command"], "release");
+        assert_eq!(lines[0]["env"], "prod");
+        assert_eq!(lines[0]["use"], "command");
+        assert_eq!(lines[0]["outcome"], "refused");
+        assert_eq!(lines[0]["reason"], "not-confirmed");
+        assert_eq!(lines[1]["by"], "lmi");
+        assert_eq!(lines[1]["reason"], "group");
+
+        std::fs::write(paths.global_env_file(), "LMI_AUDIT_LOG=off\n").unwrap();
+        let off = Settings::load(paths.clone(), Some("prod")).unwrap();
+        refused(&off, &Actor::lmi("auth token"), Refusal::SsoRequired);
+        assert_eq!(std::fs::read_to_string(paths.audit_file()).unwrap(), text);
+    }
+}
