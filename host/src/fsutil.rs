@@ -37,6 +37,17 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Creates the missing directories of a path the user chose (`LMI_LOG_FILE`,
+/// `LMI_AUDIT_LOG`): new ones `0700`, whatever the umask; the user's existing directories
+/// keep their modes.
+pub fn create_user_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Replaces `path` atomically with `bytes`: a temp file in the same directory (created 0600
 /// by `tempfile`), fsync, rename. Readers see the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -49,6 +60,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Opens a file lmi appends to (its log, its audit trail), creating it `0600` if missing.
+/// Never through a symbolic link (`O_NOFOLLOW`: a link planted at `path` is refused, not
+/// followed), never a FIFO or device (opened non-blocking, then it must be a regular file),
+/// and only a file the user owns; an existing file looser than `0600` is tightened. Every
+/// write on the returned descriptor goes to the end (`O_APPEND`), so concurrent writers each
+/// land whole. The directory is the caller's to create and check.
+pub fn open_private_append(path: &Path) -> std::io::Result<File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    let file = match opts.open(path) {
+        Ok(file) => file,
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "{}: it is a symbolic link; lmi does not write through links",
+                    path.display()
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = file.metadata()?;
+        let refused = |why: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{}: {why}", path.display()),
+            )
+        };
+        if !meta.is_file() {
+            return Err(refused("not a regular file".into()));
+        }
+        if meta.uid() != trust::euid() {
+            return Err(refused(format!(
+                "owned by uid {}, not by you (uid {})",
+                meta.uid(),
+                trust::euid()
+            )));
+        }
+        if meta.mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
 }
 
 /// Opens one of lmi's state files for reading under the trust rule above. A missing file is

@@ -3,8 +3,10 @@
 //! Layers, top to bottom: `cli` (clap types and dispatch) → `settings` (flags, environment and
 //! `.env` files merged once) → `commands` (one small module per verb) → the libraries they
 //! call: `plugins` (manifests, the installed-plugin store), `runtime` (wasmtime: compile,
-//! cache, sandboxed run), `auth` (service tokens and the SSO session).
+//! cache, sandboxed run), `auth` (service tokens and the SSO session), `audit` (the trail of
+//! credential use).
 
+pub mod audit;
 pub mod auth;
 pub mod blocking;
 pub mod cli;

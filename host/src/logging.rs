@@ -290,12 +290,7 @@ fn open_log_file(file: &LogFile) -> Option<std::fs::File> {
         LogFile::Off => return None,
         LogFile::Chosen(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                // The user's own existing directories keep their modes; new ones are private.
-                let mut builder = std::fs::DirBuilder::new();
-                builder.recursive(true);
-                #[cfg(unix)]
-                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-                let _ = builder.create(dir);
+                let _ = crate::fsutil::create_user_dirs(dir);
             }
             path
         }
@@ -304,31 +299,7 @@ fn open_log_file(file: &LogFile) -> Option<std::fs::File> {
             path
         }
     };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = opts.open(path).ok()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let meta = file.metadata().ok()?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        #[allow(unsafe_code)]
-        let me = unsafe { libc::geteuid() };
-        if !meta.is_file() || meta.uid() != me {
-            return None;
-        }
-        if meta.mode() & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .ok()?;
-        }
-    }
-    Some(file)
+    crate::fsutil::open_private_append(path).ok()
 }
 
 #[cfg(test)]

@@ -98,4 +98,9 @@ impl Paths {
     pub fn log_file(&self) -> PathBuf {
         self.data.join("lmi.log")
     }
+    /// `~/.local/share/lmi/audit.jsonl`: the audit trail of credential use (`audit`), with
+    /// its rotated files `audit.jsonl.1` … beside it.
+    pub fn audit_file(&self) -> PathBuf {
+        self.data.join("audit.jsonl")
+    }
 }

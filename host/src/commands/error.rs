@@ -88,6 +88,7 @@ exit_by_type!(
     crate::plugins::store::PluginStoreError,
     crate::runtime::ComponentError,
     crate::plugins::data::DataDirError,
+    crate::audit::AuditError,
 );
 
 impl From<crate::runtime::RunError> for CliError {

@@ -6,6 +6,7 @@
 use super::bindings::v0_2::lmi::plugin::{cli_context, config, invocation, log, terminal, types};
 use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
 use super::state::{State, off_runtime};
+use crate::audit::{Actor, ErrorKind, Outcome, Refusal, Use};
 use crate::auth::request::ServiceCall;
 use crate::auth::{AuthError, ServiceTokenError};
 
@@ -36,6 +37,39 @@ impl cli_context::Host for State {
     }
 
     async fn get_token(&mut self, service: Option<String>) -> Result<String, HostError> {
+        self.host.audit_ready()?;
+        let result = self.read_token(service.clone()).await;
+        self.host.audited(
+            Use::Token {
+                service: service.as_deref(),
+            },
+            result,
+        )
+    }
+
+    async fn send_request(
+        &mut self,
+        request: ServiceRequest,
+    ) -> Result<ServiceResponse, HostError> {
+        self.host.audit_ready()?;
+        let service = request.service.clone();
+        let method = method_name(request.method);
+        let path = crate::audit::record_path(&request.path);
+        let result = self.send(request).await;
+        let used = Use::ServiceRequest {
+            service: service.as_deref(),
+            method,
+            path: &path,
+            status: result.as_ref().ok().map(|r| r.status),
+        };
+        self.host.audited(used, result)
+    }
+}
+
+/// `cli-context`'s two uses of credentials, as the gate and the session carry them out; the
+/// interface functions above wrap each in its audit record.
+impl State {
+    async fn read_token(&mut self, service: Option<String>) -> Result<String, HostError> {
         let env = self
             .host
             .permitted_env(|p| p.service_token, "service_token")?;
@@ -57,10 +91,7 @@ impl cli_context::Host for State {
         .map_err(|e| self.host.failed(e))
     }
 
-    async fn send_request(
-        &mut self,
-        request: ServiceRequest,
-    ) -> Result<ServiceResponse, HostError> {
+    async fn send(&mut self, request: ServiceRequest) -> Result<ServiceResponse, HostError> {
         let env = self
             .host
             .permitted_env(|p| p.service_requests, "service_requests")?;
@@ -182,7 +213,70 @@ impl invocation::Host for State {
     }
 }
 
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+    }
+}
+
+/// How a host call ended, for the audit trail: `denied` is lmi's permission gate refusing
+/// the use; the other kinds are uses lmi allowed that failed.
+fn audit_outcome(e: &HostError) -> Outcome {
+    match e {
+        HostError::Denied(_) => Outcome::Refused(Refusal::Permission),
+        HostError::NotConfigured(_) => Outcome::Failed(ErrorKind::NotConfigured),
+        HostError::AuthFailed(_) => Outcome::Failed(ErrorKind::AuthFailed),
+        HostError::Network(_) => Outcome::Failed(ErrorKind::Network),
+        HostError::InvalidRequest(_) => Outcome::Failed(ErrorKind::InvalidRequest),
+    }
+}
+
 impl super::state::HostState {
+    /// Opens the audit trail before a credential is used: one that cannot be written refuses
+    /// the use (`denied`) before anything is fetched or sent.
+    fn audit_ready(&mut self) -> Result<(), HostError> {
+        self.audit
+            .ready(&self.settings)
+            .map_err(|e| self.audit_failure(e))
+    }
+
+    /// Records the use `used` that ended in `result`, and hands `result` on only if the
+    /// record was written: otherwise the token or the answer is dropped (fail closed).
+    fn audited<T>(&mut self, used: Use<'_>, result: Result<T, HostError>) -> Result<T, HostError> {
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(e) => audit_outcome(e),
+        };
+        if let Some(known) = &self.sso {
+            self.audit
+                .know_subject(known.as_ref().map(|u| u.subject.clone()));
+        }
+        let actor = Actor::plugin(
+            &self.invocation.name,
+            &self.invocation.version,
+            &self.command,
+        );
+        match self.audit.record(&self.settings, &actor, used, outcome) {
+            Ok(()) => result,
+            Err(e) => Err(self.audit_failure(e)),
+        }
+    }
+
+    /// The trail cannot be written: said once per run on stderr in lmi's voice (whatever the
+    /// plugin makes of its error), and `denied` to the plugin.
+    fn audit_failure(&mut self, e: crate::audit::AuditError) -> HostError {
+        if !self.audit_failed {
+            self.audit_failed = true;
+            tracing::error!("{e}");
+        }
+        HostError::Denied(e.to_string())
+    }
+
     /// A host call failed with `e`: the contract's variant for the plugin, and the hint that
     /// fits the failure kept for the end of the run (the variant alone would lose it: a wrong
     /// client secret and a missing SSO login are both `auth-failed`).
@@ -212,5 +306,46 @@ pub fn host_error(e: AuthError) -> HostError {
         | AuthError::Http { .. }
         | AuthError::Token(ServiceTokenError::Unavailable(_)) => HostError::Network(msg),
         AuthError::InvalidRequest(_) => HostError::InvalidRequest(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::http::HttpFailure;
+    use crate::auth::sso::store::SessionStoreError;
+
+    /// The audit trail names the kind a plugin got: `ErrorKind::of_auth` (used where there
+    /// is no plugin, `lmi auth token`) and `host_error` must agree on every cause.
+    #[test]
+    fn the_audit_kind_of_an_auth_error_is_the_one_the_plugin_gets() {
+        let causes: Vec<fn() -> AuthError> = vec![
+            || {
+                AuthError::Config(crate::settings::ConfigError::MissingKey {
+                    key: "OAUTH_TOKEN_URL".into(),
+                    file: "dev.env".into(),
+                })
+            },
+            || AuthError::Failed("x".into()),
+            || AuthError::SsoRequired("x".into()),
+            || AuthError::Store(SessionStoreError::Failed("x".into())),
+            || AuthError::Token(ServiceTokenError::Refused("x".into())),
+            || AuthError::Token(ServiceTokenError::Rejected("x".into())),
+            || AuthError::Token(ServiceTokenError::OverrideRejected("x".into())),
+            || AuthError::Token(ServiceTokenError::Unavailable("x".into())),
+            || AuthError::Http {
+                context: "x".into(),
+                cause: HttpFailure::Timeout(3),
+            },
+            || AuthError::InvalidRequest("x".into()),
+        ];
+        for cause in causes {
+            assert_eq!(
+                audit_outcome(&host_error(cause())),
+                Outcome::Failed(ErrorKind::of_auth(&cause())),
+                "{:?}",
+                cause()
+            );
+        }
     }
 }

@@ -90,6 +90,8 @@ impl Sandbox {
                 "it exports neither lmi:plugin/command@0.2 nor @0.1",
             ))
         })?;
+        let mut host = host;
+        host.command = command.to_owned();
         let mut argv = vec![command.to_owned()];
         argv.extend(args.iter().cloned());
         // No environment variables, and no network: sockets, name lookups and every address

@@ -16,7 +16,7 @@ pub struct HostState {
     pub plugin: String,
     pub permissions: Permissions,
     pub settings: Settings,
-    sso: Option<Option<SsoUser>>,
+    pub(super) sso: Option<Option<SsoUser>>,
     /// Whether `get-sso-user` answers: the command `requires_sso` (the install prompt
     /// promised it the identity) or the plugin was granted `sso_identity`.
     identity: bool,
@@ -37,6 +37,12 @@ pub struct HostState {
     pub(super) user_agent: String,
     /// What `invocation` answers: lmi's own options and the plugin's identity.
     pub(super) invocation: Invocation,
+    /// The audit trail of the run's credential use (`host.rs` writes it).
+    pub(super) audit: crate::audit::Trail,
+    /// The command word the plugin runs as (set by the sandbox), for the audit trail.
+    pub(super) command: String,
+    /// The run already printed that its audit trail cannot be written.
+    pub(super) audit_failed: bool,
 }
 
 /// What the `invocation` interface tells a plugin: the options given to lmi before the
@@ -71,6 +77,9 @@ impl HostState {
             identity: permissions.sso_identity,
             permissions,
             session: crate::auth::session::LazySession::new(settings.clone()),
+            audit: crate::audit::Trail::new(),
+            command: String::new(),
+            audit_failed: false,
             settings,
             sso: None,
             log_budget: super::host::LOG_RUN_BUDGET,

@@ -29,6 +29,9 @@ pub const BROWSER: &str = "BROWSER";
 // ---- global: logging and authoring -------------------------------------------------------------
 /// `off`, or a path; the default is lmi's data directory.
 pub const LOG_FILE: &str = "LMI_LOG_FILE";
+/// The audit trail of credential use: `off`, or an absolute path; the default is lmi's data
+/// directory (`audit`).
+pub const AUDIT_LOG: &str = "LMI_AUDIT_LOG";
 /// Where `lmi plugin new` takes the SDK from, when its flags do not say: a directory (an
 /// lmi checkout's `plugin-sdk`), a git repository, or a cargo registry of the user's.
 pub const SDK_PATH: &str = "LMI_SDK_PATH";
@@ -113,6 +116,7 @@ const FIXED: &[&str] = &[
     SSO_LOGIN_TIMEOUT_SECS,
     BROWSER,
     LOG_FILE,
+    AUDIT_LOG,
     SDK_PATH,
     SDK_GIT,
     SDK_REGISTRY,

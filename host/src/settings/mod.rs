@@ -15,7 +15,9 @@ use crate::paths::Paths;
 
 pub use dotenv::EnvFile;
 pub use keys::{DEFAULT_ENVIRONMENT, SECRET_KEYS};
-pub use sections::{HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions};
+pub use sections::{
+    AuditTarget, HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions,
+};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {

@@ -74,6 +74,27 @@ pub struct LogOptions {
     pub file: LogFile,
 }
 
+/// Where the audit trail of credential use goes (`LMI_AUDIT_LOG`, see `audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    /// `LMI_AUDIT_LOG=off`.
+    Off,
+    /// lmi's own file in its private data directory.
+    Default(PathBuf),
+    /// An absolute path the user chose.
+    Chosen(PathBuf),
+}
+
+impl AuditTarget {
+    /// The file, unless the trail is off.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            AuditTarget::Off => None,
+            AuditTarget::Default(p) | AuditTarget::Chosen(p) => Some(p),
+        }
+    }
+}
+
 /// Upper bounds that keep arithmetic on user numbers sane (30 days; a terabyte).
 const MAX_SECS: u64 = 30 * 24 * 3600;
 const MAX_MB: u64 = 1 << 20;
@@ -159,6 +180,24 @@ impl Settings {
         LogOptions { verbose, file }
     }
 
+    /// `LMI_AUDIT_LOG`: `off` (or `0`, `false`), an absolute path, or unset for lmi's own
+    /// file. A relative path is refused: it would name another file in every directory lmi
+    /// is run from.
+    pub fn audit_target(&self) -> Result<AuditTarget, ConfigError> {
+        match self.global(keys::AUDIT_LOG).map(str::trim) {
+            None => Ok(AuditTarget::Default(self.paths().audit_file())),
+            Some("off" | "0" | "false") => Ok(AuditTarget::Off),
+            Some(p) if std::path::Path::new(p).is_absolute() => {
+                Ok(AuditTarget::Chosen(PathBuf::from(p)))
+            }
+            Some(_) => Err(ConfigError::InvalidValue {
+                key: keys::AUDIT_LOG.to_owned(),
+                source_name: self.source_of(keys::AUDIT_LOG),
+                reason: "give `off` or an absolute path".to_owned(),
+            }),
+        }
+    }
+
     /// A global number of seconds (at least 1, at most 30 days).
     fn secs(&self, key: &str, default: u64) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs(
@@ -209,6 +248,26 @@ mod tests {
         let err = s.http_options().unwrap_err().to_string();
         assert!(err.contains("LMI_HTTP_TIMEOUT_SECS"), "{err}");
         assert!(err.contains(".env"), "{err}");
+    }
+
+    #[test]
+    fn the_audit_target_is_off_an_absolute_path_or_the_default() {
+        let (_d, s) = settings("");
+        assert_eq!(
+            s.audit_target().unwrap(),
+            AuditTarget::Default(s.paths().audit_file())
+        );
+        let (_d, s) = settings("LMI_AUDIT_LOG=off\n");
+        assert_eq!(s.audit_target().unwrap(), AuditTarget::Off);
+        let (_d, s) = settings("LMI_AUDIT_LOG=/var/tmp/a.jsonl\n");
+        assert_eq!(
+            s.audit_target().unwrap(),
+            AuditTarget::Chosen(PathBuf::from("/var/tmp/a.jsonl"))
+        );
+        let (_d, s) = settings("LMI_AUDIT_LOG=audit.jsonl\n");
+        let err = s.audit_target().unwrap_err().to_string();
+        assert!(err.contains("LMI_AUDIT_LOG"), "{err}");
+        assert!(err.contains("absolute path"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! a real OpenID provider and Secret Service where a test needs them.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod audit;
 mod author;
 mod completions;
 mod contract;

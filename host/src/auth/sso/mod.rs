@@ -53,7 +53,10 @@ pub use logout::{LogoutOutcome, Revocation, SignedOut, logout};
 pub use refresh::{Renewal, refresh};
 pub use safe_url::SafeUrl;
 pub use session::SessionWarning;
-pub use status::{SsoStatus, current_user, current_user_without_keychain, status, stored_user};
+pub use status::{
+    SsoStatus, current_user, current_user_without_keychain, status, stored_user,
+    subject_without_keychain,
+};
 
 /// What plugins and `auth status` may know about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]

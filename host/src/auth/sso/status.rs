@@ -67,6 +67,20 @@ pub fn current_user_without_keychain(
         .then(|| Ok(Some(summary.user())))
 }
 
+/// Who is signed in, for the audit trail: the subject of the configured provider's session,
+/// fresh or due for a silent refresh, read from the token-free summary (or, with
+/// `LMI_SSO_STORAGE=file`, the session file). Never the keychain, never the network: `None`
+/// when neither names anyone.
+pub fn subject_without_keychain(settings: &Settings) -> Option<String> {
+    let cfg = SsoConfig::load_optional(settings).ok()??;
+    let store = Store::new(settings, &account(&cfg)).ok()?;
+    let session = match store.kind() {
+        "file" => store.load().ok()?,
+        _ => store.summary(),
+    };
+    usable(session, &cfg).map(|s| s.user().subject)
+}
+
 fn current_user_in(
     settings: &Settings,
     cfg: &SsoConfig,

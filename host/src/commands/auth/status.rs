@@ -47,6 +47,24 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
     (json, lines)
 }
 
+/// Where the audit trail of credential use goes (`LMI_AUDIT_LOG`), as JSON and as a line.
+fn audit_status(ctx: &Ctx) -> (Value, String) {
+    match crate::audit::describe(&ctx.settings) {
+        Ok(Some(path)) => (
+            json!({ "enabled": true, "path": path.display().to_string(), "error": null }),
+            format!("Audit log: {}", path.display()),
+        ),
+        Ok(None) => (
+            json!({ "enabled": false, "path": null, "error": null }),
+            format!("Audit log: off ({}=off)", crate::settings::keys::AUDIT_LOG),
+        ),
+        Err(e) => (
+            json!({ "enabled": true, "path": null, "error": e.to_string() }),
+            format!("Audit log: unusable: {e} (credentials are not used until it is fixed)"),
+        ),
+    }
+}
+
 pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let settings = &ctx.settings;
     let mut names = settings.environments().names;
@@ -59,6 +77,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let active = settings.active_env();
     let now = now_secs();
     let (sso_json, sso_lines) = sso_status(ctx);
+    let (audit_json, audit_line) = audit_status(ctx);
     let rows: Vec<(String, EnvSession, EnvTokenStatus)> = names
         .into_iter()
         .map(|n| {
@@ -80,6 +99,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
                 .collect();
             output::json(&json!({
                 "sso": sso_json,
+                "audit_log": audit_json,
                 "default_environment": default,
                 "active_environment": active,
                 "environments": envs,
@@ -89,6 +109,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
             for l in sso_lines {
                 output::line(l);
             }
+            output::line(audit_line);
             if rows.is_empty() {
                 output::line(format_args!(
                     "Environments: none (create {})",

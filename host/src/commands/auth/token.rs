@@ -2,16 +2,26 @@
 
 use std::process::ExitCode;
 
+use crate::audit::{self, Actor, ErrorKind, Outcome, Use};
 use crate::auth::session::EnvSession;
 use crate::commands::{CliError, Ctx};
 use crate::output;
 
 /// `lmi auth token [--service NAME]`: the token alone on stdout, so `$(lmi auth token)`
-/// works.
+/// works. A token leaving lmi this way is recorded in the audit trail like a plugin's
+/// (`by: lmi`); one that cannot be recorded is not printed.
 pub fn run(ctx: &Ctx, service: Option<&str>) -> Result<ExitCode, CliError> {
     let env = ctx.settings.require_env()?;
+    let mut trail = audit::Trail::new();
+    trail.ready(&ctx.settings)?;
     let session = EnvSession::open(&ctx.settings, env);
-    let token = session.service(service)?.tokens.token()?;
-    output::line(token.expose());
+    let token = session.service(service).and_then(|s| s.tokens.token());
+    let outcome = match &token {
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Failed(ErrorKind::of_auth(e)),
+    };
+    let actor = Actor::lmi("auth token");
+    trail.record(&ctx.settings, &actor, Use::Token { service }, outcome)?;
+    output::line(token?.expose());
     Ok(ExitCode::SUCCESS)
 }

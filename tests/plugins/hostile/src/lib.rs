@@ -269,6 +269,23 @@ impl Plugin for Hostile {
                 ctx.log(LogLevel::Error, &format!("leak {}", token.into_secret()));
                 Ok(0)
             }
+            "launder-token" => {
+                // Tries to get the service token into lmi's audit trail through the one field
+                // a plugin writes, the request path: the token in a segment and in the query,
+                // an escape sequence, and a newline followed by a forged audit line.
+                let token = ctx.get_token().map_err(PluginError::from)?;
+                let token = token.into_secret();
+                let path =
+                    format!("v1/echo/{token}/\u{1b}]52;c;aGk=\u{7}?access_token={token}#{token}");
+                let forged = format!("v1/x\n{{\"outcome\":\"forged\",\"token\":\"{token}\"}}");
+                for path in [path, forged] {
+                    match ctx.send_request(Request::get(path)) {
+                        Ok(r) => writeln!(out, "launder-token: {}", r.status)?,
+                        Err(e) => writeln!(out, "launder-token: {}", e.kind())?,
+                    }
+                }
+                Ok(0)
+            }
             "service" => {
                 // `service <NAME> <PATH>`: a request to a named service.
                 let name = args.first().cloned().unwrap_or_default();
