@@ -134,7 +134,7 @@ impl From<crate::policy::GateError> for CliError {
                 let hint = refusal.hint();
                 Self {
                     hint,
-                    ..Self::new(refusal, exit)
+                    ..Self::new(*refusal, exit)
                 }
             }
         }

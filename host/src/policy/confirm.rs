@@ -44,7 +44,7 @@ pub(super) fn ask(target: &str, user: Option<&SsoUser>, command_line: &str) -> R
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "lmi: {target} is protected, and this command asks before it runs:\n  {command_line}\n  ({})\nRun it in {target}? [y/N] ",
+            "lmi: {target} is protected; this command asks before it runs:\n  {command_line}\n  {}\nRun it in {target}? [y/N] ",
             who(user)
         );
         let _ = err.flush();

@@ -11,9 +11,9 @@
 //!   capture it, and refused if that does not bring it. Refused, exit 4, naming the user, the
 //!   environment and the groups.
 //! - Protected (`LMI_PROTECTED`, `LMI_CONFIRM=all`), plugin commands only: a one-line banner
-//!   on stderr (not with `--quiet`), then for a command marked `confirm = true` (every
-//!   command with `LMI_CONFIRM=all`) a question on the terminal naming the environment, the
-//!   user and the command line. `--yes` or `LMI_ASSUME_YES=1` answers it; without a terminal
+//!   on stderr naming the environment and the user (not with `--quiet`); for a command marked
+//!   `confirm = true` (every command with `LMI_CONFIRM=all`) a question on the terminal
+//!   instead, naming the environment, the user and the command line. `--yes` or `LMI_ASSUME_YES=1` answers it; without a terminal
 //!   it is refused (exit 2: the command line lacks `--yes`), as a "no" is.
 //!
 //! Every refusal is a [`Refusal`] and leaves through [`admit`], the one place to record it.
@@ -140,6 +140,23 @@ impl ExitStatus for Refusal {
 }
 
 impl Refusal {
+    /// The reason in a few words, for a listing (`lmi auth status`).
+    pub fn short(&self) -> String {
+        match self {
+            Refusal::NotSignedIn { .. } => "you are not signed in".to_owned(),
+            Refusal::SsoNotConfigured { .. } => "SSO is not configured".to_owned(),
+            Refusal::GroupsUnknown { claim, .. } => {
+                format!("your session holds no `{claim}` claim yet (the next command renews it)")
+            }
+            Refusal::GroupsUnusable { claim, .. } => {
+                format!("the `{claim}` claim of your ID token cannot be read as groups")
+            }
+            Refusal::OutsideGroups { needed, .. } => format!("you are in none of {needed}"),
+            Refusal::NoTerminal { .. } => "no terminal to confirm on".to_owned(),
+            Refusal::Declined { .. } => "not confirmed".to_owned(),
+        }
+    }
+
     /// What to run next, printed under the error.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
@@ -165,7 +182,13 @@ pub enum GateError {
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
-    Refused(#[from] Refusal),
+    Refused(Box<Refusal>),
+}
+
+impl From<Refusal> for GateError {
+    fn from(refusal: Refusal) -> Self {
+        GateError::Refused(Box::new(refusal))
+    }
 }
 
 /// Admits or refuses `request` (see the module documentation).
@@ -213,12 +236,12 @@ fn check(request: &Request<'_>) -> Result<Admission, GateError> {
         && policy.is_protected()
     {
         let target = target(&policy);
-        if !request.quiet {
-            confirm::banner(&target, user.as_ref());
-        }
+        // The question names the environment and the user too: it stands in for the banner.
         if policy.asks_before(marked) && !(request.yes || policy.assume_yes) {
             let line = command_line(policy.env.as_deref(), command, args);
             confirm::ask(&target, user.as_ref(), &line)?;
+        } else if !request.quiet {
+            confirm::banner(&target, user.as_ref());
         }
     }
     Ok(Admission { policy, user })
