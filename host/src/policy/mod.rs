@@ -57,8 +57,9 @@ pub enum Action<'a> {
 #[derive(Debug, Clone)]
 pub struct Admission {
     pub policy: Policy,
-    /// The signed-in user, when the gate had to know (SSO or groups required, a protected
-    /// environment's banner).
+    /// The valid session's user (renewed if it was due), when the policy required one. A
+    /// protected environment's banner names the stored user without renewing it; that one is
+    /// not returned, so a `requires_sso` command still gets its own check.
     pub user: Option<SsoUser>,
 }
 
@@ -224,24 +225,27 @@ fn check(request: &Request<'_>) -> Result<Admission, GateError> {
         } => Some((command, args, confirm)),
         Action::ServiceToken => None,
     };
-    let mut user = None;
-    if policy.needs_sso() {
-        user = Some(signed_in_user(settings, &policy)?);
-    } else if policy.is_protected() && plugin.is_some() {
-        // Only to name the user: what is stored, never renewed (no network for a banner).
-        user = sso::stored_user(settings).ok().flatten();
-    }
+    let user = if policy.needs_sso() {
+        Some(signed_in_user(settings, &policy)?)
+    } else {
+        None
+    };
     decide(&policy, user.as_ref())?;
     if let Some((command, args, marked)) = plugin
         && policy.is_protected()
     {
         let target = target(&policy);
+        // Only to name the user: what is stored, never renewed (no network for a banner).
+        let shown = match &user {
+            Some(user) => Some(user.clone()),
+            None => sso::stored_user(settings).ok().flatten(),
+        };
         // The question names the environment and the user too: it stands in for the banner.
         if policy.asks_before(marked) && !(request.yes || policy.assume_yes) {
             let line = command_line(policy.env.as_deref(), command, args);
-            confirm::ask(&target, user.as_ref(), &line)?;
+            confirm::ask(&target, shown.as_ref(), &line)?;
         } else if !request.quiet {
-            confirm::banner(&target, user.as_ref());
+            confirm::banner(&target, shown.as_ref());
         }
     }
     Ok(Admission { policy, user })
@@ -281,21 +285,29 @@ fn signed_in_user(settings: &Settings, policy: &Policy) -> Result<SsoUser, GateE
         "the SSO session holds no `{}` claim; renewing it to capture the claim",
         rule.claim
     );
+    let unknown = |renewal: String| Refusal::GroupsUnknown {
+        user: user.display_name().to_owned(),
+        target: target.clone(),
+        claim: rule.claim.clone(),
+        needed: needed(&rule.allowed),
+        renewal,
+    };
     match sso::refresh(settings) {
         Ok(renewal) => {
             for w in &renewal.warnings {
                 tracing::warn!("{w}");
             }
-            Ok(renewal.user)
+            if renewal.user.groups.get(&rule.claim).is_some() {
+                Ok(renewal.user)
+            } else {
+                Err(unknown(
+                    "; renewing the session brought none (the identity provider sent no ID token lmi could check)"
+                        .to_owned(),
+                )
+                .into())
+            }
         }
-        Err(e) => Err(Refusal::GroupsUnknown {
-            user: user.display_name().to_owned(),
-            target,
-            claim: rule.claim.clone(),
-            needed: needed(&rule.allowed),
-            renewal: format!("; renewing the session did not bring one: {e}"),
-        }
-        .into()),
+        Err(e) => Err(unknown(format!("; renewing the session did not bring one: {e}")).into()),
     }
 }
 

@@ -617,7 +617,8 @@ fn env_list_and_auth_status_show_each_environments_policy() {
     home.run(["auth", "status"])
         .success()
         .stdout_has("policy: SSO required; groups ops or admins (claim `groups`); protected, commands marked confirm ask first — refused: you are not signed in")
-        .stdout_has("policy: none");
+        .stdout_has("policy: none")
+        .stdout_has("policy: cannot be read: LMI_PROTECTED has an invalid value");
     device_login(&idp, &home, "lena");
     let status = home.run(["auth", "status", "--output", "json"]);
     status.success();

@@ -212,6 +212,37 @@ mod tests {
         assert!(!format!("{:?}", session(43, 43)).contains("aaaa"));
     }
 
+    /// Many groups do not push the record past the keychain's limit: they are left out of it
+    /// (the summary keeps them; a gate that finds none renews the session), the refresh token
+    /// never is.
+    #[test]
+    fn a_record_with_many_groups_still_fits_the_smallest_keychain() {
+        let many: Vec<String> = (0..200)
+            .map(|i| format!("{i:08x}-aaaa-bbbb-cccc-dddddddddddd"))
+            .collect();
+        let with_groups = Session {
+            groups: crate::auth::sso::groups::capture(
+                &serde_json::json!({ "groups": many }),
+                &["groups".to_owned()],
+            ),
+            ..session(1500, 200)
+        };
+        let bytes = with_groups.encode().unwrap();
+        assert!(bytes.len() <= KEYCHAIN_SECRET_LIMIT, "{}", bytes.len());
+        let back: Session = serde_json::from_slice(&bytes).unwrap();
+        assert!(back.groups.is_empty() && back.refresh_token.is_some());
+        // A few groups stay in the record.
+        let few = Session {
+            groups: crate::auth::sso::groups::capture(
+                &serde_json::json!({ "groups": ["ops"] }),
+                &["groups".to_owned()],
+            ),
+            ..session(43, 43)
+        };
+        let back: Session = serde_json::from_slice(&few.encode().unwrap()).unwrap();
+        assert_eq!(back, few);
+    }
+
     #[test]
     fn the_record_format_is_unchanged() {
         let text = String::from_utf8(session(3, 3).encode().unwrap()).unwrap();
