@@ -129,6 +129,12 @@ fn require_sso_refuses_before_the_plugin_starts_until_the_user_signs_in() {
         .stderr_has("prod.env")
         .stderr_has("hint: run: lmi login sso");
     not_started(&refused);
+    // `--yes` answers confirmations, not the policy.
+    let mut yes = home.cmd(["--yes", "-e", "prod", "hello"]);
+    yes.env("LMI_ASSUME_YES", "1");
+    Run::from(yes.output().unwrap())
+        .code(4)
+        .stderr_has("requires an SSO session");
     home.run(["-e", "dev", "hello"]).success();
 
     // From the global file: every environment, and no environment at all (before anyone
@@ -197,6 +203,10 @@ fn a_user_outside_the_groups_is_refused_naming_user_environment_and_groups() {
         "roles",
         "LMI_SSO_ALLOWED_GROUPS=lmi-users\nLMI_SSO_GROUPS_CLAIM=preferred_username\n",
     );
+    home.env_file(
+        "named",
+        "LMI_SSO_ALLOWED_GROUPS=carol\nLMI_SSO_GROUPS_CLAIM=preferred_username\n",
+    );
     device_login(&idp, &home, "carol");
 
     let refused = home.run(["-vv", "-e", "prod", "hello"]);
@@ -225,6 +235,7 @@ fn a_user_outside_the_groups_is_refused_naming_user_environment_and_groups() {
     home.run(["-e", "roles", "hello"])
         .code(4)
         .stderr_has("the `preferred_username` claim of your ID token names none of them");
+    home.run(["-e", "named", "hello"]).success();
 }
 
 /// A session past its access token's lifetime is refreshed silently at the gate and passes
