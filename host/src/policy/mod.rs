@@ -66,11 +66,12 @@ pub struct Admission {
 /// Why a request was not admitted. Each says what to do; [`ExitStatus`] gives its code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error(
-        "{target} requires an SSO session ({key} in {from}), and you are not signed in",
-        key = keys::REQUIRE_SSO
-    )]
-    NotSignedIn { target: String, from: String },
+    #[error("{target} requires an SSO session ({from}), and you are not signed in")]
+    NotSignedIn {
+        target: String,
+        /// The key that asks for it and where it is set.
+        from: String,
+    },
     #[error(
         "{target} requires an SSO session ({from}), but SSO is not configured: set OAUTH_SSO_ISSUER and OAUTH_SSO_CLIENT_ID in {global}"
     )]
@@ -255,19 +256,11 @@ fn check(request: &Request<'_>) -> Result<Admission, GateError> {
 /// it checks were never captured.
 fn signed_in_user(settings: &Settings, policy: &Policy) -> Result<SsoUser, GateError> {
     let target = target(policy);
-    let from = policy
-        .require_sso
-        .as_ref()
-        .or(policy.groups.as_ref().map(|g| &g.source))
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let from = requirement(policy);
     if sso::config::SsoConfig::load_optional(settings)?.is_none() {
         return Err(Refusal::SsoNotConfigured {
             target,
-            from: match policy.require_sso {
-                Some(_) => format!("{} in {from}", keys::REQUIRE_SSO),
-                None => format!("{} in {from}", keys::SSO_ALLOWED_GROUPS),
-            },
+            from,
             global: settings.paths().global_env_file().display().to_string(),
         }
         .into());
@@ -320,12 +313,7 @@ pub fn decide(policy: &Policy, user: Option<&SsoUser>) -> Result<(), Refusal> {
     let Some(user) = user else {
         return Err(Refusal::NotSignedIn {
             target,
-            from: policy
-                .require_sso
-                .as_ref()
-                .or(policy.groups.as_ref().map(|g| &g.source))
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
+            from: requirement(policy),
         });
     };
     let Some(rule) = &policy.groups else {
@@ -355,6 +343,15 @@ pub fn decide(policy: &Policy, user: Option<&SsoUser>) -> Result<(), Refusal> {
             needed: needed(&rule.allowed),
             from: rule.source.to_string(),
         }),
+    }
+}
+
+/// Which key asks for a session, and where it is set: "LMI_REQUIRE_SSO in …/prod.env".
+fn requirement(policy: &Policy) -> String {
+    match (&policy.require_sso, &policy.groups) {
+        (Some(source), _) => format!("{} in {source}", keys::REQUIRE_SSO),
+        (None, Some(rule)) => format!("{} in {}", keys::SSO_ALLOWED_GROUPS, rule.source),
+        (None, None) => String::new(),
     }
 }
 
@@ -431,10 +428,11 @@ mod tests {
             decide(&policy, Some(&user(serde_json::json!(7)))),
             Err(Refusal::GroupsUnusable { .. })
         ));
-        assert!(matches!(
-            decide(&policy, None),
-            Err(Refusal::NotSignedIn { .. })
-        ));
+        let signed_out = decide(&policy, None).unwrap_err().to_string();
+        assert!(
+            signed_out.contains("(LMI_SSO_ALLOWED_GROUPS in the process environment)"),
+            "{signed_out}"
+        );
         // A list narrowed to nothing admits nobody.
         assert!(decide(&prod(&[]), Some(&user(serde_json::json!(["ops"])))).is_err());
     }
