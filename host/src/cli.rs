@@ -372,7 +372,15 @@ fn hide_unused_globals(mut cmd: clap::Command) -> clap::Command {
         let hidden: Vec<clap::Arg> = globals
             .get_arguments()
             .filter(|a| ids.contains(&a.get_id().as_str()))
-            .map(|a| a.clone().global(true).hide(true))
+            .map(|a| {
+                let hidden = a.clone().global(true).hide(true);
+                // Still completes its values where it is typed (`lmi plugin list -e s<TAB>`).
+                if a.get_id() == "env" {
+                    hidden.add(commands::completions::environments())
+                } else {
+                    hidden
+                }
+            })
             .collect();
         cmd = at_path(cmd, path, &mut |sub| sub.args(hidden.clone()));
     }

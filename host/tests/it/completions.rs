@@ -97,15 +97,8 @@ fn bash_completes_commands_environments_plugins_and_declared_subcommands() {
     assert_eq!(bash(&home, "lmi --env p"), ["prod"]);
     assert_eq!(
         bash(&home, "lmi plugin info "),
-        [
-            "api",
-            "hello",
-            "--env",
-            "--verbose",
-            "--output",
-            "--color",
-            "--help"
-        ]
+        // `plugin info` uses neither `--env` nor `--color` (nor `--yes`, `--quiet`): hidden.
+        ["api", "hello", "--verbose", "--output", "--help"]
     );
     assert_eq!(bash(&home, "lmi plugin remove h"), ["hello"]);
     // A built-in still takes lmi's options after its name, with their values.
