@@ -116,6 +116,15 @@ pub struct GlobalArgs {
     /// else whether stdout is a terminal).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Answer yes to every confirmation: a protected environment's (also LMI_ASSUME_YES=1),
+    /// and `plugin install`'s.
+    #[arg(short = 'y', long = "yes", global = true)]
+    pub yes: bool,
+
+    /// No banner before a plugin command in a protected environment.
+    #[arg(short = 'q', long = "quiet", global = true)]
+    pub quiet: bool,
 }
 
 /// The process entry point: parse, run, map the outcome to an exit code.
@@ -296,6 +305,8 @@ fn into_ctx(
         output: global.output,
         color: global.color,
         verbose: global.verbose,
+        yes: global.yes,
+        quiet: global.quiet,
         plugins,
     })
 }
@@ -335,20 +346,22 @@ fn lmi_command() -> clap::Command {
 /// Which of lmi's global options (by id) mean nothing to which built-in. `--color` only
 /// reaches plugins (`terminal.info`); `--env` means nothing where no environment is read.
 /// `-v` (the log) and `--output` apply everywhere.
+/// `--yes` and `--quiet` concern plugin commands (and `plugin install`, which has its own
+/// `--yes`, so gets no copy: two options of one id in one command are an error).
 const UNUSED_GLOBALS: &[(&[&str], &[&str])] = &[
-    (&["plugin", "new"], &["env", "color"]),
-    (&["plugin", "install"], &["env", "color"]),
-    (&["plugin", "list"], &["env", "color"]),
-    (&["plugin", "info"], &["env", "color"]),
-    (&["plugin", "remove"], &["env", "color"]),
-    (&["plugin", "validate"], &["env", "color"]),
-    (&["completions"], &["env", "color"]),
-    (&["login"], &["color"]),
-    (&["logout"], &["color"]),
-    (&["auth"], &["color"]),
-    (&["plugin"], &["color"]),
-    (&["env"], &["color"]),
-    (&["doctor"], &["color"]),
+    (&["plugin", "new"], &["env", "color", "yes", "quiet"]),
+    (&["plugin", "install"], &["env", "color", "quiet"]),
+    (&["plugin", "list"], &["env", "color", "yes", "quiet"]),
+    (&["plugin", "info"], &["env", "color", "yes", "quiet"]),
+    (&["plugin", "remove"], &["env", "color", "yes", "quiet"]),
+    (&["plugin", "validate"], &["env", "color", "yes", "quiet"]),
+    (&["completions"], &["env", "color", "yes", "quiet"]),
+    (&["login"], &["color", "yes", "quiet"]),
+    (&["logout"], &["color", "yes", "quiet"]),
+    (&["auth"], &["color", "yes", "quiet"]),
+    (&["plugin"], &["color", "yes", "quiet"]),
+    (&["env"], &["color", "yes", "quiet"]),
+    (&["doctor"], &["color", "yes", "quiet"]),
 ];
 
 /// Gives each built-in of [`UNUSED_GLOBALS`] hidden copies of the global options it does
@@ -360,7 +373,15 @@ fn hide_unused_globals(mut cmd: clap::Command) -> clap::Command {
         let hidden: Vec<clap::Arg> = globals
             .get_arguments()
             .filter(|a| ids.contains(&a.get_id().as_str()))
-            .map(|a| a.clone().global(true).hide(true))
+            .map(|a| {
+                let hidden = a.clone().global(true).hide(true);
+                // Still completes its values where it is typed (`lmi plugin list -e s<TAB>`).
+                if a.get_id() == "env" {
+                    hidden.add(commands::completions::environments())
+                } else {
+                    hidden
+                }
+            })
             .collect();
         cmd = at_path(cmd, path, &mut |sub| sub.args(hidden.clone()));
     }

@@ -3,8 +3,8 @@
 //! Layers, top to bottom: `cli` (clap types and dispatch) → `settings` (flags, environment and
 //! `.env` files merged once) → `commands` (one small module per verb) → the libraries they
 //! call: `plugins` (manifests, the installed-plugin store), `runtime` (wasmtime: compile,
-//! cache, sandboxed run), `auth` (service tokens and the SSO session), `audit` (the trail of
-//! credential use).
+//! cache, sandboxed run), `auth` (service tokens and the SSO session), `policy` (the
+//! environment policy gate in front of both), `audit` (the trail of credential use).
 
 pub mod audit;
 pub mod auth;
@@ -18,6 +18,7 @@ pub mod logging;
 pub mod output;
 pub mod paths;
 pub mod plugins;
+pub mod policy;
 pub mod runtime;
 pub mod secrets;
 pub mod settings;

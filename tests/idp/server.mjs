@@ -173,19 +173,27 @@ let counters = zeroCounters();
 let requestLog = [];
 
 // ---------------------------------------------------------------------------------------------
-// Accounts: any login is a user. sub = the login name.
+// Accounts: any login is a user. sub = the login name. Every user is in the group `lmi-users`
+// unless POST /__test/groups gave the login other groups (any JSON value, to try odd shapes);
+// the `groups` claim is read each time a token is issued, so a refresh sees a change.
+
+const DEFAULT_GROUPS = ['lmi-users'];
+const userGroups = new Map(); // login -> the `groups` claim's value
 
 async function findAccount(_ctx, sub) {
   return {
     accountId: sub,
     async claims() {
-      return {
+      const claims = {
         sub,
         email: `${sub}@example.test`,
         email_verified: true,
         name: `Test User ${sub}`,
         preferred_username: sub,
       };
+      const groups = userGroups.has(sub) ? userGroups.get(sub) : DEFAULT_GROUPS;
+      if (groups !== null) claims.groups = groups;
+      return claims;
     },
   };
 }
@@ -281,7 +289,7 @@ function configuration() {
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
-      profile: ['name', 'preferred_username'],
+      profile: ['name', 'preferred_username', 'groups'],
     },
     // By default oidc-provider keeps scope-derived claims (email, name) out of the ID token when
     // an access token for userinfo is also issued; the CLI reads them from the ID token.
@@ -419,6 +427,16 @@ async function adminRoutes(provider, req, res) {
         forgetEverything();
         log('forgot every token, grant, session and device code');
         return sendJson(res, 200, { forgotten: true });
+      case 'POST /__test/groups': {
+        // {"login": "bob", "groups": <any JSON; null leaves the claim out>}; without
+        // "groups", the login is back to the default.
+        const body = await readBody(req);
+        if (typeof body.login !== 'string' || !body.login) return sendJson(res, 400, { error: 'login is required' });
+        if (Object.prototype.hasOwnProperty.call(body, 'groups')) userGroups.set(body.login, body.groups);
+        else userGroups.delete(body.login);
+        log(`groups of ${body.login} -> ${JSON.stringify(userGroups.get(body.login) ?? DEFAULT_GROUPS).slice(0, 200)}`);
+        return sendJson(res, 200, { login: body.login });
+      }
       case 'POST /__test/device/approve': {
         const [status, body] = await approveDevice(provider, await readBody(req));
         log(`device approve -> ${status} ${JSON.stringify(body)}`);

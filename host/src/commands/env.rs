@@ -1,4 +1,5 @@
-//! `lmi env list`: the environments found in `~/.config/lmi/env/`, the default marked.
+//! `lmi env list`: the environments found in `~/.config/lmi/env/`, the default marked, each
+//! with its policy.
 
 use std::process::ExitCode;
 
@@ -6,6 +7,7 @@ use serde_json::json;
 
 use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
+use crate::settings::{ConfigError, Policy};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {
@@ -41,17 +43,33 @@ fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
             settings.paths().env_file(d).display()
         ));
     }
+    // Each environment's policy; one that cannot be read is shown as such (the command
+    // that would use it refuses, exit 2).
+    let policies: Vec<Result<Policy, ConfigError>> = found
+        .names
+        .iter()
+        .map(|n| {
+            settings
+                .env_config(n)
+                .and_then(|c| settings.policy(Some(&c)))
+        })
+        .collect();
     match ctx.output {
         OutputFormat::Json => {
             let envs: Vec<_> = found
                 .names
                 .iter()
-                .map(|n| {
+                .zip(&policies)
+                .map(|(n, policy)| {
                     json!({
                         "name": n,
                         "default": Some(n.as_str()) == default,
                         "active": Some(n.as_str()) == active,
                         "file": settings.paths().env_file(n),
+                        "policy": match policy {
+                            Ok(p) => p.to_json(),
+                            Err(e) => json!({ "error": e.to_string() }),
+                        },
                     })
                 })
                 .collect();
@@ -69,7 +87,7 @@ fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
                     settings.paths().env_file("<name>").display()
                 ));
             }
-            for n in &found.names {
+            for (n, policy) in found.names.iter().zip(&policies) {
                 let mut marks = Vec::new();
                 if Some(n.as_str()) == default {
                     marks.push("default");
@@ -77,10 +95,15 @@ fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
                 if Some(n.as_str()) == active && active != default {
                     marks.push("active");
                 }
+                let policy = match policy {
+                    Ok(p) if p.is_empty() => String::new(),
+                    Ok(p) => format!(" — policy: {}", p.describe()),
+                    Err(e) => format!(" — policy cannot be read: {e}"),
+                };
                 if marks.is_empty() {
-                    output::line(n);
+                    output::line(format_args!("{n}{policy}"));
                 } else {
-                    output::line(format_args!("{n} ({})", marks.join(", ")));
+                    output::line(format_args!("{n} ({}){policy}", marks.join(", ")));
                 }
             }
         }

@@ -122,6 +122,26 @@ impl From<crate::auth::sso::LoginError> for CliError {
     }
 }
 
+/// The environment policy gate: a refusal with its own code and hint, or what stopped the
+/// gate from deciding.
+impl From<crate::policy::GateError> for CliError {
+    fn from(e: crate::policy::GateError) -> Self {
+        use crate::policy::GateError;
+        match e {
+            GateError::Config(e) => e.into(),
+            GateError::Auth(e) => e.into(),
+            GateError::Refused(refusal) => {
+                let exit = refusal.exit();
+                let hint = refusal.hint();
+                Self {
+                    hint,
+                    ..Self::new(*refusal, exit)
+                }
+            }
+        }
+    }
+}
+
 /// Reading or writing a file the command itself opened: a plain failure.
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {

@@ -29,6 +29,10 @@ pub struct Ctx {
     /// `--color`: passed to plugins through `terminal.info`.
     pub color: crate::output::ColorChoice,
     pub verbose: u8,
+    /// `--yes`: confirmations answered yes (a protected environment's, `plugin install`'s).
+    pub yes: bool,
+    /// `--quiet`: no banner before a plugin command in a protected environment.
+    pub quiet: bool,
     pub plugins: Vec<InstalledPlugin>,
 }
 

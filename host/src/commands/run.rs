@@ -51,9 +51,28 @@ pub fn run(
         crate::output::warn(warning);
     }
 
+    // The environment's policy (LMI_REQUIRE_SSO, LMI_SSO_ALLOWED_GROUPS, LMI_PROTECTED and
+    // `confirm`): refused here, before anything is instantiated (`policy`).
+    let version = plugin.manifest.version.to_string();
+    let admitted = crate::policy::admit(&crate::policy::Request {
+        settings: &ctx.settings,
+        action: crate::policy::Action::Plugin {
+            plugin: (&plugin.manifest.name, &version),
+            command,
+            args: &args,
+            confirm: spec.confirm,
+        },
+        yes: ctx.yes,
+        quiet: ctx.quiet,
+    })?;
+
     let mut sso = None;
     if spec.requires_sso {
-        match crate::auth::sso::current_user(&ctx.settings)? {
+        let user = match admitted.user {
+            Some(user) => Some(user),
+            None => crate::auth::sso::current_user(&ctx.settings)?,
+        };
+        match user {
             Some(user) => sso = Some(Some(user)),
             None => {
                 return Err(AuthError::SsoRequired(format!(

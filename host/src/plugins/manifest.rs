@@ -93,6 +93,10 @@ pub struct CommandSpec {
     pub about: String,
     #[serde(default)]
     pub requires_sso: bool,
+    /// In a protected environment (`LMI_PROTECTED`), the command asks on the terminal
+    /// before it runs (destructive commands). Not written when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
     /// The command's own subcommands (`tickets list`), for shell completion only: the words
     /// after the command are the plugin's to parse. Not written when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -36,6 +36,20 @@ impl EnvFile {
 
     /// Parses `path`, which must exist.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_warning(path, true)
+    }
+
+    /// [`EnvFile::load_optional`] without the warnings about unknown keys and `$` in values:
+    /// for reading another environment's file in passing (the group claims a sign-in keeps),
+    /// where they would be noise; the commands that use the file warn.
+    pub fn load_optional_quietly(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            _ => Self::load_warning(path, false),
+        }
+    }
+
+    fn load_warning(path: &Path, warn: bool) -> Result<Self, ConfigError> {
         let unreadable = |reason: String| ConfigError::Unreadable {
             file: path.to_owned(),
             reason,
@@ -56,6 +70,12 @@ impl EnvFile {
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             let (k, v) = item.map_err(|e| unreadable(describe(&e)))?;
             vars.insert(k, v);
+        }
+        if !warn {
+            return Ok(Self {
+                path: Some(path.to_owned()),
+                vars,
+            });
         }
         // Only keys dotenvy parsed: a continuation line of a multi-line quoted value (a
         // secret's tail) looks like `KEY=…` to the line scanner and must not be echoed.

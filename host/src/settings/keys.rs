@@ -93,6 +93,21 @@ pub fn service_of_url_key(key: &str) -> Option<String> {
 /// A token to use as it is, instead of any grant.
 pub const ACCESS_TOKEN: &str = "LMI_ACCESS_TOKEN";
 
+// ---- environment policy (`settings::policy`): the env file, else the global file; the -------
+// ---- process environment may only tighten it ------------------------------------------------
+/// Every plugin command (and `lmi auth token`) needs a valid SSO session.
+pub const REQUIRE_SSO: &str = "LMI_REQUIRE_SSO";
+/// Comma-separated groups, one of which the user's ID token must carry.
+pub const SSO_ALLOWED_GROUPS: &str = "LMI_SSO_ALLOWED_GROUPS";
+/// The ID-token claim holding the user's groups (default `groups`).
+pub const SSO_GROUPS_CLAIM: &str = "LMI_SSO_GROUPS_CLAIM";
+/// A banner before each plugin command; commands marked `confirm = true` ask first.
+pub const PROTECTED: &str = "LMI_PROTECTED";
+/// `marked` (the default) or `all`: which commands of a protected environment ask first.
+pub const CONFIRM: &str = "LMI_CONFIRM";
+/// Answer yes to every confirmation (as the global `--yes` does).
+pub const ASSUME_YES: &str = "LMI_ASSUME_YES";
+
 /// Read from the environment to tell plugins whether colour is wanted (`terminal.info`).
 pub const NO_COLOR: &str = "NO_COLOR";
 pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
@@ -139,6 +154,12 @@ const FIXED: &[&str] = &[
     SCOPE,
     AUDIENCE,
     ACCESS_TOKEN,
+    REQUIRE_SSO,
+    SSO_ALLOWED_GROUPS,
+    SSO_GROUPS_CLAIM,
+    PROTECTED,
+    CONFIRM,
+    ASSUME_YES,
     NO_COLOR,
     CLICOLOR_FORCE,
     TERM,
@@ -186,6 +207,10 @@ mod tests {
         assert_eq!(closest("default_enviroment"), Some(DEFAULT_ENVIRONMENT));
         assert_eq!(closest("LMI_HTTP_TIMEOUT"), Some(HTTP_TIMEOUT_SECS));
         assert_eq!(closest("MY_OWN_HELPER"), None);
+        assert!(is_known("LMI_REQUIRE_SSO") && is_known("LMI_SSO_ALLOWED_GROUPS"));
+        assert_eq!(closest("LMI_REQUIRE_SS0"), Some(REQUIRE_SSO));
+        assert_eq!(closest("LMI_SSO_ALLOWED_GROUP"), Some(SSO_ALLOWED_GROUPS));
+        assert_eq!(closest("LMI_PROTECT"), Some(PROTECTED));
     }
 
     #[test]

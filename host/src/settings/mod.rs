@@ -5,16 +5,19 @@
 
 mod dotenv;
 pub mod keys;
+pub mod policy;
 mod sections;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use crate::exit::{Exit, ExitStatus};
 use crate::paths::Paths;
 
 pub use dotenv::EnvFile;
 pub use keys::{DEFAULT_ENVIRONMENT, SECRET_KEYS};
+pub use policy::{Confirm, GroupRule, Policy};
 pub use sections::{
     AuditTarget, HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions,
 };
@@ -65,6 +68,9 @@ pub struct Settings {
     env: Option<String>,
     /// Whether `env` was chosen for this run (`--env`, `LMI_ENV`) rather than defaulted.
     env_chosen: bool,
+    /// The active environment's configuration once a command has read it for the whole run
+    /// ([`Settings::env_config_for_run`]); shared by the clones a run hands on.
+    run_env: Arc<OnceLock<EnvConfig>>,
 }
 
 // Values may be secrets (OAUTH_CLIENT_SECRET, LMI_ACCESS_TOKEN): Debug shows keys only.
@@ -116,6 +122,7 @@ impl Settings {
             process,
             env,
             env_chosen,
+            run_env: Arc::default(),
         })
     }
 
@@ -203,9 +210,37 @@ impl Settings {
     /// environment supplies what is needed (CI); a malformed one is an error naming it.
     /// Secret values are registered with the log scrubber as they are loaded.
     pub fn env_config(&self, env: &str) -> Result<EnvConfig, ConfigError> {
+        if let Some(kept) = self.run_env.get().filter(|c| c.name == env) {
+            return Ok(kept.clone());
+        }
+        self.read_env_config(env, EnvFile::load_optional)
+    }
+
+    /// [`Settings::env_config`], kept for the rest of the run: every later `env_config(env)`
+    /// of these settings and their clones gets this copy, so a run reads the env file (and
+    /// warns about it) once however many of its parts need it (the policy gate, the plugin's
+    /// settings, its service session).
+    pub fn env_config_for_run(&self, env: &str) -> Result<EnvConfig, ConfigError> {
+        let config = self.env_config(env)?;
+        if self.run_env.get().is_none() {
+            let _ = self.run_env.set(config.clone());
+        }
+        Ok(config)
+    }
+
+    /// [`Settings::env_config`] read in passing, without warnings about the file's keys.
+    pub fn env_config_quietly(&self, env: &str) -> Result<EnvConfig, ConfigError> {
+        self.read_env_config(env, EnvFile::load_optional_quietly)
+    }
+
+    fn read_env_config(
+        &self,
+        env: &str,
+        load: fn(&Path) -> Result<EnvFile, ConfigError>,
+    ) -> Result<EnvConfig, ConfigError> {
         validate_env_name(env)?;
         let file_path = self.paths.env_file(env);
-        let file = EnvFile::load_optional(&file_path)?;
+        let file = load(&file_path)?;
         let config = EnvConfig {
             name: env.to_owned(),
             file_path,

@@ -471,3 +471,33 @@ fn the_signed_in_users_subject_is_recorded() {
         assert_eq!(line["sso_subject"], fake_idp::SUBJECT, "{line}");
     }
 }
+
+/// A command the environment policy refuses is recorded once, as a refused `command` with
+/// the policy's reason; `lmi auth token` refused the same way too.
+#[test]
+fn a_policy_refusal_is_recorded() {
+    let mut home = Home::new();
+    home.install(&crate::support::plugin_dir("plugins/hello"));
+    home.global_env(
+        "default_environment=prod\nOAUTH_SSO_ISSUER=https://idp.example.invalid\nOAUTH_SSO_CLIENT_ID=lmi-cli\n",
+    );
+    home.env_file("prod", "LMI_REQUIRE_SSO=true\n");
+    home.env("LMI_SSO_STORAGE", "file")
+        .env("LMI_ACCESS_TOKEN", "policy-token-8c");
+    home.run(["hello"]).code(4);
+    home.run(["auth", "token"])
+        .code(4)
+        .nowhere("policy-token-8c");
+    let lines = lines(&audit_file(&home));
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(lines[0]["by"], "plugin");
+    assert_eq!(lines[0]["plugin"], "hello");
+    assert_eq!(lines[0]["command"], "hello");
+    assert_eq!(lines[0]["env"], "prod");
+    assert_eq!(lines[0]["use"], "command");
+    assert_eq!(lines[0]["outcome"], "refused");
+    assert_eq!(lines[0]["reason"], "sso-required");
+    assert_eq!(lines[1]["by"], "lmi");
+    assert_eq!(lines[1]["command"], "auth token");
+    assert_eq!(lines[1]["reason"], "sso-required");
+}

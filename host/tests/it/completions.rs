@@ -97,6 +97,7 @@ fn bash_completes_commands_environments_plugins_and_declared_subcommands() {
     assert_eq!(bash(&home, "lmi --env p"), ["prod"]);
     assert_eq!(
         bash(&home, "lmi plugin info "),
+        // `plugin info` uses neither `--env` nor `--color` (nor `--yes`, `--quiet`): hidden.
         ["api", "hello", "--verbose", "--output", "--help"]
     );
     assert_eq!(bash(&home, "lmi plugin remove h"), ["hello"]);

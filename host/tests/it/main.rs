@@ -13,6 +13,7 @@ mod idp_harness;
 mod manifests;
 mod outbound;
 mod plugins;
+mod policy;
 mod provider_attacks;
 mod sandbox;
 mod scaffold;

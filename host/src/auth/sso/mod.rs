@@ -9,7 +9,8 @@
 //!   RFC 8628), `callback` (the loopback listener), `browser` (opening it), `safe_url`;
 //! - `token` (the provider's token, device and revocation endpoints, through `oauth2`),
 //!   `answers` (their bounded parsing), `id_token` (validation against the JWKS);
-//! - `session` (the stored record and its freshness), `status` (who is signed in),
+//! - `session` (the stored record and its freshness), `groups` (the group claims it keeps
+//!   for the environment policies), `status` (who is signed in),
 //!   `refresh` (renewal under its lock), `logout` (revocation);
 //! - `store` (`store::keychain`, with [`store::keychain::probe`] for doctor; `store::file`,
 //!   the opted-in 0600 file; `store::summary`, the token-free copy the gate reads).
@@ -34,6 +35,7 @@ mod browser;
 mod callback;
 pub mod config;
 pub mod discovery;
+pub mod groups;
 mod id_token;
 pub mod login;
 pub mod logout;
@@ -66,6 +68,8 @@ pub struct SsoUser {
     pub name: Option<String>,
     /// When the current access token expires (unix seconds); refreshed silently after that.
     pub expires_at: u64,
+    /// The group claims of the last verified ID token (never given to plugins).
+    pub groups: groups::GroupClaims,
 }
 
 impl SsoUser {

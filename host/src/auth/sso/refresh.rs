@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::config::SsoConfig;
 use super::discovery::Purpose;
+use super::groups;
 use super::id_token::{self, Expect, KeySource, Refreshed};
 use super::logout::{Revocation, revoke};
 use super::session::{SessionWarning, usable};
@@ -136,11 +137,17 @@ pub(super) fn renew(
                     claims.email.or(next.email.clone()),
                     claims.name.or(next.name.clone()),
                 );
-                if (&email, &name) != (&next.email, &next.name) {
+                // The groups as the provider states them now: one taken away since the last
+                // token is gone from the next check.
+                let groups = groups::capture(&claims.verified, &settings.group_claims_to_capture());
+                if (&email, &name, &groups) != (&next.email, &next.name, &next.groups) {
                     next.email = email;
                     next.name = name;
+                    next.groups = groups;
                     if let Err(e) = store.save(&next) {
-                        tracing::warn!("cannot store the SSO user's updated name and email: {e}");
+                        tracing::warn!(
+                            "cannot store the SSO user's updated name, email and groups: {e}"
+                        );
                     }
                 }
             }

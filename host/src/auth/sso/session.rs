@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SsoUser;
 use super::config::SsoConfig;
+use super::groups::GroupClaims;
 use super::store::SessionStoreError;
 use crate::auth::lifetime;
 use crate::secrets::Secret;
@@ -44,6 +45,11 @@ pub struct Session {
     /// even after the configuration moved to another provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// The group claims of the last verified ID token (`groups`), for the environment
+    /// policies' `LMI_SSO_ALLOWED_GROUPS`. Not written when empty, so the record of a session
+    /// no policy checks is as before.
+    #[serde(default, skip_serializing_if = "GroupClaims::is_empty")]
+    pub groups: GroupClaims,
 }
 
 impl Session {
@@ -60,6 +66,7 @@ impl Session {
             expires_at: 0,
             obtained_at: 0,
             revocation_endpoint: None,
+            groups: GroupClaims::default(),
         }
     }
 
@@ -81,6 +88,7 @@ impl Session {
             email: self.email.clone(),
             name: self.name.clone(),
             expires_at: self.expires_at,
+            groups: self.groups.clone(),
         }
     }
 
@@ -107,9 +115,23 @@ impl Session {
             "the SSO record is {} bytes; storing it without the access token to stay within {KEYCHAIN_SECRET_LIMIT}",
             bytes.len()
         );
-        encode(&Session {
+        let without_access = Session {
             access_token: None,
             ..self.clone()
+        };
+        let bytes = encode(&without_access)?;
+        if bytes.len() <= KEYCHAIN_SECRET_LIMIT || self.groups.is_empty() {
+            return Ok(bytes);
+        }
+        // Many groups: they stay in the token-free summary the gate reads; a gate that finds
+        // none renews the session, which captures them again.
+        tracing::info!(
+            "the SSO record is {} bytes; storing it without the captured groups to stay within {KEYCHAIN_SECRET_LIMIT}",
+            bytes.len()
+        );
+        encode(&Session {
+            groups: GroupClaims::default(),
+            ..without_access
         })
     }
 }
@@ -188,6 +210,37 @@ mod tests {
         let back: Session = serde_json::from_slice(&big).unwrap();
         assert!(back.access_token.is_none() && back.refresh_token.is_some());
         assert!(!format!("{:?}", session(43, 43)).contains("aaaa"));
+    }
+
+    /// Many groups do not push the record past the keychain's limit: they are left out of it
+    /// (the summary keeps them; a gate that finds none renews the session), the refresh token
+    /// never is.
+    #[test]
+    fn a_record_with_many_groups_still_fits_the_smallest_keychain() {
+        let many: Vec<String> = (0..200)
+            .map(|i| format!("{i:08x}-aaaa-bbbb-cccc-dddddddddddd"))
+            .collect();
+        let with_groups = Session {
+            groups: crate::auth::sso::groups::capture(
+                &serde_json::json!({ "groups": many }),
+                &["groups".to_owned()],
+            ),
+            ..session(1500, 200)
+        };
+        let bytes = with_groups.encode().unwrap();
+        assert!(bytes.len() <= KEYCHAIN_SECRET_LIMIT, "{}", bytes.len());
+        let back: Session = serde_json::from_slice(&bytes).unwrap();
+        assert!(back.groups.is_empty() && back.refresh_token.is_some());
+        // A few groups stay in the record.
+        let few = Session {
+            groups: crate::auth::sso::groups::capture(
+                &serde_json::json!({ "groups": ["ops"] }),
+                &["groups".to_owned()],
+            ),
+            ..session(43, 43)
+        };
+        let back: Session = serde_json::from_slice(&few.encode().unwrap()).unwrap();
+        assert_eq!(back, few);
     }
 
     #[test]

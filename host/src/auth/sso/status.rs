@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use super::config::SsoConfig;
+use super::groups::GroupClaims;
 use super::session::{Session, usable};
 use super::store::{self, Store};
 use super::{SsoUser, account, refresh};
@@ -34,6 +35,13 @@ pub struct SsoStatus {
     /// Why the session is not usable, when something went wrong (not when merely signed out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The group claims kept from the last verified ID token, by claim name (only the claims
+    /// an environment policy checks are kept).
+    #[serde(skip_serializing_if = "GroupClaims::is_empty")]
+    pub groups: GroupClaims,
+    /// The signed-in user, for the policy verdicts `auth status` shows.
+    #[serde(skip)]
+    pub user: Option<SsoUser>,
 }
 
 /// The current valid session's user, refreshing silently if needed; `None` when signed out
@@ -152,6 +160,8 @@ pub fn status(settings: &Settings) -> SsoStatus {
         location: None,
         configured: false,
         error: None,
+        groups: GroupClaims::default(),
+        user: None,
     };
     let cfg = match SsoConfig::load_optional(settings) {
         Ok(Some(cfg)) => cfg,
@@ -174,10 +184,12 @@ pub fn status(settings: &Settings) -> SsoStatus {
     match current_user_in(settings, &cfg, &store) {
         Ok(Some(u)) => {
             st.authenticated = true;
+            st.user = Some(u.clone());
             st.subject = Some(u.subject);
             st.email = u.email;
             st.name = u.name;
             st.expires_at = Some(u.expires_at);
+            st.groups = u.groups;
         }
         Ok(None) => {}
         Err(e) => st.error = Some(e.to_string()),

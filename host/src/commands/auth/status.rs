@@ -9,12 +9,13 @@ use crate::auth::cache::CacheState;
 use crate::auth::lifetime::now_secs;
 use crate::auth::service::ACCESS_TOKEN_VAR;
 use crate::auth::session::{EnvSession, EnvTokenStatus};
-use crate::auth::sso::human;
+use crate::auth::sso::groups::{Captured, GroupClaims};
+use crate::auth::sso::{SsoUser, human};
 use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
 
-/// The SSO part of `auth status`, as JSON and as text lines.
-fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
+/// The SSO part of `auth status`, as JSON and as text lines, and the signed-in user.
+fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
     let st = crate::auth::sso::status(&ctx.settings);
     let json = serde_json::to_value(&st).unwrap_or(Value::Null);
     let storage = match &st.location {
@@ -35,6 +36,7 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
             human(left)
         ));
         lines.push(format!("  storage: {storage}"));
+        lines.extend(groups_text(&st.groups));
     } else if !st.configured {
         lines.push("SSO: not configured (set OAUTH_SSO_ISSUER and OAUTH_SSO_CLIENT_ID in ~/.config/lmi/.env)".to_owned());
     } else if let Some(e) = &st.error {
@@ -44,7 +46,63 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>) {
         lines.push("SSO: not signed in (run: lmi login sso)".to_owned());
         lines.push(format!("  storage: {storage}"));
     }
-    (json, lines)
+    (json, lines, st.user)
+}
+
+/// The kept group claims, one line each, the longest lists cut.
+fn groups_text(groups: &GroupClaims) -> Vec<String> {
+    const SHOWN: usize = 20;
+    groups
+        .iter()
+        .map(|(claim, captured)| match captured {
+            Captured::Groups(held) if held.is_empty() => format!("  groups (`{claim}`): none"),
+            Captured::Groups(held) => {
+                let more = held.len().saturating_sub(SHOWN);
+                let mut text = held
+                    .iter()
+                    .take(SHOWN)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if more > 0 {
+                    text.push_str(&format!(" and {more} more"));
+                }
+                format!("  groups (`{claim}`): {text}")
+            }
+            Captured::Unusable { unusable } => {
+                format!("  groups (`{claim}`): cannot be read as groups: {unusable}")
+            }
+        })
+        .collect()
+}
+
+/// An environment's policy and the signed-in user's standing under it.
+fn policy_of(ctx: &Ctx, env: &str, user: Option<&SsoUser>) -> (Value, String) {
+    let settings = &ctx.settings;
+    // Quietly: the env's session, opened beside it, already warns about the file's keys.
+    let policy = settings
+        .env_config_quietly(env)
+        .and_then(|config| settings.policy(Some(&config)));
+    match policy {
+        Err(e) => (
+            json!({ "error": e.to_string() }),
+            format!("cannot be read: {e}"),
+        ),
+        Ok(policy) => {
+            let verdict = crate::policy::decide(&policy, user);
+            let mut json = policy.to_json();
+            json["admitted"] = json!(verdict.is_ok());
+            json["refusal"] = json!(verdict.as_ref().err().map(ToString::to_string));
+            let text = match (&verdict, policy.needs_sso()) {
+                (_, false) => policy.describe(),
+                (Ok(()), true) => format!("{} — you may use it", policy.describe()),
+                (Err(refusal), true) => {
+                    format!("{} — refused: {}", policy.describe(), refusal.short())
+                }
+            };
+            (json, text)
+        }
+    }
 }
 
 /// Where the audit trail of credential use goes (`LMI_AUDIT_LOG`), as JSON and as a line.
@@ -76,7 +134,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let default = settings.default_env();
     let active = settings.active_env();
     let now = now_secs();
-    let (sso_json, sso_lines) = sso_status(ctx);
+    let (sso_json, sso_lines, user) = sso_status(ctx);
     let (audit_json, audit_line) = audit_status(ctx);
     let rows: Vec<(String, EnvSession, EnvTokenStatus)> = names
         .into_iter()
@@ -94,6 +152,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
                 .map(|(name, session, st)| {
                     let mut env = env_json(name, st, default, active, now);
                     env["services"] = services_json(session, now);
+                    env["policy"] = policy_of(ctx, name, user.as_ref()).0;
                     env
                 })
                 .collect();
@@ -157,6 +216,10 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
                 for line in services_text(session, now) {
                     output::line(format_args!("    {line}"));
                 }
+                output::line(format_args!(
+                    "    policy: {}",
+                    policy_of(ctx, name, user.as_ref()).1
+                ));
             }
         }
     }

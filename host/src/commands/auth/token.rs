@@ -12,6 +12,13 @@ use crate::output;
 /// (`by: lmi`); one that cannot be recorded is not printed.
 pub fn run(ctx: &Ctx, service: Option<&str>) -> Result<ExitCode, CliError> {
     let env = ctx.settings.require_env()?;
+    // A token leaving lmi obeys the environment's policy as a plugin command does.
+    crate::policy::admit(&crate::policy::Request {
+        settings: &ctx.settings,
+        action: crate::policy::Action::ServiceToken,
+        yes: ctx.yes,
+        quiet: ctx.quiet,
+    })?;
     let mut trail = audit::Trail::new();
     trail.ready(&ctx.settings)?;
     let session = EnvSession::open(&ctx.settings, env);

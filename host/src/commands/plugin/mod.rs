@@ -81,7 +81,10 @@ pub enum PluginCommand {
 impl PluginCommand {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         match self {
-            PluginCommand::Install { dir, link, yes } => install::run(ctx, &dir, link, yes),
+            // `lmi --yes plugin install DIR` answers as `lmi plugin install DIR --yes` does.
+            PluginCommand::Install { dir, link, yes } => {
+                install::run(ctx, &dir, link, yes || ctx.yes)
+            }
             PluginCommand::List => list::run(ctx),
             PluginCommand::Info { name } => info::run(ctx, &name),
             PluginCommand::Config { name } => config::run(ctx, &name),

@@ -336,6 +336,15 @@ impl Idp {
         );
     }
 
+    /// Gives `login` this `groups` claim in every token issued from now on (a refresh
+    /// included): any JSON value, `null` to leave the claim out.
+    pub fn set_groups(&self, login: &str, groups: serde_json::Value) {
+        self.admin_post(
+            "/__test/groups",
+            &serde_json::json!({ "login": login, "groups": groups }),
+        );
+    }
+
     /// Denies a pending device-flow `user_code` (the app's poll then gets `access_denied`).
     pub fn deny_device(&self, user_code: &str) {
         self.admin_post(

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::answers::Tokens;
 use super::config::{self, SsoConfig};
 use super::discovery::Endpoints;
+use super::groups;
 use super::id_token::{self, Expect, KeySource};
 use super::refresh::RefreshLock;
 use super::safe_url::SafeUrl;
@@ -191,6 +192,7 @@ fn finish(
         Session::new_record(ep.issuer.clone(), flow.cfg.client_id.clone(), claims.sub);
     session.email = claims.email;
     session.name = claims.name;
+    session.groups = groups::capture(&claims.verified, &flow.settings.group_claims_to_capture());
     session.revocation_endpoint = ep.revocation.as_ref().map(|u| u.to_string());
     let lifetime_secs = tokens.lifetime_secs();
     session.access_token = Some(tokens.access_token);
