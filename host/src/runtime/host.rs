@@ -335,7 +335,7 @@ mod tests {
             || AuthError::Token(ServiceTokenError::Unavailable("x".into())),
             || AuthError::Http {
                 context: "x".into(),
-                cause: HttpFailure::Timeout(3),
+                cause: HttpFailure::Timeout(3, "LMI_HTTP_TIMEOUT_SECS"),
             },
             || AuthError::InvalidRequest("x".into()),
         ];
