@@ -66,6 +66,20 @@ else
   signed_in=
 fi
 
+# Environment policy: `prod` requires an SSO session for every command (LMI_REQUIRE_SSO) and is
+# protected (a banner names it and the user). The same command runs there once signed in;
+# signed out, lmi refuses it before the plugin loads. Each refusal lands in the audit trail.
+cp "$XDG_CONFIG_HOME/lmi/env/demo.env" "$XDG_CONFIG_HOME/lmi/env/prod.env"
+printf 'LMI_REQUIRE_SSO=true\nLMI_PROTECTED=true\n' >> "$XDG_CONFIG_HOME/lmi/env/prod.env"
+run env list
+if [ -n "$signed_in" ]; then
+  run -e prod whoami
+  run logout sso
+fi
+run -e prod hello && exit 1 || echo "(refused with exit $?)"
+echo; echo "\$ tail -n 1 ~/.local/share/lmi/audit.jsonl"
+tail -n 1 "$XDG_DATA_HOME/lmi/audit.jsonl"
+
 # Outbound HTTP without credentials (allowed_hosts, contract 0.2). The demo stays offline: a
 # local status page (python3's http.server on loopback) stands in for the public one, and a
 # copy of the status-page plugin is granted exactly that origin.
