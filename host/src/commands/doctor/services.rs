@@ -22,15 +22,9 @@ pub fn grant_checks(
     session: &EnvSession,
     name: &str,
 ) -> Vec<DoctorCheck> {
-    let http = match doctor_http(settings) {
+    let http = match http_for(settings, name) {
         Ok(http) => http,
-        Err(e) => {
-            return vec![DoctorCheck::fail(
-                name,
-                e.to_string(),
-                "fix the value it names",
-            )];
-        }
+        Err(failed) => return vec![failed],
     };
     let mut tried: Vec<&Arc<TokenSource>> = Vec::new();
     // Token endpoints that gave no answer: each later trial there would wait out the same
@@ -144,15 +138,9 @@ pub fn probe_checks(
     session: &EnvSession,
     name: &str,
 ) -> Vec<DoctorCheck> {
-    let http = match doctor_http(settings) {
+    let http = match http_for(settings, name) {
         Ok(http) => http,
-        Err(e) => {
-            return vec![DoctorCheck::fail(
-                name,
-                e.to_string(),
-                "fix the value it names",
-            )];
-        }
+        Err(failed) => return vec![failed],
     };
     let mut checks = Vec::new();
     // Origins that gave no answer: a second probe there would wait out the same deadline.
@@ -209,4 +197,10 @@ fn tls_fix(key: &str, from: &str) -> String {
         "if {key} (in {from}) is right, have the server's certificate renewed or trust the CA that signed it: the OS trust store, or {}=PATH",
         crate::tls::CA_BUNDLE_KEY
     )
+}
+
+/// Doctor's client, or the failing check that says why there is none.
+fn http_for(settings: &Settings, name: &str) -> Result<crate::auth::http::Http, DoctorCheck> {
+    doctor_http(settings)
+        .map_err(|e| DoctorCheck::fail(name, e.to_string(), "fix the value it names"))
 }
