@@ -24,7 +24,7 @@ use crate::auth::AuthError;
 use crate::auth::sso::groups::Captured;
 use crate::auth::sso::{self, SsoUser};
 use crate::exit::{Exit, ExitStatus};
-use crate::settings::{ConfigError, Policy, Settings, keys};
+use crate::settings::{ConfigError, Policy, Settings, Source, keys};
 
 pub use confirm::command_line;
 
@@ -286,6 +286,7 @@ fn check(request: &Request<'_>) -> Result<Admission, GateError> {
 fn signed_in_user(settings: &Settings, policy: &Policy) -> Result<SsoUser, GateError> {
     let target = target(policy);
     let from = requirement(policy);
+    identity_provider_from_files(settings, policy)?;
     if sso::config::SsoConfig::load_optional(settings)?.is_none() {
         return Err(Refusal::SsoNotConfigured {
             target,
@@ -382,6 +383,36 @@ fn requirement(policy: &Policy) -> String {
         (None, Some(rule)) => format!("{} in {}", keys::SSO_ALLOWED_GROUPS, rule.source),
         (None, None) => String::new(),
     }
+}
+
+/// A policy a file sets trusts the identity provider the global file names: the process
+/// environment may not choose another (whose tokens, and groups, its owner would control).
+/// A differing `OAUTH_SSO_*` value there is a configuration error naming the key.
+fn identity_provider_from_files(settings: &Settings, policy: &Policy) -> Result<(), ConfigError> {
+    let from_a_file = |source: &Source| !matches!(source, Source::Process);
+    let file_policy = policy.require_sso.as_ref().is_some_and(from_a_file)
+        || policy
+            .groups
+            .as_ref()
+            .is_some_and(|g| from_a_file(&g.source));
+    if !file_policy {
+        return Ok(());
+    }
+    for key in keys::SSO_KEYS {
+        let process = settings.process_value(key).filter(|v| !v.is_empty());
+        if process.is_some() && process != settings.global_file().get(key) {
+            return Err(ConfigError::InvalidValue {
+                key: (*key).to_owned(),
+                source_name: Source::Process.to_string(),
+                reason: format!(
+                    "{} sets the environment's policy, which trusts the identity provider named in {}: unset {key} in the process environment",
+                    requirement(policy),
+                    settings.paths().global_env_file().display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// "environment `prod`", or what a command run with no environment is under.

@@ -47,6 +47,17 @@ pub const SSO_TOKEN_URL: &str = "OAUTH_SSO_TOKEN_URL";
 pub const SSO_JWKS_URL: &str = "OAUTH_SSO_JWKS_URL";
 pub const SSO_REVOCATION_URL: &str = "OAUTH_SSO_REVOCATION_URL";
 pub const SSO_DEVICE_AUTHORIZATION_URL: &str = "OAUTH_SSO_DEVICE_AUTHORIZATION_URL";
+/// The keys that name the SSO identity provider and how lmi talks to it.
+pub const SSO_KEYS: &[&str] = &[
+    SSO_ISSUER,
+    SSO_CLIENT_ID,
+    SSO_SCOPES,
+    SSO_AUTHORIZATION_URL,
+    SSO_TOKEN_URL,
+    SSO_JWKS_URL,
+    SSO_REVOCATION_URL,
+    SSO_DEVICE_AUTHORIZATION_URL,
+];
 
 // ---- per environment: the service and its grant ------------------------------------------------
 /// The environment's default service.

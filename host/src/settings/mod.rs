@@ -147,6 +147,11 @@ impl Settings {
             .ok_or_else(|| ConfigError::NoEnvironment(self.paths.global_env_file()))
     }
 
+    /// A key's value in the process environment alone.
+    pub fn process_value(&self, key: &str) -> Option<&str> {
+        self.process.get(key).map(String::as_str)
+    }
+
     /// A global key: process environment, then the global `.env`.
     pub fn global(&self, key: &str) -> Option<&str> {
         self.process

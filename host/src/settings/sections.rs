@@ -183,8 +183,25 @@ impl Settings {
     /// `LMI_AUDIT_LOG`: `off` (or `0`, `false`), an absolute path, or unset for lmi's own
     /// file. A relative path is refused: it would name another file in every directory lmi
     /// is run from.
+    ///
+    /// The global file's value, when it sets one, holds: a company's trail is not turned off
+    /// or moved from the process environment (the layer set without anyone reading it).
     pub fn audit_target(&self) -> Result<AuditTarget, ConfigError> {
-        match self.global(keys::AUDIT_LOG).map(str::trim) {
+        let file_value = self
+            .global_file()
+            .get(keys::AUDIT_LOG)
+            .filter(|v| !v.is_empty());
+        if let (Some(file), Some(process)) = (file_value, self.process_value(keys::AUDIT_LOG))
+            && file.trim() != process.trim()
+        {
+            tracing::warn!(
+                "{} in the process environment is ignored: {} sets the audit trail",
+                keys::AUDIT_LOG,
+                self.paths().global_env_file().display()
+            );
+        }
+        let value = file_value.or_else(|| self.global(keys::AUDIT_LOG));
+        match value.map(str::trim) {
             None => Ok(AuditTarget::Default(self.paths().audit_file())),
             Some("off" | "0" | "false") => Ok(AuditTarget::Off),
             Some(p) if std::path::Path::new(p).is_absolute() => {

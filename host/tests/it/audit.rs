@@ -501,3 +501,22 @@ fn a_policy_refusal_is_recorded() {
     assert_eq!(lines[1]["command"], "auth token");
     assert_eq!(lines[1]["reason"], "sso-required");
 }
+
+/// The global file's `LMI_AUDIT_LOG` holds against the process environment: `off` there does
+/// not turn a company's trail off (review finding).
+#[test]
+fn the_process_environment_cannot_turn_off_a_trail_the_global_file_sets() {
+    let srv = server();
+    let mut home = home_for(&srv);
+    let trail = home.path().join("company-audit.jsonl");
+    let global = std::fs::read_to_string(home.config().join(".env")).unwrap_or_default();
+    home.global_env(&format!("{global}LMI_AUDIT_LOG={}\n", trail.display()));
+    home.env("LMI_AUDIT_LOG", "off")
+        .env("LMI_ACCESS_TOKEN", "company-token-3f");
+    home.run(["auth", "token"])
+        .success()
+        .stderr_has("LMI_AUDIT_LOG in the process environment is ignored");
+    let lines = lines(&trail);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["command"], "auth token");
+}

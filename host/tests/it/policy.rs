@@ -653,3 +653,27 @@ fn env_list_and_auth_status_show_each_environments_policy() {
     assert_eq!(env("dev")["admitted"], true);
     assert_eq!(v["sso"]["groups"], json!({ "groups": ["lmi-users"] }));
 }
+
+/// A policy a file sets trusts the identity provider the global file names: pointing
+/// `OAUTH_SSO_ISSUER` (or the client id) elsewhere from the process environment, where the
+/// user's own provider could issue any groups, is refused naming the key (review finding).
+#[test]
+fn the_process_environment_cannot_choose_the_identity_provider_of_a_file_policy() {
+    let mut home = Home::new();
+    home.install(&crate::support::plugin_dir("plugins/hello"));
+    home.global_env(
+        "default_environment=prod\nOAUTH_SSO_ISSUER=https://idp.example.invalid\nOAUTH_SSO_CLIENT_ID=lmi-cli\n",
+    );
+    home.env_file("prod", "LMI_SSO_ALLOWED_GROUPS=ops\n");
+    home.env("LMI_SSO_STORAGE", "file");
+    // Without an override: refused for want of a session (exit 4).
+    home.run(["hello"]).code(4);
+    home.env("OAUTH_SSO_ISSUER", "https://mine.example.invalid");
+    home.run(["hello"])
+        .code(2)
+        .stderr_has("OAUTH_SSO_ISSUER")
+        .stderr_has("unset OAUTH_SSO_ISSUER in the process environment");
+    home.run(["auth", "token"])
+        .code(2)
+        .stderr_has("OAUTH_SSO_ISSUER");
+}
