@@ -127,7 +127,7 @@ pub const TERM: &str = "TERM";
 /// A plugin's own settings: `LMI_PLUGIN_<PLUGIN>__<KEY>` (see `plugins::config`).
 pub const PLUGIN_CONFIG_PREFIX: &str = "LMI_PLUGIN_";
 
-/// Every key of a fixed name, for telling a misspelt key from an unknown one.
+/// Every key of a fixed name but [`SSO_KEYS`], for telling a misspelt key from an unknown one.
 const FIXED: &[&str] = &[
     ENV,
     DEFAULT_ENVIRONMENT,
@@ -146,14 +146,6 @@ const FIXED: &[&str] = &[
     SDK_PATH,
     SDK_GIT,
     SDK_REGISTRY,
-    SSO_ISSUER,
-    SSO_CLIENT_ID,
-    SSO_SCOPES,
-    SSO_AUTHORIZATION_URL,
-    SSO_TOKEN_URL,
-    SSO_JWKS_URL,
-    SSO_REVOCATION_URL,
-    SSO_DEVICE_AUTHORIZATION_URL,
     SERVICE_URL,
     TOKEN_URL,
     GRANT_TYPE,
@@ -176,7 +168,8 @@ const FIXED: &[&str] = &[
     TERM,
 ];
 
-/// Whether lmi reads `key`: one of [`FIXED`], a named service's key, or a plugin setting.
+/// Whether lmi reads `key`: one of [`FIXED`] or [`SSO_KEYS`], a named service's key, or a
+/// plugin setting.
 pub fn is_known(key: &str) -> bool {
     let service_key = key.strip_prefix(SERVICE_PREFIX).is_some_and(|rest| {
         [
@@ -187,7 +180,10 @@ pub fn is_known(key: &str) -> bool {
         .iter()
         .any(|suffix| rest.len() > suffix.len() && rest.ends_with(suffix))
     });
-    FIXED.contains(&key) || service_key || key.starts_with(PLUGIN_CONFIG_PREFIX)
+    FIXED.contains(&key)
+        || SSO_KEYS.contains(&key)
+        || service_key
+        || key.starts_with(PLUGIN_CONFIG_PREFIX)
 }
 
 /// The known key `key` is probably a misspelling of, if one is close enough.
@@ -195,6 +191,7 @@ pub fn closest(key: &str) -> Option<&'static str> {
     let upper = key.to_ascii_uppercase();
     FIXED
         .iter()
+        .chain(SSO_KEYS)
         .map(|k| (*k, strsim::jaro_winkler(&upper, &k.to_ascii_uppercase())))
         .filter(|(_, score)| *score >= 0.9)
         .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -211,6 +208,8 @@ mod tests {
     #[test]
     fn a_misspelt_key_is_told_from_an_unknown_one() {
         assert!(is_known("OAUTH_CLIENT_SECRET"));
+        assert!(is_known("OAUTH_SSO_ISSUER"));
+        assert_eq!(closest("OAUTH_SSO_ISUER"), Some(SSO_ISSUER));
         assert!(is_known("OAUTH_SERVICE_BILLING_SCOPE"));
         assert!(is_known("LMI_PLUGIN_DEPLOY__REGION"));
         assert!(!is_known("OAUTH_CLIENT_SCRET"));

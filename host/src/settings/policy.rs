@@ -1,6 +1,6 @@
 //! An environment's policy: who may use it (`LMI_REQUIRE_SSO`, `LMI_SSO_ALLOWED_GROUPS` with
 //! `LMI_SSO_GROUPS_CLAIM`) and how carefully (`LMI_PROTECTED`, `LMI_CONFIRM`), read in this
-//! one place. The gate that enforces it is `crate::policy`.
+//! one place. The gate that enforces it lives above settings, in the `policy` module.
 //!
 //! Layers. A company's policy lives in the files it hands out: the env file, else the global
 //! file (which so sets it for every environment, and for a command run with none). The
