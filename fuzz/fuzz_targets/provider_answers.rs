@@ -21,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(secs <= lifetime::MAX_TOKEN_LIFETIME_SECS, "{secs}");
         let now = lmi::auth::lifetime::now_secs();
         assert!(lifetime::expiry_after(now, secs) >= now);
+        if let Some(end) = tokens.session_end(now) {
+            assert!(end <= now + lifetime::MAX_SESSION_LIFETIME_SECS, "{end}");
+        }
     }
 
     match answers::parse_device_authorization(data) {

@@ -35,6 +35,10 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
             "SSO: signed in as {who} (access token expires in {})",
             human(left)
         ));
+        lines.push(format!(
+            "  {}",
+            session_text(st.session_ends_at, now_secs())
+        ));
         lines.push(format!("  storage: {storage}"));
         lines.extend(groups_text(&st.groups));
     } else if !st.configured {
@@ -47,6 +51,20 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
         lines.push(format!("  storage: {storage}"));
     }
     (json, lines, st.user)
+}
+
+/// How long the SSO session lasts, as the provider last said (not the access token, which
+/// lmi renews within the session).
+fn session_text(ends_at: Option<u64>, now: u64) -> String {
+    use crate::auth::when;
+    match ends_at {
+        None => "session: lasts until the identity provider ends it (it stated no end)".to_owned(),
+        Some(end) if end > now => format!("session valid until {}", when::moment(end, now)),
+        Some(end) => format!(
+            "session ended at {}: run: lmi login sso",
+            when::moment(end, now)
+        ),
+    }
 }
 
 /// The kept group claims, one line each, the longest lists cut.
