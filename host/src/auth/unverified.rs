@@ -48,15 +48,17 @@ pub fn claims(token: &str) -> Option<Claims> {
 }
 
 /// Three base64url parts (the signature may be empty), within the size bound: checked before
-/// anything is decoded, so a token of megabytes costs one scan.
+/// anything is decoded; a token over the bound is not even scanned.
 fn looks_like_a_jwt(token: &str) -> bool {
     let base64url = |part: &str| {
         part.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
+    if token.len() > MAX_JWT_BYTES {
+        return false;
+    }
     let parts: Vec<&str> = token.splitn(4, '.').collect();
-    token.len() <= MAX_JWT_BYTES
-        && parts.len() == 3
+    parts.len() == 3
         && !parts[0].is_empty()
         && !parts[1].is_empty()
         && parts.iter().all(|p| base64url(p))

@@ -146,6 +146,13 @@ fn a_jwt_expiring_within_the_hour_is_used_and_warned_about_once() {
     assert_eq!(seen.len(), 1, "{seen:#?}");
     assert_eq!(seen[0].bearer(), Some(soon.as_str()));
     assert_eq!(srv.count("/token"), 0);
+    // The trail records both uses; the token's unverified subject is not its to name.
+    let trail = std::fs::read_to_string(home.data().join("audit.jsonl")).unwrap();
+    assert!(trail.contains("\"use\":\"service-request\""), "{trail}");
+    assert!(
+        !trail.contains("ci-bot") && !trail.contains(&soon),
+        "{trail}"
+    );
 }
 
 /// Tokens lmi cannot read an expiry from are used as before, without a word: an opaque
