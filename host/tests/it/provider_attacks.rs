@@ -811,7 +811,7 @@ fn assert_near(got: u64, want: u64) {
     );
 }
 
-const UNSTATED: &str = "session: lasts until the identity provider ends it (it stated no end)";
+const UNSTATED: &str = "session lasts until the identity provider ends it (it stated no end)";
 
 #[test]
 fn the_session_end_is_refresh_expires_in_read_without_the_keychain_and_moved_by_a_refresh() {
@@ -838,6 +838,11 @@ fn the_session_end_is_refresh_expires_in_read_without_the_keychain_and_moved_by_
     );
     let v: Value = serde_json::from_str(&status_without_keychain(&home, true).stdout).unwrap();
     assert_eq!(v["sso"]["session_ends_at"], end);
+    // `lmi login sso` on a valid session says the same.
+    home.run(["login", "sso", "--device", "--no-browser"])
+        .success()
+        .stdout_has("Already signed in as ")
+        .stdout_has(" and the session is valid until ");
 
     // A refresh whose answer states a new lifetime moves the end.
     idp.script(|s| s.refresh_expires_in = Some("7200".into()));

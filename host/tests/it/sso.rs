@@ -944,7 +944,7 @@ fn auth_status_shows_the_session_and_auth_refresh_renews_it() {
     // oidc-provider states no session end: no `refresh_expires_in`, and its refresh tokens
     // are opaque (not JWTs), so there is no `exp` to read either.
     assert_eq!(sso["session_ends_at"], serde_json::Value::Null, "{json:#?}");
-    let session_line = "session: lasts until the identity provider ends it (it stated no end)";
+    let session_line = "session lasts until the identity provider ends it (it stated no end)";
     home.run(["auth", "status"])
         .success()
         .stdout_has("SSO: signed in as erin@example.test")

@@ -58,7 +58,7 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
 fn session_text(ends_at: Option<u64>, now: u64) -> String {
     use crate::auth::when;
     match ends_at {
-        None => "session: lasts until the identity provider ends it (it stated no end)".to_owned(),
+        None => "session lasts until the identity provider ends it (it stated no end)".to_owned(),
         Some(end) if end > now => format!("session valid until {}", when::moment(end, now)),
         Some(end) => format!(
             "session ended at {}: run: lmi login sso",
