@@ -1,6 +1,7 @@
 //! An identity provider's token and device-authorization answers are hostile until parsed:
 //! any bytes must parse (bounded, every URL one lmi may show and open, every text terminal-safe)
-//! or be refused with a message — never a panic, an overflow or an unbounded number.
+//! or be refused with a message — never a panic, an overflow or an unbounded number. The same
+//! bytes as a JWT read without verification (a refresh token's `exp`, `LMI_ACCESS_TOKEN`).
 #![no_main]
 
 use std::time::Duration;
@@ -21,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(secs <= lifetime::MAX_TOKEN_LIFETIME_SECS, "{secs}");
         let now = lmi::auth::lifetime::now_secs();
         assert!(lifetime::expiry_after(now, secs) >= now);
+        if let Some(end) = tokens.session_end(now) {
+            assert!(end <= now + lifetime::MAX_SESSION_LIFETIME_SECS, "{end}");
+        }
     }
 
     match answers::parse_device_authorization(data) {
@@ -44,6 +48,19 @@ fuzz_target!(|data: &[u8]| {
             assert!(auth.interval <= Duration::from_secs(lifetime::MAX_POLL_SECS));
         }
         Err(why) => assert!(terminal_safe(&why), "{why:?}"),
+    }
+
+    // A refresh token (or a handed access token) read as a JWT without verification: a
+    // plausible date or nothing, and text that is one bounded terminal-safe line.
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(claims) = lmi::auth::unverified::claims(text.trim())
+    {
+        assert!(claims.exp.is_none_or(|e| e <= lmi::auth::when::LAST_SECOND));
+        for t in claims.sub.iter().chain(&claims.iss) {
+            assert!(!t.is_empty() && terminal_safe(t), "{t:?}");
+            assert!(t.chars().count() <= lmi::auth::unverified::MAX_TEXT_CHARS + 1);
+        }
+        let _ = lmi::auth::when::utc(claims.exp.unwrap_or(u64::MAX));
     }
 
     if let Some(e) = answers::parse_error(data) {

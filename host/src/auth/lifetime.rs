@@ -37,6 +37,18 @@ pub const MIN_POLL_SECS: u64 = 1;
 pub const MAX_POLL_SECS: u64 = 60;
 pub const DEFAULT_POLL_SECS: u64 = 5;
 
+/// Longest SSO session lmi states to the user: ten years. A provider's session end further
+/// away than this (`refresh_expires_in` of `u64::MAX`, a refresh token's `exp` in the year
+/// 9999) is no end a person can plan by, so it counts as unstated rather than clamped to a
+/// date the provider never said: lmi needs no number to keep a session, only to show one.
+pub const MAX_SESSION_LIFETIME_SECS: u64 = 10 * 366 * 24 * 3600;
+
+/// A session's stated lifetime (`refresh_expires_in`), if it is one to show: 0 (Keycloak's
+/// "no limit" for offline tokens) and anything over ten years count as unstated.
+pub fn session_lifetime_secs(stated: Option<u64>) -> Option<u64> {
+    stated.filter(|s| (1..=MAX_SESSION_LIFETIME_SECS).contains(s))
+}
+
 /// An access token's lifetime in seconds: `expires_in` if stated, clamped to one year.
 pub fn token_lifetime_secs(expires_in: Option<u64>) -> u64 {
     expires_in
@@ -79,5 +91,9 @@ mod tests {
         assert_eq!(poll_interval(Some(u64::MAX)).as_secs(), MAX_POLL_SECS);
         assert_eq!(poll_interval(Some(0)).as_secs(), MIN_POLL_SECS);
         assert_eq!(expiry_after(u64::MAX - 1, 10), u64::MAX);
+        assert_eq!(session_lifetime_secs(Some(1800)), Some(1800));
+        assert_eq!(session_lifetime_secs(Some(0)), None);
+        assert_eq!(session_lifetime_secs(Some(u64::MAX)), None);
+        assert_eq!(session_lifetime_secs(None), None);
     }
 }

@@ -1,9 +1,11 @@
 //! Credentials: one environment's service side built once per process (`session`: its
 //! configuration, services and HTTP client), the token of each grant configuration
 //! (`tokens`), the grant and token endpoint (`service`, `cache`), authenticated requests to the environment's service (`request`),
-//! and the user's SSO session (`sso`).
+//! the token handed in `LMI_ACCESS_TOKEN` (`handed`, its claims read unverified by
+//! `unverified`), and the user's SSO session (`sso`).
 
 pub mod cache;
+pub mod handed;
 pub mod http;
 pub mod lifetime;
 pub mod request;
@@ -11,6 +13,8 @@ pub mod service;
 pub mod session;
 pub mod sso;
 pub mod tokens;
+pub mod unverified;
+pub mod when;
 
 use crate::exit::{Exit, ExitStatus};
 use crate::settings::ConfigError;
@@ -62,6 +66,10 @@ pub enum ServiceTokenError {
     /// renew.
     #[error("{0}")]
     OverrideRejected(String),
+    /// The token handed over in `LMI_ACCESS_TOKEN` says it has expired (its unverified
+    /// `exp`): lmi did not send it.
+    #[error("{0}")]
+    OverrideExpired(String),
     /// The token endpoint failed on its side (5xx) or answered something unusable.
     #[error("{0}")]
     Unavailable(String),
@@ -80,6 +88,9 @@ impl AuthError {
             AuthError::Token(ServiceTokenError::OverrideRejected(_)) => Some(
                 "LMI_ACCESS_TOKEN holds a token the service does not accept: provide a valid one, or unset it to use the environment's grant",
             ),
+            AuthError::Token(ServiceTokenError::OverrideExpired(_)) => Some(
+                "get a new token into LMI_ACCESS_TOKEN, or unset LMI_ACCESS_TOKEN to use the environment's own grant",
+            ),
             AuthError::Store(SessionStoreError::Unavailable(_)) => {
                 Some("`lmi doctor --offline` checks whether the keychain answers")
             }
@@ -97,7 +108,8 @@ impl ExitStatus for AuthError {
             | AuthError::Token(
                 ServiceTokenError::Refused(_)
                 | ServiceTokenError::Rejected(_)
-                | ServiceTokenError::OverrideRejected(_),
+                | ServiceTokenError::OverrideRejected(_)
+                | ServiceTokenError::OverrideExpired(_),
             ) => Exit::Auth,
             AuthError::Store(_)
             | AuthError::Http { .. }

@@ -171,16 +171,10 @@ fn parse_scopes(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// The token handed over in `LMI_ACCESS_TOKEN`, if it applies to `env` (the active one).
-pub fn override_token(settings: &Settings, env: &str) -> Option<AccessToken> {
-    if settings.active_env() != Some(env) {
-        return None;
-    }
-    settings
-        .process_var(ACCESS_TOKEN_VAR)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| AccessToken::new(v.to_owned()))
+/// The token handed over in `LMI_ACCESS_TOKEN`, if it applies to `env` (the active one),
+/// with what its unverified claims say of its expiry (`super::handed`).
+pub fn override_token(settings: &Settings, env: &str) -> Option<super::handed::HandedToken> {
+    super::handed::for_env(settings, env)
 }
 
 /// One request to the token endpoint.

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::cache::{AccessToken, CacheState, CachedToken, TokenCache};
+use super::handed::{self, HandedToken};
 use super::http::Http;
 use super::lifetime::now_secs;
 use super::service::{self, ACCESS_TOKEN_VAR, GrantConfig};
@@ -27,7 +28,7 @@ pub struct TokenSource {
     label: String,
     settings: Settings,
     grant: Result<GrantConfig, ConfigError>,
-    override_token: Option<AccessToken>,
+    override_token: Option<HandedToken>,
     cache: TokenCache,
     /// The token last read or fetched, used while fresh without reading the cache file again.
     held: Mutex<Option<CachedToken>>,
@@ -58,6 +59,8 @@ pub struct EnvTokenStatus {
     pub cache: CacheState,
     /// `LMI_ACCESS_TOKEN` replaces the grant for this (the active) environment.
     pub overridden: bool,
+    /// What the handed token claims (subject, issuer, expiry), when it is overridden.
+    pub handed: Option<handed::Facts>,
     /// The cached token was issued for a different configuration.
     pub stale_config: bool,
 }
@@ -69,7 +72,7 @@ impl TokenSource {
         label: String,
         settings: &Settings,
         grant: Result<GrantConfig, ConfigError>,
-        override_token: Option<AccessToken>,
+        override_token: Option<HandedToken>,
         cache_key: &str,
     ) -> Self {
         Self {
@@ -101,7 +104,7 @@ impl TokenSource {
         let label = &self.label;
         if let Some(t) = &self.override_token {
             tracing::debug!("{label}: using the token from {ACCESS_TOKEN_VAR}");
-            return Ok(t.clone());
+            return t.usable(now_secs()).cloned();
         }
         if let Some(t) = self.held_fresh() {
             return Ok(t);
@@ -121,9 +124,13 @@ impl TokenSource {
     }
 
     /// The token if it is at hand, with no file or network to touch: the override, or the
-    /// one this source holds while fresh.
+    /// one this source holds while fresh. An expired override is not at hand: [`Self::token`]
+    /// says why.
     pub(super) fn token_at_hand(&self) -> Option<AccessToken> {
-        self.override_token.clone().or_else(|| self.held_fresh())
+        match &self.override_token {
+            Some(t) => t.usable(now_secs()).ok().cloned(),
+            None => self.held_fresh(),
+        }
     }
 
     /// The held token, if still fresh.
@@ -211,6 +218,7 @@ impl TokenSource {
             grant: self.grant.clone(),
             cache,
             overridden: self.override_token.is_some(),
+            handed: self.override_token.as_ref().map(|t| t.facts().clone()),
             stale_config,
         }
     }

@@ -44,7 +44,19 @@ fn user_json(user: &SsoUser) -> serde_json::Value {
         "email": user.email,
         "name": user.name,
         "expires_at": user.expires_at,
+        "session_ends_at": user.session_ends_at,
     })
+}
+
+/// How long the session lasts, as the provider said (`auth status` shows the same).
+fn session_sentence(user: &SsoUser) -> String {
+    match user.session_ends_at {
+        Some(end) => format!(
+            "the session is valid until {}",
+            crate::auth::when::moment(end, now_secs())
+        ),
+        None => "the session lasts until the identity provider ends it".to_owned(),
+    }
 }
 
 fn who(user: &SsoUser) -> String {
@@ -71,9 +83,10 @@ impl LoginCommand {
             })),
             (LoginOutcome::AlreadySignedIn(user), OutputFormat::Text) => {
                 output::line(format_args!(
-                    "Already signed in as {}; the session is valid for {}. Use --force to sign in again.",
+                    "Already signed in as {}; the access token is valid for {} and {}. Use --force to sign in again.",
                     who(user),
-                    left(user)
+                    left(user),
+                    session_sentence(user)
                 ))
             }
             (
@@ -96,7 +109,10 @@ impl LoginCommand {
                 OutputFormat::Text,
             ) => {
                 output::line(format_args!("Signed in as {}.", who(user)));
-                output::note(format_args!("The session is stored in {location}."));
+                output::note(format_args!(
+                    "The session is stored in {location}; {}.",
+                    session_sentence(user)
+                ));
                 if !refreshable {
                     output::warn(format_args!(
                         "the identity provider issued no refresh token (offline_access was not granted): sign in again when the session expires in {}",

@@ -38,6 +38,17 @@ pub fn run(
     if let Some(missing) = crate::plugins::config::missing_required(&ctx.settings, &config) {
         return Err(CliError::usage(missing));
     }
+    // A token handed in `LMI_ACCESS_TOKEN` whose own `exp` says it has expired would only be
+    // refused at the plugin's first use: a plugin that may use it is refused before anything
+    // of it is loaded (exit 4), and one ending soon is warned about once (`auth::handed`).
+    if (granted.service_token || granted.service_requests)
+        && ctx
+            .settings
+            .active_env()
+            .is_some_and(|env| granted.allows_env(env))
+    {
+        crate::auth::handed::admit(&ctx.settings)?;
+    }
 
     // Directories (`files`, `data`) from the same checked permissions: the one gate.
     // A working directory that holds lmi's own files is withheld, with a warning.

@@ -449,6 +449,7 @@ mod tests {
             } else {
                 groups::capture(&serde_json::json!({ "groups": groups }), &["groups".into()])
             },
+            session_ends_at: None,
         }
     }
 

@@ -298,7 +298,8 @@ pub fn host_error(e: AuthError) -> HostError {
         | AuthError::Token(
             ServiceTokenError::Refused(_)
             | ServiceTokenError::Rejected(_)
-            | ServiceTokenError::OverrideRejected(_),
+            | ServiceTokenError::OverrideRejected(_)
+            | ServiceTokenError::OverrideExpired(_),
         ) => HostError::AuthFailed(msg),
         // A failing session store: the call did not complete (exit 1, as for lmi's own
         // commands); `auth-failed` would send the user to a sign-in that meets the same store.
@@ -332,6 +333,7 @@ mod tests {
             || AuthError::Token(ServiceTokenError::Refused("x".into())),
             || AuthError::Token(ServiceTokenError::Rejected("x".into())),
             || AuthError::Token(ServiceTokenError::OverrideRejected("x".into())),
+            || AuthError::Token(ServiceTokenError::OverrideExpired("x".into())),
             || AuthError::Token(ServiceTokenError::Unavailable("x".into())),
             || AuthError::Http {
                 context: "x".into(),

@@ -8,6 +8,7 @@ mod completions;
 mod contract;
 mod doctor;
 mod files;
+mod handed_token;
 mod hardening;
 mod idp_harness;
 mod manifests;

@@ -40,6 +40,10 @@ struct Script {
     jwks_delay: Duration,
     /// The discovery document's `issuer`, instead of the real one.
     discovery_issuer: Option<String>,
+    /// `refresh_expires_in` of token answers, as raw JSON (Keycloak's session lifetime).
+    refresh_expires_in: Option<String>,
+    /// Issue refresh tokens as JWTs (signed with the test key) with this `exp`, raw JSON.
+    refresh_jwt_exp: Option<String>,
 }
 
 impl Default for Script {
@@ -59,6 +63,8 @@ impl Default for Script {
             jwks_down: false,
             jwks_delay: Duration::ZERO,
             discovery_issuer: None,
+            refresh_expires_in: None,
+            refresh_jwt_exp: None,
         }
     }
 }
@@ -204,8 +210,14 @@ fn answer(state: &Mutex<State>, req: &Req) -> Reply {
 fn tokens(st: &mut State, client: &str, extra: Value, bad_signature: bool) -> Reply {
     st.issued += 1;
     let n = st.issued;
-    st.live_refresh = format!("rt-{n}-{}", st.issuer.len());
     let now = unix_now();
+    st.live_refresh = match &st.script.refresh_jwt_exp {
+        Some(exp) => sign_id_token(&json!({
+            "iss": st.issuer, "typ": "Refresh", "jti": format!("rt-{n}"),
+            "exp": serde_json::from_str::<Value>(exp).unwrap(),
+        })),
+        None => format!("rt-{n}-{}", st.issuer.len()),
+    };
     let mut claims = json!({
         "iss": st.issuer, "sub": SUBJECT, "aud": client, "iat": now, "exp": now + 300,
         "email": EMAIL, "name": "Grace Provider",
@@ -220,8 +232,12 @@ fn tokens(st: &mut State, client: &str, extra: Value, bad_signature: bool) -> Re
     } else {
         sign_id_token(&claims)
     };
+    let refresh_expires_in = match &st.script.refresh_expires_in {
+        Some(raw) => format!(r#","refresh_expires_in":{raw}"#),
+        None => String::new(),
+    };
     let body = format!(
-        r#"{{"access_token":"at-{n}","token_type":"Bearer","expires_in":{},"refresh_token":"{}","id_token":"{id_token}"}}"#,
+        r#"{{"access_token":"at-{n}","token_type":"Bearer","expires_in":{},"refresh_token":"{}","id_token":"{id_token}"{refresh_expires_in}}}"#,
         st.script.expires_in, st.live_refresh
     );
     Reply::raw(200, "application/json", body)
@@ -757,4 +773,216 @@ fn a_session_file_another_user_wrote_or_a_linked_one_is_refused_naming_the_path(
             "{how}: a planted refresh token was used"
         );
     }
+}
+
+// ---- E-TOK: how long the session lasts ----------------------------------------------------------
+
+/// The token-free summary lmi keeps beside the keychain session.
+fn summary_of(home: &Home) -> Value {
+    let text = std::fs::read_to_string(home.cache().join("sso-summary.json")).unwrap();
+    assert!(!text.contains("token"), "the summary holds a token: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `auth status` with the Secret Service out of reach: what the summary alone tells.
+fn status_without_keychain(home: &Home, json: bool) -> crate::support::Run {
+    let mut args = vec!["auth", "status"];
+    if json {
+        args.extend(["--output", "json"]);
+    }
+    let out = home
+        .cmd(&args)
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/lmi-test-bus",
+        )
+        .output()
+        .unwrap();
+    let run = crate::support::Run::from(out);
+    run.success();
+    run
+}
+
+#[track_caller]
+fn assert_near(got: u64, want: u64) {
+    assert!(
+        got <= want && got + 60 > want,
+        "{got} is not within a minute before {want}"
+    );
+}
+
+const UNSTATED: &str = "session lasts until the identity provider ends it (it stated no end)";
+
+#[test]
+fn the_session_end_is_refresh_expires_in_read_without_the_keychain_and_moved_by_a_refresh() {
+    let idp = Provider::start(Script {
+        refresh_expires_in: Some("36000".into()),
+        ..Script::default()
+    });
+    let home = home_for(&idp);
+    sign_in(&home, &idp);
+    let end = summary_of(&home)["session_ends_at"].as_u64().unwrap();
+    assert_near(end, unix_now() + 36000);
+    assert_eq!(
+        keychain(CLIENT, &idp.issuer()).unwrap()["session_ends_at"],
+        end
+    );
+
+    let run = status_without_keychain(&home, false);
+    run.stdout_has(&format!("signed in as {EMAIL}"))
+        .stdout_has("  session valid until ")
+        .nowhere(&idp.live_refresh());
+    assert!(
+        run.stdout.contains(" UTC (in 9 h 59 min)") || run.stdout.contains(" UTC (in 10 h)"),
+        "{run:#?}"
+    );
+    let v: Value = serde_json::from_str(&status_without_keychain(&home, true).stdout).unwrap();
+    assert_eq!(v["sso"]["session_ends_at"], end);
+    // `lmi login sso` on a valid session says the same.
+    home.run(["login", "sso", "--device", "--no-browser"])
+        .success()
+        .stdout_has("Already signed in as ")
+        .stdout_has(" and the session is valid until ");
+
+    // A refresh whose answer states a new lifetime moves the end.
+    idp.script(|s| s.refresh_expires_in = Some("7200".into()));
+    home.run(["auth", "refresh"]).success();
+    let moved = summary_of(&home)["session_ends_at"].as_u64().unwrap();
+    assert_near(moved, unix_now() + 7200);
+    // One that states nothing keeps it (the provider's end stands unless it says otherwise).
+    idp.script(|s| s.refresh_expires_in = None);
+    home.run(["auth", "refresh"]).success();
+    assert_eq!(summary_of(&home)["session_ends_at"], moved);
+    let run = status_without_keychain(&home, false);
+    assert!(
+        run.stdout.contains(" UTC (in 1 h 59 min)") || run.stdout.contains(" UTC (in 2 h)"),
+        "{run:#?}"
+    );
+    assert_eq!(idp.refreshes(), 2);
+}
+
+#[test]
+fn a_jwt_refresh_tokens_exp_is_the_session_end_unless_refresh_expires_in_says() {
+    let exp = unix_now() + 3 * 86400;
+    let idp = Provider::start(Script {
+        refresh_jwt_exp: Some(exp.to_string()),
+        ..Script::default()
+    });
+    let home = home_for(&idp);
+    sign_in(&home, &idp);
+    assert_eq!(
+        idp.live_refresh().split('.').count(),
+        3,
+        "a JWT refresh token"
+    );
+    assert_eq!(summary_of(&home)["session_ends_at"], exp);
+    home.run(["auth", "status"])
+        .success()
+        .stdout_has(" UTC (in 2 d 23 h)")
+        .nowhere(&idp.live_refresh());
+
+    // Keycloak sends both: `refresh_expires_in` is what the provider says of the session.
+    idp.script(|s| {
+        s.refresh_expires_in = Some("1800".into());
+        s.refresh_jwt_exp = Some((unix_now() + 86400).to_string());
+    });
+    home.run(["auth", "refresh"]).success();
+    assert_near(
+        summary_of(&home)["session_ends_at"].as_u64().unwrap(),
+        unix_now() + 1800,
+    );
+    // A rotated JWT refresh token alone moves it too.
+    let later = unix_now() + 5 * 86400;
+    idp.script(|s| {
+        s.refresh_expires_in = None;
+        s.refresh_jwt_exp = Some(later.to_string());
+    });
+    let run = home.run(["-vv", "auth", "refresh"]);
+    run.success().nowhere(&idp.live_refresh());
+    assert_eq!(summary_of(&home)["session_ends_at"], later);
+}
+
+/// Session lifetimes no provider should state, and refresh-token `exp`s that are no date:
+/// never a panic or a wrapped date; the session is then shown as lasting until the provider
+/// ends it. A numeric string is read as `expires_in` is (leniently).
+#[test]
+fn absurd_session_lifetimes_count_as_unstated_never_wrap() {
+    let eleven_years = (unix_now() + 11 * 366 * 86400).to_string();
+    let cases: Vec<(Option<&str>, Option<&str>, Option<u64>)> = vec![
+        (Some("-1"), None, None),
+        (Some("0"), None, None),
+        (Some("18446744073709551615"), None, None),
+        (Some("18446744073709551616"), None, None),
+        (Some("1e300"), None, None),
+        (Some("\"soon\""), None, None),
+        (Some("[3600]"), None, None),
+        (Some("\"3600\""), None, Some(3600)),
+        (Some("1.5"), None, Some(1)),
+        (None, Some("\"tomorrow\""), None),
+        (None, Some("-5"), None),
+        (None, Some("1e300"), None),
+        (None, Some("18446744073709551615"), None),
+        (None, Some("253402300800"), None),
+        (None, Some(&eleven_years), None),
+        (Some("-1"), Some("\"tomorrow\""), None),
+    ];
+    for (refresh_expires_in, jwt_exp, want) in cases {
+        let idp = Provider::start(Script {
+            refresh_expires_in: refresh_expires_in.map(str::to_owned),
+            refresh_jwt_exp: jwt_exp.map(str::to_owned),
+            ..Script::default()
+        });
+        let home = home_for(&idp);
+        let started = unix_now();
+        let run = home.run(["login", "sso", "--device", "--no-browser"]);
+        let case = format!("{refresh_expires_in:?} / {jwt_exp:?}");
+        assert!(!run.stderr.contains("panicked"), "{case}: {run:#?}");
+        run.success();
+        let end = summary_of(&home)["session_ends_at"].as_u64();
+        match want {
+            None => {
+                assert_eq!(end, None, "{case}");
+                home.run(["auth", "status"]).success().stdout_has(UNSTATED);
+            }
+            Some(secs) => {
+                let end = end.unwrap_or_else(|| panic!("{case}: no end"));
+                assert!(
+                    end >= started + secs && end <= unix_now() + secs,
+                    "{case}: {end}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_session_past_its_end_says_so_and_signing_in_again_works() {
+    let idp = Provider::start(Script {
+        refresh_expires_in: Some("2".into()),
+        ..Script::default()
+    });
+    let home = home_for(&idp);
+    sign_in(&home, &idp);
+    std::thread::sleep(Duration::from_secs(3));
+    // The access token (300 s) is still fresh; the session it belongs to has ended.
+    home.run(["auth", "status"])
+        .success()
+        .stdout_has(&format!("signed in as {EMAIL}"))
+        .stdout_has("  session ended at ")
+        .stdout_has(" ago): run: lmi login sso");
+    let v: Value =
+        serde_json::from_str(&home.run(["auth", "status", "--output", "json"]).stdout).unwrap();
+    assert!(v["sso"]["session_ends_at"].as_u64().unwrap() < unix_now());
+    // As advised: `lmi login sso` signs in again rather than saying "Already signed in".
+    let run = home.run(["login", "sso", "--device", "--no-browser"]);
+    run.success().stdout_has(&format!("Signed in as {EMAIL}"));
+    assert!(!run.stdout.contains("Already"), "{run:#?}");
+
+    // A refresh the provider grants after the stated end proves that end wrong: it is then
+    // unknown, not kept.
+    idp.script(|s| s.refresh_expires_in = None);
+    std::thread::sleep(Duration::from_secs(3));
+    home.run(["auth", "refresh"]).success();
+    assert_eq!(summary_of(&home).get("session_ends_at"), None);
+    home.run(["auth", "status"]).success().stdout_has(UNSTATED);
 }

@@ -941,9 +941,14 @@ fn auth_status_shows_the_session_and_auth_refresh_renews_it() {
     assert_eq!(sso["storage"], "keychain");
     assert!(sso["expires_at"].as_u64().unwrap() > 0);
     assert!(v["environments"].is_array());
+    // oidc-provider states no session end: no `refresh_expires_in`, and its refresh tokens
+    // are opaque (not JWTs), so there is no `exp` to read either.
+    assert_eq!(sso["session_ends_at"], serde_json::Value::Null, "{json:#?}");
+    let session_line = "session lasts until the identity provider ends it (it stated no end)";
     home.run(["auth", "status"])
         .success()
         .stdout_has("SSO: signed in as erin@example.test")
+        .stdout_has(session_line)
         .stdout_has("storage: keychain");
 
     let refreshes = idp.token_requests("refresh_token");
@@ -951,6 +956,9 @@ fn auth_status_shows_the_session_and_auth_refresh_renews_it() {
         .success()
         .stderr_has("Refreshed the SSO session of erin@example.test");
     assert_eq!(idp.token_requests("refresh_token"), refreshes + 1);
+    home.run(["auth", "status"])
+        .success()
+        .stdout_has(session_line);
 }
 
 #[test]

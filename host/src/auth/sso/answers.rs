@@ -33,12 +33,29 @@ pub struct Tokens {
     pub expires_in: Option<u64>,
     pub refresh_token: Option<Secret>,
     pub id_token: Option<Secret>,
+    /// `refresh_expires_in` as stated (Keycloak's: how long the refresh token, so the
+    /// session, lasts), when it is a non-negative number (not yet bounded: see
+    /// `session::session_end`).
+    pub refresh_expires_in: Option<u64>,
 }
 
 impl Tokens {
     /// The access token's lifetime, clamped (`lifetime::token_lifetime_secs`).
     pub fn lifetime_secs(&self) -> u64 {
         lifetime::token_lifetime_secs(self.expires_in)
+    }
+
+    /// When the session these tokens belong to ends, if the provider says (unix seconds,
+    /// for display only): `refresh_expires_in` from `now`, else the refresh token's own
+    /// `exp` when it is a JWT (read without verification: the refresh token is the
+    /// provider's to check), else `None` (the session lasts until the provider ends it).
+    /// Values beyond `lifetime::MAX_SESSION_LIFETIME_SECS` count as unstated.
+    pub fn session_end(&self, now: u64) -> Option<u64> {
+        if let Some(secs) = lifetime::session_lifetime_secs(self.refresh_expires_in) {
+            return Some(lifetime::expiry_after(now, secs));
+        }
+        let exp = crate::auth::unverified::claims(self.refresh_token.as_ref()?.expose())?.exp?;
+        (exp <= lifetime::expiry_after(now, lifetime::MAX_SESSION_LIFETIME_SECS)).then_some(exp)
     }
 }
 
@@ -48,6 +65,7 @@ impl std::fmt::Debug for Tokens {
             .field("expires_in", &self.expires_in)
             .field("refresh_token", &self.refresh_token.is_some())
             .field("id_token", &self.id_token.is_some())
+            .field("refresh_expires_in", &self.refresh_expires_in)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +130,8 @@ struct RawTokens {
     refresh_token: Option<String>,
     #[serde(default)]
     id_token: Option<String>,
+    #[serde(default)]
+    refresh_expires_in: Value,
 }
 
 /// Parses a 2xx token answer.
@@ -127,6 +147,7 @@ pub fn parse_tokens(body: &[u8]) -> Result<Tokens, String> {
         expires_in: seconds(&raw.expires_in),
         refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(Secret::new),
         id_token: raw.id_token.filter(|t| !t.is_empty()).map(Secret::new),
+        refresh_expires_in: seconds(&raw.refresh_expires_in),
     })
 }
 
@@ -261,6 +282,56 @@ mod tests {
         assert_eq!(t.lifetime_secs(), lifetime::MAX_TOKEN_LIFETIME_SECS);
         let t = parse_tokens(br#"{"access_token":"a","expires_in":-5}"#).unwrap();
         assert_eq!(t.lifetime_secs(), lifetime::DEFAULT_TOKEN_LIFETIME_SECS);
+    }
+
+    #[test]
+    fn the_session_end_is_refresh_expires_in_else_the_refresh_tokens_exp() {
+        let now = 1_796_149_800;
+        let key = jsonwebtoken::EncodingKey::from_secret(b"test-only");
+        let jwt = |exp: Value| {
+            jsonwebtoken::encode(
+                &Default::default(),
+                &serde_json::json!({ "exp": exp }),
+                &key,
+            )
+            .unwrap()
+        };
+        let end = |body: Value| {
+            parse_tokens(body.to_string().as_bytes())
+                .unwrap()
+                .session_end(now)
+        };
+        let rt = jwt(Value::from(now + 600));
+        assert_eq!(
+            end(
+                serde_json::json!({"access_token": "a", "refresh_expires_in": 1800, "refresh_token": rt})
+            ),
+            Some(now + 1800)
+        );
+        assert_eq!(
+            end(
+                serde_json::json!({"access_token": "a", "refresh_expires_in": 0, "refresh_token": rt})
+            ),
+            Some(now + 600)
+        );
+        assert_eq!(
+            end(serde_json::json!({"access_token": "a", "refresh_token": "opaque"})),
+            None
+        );
+        assert_eq!(
+            end(serde_json::json!({"access_token": "a", "refresh_expires_in": u64::MAX})),
+            None
+        );
+        let far = jwt(Value::from(now + lifetime::MAX_SESSION_LIFETIME_SECS + 1));
+        assert_eq!(
+            end(serde_json::json!({"access_token": "a", "refresh_token": far})),
+            None
+        );
+        let past = jwt(Value::from(now - 5));
+        assert_eq!(
+            end(serde_json::json!({"access_token": "a", "refresh_token": past})),
+            Some(now - 5)
+        );
     }
 
     fn json(s: &str) -> Value {

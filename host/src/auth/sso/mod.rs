@@ -70,6 +70,9 @@ pub struct SsoUser {
     pub expires_at: u64,
     /// The group claims of the last verified ID token (never given to plugins).
     pub groups: groups::GroupClaims,
+    /// When the session ends, if the provider said (unix seconds; see
+    /// `session::Session::session_ends_at`). Never given to plugins.
+    pub session_ends_at: Option<u64>,
 }
 
 impl SsoUser {

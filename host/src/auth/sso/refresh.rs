@@ -109,6 +109,12 @@ pub(super) fn renew(
     // Persist first (see the module documentation).
     let now = now_secs();
     let mut next = session.clone();
+    // The session's end moves when the answer states one. One that states nothing leaves the
+    // end known before (a provider's session end stands unless it says otherwise), unless
+    // this refresh outlived it, which proves it wrong: then it is unknown.
+    next.session_ends_at = tokens
+        .session_end(now)
+        .or(session.session_ends_at.filter(|&end| end > now));
     let lifetime_secs = tokens.lifetime_secs();
     next.access_token = Some(tokens.access_token);
     if let Some(rotated) = tokens.refresh_token {

@@ -50,6 +50,12 @@ pub struct Session {
     /// no policy checks is as before.
     #[serde(default, skip_serializing_if = "GroupClaims::is_empty")]
     pub groups: GroupClaims,
+    /// When the session itself ends (unix seconds), as the provider last said: its
+    /// `refresh_expires_in`, or its refresh token's `exp` (`answers::Tokens::session_end`).
+    /// For display only (`auth status`), never for a decision the provider makes: a refresh
+    /// is tried whatever it says. Not written when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ends_at: Option<u64>,
 }
 
 impl Session {
@@ -67,6 +73,7 @@ impl Session {
             obtained_at: 0,
             revocation_endpoint: None,
             groups: GroupClaims::default(),
+            session_ends_at: None,
         }
     }
 
@@ -74,6 +81,12 @@ impl Session {
     /// the expiry alone: a record may hold no access token (see the module documentation).
     pub fn is_fresh(&self, now: u64) -> bool {
         lifetime::is_fresh(self.obtained_at, self.expires_at, now)
+    }
+
+    /// The provider said the session ends, and that moment has passed: signing in again is
+    /// the way on (what the user is told; a refresh is still left to the provider to refuse).
+    pub fn has_ended(&self, now: u64) -> bool {
+        self.session_ends_at.is_some_and(|end| end <= now)
     }
 
     /// The session was issued by the configured provider to the configured client.
@@ -89,6 +102,7 @@ impl Session {
             name: self.name.clone(),
             expires_at: self.expires_at,
             groups: self.groups.clone(),
+            session_ends_at: self.session_ends_at,
         }
     }
 

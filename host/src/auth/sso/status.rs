@@ -24,8 +24,12 @@ pub struct SsoStatus {
     pub subject: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
-    /// Unix seconds.
+    /// When the access token expires, unix seconds.
     pub expires_at: Option<u64>,
+    /// When the session ends (unix seconds), if the provider said: `refresh_expires_in` or
+    /// the refresh token's `exp` at sign-in or the last refresh; `null` when it did not (the
+    /// session lasts until the provider ends it). Read from the token-free summary.
+    pub session_ends_at: Option<u64>,
     /// `keychain` or `file` (`LMI_SSO_STORAGE`).
     pub storage: String,
     /// The keychain item or the file path.
@@ -154,6 +158,7 @@ pub fn status(settings: &Settings) -> SsoStatus {
         email: None,
         name: None,
         expires_at: None,
+        session_ends_at: None,
         storage: store::storage_kind(settings)
             .unwrap_or("keychain")
             .to_owned(),
@@ -189,6 +194,7 @@ pub fn status(settings: &Settings) -> SsoStatus {
             st.email = u.email;
             st.name = u.name;
             st.expires_at = Some(u.expires_at);
+            st.session_ends_at = u.session_ends_at;
             st.groups = u.groups;
         }
         Ok(None) => {}

@@ -35,6 +35,10 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
             "SSO: signed in as {who} (access token expires in {})",
             human(left)
         ));
+        lines.push(format!(
+            "  {}",
+            session_text(st.session_ends_at, now_secs())
+        ));
         lines.push(format!("  storage: {storage}"));
         lines.extend(groups_text(&st.groups));
     } else if !st.configured {
@@ -47,6 +51,20 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
         lines.push(format!("  storage: {storage}"));
     }
     (json, lines, st.user)
+}
+
+/// How long the SSO session lasts, as the provider last said (not the access token, which
+/// lmi renews within the session).
+fn session_text(ends_at: Option<u64>, now: u64) -> String {
+    use crate::auth::when;
+    match ends_at {
+        None => "session lasts until the identity provider ends it (it stated no end)".to_owned(),
+        Some(end) if end > now => format!("session valid until {}", when::moment(end, now)),
+        Some(end) => format!(
+            "session ended at {}: run: lmi login sso",
+            when::moment(end, now)
+        ),
+    }
 }
 
 /// The kept group claims, one line each, the longest lists cut.
@@ -208,6 +226,12 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
                         "    token: {ACCESS_TOKEN_VAR} is set and overrides the grant for this environment"
                     ));
                 }
+                if let Some(facts) = &st.handed {
+                    output::line(format_args!(
+                        "    {ACCESS_TOKEN_VAR}: {}",
+                        facts.describe(now)
+                    ));
+                }
                 output::line(format_args!(
                     "    {}token: {}",
                     if st.overridden { "cached " } else { "" },
@@ -350,6 +374,7 @@ fn env_json(
         "grant": grant,
         "error": error,
         "overridden_by": if st.overridden { json!(ACCESS_TOKEN_VAR) } else { Value::Null },
+        "override_token": st.handed.as_ref().map_or(Value::Null, |f| handed_json(f, now)),
         "token": token,
     })
 }
@@ -369,4 +394,27 @@ fn token_json(st: &EnvTokenStatus, now: u64) -> Value {
             "issued_for_current_config": !st.stale_config,
         }),
     }
+}
+
+/// What the token in `LMI_ACCESS_TOKEN` claims, as JSON; never the token. `state`:
+/// `valid`, `expiring` (within the hour: warned about), `expired` (not sent) or `unknown`
+/// (opaque, or no usable `exp`).
+fn handed_json(facts: &crate::auth::handed::Facts, now: u64) -> Value {
+    use crate::auth::handed::Standing;
+    let state = match facts.standing(now) {
+        Standing::NoExpiry => "unknown",
+        Standing::Valid { .. } => "valid",
+        Standing::EndingSoon { .. } => "expiring",
+        Standing::Expired { .. } => "expired",
+    };
+    let claims = facts.claims.as_ref();
+    json!({
+        "jwt": facts.is_jwt(),
+        "subject": claims.and_then(|c| c.sub.as_deref()),
+        "issuer": claims.and_then(|c| c.iss.as_deref()),
+        "expires_at": facts.exp(),
+        "expires_in_secs": facts.exp().map(|exp| exp.saturating_sub(now)),
+        "state": state,
+        "verified": false,
+    })
 }

@@ -59,6 +59,7 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
                 crate::auth::service::ACCESS_TOKEN_VAR
             ),
         ));
+        checks.extend(status.handed.as_ref().and_then(|f| handed_check(&name, f)));
     } else {
         match &status.grant {
             Ok(grant) => checks.push(cache_check(settings, env, &name, grant, &status.cache)),
@@ -124,5 +125,20 @@ fn cache_check(
             name,
             format!("{} grant; no cached token yet", grant.grant.as_str()),
         ),
+    }
+}
+
+/// The token in `LMI_ACCESS_TOKEN`, when it is a JWT stating its expiry: expired fails (lmi
+/// will not send it), ending within the hour warns. Read offline, from its unverified claims.
+fn handed_check(name: &str, facts: &crate::auth::handed::Facts) -> Option<DoctorCheck> {
+    use crate::auth::handed::{Standing, VAR};
+    let now = crate::auth::lifetime::now_secs();
+    let detail = format!("{VAR}: {}", facts.describe(now));
+    let fix = format!("get a new token into {VAR}, or unset it to use the environment's own grant");
+    match facts.standing(now) {
+        Standing::NoExpiry => None,
+        Standing::Valid { .. } => Some(DoctorCheck::ok(name, detail)),
+        Standing::EndingSoon { .. } => Some(DoctorCheck::warn(name, detail, fix)),
+        Standing::Expired { .. } => Some(DoctorCheck::fail(name, detail, fix)),
     }
 }

@@ -115,7 +115,9 @@ pub fn login(
     let store = Store::new(settings, &account(&cfg))?;
     let timeout = config::login_timeout(settings)?;
     let existing = store.load().map_err(AuthError::from)?;
-    if !opts.force && existing.is_some() {
+    // A session whose stated end has passed is signed in again, as `auth status` advises.
+    let ended = existing.as_ref().is_some_and(|s| s.has_ended(now_secs()));
+    if !opts.force && !ended && existing.is_some() {
         match renew_if_due(settings, &cfg, &store, existing) {
             Ok(Some(renewal)) => {
                 for w in &renewal.warnings {
@@ -194,6 +196,7 @@ fn finish(
     session.name = claims.name;
     session.groups = groups::capture(&claims.verified, &flow.settings.group_claims_to_capture());
     session.revocation_endpoint = ep.revocation.as_ref().map(|u| u.to_string());
+    session.session_ends_at = tokens.session_end(now);
     let lifetime_secs = tokens.lifetime_secs();
     session.access_token = Some(tokens.access_token);
     session.refresh_token = tokens.refresh_token;
