@@ -89,6 +89,7 @@ exit_by_type!(
     crate::runtime::ComponentError,
     crate::plugins::data::DataDirError,
     crate::audit::AuditError,
+    crate::prompt::PromptError,
 );
 
 impl From<crate::runtime::RunError> for CliError {

@@ -4,6 +4,7 @@
 //! `.env` files are parsed into maps.
 
 mod dotenv;
+pub mod edit;
 pub mod keys;
 pub mod policy;
 mod sections;
@@ -16,6 +17,7 @@ use crate::exit::{Exit, ExitStatus};
 use crate::paths::Paths;
 
 pub use dotenv::EnvFile;
+pub use edit::{Change, EditError, EnvFileEdit};
 pub use keys::{DEFAULT_ENVIRONMENT, SECRET_KEYS};
 pub use policy::{Confirm, GroupRule, Policy};
 pub use sections::{
