@@ -87,9 +87,10 @@ pub fn line(question: &str, default: Option<&str>) -> Result<String, PromptError
 /// caller decides what it means). Only the line's ending is removed.
 pub fn secret(question: &str) -> Result<Secret<String>, PromptError> {
     require_terminal()?;
-    show(&format!("{}: ", shown_question(question)));
     let answer = {
+        // Off before the question shows, so nothing typed after it is echoed.
         let _echo = echo::Off::new()?;
+        show(&format!("{}: ", shown_question(question)));
         read_answer(ANSWER_WAIT)
     };
     // Echo was off, so the user's Enter did not move to a new line.
