@@ -90,6 +90,7 @@ exit_by_type!(
     crate::plugins::data::DataDirError,
     crate::audit::AuditError,
     crate::prompt::PromptError,
+    crate::settings::EditError,
 );
 
 impl From<crate::runtime::RunError> for CliError {
