@@ -90,6 +90,9 @@ pub struct NewEnvironment {
     pub verify: bool,
 }
 
+/// The secrets an environment is given: the client secret, and the password grant's password.
+type GivenSecrets = (Option<Secret<String>>, Option<Secret<String>>);
+
 /// What [`add_environment`] did.
 #[derive(Debug)]
 pub struct Added {
@@ -292,9 +295,7 @@ fn exists(env: &str, path: &std::path::Path) -> CliError {
 }
 
 /// The secrets from stdin, one line each (see the command's help for the order).
-fn read_piped(
-    grant: GrantType,
-) -> Result<(Option<Secret<String>>, Option<Secret<String>>), CliError> {
+fn read_piped(grant: GrantType) -> Result<GivenSecrets, CliError> {
     if prompt::stdin_is_terminal() {
         return Err(CliError::usage(
             "--secret-stdin reads a pipe, but stdin is a terminal, where the secret would show as you type: leave out --secret-stdin and lmi asks with hidden input",
@@ -315,7 +316,7 @@ fn read_piped(
 }
 
 /// The secrets asked on the terminal with hidden input.
-fn ask(new: &NewEnvironment) -> Result<(Option<Secret<String>>, Option<Secret<String>>), CliError> {
+fn ask(new: &NewEnvironment) -> Result<GivenSecrets, CliError> {
     let no_terminal = |e: PromptError| match e {
         PromptError::NoTerminal => CliError::usage(
             "no terminal to ask for the secret on: pipe it to stdin with --secret-stdin (lmi never takes it from an argument)",
