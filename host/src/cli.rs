@@ -360,7 +360,13 @@ const UNUSED_GLOBALS: &[(&[&str], &[&str])] = &[
     (&["logout"], &["color", "yes", "quiet"]),
     (&["auth"], &["color", "yes", "quiet"]),
     (&["plugin"], &["color", "yes", "quiet"]),
-    (&["env"], &["color", "yes", "quiet"]),
+    (&["env"], &["color", "quiet"]),
+    (&["env", "list"], &["yes"]),
+    (&["env", "add"], &["env", "yes"]),
+    (&["env", "show"], &["env", "yes"]),
+    (&["env", "remove"], &["env"]),
+    (&["config"], &["color", "yes", "quiet"]),
+    (&["setup"], &["env", "color", "yes", "quiet"]),
     (&["doctor"], &["color", "yes", "quiet"]),
 ];
 
@@ -436,6 +442,13 @@ fn with_options_on_built_ins_only(cmd: clap::Command) -> clap::Command {
             .cloned()
             .collect();
         sub.args(missing)
+    })
+    .mut_subcommand("env", |env| {
+        ["show", "remove"].into_iter().fold(env, |env, verb| {
+            env.mut_subcommand(verb, |c| {
+                c.mut_arg("name", |a| a.add(commands::completions::environments()))
+            })
+        })
     })
     .mut_subcommand("plugin", |plugin| {
         ["info", "config", "remove"]

@@ -62,6 +62,74 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Replaces a file the user keeps (a configuration file lmi edits for them) atomically with
+/// `bytes`, as [`write_atomic`] does: a `0600` temp file in the same directory, fsync,
+/// rename, then the directory synced, so a crash leaves the old file or the new one. Missing
+/// directories are created `0700`; the user's existing ones keep their modes but must pass
+/// the trust rule, as must an existing file ([`check_user_file`]: a link is refused, never
+/// replaced by a copy).
+pub fn replace_user_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("path has no parent directory"))?;
+    create_user_dirs(dir)?;
+    check_trusted_dir(dir)?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => check_user_file(path, &meta)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lmi-edit-")
+        .tempfile_in(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// A file lmi is about to replace or edit for the user (`meta` from `symlink_metadata`): a
+/// regular file, not a link, owned by the user. Anything else is `PermissionDenied` (a link,
+/// another owner) or `InvalidInput` (a FIFO, a directory), naming the path.
+pub fn check_user_file(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    let refused = |kind, why: &str| std::io::Error::new(kind, format!("{} {why}", path.display()));
+    if meta.file_type().is_symlink() {
+        return Err(refused(
+            std::io::ErrorKind::PermissionDenied,
+            "is a symbolic link: lmi edits only a regular file (edit the file it points to, or put that file in its place)",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(refused(
+            std::io::ErrorKind::InvalidInput,
+            "is not a regular file",
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != trust::euid() {
+            return Err(refused(
+                std::io::ErrorKind::PermissionDenied,
+                &format!(
+                    "is owned by uid {}, not by you (uid {}): lmi does not edit it",
+                    meta.uid(),
+                    trust::euid()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Opens a file lmi appends to (its log, its audit trail), creating it `0600` if missing.
 /// Never through a symbolic link (`O_NOFOLLOW`: a link planted at `path` is refused, not
 /// followed), never a FIFO or device (opened non-blocking, then it must be a regular file),

@@ -19,6 +19,7 @@ pub mod output;
 pub mod paths;
 pub mod plugins;
 pub mod policy;
+pub mod prompt;
 pub mod runtime;
 pub mod secrets;
 pub mod settings;

@@ -64,6 +64,38 @@ pub struct TokenCache {
     lock_path: PathBuf,
 }
 
+/// Every token cache file and lock of environment `env` in `token_dir`: `<env>.json` and
+/// `<env>.lock`, and each named service's `<env>.<service>.json` and `.lock` (an environment
+/// name holds no `.`, so `dev.` never matches `dev-eu`'s files). Sorted.
+pub fn files_of_env(token_dir: &Path, env: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(token_dir) else {
+        return Vec::new();
+    };
+    let prefix = format!("{env}.");
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return false;
+            };
+            let Some(stem) = name
+                .strip_suffix(".json")
+                .or_else(|| name.strip_suffix(".lock"))
+            else {
+                return false;
+            };
+            stem == env
+                || stem
+                    .strip_prefix(&prefix)
+                    .is_some_and(|service| !service.is_empty() && !service.contains('.'))
+        })
+        .map(|entry| entry.path())
+        .collect();
+    files.sort();
+    files
+}
+
 /// Held while a process decides whether to fetch and while it writes. Released on drop.
 #[derive(Debug)]
 pub struct CacheLock {
@@ -235,6 +267,39 @@ mod tests {
         assert!(matches!(cache.state(), CacheState::Unusable(_)));
         assert!(cache.read().is_none());
         assert!(!cache.path().exists());
+    }
+
+    #[test]
+    fn an_environments_files_are_its_own_and_its_services() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "dev.json",
+            "dev.lock",
+            "dev.billing.json",
+            "dev.billing.lock",
+            "dev-eu.json",
+            "dev-eu.lock",
+            "devx.json",
+            "dev.a.b.json",
+            "dev.txt",
+            "prod.json",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let names: Vec<_> = files_of_env(dir.path(), "dev")
+            .into_iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "dev.billing.json",
+                "dev.billing.lock",
+                "dev.json",
+                "dev.lock"
+            ]
+        );
+        assert!(files_of_env(&dir.path().join("missing"), "dev").is_empty());
     }
 
     #[test]

@@ -86,6 +86,19 @@ impl TokenSource {
         }
     }
 
+    /// A source for one grant trial ([`TokenSource::try_grant`]) of a configuration not yet
+    /// saved (`lmi env add`): no override, and a cache it never touches.
+    pub fn for_trial(settings: &Settings, grant: GrantConfig) -> Self {
+        let env = grant.env.clone();
+        Self::new(
+            format!("environment `{env}`"),
+            settings,
+            Ok(grant),
+            None,
+            &env,
+        )
+    }
+
     fn grant(&self) -> Result<&GrantConfig, AuthError> {
         self.grant.as_ref().map_err(|e| e.clone().into())
     }

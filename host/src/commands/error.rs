@@ -89,6 +89,8 @@ exit_by_type!(
     crate::runtime::ComponentError,
     crate::plugins::data::DataDirError,
     crate::audit::AuditError,
+    crate::prompt::PromptError,
+    crate::settings::EditError,
 );
 
 impl From<crate::runtime::RunError> for CliError {

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod completions;
+pub mod config;
 pub mod doctor;
 pub mod env;
 pub mod error;
@@ -51,9 +52,16 @@ pub enum Builtin {
     /// Install, inspect and create plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
-    /// Environments found in the configuration directory.
+    /// Environments: list, add, show and remove them.
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// Get, set or unset one configuration key, in the global .env or (-e NAME) an
+    /// environment's file.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Interactive setup (not available yet: use `lmi env add` and `lmi config set`).
+    #[command(hide = true)]
+    Setup,
     /// Print the script that lets your shell complete lmi's commands, environments and plugins.
     Completions(completions::CompletionsArgs),
     /// Check configuration, credentials, the keychain and installed plugins; one line per check.
@@ -68,6 +76,10 @@ impl Builtin {
             Builtin::Auth(cmd) => cmd.run(ctx),
             Builtin::Plugin(cmd) => cmd.run(ctx),
             Builtin::Env(cmd) => cmd.run(ctx),
+            Builtin::Config(cmd) => cmd.run(ctx),
+            Builtin::Setup => Err(CliError::usage(
+                "`lmi setup` is not available yet: add an environment with `lmi env add NAME …` (see `lmi env add --help`) and set keys with `lmi config set KEY VALUE`",
+            )),
             Builtin::Completions(args) => args.run(ctx),
             Builtin::Doctor(args) => args.run(ctx),
         }
@@ -101,6 +113,8 @@ mod tests {
             assert!(is_builtin(name), "{name}");
         }
         assert!(!is_builtin("hello"));
+        // Reserved before a plugin can take them.
+        assert!(is_builtin("config") && is_builtin("setup"));
         assert!(!is_builtin("logi"));
     }
 }

@@ -2,15 +2,10 @@
 //! escape-free and bounded: the user's name was stripped when the ID token was checked, the
 //! environment name is validated, and the command line is the user's words made plain here.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use super::Refusal;
 use crate::auth::sso::SsoUser;
+use crate::prompt::{self, PromptError};
 
-/// How long the question waits for an answer; then it is a no.
-const ANSWER_WAIT: Duration = Duration::from_secs(300);
 /// Bounds on the command line shown: per word, and in all.
 const WORD_CHARS: usize = 200;
 const LINE_CHARS: usize = 600;
@@ -27,47 +22,24 @@ pub(super) fn banner(target: &str, user: Option<&SsoUser>) {
     crate::output::note(format_args!("lmi: {target} is protected; {}", who(user)));
 }
 
-/// Asks whether to run `command_line`; only a terminal on stdin and stderr can answer. No
-/// terminal, "no", end of input or no answer within [`ANSWER_WAIT`] is a refusal.
+/// Asks whether to run `command_line` ([`prompt::confirm`]: only a terminal on stdin and
+/// stderr can answer). No terminal, "no", end of input or no answer within
+/// [`prompt::ANSWER_WAIT`] is a refusal.
 pub(super) fn ask(target: &str, user: Option<&SsoUser>, command_line: &str) -> Result<(), Refusal> {
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(Refusal::NoTerminal {
+    let question = format!(
+        "lmi: {target} is protected; this command asks before it runs:\n  {command_line}\n  {}\nRun it in {target}?",
+        who(user)
+    );
+    match prompt::confirm(&question) {
+        Ok(true) => Ok(()),
+        Err(PromptError::NoTerminal) => Err(Refusal::NoTerminal {
             target: target.to_owned(),
             command_line: command_line.to_owned(),
-        });
-    }
-    let declined = || Refusal::Declined {
-        target: target.to_owned(),
-        command_line: command_line.to_owned(),
-    };
-    {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "lmi: {target} is protected; this command asks before it runs:\n  {command_line}\n  {}\nRun it in {target}? [y/N] ",
-            who(user)
-        );
-        let _ = err.flush();
-    }
-    // Read on a thread so the wait has a deadline; the process ends soon after either way.
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut answer = String::new();
-        let read = std::io::stdin().lock().read_line(&mut answer);
-        let _ = tx.send(read.map(|_| answer));
-    });
-    match rx.recv_timeout(ANSWER_WAIT) {
-        Ok(Ok(answer)) if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") => Ok(()),
-        Ok(Ok(answer)) if answer.is_empty() => {
-            // End of input: the question's line was never ended.
-            crate::output::note("");
-            Err(declined())
-        }
-        Ok(_) => Err(declined()),
-        Err(_) => {
-            crate::output::note("");
-            Err(declined())
-        }
+        }),
+        Ok(false) | Err(_) => Err(Refusal::Declined {
+            target: target.to_owned(),
+            command_line: command_line.to_owned(),
+        }),
     }
 }
 

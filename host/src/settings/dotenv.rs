@@ -108,6 +108,15 @@ impl EnvFile {
         self.vars.get(key).map(String::as_str)
     }
 
+    /// A file's values held in memory, as if read from `path`: what an edit will write
+    /// ([`super::EnvFileEdit`]), looked at before it is written.
+    pub fn from_values(path: &Path, vars: BTreeMap<String, String>) -> Self {
+        Self {
+            path: Some(path.to_owned()),
+            vars,
+        }
+    }
+
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
@@ -160,7 +169,7 @@ fn expanded_keys(text: &str) -> Vec<(usize, String)> {
 }
 
 /// dotenvy's parse errors quote the offending line, which may hold a secret; keep only where.
-fn describe(e: &dotenvy::Error) -> String {
+pub(super) fn describe(e: &dotenvy::Error) -> String {
     match e {
         dotenvy::Error::LineParse(_, index) => {
             format!("syntax error at character {index} (expected KEY=VALUE)")

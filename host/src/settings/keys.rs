@@ -198,6 +198,81 @@ pub fn closest(key: &str) -> Option<&'static str> {
         .map(|(k, _)| k)
 }
 
+/// Keys read from the process environment alone: a file that sets one changes nothing.
+pub const PROCESS_ONLY: &[&str] = &[ENV, ACCESS_TOKEN];
+
+/// Keys lmi reads from the process environment and the global `.env` only, never from an
+/// env file: which environment, the sandbox limits, the network, the SSO provider and its
+/// session, logging, the audit trail, authoring, the terminal conventions. (Every other key
+/// is an environment's; set in the global `.env`, it applies to every environment.)
+const GLOBAL_ONLY: &[&str] = &[
+    ENV,
+    DEFAULT_ENVIRONMENT,
+    PLUGIN_MEMORY_MB,
+    PLUGIN_TIMEOUT_SECS,
+    COMPILE_MEMORY_MB,
+    COMPILE_TIMEOUT_SECS,
+    HTTP_TIMEOUT_SECS,
+    CA_BUNDLE,
+    SSO_STORAGE,
+    KEYCHAIN_TIMEOUT_SECS,
+    SSO_LOGIN_TIMEOUT_SECS,
+    BROWSER,
+    LOG_FILE,
+    AUDIT_LOG,
+    SDK_PATH,
+    SDK_GIT,
+    SDK_REGISTRY,
+    NO_COLOR,
+    CLICOLOR_FORCE,
+    TERM,
+];
+
+/// Whether `key` is read only from the process environment and the global `.env`.
+pub fn is_global_only(key: &str) -> bool {
+    GLOBAL_ONLY.contains(&key) || SSO_KEYS.contains(&key)
+}
+
+/// The environment policy's keys (`settings::policy`): read from the env file, else the
+/// global file; the process environment may only tighten them.
+pub const POLICY_KEYS: &[&str] = &[
+    REQUIRE_SSO,
+    SSO_ALLOWED_GROUPS,
+    SSO_GROUPS_CLAIM,
+    PROTECTED,
+    CONFIRM,
+];
+
+/// Keys holding a whole number of seconds or MiB (at least 1).
+pub const COUNT_KEYS: &[&str] = &[
+    PLUGIN_MEMORY_MB,
+    PLUGIN_TIMEOUT_SECS,
+    COMPILE_MEMORY_MB,
+    COMPILE_TIMEOUT_SECS,
+    HTTP_TIMEOUT_SECS,
+    KEYCHAIN_TIMEOUT_SECS,
+    SSO_LOGIN_TIMEOUT_SECS,
+];
+
+/// Keys holding a URL lmi sends credentials to or fetches from: `https://`, or `http://` to
+/// loopback ([`super::check_url_from`]). Named services' `_URL` keys are URLs too.
+pub const URL_KEYS: &[&str] = &[
+    SERVICE_URL,
+    TOKEN_URL,
+    SSO_ISSUER,
+    SSO_AUTHORIZATION_URL,
+    SSO_TOKEN_URL,
+    SSO_JWKS_URL,
+    SSO_REVOCATION_URL,
+    SSO_DEVICE_AUTHORIZATION_URL,
+];
+
+/// The values `OAUTH_GRANT_TYPE`, `OAUTH_CLIENT_AUTH_METHOD` and `LMI_SSO_STORAGE` take (the
+/// first is the default).
+pub const GRANT_TYPES: &[&str] = &["client_credentials", "password"];
+pub const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+pub const SSO_STORAGES: &[&str] = &["keychain", "file"];
+
 /// Keys whose values are secrets: registered with the scrubber when read, never printed.
 pub const SECRET_KEYS: &[&str] = &[CLIENT_SECRET, PASSWORD, ACCESS_TOKEN];
 

@@ -4,9 +4,11 @@
 //! `.env` files are parsed into maps.
 
 mod dotenv;
+pub mod edit;
 pub mod keys;
 pub mod policy;
 mod sections;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +18,13 @@ use crate::exit::{Exit, ExitStatus};
 use crate::paths::Paths;
 
 pub use dotenv::EnvFile;
+pub use edit::{Change, EditError, EnvFileEdit};
 pub use keys::{DEFAULT_ENVIRONMENT, SECRET_KEYS};
 pub use policy::{Confirm, GroupRule, Policy};
 pub use sections::{
     AuditTarget, HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions,
 };
+pub use values::check_value;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
@@ -68,6 +72,8 @@ pub struct Settings {
     env: Option<String>,
     /// Whether `env` was chosen for this run (`--env`, `LMI_ENV`) rather than defaulted.
     env_chosen: bool,
+    /// Whether `env` came from `--env` on the command line.
+    env_from_flag: bool,
     /// The active environment's configuration once a command has read it for the whole run
     /// ([`Settings::env_config_for_run`]); shared by the clones a run hands on.
     run_env: Arc<OnceLock<EnvConfig>>,
@@ -105,6 +111,7 @@ impl Settings {
             .filter(|(k, _)| relevant(k))
             .collect();
         let global = EnvFile::load_optional(&paths.global_env_file())?;
+        let env_from_flag = env_flag.is_some_and(|e| !e.is_empty());
         let chosen = env_flag
             .map(str::to_owned)
             .or_else(|| process.get(keys::ENV).cloned())
@@ -122,6 +129,7 @@ impl Settings {
             process,
             env,
             env_chosen,
+            env_from_flag,
             run_env: Arc::default(),
         })
     }
@@ -139,6 +147,12 @@ impl Settings {
     /// `default_environment` it falls back on.
     pub fn chosen_env(&self) -> Option<&str> {
         self.env.as_deref().filter(|_| self.env_chosen)
+    }
+
+    /// The environment named by `--env` on this command line: not `LMI_ENV`, not
+    /// `default_environment` (`lmi config` edits that environment's file, and only then).
+    pub fn env_flag(&self) -> Option<&str> {
+        self.env.as_deref().filter(|_| self.env_from_flag)
     }
 
     /// The active environment, or the usage error that explains how to choose one.
@@ -169,14 +183,7 @@ impl Settings {
         };
         // Every such key is a limit or a timeout, where 0 would mean "none at all" (a plugin
         // that may run forever) or "nothing works": refused rather than guessed at.
-        match raw.trim().parse() {
-            Ok(0) | Err(_) => Err(ConfigError::InvalidValue {
-                key: key.to_owned(),
-                source_name: self.source_of(key),
-                reason: format!("`{raw}` is not a whole number of at least 1"),
-            }),
-            Ok(n) => Ok(n),
-        }
+        count(key, &self.source_of(key), raw)
     }
 
     /// Where a global key's value came from, for error messages.
@@ -229,6 +236,28 @@ impl Settings {
         let config = self.env_config(env)?;
         if self.run_env.get().is_none() {
             let _ = self.run_env.set(config.clone());
+        }
+        Ok(config)
+    }
+
+    /// The configuration `env` would have with `file` as its env file (kept in memory, not
+    /// yet written) and without the process environment: what `lmi env add` tries before it
+    /// saves anything. Secret values are registered with the scrubber.
+    pub fn env_config_with(&self, env: &str, file: EnvFile) -> Result<EnvConfig, ConfigError> {
+        validate_env_name(env)?;
+        let config = EnvConfig {
+            name: env.to_owned(),
+            file_path: self.paths.env_file(env),
+            file_exists: true,
+            file,
+            global: self.global.clone(),
+            global_path: self.paths.global_env_file(),
+            process: BTreeMap::new(),
+        };
+        for key in SECRET_KEYS {
+            if let Some(v) = config.get(key) {
+                crate::secrets::register_secret(v);
+            }
         }
         Ok(config)
     }
@@ -313,7 +342,7 @@ impl Environments {
 
     /// For a message about `name`, which has no file: the environments that exist and the
     /// one `name` is probably a misspelling of.
-    fn others_than(&self, name: &str) -> String {
+    pub fn others_than(&self, name: &str) -> String {
         if self.names.is_empty() {
             return String::new();
         }
@@ -329,6 +358,22 @@ impl Environments {
             .map(|(n, _)| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
         format!(" (environments here: {}{close})", self.names.join(", "))
+    }
+}
+
+/// A whole number of at least 1 (every such key is a limit or a timeout, where 0 would mean
+/// "none at all" or "nothing works": refused rather than guessed at).
+fn count(key: &str, source_name: &str, raw: &str) -> Result<u64, ConfigError> {
+    match raw.trim().parse() {
+        Ok(0) | Err(_) => Err(ConfigError::InvalidValue {
+            key: key.to_owned(),
+            source_name: source_name.to_owned(),
+            reason: format!(
+                "`{}` is not a whole number of at least 1",
+                crate::text::line(raw, 80)
+            ),
+        }),
+        Ok(n) => Ok(n),
     }
 }
 
@@ -402,6 +447,25 @@ impl EnvConfig {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         self.lookup(key).map(|(v, _)| v)
+    }
+
+    /// [`EnvConfig::lookup`] in the files alone (the env file, else the global file): where
+    /// a policy key is set, which the process environment may only tighten.
+    pub fn lookup_in_files(&self, key: &str) -> Option<(&str, Source)> {
+        self.lookup(key)
+            .filter(|(_, s)| *s != Source::Process)
+            .or_else(|| {
+                self.file
+                    .get(key)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (v, Source::EnvFile(self.file_path.clone())))
+                    .or_else(|| {
+                        self.global
+                            .get(key)
+                            .filter(|v| !v.is_empty())
+                            .map(|v| (v, Source::GlobalFile(self.global_path.clone())))
+                    })
+            })
     }
 
     /// Every key set to a non-empty value in any layer, once, sorted.

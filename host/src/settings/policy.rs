@@ -349,6 +349,24 @@ impl Settings {
     }
 }
 
+/// Checks one policy key's value as [`Settings::policy`] reads it, `source` naming where it
+/// is to be written; `None` for a key that is not a policy key.
+pub(super) fn check_value(
+    key: &str,
+    raw: &str,
+    source: &Source,
+) -> Option<Result<(), ConfigError>> {
+    Some(match key {
+        keys::REQUIRE_SSO | keys::PROTECTED | keys::ASSUME_YES => {
+            switch(key, raw, source).map(drop)
+        }
+        keys::CONFIRM => confirm(raw, source).map(drop),
+        keys::SSO_ALLOWED_GROUPS => group_list(raw, source).map(drop),
+        keys::SSO_GROUPS_CLAIM => claim(raw, source).map(drop),
+        _ => return None,
+    })
+}
+
 fn invalid(key: &str, source: &Source, reason: String) -> ConfigError {
     ConfigError::InvalidValue {
         key: key.to_owned(),

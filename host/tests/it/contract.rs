@@ -206,9 +206,9 @@ fn a_named_service_needs_its_grant_and_an_undeclared_key_is_denied() {
         0,
         "nothing reached the default service"
     );
-    home.run(["config", "region"])
+    home.run(["setting", "region"])
         .success()
-        .stdout_has("config: denied")
+        .stdout_has("setting: denied")
         .stdout_has("`region`");
 }
 
@@ -280,24 +280,24 @@ fn with_settings(required: bool) -> Home {
 #[test]
 fn a_plugin_reads_its_declared_settings_with_the_usual_precedence() {
     let mut home = with_settings(false);
-    home.run(["config", "region"])
+    home.run(["setting", "region"])
         .success()
-        .stdout_has("config: None");
+        .stdout_has("setting: None");
     home.global_env("LMI_PLUGIN_HOSTILE__REGION=global-1\n");
-    home.run(["config", "region"])
+    home.run(["setting", "region"])
         .success()
-        .stdout_has("config: Some(\"global-1\")");
+        .stdout_has("setting: Some(\"global-1\")");
     home.env_file("dev", "LMI_PLUGIN_HOSTILE__REGION=dev-1\n");
-    home.run(["-e", "dev", "config", "region"])
+    home.run(["-e", "dev", "setting", "region"])
         .success()
-        .stdout_has("config: Some(\"dev-1\")");
+        .stdout_has("setting: Some(\"dev-1\")");
     home.env("LMI_PLUGIN_HOSTILE__REGION", "process-1");
-    home.run(["-e", "dev", "config", "region"])
+    home.run(["-e", "dev", "setting", "region"])
         .success()
-        .stdout_has("config: Some(\"process-1\")");
-    home.run(["config", "token-url"])
+        .stdout_has("setting: Some(\"process-1\")");
+    home.run(["setting", "token-url"])
         .success()
-        .stdout_has("config: denied");
+        .stdout_has("setting: denied");
 }
 
 /// A required setting that is unset refuses the command before the plugin starts (exit 2,

@@ -21,6 +21,7 @@ mod scaffold;
 mod service_auth;
 mod services;
 mod session;
+mod setup_files;
 mod sso;
 mod state_on_disk;
 mod support;

@@ -3,7 +3,6 @@
 //! for; an upgrade (or a re-link) shows only what it asks beyond the recorded grants, and
 //! asks nothing when that is nothing.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,6 +12,7 @@ use crate::output;
 use crate::paths::Paths;
 use crate::plugins::manifest::Manifest;
 use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, Store};
+use crate::prompt::{self, PromptError};
 use crate::runtime::{self, ArtifactCache, component_sha256};
 
 pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, CliError> {
@@ -161,22 +161,16 @@ fn confirm_upgrade(
     Ok(changes.added.clone())
 }
 
-/// Asks `question` on the terminal; `--yes` answers for the user, and without a terminal
-/// the answer is no, with `refusal` as the error.
+/// Asks `question` on the terminal ([`prompt::confirm`]); `--yes` answers for the user, and
+/// without a terminal the answer is no, with `refusal` as the error.
 fn ask(yes: bool, question: &str, refusal: String) -> Result<(), CliError> {
     if yes {
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::usage(refusal));
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-        Ok(())
-    } else {
-        Err(CliError::usage("installation cancelled"))
+    match prompt::confirm(question) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(CliError::usage("installation cancelled")),
+        Err(PromptError::NoTerminal) => Err(CliError::usage(refusal)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -305,11 +305,13 @@ impl Plugin for Hostile {
                 }
                 Ok(0)
             }
-            "config" => {
+            "setting" => {
+                // `setting <NAME>`: one of its declared settings (`config.get`). Not `config`,
+                // which is lmi's own command.
                 let name = args.first().map_or("", String::as_str);
                 match ctx.config(name) {
-                    Ok(v) => writeln!(out, "config: {v:?}")?,
-                    Err(e) => writeln!(out, "config: {e}")?,
+                    Ok(v) => writeln!(out, "setting: {v:?}")?,
+                    Err(e) => writeln!(out, "setting: {e}")?,
                 }
                 Ok(0)
             }

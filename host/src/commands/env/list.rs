@@ -9,21 +9,7 @@ use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
 use crate::settings::{ConfigError, Policy};
 
-#[derive(Debug, clap::Subcommand)]
-pub enum EnvCommand {
-    /// List the environments found in ~/.config/lmi/env/ and mark the default.
-    List,
-}
-
-impl EnvCommand {
-    pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
-        match self {
-            EnvCommand::List => list(ctx),
-        }
-    }
-}
-
-fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
+pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let settings = &ctx.settings;
     let found = settings.environments();
     let default = settings.default_env();
@@ -83,8 +69,8 @@ fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
         OutputFormat::Text => {
             if found.names.is_empty() {
                 output::note(format_args!(
-                    "no environments: create {} (see the README for its keys)",
-                    settings.paths().env_file("<name>").display()
+                    "no environments: add one with `lmi env add NAME --service-url URL --token-url URL --grant client_credentials --client-id ID` (it writes {})",
+                    settings.paths().env_file("NAME").display()
                 ));
             }
             for (n, policy) in found.names.iter().zip(&policies) {

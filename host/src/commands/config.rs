@@ -1,0 +1,349 @@
+//! `lmi config get|set|unset KEY [VALUE]`: one key of lmi's configuration, edited in place
+//! ([`EnvFileEdit`]: comments, order and unknown lines kept; written atomically, 0600).
+//!
+//! Which file: the environment named by `-e NAME` on this command line, else the global
+//! `~/.config/lmi/.env`. Never `LMI_ENV` or `default_environment`: a variable exported in the
+//! shell must not silently send a write to another file than the one the user sees named.
+//! Only keys lmi reads are accepted (a misspelling gets the close key), each in a file it is
+//! read from, with a value lmi would accept; a secret is never taken from an argument.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::commands::{CliError, Ctx};
+use crate::output::{self, OutputFormat};
+use crate::settings::{Change, EnvFileEdit, SECRET_KEYS, Source, check_value, keys};
+
+#[derive(Debug, clap::Subcommand)]
+#[command(after_help = "\
+Edits the global ~/.config/lmi/.env, or with -e NAME on the command line the file of
+environment NAME (LMI_ENV and default_environment never choose the file). Secrets
+(OAUTH_CLIENT_SECRET, OAUTH_PASSWORD) are never taken from an argument: see `lmi env add
+--secret-stdin`.")]
+pub enum ConfigCommand {
+    /// Print a key's value and where it comes from (a secret's value is never printed).
+    Get {
+        /// The key (`OAUTH_SCOPE`, `default_environment`, …).
+        key: String,
+    },
+    /// Set a key in the global .env, or with -e NAME in that environment's file.
+    Set {
+        /// The key.
+        key: String,
+        /// Its value (quoted in the file as needed, so it reads back exactly).
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Remove a key from the global .env, or with -e NAME from that environment's file.
+    Unset {
+        /// The key.
+        key: String,
+    },
+}
+
+/// The file `lmi config` works on.
+enum Target {
+    Global(PathBuf),
+    Env { name: String, file: PathBuf },
+}
+
+impl Target {
+    fn of(ctx: &Ctx) -> Self {
+        let paths = ctx.settings.paths();
+        match ctx.settings.env_flag() {
+            Some(name) => Target::Env {
+                name: name.to_owned(),
+                file: paths.env_file(name),
+            },
+            None => Target::Global(paths.global_env_file()),
+        }
+    }
+
+    fn file(&self) -> &PathBuf {
+        match self {
+            Target::Global(file) | Target::Env { file, .. } => file,
+        }
+    }
+
+    fn source(&self) -> Source {
+        match self {
+            Target::Global(file) => Source::GlobalFile(file.clone()),
+            Target::Env { file, .. } => Source::EnvFile(file.clone()),
+        }
+    }
+}
+
+impl ConfigCommand {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
+        let target = Target::of(ctx);
+        match self {
+            ConfigCommand::Get { key } => get(ctx, &target, &key),
+            ConfigCommand::Set { key, value } => set(ctx, &target, &key, &value),
+            ConfigCommand::Unset { key } => unset(ctx, &target, &key),
+        }
+    }
+}
+
+/// Whether `key`'s value is a secret: lmi's own secret keys, and a plugin setting an
+/// installed plugin declares `secret`.
+pub fn is_secret(ctx: &Ctx, key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+        || ctx.plugins.iter().any(|p| {
+            p.manifest.config.iter().any(|k| {
+                k.secret && crate::plugins::config::variable(&p.manifest.name, &k.name) == key
+            })
+        })
+}
+
+/// A key lmi reads, in a file it is read from, with `writing` also one a file may hold.
+fn check_key(ctx: &Ctx, target: &Target, key: &str, writing: bool) -> Result<(), CliError> {
+    let shown = crate::text::line(key, 80);
+    if !keys::is_known(key) {
+        let close = keys::closest(key)
+            .map(|k| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
+        return Err(CliError::usage(format!(
+            "lmi does not know the key {shown}{close}; `lmi config` takes the keys lmi reads (the README's \"Configuration keys\")"
+        )));
+    }
+    if !writing {
+        return Ok(());
+    }
+    if keys::PROCESS_ONLY.contains(&key) {
+        return Err(CliError::usage(format!(
+            "{key} is read from the process environment only; a file that sets it changes nothing{}",
+            if key == keys::ENV {
+                format!(": set {} instead", keys::DEFAULT_ENVIRONMENT)
+            } else {
+                String::new()
+            }
+        )));
+    }
+    if let Target::Env { .. } = target
+        && keys::is_global_only(key)
+    {
+        return Err(CliError::usage(format!(
+            "{key} is read from the global file ({}) and the process environment only, never from an environment's file: leave out -e",
+            ctx.settings.paths().global_env_file().display()
+        )));
+    }
+    Ok(())
+}
+
+fn get(ctx: &Ctx, target: &Target, key: &str) -> Result<ExitCode, CliError> {
+    check_key(ctx, target, key, false)?;
+    let found = lookup(ctx, target, key)?;
+    let secret = is_secret(ctx, key);
+    let shadowed = keys::POLICY_KEYS.contains(&key)
+        && ctx
+            .settings
+            .process_value(key)
+            .is_some_and(|v| !v.is_empty());
+    match ctx.output {
+        OutputFormat::Json => output::json(&json!({
+            "key": key,
+            "set": found.is_some(),
+            "secret": secret,
+            "value": found.as_ref().filter(|_| !secret).map(|(v, _)| v),
+            "source": found.as_ref().map(|(_, s)| source_kind(s)),
+            "from": found.as_ref().map(|(_, s)| s.to_string()),
+        })),
+        OutputFormat::Text => match &found {
+            None => output::note(format_args!("{key} is not set")),
+            Some((_, source)) if secret => output::note(format_args!(
+                "{key} is set in {source} (a secret: its value is not shown)"
+            )),
+            Some((value, source)) => {
+                output::line(value);
+                output::note(format_args!("({key} from {source})"));
+            }
+        },
+    }
+    if shadowed {
+        output::note(format_args!(
+            "{key} is also set in the process environment, which may only tighten the files' policy (`lmi env show NAME` shows the policy in force)"
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `key`'s value and where it comes from, layered as the code that reads it layers it.
+fn lookup(ctx: &Ctx, target: &Target, key: &str) -> Result<Option<(String, Source)>, CliError> {
+    let settings = &ctx.settings;
+    let global_file = || {
+        settings
+            .global_file()
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                (
+                    v.to_owned(),
+                    Source::GlobalFile(settings.paths().global_env_file()),
+                )
+            })
+    };
+    let process = || {
+        settings
+            .process_value(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| (v.to_owned(), Source::Process))
+    };
+    Ok(match target {
+        // Read from the global file alone.
+        _ if key == keys::DEFAULT_ENVIRONMENT => global_file(),
+        // The global file's holds against the process environment's.
+        _ if key == keys::AUDIT_LOG => global_file().or_else(process),
+        _ if keys::PROCESS_ONLY.contains(&key) => process(),
+        _ if keys::is_global_only(key) => process().or_else(global_file),
+        Target::Env { name, .. } => {
+            let config = settings.env_config(name)?;
+            // A policy is the files' (the process environment may only tighten it).
+            let found = if keys::POLICY_KEYS.contains(&key) {
+                config.lookup_in_files(key)
+            } else {
+                config.lookup(key)
+            };
+            found.map(|(v, s)| (v.to_owned(), s))
+        }
+        Target::Global(_) if keys::POLICY_KEYS.contains(&key) => global_file(),
+        Target::Global(_) => process().or_else(global_file),
+    })
+}
+
+fn set(ctx: &Ctx, target: &Target, key: &str, value: &str) -> Result<ExitCode, CliError> {
+    check_key(ctx, target, key, true)?;
+    if is_secret(ctx, key) {
+        return Err(CliError::usage(format!(
+            "{key} is a secret, and lmi never takes a secret from an argument (it would stay in your shell's history and show in the process list): for a new environment, `lmi env add NAME … --secret-stdin` reads it from stdin; for an existing one, edit {} (mode 0600)",
+            target.file().display()
+        )));
+    }
+    if value.is_empty() {
+        return Err(CliError::usage(format!(
+            "an empty value leaves {key} unset: use `lmi config unset {key}`"
+        )));
+    }
+    require_env_file(ctx, target)?;
+    check_value(key, value, &target.source())?;
+    let mut edit = EnvFileEdit::load(target.file())?;
+    let change = edit.set(key, value)?;
+    edit.save()?;
+    report(ctx, target, key, Some(value), &change, false);
+    if key == keys::DEFAULT_ENVIRONMENT {
+        let file = ctx.settings.paths().env_file(value);
+        if !file.exists() {
+            output::warn(format_args!(
+                "environment `{value}` has no file {}: add it with `lmi env add {value} …`",
+                file.display()
+            ));
+        }
+    }
+    process_note(ctx, key);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unset(ctx: &Ctx, target: &Target, key: &str) -> Result<ExitCode, CliError> {
+    check_key(ctx, target, key, true)?;
+    require_env_file(ctx, target)?;
+    let mut edit = EnvFileEdit::load(target.file())?;
+    let change = edit.unset(key)?;
+    edit.save()?;
+    report(ctx, target, key, None, &change, is_secret(ctx, key));
+    process_note(ctx, key);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An environment's file must exist: `config` changes environments, `env add` makes them.
+fn require_env_file(ctx: &Ctx, target: &Target) -> Result<(), CliError> {
+    if let Target::Env { name, file } = target
+        && std::fs::symlink_metadata(file).is_err()
+    {
+        return Err(CliError::usage(format!(
+            "environment `{name}` has no file {}{}: add it with `lmi env add {name} …`",
+            file.display(),
+            ctx.settings.environments().others_than(name)
+        )));
+    }
+    Ok(())
+}
+
+/// What the process environment's value of `key` does to the file's.
+fn process_note(ctx: &Ctx, key: &str) {
+    let set = ctx
+        .settings
+        .process_value(key)
+        .is_some_and(|v| !v.is_empty());
+    // The global file's `default_environment` and `LMI_AUDIT_LOG` hold against it.
+    if !set || key == keys::DEFAULT_ENVIRONMENT || key == keys::AUDIT_LOG {
+        return;
+    }
+    if keys::POLICY_KEYS.contains(&key) {
+        output::note(format_args!(
+            "note: {key} is also set in the process environment, which may only tighten the files' policy"
+        ));
+    } else {
+        output::note(format_args!(
+            "note: {key} is also set in the process environment, which takes precedence over the file"
+        ));
+    }
+}
+
+/// One line saying what changed.
+fn report(
+    ctx: &Ctx,
+    target: &Target,
+    key: &str,
+    value: Option<&str>,
+    change: &Change,
+    secret: bool,
+) {
+    let file = target.file().display();
+    let shown = |v: &str| crate::text::line(v, 200);
+    let old = match change {
+        Change::Replaced { old } | Change::Removed { old } => Some(old.as_str()),
+        _ => None,
+    };
+    let kind = match change {
+        Change::Added => "added",
+        Change::Replaced { .. } => "replaced",
+        Change::Unchanged => "unchanged",
+        Change::Removed { .. } => "removed",
+        Change::Absent => "absent",
+    };
+    match ctx.output {
+        OutputFormat::Json => output::json(&json!({
+            "key": key,
+            "file": target.file(),
+            "change": kind,
+            "value": value,
+            "old": old.filter(|_| !secret),
+        })),
+        OutputFormat::Text => {
+            let was = |old: &str| {
+                if secret {
+                    " (it was set)".to_owned()
+                } else {
+                    format!(" (was {})", shown(old))
+                }
+            };
+            let value = value.map(shown).unwrap_or_default();
+            output::line(match change {
+                Change::Added => format!("set {key}={value} in {file}"),
+                Change::Replaced { old } => format!("set {key}={value} in {file}{}", was(old)),
+                Change::Unchanged => format!("{key} is already {value} in {file}: nothing changed"),
+                Change::Removed { old } => format!("unset {key} in {file}{}", was(old)),
+                Change::Absent => format!("{key} is not set in {file}: nothing changed"),
+            });
+        }
+    }
+}
+
+fn source_kind(source: &Source) -> &'static str {
+    match source {
+        Source::Process => "process",
+        Source::EnvFile(_) => "env-file",
+        Source::GlobalFile(_) => "global-file",
+    }
+}
