@@ -1,9 +1,12 @@
 //! Credentials: one environment's service side built once per process (`session`: its
 //! configuration, services and HTTP client), the token of each grant configuration
-//! (`tokens`), the grant and token endpoint (`service`, `cache`), authenticated requests to the environment's service (`request`),
-//! and the user's SSO session (`sso`).
+//! (`tokens`), the grant and token endpoint (`service`, `cache`), the grant's secrets and
+//! where they live (`env_secrets`: process environment, env file, OS keychain, global file),
+//! authenticated requests to the environment's service (`request`), and the user's SSO
+//! session (`sso`).
 
 pub mod cache;
+pub mod env_secrets;
 pub mod http;
 pub mod lifetime;
 pub mod request;
@@ -32,6 +35,10 @@ pub enum AuthError {
     /// an authentication verdict: signing in would hit the same store.
     #[error(transparent)]
     Store(#[from] SessionStoreError),
+    /// An environment's secret could not be read from the OS keychain (`env_secrets`). Like
+    /// a failing session store, not an authentication verdict.
+    #[error(transparent)]
+    Keychain(#[from] crate::keychain::KeychainError),
     /// The environment has no usable service token: see [`ServiceTokenError`].
     #[error(transparent)]
     Token(#[from] ServiceTokenError),
@@ -80,7 +87,8 @@ impl AuthError {
             AuthError::Token(ServiceTokenError::OverrideRejected(_)) => Some(
                 "LMI_ACCESS_TOKEN holds a token the service does not accept: provide a valid one, or unset it to use the environment's grant",
             ),
-            AuthError::Store(SessionStoreError::Unavailable(_)) => {
+            AuthError::Store(SessionStoreError::Unavailable(_))
+            | AuthError::Keychain(crate::keychain::KeychainError::Unavailable(_)) => {
                 Some("`lmi doctor --offline` checks whether the keychain answers")
             }
             _ => None,
@@ -100,6 +108,7 @@ impl ExitStatus for AuthError {
                 | ServiceTokenError::OverrideRejected(_),
             ) => Exit::Auth,
             AuthError::Store(_)
+            | AuthError::Keychain(_)
             | AuthError::Http { .. }
             | AuthError::Token(ServiceTokenError::Unavailable(_)) => Exit::Failure,
         }
