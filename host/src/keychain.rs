@@ -118,7 +118,10 @@ impl Item {
             ))),
             Err(Failure::Keyring(
                 keyring::Error::NoStorageAccess(e) | keyring::Error::PlatformFailure(e),
-            )) => Err(KeychainError::Unavailable(unavailable(what, &e.to_string()))),
+            )) => Err(KeychainError::Unavailable(unavailable(
+                what,
+                &e.to_string(),
+            ))),
             Err(Failure::Keyring(keyring::Error::Ambiguous(items))) => {
                 Err(KeychainError::Failed(format!(
                     "the {} holds {} items for service `{SERVICE}` and this account; remove the extra ones",

@@ -176,10 +176,7 @@ impl SecretItem {
     /// Deletes the item; `true` if there was one.
     pub fn delete(&self) -> Result<bool, KeychainError> {
         let what = format!("delete {} of environment `{}` from", self.key, self.env);
-        Ok(self
-            .item
-            .call(&what, |e| e.delete_credential())?
-            .is_some())
+        Ok(self.item.call(&what, |e| e.delete_credential())?.is_some())
     }
 }
 
@@ -198,7 +195,9 @@ pub fn lookup(cfg: &EnvConfig, item: &SecretItem) -> Result<Found, KeychainError
         return Ok(Found::Value(v, Origin::Keychain(item.location())));
     }
     Ok(match global {
-        (source, Some(v)) if !v.is_empty() => Found::Value(Secret::new(v.to_owned()), origin(source)),
+        (source, Some(v)) if !v.is_empty() => {
+            Found::Value(Secret::new(v.to_owned()), origin(source))
+        }
         _ => Found::Missing,
     })
 }
@@ -261,8 +260,8 @@ impl GrantSecrets {
         let mut resolved = Resolved::default();
         for &(key, required) in needs {
             let item = SecretItem::at(&self.config_dir, env, key, timeout);
-            let found = lookup(&self.config, &item)
-                .map_err(|e| self.keychain_error(e, key, required))?;
+            let found =
+                lookup(&self.config, &item).map_err(|e| self.keychain_error(e, key, required))?;
             let value = match found {
                 Found::Value(v, origin) => {
                     tracing::debug!("environment `{env}`: {key} from {}", origin.kind());
@@ -315,5 +314,98 @@ impl GrantSecrets {
             }
             failed => AuthError::Keychain(failed),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::paths::Paths;
+
+    /// Settings for env `dev` whose file holds `env_file`, the global file `global`.
+    fn config(env_file: &str, global: &str) -> (tempfile::TempDir, Settings, EnvConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        std::fs::create_dir_all(paths.env_dir()).unwrap();
+        std::fs::write(paths.global_env_file(), global).unwrap();
+        std::fs::write(paths.env_file("dev"), env_file).unwrap();
+        let settings = Settings::load(paths, Some("dev")).unwrap();
+        let cfg = settings.env_config("dev").unwrap();
+        (dir, settings, cfg)
+    }
+
+    #[test]
+    fn the_account_names_environment_key_and_config_dir() {
+        assert_eq!(
+            account(
+                Path::new("/home/alice/.config/lmi"),
+                "dev",
+                keys::CLIENT_SECRET
+            ),
+            "dev:OAUTH_CLIENT_SECRET@/home/alice/.config/lmi"
+        );
+        let item = SecretItem::at(
+            Path::new("/x/lmi"),
+            "prod",
+            keys::PASSWORD,
+            Duration::from_secs(1),
+        );
+        assert_eq!(
+            item.location(),
+            format!(
+                "{} (service `lmi`, account `prod:OAUTH_PASSWORD@/x/lmi`)",
+                keychain::name()
+            )
+        );
+    }
+
+    #[test]
+    fn the_env_file_comes_before_the_keychain_and_an_empty_value_means_none() {
+        let (_d, settings, cfg) = config(
+            "OAUTH_CLIENT_SECRET=file-secret-31\nOAUTH_PASSWORD=\n",
+            "OAUTH_PASSWORD=global-pw-77\n",
+        );
+        let item = |key| SecretItem::new(&settings, "dev", key).unwrap();
+        // Found in the file: the keychain is not asked (none may be running here).
+        match lookup(&cfg, &item(keys::CLIENT_SECRET)).unwrap() {
+            Found::Value(v, Origin::EnvFile(p)) => {
+                assert_eq!(v.expose(), "file-secret-31");
+                assert_eq!(p, settings.paths().env_file("dev"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Empty in the file: none, and the global file's value does not apply either.
+        assert!(matches!(
+            lookup(&cfg, &item(keys::PASSWORD)).unwrap(),
+            Found::Blank(Source::EnvFile(_))
+        ));
+        let secrets = GrantSecrets::new(&settings, &cfg);
+        let resolved = secrets
+            .resolve(&[(keys::CLIENT_SECRET, true), (keys::PASSWORD, false)])
+            .unwrap();
+        assert_eq!(
+            resolved.client_secret.as_ref().map(Secret::expose),
+            Some("file-secret-31")
+        );
+        assert!(resolved.password.is_none());
+        // Nothing of a secret in Debug.
+        assert!(!format!("{secrets:?}").contains("file-secret"));
+    }
+
+    #[test]
+    fn a_required_secret_set_empty_is_missing_and_says_so() {
+        let (_d, settings, cfg) = config("OAUTH_CLIENT_SECRET=\n", "");
+        let e = GrantSecrets::new(&settings, &cfg)
+            .resolve(&[(keys::CLIENT_SECRET, true)])
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("OAUTH_CLIENT_SECRET is not set for environment `dev` (set empty in"),
+            "{text}"
+        );
+        assert!(text.contains("`lmi env secure dev`"), "{text}");
+        assert_eq!(crate::exit::ExitStatus::exit(&e), crate::exit::Exit::Usage);
     }
 }

@@ -330,9 +330,7 @@ mod tests {
             || AuthError::Failed("x".into()),
             || AuthError::SsoRequired("x".into()),
             || AuthError::Store(SessionStoreError::Failed("x".into())),
-            || {
-                AuthError::Keychain(crate::keychain::KeychainError::Unavailable("x".into()))
-            },
+            || AuthError::Keychain(crate::keychain::KeychainError::Unavailable("x".into())),
             || AuthError::Token(ServiceTokenError::Refused("x".into())),
             || AuthError::Token(ServiceTokenError::Rejected("x".into())),
             || AuthError::Token(ServiceTokenError::OverrideRejected("x".into())),

@@ -422,7 +422,10 @@ impl EnvConfig {
         [
             (Source::Process, self.process.get(key).map(String::as_str)),
             (Source::EnvFile(self.file_path.clone()), self.file.get(key)),
-            (Source::GlobalFile(self.global_path.clone()), self.global.get(key)),
+            (
+                Source::GlobalFile(self.global_path.clone()),
+                self.global.get(key),
+            ),
         ]
     }
 

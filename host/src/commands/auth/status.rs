@@ -265,13 +265,14 @@ fn secrets_of(ctx: &Ctx, env: &str, st: &EnvTokenStatus) -> (SecretsStatus, Opti
         let item = match SecretItem::new(&ctx.settings, env, key) {
             Ok(item) => item,
             Err(e) => {
-                status.lines.push(format!("secret: {key} cannot be looked up: {e}"));
+                status
+                    .lines
+                    .push(format!("secret: {key} cannot be looked up: {e}"));
                 items.push(json!({ "key": key, "required": required, "source": "unknown", "location": null, "plaintext": false, "error": e.to_string() }));
                 continue;
             }
         };
-        let (source, location, plaintext, error, text) = match env_secrets::lookup(&config, &item)
-        {
+        let (source, location, plaintext, error, text) = match env_secrets::lookup(&config, &item) {
             // The value is dropped here: only where it lives is shown.
             Ok(Found::Value(_, origin)) => {
                 let plaintext = origin.plaintext_file().is_some();
