@@ -261,7 +261,7 @@ impl GrantSecrets {
         for &(key, required) in needs {
             let item = SecretItem::at(&self.config_dir, env, key, timeout);
             let found =
-                lookup(&self.config, &item).map_err(|e| self.keychain_error(e, key, required))?;
+                lookup(&self.config, &item).map_err(|e| self.keychain_error(e, &item, required))?;
             let value = match found {
                 Found::Value(v, origin) => {
                     tracing::debug!("environment `{env}`: {key} from {}", origin.kind());
@@ -299,8 +299,8 @@ impl GrantSecrets {
     }
 
     /// A keychain that could not be asked for `key`, with the ways out that do not need it.
-    fn keychain_error(&self, e: KeychainError, key: &str, required: bool) -> AuthError {
-        let file = self.config.file_path().display();
+    fn keychain_error(&self, e: KeychainError, item: &SecretItem, required: bool) -> AuthError {
+        let (key, file) = (item.key(), self.config.file_path().display());
         match e {
             KeychainError::Unavailable(what) => {
                 let none = if required {
@@ -312,7 +312,11 @@ impl GrantSecrets {
                     "{what}; or set {key} in {file}{none} or in the process environment"
                 )))
             }
-            failed => AuthError::Keychain(failed),
+            KeychainError::Failed(why) => AuthError::Keychain(KeychainError::Failed(format!(
+                "{key} of environment `{}`, in the {}: {why}",
+                self.config.name(),
+                item.location()
+            ))),
         }
     }
 }

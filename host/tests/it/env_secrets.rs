@@ -380,3 +380,99 @@ fn doctor_flags_plaintext_secrets_and_never_prints_them() {
         json_run.nowhere(secret);
     }
 }
+
+/// A "D-Bus" socket that accepts connections and never says a word (a keychain waiting for
+/// a prompt nobody sees); dropped with the returned guard.
+fn silent_bus() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("bus");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().take(16) {
+            held.push(c);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    });
+    let address = format!("unix:path={}", socket.display());
+    (dir, address)
+}
+
+/// A keychain that never answers costs one `LMI_KEYCHAIN_TIMEOUT_SECS` per run: a cold token
+/// fails at it (exit 1, no token request), and `auth status` over five environments whose
+/// secrets would be looked up there waits once, not five times. (Seen taking 5 s with every
+/// call waiting out its own deadline.)
+#[test]
+fn a_keychain_that_never_answers_costs_one_timeout_per_run() {
+    let srv = server();
+    let mut home = Home::new();
+    home.global_env("default_environment=e1\n");
+    for n in 1..=5 {
+        home.env_file(&format!("e{n}"), &env_without_secret(&srv));
+    }
+    let (_bus, address) = silent_bus();
+    home.env("DBUS_SESSION_BUS_ADDRESS", &address);
+    home.env("LMI_KEYCHAIN_TIMEOUT_SECS", "1");
+
+    let started = std::time::Instant::now();
+    home.run(["auth", "token"])
+        .code(1)
+        .stderr_has("cannot read OAUTH_CLIENT_SECRET of environment `e1` from the Secret Service (no answer within 1 s)");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(srv.count("/token"), 0);
+
+    let started = std::time::Instant::now();
+    let status = home.run(["auth", "status"]);
+    let took = started.elapsed();
+    status.success();
+    assert_eq!(
+        status
+            .stdout
+            .matches("cannot be looked up: cannot read OAUTH_CLIENT_SECRET")
+            .count(),
+        5,
+        "{status:#?}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(4500),
+        "auth status took {took:?}"
+    );
+}
+
+/// Two items for one account (another tool, or an item copied by hand with an extra
+/// attribute): lmi does not pick one, it says so (exit 1) and sends nothing.
+#[test]
+fn two_keychain_items_for_one_secret_are_an_error_not_a_guess() {
+    let srv = server();
+    let home = Home::new();
+    home.global_env("default_environment=dev\n");
+    home.env_file("dev", &env_without_secret(&srv));
+    let account = env_secret_account(&home, "dev", "OAUTH_CLIENT_SECRET");
+    for (n, value) in [(1, "first-copy-1c9e"), (2, "second-copy-84aa")] {
+        let mut child = std::process::Command::new("secret-tool")
+            .args(["store", "--label", "copy"])
+            .args(["service", "lmi", "username", &account])
+            .args(["target", "default", "copy", &n.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    home.run(["auth", "token"])
+        .code(1)
+        .stderr_has("holds 2 items for service `lmi` and this account; remove the extra ones")
+        .nowhere("first-copy-1c9e")
+        .nowhere("second-copy-84aa");
+    assert_eq!(srv.count("/token"), 0);
+}
