@@ -72,7 +72,8 @@ pair() {
             ${prepare_file:+--prepare "$prepare_file"} \
             -n "$label: secret in env file" "$lmi -e file auth token" \
             ${prepare_kc:+--prepare "$prepare_kc"} \
-            -n "$label: secret in keychain" "$lmi -e kc auth token" >/dev/null
+            -n "$label: secret in keychain" "$lmi -e kc auth token" >/dev/null 2>"$work/hyperfine.err" ||
+            { cat "$work/hyperfine.err" >&2; exit 1; }
         jq -r '.results[] | "\(.command)\t\(.median * 1000)\t\(.mean * 1000)\t\(.stddev * 1000)"' "$out"
     done
 }
