@@ -476,3 +476,74 @@ fn two_keychain_items_for_one_secret_are_an_error_not_a_guess() {
         .nowhere("second-copy-84aa");
     assert_eq!(srv.count("/token"), 0);
 }
+
+/// The API the commands that write secrets use (`SecretItem::store` / `delete`) writes the
+/// item lmi reads, under the attributes `secret-tool` (and a keychain window) sees, labelled
+/// for a person; storing again replaces it (never a second item), and after `delete` the
+/// secret is not set.
+#[test]
+fn an_item_stored_through_the_api_is_read_by_lmi_and_seen_by_secret_tool() {
+    use lmi::auth::env_secrets::SecretItem;
+    use lmi::secrets::Secret;
+
+    let srv = server();
+    let home = Home::new();
+    home.global_env("default_environment=dev\n");
+    home.env_file("dev", &env_without_secret(&srv));
+    let paths = lmi::paths::Paths::from_dirs(home.config(), home.cache(), home.data());
+    let settings = lmi::settings::Settings::load(paths, Some("dev")).unwrap();
+    let item = SecretItem::new(&settings, "dev", "OAUTH_CLIENT_SECRET").unwrap();
+    assert_eq!(
+        item.account(),
+        env_secret_account(&home, "dev", "OAUTH_CLIENT_SECRET")
+    );
+
+    item.store(&Secret::new("stored-first-5e21".to_owned()))
+        .unwrap();
+    item.store(&Secret::new("stored-second-a7d3".to_owned()))
+        .unwrap();
+    assert_eq!(
+        crate::support::keychain::env_secret(&home, "dev", "OAUTH_CLIENT_SECRET").as_deref(),
+        Some("stored-second-a7d3")
+    );
+    let search = std::process::Command::new("secret-tool")
+        .args([
+            "search",
+            "--all",
+            "service",
+            "lmi",
+            "username",
+            item.account(),
+        ])
+        .output()
+        .unwrap();
+    let found = String::from_utf8_lossy(&search.stdout).into_owned()
+        + &String::from_utf8_lossy(&search.stderr);
+    assert_eq!(found.matches("label = ").count(), 1, "{found}");
+    assert!(
+        found.contains(&format!(
+            "label = lmi: OAUTH_CLIENT_SECRET of environment `dev` ({})",
+            home.config().display()
+        )),
+        "{found}"
+    );
+    assert_eq!(
+        item.read()
+            .unwrap()
+            .map(|s| s.expose().to_owned())
+            .as_deref(),
+        Some("stored-second-a7d3")
+    );
+
+    home.run(["auth", "token"])
+        .success()
+        .nowhere("stored-second-a7d3");
+    assert_eq!(secrets_sent(&srv), ["stored-second-a7d3"]);
+
+    assert!(item.delete().unwrap());
+    assert!(!item.delete().unwrap());
+    std::fs::remove_file(home.cache().join("tokens/dev.json")).unwrap();
+    home.run(["auth", "token"])
+        .code(2)
+        .stderr_has("OAUTH_CLIENT_SECRET is not set for environment `dev`");
+}
