@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod fsutil;
+pub mod keychain;
 pub mod lockfile;
 pub mod logging;
 pub mod output;

@@ -1,10 +1,13 @@
 //! Credentials: one environment's service side built once per process (`session`: its
 //! configuration, services and HTTP client), the token of each grant configuration
-//! (`tokens`), the grant and token endpoint (`service`, `cache`), authenticated requests to the environment's service (`request`),
-//! the token handed in `LMI_ACCESS_TOKEN` (`handed`, its claims read unverified by
-//! `unverified`), and the user's SSO session (`sso`).
+//! (`tokens`), the grant and token endpoint (`service`, `cache`), the grant's secrets and
+//! where they live (`env_secrets`: process environment, env file, OS keychain, global file),
+//! authenticated requests to the environment's service (`request`), the token handed in
+//! `LMI_ACCESS_TOKEN` (`handed`, its claims read unverified by `unverified`), and the user's
+//! SSO session (`sso`).
 
 pub mod cache;
+pub mod env_secrets;
 pub mod handed;
 pub mod http;
 pub mod lifetime;
@@ -36,6 +39,10 @@ pub enum AuthError {
     /// an authentication verdict: signing in would hit the same store.
     #[error(transparent)]
     Store(#[from] SessionStoreError),
+    /// An environment's secret could not be read from the OS keychain (`env_secrets`). Like
+    /// a failing session store, not an authentication verdict.
+    #[error(transparent)]
+    Keychain(#[from] crate::keychain::KeychainError),
     /// The environment has no usable service token: see [`ServiceTokenError`].
     #[error(transparent)]
     Token(#[from] ServiceTokenError),
@@ -91,7 +98,8 @@ impl AuthError {
             AuthError::Token(ServiceTokenError::OverrideExpired(_)) => Some(
                 "get a new token into LMI_ACCESS_TOKEN, or unset LMI_ACCESS_TOKEN to use the environment's own grant",
             ),
-            AuthError::Store(SessionStoreError::Unavailable(_)) => {
+            AuthError::Store(SessionStoreError::Unavailable(_))
+            | AuthError::Keychain(crate::keychain::KeychainError::Unavailable(_)) => {
                 Some("`lmi doctor --offline` checks whether the keychain answers")
             }
             _ => None,
@@ -112,6 +120,7 @@ impl ExitStatus for AuthError {
                 | ServiceTokenError::OverrideExpired(_),
             ) => Exit::Auth,
             AuthError::Store(_)
+            | AuthError::Keychain(_)
             | AuthError::Http { .. }
             | AuthError::Token(ServiceTokenError::Unavailable(_)) => Exit::Failure,
         }

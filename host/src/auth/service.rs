@@ -4,9 +4,11 @@
 //! When a token is fetched, and how the cache is consulted first, is [`super::session`]'s
 //! business; this module reads the grant's configuration and makes the one request.
 //!
-//! Secrets (client secret, password) come from the environment or the env's `.env` file;
-//! they are never prompted for, cached, printed or logged (they are registered with the log
-//! scrubber when loaded, and `oauth2`'s secret types redact themselves in `Debug`).
+//! Secrets (client secret, password) are looked up only when a token is requested
+//! ([`super::env_secrets`]: the process environment, the env's `.env` file, the OS keychain,
+//! the global `.env`), so a cached token costs no keychain call; they are never prompted for,
+//! cached, printed or logged (they are registered with the log scrubber when loaded, and
+//! `oauth2`'s secret types redact themselves in `Debug`).
 
 use std::cell::Cell;
 
@@ -18,6 +20,7 @@ use oauth2::{
 use sha2::Digest;
 
 use super::cache::{AccessToken, CachedToken};
+use super::env_secrets::GrantSecrets;
 use super::http::{Http, HttpFailure};
 use super::lifetime::now_secs;
 use super::{AuthError, ServiceTokenError};
@@ -44,17 +47,16 @@ impl GrantType {
     }
 }
 
-/// How the grant is configured for one environment. Secrets stay inside `oauth2`'s
-/// redacting newtypes.
+/// How the grant is configured for one environment. Its secrets are looked up when a token
+/// is requested ([`GrantSecrets`]), and then stay inside `oauth2`'s redacting newtypes.
 #[derive(Debug, Clone)]
 pub struct GrantConfig {
     pub env: String,
     pub grant: GrantType,
     pub token_url: url::Url,
     pub client_id: String,
-    client_secret: Option<ClientSecret>,
+    secrets: GrantSecrets,
     username: Option<String>,
-    password: Option<ResourceOwnerPassword>,
     pub scopes: Vec<String>,
     pub audience: Option<String>,
     pub auth_type: ClientAuth,
@@ -70,8 +72,9 @@ pub enum ClientAuth {
 }
 
 impl GrantConfig {
-    /// Reads and checks the grant keys of one environment.
-    pub fn from_env(cfg: &EnvConfig) -> Result<Self, ConfigError> {
+    /// Reads and checks the grant keys of one environment, but for its secrets (see
+    /// [`GrantConfig::secret_keys`]), which wait until a token is requested.
+    pub fn from_env(settings: &Settings, cfg: &EnvConfig) -> Result<Self, ConfigError> {
         let grant = match cfg.get(keys::GRANT_TYPE).map(str::trim) {
             None | Some("client_credentials") => GrantType::ClientCredentials,
             Some("password") => GrantType::Password,
@@ -84,19 +87,9 @@ impl GrantConfig {
         };
         let token_url = cfg.require_url(keys::TOKEN_URL)?;
         let client_id = cfg.require(keys::CLIENT_ID)?.trim().to_owned();
-        let client_secret = match grant {
-            GrantType::ClientCredentials => Some(cfg.require(keys::CLIENT_SECRET)?),
-            GrantType::Password => cfg.get(keys::CLIENT_SECRET),
-        }
-        .map(|s| ClientSecret::new(s.to_owned()));
-        let (username, password) = match grant {
-            GrantType::ClientCredentials => (None, None),
-            GrantType::Password => (
-                Some(cfg.require(keys::USERNAME)?.to_owned()),
-                Some(ResourceOwnerPassword::new(
-                    cfg.require(keys::PASSWORD)?.to_owned(),
-                )),
-            ),
+        let username = match grant {
+            GrantType::ClientCredentials => None,
+            GrantType::Password => Some(cfg.require(keys::USERNAME)?.to_owned()),
         };
         let scopes = cfg.get(keys::SCOPE).map(parse_scopes).unwrap_or_default();
         let audience = cfg.get(keys::AUDIENCE).map(|s| s.trim().to_owned());
@@ -117,9 +110,8 @@ impl GrantConfig {
             grant,
             token_url,
             client_id,
-            client_secret,
+            secrets: GrantSecrets::new(settings, cfg),
             username,
-            password,
             scopes,
             audience,
             auth_type,
@@ -137,6 +129,22 @@ impl GrantConfig {
             self.audience = Some(audience.trim().to_owned());
         }
         self
+    }
+
+    /// The secrets this grant sends, each with whether it is required: the client secret
+    /// (optional for the password grant, whose client may be public) and the password.
+    pub fn secret_keys(&self) -> &'static [(&'static str, bool)] {
+        match self.grant {
+            GrantType::ClientCredentials => &[(keys::CLIENT_SECRET, true)],
+            GrantType::Password => &[(keys::CLIENT_SECRET, false), (keys::PASSWORD, true)],
+        }
+    }
+
+    /// Looks up the secrets now (once per run), as a token request does: for checks that
+    /// must report a missing or unreadable secret without requesting a token (`lmi doctor`
+    /// offline).
+    pub fn check_secrets(&self) -> Result<(), AuthError> {
+        self.secrets.resolve(self.secret_keys()).map(|_| ())
     }
 
     /// The token URL as it may appear in messages and logs.
@@ -181,6 +189,8 @@ pub fn override_token(settings: &Settings, env: &str) -> Option<super::handed::H
 pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError> {
     let env = &grant.env;
     let endpoint = grant.endpoint();
+    // The one place the secrets are needed: looked up here, not when the grant was read.
+    let secrets = grant.secrets.resolve(grant.secret_keys())?;
     tracing::info!(
         "environment `{env}`: requesting a service token ({} grant) from {endpoint}",
         grant.grant.as_str()
@@ -191,8 +201,8 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
             ClientAuth::Basic => AuthType::BasicAuth,
             ClientAuth::Post => AuthType::RequestBody,
         });
-    if let Some(secret) = &grant.client_secret {
-        client = client.set_client_secret(secret.clone());
+    if let Some(secret) = &secrets.client_secret {
+        client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
     }
     let scopes = grant.scopes.iter().cloned().map(Scope::new);
     let seen = Cell::new(None::<Answer>);
@@ -212,10 +222,13 @@ pub fn fetch(http: &Http, grant: &GrantConfig) -> Result<CachedToken, AuthError>
         }
         GrantType::Password => {
             let username = ResourceOwnerUsername::new(grant.username.clone().unwrap_or_default());
-            let password = grant
-                .password
-                .clone()
-                .unwrap_or_else(|| ResourceOwnerPassword::new(String::new()));
+            let password = ResourceOwnerPassword::new(
+                secrets
+                    .password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned())
+                    .unwrap_or_default(),
+            );
             let mut req = client
                 .exchange_password(&username, &password)
                 .add_scopes(scopes);

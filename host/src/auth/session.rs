@@ -81,7 +81,9 @@ impl EnvSession {
     /// without a grant).
     pub fn open(settings: &Settings, env: &str) -> Self {
         let config = settings.env_config(env);
-        let grant = config.clone().and_then(|c| GrantConfig::from_env(&c));
+        let grant = config
+            .clone()
+            .and_then(|c| GrantConfig::from_env(settings, &c));
         let env_tokens = Arc::new(TokenSource::new(
             format!("environment `{env}`"),
             settings,

@@ -301,9 +301,10 @@ pub fn host_error(e: AuthError) -> HostError {
             | ServiceTokenError::OverrideRejected(_)
             | ServiceTokenError::OverrideExpired(_),
         ) => HostError::AuthFailed(msg),
-        // A failing session store: the call did not complete (exit 1, as for lmi's own
+        // A failing session store or keychain: the call did not complete (exit 1, as for lmi's own
         // commands); `auth-failed` would send the user to a sign-in that meets the same store.
         AuthError::Store(_)
+        | AuthError::Keychain(_)
         | AuthError::Http { .. }
         | AuthError::Token(ServiceTokenError::Unavailable(_)) => HostError::Network(msg),
         AuthError::InvalidRequest(_) => HostError::InvalidRequest(msg),
@@ -330,6 +331,7 @@ mod tests {
             || AuthError::Failed("x".into()),
             || AuthError::SsoRequired("x".into()),
             || AuthError::Store(SessionStoreError::Failed("x".into())),
+            || AuthError::Keychain(crate::keychain::KeychainError::Unavailable("x".into())),
             || AuthError::Token(ServiceTokenError::Refused("x".into())),
             || AuthError::Token(ServiceTokenError::Rejected("x".into())),
             || AuthError::Token(ServiceTokenError::OverrideRejected("x".into())),

@@ -47,6 +47,17 @@ pub enum ConfigError {
     InvalidEnvironmentName(String),
     #[error("{key} is not set: add it to {file} or set it in the environment")]
     MissingKey { key: String, file: PathBuf },
+    /// A secret (`OAUTH_CLIENT_SECRET`, `OAUTH_PASSWORD`) found nowhere in its lookup order
+    /// (`auth::env_secrets`); `looked` lists the places, the keychain item included.
+    #[error(
+        "{key} is not set for environment `{env}` ({looked}): store it in the OS keychain with `lmi env add {env} … --secret-stdin` (or add it to {file} and run `lmi env secure {env}`), or set it in the process environment"
+    )]
+    MissingSecret {
+        key: String,
+        env: String,
+        file: PathBuf,
+        looked: String,
+    },
     #[error("{key} has an invalid value in {source_name}: {reason}")]
     InvalidValue {
         key: String,
@@ -466,6 +477,20 @@ impl EnvConfig {
                             .map(|v| (v, Source::GlobalFile(self.global_path.clone())))
                     })
             })
+    }
+
+    /// `key` as written in each layer, highest first (an empty value is `Some("")`): for the
+    /// secrets, whose lookup puts the OS keychain between the env file and the global file
+    /// (`auth::env_secrets`).
+    pub fn each_layer(&self, key: &str) -> [(Source, Option<&str>); 3] {
+        [
+            (Source::Process, self.process.get(key).map(String::as_str)),
+            (Source::EnvFile(self.file_path.clone()), self.file.get(key)),
+            (
+                Source::GlobalFile(self.global_path.clone()),
+                self.global.get(key),
+            ),
+        ]
     }
 
     /// Every key set to a non-empty value in any layer, once, sorted.

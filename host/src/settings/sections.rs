@@ -160,10 +160,7 @@ impl Settings {
         };
         Ok(SsoOptions {
             storage,
-            keychain_timeout: self.secs(
-                keys::KEYCHAIN_TIMEOUT_SECS,
-                SsoOptions::DEFAULT_KEYCHAIN_TIMEOUT_SECS,
-            )?,
+            keychain_timeout: self.keychain_timeout()?,
             login_timeout: self.secs(
                 keys::SSO_LOGIN_TIMEOUT_SECS,
                 SsoOptions::DEFAULT_LOGIN_TIMEOUT_SECS,
@@ -213,6 +210,15 @@ impl Settings {
                 reason: "give `off` or an absolute path".to_owned(),
             }),
         }
+    }
+
+    /// How long one keychain call may take (`LMI_KEYCHAIN_TIMEOUT_SECS`): the SSO session's
+    /// and the environment secrets' alike.
+    pub fn keychain_timeout(&self) -> Result<Duration, ConfigError> {
+        self.secs(
+            keys::KEYCHAIN_TIMEOUT_SECS,
+            SsoOptions::DEFAULT_KEYCHAIN_TIMEOUT_SECS,
+        )
     }
 
     /// A global number of seconds (at least 1, at most 30 days).

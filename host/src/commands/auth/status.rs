@@ -169,6 +169,12 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
                 .iter()
                 .map(|(name, session, st)| {
                     let mut env = env_json(name, st, default, active, now);
+                    let (secrets, missing) = secrets_of(ctx, name, st);
+                    env["secrets"] = secrets.json;
+                    if let Some(missing) = missing {
+                        env["configured"] = json!(false);
+                        env["error"] = json!(missing);
+                    }
                     env["services"] = services_json(session, now);
                     env["policy"] = policy_of(ctx, name, user.as_ref()).0;
                     env
@@ -232,6 +238,9 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
                         facts.describe(now)
                     ));
                 }
+                for line in secrets_of(ctx, name, st).0.lines {
+                    output::line(format_args!("    {line}"));
+                }
                 output::line(format_args!(
                     "    {}token: {}",
                     if st.overridden { "cached " } else { "" },
@@ -248,6 +257,108 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where an environment's secrets live, as JSON and as text lines; never their values.
+struct SecretsStatus {
+    json: Value,
+    lines: Vec<String>,
+}
+
+/// Where each secret the env's grant sends is found, by the lookup every token request makes
+/// (`auth::env_secrets`: the keychain is asked only for a secret in neither the process
+/// environment nor the env file). The second value is the error for a required secret found
+/// nowhere.
+fn secrets_of(ctx: &Ctx, env: &str, st: &EnvTokenStatus) -> (SecretsStatus, Option<String>) {
+    use crate::auth::env_secrets::{self, Found, SecretItem};
+    let mut status = SecretsStatus {
+        json: json!([]),
+        lines: Vec::new(),
+    };
+    let Ok(grant) = &st.grant else {
+        return (status, None); // the grant line says what is wrong
+    };
+    // Quietly: the env's session, opened beside it, already warns about the file's keys.
+    let config = match ctx.settings.env_config_quietly(env) {
+        Ok(config) => config,
+        Err(_) => return (status, None),
+    };
+    let mut missing = None;
+    let mut items = Vec::new();
+    for &(key, required) in grant.secret_keys() {
+        let item = match SecretItem::new(&ctx.settings, env, key) {
+            Ok(item) => item,
+            Err(e) => {
+                status
+                    .lines
+                    .push(format!("secret: {key} cannot be looked up: {e}"));
+                items.push(json!({ "key": key, "required": required, "source": "unknown", "location": null, "plaintext": false, "error": e.to_string() }));
+                continue;
+            }
+        };
+        let (source, location, plaintext, error, text) = match env_secrets::lookup(&config, &item) {
+            // The value is dropped here: only where it lives is shown.
+            Ok(Found::Value(_, origin)) => {
+                let plaintext = origin.plaintext_file().is_some();
+                let text = match &origin {
+                    env_secrets::Origin::EnvFile(p) => format!(
+                        "in {} (plaintext; `lmi env secure {env}` moves it into the OS keychain)",
+                        p.display()
+                    ),
+                    env_secrets::Origin::GlobalFile(p) => format!(
+                        "in {}, the global file (plaintext; `lmi env secure {env}` moves it into the OS keychain)",
+                        p.display()
+                    ),
+                    other => format!("in {other}"),
+                };
+                let location = match &origin {
+                    env_secrets::Origin::Process => "the process environment".to_owned(),
+                    env_secrets::Origin::Keychain(item) => item.clone(),
+                    env_secrets::Origin::EnvFile(p) | env_secrets::Origin::GlobalFile(p) => {
+                        p.display().to_string()
+                    }
+                };
+                (origin.kind(), Some(location), plaintext, None, text)
+            }
+            Ok(Found::Blank(source)) => (
+                "empty",
+                Some(source.to_string()),
+                false,
+                None,
+                format!("set empty in {source}: none"),
+            ),
+            Ok(Found::Missing) => {
+                let text = format!(
+                    "not set (not in {}, the OS keychain item {} or {})",
+                    config.file_path().display(),
+                    item.location(),
+                    ctx.settings.paths().global_env_file().display()
+                );
+                if required && missing.is_none() {
+                    missing = Some(format!("{key} is {text}"));
+                }
+                ("none", None, false, None, text)
+            }
+            Err(e) => (
+                "unknown",
+                Some(item.location()),
+                false,
+                Some(e.to_string()),
+                format!("cannot be looked up: {e}"),
+            ),
+        };
+        status.lines.push(format!("secret: {key} {text}"));
+        items.push(json!({
+            "key": key,
+            "required": required,
+            "source": source,
+            "location": location,
+            "plaintext": plaintext,
+            "error": error,
+        }));
+    }
+    status.json = json!(items);
+    (status, missing)
 }
 
 /// One line per service of the env (the default first), and its token if it has its own.

@@ -1,10 +1,10 @@
-//! Doctor's per-environment checks: the env file, the grant configuration and token cache
-//! (read, never changed), then, online, each grant tried and each service URL probed
-//! (`services`).
+//! Doctor's per-environment checks: the env file (and the secrets it holds in plaintext),
+//! the grant configuration, its secrets and token cache (read, never changed), then, online,
+//! each grant tried and each service URL probed (`services`).
 
 use super::DoctorCheck;
 use super::config::exposed_secrets;
-use super::services;
+use super::{secrets, services};
 use crate::auth::cache::CacheState;
 use crate::settings::{EnvFile, Settings};
 
@@ -33,6 +33,7 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
             ..check
         });
     }
+    checks.extend(secrets::plaintext_in_env_file(&name, env, &cfg));
     let session = crate::auth::session::EnvSession::open(settings, env);
     // A service whose URL is unusable: a plugin calling it would be told not-configured.
     for service in session.services() {
@@ -49,6 +50,8 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
         }
     }
     let status = session.status();
+    // The grant's secrets, looked up as a token request would: a missing one fails here.
+    let mut secrets_found = true;
     if status.overridden {
         // The env's own token comes from the process: there is no grant to try, and grant
         // keys it lacks are not needed (a named service with its own scope still needs them).
@@ -62,7 +65,13 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
         checks.extend(status.handed.as_ref().and_then(|f| handed_check(&name, f)));
     } else {
         match &status.grant {
-            Ok(grant) => checks.push(cache_check(settings, env, &name, grant, &status.cache)),
+            Ok(grant) => {
+                checks.push(cache_check(settings, env, &name, grant, &status.cache));
+                if let Some(failed) = secrets::lookup_check(&name, env, grant) {
+                    secrets_found = false;
+                    checks.push(failed);
+                }
+            }
             Err(e) => checks.push(DoctorCheck::fail(
                 name.clone(),
                 e.to_string(),
@@ -72,7 +81,7 @@ pub fn env_checks(settings: &Settings, env: &str, network: bool) -> Vec<DoctorCh
     }
     if network {
         // A grant configuration already reported broken is not tried again.
-        if status.overridden || status.grant.is_ok() {
+        if status.overridden || (status.grant.is_ok() && secrets_found) {
             checks.extend(services::grant_checks(settings, &cfg, &session, &name));
         }
         checks.extend(services::probe_checks(settings, &cfg, &session, &name));

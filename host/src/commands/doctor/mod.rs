@@ -2,7 +2,8 @@
 //! wrong.
 //!
 //! Checks, in order: the configuration files (readable, parseable, secrets not readable by
-//! others), each environment's grant configuration and token cache, each of its grants tried
+//! others, secrets in plaintext that belong in the keychain), each environment's grant
+//! configuration, its secrets (found, the keychain answering) and token cache, each of its grants tried
 //! and each of its service URLs probed, the keychain (or the opted-in file storage), the SSO
 //! issuer's discovery document and the clock against its `Date` header, and each installed
 //! plugin with its compiled artifact.
@@ -17,6 +18,7 @@ mod config;
 mod env;
 mod plugins;
 mod probe;
+mod secrets;
 mod services;
 mod sso;
 
@@ -122,6 +124,7 @@ impl DoctorArgs {
 pub fn diagnose(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     let mut checks = Vec::new();
     checks.extend(config::config_checks(settings));
+    checks.extend(secrets::plaintext_in_global(settings));
     checks.push(config::trust_check(settings));
     let mut envs = settings.environments().names;
     // An env chosen with `-e` or `LMI_ENV` may have no file, its keys in the process

@@ -106,9 +106,17 @@ fn grant_fix(
                     keys::CLIENT_SECRET,
                 ),
             };
+            // A secret in neither the process environment nor the env file came from the
+            // keychain, or else from the global file (the lookup order).
+            let secret_from = match cfg.each_layer(secret) {
+                [(_, Some(v)), ..] | [_, (_, Some(v)), _] if !v.is_empty() => from(secret),
+                _ => format!(
+                    "the OS keychain, which `lmi auth status` names, or {}",
+                    from(secret)
+                ),
+            };
             format!(
-                "check {credentials} (in {}), and the scope and audience ({}): the provider's error code says which",
-                from(secret),
+                "check {credentials} (in {secret_from}), and the scope and audience ({}): the provider's error code says which",
                 service.scope_keys()
             )
         }

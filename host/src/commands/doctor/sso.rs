@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::probe::{doctor_http, parse_http_date, skew_secs};
 use super::{DoctorCheck, MAX_SKEW_SECS, PROBE_TIMEOUT};
 use crate::auth::sso::discovery;
-use crate::auth::sso::store::keychain;
+use crate::keychain;
 use crate::settings::{SessionStorage, Settings, keys};
 
 pub fn keychain_check(settings: &Settings) -> DoctorCheck {

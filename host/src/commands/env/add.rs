@@ -269,7 +269,7 @@ fn try_grant(
     let config = ctx
         .settings
         .env_config_with(&new.name, EnvFile::from_values(file.path(), values))?;
-    let grant = GrantConfig::from_env(&config)?;
+    let grant = GrantConfig::from_env(&ctx.settings, &config)?;
     let http = Http::for_process(&ctx.settings)?;
     TokenSource::for_trial(&ctx.settings, grant)
         .try_grant(&http)

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod fake_idp;
 pub mod fault;
 pub mod idp;
+pub mod keychain;
 pub mod tls;
 
 use std::ffi::OsStr;

@@ -127,7 +127,7 @@ impl Store {
                 file::write(&self.file_path, &bytes)?;
                 Ok(Some(SessionWarning::PlaintextFile {
                     path: self.file_path.clone(),
-                    keychain: keychain::keychain_name(),
+                    keychain: crate::keychain::name(),
                 }))
             }
         }
