@@ -127,25 +127,10 @@ pub const TERM: &str = "TERM";
 /// A plugin's own settings: `LMI_PLUGIN_<PLUGIN>__<KEY>` (see `plugins::config`).
 pub const PLUGIN_CONFIG_PREFIX: &str = "LMI_PLUGIN_";
 
-/// Every key of a fixed name but [`SSO_KEYS`], for telling a misspelt key from an unknown one.
-const FIXED: &[&str] = &[
-    ENV,
-    DEFAULT_ENVIRONMENT,
-    PLUGIN_MEMORY_MB,
-    PLUGIN_TIMEOUT_SECS,
-    COMPILE_MEMORY_MB,
-    COMPILE_TIMEOUT_SECS,
-    HTTP_TIMEOUT_SECS,
-    CA_BUNDLE,
-    SSO_STORAGE,
-    KEYCHAIN_TIMEOUT_SECS,
-    SSO_LOGIN_TIMEOUT_SECS,
-    BROWSER,
-    LOG_FILE,
-    AUDIT_LOG,
-    SDK_PATH,
-    SDK_GIT,
-    SDK_REGISTRY,
+/// Every other key of a fixed name (beside [`GLOBAL_ONLY`] and [`SSO_KEYS`]): an environment's,
+/// read from its file or, for every environment, the global file; and `LMI_ACCESS_TOKEN` and
+/// `LMI_ASSUME_YES`, read from the process environment.
+const ENVIRONMENT_KEYS: &[&str] = &[
     SERVICE_URL,
     TOKEN_URL,
     GRANT_TYPE,
@@ -163,12 +148,9 @@ const FIXED: &[&str] = &[
     PROTECTED,
     CONFIRM,
     ASSUME_YES,
-    NO_COLOR,
-    CLICOLOR_FORCE,
-    TERM,
 ];
 
-/// Whether lmi reads `key`: one of [`FIXED`] or [`SSO_KEYS`], a named service's key, or a
+/// Whether lmi reads `key`: one of [`ENVIRONMENT_KEYS`], [`GLOBAL_ONLY`] or [`SSO_KEYS`], a named service's key, or a
 /// plugin setting.
 pub fn is_known(key: &str) -> bool {
     let service_key = key.strip_prefix(SERVICE_PREFIX).is_some_and(|rest| {
@@ -180,7 +162,8 @@ pub fn is_known(key: &str) -> bool {
         .iter()
         .any(|suffix| rest.len() > suffix.len() && rest.ends_with(suffix))
     });
-    FIXED.contains(&key)
+    ENVIRONMENT_KEYS.contains(&key)
+        || GLOBAL_ONLY.contains(&key)
         || SSO_KEYS.contains(&key)
         || service_key
         || key.starts_with(PLUGIN_CONFIG_PREFIX)
@@ -189,8 +172,9 @@ pub fn is_known(key: &str) -> bool {
 /// The known key `key` is probably a misspelling of, if one is close enough.
 pub fn closest(key: &str) -> Option<&'static str> {
     let upper = key.to_ascii_uppercase();
-    FIXED
+    ENVIRONMENT_KEYS
         .iter()
+        .chain(GLOBAL_ONLY)
         .chain(SSO_KEYS)
         .map(|k| (*k, strsim::jaro_winkler(&upper, &k.to_ascii_uppercase())))
         .filter(|(_, score)| *score >= 0.9)
