@@ -28,11 +28,36 @@ pub enum LockError {
 impl LockedFile {
     /// Takes the lock at `path` (created `0600`, its directory `0700`), waiting up to `wait`.
     pub fn acquire(path: &Path, wait: Duration) -> Result<Self, LockError> {
+        let file = open(path).map_err(|source| LockError::Unusable {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::wait_for(file, path, wait)
+    }
+
+    /// Locks the file at `path` itself, which must exist (opened read-only, never created,
+    /// not through a link): for a file that is replaced by rename, whose writers compare and
+    /// replace under this lock, leaving no lock file beside it.
+    pub fn acquire_existing(path: &Path, wait: Duration) -> Result<Self, LockError> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let file = opts.open(path).map_err(|source| LockError::Unusable {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::wait_for(file, path, wait)
+    }
+
+    fn wait_for(file: File, path: &Path, wait: Duration) -> Result<Self, LockError> {
         let unusable = |source| LockError::Unusable {
             path: path.to_owned(),
             source,
         };
-        let file = open(path).map_err(unusable)?;
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(5);
         loop {

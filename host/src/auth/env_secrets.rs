@@ -32,9 +32,17 @@ pub const KEYS: [&str; 2] = [keys::CLIENT_SECRET, keys::PASSWORD];
 
 /// The keychain account of `env`'s `key` under the configuration directory `config_dir`:
 /// `dev:OAUTH_CLIENT_SECRET@/home/alice/.config/lmi`. The directory is written as lmi names it
-/// (`$XDG_CONFIG_HOME/lmi`), not resolved through links.
+/// (`$XDG_CONFIG_HOME/lmi`), not resolved through links, but with `.` and repeated or
+/// trailing separators dropped: `XDG_CONFIG_HOME=/home/alice//.config/` is the same directory,
+/// so the same item.
 pub fn account(config_dir: &Path, env: &str, key: &str) -> String {
-    format!("{env}:{key}@{}", config_dir.to_string_lossy())
+    format!("{env}:{key}@{}", plain(config_dir).to_string_lossy())
+}
+
+/// `dir` without `.` components and repeated or trailing separators (lexically: `..` and
+/// links stay as written).
+fn plain(dir: &Path) -> PathBuf {
+    dir.components().collect()
 }
 
 /// Whether a keychain answers (one read of an item that does not exist, under
@@ -122,7 +130,7 @@ impl SecretItem {
             item: Item::new(account(config_dir, env, key), timeout),
             label: format!(
                 "lmi: {key} of environment `{env}` ({})",
-                config_dir.to_string_lossy()
+                plain(config_dir).to_string_lossy()
             ),
         }
     }
@@ -344,6 +352,15 @@ mod tests {
         assert_eq!(
             account(
                 Path::new("/home/alice/.config/lmi"),
+                "dev",
+                keys::CLIENT_SECRET
+            ),
+            "dev:OAUTH_CLIENT_SECRET@/home/alice/.config/lmi"
+        );
+        // The same directory written another way is the same item.
+        assert_eq!(
+            account(
+                Path::new("/home/alice//./.config/lmi/"),
                 "dev",
                 keys::CLIENT_SECRET
             ),

@@ -73,6 +73,9 @@ pub enum Change {
 }
 
 /// One `.env` file being edited. Values may be secrets: `Debug` shows keys only.
+/// How long a save waits for another lmi process's edit of the same file.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct EnvFileEdit {
     path: PathBuf,
     /// The bytes as loaded (`None`: there was no file), to notice another writer.
@@ -244,6 +247,20 @@ impl EnvFileEdit {
         }
         let text = self.text();
         self.verify(&text)?;
+        // Compare and replace under a lock on the file as it is, so two lmi processes editing
+        // it at once cannot both pass the comparison: the second waits, then sees the change.
+        // (A file that does not exist yet has nothing to lock; the comparison alone guards it.)
+        let _lock = match &self.loaded {
+            Some(_) => Some(
+                crate::lockfile::LockedFile::acquire_existing(&self.path, LOCK_WAIT).map_err(
+                    |e| EditError::Unusable {
+                        file: self.path.clone(),
+                        reason: e.to_string(),
+                    },
+                )?,
+            ),
+            None => None,
+        };
         let now = read_editable(&self.path).map_err(|e| EditError::Unusable {
             file: self.path.clone(),
             reason: e.to_string(),
@@ -777,6 +794,27 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("new.env")]);
+    }
+
+    #[test]
+    fn a_save_waits_for_another_editors_lock_and_then_sees_its_change() {
+        let (dir, mut edit) = edit_of("A=1\n");
+        edit.set("B", "2").unwrap();
+        // Another lmi process is between its comparison and its rename.
+        let held = crate::lockfile::LockedFile::acquire_existing(edit.path(), LOCK_WAIT).unwrap();
+        let saving = std::thread::spawn(move || edit.save());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!saving.is_finished(), "the save did not wait for the lock");
+        let path = dir.path().join("dev.env");
+        let other = dir.path().join("other.tmp");
+        std::fs::write(&other, "A=1\nC=3\n").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        drop(held);
+        assert!(matches!(
+            saving.join().unwrap(),
+            Err(EditError::Changed { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=1\nC=3\n");
     }
 
     #[test]

@@ -128,8 +128,8 @@ pub const TERM: &str = "TERM";
 pub const PLUGIN_CONFIG_PREFIX: &str = "LMI_PLUGIN_";
 
 /// Every other key of a fixed name (beside [`GLOBAL_ONLY`] and [`SSO_KEYS`]): an environment's,
-/// read from its file or, for every environment, the global file; and `LMI_ACCESS_TOKEN` and
-/// `LMI_ASSUME_YES`, read from the process environment.
+/// read from its file or, for every environment, the global file (`LMI_ACCESS_TOKEN` from the
+/// process environment only).
 const ENVIRONMENT_KEYS: &[&str] = &[
     SERVICE_URL,
     TOKEN_URL,

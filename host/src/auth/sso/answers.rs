@@ -49,13 +49,18 @@ impl Tokens {
     /// for display only): `refresh_expires_in` from `now`, else the refresh token's own
     /// `exp` when it is a JWT (read without verification: the refresh token is the
     /// provider's to check), else `None` (the session lasts until the provider ends it).
-    /// Values beyond `lifetime::MAX_SESSION_LIFETIME_SECS` count as unstated.
+    /// Values beyond `lifetime::MAX_SESSION_LIFETIME_SECS` count as unstated, and so does an
+    /// `exp` that has passed, or passes within the clock skew, as the token is issued: the
+    /// provider's clock, not the session, would be what it tells of (a session "ended" at
+    /// sign-in would send every `lmi login sso` to the browser).
     pub fn session_end(&self, now: u64) -> Option<u64> {
         if let Some(secs) = lifetime::session_lifetime_secs(self.refresh_expires_in) {
             return Some(lifetime::expiry_after(now, secs));
         }
         let exp = crate::auth::unverified::claims(self.refresh_token.as_ref()?.expose())?.exp?;
-        (exp <= lifetime::expiry_after(now, lifetime::MAX_SESSION_LIFETIME_SECS)).then_some(exp)
+        (exp > now.saturating_add(crate::auth::handed::CLOCK_SKEW_SECS)
+            && exp <= lifetime::expiry_after(now, lifetime::MAX_SESSION_LIFETIME_SECS))
+        .then_some(exp)
     }
 }
 
@@ -327,11 +332,16 @@ mod tests {
             end(serde_json::json!({"access_token": "a", "refresh_token": far})),
             None
         );
-        let past = jwt(Value::from(now - 5));
-        assert_eq!(
-            end(serde_json::json!({"access_token": "a", "refresh_token": past})),
-            Some(now - 5)
-        );
+        // Passed, or passing within the clock skew, as issued: the provider's clock, not
+        // the session's end.
+        for exp in [0, now - 5, now + 10] {
+            let past = jwt(Value::from(exp));
+            assert_eq!(
+                end(serde_json::json!({"access_token": "a", "refresh_token": past})),
+                None,
+                "exp {exp}"
+            );
+        }
     }
 
     fn json(s: &str) -> Value {

@@ -52,8 +52,9 @@ pub struct Session {
     pub groups: GroupClaims,
     /// When the session itself ends (unix seconds), as the provider last said: its
     /// `refresh_expires_in`, or its refresh token's `exp` (`answers::Tokens::session_end`).
-    /// For display only (`auth status`), never for a decision the provider makes: a refresh
-    /// is tried whatever it says. Not written when unknown.
+    /// Advice: what `auth status` shows, and whether `lmi login sso` signs in afresh rather
+    /// than answering "already signed in"; never whether a refresh is tried (the provider
+    /// decides that). Not written when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ends_at: Option<u64>,
 }
