@@ -83,6 +83,8 @@ pub struct Settings {
     env: Option<String>,
     /// Whether `env` was chosen for this run (`--env`, `LMI_ENV`) rather than defaulted.
     env_chosen: bool,
+    /// A `default_environment` that is no valid name (reported by `require_env` only).
+    bad_default: Option<String>,
     /// Whether `env` came from `--env` on the command line.
     env_from_flag: bool,
     /// The active environment's configuration once a command has read it for the whole run
@@ -128,12 +130,23 @@ impl Settings {
             .or_else(|| process.get(keys::ENV).cloned())
             .filter(|e| !e.is_empty());
         let env_chosen = chosen.is_some();
-        let env = chosen
-            .or_else(|| global.get(DEFAULT_ENVIRONMENT).map(str::to_owned))
-            .filter(|e| !e.is_empty());
-        if let Some(name) = &env {
+        if let Some(name) = &chosen {
             validate_env_name(name)?;
         }
+        // An unusable `default_environment` is an error only for a command that needs an
+        // environment (`require_env`): `lmi config set default_environment …` must still
+        // run to mend it.
+        let mut bad_default = None;
+        let env = chosen.or_else(|| {
+            let name = global.get(DEFAULT_ENVIRONMENT).filter(|e| !e.is_empty())?;
+            match validate_env_name(name) {
+                Ok(()) => Some(name.to_owned()),
+                Err(_) => {
+                    bad_default = Some(name.to_owned());
+                    None
+                }
+            }
+        });
         Ok(Self {
             paths,
             global,
@@ -141,6 +154,7 @@ impl Settings {
             env,
             env_chosen,
             env_from_flag,
+            bad_default,
             run_env: Arc::default(),
         })
     }
@@ -168,6 +182,16 @@ impl Settings {
 
     /// The active environment, or the usage error that explains how to choose one.
     pub fn require_env(&self) -> Result<&str, ConfigError> {
+        if let (None, Some(name)) = (&self.env, &self.bad_default) {
+            return Err(ConfigError::InvalidValue {
+                key: DEFAULT_ENVIRONMENT.to_owned(),
+                source_name: self.paths.global_env_file().display().to_string(),
+                reason: format!(
+                    "`{}` is not an environment name (letters, digits, `-` and `_`): fix it with `lmi config set {DEFAULT_ENVIRONMENT} NAME`",
+                    crate::text::line(name, 80)
+                ),
+            });
+        }
         self.active_env()
             .ok_or_else(|| ConfigError::NoEnvironment(self.paths.global_env_file()))
     }

@@ -705,3 +705,22 @@ fn on_terminal(home: &Home, args: &[&str], answers: &[(&str, &str)]) -> String {
     let _ = child.wait();
     String::from_utf8_lossy(&screen).into_owned()
 }
+
+/// A `default_environment` that is no environment name stops only the commands that need an
+/// environment, with a message naming the key and the way out; `lmi config` still mends it.
+#[test]
+fn a_bad_default_environment_is_reported_where_needed_and_config_mends_it() {
+    let home = Home::new();
+    home.global_env("default_environment=../../etc\n");
+    home.run(&["auth", "token"])
+        .code(2)
+        .stderr_has("default_environment")
+        .stderr_has("lmi config set default_environment NAME");
+    home.run(&["config", "set", "default_environment", "dev"])
+        .code(0);
+    assert_eq!(
+        read(&home.config().join(".env")),
+        "default_environment=dev\n"
+    );
+    home.run(&["config", "get", "default_environment"]).code(0);
+}
