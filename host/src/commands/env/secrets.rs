@@ -223,3 +223,107 @@ pub fn kept_in_keychain(ctx: &Ctx, env: &str) -> Result<Vec<&'static str>, CliEr
     }
     Ok(kept)
 }
+
+/// Puts a new value of `key` (one of [`KEYS`]) of environment `env` where its secret lives
+/// now: the env file if it holds it there (plaintext) or `store_in_file` says so, else the
+/// keychain item (probed first, read back). Returns what was done, in words.
+pub fn rotate_secret(
+    ctx: &Ctx,
+    env: &str,
+    key: &str,
+    secret: &Secret<String>,
+    store_in_file: bool,
+) -> Result<String, CliError> {
+    let path = ctx.settings.paths().env_file(env);
+    let mut file = EnvFileEdit::load(&path)?;
+    let in_file = file.get(key).is_some_and(|v| !v.is_empty());
+    if store_in_file || in_file {
+        let change = file.set(key, secret.expose())?;
+        file.save()?;
+        warn_plaintext(env, key, &path);
+        let mut done = format!(
+            "set {key} of environment `{env}` in {}{}",
+            path.display(),
+            was(matches!(change, crate::settings::Change::Added))
+        );
+        if !in_file {
+            // The file's value now comes first: an item the keychain held for it would only
+            // be a stale copy.
+            let item = SecretItem::new(&ctx.settings, env, key)?;
+            if let Ok(true) = item.delete() {
+                done.push_str(&format!(
+                    "; removed the item it replaces from the {}",
+                    item.location()
+                ));
+            }
+        } else if !store_in_file {
+            done.push_str(&format!(
+                " (still plaintext: `lmi env secure {env}` moves it into the OS keychain)"
+            ));
+        }
+        return Ok(done);
+    }
+    require_keychain(ctx, "--store-in-file")?;
+    let item = SecretItem::new(&ctx.settings, env, key)?;
+    let before = item.read().map_err(AuthError::Keychain)?;
+    store_verified(&item, secret)?;
+    let mut done = format!(
+        "set {key} of environment `{env}` in the {}{}",
+        item.location(),
+        was(before.is_none())
+    );
+    if file.get(key) == Some("") {
+        // `KEY=` in the file says "none" and would hide the item.
+        file.unset(key)?;
+        file.save().map_err(|e| {
+            CliError::from(e).with_context(format!(
+                "{key} is stored in the keychain, but the line `{key}=` in {} (which says the environment has none, and comes first) could not be removed: remove it by hand",
+                path.display()
+            ))
+        })?;
+        done.push_str(&format!(
+            "; removed `{key}=` (none) from {}",
+            path.display()
+        ));
+    }
+    Ok(done)
+}
+
+fn was(new: bool) -> &'static str {
+    if new {
+        " (it was not set)"
+    } else {
+        " (replacing the one there)"
+    }
+}
+
+/// Removes `key` (one of [`KEYS`]) of environment `env` from its file and its keychain item.
+/// Returns what was removed, in words (empty: neither held it); a keychain that cannot be
+/// asked is an error after the file was edited, naming the item that may remain.
+pub fn unset_secret(ctx: &Ctx, env: &str, key: &str) -> Result<Vec<String>, CliError> {
+    let path = ctx.settings.paths().env_file(env);
+    let mut file = EnvFileEdit::load(&path)?;
+    let mut removed = Vec::new();
+    if let crate::settings::Change::Removed { .. } = file.unset(key)? {
+        file.save()?;
+        removed.push(format!("unset {key} in {}", path.display()));
+    }
+    let item = SecretItem::new(&ctx.settings, env, key)?;
+    match item.delete() {
+        Ok(true) => removed.push(format!(
+            "removed {key} of environment `{env}` from the {}",
+            item.location()
+        )),
+        Ok(false) => {}
+        Err(e) => {
+            for line in &removed {
+                crate::output::line(line);
+            }
+            return Err(CliError::from(AuthError::Keychain(e)).with_context(format!(
+                "{key} of environment `{env}` may remain in the {}: run the command again once the keychain answers",
+                item.location()
+            )));
+        }
+    }
+    Ok(removed)
+}
