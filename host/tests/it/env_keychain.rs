@@ -122,7 +122,10 @@ fn env_add_keeps_the_secret_in_the_keychain_and_env_remove_deletes_it() {
         .stdout_has("removed 2 cached token files")
         .nowhere(SERVICE_CLIENT_SECRET);
     assert!(!env_path(&home, "stage").exists());
-    assert!(env_secret(&home, "stage", SECRET_KEY).is_none(), "item gone");
+    assert!(
+        env_secret(&home, "stage", SECRET_KEY).is_none(),
+        "item gone"
+    );
     let left: Vec<_> = std::fs::read_dir(home.cache().join("tokens"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -286,15 +289,7 @@ fn config_set_rotates_the_keychain_item_and_unset_removes_it() {
     let file = read(&home, "stage");
     let rotated = piped(
         &home,
-        &[
-            "-vv",
-            "config",
-            "set",
-            SECRET_KEY,
-            "-e",
-            "stage",
-            "--stdin",
-        ],
+        &["-vv", "config", "set", SECRET_KEY, "-e", "stage", "--stdin"],
         "rotated-secret-5a7e\n",
         false,
     );
@@ -410,7 +405,10 @@ fn a_password_grant_without_a_client_secret_never_sends_a_stale_item() {
         .nowhere("pw-71c4")
         .nowhere("stale-client-secret-2b");
     let text = read(&home, "pw");
-    assert!(text.ends_with("OAUTH_CLIENT_SECRET=''\n"), "empty: none; {text}");
+    assert!(
+        text.ends_with("OAUTH_CLIENT_SECRET=''\n"),
+        "empty: none; {text}"
+    );
     assert!(!text.contains("OAUTH_PASSWORD"), "{text}");
     assert_eq!(
         env_secret(&home, "pw", "OAUTH_PASSWORD").as_deref(),

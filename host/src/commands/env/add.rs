@@ -151,8 +151,7 @@ pub fn add_environment(ctx: &Ctx, new: &NewEnvironment) -> Result<Added, CliErro
         file.set(key, value)?;
     }
     let secrets = secret_keys(new);
-    if new.grant == GrantType::Password && !secrets.iter().any(|(k, _)| *k == keys::CLIENT_SECRET)
-    {
+    if new.grant == GrantType::Password && !secrets.iter().any(|(k, _)| *k == keys::CLIENT_SECRET) {
         // The client has no secret: the file says so (empty: none), so neither a keychain
         // item left from an earlier `env` nor the global file's secret is sent in its place,
         // at the trial as at every run.

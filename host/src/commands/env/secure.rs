@@ -11,8 +11,8 @@
 use std::process::ExitCode;
 
 use super::secrets;
-use crate::auth::env_secrets::{KEYS, SecretItem};
 use crate::auth::AuthError;
+use crate::auth::env_secrets::{KEYS, SecretItem};
 use crate::commands::{CliError, Ctx};
 use crate::output;
 use crate::prompt::{self, PromptError};
