@@ -12,29 +12,42 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::commands::{CliError, Ctx};
+use crate::auth::env_secrets::KEYS as ENV_SECRET_KEYS;
+use crate::commands::{CliError, Ctx, env};
 use crate::output::{self, OutputFormat};
+use crate::prompt::{self, PromptError};
+use crate::secrets::Secret;
 use crate::settings::{Change, EnvFileEdit, SECRET_KEYS, Source, check_value, keys};
 
 #[derive(Debug, clap::Subcommand)]
 #[command(after_help = "\
 Edits the global ~/.config/lmi/.env, or with -e NAME on the command line the file of
 environment NAME (LMI_ENV and default_environment never choose the file). Secrets
-(OAUTH_CLIENT_SECRET, OAUTH_PASSWORD) are never taken from an argument: see `lmi env add
---secret-stdin`.")]
+(OAUTH_CLIENT_SECRET, OAUTH_PASSWORD) are never taken from an argument: `lmi config set KEY
+-e NAME` asks for one with hidden input (--stdin reads a pipe) and puts it where NAME keeps
+it: the OS keychain, or the file if it is there (or --store-in-file). `unset` removes a
+secret from the file and the keychain.")]
 pub enum ConfigCommand {
     /// Print a key's value and where it comes from (a secret's value is never printed).
     Get {
         /// The key (`OAUTH_SCOPE`, `default_environment`, …).
         key: String,
     },
-    /// Set a key in the global .env, or with -e NAME in that environment's file.
+    /// Set a key in the global .env, or with -e NAME in that environment's file. A secret
+    /// (OAUTH_CLIENT_SECRET, OAUTH_PASSWORD) takes no VALUE: it is asked with hidden input,
+    /// or read from stdin with --stdin, and goes where the environment keeps it.
     Set {
         /// The key.
         key: String,
         /// Its value (quoted in the file as needed, so it reads back exactly).
         #[arg(allow_hyphen_values = true)]
-        value: String,
+        value: Option<String>,
+        /// A secret: read it from stdin (one line) instead of asking on the terminal.
+        #[arg(long)]
+        stdin: bool,
+        /// A secret: keep it in the file (0600, plaintext) instead of the OS keychain.
+        #[arg(long)]
+        store_in_file: bool,
     },
     /// Remove a key from the global .env, or with -e NAME from that environment's file.
     Unset {
@@ -80,7 +93,19 @@ impl ConfigCommand {
         let target = Target::of(ctx);
         match self {
             ConfigCommand::Get { key } => get(ctx, &target, &key),
-            ConfigCommand::Set { key, value } => set(ctx, &target, &key, &value),
+            ConfigCommand::Set {
+                key,
+                value,
+                stdin,
+                store_in_file,
+            } => match value {
+                Some(value) if !stdin && !store_in_file => set(ctx, &target, &key, &value),
+                Some(_) if is_secret(ctx, &key) => set(ctx, &target, &key, ""),
+                Some(_) => Err(CliError::usage(
+                    "--stdin and --store-in-file are for a secret (OAUTH_CLIENT_SECRET, OAUTH_PASSWORD), which takes no VALUE",
+                )),
+                None => set_secret(ctx, &target, &key, stdin, store_in_file),
+            },
             ConfigCommand::Unset { key } => unset(ctx, &target, &key),
         }
     }
@@ -216,8 +241,8 @@ fn set(ctx: &Ctx, target: &Target, key: &str, value: &str) -> Result<ExitCode, C
     check_key(ctx, target, key, true)?;
     if is_secret(ctx, key) {
         return Err(CliError::usage(format!(
-            "{key} is a secret, and lmi never takes a secret from an argument (it would stay in your shell's history and show in the process list): for a new environment, `lmi env add NAME … --secret-stdin` reads it from stdin; for an existing one, edit {} (mode 0600)",
-            target.file().display()
+            "{key} is a secret, and lmi never takes a secret from an argument (it would stay in your shell's history and show in the process list): {}",
+            secret_way(key)
         )));
     }
     if value.is_empty() {
@@ -244,9 +269,125 @@ fn set(ctx: &Ctx, target: &Target, key: &str, value: &str) -> Result<ExitCode, C
     Ok(ExitCode::SUCCESS)
 }
 
+/// How a secret `key` is given instead of an argument.
+fn secret_way(key: &str) -> String {
+    if ENV_SECRET_KEYS.contains(&key) {
+        format!(
+            "leave out the VALUE: `lmi config set {key} -e NAME` asks for it with hidden input, and with --stdin reads it from a pipe (for a new environment, `lmi env add NAME … --secret-stdin`)"
+        )
+    } else {
+        "set it in the process environment when you run lmi, or edit the global file (mode 0600)"
+            .to_owned()
+    }
+}
+
+/// `set KEY` without a VALUE: a secret of lmi's, read with hidden input (or from stdin) and
+/// put where the environment keeps it (`env::rotate_secret`).
+fn set_secret(
+    ctx: &Ctx,
+    target: &Target,
+    key: &str,
+    stdin: bool,
+    store_in_file: bool,
+) -> Result<ExitCode, CliError> {
+    check_key(ctx, target, key, true)?;
+    if !ENV_SECRET_KEYS.contains(&key) {
+        return Err(CliError::usage(if is_secret(ctx, key) {
+            format!("{key} is a secret lmi does not keep: {}", secret_way(key))
+        } else {
+            format!("`lmi config set {key}` needs a VALUE")
+        }));
+    }
+    require_env_file(ctx, target)?;
+    if let Target::Global(_) = target
+        && !store_in_file
+    {
+        return Err(CliError::usage(format!(
+            "a keychain item belongs to one environment: give -e NAME to keep {key} of environment NAME in the OS keychain, or pass --store-in-file to write it to the global file (plaintext, for every environment without its own)"
+        )));
+    }
+    let secret = read_secret(key, stdin)?;
+    let done = match target {
+        Target::Env { name, .. } => env::rotate_secret(ctx, name, key, &secret, store_in_file)?,
+        Target::Global(file) => {
+            let mut edit = EnvFileEdit::load(file)?;
+            edit.set(key, secret.expose())?;
+            edit.save()?;
+            crate::output::warn(format_args!(
+                "{key} is kept in plaintext in {} (for every environment without its own; mode 0600: readable by you and by root, and by any program you run)",
+                file.display()
+            ));
+            format!("set {key} in {}", file.display())
+        }
+    };
+    match ctx.output {
+        OutputFormat::Json => output::json(&json!({
+            "key": key,
+            "file": target.file(),
+            "change": "set",
+            "done": done,
+        })),
+        OutputFormat::Text => output::line(&done),
+    }
+    process_note(ctx, key);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A secret from stdin (`--stdin`: a pipe, one line) or asked with hidden input.
+fn read_secret(key: &str, stdin: bool) -> Result<Secret<String>, CliError> {
+    let secret = if stdin {
+        if prompt::stdin_is_terminal() {
+            return Err(CliError::usage(
+                "--stdin reads a pipe, but stdin is a terminal, where the secret would show as you type: leave out --stdin and lmi asks with hidden input",
+            ));
+        }
+        prompt::piped_line()
+            .map_err(|e| CliError::usage(format!("--stdin: {key}: {e}")))?
+            .unwrap_or_else(|| Secret::new(String::new()))
+    } else {
+        prompt::secret(&format!("New value of {key} (hidden)")).map_err(|e| match e {
+            PromptError::NoTerminal => CliError::usage(
+                "no terminal to ask for the secret on: pipe it to stdin with --stdin (lmi never takes it from an argument)",
+            ),
+            e => e.into(),
+        })?
+    };
+    if secret.expose().is_empty() {
+        return Err(CliError::usage(format!(
+            "no value was given for {key}: an empty one leaves it unset (use `lmi config unset {key}`)"
+        )));
+    }
+    Ok(secret)
+}
+
 fn unset(ctx: &Ctx, target: &Target, key: &str) -> Result<ExitCode, CliError> {
     check_key(ctx, target, key, true)?;
     require_env_file(ctx, target)?;
+    if let Target::Env { name, file } = target
+        && ENV_SECRET_KEYS.contains(&key)
+    {
+        // The file's line and the keychain item both.
+        let removed = env::unset_secret(ctx, name, key)?;
+        match ctx.output {
+            OutputFormat::Json => output::json(&json!({
+                "key": key,
+                "file": file,
+                "change": if removed.is_empty() { "absent" } else { "removed" },
+                "removed": removed,
+            })),
+            OutputFormat::Text if removed.is_empty() => output::line(format_args!(
+                "{key} is not set in {} or the OS keychain: nothing changed",
+                file.display()
+            )),
+            OutputFormat::Text => {
+                for line in &removed {
+                    output::line(line);
+                }
+            }
+        }
+        process_note(ctx, key);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut edit = EnvFileEdit::load(target.file())?;
     let change = edit.unset(key)?;
     edit.save()?;

@@ -39,6 +39,12 @@ impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
         UsageError(message.into()).into()
     }
+
+    /// The same error (code and hint kept) with `context` said first.
+    pub fn with_context(mut self, context: String) -> Self {
+        self.cause = self.cause.context(context);
+        self
+    }
 }
 
 impl fmt::Debug for CliError {

@@ -50,7 +50,7 @@ pub enum ConfigError {
     /// A secret (`OAUTH_CLIENT_SECRET`, `OAUTH_PASSWORD`) found nowhere in its lookup order
     /// (`auth::env_secrets`); `looked` lists the places, the keychain item included.
     #[error(
-        "{key} is not set for environment `{env}` ({looked}): store it in the OS keychain with `lmi env add {env} … --secret-stdin` (or add it to {file} and run `lmi env secure {env}`), or set it in the process environment"
+        "{key} is not set for environment `{env}` ({looked}): store it in the OS keychain with `lmi config set {key} -e {env}` (asks with hidden input; --stdin reads a pipe), add it to {file} and run `lmi env secure {env}`, or set it in the process environment"
     )]
     MissingSecret {
         key: String,

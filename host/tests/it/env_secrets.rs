@@ -192,7 +192,7 @@ fn a_missing_secret_names_the_keychain_and_the_commands_that_fill_it() {
         .code(2)
         .stderr_has("OAUTH_CLIENT_SECRET is not set for environment `dev`")
         .stderr_has(&env_secret_account(&home, "dev", "OAUTH_CLIENT_SECRET"))
-        .stderr_has("`lmi env add dev … --secret-stdin`")
+        .stderr_has("`lmi config set OAUTH_CLIENT_SECRET -e dev` (asks with hidden input; --stdin reads a pipe)")
         .stderr_has("`lmi env secure dev`");
     assert_eq!(srv.count("/token"), 0);
 }
@@ -269,7 +269,8 @@ fn auth_status_names_where_each_secret_lives_and_prints_none() {
     let pw = section("pw");
     assert!(
         pw.contains("secret: OAUTH_PASSWORD in ")
-            && pw.contains(".env, the global file (plaintext"),
+            && pw.contains(".env, the global file (plaintext")
+            && pw.contains("`lmi config set OAUTH_PASSWORD -e pw` gives `pw` its own"),
         "{pw}"
     );
     assert!(pw.contains("secret: OAUTH_CLIENT_SECRET not set"), "{pw}");
@@ -362,7 +363,9 @@ fn doctor_flags_plaintext_secrets_and_never_prints_them() {
     );
     let global = line(".env holds OAUTH_PASSWORD in plaintext");
     assert!(
-        global.starts_with("warn") && global.contains("`lmi env secure NAME`"),
+        global.starts_with("warn")
+            && global.contains("`lmi config set OAUTH_PASSWORD -e NAME`")
+            && global.contains("`lmi config unset OAUTH_PASSWORD`"),
         "{global}"
     );
     let bare = line("OAUTH_CLIENT_SECRET is not set for environment `bare`");

@@ -7,6 +7,7 @@ mod author;
 mod completions;
 mod contract;
 mod doctor;
+mod env_keychain;
 mod env_secrets;
 mod files;
 mod handed_token;

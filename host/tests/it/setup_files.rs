@@ -378,8 +378,8 @@ fn env_add_with_secret_stdin_writes_a_file_auth_token_works_with() {
     home.run(["env", "list"]).success().stdout_has("stage");
 }
 
-/// An existing environment is never overwritten; a wrong secret saves nothing; without
-/// `--store-in-file` (no keychain yet) nothing is written either.
+/// An existing environment is never overwritten; a wrong secret saves nothing (without a
+/// keychain: `env_keychain::without_a_keychain_env_add_is_refused_unless_store_in_file`).
 #[test]
 fn env_add_refuses_an_existing_env_a_wrong_secret_and_keeps_files_as_they_were() {
     let idp = Idp::start();
@@ -411,15 +411,6 @@ fn env_add_refuses_an_existing_env_a_wrong_secret_and_keeps_files_as_they_were()
         .stderr_has("invalid_client")
         .stderr_has("--no-verify")
         .nowhere("not-the-secret-77c1");
-    assert!(!env_path(&home, "other").exists());
-    assert_eq!(idp.token_requests("client_credentials"), 1);
-
-    // No keychain yet: the default placement is refused before anything is tried.
-    let mut args = add_args(&token_url, "other");
-    args.push("--secret-stdin");
-    run_with_stdin(&home, &args, &format!("{SERVICE_CLIENT_SECRET}\n"))
-        .code(2)
-        .stderr_has("OS keychain is not available yet: pass --store-in-file");
     assert!(!env_path(&home, "other").exists());
     assert_eq!(idp.token_requests("client_credentials"), 1);
 

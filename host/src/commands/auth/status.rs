@@ -306,7 +306,7 @@ fn secrets_of(ctx: &Ctx, env: &str, st: &EnvTokenStatus) -> (SecretsStatus, Opti
                         p.display()
                     ),
                     env_secrets::Origin::GlobalFile(p) => format!(
-                        "in {}, the global file (plaintext; `lmi env secure {env}` moves it into the OS keychain)",
+                        "in {}, the global file (plaintext, for every environment without its own; `lmi config set {key} -e {env}` gives `{env}` its own in the OS keychain)",
                         p.display()
                     ),
                     other => format!("in {other}"),

@@ -1,6 +1,6 @@
 //! Doctor's checks of the environment secrets (`OAUTH_CLIENT_SECRET`, `OAUTH_PASSWORD`): each
 //! one written in plaintext in an env file or the global file is a warning naming the file,
-//! the key and `lmi env secure NAME` (never the value); and each secret a grant needs is
+//! the key and the command that moves it into the keychain (never the value); and each secret a grant needs is
 //! looked up as a token request would look it up (`auth::env_secrets`), so a missing secret
 //! or a keychain that cannot be asked fails here, offline too.
 
@@ -22,7 +22,7 @@ pub fn plaintext_in_global(settings: &Settings) -> Vec<DoctorCheck> {
                     "{} holds {key} in plaintext (for every environment without its own)",
                     path.display()
                 ),
-                "move it into the OS keychain of each environment that uses it: `lmi env secure NAME`",
+                format!("give each environment that uses it its own in the OS keychain, `lmi config set {key} -e NAME` (asks with hidden input), then remove this one with `lmi config unset {key}`; `lmi env secure NAME` moves an environment file's secrets, not the global file's"),
             )
         })
         .collect()
@@ -57,9 +57,8 @@ fn plaintext(file: &EnvFile) -> impl Iterator<Item = &'static str> + '_ {
 pub fn lookup_check(name: &str, env: &str, grant: &GrantConfig) -> Option<DoctorCheck> {
     let e = grant.check_secrets().err()?;
     let fix = match &e {
-        AuthError::Config(ConfigError::MissingSecret { file, .. }) => format!(
-            "store it in the OS keychain: `lmi env add {env} … --secret-stdin`, or add it to {} and run `lmi env secure {env}`",
-            file.display()
+        AuthError::Config(ConfigError::MissingSecret { key, .. }) => format!(
+            "store it in the OS keychain: `lmi config set {key} -e {env}` (asks with hidden input; --stdin reads a pipe)"
         ),
         AuthError::Keychain(KeychainError::Unavailable(_)) => format!(
             "{}; or keep the secret in the env file or the process environment",

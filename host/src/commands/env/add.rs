@@ -135,9 +135,10 @@ impl AddArgs {
     }
 }
 
-/// Checks `new`, tries its grant (unless told not to), then writes its file (0600, atomic)
-/// and places its secrets ([`secrets::store_secret`]). Nothing is written when anything
-/// fails; an existing environment is refused.
+/// Checks `new`, tries its grant (unless told not to), then places its secrets
+/// ([`secrets::place_secrets`]: the keychain items, each read back) and writes its file (0600,
+/// atomic). Nothing is left written when anything fails (keychain items written before a
+/// failed file write are put back as they were); an existing environment is refused.
 pub fn add_environment(ctx: &Ctx, new: &NewEnvironment) -> Result<Added, CliError> {
     check(ctx, new, true)?;
     let env = new.name.as_str();
@@ -150,15 +151,25 @@ pub fn add_environment(ctx: &Ctx, new: &NewEnvironment) -> Result<Added, CliErro
         file.set(key, value)?;
     }
     let secrets = secret_keys(new);
+    if new.grant == GrantType::Password && !secrets.iter().any(|(k, _)| *k == keys::CLIENT_SECRET) {
+        // The client has no secret: the file says so (empty: none), so neither a keychain
+        // item left from an earlier `env` nor the global file's secret is sent in its place,
+        // at the trial as at every run.
+        file.set(keys::CLIENT_SECRET, "")?;
+    }
     let trial = if new.verify {
         Some(try_grant(ctx, new, &file, &secrets)?)
     } else {
         None
     };
-    for (key, secret) in &secrets {
-        secrets::store_secret(ctx, env, &mut file, key, secret, new.placement)?;
+    // The keychain items first, then the file: a file that cannot be written puts the items
+    // back as they were, so a failure leaves no half-made environment either way.
+    let placed = secrets::place_secrets(ctx, env, &mut file, &secrets, new.placement)?;
+    if let Err(e) = file.save() {
+        let left = placed.undo();
+        return Err(secrets::with_left(e.into(), &left)
+            .with_context(format!("environment `{env}` was not saved")));
     }
-    file.save()?;
     tracing::info!(env, "added environment");
     Ok(Added { file: path, trial })
 }
@@ -371,6 +382,17 @@ fn report(ctx: &Ctx, new: &NewEnvironment, added: &Added) {
                 new.name,
                 added.file.display()
             ));
+            if new.placement == Placement::Keychain {
+                for (key, _) in secret_keys(new) {
+                    let item = ctx.settings.paths().config_dir();
+                    output::line(format_args!(
+                        "{key} is kept in the {} (service `{}`, account `{}`)",
+                        crate::keychain::name(),
+                        crate::keychain::SERVICE,
+                        crate::auth::env_secrets::account(item, &new.name, key)
+                    ));
+                }
+            }
             match &added.trial {
                 Some(t) => output::line(format_args!(
                     "its {} grant was tried: a token was issued, valid {} s (not kept)",

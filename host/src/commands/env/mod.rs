@@ -1,12 +1,14 @@
 //! `lmi env`: the environments in `~/.config/lmi/env/`. `list` shows them, `add` creates one
 //! (its grant tried first), `show` prints one's keys and where each comes from, `remove`
-//! deletes one with its cached tokens. Where an environment's secret is kept is decided in
-//! one place, `secrets`.
+//! deletes one with its cached tokens and keychain items, `secure` moves the plaintext
+//! secrets of one's file into the keychain. Where an environment's secret is kept is decided
+//! in one place, `secrets`.
 
 mod add;
 mod list;
 mod remove;
 mod secrets;
+mod secure;
 mod show;
 
 use std::process::ExitCode;
@@ -15,6 +17,7 @@ use crate::commands::{CliError, Ctx};
 
 pub use add::{Added, NewEnvironment, add_environment};
 pub use secrets::{Placement, store_secret};
+pub(crate) use secrets::{rotate_secret, unset_secret};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {
@@ -29,8 +32,16 @@ pub enum EnvCommand {
         /// The environment.
         name: String,
     },
-    /// Remove an environment: its file and its cached tokens (asks first; --yes answers).
+    /// Remove an environment: its file, its cached tokens and its secrets in the OS keychain
+    /// (asks first; --yes answers).
     Remove {
+        /// The environment.
+        name: String,
+    },
+    /// Move the plaintext OAUTH_CLIENT_SECRET / OAUTH_PASSWORD of NAME's file into the OS
+    /// keychain and remove their lines from the file (a different item already there is
+    /// replaced only after a question, or --yes).
+    Secure {
         /// The environment.
         name: String,
     },
@@ -43,6 +54,7 @@ impl EnvCommand {
             EnvCommand::Add(args) => args.run(ctx),
             EnvCommand::Show { name } => show::run(ctx, &name),
             EnvCommand::Remove { name } => remove::run(ctx, &name),
+            EnvCommand::Secure { name } => secure::run(ctx, &name),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `lmi env remove NAME`: the environment's file, its cached service tokens (its own and its
-//! named services'), the secrets kept for it outside the file, and `default_environment` in
-//! the global file if it names it. Asks first ([`prompt::confirm`]); `--yes` answers, and
+//! named services'), its keychain items (also when the file is already gone), and
+//! `default_environment` in the global file if it names it. A keychain that cannot be asked
+//! does not stop the rest: the items that may remain are named, and the exit is 1. Asks first ([`prompt::confirm`]); `--yes` answers, and
 //! with no terminal and no `--yes` nothing is removed (exit 2).
 
 use std::io::ErrorKind;
@@ -20,9 +21,22 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
     let tokens = crate::auth::cache::files_of_env(&paths.token_dir(), name);
     let global = paths.global_env_file();
     let is_default = ctx.settings.default_env() == Some(name);
-    if !has_file && tokens.is_empty() && !is_default {
+    // Asked even without a file: an item left behind (a file removed by hand) is removed too.
+    let kept = secrets::kept_in_keychain(ctx, name);
+    if !has_file && tokens.is_empty() && !is_default && kept.as_ref().is_ok_and(Vec::is_empty) {
         return Err(CliError::usage(format!(
             "there is no environment `{name}`: {} does not exist{}",
+            file.display(),
+            ctx.settings.environments().others_than(name)
+        )));
+    }
+    if !has_file
+        && tokens.is_empty()
+        && !is_default
+        && let Err(e) = &kept
+    {
+        return Err(CliError::usage(format!(
+            "there is no environment `{name}`: {} does not exist, and the keychain could not be asked whether it holds secrets of `{name}` ({e}){}",
             file.display(),
             ctx.settings.environments().others_than(name)
         )));
@@ -34,6 +48,18 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
     }
     if !tokens.is_empty() {
         what.push("its cached tokens".to_owned());
+    }
+    match &kept {
+        Ok(kept) if kept.is_empty() => {}
+        Ok(kept) => what.push(format!(
+            "its {} in the {}",
+            kept.join(" and "),
+            crate::keychain::name()
+        )),
+        Err(_) => what.push(format!(
+            "its secrets in the {}, if any (it does not answer now)",
+            crate::keychain::name()
+        )),
     }
     if is_default {
         what.push(format!(
@@ -88,7 +114,8 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
             paths.token_dir().display()
         ));
     }
-    for gone in secrets::forget_secrets(ctx, name)? {
+    let forgotten = secrets::forget_secrets(ctx, name)?;
+    for gone in &forgotten.removed {
         output::line(format_args!("removed {gone}"));
     }
     if is_default {
@@ -100,6 +127,14 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
             keys::DEFAULT_ENVIRONMENT,
             global.display()
         ));
+    }
+    if let Some(e) = forgotten.error {
+        // Everything else is gone; the items that may remain are named, and a second run
+        // finds them even without the file.
+        return Err(CliError::from(crate::auth::AuthError::Keychain(e)).with_context(format!(
+            "environment `{name}` was removed except, perhaps, its secrets in the keychain: {} may remain; run `lmi env remove {name}` again once the keychain answers",
+            forgotten.left.join(", ")
+        )));
     }
     Ok(ExitCode::SUCCESS)
 }
