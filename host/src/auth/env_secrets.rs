@@ -210,6 +210,12 @@ pub fn lookup(cfg: &EnvConfig, item: &SecretItem) -> Result<Found, KeychainError
     })
 }
 
+impl From<Source> for Origin {
+    fn from(source: Source) -> Self {
+        origin(source)
+    }
+}
+
 fn origin(source: Source) -> Origin {
     match source {
         Source::Process => Origin::Process,

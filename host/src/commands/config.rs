@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::auth::env_secrets::KEYS as ENV_SECRET_KEYS;
+use crate::auth::env_secrets::Origin;
 use crate::commands::{CliError, Ctx, env};
 use crate::output::{self, OutputFormat};
 use crate::prompt::{self, PromptError};
@@ -172,7 +173,7 @@ fn get(ctx: &Ctx, target: &Target, key: &str) -> Result<ExitCode, CliError> {
             "set": found.is_some(),
             "secret": secret,
             "value": found.as_ref().filter(|_| !secret).map(|(v, _)| v),
-            "source": found.as_ref().map(|(_, s)| source_kind(s)),
+            "source": found.as_ref().map(|(_, s)| s.kind()),
             "from": found.as_ref().map(|(_, s)| s.to_string()),
         })),
         OutputFormat::Text => match &found {
@@ -181,7 +182,13 @@ fn get(ctx: &Ctx, target: &Target, key: &str) -> Result<ExitCode, CliError> {
                 "{key} is set in {source} (a secret: its value is not shown)"
             )),
             Some((value, source)) => {
-                output::line(value);
+                // Raw for a script; on a terminal without the control characters a file may
+                // hold.
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    output::line(crate::text::line(value, usize::MAX));
+                } else {
+                    output::line(value);
+                }
                 output::note(format_args!("({key} from {source})"));
             }
         },
@@ -195,7 +202,26 @@ fn get(ctx: &Ctx, target: &Target, key: &str) -> Result<ExitCode, CliError> {
 }
 
 /// `key`'s value and where it comes from, layered as the code that reads it layers it.
-fn lookup(ctx: &Ctx, target: &Target, key: &str) -> Result<Option<(String, Source)>, CliError> {
+/// A secret's value is never kept: it comes back empty, with where it lives (for the
+/// grant's secrets of an environment, where a token request finds it: the keychain too).
+fn lookup(ctx: &Ctx, target: &Target, key: &str) -> Result<Option<(String, Origin)>, CliError> {
+    if let Target::Env { name, .. } = target
+        && crate::auth::env_secrets::KEYS.contains(&key)
+    {
+        use crate::auth::env_secrets::{self, Found, SecretItem};
+        let config = ctx.settings.env_config(name)?;
+        let item = SecretItem::new(&ctx.settings, name, key)?;
+        return match env_secrets::lookup(&config, &item) {
+            Ok(Found::Value(_, origin)) => Ok(Some((String::new(), origin))),
+            Ok(Found::Blank(_) | Found::Missing) => Ok(None),
+            Err(e) => Err(CliError::from(crate::auth::AuthError::Keychain(e))),
+        };
+    }
+    Ok(layered(ctx, target, key)?.map(|(v, s)| (v, s.into())))
+}
+
+/// `key`'s value and where it comes from in the process environment and the files.
+fn layered(ctx: &Ctx, target: &Target, key: &str) -> Result<Option<(String, Source)>, CliError> {
     let settings = &ctx.settings;
     let global_file = || {
         settings
@@ -478,13 +504,5 @@ fn report(
                 Change::Absent => format!("{key} is not set in {file}: nothing changed"),
             });
         }
-    }
-}
-
-fn source_kind(source: &Source) -> &'static str {
-    match source {
-        Source::Process => "process",
-        Source::EnvFile(_) => "env-file",
-        Source::GlobalFile(_) => "global-file",
     }
 }

@@ -114,6 +114,11 @@ fn env_add_keeps_the_secret_in_the_keychain_and_env_remove_deletes_it() {
         .success()
         .stdout_has("the OS keychain")
         .nowhere(SERVICE_CLIENT_SECRET);
+    // env show finds the secret where a token request does: in the keychain.
+    home.run(["env", "show", "stage"])
+        .success()
+        .stdout_has("(OS keychain: ")
+        .nowhere(SERVICE_CLIENT_SECRET);
 
     let removed = home.run(["-vv", "env", "remove", "stage", "--yes"]);
     removed
@@ -303,6 +308,11 @@ fn config_set_rotates_the_keychain_item_and_unset_removes_it() {
         Some("rotated-secret-5a7e")
     );
     assert_eq!(read(&home, "stage"), file, "the file is left alone");
+    // config get says where a token request finds it, never what it is.
+    home.run(["config", "get", SECRET_KEY, "-e", "stage"])
+        .success()
+        .stderr_has("is set in the OS keychain")
+        .nowhere("rotated-secret-5a7e");
     // The rotated secret is the one sent: the provider refuses it.
     home.run(["-e", "stage", "auth", "token"])
         .code(4)

@@ -519,8 +519,11 @@ fn env_show_masks_the_secret() {
         .stdout_has("https://global.example")
         .stdout_has("(global file ")
         .stdout_has("SOMETHING_ELSE")
+        .stdout_has("set (not shown: lmi does not read this key)")
         .stdout_has("policy: none")
         .nowhere(SECRET);
+    // A helper key may hold anything: its value is not shown.
+    assert!(!shown.stdout.contains("kept as written"), "{shown:?}");
     assert!(
         !shown.stdout.contains("LMI_HTTP_TIMEOUT_SECS")
             && !shown.stdout.contains("default_environment"),
