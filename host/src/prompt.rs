@@ -6,7 +6,8 @@
 //!   file or CI never answers for the user;
 //! - is written to stderr, its text (and the default it shows) stripped of control and
 //!   formatting characters, so text that came from a file cannot drive the terminal;
-//! - waits at most [`ANSWER_WAIT`], and treats the deadline and end of input as no answer;
+//! - waits at most [`ANSWER_WAIT`], and treats the deadline and end of input as no answer
+//!   (after a deadline passed, the run asks nothing more: the abandoned read holds stdin);
 //! - reads one line of at most [`LINE_LIMIT`] bytes, and refuses an answer holding a control
 //!   or formatting character (an arrow key's escape sequence, a pasted line break).
 //!
@@ -15,6 +16,7 @@
 //! waits (`SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`).
 
 use std::io::{BufRead, IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -39,6 +41,9 @@ pub enum PromptError {
     EndOfInput,
     #[error("no answer within {} s", .0.as_secs())]
     TimedOut(Duration),
+    /// An earlier question of this run went unanswered; its read still holds stdin.
+    #[error("no answer: an earlier question went unanswered, so lmi asks no more")]
+    Abandoned,
     #[error("the answer is longer than {LINE_LIMIT} bytes")]
     TooLong,
     /// The answer holds a control or formatting character (named as `U+001B`).
@@ -64,7 +69,7 @@ pub fn confirm(question: &str) -> Result<bool, PromptError> {
     show(&format!("{} [y/N] ", shown_question(question)));
     match read_answer(ANSWER_WAIT) {
         Ok(answer) => Ok(is_yes(&answer)),
-        Err(PromptError::EndOfInput | PromptError::TimedOut(_)) => {
+        Err(PromptError::EndOfInput | PromptError::TimedOut(_) | PromptError::Abandoned) => {
             // The question's line was never ended.
             show("\n");
             Ok(false)
@@ -156,14 +161,26 @@ fn answer_or_default(answer: &str, default: Option<&str>) -> String {
 /// wait has a deadline; stdin's shared buffer keeps whatever was typed ahead for the next
 /// question. A read abandoned at the deadline ends with the process.
 fn read_answer(wait: Duration) -> Result<String, PromptError> {
+    // A read abandoned at its deadline still holds stdin and would take the next line typed
+    // (a later question's answer, a secret among them): once one question went unanswered,
+    // the process asks no more.
+    if ABANDONED.load(Ordering::Relaxed) {
+        return Err(PromptError::Abandoned);
+    }
     let read = within(wait, || {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
         bounded_line(&mut lock, LINE_LIMIT)
     })
-    .ok_or(PromptError::TimedOut(wait))??;
+    .ok_or_else(|| {
+        ABANDONED.store(true, Ordering::Relaxed);
+        PromptError::TimedOut(wait)
+    })??;
     checked_line(read)
 }
+
+/// Set when a question's read was abandoned at its deadline (see [`read_answer`]).
+static ABANDONED: AtomicBool = AtomicBool::new(false);
 
 /// What one bounded read found.
 #[derive(Debug, PartialEq, Eq)]
@@ -256,7 +273,8 @@ mod echo {
         previous: Vec<(libc::c_int, libc::sigaction)>,
     }
 
-    /// Restores the terminal, then lets the signal do what it would have done.
+    /// Restores the terminal, then lets the signal do what it would have done (its default
+    /// action: only signals left at their default get this handler).
     extern "C" fn on_signal(signal: libc::c_int) {
         let fd = ARMED_FD.load(Ordering::Acquire);
         // SAFETY: tcsetattr, signal and raise are async-signal-safe; SAVED holds valid
@@ -290,11 +308,19 @@ mod echo {
                 // SAFETY: a zeroed sigaction is a valid empty one; the handler is
                 // async-signal-safe.
                 unsafe {
+                    // Only a signal that would end lmi as things are gets the handler (which
+                    // ends it, the terminal restored): one ignored (`nohup`'s SIGHUP) or
+                    // handled by someone else is left as it is.
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(signal, std::ptr::null(), &mut old) != 0
+                        || old.sa_sigaction != libc::SIG_DFL
+                    {
+                        continue;
+                    }
                     let mut action: libc::sigaction = std::mem::zeroed();
                     action.sa_sigaction =
                         on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
                     libc::sigemptyset(&mut action.sa_mask);
-                    let mut old: libc::sigaction = std::mem::zeroed();
                     if libc::sigaction(signal, &action, &mut old) == 0 {
                         previous.push((signal, old));
                     }
