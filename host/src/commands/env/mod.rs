@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use crate::commands::{CliError, Ctx};
 
 pub use add::{Added, NewEnvironment, add_environment};
-pub use secrets::{Placement, store_secret};
+pub use secrets::{Placement, check_placement, store_secret};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {
