@@ -48,7 +48,7 @@ pub fn step(ctx: &Ctx, journal: &mut Journal) -> Result<Option<Endpoints>, CliEr
             output::note("  SSO skipped.\n");
             return Ok(None);
         }
-        if let Err(why) = ask::url_for(ISSUER_KEY)(&issuer) {
+        if let Err(why) = ask::url_for(ISSUER_KEY)(&issuer).and_then(|_| plain_issuer(&issuer)) {
             output::note(format_args!("  not accepted: {why}"));
             continue;
         }
@@ -73,6 +73,14 @@ pub fn step(ctx: &Ctx, journal: &mut Journal) -> Result<Option<Endpoints>, CliEr
     offer_sign_in(ctx, journal)?;
     output::note("");
     Ok(Some(found))
+}
+
+/// An issuer has no query or fragment (login refuses one).
+fn plain_issuer(issuer: &str) -> Result<String, String> {
+    match url::Url::parse(issuer) {
+        Ok(u) if u.query().is_none() && u.fragment().is_none() => Ok(issuer.to_owned()),
+        _ => Err("an issuer has no query or fragment".to_owned()),
+    }
 }
 
 /// Discovery on an issuer not saved yet, under the process's HTTP deadline.
