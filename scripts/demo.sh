@@ -22,7 +22,10 @@ run plugin list
 run hello demo user
 
 # A local identity provider (tests/idp: npm oidc-provider) and an environment using it.
+# On your machine `lmi setup` asks for these on the terminal and writes the same files; the
+# demo stays non-interactive and writes them itself.
 start_idp "$home" || exit 1
+echo; echo "(on a terminal, \`lmi setup\` asks for the SSO provider and environments and writes these files; the demo writes them directly)"
 mkdir -p "$XDG_CONFIG_HOME/lmi/env"
 echo "default_environment=demo" > "$XDG_CONFIG_HOME/lmi/.env"
 cat > "$XDG_CONFIG_HOME/lmi/env/demo.env" <<ENV

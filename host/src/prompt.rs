@@ -119,8 +119,13 @@ pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
+/// Whether questions can be asked: stdin and stderr are both a terminal.
+pub fn terminal_available() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
 fn require_terminal() -> Result<(), PromptError> {
-    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+    if terminal_available() {
         Ok(())
     } else {
         Err(PromptError::NoTerminal)

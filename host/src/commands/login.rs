@@ -49,7 +49,7 @@ fn user_json(user: &SsoUser) -> serde_json::Value {
 }
 
 /// How long the session lasts, as the provider said (`auth status` shows the same).
-fn session_sentence(user: &SsoUser) -> String {
+pub(crate) fn session_sentence(user: &SsoUser) -> String {
     match user.session_ends_at {
         Some(end) => format!(
             "the session is valid until {}",
@@ -59,7 +59,7 @@ fn session_sentence(user: &SsoUser) -> String {
     }
 }
 
-fn who(user: &SsoUser) -> String {
+pub(crate) fn who(user: &SsoUser) -> String {
     match (&user.email, &user.name) {
         (Some(email), Some(name)) => format!("{email} ({name})"),
         _ => user.display_name().to_owned(),
@@ -125,8 +125,9 @@ impl LoginCommand {
     }
 }
 
-/// The login's steps on stderr: instructions and progress for the human at the terminal.
-struct Terminal;
+/// The login's steps on stderr: instructions and progress for the human at the terminal
+/// (`lmi setup` signs in through it too).
+pub(crate) struct Terminal;
 
 impl LoginUi for Terminal {
     fn show(&mut self, step: LoginStep<'_>) {

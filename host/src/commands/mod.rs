@@ -11,6 +11,7 @@ pub mod error;
 pub mod login;
 pub mod plugin;
 pub mod run;
+pub mod setup;
 
 use std::process::ExitCode;
 
@@ -59,9 +60,8 @@ pub enum Builtin {
     /// environment's file.
     #[command(subcommand)]
     Config(config::ConfigCommand),
-    /// Interactive setup (not available yet: use `lmi env add` and `lmi config set`).
-    #[command(hide = true)]
-    Setup,
+    /// Set lmi up interactively: SSO, environments and the default one (on a terminal).
+    Setup(setup::SetupArgs),
     /// Print the script that lets your shell complete lmi's commands, environments and plugins.
     Completions(completions::CompletionsArgs),
     /// Check configuration, credentials, the keychain and installed plugins; one line per check.
@@ -77,9 +77,7 @@ impl Builtin {
             Builtin::Plugin(cmd) => cmd.run(ctx),
             Builtin::Env(cmd) => cmd.run(ctx),
             Builtin::Config(cmd) => cmd.run(ctx),
-            Builtin::Setup => Err(CliError::usage(
-                "`lmi setup` is not available yet: add an environment with `lmi env add NAME …` (see `lmi env add --help`) and set keys with `lmi config set KEY VALUE`",
-            )),
+            Builtin::Setup(args) => args.run(ctx),
             Builtin::Completions(args) => args.run(ctx),
             Builtin::Doctor(args) => args.run(ctx),
         }

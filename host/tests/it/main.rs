@@ -24,6 +24,8 @@ mod service_auth;
 mod services;
 mod session;
 mod setup_files;
+#[cfg(unix)]
+mod setup_wizard;
 mod sso;
 mod state_on_disk;
 mod support;

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use crate::commands::{CliError, Ctx};
 
 pub use add::{Added, NewEnvironment, add_environment};
-pub use secrets::{Placement, store_secret};
+pub use secrets::{Placement, check_placement, store_secret};
 pub(crate) use secrets::{rotate_secret, unset_secret};
 
 #[derive(Debug, clap::Subcommand)]

@@ -6,6 +6,8 @@ pub mod fake_idp;
 pub mod fault;
 pub mod idp;
 pub mod keychain;
+#[cfg(unix)]
+pub mod pty;
 pub mod tls;
 
 use std::ffi::OsStr;
