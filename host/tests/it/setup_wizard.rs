@@ -60,8 +60,6 @@ fn the_wizard_configures_sso_and_an_environment_and_a_rerun_changes_nothing() {
             "Name of the new environment (letters, digits, - and _): ",
             "stage",
         )
-        // No keychain in this branch yet: plaintext only on an explicit yes.
-        .answer("(mode 0600) instead? [y/N] ", "y")
         .answer(
             "Service URL (OAUTH_SERVICE_URL): ",
             "http://127.0.0.1:9/api",
@@ -117,8 +115,14 @@ fn the_wizard_configures_sso_and_an_environment_and_a_rerun_changes_nothing() {
         format!(
             "OAUTH_SERVICE_URL=http://127.0.0.1:9/api\nOAUTH_TOKEN_URL={token_url}\n\
              OAUTH_GRANT_TYPE=client_credentials\nOAUTH_CLIENT_ID={SERVICE_CLIENT_ID}\n\
-             OAUTH_SCOPE=api:read\nOAUTH_CLIENT_SECRET={SERVICE_CLIENT_SECRET}\n"
-        )
+             OAUTH_SCOPE=api:read\n"
+        ),
+        "no secret in the file"
+    );
+    // The secret went to the OS keychain, as `lmi env add` puts it.
+    assert_eq!(
+        crate::support::keychain::env_secret(&home, "stage", "OAUTH_CLIENT_SECRET").as_deref(),
+        Some(SERVICE_CLIENT_SECRET)
     );
     // What was set up works: a token for the default environment.
     home.run(["auth", "token"]).success();
