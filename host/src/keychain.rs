@@ -68,6 +68,28 @@ pub fn probe(timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// Whether the keychain can keep an item now: one item written and deleted (`lmi-doctor` /
+/// `write-probe-<pid>`) in one call under `timeout`. A read of a missing item does not
+/// unlock a locked Secret Service collection, so [`probe`] passes where a write would then
+/// wait for an unlock prompt; a command about to store a secret asks this before it asks the
+/// user for anything.
+pub fn probe_writable(timeout: Duration) -> Result<(), String> {
+    let account = format!("write-probe-{}", std::process::id());
+    match raw_call("lmi-doctor", &account, timeout, |e| {
+        e.set_password("probe")?;
+        e.delete_credential()
+    }) {
+        Ok(()) => Ok(()),
+        Err(Failure::NoEntry) => Err("the OS keychain lost an item just written".to_owned()),
+        Err(Failure::Timeout) => Err(format!(
+            "the OS keychain did not store an item within {} s (a locked collection waiting for its password?)",
+            timeout.as_secs()
+        )),
+        Err(Failure::Spawn(e)) => Err(format!("cannot start the keychain call: {e}")),
+        Err(Failure::Keyring(e)) => Err(format!("the OS keychain cannot store an item: {e}")),
+    }
+}
+
 /// One keychain item: service [`SERVICE`], `account`.
 #[derive(Debug, Clone)]
 pub struct Item {

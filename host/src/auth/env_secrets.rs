@@ -45,11 +45,11 @@ fn plain(dir: &Path) -> PathBuf {
     dir.components().collect()
 }
 
-/// Whether a keychain answers (one read of an item that does not exist, under
-/// `LMI_KEYCHAIN_TIMEOUT_SECS`); the error says what failed.
-pub fn keychain_reachable(settings: &Settings) -> Result<(), String> {
+/// Whether a keychain can keep a secret now (an item written and deleted, under
+/// `LMI_KEYCHAIN_TIMEOUT_SECS`: `keychain::probe_writable`); the error says what failed.
+pub fn keychain_writable(settings: &Settings) -> Result<(), String> {
     let timeout = settings.keychain_timeout().map_err(|e| e.to_string())?;
-    keychain::probe(timeout)
+    keychain::probe_writable(timeout)
 }
 
 /// Where a secret was found.

@@ -332,10 +332,15 @@ fn set_secret(
             "a keychain item belongs to one environment: give -e NAME to keep {key} of environment NAME in the OS keychain, or pass --store-in-file to write it to the global file (plaintext, for every environment without its own)"
         )));
     }
-    let secret = read_secret(key, stdin)?;
     let done = match target {
-        Target::Env { name, .. } => env::rotate_secret(ctx, name, key, &secret, store_in_file)?,
+        Target::Env { name, .. } => {
+            // Where it goes is settled (the keychain probed) before the secret is asked for.
+            let placement = env::rotation_placement(ctx, name, key, store_in_file)?;
+            let secret = read_secret(key, stdin)?;
+            env::rotate_secret(ctx, name, key, &secret, placement)?
+        }
         Target::Global(file) => {
+            let secret = read_secret(key, stdin)?;
             let mut edit = EnvFileEdit::load(file)?;
             edit.set(key, secret.expose())?;
             edit.save()?;

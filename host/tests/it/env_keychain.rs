@@ -7,9 +7,7 @@
 //! line may hold one.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use serde_json::json;
 
@@ -36,19 +34,7 @@ fn piped(home: &Home, args: &[&str], input: &str, no_bus: bool) -> Run {
     if no_bus {
         cmd.env("DBUS_SESSION_BUS_ADDRESS", NO_BUS);
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    Run::from(child.wait_with_output().unwrap())
+    Run::piped(cmd, input)
 }
 
 /// `lmi -vv env add NAME` against `idp` for its confidential client, the secret piped in.
@@ -204,6 +190,34 @@ fn without_a_keychain_env_add_is_refused_unless_store_in_file() {
         .stderr_has("account `stage:OAUTH_CLIENT_SECRET@")
         .stderr_has("run `lmi env remove stage` again once the keychain answers");
     assert!(!env_path(&home, "stage").exists(), "the rest was removed");
+    // With the file gone, only items could remain: still the keychain's exit 1, naming them.
+    piped(&home, &["env", "remove", "stage", "--yes"], "", true)
+        .code(1)
+        .stderr_has("may remain")
+        .stderr_has("account `stage:OAUTH_CLIENT_SECRET@");
+    // A rotation is refused before the secret is read (nothing consumed, nothing written).
+    let without = text.replace(
+        &format!("OAUTH_CLIENT_SECRET={SERVICE_CLIENT_SECRET}\n"),
+        "",
+    );
+    home.env_file("other", &without);
+    piped(
+        &home,
+        &[
+            "config",
+            "set",
+            "OAUTH_CLIENT_SECRET",
+            "-e",
+            "other",
+            "--stdin",
+        ],
+        "rotated-6c1d\n",
+        true,
+    )
+    .code(1)
+    .stderr_has("--store-in-file")
+    .nowhere("rotated-6c1d");
+    assert_eq!(read(&home, "other"), without);
 }
 
 /// `env secure` moves the plaintext secret into the keychain and removes only its line: the

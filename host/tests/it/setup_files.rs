@@ -35,19 +35,7 @@ fn mode(path: &Path) -> u32 {
 
 /// Runs `lmi args…` with `input` on stdin (a pipe).
 fn run_with_stdin(home: &Home, args: &[&str], input: &str) -> Run {
-    let mut child = home
-        .cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // lmi may refuse and exit before it reads stdin (an existing environment): the pipe is
-    // then closed, which is not the test's failure.
-    if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    Run::from(child.wait_with_output().unwrap())
+    Run::piped(home.cmd(args), input)
 }
 
 /// `lmi env add NAME` against `idp` for its confidential client, the secret piped in.

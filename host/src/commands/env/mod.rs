@@ -17,7 +17,7 @@ use crate::commands::{CliError, Ctx};
 
 pub use add::{Added, NewEnvironment, add_environment};
 pub use secrets::{Placement, check_placement, store_secret};
-pub(crate) use secrets::{rotate_secret, unset_secret};
+pub(crate) use secrets::{rotate_secret, rotation_placement, unset_secret};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EnvCommand {

@@ -30,16 +30,23 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
             ctx.settings.environments().others_than(name)
         )));
     }
-    if !has_file
-        && tokens.is_empty()
-        && !is_default
-        && let Err(e) = &kept
-    {
-        return Err(CliError::usage(format!(
-            "there is no environment `{name}`: {} does not exist, and the keychain could not be asked whether it holds secrets of `{name}` ({e}){}",
-            file.display(),
-            ctx.settings.environments().others_than(name)
-        )));
+    if !has_file && tokens.is_empty() && !is_default {
+        // Nothing but keychain items could be left, and the keychain does not answer: its
+        // error (exit 1), naming the items that may remain, as when the file exists.
+        if let Err(e) = kept {
+            let items: Vec<String> = crate::auth::env_secrets::KEYS
+                .iter()
+                .filter_map(|key| {
+                    crate::auth::env_secrets::SecretItem::new(&ctx.settings, name, key).ok()
+                })
+                .map(|item| item.location())
+                .collect();
+            return Err(e.with_context(format!(
+                "{} does not exist, and the keychain could not be asked whether it holds secrets of `{name}`; these may remain: {}; run `lmi env remove {name}` again once it answers",
+                file.display(),
+                items.join(", ")
+            )));
+        }
     }
 
     let mut what = Vec::new();

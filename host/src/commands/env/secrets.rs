@@ -46,7 +46,7 @@ pub fn check_placement(ctx: &Ctx, placement: Placement) -> Result<(), CliError> 
 /// The keychain answers, or an error (exit 1) saying what failed and `way_out`, the option
 /// that does without it.
 pub fn require_keychain(ctx: &Ctx, way_out: &str) -> Result<(), CliError> {
-    env_secrets::keychain_reachable(&ctx.settings).map_err(|why| {
+    env_secrets::keychain_writable(&ctx.settings).map_err(|why| {
         let way_out = if way_out.is_empty() {
             String::new()
         } else {
@@ -120,6 +120,11 @@ pub struct Placed {
 }
 
 impl Placed {
+    /// Items about to be written, each with what it held before.
+    pub fn of(items: Vec<(SecretItem, Option<Secret>)>) -> Self {
+        Self { items }
+    }
+
     /// Puts every item written back as it was (deleted, or its old value restored). Best
     /// effort: what could not be undone is returned in words, for the error.
     pub fn undo(self) -> Vec<String> {
@@ -224,20 +229,38 @@ pub fn kept_in_keychain(ctx: &Ctx, env: &str) -> Result<Vec<&'static str>, CliEr
     Ok(kept)
 }
 
-/// Puts a new value of `key` (one of [`KEYS`]) of environment `env` where its secret lives
-/// now: the env file if it holds it there (plaintext) or `store_in_file` says so, else the
-/// keychain item (probed first, read back). Returns what was done, in words.
+/// Where a new value of `key` of environment `env` goes ([`rotate_secret`]): the env file if
+/// it holds the secret there (plaintext) or `store_in_file` says so, else the keychain item,
+/// which is probed now, before the secret is asked for.
+pub fn rotation_placement(
+    ctx: &Ctx,
+    env: &str,
+    key: &str,
+    store_in_file: bool,
+) -> Result<Placement, CliError> {
+    let path = ctx.settings.paths().env_file(env);
+    let file = EnvFileEdit::load(&path)?;
+    if store_in_file || file.get(key).is_some_and(|v| !v.is_empty()) {
+        return Ok(Placement::File);
+    }
+    require_keychain(ctx, "--store-in-file")?;
+    Ok(Placement::Keychain)
+}
+
+/// Puts a new value of `key` (one of [`KEYS`]) of environment `env` where
+/// [`rotation_placement`] said: the env file, or the keychain item (read back). Returns what
+/// was done, in words.
 pub fn rotate_secret(
     ctx: &Ctx,
     env: &str,
     key: &str,
     secret: &Secret<String>,
-    store_in_file: bool,
+    placement: Placement,
 ) -> Result<String, CliError> {
     let path = ctx.settings.paths().env_file(env);
     let mut file = EnvFileEdit::load(&path)?;
     let in_file = file.get(key).is_some_and(|v| !v.is_empty());
-    if store_in_file || in_file {
+    if placement == Placement::File {
         let change = file.set(key, secret.expose())?;
         file.save()?;
         warn_plaintext(env, key, &path);
@@ -246,24 +269,33 @@ pub fn rotate_secret(
             path.display(),
             was(matches!(change, crate::settings::Change::Added))
         );
-        if !in_file {
-            // The file's value now comes first: an item the keychain held for it would only
-            // be a stale copy.
-            let item = SecretItem::new(&ctx.settings, env, key)?;
-            if let Ok(true) = item.delete() {
-                done.push_str(&format!(
-                    "; removed the item it replaces from the {}",
-                    item.location()
-                ));
-            }
-        } else if !store_in_file {
+        if in_file {
             done.push_str(&format!(
                 " (still plaintext: `lmi env secure {env}` moves it into the OS keychain)"
             ));
+            return Ok(done);
+        }
+        // The file's value now comes first: an item the keychain held for it would only be
+        // a stale copy, which would come back if the file's line were removed.
+        let item = SecretItem::new(&ctx.settings, env, key)?;
+        match item.delete() {
+            Ok(true) => done.push_str(&format!(
+                "; removed the item it replaces from the {}",
+                item.location()
+            )),
+            Ok(false) => {}
+            Err(e) => {
+                return Err(with_done(
+                    CliError::from(AuthError::Keychain(e)).with_context(format!(
+                        "an older {key} may remain in the {}, behind the file's: run `lmi config unset {key} -e {env}` once the keychain answers, then set it again",
+                        item.location()
+                    )),
+                    &[done],
+                ));
+            }
         }
         return Ok(done);
     }
-    require_keychain(ctx, "--store-in-file")?;
     let item = SecretItem::new(&ctx.settings, env, key)?;
     let before = item.read().map_err(AuthError::Keychain)?;
     store_verified(&item, secret)?;
@@ -287,6 +319,14 @@ pub fn rotate_secret(
         ));
     }
     Ok(done)
+}
+
+/// `e`, saying first what was done before it failed.
+fn with_done(e: CliError, done: &[String]) -> CliError {
+    if done.is_empty() {
+        return e;
+    }
+    e.with_context(format!("done before the failure: {}", done.join("; ")))
 }
 
 fn was(new: bool) -> &'static str {
@@ -316,13 +356,13 @@ pub fn unset_secret(ctx: &Ctx, env: &str, key: &str) -> Result<Vec<String>, CliE
         )),
         Ok(false) => {}
         Err(e) => {
-            for line in &removed {
-                crate::output::line(line);
-            }
-            return Err(CliError::from(AuthError::Keychain(e)).with_context(format!(
-                "{key} of environment `{env}` may remain in the {}: run the command again once the keychain answers",
-                item.location()
-            )));
+            return Err(with_done(
+                CliError::from(AuthError::Keychain(e)).with_context(format!(
+                    "{key} of environment `{env}` may remain in the {}: run the command again once the keychain answers",
+                    item.location()
+                )),
+                &removed,
+            ));
         }
     }
     Ok(removed)

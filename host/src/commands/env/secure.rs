@@ -69,8 +69,13 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
         }
         items.push((item, held));
     }
-    for ((item, _), (_, value)) in items.iter().zip(&moving) {
-        secrets::store_verified(item, value)?;
+    for (i, ((item, _), (_, value))) in items.iter().zip(&moving).enumerate() {
+        if let Err(e) = secrets::store_verified(item, value) {
+            // The items written before this one go back to what they held: the file still
+            // has every secret, and the keychain is as it was.
+            let left = secrets::Placed::of(items[..=i].to_vec()).undo();
+            return Err(secrets::with_left(e, &left));
+        }
     }
     for (key, _) in &moving {
         file.unset(key)?;

@@ -49,6 +49,24 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// Runs `cmd` with `input` piped to its stdin. lmi may refuse and exit before it reads
+    /// stdin: the pipe is then closed, which is not the test's failure.
+    pub fn piped(mut cmd: Command, input: &str) -> Run {
+        use std::io::Write;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+        }
+        Run::from(child.wait_with_output().unwrap())
+    }
+}
+
 impl From<std::process::Output> for Run {
     fn from(out: std::process::Output) -> Self {
         Run {
