@@ -693,15 +693,15 @@ fn on_terminal(home: &Home, args: &[&str], answers: &[(&str, &str)]) -> String {
 fn a_bad_default_environment_is_reported_where_needed_and_config_mends_it() {
     let home = Home::new();
     home.global_env("default_environment=../../etc\n");
-    home.run(&["auth", "token"])
+    home.run(["auth", "token"])
         .code(2)
         .stderr_has("default_environment")
         .stderr_has("lmi config set default_environment NAME");
-    home.run(&["config", "set", "default_environment", "dev"])
+    home.run(["config", "set", "default_environment", "dev"])
         .code(0);
     assert_eq!(
         read(&home.config().join(".env")),
         "default_environment=dev\n"
     );
-    home.run(&["config", "get", "default_environment"]).code(0);
+    home.run(["config", "get", "default_environment"]).code(0);
 }
