@@ -80,6 +80,7 @@ pub fn prepare(paths: &Paths, name: &str) -> Result<PathBuf, DataDirError> {
             });
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            #[cfg_attr(not(unix), allow(unused_mut))] // the mode is set on Unix only
             let mut builder = std::fs::DirBuilder::new();
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
