@@ -21,21 +21,17 @@ run plugin install plugins/api --yes
 run plugin list
 run hello demo user
 
-# A local identity provider (tests/idp: npm oidc-provider) and an environment using it.
-# On your machine `lmi setup` asks for these on the terminal and writes the same files; the
-# demo stays non-interactive and writes them itself.
+# A local identity provider (tests/idp: npm oidc-provider) and an environment using it, set up
+# without an editor: `lmi env add` checks every answer, tries the grant, then writes the file.
+# The secret comes on stdin, never as an argument; it goes to the OS keychain unless
+# --store-in-file says otherwise (the demo's throw-away home may have no keychain). On a
+# terminal, `lmi setup` asks all of this interactively.
 start_idp "$home" || exit 1
-echo; echo "(on a terminal, \`lmi setup\` asks for the SSO provider and environments and writes these files; the demo writes them directly)"
-mkdir -p "$XDG_CONFIG_HOME/lmi/env"
-echo "default_environment=demo" > "$XDG_CONFIG_HOME/lmi/.env"
-cat > "$XDG_CONFIG_HOME/lmi/env/demo.env" <<ENV
-OAUTH_SERVICE_URL=$issuer/
-OAUTH_TOKEN_URL=$issuer/token
-OAUTH_GRANT_TYPE=client_credentials
-OAUTH_CLIENT_ID=lmi-service
-OAUTH_CLIENT_SECRET=service-secret-123
-OAUTH_SCOPE=api:read
-ENV
+echo; echo "\$ echo \$SECRET | lmi env add demo --service-url $issuer/ --token-url $issuer/token --grant client_credentials --client-id lmi-service --scope api:read --secret-stdin --store-in-file"
+echo service-secret-123 | "$lmi" env add demo --service-url "$issuer/" --token-url "$issuer/token" \
+  --grant client_credentials --client-id lmi-service --scope api:read --secret-stdin --store-in-file
+run config set default_environment demo
+run env show demo   # every key and where it comes from; the secret never shown
 run env list
 run auth status
 run hello
