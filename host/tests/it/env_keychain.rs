@@ -7,8 +7,6 @@
 //! line may hold one.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use serde_json::json;
 
 use crate::support::fault::{FaultServer, Reply};
@@ -20,12 +18,8 @@ use crate::support::{Home, Run};
 const NO_BUS: &str = "unix:path=/nonexistent/lmi-test-bus";
 const SECRET_KEY: &str = "OAUTH_CLIENT_SECRET";
 
-fn env_path(home: &Home, name: &str) -> PathBuf {
-    home.config().join("env").join(format!("{name}.env"))
-}
-
 fn read(home: &Home, name: &str) -> String {
-    std::fs::read_to_string(env_path(home, name)).unwrap()
+    std::fs::read_to_string(home.env_path(name)).unwrap()
 }
 
 /// Runs `lmi args…` with `input` piped to stdin; `no_bus`: with no keychain reachable.
@@ -112,7 +106,7 @@ fn env_add_keeps_the_secret_in_the_keychain_and_env_remove_deletes_it() {
         .stdout_has("removed OAUTH_CLIENT_SECRET from the Secret Service")
         .stdout_has("removed 2 cached token files")
         .nowhere(SERVICE_CLIENT_SECRET);
-    assert!(!env_path(&home, "stage").exists());
+    assert!(!home.env_path("stage").exists());
     assert!(
         env_secret(&home, "stage", SECRET_KEY).is_none(),
         "item gone"
@@ -159,7 +153,7 @@ fn without_a_keychain_env_add_is_refused_unless_store_in_file() {
         .stderr_has("or pass --store-in-file to keep the secret in the environment's file (0600, plaintext)")
         .stderr_has("`lmi doctor --offline` checks whether the keychain answers")
         .nowhere(SERVICE_CLIENT_SECRET);
-    assert!(!env_path(&home, "stage").exists(), "nothing written");
+    assert!(!home.env_path("stage").exists(), "nothing written");
     assert_eq!(idp.token_requests("client_credentials"), 0, "nothing tried");
 
     let mut args = add_args(&token_url, "stage");
@@ -189,7 +183,7 @@ fn without_a_keychain_env_add_is_refused_unless_store_in_file() {
         .stderr_has("may remain")
         .stderr_has("account `stage:OAUTH_CLIENT_SECRET@")
         .stderr_has("run `lmi env remove stage` again once the keychain answers");
-    assert!(!env_path(&home, "stage").exists(), "the rest was removed");
+    assert!(!home.env_path("stage").exists(), "the rest was removed");
     // With the file gone, only items could remain: still the keychain's exit 1, naming them.
     piped(&home, &["env", "remove", "stage", "--yes"], "", true)
         .code(1)
@@ -268,7 +262,7 @@ fn env_secure_moves_a_secret_out_of_a_file() {
         .stdout_lacks_plaintext_warning_for("dev.env");
 
     // A different item there: refused without --yes (no terminal), nothing changed.
-    std::fs::write(env_path(&home, "dev"), &with_secret).unwrap();
+    std::fs::write(home.env_path("dev"), &with_secret).unwrap();
     store_env_secret(&home, "dev", SECRET_KEY, "older-secret-c0ffee");
     home.run(["env", "secure", "dev"])
         .code(2)
@@ -374,7 +368,7 @@ fn a_failed_file_write_puts_the_keychain_items_back() {
     failed
         .stderr_has("environment `stage` was not saved")
         .nowhere(SERVICE_CLIENT_SECRET);
-    assert!(!env_path(&home, "stage").exists());
+    assert!(!home.env_path("stage").exists());
     assert_eq!(
         env_secret(&home, "stage", SECRET_KEY).as_deref(),
         Some("older-item-9d3f"),

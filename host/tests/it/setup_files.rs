@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -18,10 +18,6 @@ use crate::support::{Home, Run};
 
 /// A secret that must never reach any output.
 const SECRET: &str = "s3cret-value-4f9e2a71";
-
-fn env_path(home: &Home, name: &str) -> PathBuf {
-    home.config().join("env").join(format!("{name}.env"))
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
@@ -76,7 +72,7 @@ SOMETHING_ELSE='kept as written'\n";
 fn config_set_keeps_comments_export_lines_and_unknown_lines() {
     let home = Home::new();
     home.env_file("dev", KEPT);
-    let file = env_path(&home, "dev");
+    let file = home.env_path("dev");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -170,7 +166,7 @@ fn config_set_refuses_what_lmi_would_not_read_and_loses_nothing() {
     let mut home = Home::new();
     home.global_env("# global\ndefault_environment=dev\n");
     home.env_file("dev", KEPT);
-    let file = env_path(&home, "dev");
+    let file = home.env_path("dev");
     let global = home.config().join(".env");
     let refused = |args: &[&str], says: &str| {
         home.run(args)
@@ -340,7 +336,7 @@ fn env_add_with_secret_stdin_writes_a_file_auth_token_works_with() {
         !home.cache().join("tokens/stage.json").exists(),
         "the trial's token is not kept"
     );
-    let file = env_path(&home, "stage");
+    let file = home.env_path("stage");
     assert_eq!(
         read(&file),
         format!(
@@ -380,7 +376,7 @@ fn env_add_refuses_an_existing_env_a_wrong_secret_and_keeps_files_as_they_were()
         .stderr_has("environment `stage` already exists")
         .stderr_has("lmi config set -e stage KEY VALUE")
         .stderr_has("lmi env remove stage");
-    assert_eq!(read(&env_path(&home, "stage")), "OAUTH_SCOPE=mine\n");
+    assert_eq!(read(&home.env_path("stage")), "OAUTH_SCOPE=mine\n");
     assert_eq!(
         idp.token_requests("client_credentials"),
         0,
@@ -398,7 +394,7 @@ fn env_add_refuses_an_existing_env_a_wrong_secret_and_keeps_files_as_they_were()
         .stderr_has("invalid_client")
         .stderr_has("--no-verify")
         .nowhere("not-the-secret-77c1");
-    assert!(!env_path(&home, "other").exists());
+    assert!(!home.env_path("other").exists());
     assert_eq!(idp.token_requests("client_credentials"), 1);
 
     // A bad URL is refused before any secret is read.
@@ -418,7 +414,7 @@ fn env_add_refuses_an_existing_env_a_wrong_secret_and_keeps_files_as_they_were()
     home.run(&args)
         .code(2)
         .stderr_has("no terminal to ask for the secret on: pipe it to stdin with --secret-stdin");
-    assert!(!env_path(&home, "other").exists());
+    assert!(!home.env_path("other").exists());
     assert!(
         std::fs::read_dir(home.config().join("env"))
             .unwrap()
@@ -470,7 +466,7 @@ fn env_add_password_grant_reads_the_password_then_the_client_secret() {
         .stdout_has("its password grant was tried")
         .nowhere("pw-9d2e")
         .nowhere("client-secret-31");
-    let text = read(&env_path(&home, "pw"));
+    let text = read(&home.env_path("pw"));
     assert!(text.contains("OAUTH_USERNAME=alice\n"), "{text}");
     assert!(text.contains("OAUTH_PASSWORD=pw-9d2e\n"), "{text}");
     assert!(
@@ -558,7 +554,7 @@ fn env_remove_yes_leaves_no_file_and_no_token_cache() {
         .stdout_has("removed 3 cached token files")
         .stdout_has("unset default_environment in ")
         .stdout_has("(it named `dev`)");
-    assert!(!env_path(&home, "dev").exists());
+    assert!(!home.env_path("dev").exists());
     let left: Vec<String> = std::fs::read_dir(&tokens)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -571,7 +567,7 @@ fn env_remove_yes_leaves_no_file_and_no_token_cache() {
         read(&home.config().join(".env")),
         "# mine\nLMI_HTTP_TIMEOUT_SECS=9\n"
     );
-    assert!(env_path(&home, "dev-eu").exists());
+    assert!(home.env_path("dev-eu").exists());
     home.run(["env", "remove", "dev", "--yes"])
         .code(2)
         .stderr_has("there is no environment `dev`");
@@ -588,7 +584,7 @@ fn env_remove_without_a_terminal_or_yes_is_exit_2_and_removes_nothing() {
     home.run(["env", "remove", "dev"])
         .code(2)
         .stderr_has("refusing to remove environment `dev` without confirmation: no terminal to ask on; pass --yes");
-    assert_eq!(read(&env_path(&home, "dev")), KEPT);
+    assert_eq!(read(&home.env_path("dev")), KEPT);
     assert!(home.cache().join("tokens/dev.json").exists());
     assert_eq!(
         read(&home.config().join(".env")),
@@ -629,7 +625,7 @@ fn on_a_terminal_the_secret_is_asked_without_echo() {
         screen.contains("environment `tty` was not removed"),
         "{screen}"
     );
-    assert!(env_path(&home, "tty").exists());
+    assert!(home.env_path("tty").exists());
 }
 
 /// Runs `lmi args…` on a pty (`script`), typing each answer once its prompt has shown;

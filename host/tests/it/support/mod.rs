@@ -174,10 +174,15 @@ impl Home {
 
     /// Writes `~/.config/lmi/env/<name>.env`.
     pub fn env_file(&self, name: &str, contents: &str) -> &Self {
-        let dir = self.config().join("env");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.env")), contents).unwrap();
+        let path = self.env_path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
         self
+    }
+
+    /// Where environment `name`'s file is, whether or not it exists.
+    pub fn env_path(&self, name: &str) -> PathBuf {
+        self.config().join("env").join(format!("{name}.env"))
     }
 
     /// The `lmi` command, isolated: a clean environment but for PATH and what the test set.
