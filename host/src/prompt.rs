@@ -65,14 +65,26 @@ impl ExitStatus for PromptError {
 /// Asks `question` (shown with ` [y/N] `); `y` or `yes` in any case is yes. Anything else,
 /// end of input and the deadline are no.
 pub fn confirm(question: &str) -> Result<bool, PromptError> {
+    match confirm_answered(question) {
+        Err(PromptError::EndOfInput | PromptError::TimedOut(_) | PromptError::Abandoned) => {
+            Ok(false)
+        }
+        other => other,
+    }
+}
+
+/// [`confirm`] for a question that must get an answer (the wizard's): end of input, the
+/// deadline and an abandoned read are the error (exit 2), not a no. An answer too long or
+/// holding a control character is a no, as for [`confirm`].
+pub fn confirm_answered(question: &str) -> Result<bool, PromptError> {
     require_terminal()?;
     show(&format!("{} [y/N] ", shown_question(question)));
     match read_answer(ANSWER_WAIT) {
         Ok(answer) => Ok(is_yes(&answer)),
-        Err(PromptError::EndOfInput | PromptError::TimedOut(_) | PromptError::Abandoned) => {
+        Err(e @ (PromptError::EndOfInput | PromptError::TimedOut(_) | PromptError::Abandoned)) => {
             // The question's line was never ended.
             show("\n");
-            Ok(false)
+            Err(e)
         }
         Err(PromptError::TooLong | PromptError::Unsafe(_)) => Ok(false),
         Err(e) => Err(e),
@@ -216,9 +228,33 @@ fn bounded_line(reader: &mut impl BufRead, limit: usize) -> std::io::Result<Line
         }
     }
     if bytes.len() > limit {
+        if !ended {
+            // The rest of the line belongs to this answer, not to the next question.
+            discard_line(reader)?;
+        }
         return Ok(Line::TooLong);
     }
     Ok(Line::Text(bytes))
+}
+
+/// Reads and drops the input up to and including the next `\n` (or its end).
+fn discard_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
 }
 
 /// The answer as text, refused if it is not UTF-8 or holds anything unsafe.
@@ -464,6 +500,20 @@ mod tests {
             Line::Text(b"second".to_vec())
         );
         assert_eq!(bounded_line(&mut input, 64).unwrap(), Line::End);
+    }
+
+    #[test]
+    fn a_line_too_long_is_dropped_whole_and_the_next_line_is_the_next_answer() {
+        let mut input = b"n".to_vec();
+        input.extend([b'y'; 50]);
+        input.extend(b"\nsecond\n");
+        let mut input = Cursor::new(input);
+        assert_eq!(bounded_line(&mut input, 10).unwrap(), Line::TooLong);
+        assert_eq!(
+            bounded_line(&mut input, 10).unwrap(),
+            Line::Text(b"second".to_vec())
+        );
+        assert_eq!(bounded_line(&mut input, 10).unwrap(), Line::End);
     }
 
     #[test]

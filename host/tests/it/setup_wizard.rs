@@ -262,3 +262,179 @@ fn setup_signs_in_through_the_browser_when_asked() {
     );
     home.run(["auth", "status"]).success().stdout_has("alice");
 }
+
+/// A password-grant environment whose client has no secret (`OAUTH_CLIENT_SECRET=''`, as
+/// `env add` writes it): a secret given for it later is a new secret, so it goes to the OS
+/// keychain (not into the file in plaintext without a yes) and the `''` line, which would hide
+/// it, is removed.
+#[test]
+fn a_client_secret_replacing_none_goes_to_the_keychain_not_the_file() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.config().join("env")).unwrap();
+    let path = env_path(&home, "pw");
+    std::fs::write(
+        &path,
+        "OAUTH_SERVICE_URL=http://127.0.0.1:9/api\nOAUTH_TOKEN_URL=http://127.0.0.1:9/token\n\
+         OAUTH_GRANT_TYPE=password\nOAUTH_CLIENT_ID=cli\nOAUTH_USERNAME=bob\nOAUTH_CLIENT_SECRET=''\n",
+    )
+    .unwrap();
+    let new_secret = "new-client-secret-77e1";
+    let mut t = Terminal::spawn(&home, &["setup"]);
+    t.answer("(Enter with nothing to skip SSO): ", "")
+        .answer("Change an existing environment? [y/N] ", "y")
+        .answer("Which one [pw]: ", "")
+        .answer("(OAUTH_SERVICE_URL) [", "")
+        .answer("(OAUTH_TOKEN_URL) [", "")
+        .answer("[password]: ", "")
+        .answer("(OAUTH_CLIENT_ID) [cli]: ", "")
+        .answer("(OAUTH_SCOPE) (optional, Enter skips): ", "")
+        .answer("(OAUTH_AUDIENCE) (optional, Enter skips): ", "")
+        .answer("(OAUTH_USERNAME) [bob]: ", "")
+        .answer("Replace OAUTH_PASSWORD? [y/N] ", "")
+        .answer("Replace OAUTH_CLIENT_SECRET? [y/N] ", "y")
+        .answer("Client secret of `cli` (hidden): ", new_secret)
+        .expect("OAUTH_CLIENT_SECRET: replaced (not shown)")
+        .answer("Write these to ", "y")
+        .expect("written.")
+        .answer("Change an existing environment? [y/N] ", "")
+        .answer("Add an environment? [y/N] ", "")
+        .answer("[pw]: ", "")
+        .answer("Write it to ", "n")
+        .expect("Setup is done.");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    let file = read(&path);
+    assert!(!file.contains(new_secret), "plaintext secret: {file}");
+    assert!(
+        !file.contains("OAUTH_CLIENT_SECRET"),
+        "the '' line stays: {file}"
+    );
+    assert_eq!(
+        crate::support::keychain::env_secret(&home, "pw", "OAUTH_CLIENT_SECRET").as_deref(),
+        Some(new_secret)
+    );
+    assert!(
+        screen.contains("OAUTH_CLIENT_SECRET of `pw`: in the OS keychain"),
+        "{screen}"
+    );
+}
+
+/// A yes/no question left unanswered (the input ends) stops setup with exit 2 and the
+/// written-so-far summary, not "Setup is done" and exit 0.
+#[test]
+fn an_unanswered_yes_no_question_stops_setup_with_exit_2() {
+    let home = Home::new();
+    let mut t = Terminal::spawn(&home, &["setup"]);
+    t.answer("(Enter with nothing to skip SSO): ", "")
+        .end_input_at("Add an environment? [y/N] ");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("Setup stopped."), "{screen}");
+    assert!(!screen.contains("Setup is done"), "{screen}");
+    assert!(screen.contains("the input ended"), "{screen}");
+}
+
+/// An environment written by hand with no OAUTH_GRANT_TYPE (lmi reads it as
+/// client_credentials) and its token URL in the global file: Enter through its questions
+/// changes nothing; the global value is shown as the one in effect and not copied.
+#[test]
+fn a_hand_written_environment_defaults_to_what_lmi_reads_and_enter_changes_nothing() {
+    let home = Home::new();
+    home.global_env("OAUTH_TOKEN_URL=http://127.0.0.1:9/global-token\n");
+    std::fs::create_dir_all(home.config().join("env")).unwrap();
+    let path = env_path(&home, "hand");
+    let written = "OAUTH_SERVICE_URL=http://127.0.0.1:9/api\nOAUTH_CLIENT_ID=svc\n";
+    std::fs::write(&path, written).unwrap();
+    let global_before = read(&global_path(&home));
+    let mut t = Terminal::spawn(&home, &["setup"]);
+    t.answer("(Enter with nothing to skip SSO): ", "")
+        .answer("Change an existing environment? [y/N] ", "y")
+        .answer("Which one [hand]: ", "")
+        .expect("from the global file")
+        .answer("(OAUTH_SERVICE_URL) [", "")
+        .answer("(OAUTH_TOKEN_URL) [http://127.0.0.1:9/global-token]: ", "")
+        .answer("(OAUTH_GRANT_TYPE) [client_credentials]: ", "")
+        .answer("(OAUTH_CLIENT_ID) [svc]: ", "")
+        .answer("(OAUTH_SCOPE) (optional, Enter skips): ", "")
+        .answer("(OAUTH_AUDIENCE) (optional, Enter skips): ", "")
+        .answer("Replace OAUTH_CLIENT_SECRET? [y/N] ", "")
+        .expect("environment `hand`: nothing changed.")
+        .answer("Change an existing environment? [y/N] ", "")
+        .answer("Add an environment? [y/N] ", "")
+        .answer("[hand]: ", "")
+        .answer("Write it to ", "n")
+        .expect("Setup is done.");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(read(&path), written);
+    assert_eq!(read(&global_path(&home)), global_before);
+}
+
+/// Changing an environment's grant (password -> client_credentials) asks the new grant's
+/// secret as a required answer (no "Replace?"), tries the grant before writing (a wrong
+/// secret is refused and typed again), and removes the old grant's keys: OAUTH_USERNAME, the
+/// `''` client secret and the password's keychain item.
+#[test]
+fn switching_the_grant_asks_its_secret_tries_it_and_removes_the_old_grants_keys() {
+    let idp = Idp::start();
+    let home = Home::new();
+    let token_url = idp.token_url();
+    std::fs::create_dir_all(home.config().join("env")).unwrap();
+    let path = env_path(&home, "sw");
+    std::fs::write(
+        &path,
+        format!(
+            "OAUTH_SERVICE_URL=http://127.0.0.1:9/api\nOAUTH_TOKEN_URL={token_url}\n\
+             OAUTH_GRANT_TYPE=password\nOAUTH_CLIENT_ID={SERVICE_CLIENT_ID}\nOAUTH_USERNAME=bob\nOAUTH_CLIENT_SECRET=''\n"
+        ),
+    )
+    .unwrap();
+    crate::support::keychain::store_env_secret(&home, "sw", "OAUTH_PASSWORD", "old-password");
+    let mut t = Terminal::spawn(&home, &["setup"]);
+    t.answer("(Enter with nothing to skip SSO): ", "")
+        .answer("Change an existing environment? [y/N] ", "y")
+        .answer("Which one [sw]: ", "")
+        .answer("(OAUTH_SERVICE_URL) [", "")
+        .answer("(OAUTH_TOKEN_URL) [", "")
+        .answer("[password]: ", "client_credentials")
+        .answer("(OAUTH_CLIENT_ID) [", "")
+        .answer("(OAUTH_SCOPE) (optional, Enter skips): ", "")
+        .answer("(OAUTH_AUDIENCE) (optional, Enter skips): ", "")
+        .answer("Client secret of `lmi-service` (hidden): ", WRONG_SECRET)
+        .expect("OAUTH_GRANT_TYPE: password -> client_credentials")
+        .expect("OAUTH_USERNAME: bob -> (not set)")
+        .expect("OAUTH_PASSWORD: removed")
+        .answer("Write these to ", "y")
+        .expect("refused: ")
+        .answer("Type the secrets again? [y/N] ", "y")
+        .answer(
+            "Client secret of `lmi-service` (hidden): ",
+            SERVICE_CLIENT_SECRET,
+        )
+        .expect("ok: a token was issued")
+        .expect("written.")
+        .answer("Change an existing environment? [y/N] ", "")
+        .answer("Add an environment? [y/N] ", "")
+        .answer("[sw]: ", "")
+        .answer("Write it to ", "n")
+        .expect("Setup is done.");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(
+        read(&path),
+        format!(
+            "OAUTH_SERVICE_URL=http://127.0.0.1:9/api\nOAUTH_TOKEN_URL={token_url}\n\
+             OAUTH_GRANT_TYPE=client_credentials\nOAUTH_CLIENT_ID={SERVICE_CLIENT_ID}\n"
+        )
+    );
+    assert_eq!(
+        crate::support::keychain::env_secret(&home, "sw", "OAUTH_CLIENT_SECRET").as_deref(),
+        Some(SERVICE_CLIENT_SECRET)
+    );
+    assert_eq!(
+        crate::support::keychain::env_secret(&home, "sw", "OAUTH_PASSWORD"),
+        None
+    );
+    assert_eq!(idp.token_requests("client_credentials"), 2);
+    home.run(["--env", "sw", "auth", "token"]).success();
+}

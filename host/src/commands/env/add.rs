@@ -270,6 +270,27 @@ fn try_grant(
     file: &EnvFileEdit,
     secrets: &[(&str, &Secret<String>)],
 ) -> Result<GrantTrial, CliError> {
+    try_planned(ctx, &new.name, file, secrets).map_err(|mut err| {
+        err.cause = err.cause.context(format!(
+            "environment `{}` was not saved: its {} grant was tried and failed",
+            new.name,
+            new.grant.as_str()
+        ));
+        err.hint = Some(
+            "check the client id and secret (or user and password) you gave, the token URL, scope and audience; --no-verify saves without trying",
+        );
+        err
+    })
+}
+
+/// The grant trial on a planned, not yet saved, env file of `env` (`file` as it would be
+/// written, `secrets` as they would be placed): the one trial `env add` and `lmi setup` run.
+pub fn try_planned(
+    ctx: &Ctx,
+    env: &str,
+    file: &EnvFileEdit,
+    secrets: &[(&str, &Secret<String>)],
+) -> Result<GrantTrial, CliError> {
     let mut values: BTreeMap<String, String> = file
         .keys()
         .filter_map(|k| Some((k.to_owned(), file.get(k)?.to_owned())))
@@ -279,23 +300,10 @@ fn try_grant(
     }
     let config = ctx
         .settings
-        .env_config_with(&new.name, EnvFile::from_values(file.path(), values))?;
+        .env_config_with(env, EnvFile::from_values(file.path(), values))?;
     let grant = GrantConfig::from_env(&ctx.settings, &config)?;
     let http = Http::for_process(&ctx.settings)?;
-    TokenSource::for_trial(&ctx.settings, grant)
-        .try_grant(&http)
-        .map_err(|e| {
-            let mut err = CliError::from(e);
-            err.cause = err.cause.context(format!(
-                "environment `{}` was not saved: its {} grant was tried and failed",
-                new.name,
-                new.grant.as_str()
-            ));
-            err.hint = Some(
-                "check the client id and secret (or user and password) you gave, the token URL, scope and audience; --no-verify saves without trying",
-            );
-            err
-        })
+    Ok(TokenSource::for_trial(&ctx.settings, grant).try_grant(&http)?)
 }
 
 fn exists(env: &str, path: &std::path::Path) -> CliError {

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 
 use crate::commands::{CliError, Ctx};
 
-pub use add::{Added, NewEnvironment, add_environment};
-pub use secrets::{Placement, check_placement, store_secret};
+pub use add::{Added, NewEnvironment, add_environment, try_planned};
+pub use secrets::{Placement, check_placement, place_secrets, store_secret, with_left};
 pub(crate) use secrets::{rotate_secret, rotation_placement, unset_secret};
 
 #[derive(Debug, clap::Subcommand)]

@@ -67,6 +67,12 @@ pub fn optional(
     Err(too_many(&question))
 }
 
+/// A yes/no question that must be answered: no answer (end of input, the deadline) stops the
+/// wizard (exit 2) instead of counting as a no.
+pub fn yes(question: &str) -> Result<bool, CliError> {
+    Ok(prompt::confirm_answered(question)?)
+}
+
 /// Any text that is not empty.
 pub fn not_empty(answer: &str) -> Result<String, String> {
     if answer.is_empty() {

@@ -2,9 +2,11 @@
 //! through [`add_environment`] (the code `lmi env add` runs: answers checked, the grant tried,
 //! then one atomic write), and `default_environment`.
 
+use crate::auth::env_secrets::SecretItem;
 use crate::auth::service::GrantType;
 use crate::commands::env::{
-    NewEnvironment, Placement, add_environment, check_placement, store_secret,
+    NewEnvironment, Placement, add_environment, check_placement, place_secrets, store_secret,
+    try_planned, with_left,
 };
 use crate::commands::{CliError, Ctx};
 use crate::output;
@@ -47,7 +49,7 @@ pub fn environments(
         output::note("  none yet");
     } else {
         output::note(format_args!("  {}", names.join(", ")));
-        while prompt::confirm("Change an existing environment?")? {
+        while ask::yes("Change an existing environment?")? {
             let name = ask::checked("  Which one", names.first().map(String::as_str), |a| {
                 if names.iter().any(|n| n == a) {
                     Ok(a.to_owned())
@@ -58,7 +60,7 @@ pub fn environments(
             edit(ctx, journal, &name)?;
         }
     }
-    while prompt::confirm("Add an environment?")? {
+    while ask::yes("Add an environment?")? {
         add(ctx, journal, token_default)?;
     }
     output::note("");
@@ -145,9 +147,9 @@ fn add(ctx: &Ctx, journal: &mut Journal, token_default: Option<&str>) -> Result<
                 if let Some(hint) = e.hint {
                     output::note(format_args!("  ({hint})"));
                 }
-                if prompt::confirm("  Type the secret again?")? {
+                if ask::yes("  Type the secret again?")? {
                     ask_all = false;
-                } else if prompt::confirm("  Change the other answers?")? {
+                } else if ask::yes("  Change the other answers?")? {
                     ask_all = true;
                 } else {
                     output::note(format_args!("  environment `{name}` was not added."));
@@ -271,7 +273,7 @@ fn placement(ctx: &Ctx, file: &std::path::Path) -> Result<Option<Placement>, Cli
             output::note(format_args!(
                 "  the OS keychain cannot keep the secret: {e}"
             ));
-            let yes = prompt::confirm(&format!(
+            let yes = ask::yes(&format!(
                 "  Keep the secret in plaintext in {} (mode 0600) instead?",
                 file.display()
             ))?;
@@ -287,66 +289,131 @@ fn secret_line(key: &str, env: &str, placement: Placement) -> String {
     }
 }
 
-/// An existing environment: each key asked with its current value as the default, the
-/// changes shown and confirmed, then written with the editor. A secret is replaced only when
-/// asked to.
+/// The keys the change path asks, secrets aside.
+const ASKED: [&str; 7] = [
+    keys::SERVICE_URL,
+    keys::TOKEN_URL,
+    keys::GRANT_TYPE,
+    keys::CLIENT_ID,
+    keys::SCOPE,
+    keys::AUDIENCE,
+    keys::USERNAME,
+];
+
+/// A key's value in effect for an environment, from its file or else the global file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InEffect {
+    value: Option<String>,
+    in_env_file: bool,
+}
+
+/// An existing environment: each key asked with the value in effect as the default (the env
+/// file's, else the global file's; the grant lmi reads when none is set), the changes shown
+/// and confirmed, then written with the editor. A secret is replaced only when asked to,
+/// unless the grant changes: then the new grant's secrets are needed, the other grant's keys
+/// are removed and the grant is tried before anything is written.
 fn edit(ctx: &Ctx, journal: &mut Journal, name: &str) -> Result<(), CliError> {
     let path = ctx.settings.paths().env_file(name);
     let mut file = EnvFileEdit::load(&path)?;
-    let current = |key: &str| file.get(key).filter(|v| !v.is_empty()).map(str::to_owned);
+    let global = ctx.settings.global_file();
+    let effect: std::collections::BTreeMap<&str, InEffect> = ASKED
+        .iter()
+        .map(|key| {
+            let own = file.get(key).filter(|v| !v.is_empty()).map(str::to_owned);
+            let in_env_file = own.is_some();
+            let value =
+                own.or_else(|| global.get(key).filter(|v| !v.is_empty()).map(str::to_owned));
+            (*key, InEffect { value, in_env_file })
+        })
+        .collect();
+    let current = |key: &str| effect.get(key).and_then(|e| e.value.clone());
+    let from_global: Vec<&str> = effect
+        .iter()
+        .filter(|(_, e)| e.value.is_some() && !e.in_env_file)
+        .map(|(k, _)| *k)
+        .collect();
+    if !from_global.is_empty() {
+        output::note(format_args!(
+            "  from the global file {} (Enter keeps them there): {}",
+            ctx.settings.paths().global_env_file().display(),
+            from_global.join(", ")
+        ));
+    }
+    // What lmi reads when the key is not set, or set to something else than `password`.
     let grant_now = match current(keys::GRANT_TYPE).as_deref() {
-        Some("password") => Some(GrantType::Password),
-        Some("client_credentials") => Some(GrantType::ClientCredentials),
-        _ => None,
+        Some("password") => GrantType::Password,
+        _ => GrantType::ClientCredentials,
     };
     let answers = ask_answers(&Answers {
         service_url: current(keys::SERVICE_URL),
         token_url: current(keys::TOKEN_URL),
-        grant: grant_now,
+        grant: Some(grant_now),
         client_id: current(keys::CLIENT_ID),
         scope: current(keys::SCOPE),
         audience: current(keys::AUDIENCE),
         username: current(keys::USERNAME),
     })?;
     let grant = answers.grant.unwrap_or(GrantType::ClientCredentials);
-    let mut planned: Vec<(&str, Option<String>)> = vec![
+    let grant_changed = grant != grant_now;
+    let planned: Vec<(&str, Option<String>)> = vec![
         (keys::SERVICE_URL, answers.service_url.clone()),
         (keys::TOKEN_URL, answers.token_url.clone()),
         (keys::GRANT_TYPE, Some(grant.as_str().to_owned())),
         (keys::CLIENT_ID, answers.client_id.clone()),
         (keys::SCOPE, answers.scope.clone()),
         (keys::AUDIENCE, answers.audience.clone()),
+        // The client_credentials grant has no user: one left in the file is removed.
+        (keys::USERNAME, answers.username.clone()),
     ];
-    if grant == GrantType::Password {
-        planned.push((keys::USERNAME, answers.username.clone()));
-    }
     let changes: Vec<(&str, Option<String>, Option<String>)> = planned
         .into_iter()
+        .filter(|(key, new)| {
+            let e = &effect[key];
+            let old = match (*key, &e.value) {
+                (keys::GRANT_TYPE, None) => Some(grant_now.as_str().to_owned()),
+                _ => e.value.clone(),
+            };
+            // A value the env file does not hold cannot be removed from it.
+            old != *new && (new.is_some() || e.in_env_file)
+        })
         .map(|(key, new)| (key, current(key), new))
-        .filter(|(_, old, new)| old != new)
         .collect();
 
-    let mut secrets: Vec<(&str, Secret<String>)> = Vec::new();
     let client_id = answers.client_id.clone().unwrap_or_default();
-    let mut asked = vec![(
-        keys::CLIENT_SECRET,
-        format!("  Client secret of `{client_id}` (hidden)"),
-    )];
-    if grant == GrantType::Password {
-        asked.insert(
-            0,
-            (
-                keys::PASSWORD,
-                format!(
-                    "  Password of `{}` (hidden)",
-                    answers.username.as_deref().unwrap_or_default()
+    let username = answers.username.clone();
+    let mut secrets: Vec<(&'static str, Secret<String>)> = Vec::new();
+    // The keys of the old grant's secrets that no longer apply.
+    let mut dropped: Vec<&'static str> = Vec::new();
+    if grant_changed {
+        output::note(format_args!(
+            "  the grant changes to {}: its secrets are needed",
+            grant.as_str()
+        ));
+        secrets = grant_secrets(grant, &client_id, username.as_deref())?;
+        if grant == GrantType::ClientCredentials {
+            dropped.push(keys::PASSWORD);
+        }
+    } else {
+        let mut asked = vec![(
+            keys::CLIENT_SECRET,
+            format!("  Client secret of `{client_id}` (hidden)"),
+        )];
+        if grant == GrantType::Password {
+            asked.insert(
+                0,
+                (
+                    keys::PASSWORD,
+                    format!(
+                        "  Password of `{}` (hidden)",
+                        username.as_deref().unwrap_or_default()
+                    ),
                 ),
-            ),
-        );
-    }
-    for (key, question) in asked {
-        if prompt::confirm(&format!("  Replace {key}?"))? {
-            secrets.push((key, required_secret(&question)?));
+            );
+        }
+        for (key, question) in asked {
+            if ask::yes(&format!("  Replace {key}?"))? {
+                secrets.push((key, required_secret(&question)?));
+            }
         }
     }
     if changes.is_empty() && secrets.is_empty() {
@@ -363,25 +430,12 @@ fn edit(ctx: &Ctx, journal: &mut Journal, name: &str) -> Result<(), CliError> {
     for (key, _) in &secrets {
         output::note(format_args!("    {key}: replaced (not shown)"));
     }
-    if !prompt::confirm(&format!("  Write these to {}?", path.display()))? {
+    for key in &dropped {
+        output::note(format_args!("    {key}: removed (the new grant has none)"));
+    }
+    if !ask::yes(&format!("  Write these to {}?", path.display()))? {
         output::note("  not written.");
         return Ok(());
-    }
-    // A secret stays where it is: in the file if the file holds it, else where a new one goes.
-    let mut placed = Vec::new();
-    for (key, secret) in &secrets {
-        let placement = if file.get(key).is_some() {
-            Placement::File
-        } else {
-            match placement(ctx, &path)? {
-                Some(p) => p,
-                None => {
-                    output::note("  not written.");
-                    return Ok(());
-                }
-            }
-        };
-        placed.push((*key, secret, placement));
     }
     for (key, _, new) in &changes {
         match new {
@@ -389,17 +443,143 @@ fn edit(ctx: &Ctx, journal: &mut Journal, name: &str) -> Result<(), CliError> {
             None => file.unset(key)?,
         };
     }
-    for (key, secret, placement) in &placed {
-        store_secret(ctx, name, &mut file, key, secret, *placement)?;
+    for key in &dropped {
+        file.unset(key)?;
     }
-    file.save()?;
+    if grant_changed {
+        loop {
+            let no_client_secret = grant == GrantType::Password
+                && !secrets.iter().any(|(k, _)| *k == keys::CLIENT_SECRET);
+            if no_client_secret {
+                // Empty says "none", as `env add` writes it: no older secret is sent instead.
+                file.set(keys::CLIENT_SECRET, "")?;
+            }
+            let given: Vec<(&str, &Secret<String>)> =
+                secrets.iter().map(|(k, s)| (*k, s)).collect();
+            output::note(format_args!("  trying the {} grant...", grant.as_str()));
+            match try_planned(ctx, name, &file, &given) {
+                Ok(t) => {
+                    output::note(format_args!(
+                        "  ok: a token was issued, valid {} s (not kept)",
+                        t.lifetime_secs
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    output::note(format_args!("  refused: {e}"));
+                    if ask::yes("  Type the secrets again?")? {
+                        secrets = grant_secrets(grant, &client_id, username.as_deref())?;
+                        continue;
+                    }
+                    if !ask::yes("  Save anyway?")? {
+                        output::note("  not written.");
+                        return Ok(());
+                    }
+                    break;
+                }
+            }
+        }
+        if grant == GrantType::Password && secrets.iter().all(|(k, _)| *k != keys::CLIENT_SECRET) {
+            dropped.push(keys::CLIENT_SECRET);
+        }
+    }
+    // A secret the file holds stays there; any other goes where a new secret goes (an empty
+    // value in the file says "none", so it is not a secret kept there).
+    let mut where_new: Option<Placement> = None;
+    let mut in_file = Vec::new();
+    let mut in_keychain = Vec::new();
+    for (key, secret) in &secrets {
+        let placement = if file.get(key).is_some_and(|v| !v.is_empty()) {
+            Placement::File
+        } else if let Some(p) = where_new {
+            p
+        } else {
+            match placement(ctx, &path)? {
+                Some(p) => *where_new.insert(p),
+                None => {
+                    output::note("  not written.");
+                    return Ok(());
+                }
+            }
+        };
+        match placement {
+            Placement::File => in_file.push((*key, secret)),
+            Placement::Keychain => in_keychain.push((*key, secret)),
+        }
+    }
+    for (key, secret) in &in_file {
+        store_secret(ctx, name, &mut file, key, secret, Placement::File)?;
+    }
+    for (key, _) in &in_keychain {
+        if file.get(key) == Some("") {
+            // `KEY=` says "none" and would hide the keychain item.
+            file.unset(key)?;
+        }
+    }
+    // The keychain items first, then the file; a file that cannot be written puts the items
+    // back as they were.
+    let placed = place_secrets(ctx, name, &mut file, &in_keychain, Placement::Keychain)?;
+    if let Err(e) = file.save() {
+        let left = placed.undo();
+        return Err(with_left(e.into(), &left)
+            .with_context(format!("environment `{name}` was not changed")));
+    }
     let mut what: Vec<&str> = changes.iter().map(|(k, _, _)| *k).collect();
-    what.extend(placed.iter().map(|(k, _, _)| *k));
-    journal.wrote(path, format!("environment `{name}`: {}", what.join(", ")));
-    for (key, _, placement) in &placed {
-        journal.secrets.push(secret_line(key, name, *placement));
+    what.extend(secrets.iter().map(|(k, _)| *k));
+    journal.wrote(
+        path.clone(),
+        format!("environment `{name}`: {}", what.join(", ")),
+    );
+    for (key, _) in &in_file {
+        journal
+            .secrets
+            .push(secret_line(key, name, Placement::File));
+    }
+    for (key, _) in &in_keychain {
+        journal
+            .secrets
+            .push(secret_line(key, name, Placement::Keychain));
     }
     output::note("  written.");
+    forget_dropped(ctx, name, &dropped)?;
+    Ok(())
+}
+
+/// The secrets `grant` needs, as required answers: the client secret for
+/// client_credentials; the password, and the client secret if the client has one, for
+/// password.
+fn grant_secrets(
+    grant: GrantType,
+    client_id: &str,
+    username: Option<&str>,
+) -> Result<Vec<(&'static str, Secret<String>)>, CliError> {
+    let (client_secret, password) = ask_secrets(grant, client_id, username)?;
+    Ok([
+        (keys::PASSWORD, password),
+        (keys::CLIENT_SECRET, client_secret),
+    ]
+    .into_iter()
+    .filter_map(|(k, s)| s.filter(|s| !s.expose().is_empty()).map(|s| (k, s)))
+    .collect())
+}
+
+/// Deletes the keychain items of secrets the new grant does not use; one the keychain could
+/// not delete is said to remain.
+fn forget_dropped(ctx: &Ctx, name: &str, dropped: &[&str]) -> Result<(), CliError> {
+    for key in dropped {
+        let item = SecretItem::new(&ctx.settings, name, key)?;
+        match item.delete() {
+            Ok(true) => output::note(format_args!(
+                "  removed {key} of `{name}` from the {}",
+                item.location()
+            )),
+            Ok(false) => {}
+            Err(e) => output::note(format_args!(
+                "  {key} of `{name}` may remain in the {} ({e}); it is no longer used",
+                item.location()
+            )),
+        }
+    }
     Ok(())
 }
 
@@ -438,7 +618,7 @@ pub fn default_environment(ctx: &Ctx, journal: &mut Journal) -> Result<(), CliEr
         "  {}",
         shown_change(DEFAULT_ENVIRONMENT, now.as_deref(), Some(&chosen))
     ));
-    if !prompt::confirm(&format!("  Write it to {}?", path.display()))? {
+    if !ask::yes(&format!("  Write it to {}?", path.display()))? {
         output::note("  not written.");
         return Ok(());
     }

@@ -61,7 +61,7 @@ pub fn step(ctx: &Ctx, journal: &mut Journal) -> Result<Option<Endpoints>, CliEr
                 output::note(format_args!("  discovery failed: {e}"));
                 issuer_default = Some(issuer);
                 client_default = Some(client_id);
-                if !prompt::confirm("  Enter the issuer and client id again? (no skips SSO)")? {
+                if !ask::yes("  Enter the issuer and client id again? (no skips SSO)")? {
                     output::note("  SSO skipped: nothing was written for it.\n");
                     return Ok(None);
                 }
@@ -69,7 +69,12 @@ pub fn step(ctx: &Ctx, journal: &mut Journal) -> Result<Option<Endpoints>, CliEr
         }
     };
     show_found(&found);
-    save(ctx, journal, &issuer, &client_id)?;
+    if !save(ctx, journal, &issuer, &client_id)? {
+        // Nothing was written: neither the old provider's sign-in nor the unsaved one's
+        // token endpoint is offered.
+        output::note("");
+        return Ok(None);
+    }
     offer_sign_in(ctx, journal)?;
     output::note("");
     Ok(Some(found))
@@ -107,8 +112,9 @@ fn show_found(found: &Endpoints) {
     ));
 }
 
-/// Writes the keys that changed, after showing them and a yes.
-fn save(ctx: &Ctx, journal: &mut Journal, issuer: &str, client_id: &str) -> Result<(), CliError> {
+/// Writes the keys that changed, after showing them and a yes. False: the changes were
+/// declined (the file keeps another issuer or client id than the one discovered).
+fn save(ctx: &Ctx, journal: &mut Journal, issuer: &str, client_id: &str) -> Result<bool, CliError> {
     let path = ctx.settings.paths().global_env_file();
     let mut edit = EnvFileEdit::load(&path)?;
     let mut changes = Vec::new();
@@ -120,7 +126,7 @@ fn save(ctx: &Ctx, journal: &mut Journal, issuer: &str, client_id: &str) -> Resu
     }
     if changes.is_empty() {
         output::note("  SSO settings unchanged.");
-        return Ok(());
+        return Ok(true);
     }
     output::note("  changes:");
     for (key, old, new) in &changes {
@@ -129,9 +135,9 @@ fn save(ctx: &Ctx, journal: &mut Journal, issuer: &str, client_id: &str) -> Resu
             shown_change(key, old.as_deref(), Some(new))
         ));
     }
-    if !prompt::confirm(&format!("  Write these to {}?", path.display()))? {
+    if !ask::yes(&format!("  Write these to {}?", path.display()))? {
         output::note("  not written.");
-        return Ok(());
+        return Ok(false);
     }
     for (key, _, value) in &changes {
         edit.set(key, value)?;
@@ -140,7 +146,7 @@ fn save(ctx: &Ctx, journal: &mut Journal, issuer: &str, client_id: &str) -> Resu
     let keys: Vec<&str> = changes.iter().map(|(k, _, _)| *k).collect();
     journal.wrote(path, keys.join(", "));
     output::note("  written.");
-    Ok(())
+    Ok(true)
 }
 
 /// Offers the sign-in `lmi login sso` does, with the configuration as it is now on disk.
@@ -149,7 +155,7 @@ fn offer_sign_in(ctx: &Ctx, journal: &mut Journal) -> Result<(), CliError> {
     if SsoConfig::load_optional(&settings).ok().flatten().is_none() {
         return Ok(());
     }
-    if !prompt::confirm("  Sign in now?")? {
+    if !ask::yes("  Sign in now?")? {
         return Ok(());
     }
     let opts = LoginOptions {
