@@ -118,7 +118,7 @@ pub struct GlobalArgs {
     pub color: ColorChoice,
 
     /// Answer yes to every confirmation: a protected environment's (also LMI_ASSUME_YES=1),
-    /// and `plugin install`'s.
+    /// `plugin install`'s, `env remove`'s and `env secure`'s.
     #[arg(short = 'y', long = "yes", global = true)]
     pub yes: bool,
 

@@ -53,7 +53,7 @@ pub enum Builtin {
     /// Install, inspect and create plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
-    /// Environments: list, add, show and remove them.
+    /// Environments: list, add, show, secure and remove them.
     #[command(subcommand)]
     Env(env::EnvCommand),
     /// Get, set or unset one configuration key, in the global .env or (-e NAME) an
