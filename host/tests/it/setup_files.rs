@@ -2,13 +2,10 @@
 //! place, `lmi env add` writes a new environment after trying its grant, `lmi env show`
 //! prints one (secrets masked), `lmi env remove` deletes one with its cached tokens. The real
 //! binary against the real OpenID provider (client_credentials) and a loopback fault server
-//! (the password grant, which the provider lacks); hidden input on a pty from `script`.
+//! (the password grant, which the provider lacks); hidden input on a pseudo-terminal (`support::pty`).
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -595,18 +592,19 @@ fn env_remove_without_a_terminal_or_yes_is_exit_2_and_removes_nothing() {
 /// On a terminal, `env add` asks for the secret with the echo off: the typed secret never
 /// shows on the terminal, and the grant is tried with it. `env remove` asks and a `n` keeps
 /// everything.
+#[cfg(unix)]
 #[test]
 fn on_a_terminal_the_secret_is_asked_without_echo() {
+    use crate::support::pty::Terminal;
     let idp = Idp::start();
     let home = Home::new();
     let token_url = idp.token_url();
     let mut args = add_args(&token_url, "tty");
     args.push("--store-in-file");
-    let screen = on_terminal(
-        &home,
-        &args,
-        &[("(hidden): ", &format!("{SERVICE_CLIENT_SECRET}\n"))],
-    );
+    let mut t = Terminal::spawn(&home, &args);
+    t.answer("(hidden): ", SERVICE_CLIENT_SECRET);
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
     assert!(
         screen.contains("Client secret of `lmi-service` for environment `tty` (hidden): "),
         "{screen}"
@@ -618,7 +616,9 @@ fn on_a_terminal_the_secret_is_asked_without_echo() {
     );
     assert_eq!(idp.token_requests("client_credentials"), 1);
     // The terminal's echo is back: a later question shows what is typed.
-    let screen = on_terminal(&home, &["env", "remove", "tty"], &[("[y/N] ", "nope\n")]);
+    let mut t = Terminal::spawn(&home, &["env", "remove", "tty"]);
+    t.answer("[y/N] ", "nope");
+    let (_, screen) = t.finish();
     assert!(screen.contains("Remove environment `tty`: "), "{screen}");
     assert!(screen.contains("nope"), "echo is on again: {screen}");
     assert!(
@@ -626,61 +626,6 @@ fn on_a_terminal_the_secret_is_asked_without_echo() {
         "{screen}"
     );
     assert!(home.env_path("tty").exists());
-}
-
-/// Runs `lmi args…` on a pty (`script`), typing each answer once its prompt has shown;
-/// returns everything the terminal showed.
-fn on_terminal(home: &Home, args: &[&str], answers: &[(&str, &str)]) -> String {
-    let lmi = home.cmd(args);
-    let line = std::iter::once(env!("CARGO_BIN_EXE_lmi").to_owned())
-        .chain(args.iter().map(|a| format!("'{a}'")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut script = std::process::Command::new("script");
-    script
-        .args(["-qec", &line, "/dev/null"])
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in lmi.get_envs() {
-        if let Some(v) = v {
-            script.env(k, v);
-        }
-    }
-    let mut child = script.spawn().expect("script(1) from util-linux");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut screen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for (prompt, answer) in answers {
-        while !String::from_utf8_lossy(&screen).contains(prompt) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(bytes) => screen.extend(bytes),
-                Err(_) => panic!("no prompt {prompt:?}: {}", String::from_utf8_lossy(&screen)),
-            }
-        }
-        // Give lmi a moment to switch the echo off after it wrote the prompt.
-        std::thread::sleep(Duration::from_millis(300));
-        stdin.write_all(answer.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    drop(stdin);
-    while let Ok(bytes) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        screen.extend(bytes);
-    }
-    let _ = child.wait();
-    String::from_utf8_lossy(&screen).into_owned()
 }
 
 /// A `default_environment` that is no environment name stops only the commands that need an
