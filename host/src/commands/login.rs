@@ -43,6 +43,8 @@ fn user_json(user: &SsoUser) -> serde_json::Value {
         "subject": user.subject,
         "email": user.email,
         "name": user.name,
+        "login_name": user.login_name,
+        "named_by": user.display_claim(),
         "expires_at": user.expires_at,
         "session_ends_at": user.session_ends_at,
     })
@@ -59,10 +61,15 @@ pub(crate) fn session_sentence(user: &SsoUser) -> String {
     }
 }
 
+/// The user as messages name them, saying which claim that is when it is not the email.
 pub(crate) fn who(user: &SsoUser) -> String {
-    match (&user.email, &user.name) {
-        (Some(email), Some(name)) => format!("{email} ({name})"),
-        _ => user.display_name().to_owned(),
+    match (&user.email, &user.name, user.display_claim()) {
+        (Some(email), Some(name), _) => format!("{email} ({name})"),
+        (_, _, "email") => user.display_name().to_owned(),
+        (_, _, claim) => format!(
+            "{} (the ID token's `{claim}`: it carries no `email`)",
+            user.display_name()
+        ),
     }
 }
 
@@ -205,6 +212,10 @@ impl LogoutCommand {
                             "client_id": s.client_id,
                             "current": s.current,
                             "revocation": revocation_word(&s.revocation),
+                            "not_revoked": match &s.revocation {
+                                Revocation::NotOffered(remains) => Some(*remains),
+                                _ => None,
+                            },
                         })
                     })
                     .collect();
@@ -235,6 +246,13 @@ impl LogoutCommand {
                             "Signed out {whose}: the session was revoked at the identity provider and deleted from {}.",
                             s.location
                         )),
+                        Revocation::NotOffered(remains) => {
+                            output::line(format_args!(
+                                "Signed out {whose}: the session was deleted from {}.",
+                                s.location
+                            ));
+                            output::warn(format_args!("nothing was revoked: {remains}"));
+                        }
                         other => output::line(format_args!(
                             "Signed out {whose}: the session was deleted from {} (revocation {}).",
                             s.location,
@@ -251,7 +269,7 @@ impl LogoutCommand {
 fn revocation_word(r: &Revocation) -> &'static str {
     match r {
         Revocation::Revoked => "revoked",
-        Revocation::NotOffered => "not offered by the identity provider",
+        Revocation::NotOffered(_) => "not offered by the identity provider",
         Revocation::Failed(_) => "failed",
     }
 }

@@ -443,6 +443,7 @@ mod tests {
             subject: "alice".into(),
             email: Some("alice@example.test".into()),
             name: None,
+            login_name: None,
             expires_at: 0,
             groups: if groups.is_null() {
                 groups::GroupClaims::default()

@@ -47,6 +47,14 @@ pub const SSO_TOKEN_URL: &str = "OAUTH_SSO_TOKEN_URL";
 pub const SSO_JWKS_URL: &str = "OAUTH_SSO_JWKS_URL";
 pub const SSO_REVOCATION_URL: &str = "OAUTH_SSO_REVOCATION_URL";
 pub const SSO_DEVICE_AUTHORIZATION_URL: &str = "OAUTH_SSO_DEVICE_AUTHORIZATION_URL";
+/// Which provider profile applies (`auth::sso::profile`): detected from the issuer when unset.
+pub const SSO_PROVIDER: &str = "OAUTH_SSO_PROVIDER";
+/// The API the SSO access token is for (Auth0's `audience` parameter).
+pub const SSO_AUDIENCE: &str = "OAUTH_SSO_AUDIENCE";
+/// The client secret a provider requires of an installed app (Google's Desktop-app clients).
+pub const SSO_CLIENT_SECRET: &str = "OAUTH_SSO_CLIENT_SECRET";
+/// Loopback ports registered at the provider for the browser's redirect, tried in order.
+pub const SSO_REDIRECT_PORTS: &str = "OAUTH_SSO_REDIRECT_PORTS";
 /// The keys that name the SSO identity provider and how lmi talks to it.
 pub const SSO_KEYS: &[&str] = &[
     SSO_ISSUER,
@@ -57,6 +65,10 @@ pub const SSO_KEYS: &[&str] = &[
     SSO_JWKS_URL,
     SSO_REVOCATION_URL,
     SSO_DEVICE_AUTHORIZATION_URL,
+    SSO_PROVIDER,
+    SSO_AUDIENCE,
+    SSO_CLIENT_SECRET,
+    SSO_REDIRECT_PORTS,
 ];
 
 // ---- per environment: the service and its grant ------------------------------------------------
@@ -258,7 +270,7 @@ pub const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret
 pub const SSO_STORAGES: &[&str] = &["keychain", "file"];
 
 /// Keys whose values are secrets: registered with the scrubber when read, never printed.
-pub const SECRET_KEYS: &[&str] = &[CLIENT_SECRET, PASSWORD, ACCESS_TOKEN];
+pub const SECRET_KEYS: &[&str] = &[CLIENT_SECRET, PASSWORD, ACCESS_TOKEN, SSO_CLIENT_SECRET];
 
 #[cfg(test)]
 mod tests {

@@ -412,6 +412,37 @@ fn count(key: &str, source_name: &str, raw: &str) -> Result<u64, ConfigError> {
     }
 }
 
+/// The most ports `OAUTH_SSO_REDIRECT_PORTS` lists.
+pub const MAX_REDIRECT_PORTS: usize = 16;
+
+/// `OAUTH_SSO_REDIRECT_PORTS`: ports 1–65535 separated by commas or spaces, at most
+/// [`MAX_REDIRECT_PORTS`], none twice. The reason names what is wrong.
+pub fn redirect_ports(raw: &str) -> Result<Vec<u16>, String> {
+    let mut ports = Vec::new();
+    for item in raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
+        match item.parse::<u16>() {
+            Ok(port) if port > 0 && !ports.contains(&port) => ports.push(port),
+            Ok(port) if port > 0 => return Err(format!("port {port} is listed twice")),
+            _ => {
+                return Err(format!(
+                    "`{}` is not a port (1-65535)",
+                    crate::text::line(item, 20)
+                ));
+            }
+        }
+    }
+    if ports.is_empty() {
+        return Err("list one or more ports, separated by commas".to_owned());
+    }
+    if ports.len() > MAX_REDIRECT_PORTS {
+        return Err(format!("list at most {MAX_REDIRECT_PORTS} ports"));
+    }
+    Ok(ports)
+}
+
 /// Where a configuration value came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

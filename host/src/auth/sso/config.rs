@@ -3,15 +3,20 @@
 
 use url::Url;
 
+use super::profile::{PROVIDER_KEY, Profile, Provider};
+use crate::secrets::Secret;
 use crate::settings::{ConfigError, Settings};
 
 pub use crate::settings::keys::{
-    SSO_AUTHORIZATION_URL as AUTHORIZATION_URL_KEY, SSO_CLIENT_ID as CLIENT_ID_KEY,
+    SSO_AUDIENCE as AUDIENCE_KEY, SSO_AUTHORIZATION_URL as AUTHORIZATION_URL_KEY,
+    SSO_CLIENT_ID as CLIENT_ID_KEY, SSO_CLIENT_SECRET as CLIENT_SECRET_KEY,
     SSO_DEVICE_AUTHORIZATION_URL as DEVICE_URL_KEY, SSO_ISSUER as ISSUER_KEY,
-    SSO_JWKS_URL as JWKS_URL_KEY, SSO_REVOCATION_URL as REVOCATION_URL_KEY,
-    SSO_SCOPES as SCOPES_KEY, SSO_TOKEN_URL as TOKEN_URL_KEY,
+    SSO_JWKS_URL as JWKS_URL_KEY, SSO_REDIRECT_PORTS as REDIRECT_PORTS_KEY,
+    SSO_REVOCATION_URL as REVOCATION_URL_KEY, SSO_SCOPES as SCOPES_KEY,
+    SSO_TOKEN_URL as TOKEN_URL_KEY,
 };
 
+/// The scopes of a provider without a profile of its own.
 pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
 
 /// The SSO keys, checked. Endpoints set here are used as they are; the rest come from
@@ -22,6 +27,14 @@ pub struct SsoConfig {
     /// As configured (ID tokens' `iss` must match it exactly when discovery is not used).
     pub issuer: String,
     pub scopes: String,
+    /// The provider profile in use (`profile`).
+    pub profile: Profile,
+    /// `OAUTH_SSO_AUDIENCE`: sent as `audience` with the authorization and device requests.
+    pub audience: Option<String>,
+    /// `OAUTH_SSO_CLIENT_SECRET`: sent (in the body) to the token and revocation endpoints.
+    pub client_secret: Option<Secret>,
+    /// `OAUTH_SSO_REDIRECT_PORTS`: the loopback ports to listen on, in order (empty: any).
+    pub redirect_ports: Vec<u16>,
     pub(super) authorization: Option<Url>,
     pub(super) token: Option<Url>,
     pub(super) jwks: Option<Url>,
@@ -61,6 +74,43 @@ impl SsoConfig {
             ));
         }
         let issuer = issuer_raw;
+        let configured = match settings.global(PROVIDER_KEY).map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(Provider::from_name(name).ok_or_else(|| {
+                invalid(
+                    settings,
+                    PROVIDER_KEY,
+                    &format!(
+                        "`{}` is not a provider lmi knows: use one of {}",
+                        crate::text::line(name, 40),
+                        super::profile::NAMES.join(", ")
+                    ),
+                )
+            })?),
+        };
+        let profile = Profile::choose(configured, &issuer_url);
+        let text = |key: &str| {
+            settings
+                .global(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let audience = text(AUDIENCE_KEY);
+        if let Some(a) = &audience
+            && crate::text::first_unsafe(a).is_some()
+        {
+            return Err(invalid(
+                settings,
+                AUDIENCE_KEY,
+                "it holds a control or invisible character",
+            ));
+        }
+        let client_secret = text(CLIENT_SECRET_KEY).map(Secret::new);
+        let redirect_ports = match text(REDIRECT_PORTS_KEY) {
+            None => Vec::new(),
+            Some(raw) => crate::settings::redirect_ports(&raw)
+                .map_err(|why| invalid(settings, REDIRECT_PORTS_KEY, &why))?,
+        };
         let optional = |key: &str| -> Result<Option<Url>, ConfigError> {
             settings
                 .global(key)
@@ -76,7 +126,16 @@ impl SsoConfig {
                     .join(" ")
             })
             .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_SCOPES.to_owned());
+            .unwrap_or_else(|| profile.provider.default_scopes().to_owned());
+        if let Some((refused, why)) = profile.provider.refused_scope()
+            && scopes.split(' ').any(|s| s == refused)
+        {
+            return Err(invalid(
+                settings,
+                SCOPES_KEY,
+                &format!("remove `{refused}`: {why}"),
+            ));
+        }
         if !scopes.split(' ').any(|s| s == "openid") {
             return Err(invalid(
                 settings,
@@ -88,6 +147,10 @@ impl SsoConfig {
             client_id,
             issuer,
             scopes,
+            profile,
+            audience,
+            client_secret,
+            redirect_ports,
             authorization: optional(AUTHORIZATION_URL_KEY)?,
             token: optional(TOKEN_URL_KEY)?,
             jwks: optional(JWKS_URL_KEY)?,
@@ -99,11 +162,16 @@ impl SsoConfig {
     /// The provider and client a stored session was issued by, for revoking it after the
     /// configuration moved on (endpoints come from discovery on that issuer).
     pub fn for_session(issuer: &str, client_id: &str) -> Result<Self, ConfigError> {
-        check_url_from(ISSUER_KEY, "the stored SSO session", issuer)?;
+        let url = check_url_from(ISSUER_KEY, "the stored SSO session", issuer)?;
+        let profile = Profile::choose(None, &url);
         Ok(Self {
             client_id: client_id.to_owned(),
             issuer: issuer.to_owned(),
-            scopes: DEFAULT_SCOPES.to_owned(),
+            scopes: profile.provider.default_scopes().to_owned(),
+            profile,
+            audience: None,
+            client_secret: None,
+            redirect_ports: Vec::new(),
             authorization: None,
             token: None,
             jwks: None,
@@ -116,6 +184,14 @@ impl SsoConfig {
     /// matched to the configuration.
     pub fn issuer_base(&self) -> &str {
         self.issuer.trim_end_matches('/')
+    }
+
+    /// How this client authenticates at the token and revocation endpoints.
+    pub(super) fn client(&self) -> super::token::Client<'_> {
+        super::token::Client {
+            id: &self.client_id,
+            secret: self.client_secret.as_ref(),
+        }
     }
 }
 
@@ -186,6 +262,62 @@ mod tests {
             e.contains("OAUTH_SSO_JWKS_URL") && e.contains("non-loopback"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_profile_shapes_scopes_and_the_provider_keys_are_checked() {
+        use super::super::profile::{Chosen, Provider};
+        let base = "OAUTH_SSO_CLIENT_ID=cli\n";
+        let load = |extra: &str| {
+            let (_d, s) = settings(&format!("{base}{extra}"));
+            SsoConfig::load(&s)
+        };
+        let cfg = load("OAUTH_SSO_ISSUER=https://accounts.google.com\n").unwrap();
+        assert_eq!(cfg.profile.provider, Provider::Google);
+        assert_eq!(cfg.profile.chosen, Chosen::Detected);
+        assert_eq!(cfg.scopes, "openid profile email");
+        let e = load("OAUTH_SSO_ISSUER=https://accounts.google.com\nOAUTH_SSO_SCOPES=openid,offline_access\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("OAUTH_SSO_SCOPES") && e.contains("access_type=offline"),
+            "{e}"
+        );
+        // The key wins over detection, and a wrong name is refused with the list.
+        let cfg =
+            load("OAUTH_SSO_ISSUER=https://accounts.google.com\nOAUTH_SSO_PROVIDER=generic\n")
+                .unwrap();
+        assert_eq!(cfg.profile.provider, Provider::Generic);
+        assert_eq!(cfg.scopes, DEFAULT_SCOPES);
+        let e = load("OAUTH_SSO_ISSUER=https://login.acme.com\nOAUTH_SSO_PROVIDER=azure\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("OAUTH_SSO_PROVIDER") && e.contains("entra, okta"),
+            "{e}"
+        );
+        // Ports: in order, checked.
+        let cfg =
+            load("OAUTH_SSO_ISSUER=https://acme.okta.com\nOAUTH_SSO_REDIRECT_PORTS=\"8765, 8766\"\n")
+                .unwrap();
+        assert_eq!(cfg.redirect_ports, [8765, 8766]);
+        assert_eq!(cfg.profile.provider, Provider::Okta);
+        for bad in ["0", "70000", "80,80", "x", ","] {
+            let e = load(&format!(
+                "OAUTH_SSO_ISSUER=https://i.example\nOAUTH_SSO_REDIRECT_PORTS={bad}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("OAUTH_SSO_REDIRECT_PORTS"), "{bad}: {e}");
+        }
+        // The secret is kept as one, and never shown by Debug.
+        let cfg = load("OAUTH_SSO_ISSUER=https://i.example\nOAUTH_SSO_CLIENT_SECRET=GOCSPX-abc123\nOAUTH_SSO_AUDIENCE=https://api.example\n").unwrap();
+        assert_eq!(
+            cfg.client_secret.as_ref().unwrap().expose(),
+            "GOCSPX-abc123"
+        );
+        assert_eq!(cfg.audience.as_deref(), Some("https://api.example"));
+        assert!(!format!("{cfg:?}").contains("GOCSPX-abc123"));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct DiscoveryReport {
     /// Endpoints a browser login needs that neither the keys nor the document give
     /// (`authorization_endpoint`, `token_endpoint`, `jwks_uri`).
     pub missing: Vec<&'static str>,
+    /// The device-authorization endpoint is known (the keys or the document), so `lmi login
+    /// sso --device` can start.
+    pub device: bool,
 }
 
 /// [`check`]'s answer: the verdict, and the answer's `Date` header whatever the verdict (a
@@ -74,6 +77,7 @@ pub fn check(settings: &Settings, http: &Http) -> DiscoveryProbe {
         DiscoveryReport {
             issuer: doc.issuer,
             missing,
+            device: cfg.device.is_some() || doc.device.is_some(),
         }
     });
     DiscoveryProbe { report, date }
@@ -165,7 +169,12 @@ impl SsoConfig {
         ep.authorization = ep.authorization.or(doc.authorization);
         ep.token = ep.token.or(doc.token);
         ep.jwks = ep.jwks.or(doc.jwks);
-        ep.revocation = ep.revocation.or(doc.revocation);
+        // A provider whose revocation endpoint is fixed but unlisted (Auth0's `/oauth/revoke`).
+        ep.revocation = ep.revocation.or(doc.revocation).or_else(|| {
+            self.profile
+                .provider
+                .revocation_without_discovery(&ep.issuer)
+        });
         ep.device = ep.device.or(doc.device);
         Ok(ep)
     }

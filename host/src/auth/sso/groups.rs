@@ -57,9 +57,40 @@ pub fn capture(claims: &serde_json::Value, names: &[String]) -> GroupClaims {
     GroupClaims(
         names
             .iter()
-            .map(|name| (name.clone(), capture_one(claims.get(name))))
+            .map(|name| {
+                let captured = match overage(claims, name) {
+                    Some(why) => Captured::Unusable { unusable: why },
+                    None => capture_one(claims.get(name)),
+                };
+                (name.clone(), captured)
+            })
             .collect(),
     )
+}
+
+/// The provider left the groups out because there are too many, and said so: Entra ID's
+/// overage indicator, `_claim_names` naming the claim (OpenID Connect Core §5.6.2 distributed
+/// claims: the groups are to be fetched from Microsoft Graph), or `hasgroups: true`. lmi
+/// does not fetch them: the check fails closed, with what the administrator can change.
+fn overage(claims: &serde_json::Value, name: &str) -> Option<String> {
+    let present = claims.get(name).is_some_and(|v| !v.is_null());
+    let distributed = claims
+        .get("_claim_names")
+        .and_then(|names| names.get(name))
+        .is_some();
+    let hasgroups =
+        name == "groups" && claims.get("hasgroups") == Some(&serde_json::Value::Bool(true));
+    if present || !(distributed || hasgroups) {
+        return None;
+    }
+    let indicator = if distributed {
+        "`_claim_names`"
+    } else {
+        "`hasgroups`"
+    };
+    Some(format!(
+        "the identity provider sent an overage indicator ({indicator}) instead of the groups: you are in more groups than fit in a token (Entra ID stops at 200), and lmi does not fetch them from elsewhere; an administrator can emit only the groups assigned to the application (Entra ID: Token configuration → groups claim → `Groups assigned to the application`)"
+    ))
 }
 
 fn capture_one(value: Option<&serde_json::Value>) -> Captured {
@@ -161,5 +192,38 @@ mod tests {
             r#"{"groups":["ops"],"roles":{"unusable":"it is neither text nor a list of text"}}"#
         );
         assert_eq!(serde_json::from_str::<GroupClaims>(&text).unwrap(), claims);
+    }
+
+    #[test]
+    fn an_overage_indicator_fails_closed_and_says_why() {
+        let names = ["groups".to_owned(), "roles".to_owned()];
+        let distributed = json!({
+            "_claim_names": { "groups": "src1" },
+            "_claim_sources": { "src1": { "endpoint": "https://graph.microsoft.com/v1.0/users/x/getMemberObjects" } },
+        });
+        let captured = capture(&distributed, &names);
+        match captured.get("groups").unwrap() {
+            Captured::Unusable { unusable } => {
+                assert!(
+                    unusable.contains("`_claim_names`") && unusable.contains("200"),
+                    "{unusable}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // Only the claim the indicator names.
+        assert_eq!(captured.get("roles"), Some(&Captured::Groups(vec![])));
+        let implicit = capture(&json!({ "hasgroups": true }), &names);
+        assert!(
+            matches!(implicit.get("groups"), Some(Captured::Unusable { unusable }) if unusable.contains("`hasgroups`"))
+        );
+        // Groups present win over a stray indicator; `hasgroups: false` is no indicator.
+        let both = capture(&json!({ "groups": ["ops"], "hasgroups": true }), &names);
+        assert_eq!(
+            both.get("groups"),
+            Some(&Captured::Groups(vec!["ops".into()]))
+        );
+        let no = capture(&json!({ "hasgroups": false }), &names);
+        assert_eq!(no.get("groups"), Some(&Captured::Groups(vec![])));
     }
 }

@@ -40,6 +40,9 @@ const ACCEPTED: &[Algorithm] = &[
 #[derive(Debug, Clone, Copy)]
 pub struct Expect<'a> {
     pub issuer: &'a str,
+    /// Another spelling of the issuer the provider's tokens use (Google's
+    /// `accounts.google.com`, `profile::Provider::issuer_alias`).
+    pub issuer_alias: Option<&'a str>,
     pub client_id: &'a str,
     /// The nonce sent with the authorization request (none in the device and refresh grants).
     pub nonce: Option<&'a str>,
@@ -56,10 +59,31 @@ pub struct Claims {
     pub email: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// What names the user where there is no `email` (Entra ID often sends none).
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    #[serde(default)]
+    pub upn: Option<String>,
     /// Every claim of the verified token, for what a caller keeps of it (the groups,
     /// `groups::capture`); unbounded provider text: never shown as it is.
     #[serde(skip)]
     pub verified: serde_json::Value,
+}
+
+impl Claims {
+    /// What names the user when there is no `email`: `preferred_username`, else `upn`.
+    pub fn login_name(&self) -> Option<super::LoginName> {
+        if self.email.is_some() {
+            return None;
+        }
+        use super::NameClaim;
+        [
+            (NameClaim::PreferredUsername, &self.preferred_username),
+            (NameClaim::Upn, &self.upn),
+        ]
+        .into_iter()
+        .find_map(|(claim, value)| value.clone().map(|value| super::LoginName { claim, value }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -297,7 +321,10 @@ fn validate_with(
     validation.leeway = LEEWAY_SECS;
     validation.validate_exp = check_time;
     validation.validate_nbf = check_time;
-    validation.set_issuer(&[expect.issuer]);
+    match expect.issuer_alias {
+        Some(alias) => validation.set_issuer(&[expect.issuer, alias]),
+        None => validation.set_issuer(&[expect.issuer]),
+    }
     validation.set_audience(&[expect.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let data =
@@ -377,6 +404,8 @@ fn validate_with(
     Ok(Claims {
         email: shown(claims.email),
         name: shown(claims.name),
+        preferred_username: shown(claims.preferred_username),
+        upn: shown(claims.upn),
         verified: data.claims,
         ..claims
     })

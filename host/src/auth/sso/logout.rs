@@ -5,6 +5,7 @@
 
 use super::config::{self, SsoConfig};
 use super::discovery::Purpose;
+use super::profile::Provider;
 use super::refresh::RefreshLock;
 use super::session::{Session, usable};
 use super::store::{self, Store};
@@ -18,8 +19,9 @@ use crate::settings::Settings;
 pub enum Revocation {
     /// The provider confirmed the revocation of the refresh (or access) token.
     Revoked,
-    /// The provider has no revocation endpoint.
-    NotOffered,
+    /// The provider has no revocation endpoint; what therefore stays valid there, in words
+    /// (`profile::Provider::without_revocation`).
+    NotOffered(&'static str),
     /// It could not be done; the message says why. The session is deleted locally anyway.
     Failed(String),
 }
@@ -105,10 +107,26 @@ pub(super) fn revoke(
     };
     let url = match revocation_url(&http, current, session) {
         Ok(Some(url)) => url,
-        Ok(None) => return Revocation::NotOffered,
+        Ok(None) => {
+            let provider = match current {
+                Some(cfg) => cfg.profile.provider,
+                None => url::Url::parse(&session.iss)
+                    .ok()
+                    .and_then(|iss| Provider::detect(&iss))
+                    .unwrap_or(Provider::Generic),
+            };
+            return Revocation::NotOffered(provider.without_revocation());
+        }
         Err(e) => return Revocation::Failed(e),
     };
-    match token::revoke(&http, &url, &session.client_id, token, kind) {
+    let client = match current {
+        Some(cfg) => cfg.client(),
+        None => token::Client {
+            id: &session.client_id,
+            secret: None,
+        },
+    };
+    match token::revoke(&http, &url, client, token, kind) {
         Ok(()) => Revocation::Revoked,
         Err(e) => Revocation::Failed(e.to_string()),
     }

@@ -39,6 +39,7 @@ pub mod groups;
 mod id_token;
 pub mod login;
 pub mod logout;
+pub mod profile;
 pub mod refresh;
 mod safe_url;
 pub mod session;
@@ -56,7 +57,7 @@ pub use refresh::{Renewal, refresh};
 pub use safe_url::SafeUrl;
 pub use session::SessionWarning;
 pub use status::{
-    SsoStatus, current_user, current_user_without_keychain, status, stored_user,
+    SsoStatus, current_user, current_user_without_keychain, status, stored_session, stored_user,
     subject_without_keychain,
 };
 
@@ -66,6 +67,8 @@ pub struct SsoUser {
     pub subject: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// What names the user when the ID token has no `email` (never given to plugins).
+    pub login_name: Option<LoginName>,
     /// When the current access token expires (unix seconds); refreshed silently after that.
     pub expires_at: u64,
     /// The group claims of the last verified ID token (never given to plugins).
@@ -76,12 +79,48 @@ pub struct SsoUser {
 }
 
 impl SsoUser {
-    /// Email, else name, else subject: how messages name the user.
+    /// Email, else the login name (`preferred_username`, `upn`), else name, else subject:
+    /// how messages name the user.
     pub fn display_name(&self) -> &str {
         self.email
             .as_deref()
+            .or(self.login_name.as_ref().map(|l| l.value.as_str()))
             .or(self.name.as_deref())
             .unwrap_or(&self.subject)
+    }
+
+    /// The ID-token claim [`Self::display_name`] comes from.
+    pub fn display_claim(&self) -> &'static str {
+        match (&self.email, &self.login_name, &self.name) {
+            (Some(_), _, _) => "email",
+            (None, Some(login), _) => login.claim.name(),
+            (None, None, Some(_)) => "name",
+            (None, None, None) => "sub",
+        }
+    }
+}
+
+/// The user's login name where the ID token carries no `email`, and the claim it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoginName {
+    pub claim: NameClaim,
+    pub value: String,
+}
+
+/// The claims a login name is read from, in order (Entra ID's `upn` is an optional claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameClaim {
+    PreferredUsername,
+    Upn,
+}
+
+impl NameClaim {
+    pub fn name(self) -> &'static str {
+        match self {
+            NameClaim::PreferredUsername => "preferred_username",
+            NameClaim::Upn => "upn",
+        }
     }
 }
 

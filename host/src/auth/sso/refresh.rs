@@ -83,7 +83,7 @@ pub(super) fn renew(
     };
     let http = Http::for_process(settings)?;
     let ep = cfg.endpoints(&http, Purpose::Refresh)?;
-    let tokens = match token::refresh(&http, ep.token()?, &cfg.client_id, &refresh_token) {
+    let tokens = match token::refresh(&http, ep.token()?, cfg.client(), &refresh_token) {
         Ok(t) => t,
         Err(e) if e.oauth_code() == Some("invalid_grant") => {
             if let Err(del) = store.delete() {
@@ -133,22 +133,30 @@ pub(super) fn renew(
         let mut keys = KeySource::new(&http, ep.jwks()?.clone());
         let expect = Expect {
             issuer: &ep.issuer,
+            issuer_alias: cfg.profile.provider.issuer_alias(&ep.issuer),
             client_id: &cfg.client_id,
             nonce: None,
             subject: Some(&session.sub),
         };
         match id_token::check_refreshed(raw.expose(), &mut keys, expect, now) {
             Refreshed::Valid(claims) => {
+                let login_name = claims.login_name();
                 let (email, name) = (
                     claims.email.or(next.email.clone()),
                     claims.name.or(next.name.clone()),
                 );
+                // A token without `email` names the user by its login name (an earlier
+                // email kept above still wins for display).
+                let login_name = login_name.or(next.login_name.clone());
                 // The groups as the provider states them now: one taken away since the last
                 // token is gone from the next check.
                 let groups = groups::capture(&claims.verified, &settings.group_claims_to_capture());
-                if (&email, &name, &groups) != (&next.email, &next.name, &next.groups) {
+                if (&email, &name, &login_name, &groups)
+                    != (&next.email, &next.name, &next.login_name, &next.groups)
+                {
                     next.email = email;
                     next.name = name;
+                    next.login_name = login_name;
                     next.groups = groups;
                     if let Err(e) = store.save(&next) {
                         tracing::warn!(

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::SsoUser;
 use super::config::SsoConfig;
 use super::groups::GroupClaims;
 use super::store::SessionStoreError;
+use super::{LoginName, SsoUser};
 use crate::auth::lifetime;
 use crate::secrets::Secret;
 
@@ -33,6 +33,9 @@ pub struct Session {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `preferred_username` or `upn`, kept only when the ID token has no `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_name: Option<LoginName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +71,7 @@ impl Session {
             sub,
             email: None,
             name: None,
+            login_name: None,
             access_token: None,
             refresh_token: None,
             expires_at: 0,
@@ -101,6 +105,7 @@ impl Session {
             subject: self.sub.clone(),
             email: self.email.clone(),
             name: self.name.clone(),
+            login_name: self.login_name.clone(),
             expires_at: self.expires_at,
             groups: self.groups.clone(),
             session_ends_at: self.session_ends_at,

@@ -24,6 +24,10 @@ pub struct SsoStatus {
     pub subject: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// `preferred_username` or `upn` when the ID token has no `email`, with its claim.
+    pub login_name: Option<super::LoginName>,
+    /// The claim the user is shown by: `email`, `preferred_username`, `upn`, `name`, `sub`.
+    pub named_by: Option<&'static str>,
     /// When the access token expires, unix seconds.
     pub expires_at: Option<u64>,
     /// When the session ends (unix seconds), if the provider said: `refresh_expires_in` or
@@ -36,6 +40,8 @@ pub struct SsoStatus {
     pub location: Option<String>,
     /// `OAUTH_SSO_CLIENT_ID` is set.
     pub configured: bool,
+    /// The provider profile in use (`entra`, `okta`, …, `generic`), when configured.
+    pub provider: Option<&'static str>,
     /// Why the session is not usable, when something went wrong (not when merely signed out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -132,6 +138,16 @@ pub fn stored_user(settings: &Settings) -> Result<Option<SsoUser>, AuthError> {
         .map(|s| s.user()))
 }
 
+/// The configured provider's stored session as it is (no refresh, no network), with whether
+/// it holds a refresh token: what `lmi doctor` checks a provider's pitfalls against.
+pub fn stored_session(settings: &Settings) -> Result<Option<(SsoUser, bool)>, AuthError> {
+    let Some(cfg) = SsoConfig::load_optional(settings)? else {
+        return Ok(None);
+    };
+    let store = Store::new(settings, &account(&cfg))?;
+    Ok(usable(store.load()?, &cfg).map(|s| (s.user(), s.refresh_token.is_some())))
+}
+
 /// The user of a record already read from `store`: as it is when fresh, else renewed (with
 /// what the renewal has to say). `None` when it is not the configured provider's session.
 pub(super) fn renew_if_due(
@@ -157,6 +173,8 @@ pub fn status(settings: &Settings) -> SsoStatus {
         subject: None,
         email: None,
         name: None,
+        login_name: None,
+        named_by: None,
         expires_at: None,
         session_ends_at: None,
         storage: store::storage_kind(settings)
@@ -164,6 +182,7 @@ pub fn status(settings: &Settings) -> SsoStatus {
             .to_owned(),
         location: None,
         configured: false,
+        provider: None,
         error: None,
         groups: GroupClaims::default(),
         user: None,
@@ -178,6 +197,7 @@ pub fn status(settings: &Settings) -> SsoStatus {
         }
     };
     st.configured = true;
+    st.provider = Some(cfg.profile.provider.name());
     let store = match Store::new(settings, &account(&cfg)) {
         Ok(s) => s,
         Err(e) => {
@@ -190,6 +210,8 @@ pub fn status(settings: &Settings) -> SsoStatus {
         Ok(Some(u)) => {
             st.authenticated = true;
             st.user = Some(u.clone());
+            st.named_by = Some(u.display_claim());
+            st.login_name = u.login_name;
             st.subject = Some(u.subject);
             st.email = u.email;
             st.name = u.name;

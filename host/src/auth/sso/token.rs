@@ -1,6 +1,7 @@
 //! The provider's form endpoints for SSO: token (authorization code, refresh, device code),
 //! device authorization (RFC 8628) and revocation (RFC 7009). The CLI is a public client: it
-//! authenticates with `client_id` alone (PKCE protects the code).
+//! authenticates with `client_id` alone (PKCE protects the code), plus, where a provider
+//! requires one of an installed app (Google), `OAUTH_SSO_CLIENT_SECRET` in the body.
 //!
 //! The code exchange, the refresh and the device authorization are built and sent by the
 //! `oauth2` crate's client over `Http::oauth`. Its verdict is used only for a request that got
@@ -15,8 +16,8 @@ use std::cell::RefCell;
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthType, AuthorizationCode, ClientId, DeviceAuthorizationUrl, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, TokenUrl,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, DeviceAuthorizationUrl, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenUrl,
 };
 use url::Url;
 
@@ -120,9 +121,33 @@ impl<'a> Exchange<'a> {
     }
 }
 
-/// A public client of the provider (`client_id` in the request body, no secret).
-fn client(client_id: &str) -> BasicClient {
-    BasicClient::new(ClientId::new(client_id.to_owned())).set_auth_type(AuthType::RequestBody)
+/// Who lmi is at the provider: its client id, and the secret some providers require of an
+/// installed app (not confidential there, still never shown).
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    pub id: &'a str,
+    pub secret: Option<&'a Secret>,
+}
+
+impl Client<'_> {
+    /// The client's form fields: `client_id`, and `client_secret` when it has one.
+    fn form(&self) -> Vec<(&str, &str)> {
+        let mut form = vec![("client_id", self.id)];
+        if let Some(secret) = self.secret {
+            form.push(("client_secret", secret.expose()));
+        }
+        form
+    }
+
+    /// The `oauth2` client (credentials in the request body).
+    fn oauth(&self) -> BasicClient {
+        let client = BasicClient::new(ClientId::new(self.id.to_owned()))
+            .set_auth_type(AuthType::RequestBody);
+        match self.secret {
+            Some(secret) => client.set_client_secret(ClientSecret::new(secret.expose().to_owned())),
+            None => client,
+        }
+    }
 }
 
 /// A token answer: tokens on 2xx, the provider's OAuth error otherwise.
@@ -146,14 +171,15 @@ fn request(http: &Http, url: &Url, form: &[(&str, &str)]) -> Result<Tokens, Toke
 pub fn exchange_code(
     http: &Http,
     url: &Url,
-    client_id: &str,
+    client: Client<'_>,
     code: &str,
     redirect_uri: &str,
     verifier: &str,
 ) -> Result<Tokens, TokenRequestError> {
     let redirect = RedirectUrl::new(redirect_uri.to_owned())
         .map_err(|e| TokenRequestError::Malformed(format!("bad redirect URI: {e}")))?;
-    let client = client(client_id)
+    let client = client
+        .oauth()
         .set_token_uri(TokenUrl::from_url(url.clone()))
         .set_redirect_uri(redirect);
     let exchange = Exchange::new(http);
@@ -168,10 +194,12 @@ pub fn exchange_code(
 pub fn refresh(
     http: &Http,
     url: &Url,
-    client_id: &str,
+    client: Client<'_>,
     refresh_token: &Secret,
 ) -> Result<Tokens, TokenRequestError> {
-    let client = client(client_id).set_token_uri(TokenUrl::from_url(url.clone()));
+    let client = client
+        .oauth()
+        .set_token_uri(TokenUrl::from_url(url.clone()));
     let exchange = Exchange::new(http);
     let refresh_token = RefreshToken::new(refresh_token.expose().to_owned());
     let result = client
@@ -184,34 +212,37 @@ pub fn refresh(
 pub fn poll_device(
     http: &Http,
     url: &Url,
-    client_id: &str,
+    client: Client<'_>,
     device_code: &Secret,
 ) -> Result<Tokens, TokenRequestError> {
-    request(
-        http,
-        url,
-        &[
-            ("grant_type", DEVICE_CODE_GRANT),
-            ("device_code", device_code.expose()),
-            ("client_id", client_id),
-        ],
-    )
+    let mut form = vec![
+        ("grant_type", DEVICE_CODE_GRANT),
+        ("device_code", device_code.expose()),
+    ];
+    form.extend(client.form());
+    request(http, url, &form)
 }
 
 /// Starts a device-authorization grant.
 pub fn device_authorization(
     http: &Http,
     url: &Url,
-    client_id: &str,
+    client: Client<'_>,
     scopes: &str,
+    audience: Option<&str>,
 ) -> Result<DeviceAuthorization, TokenRequestError> {
-    let client = client(client_id)
+    let client = client
+        .oauth()
         .set_device_authorization_url(DeviceAuthorizationUrl::from_url(url.clone()));
     let exchange = Exchange::new(http);
-    let result: Result<oauth2::StandardDeviceAuthorizationResponse, _> = client
+    let mut request = client
         .exchange_device_code()
-        .add_scopes(scopes.split(' ').map(|s| Scope::new(s.to_owned())))
-        .request(&|r| exchange.send(r));
+        .add_scopes(scopes.split(' ').map(|s| Scope::new(s.to_owned())));
+    if let Some(audience) = audience {
+        request = request.add_extra_param("audience", audience);
+    }
+    let result: Result<oauth2::StandardDeviceAuthorizationResponse, _> =
+        request.request(&|r| exchange.send(r));
     let reply = exchange.answer(result)?;
     if !reply.status.is_success() {
         return Err(error_of(&reply));
@@ -224,7 +255,7 @@ pub fn device_authorization(
 pub fn revoke(
     http: &Http,
     url: &Url,
-    client_id: &str,
+    client: Client<'_>,
     token: &Secret,
     kind: Revocable,
 ) -> Result<(), TokenRequestError> {
@@ -232,15 +263,9 @@ pub fn revoke(
         Revocable::RefreshToken => "refresh_token",
         Revocable::AccessToken => "access_token",
     };
-    let reply = post(
-        http,
-        url,
-        &[
-            ("token", token.expose()),
-            ("token_type_hint", hint),
-            ("client_id", client_id),
-        ],
-    )?;
+    let mut form = vec![("token", token.expose()), ("token_type_hint", hint)];
+    form.extend(client.form());
+    let reply = post(http, url, &form)?;
     if reply.status.is_success() {
         Ok(())
     } else {

@@ -24,12 +24,10 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
     };
     let mut lines = Vec::new();
     if st.authenticated {
-        let who = st
-            .email
-            .clone()
-            .or(st.name.clone())
-            .or(st.subject.clone())
-            .unwrap_or_default();
+        let who = match &st.user {
+            Some(user) => crate::commands::login::who(user),
+            None => st.subject.clone().unwrap_or_default(),
+        };
         let left = st.expires_at.unwrap_or(0).saturating_sub(now_secs());
         lines.push(format!(
             "SSO: signed in as {who} (access token expires in {})",

@@ -1,13 +1,19 @@
 //! Doctor's SSO checks: the keychain (or the opted-in file storage), the issuer's discovery
 //! document, and the clock against the issuer's `Date` header. Each asks the SSO module's own
-//! probe, so doctor and `lmi login sso` cannot disagree about a configuration.
+//! probe, so doctor and `lmi login sso` cannot disagree about a configuration. Then the
+//! provider profile in use and its known pitfalls (`auth::sso::profile`): a redirect port the
+//! provider cannot match, no device endpoint, a session without a refresh token, no groups
+//! claim where a policy checks one.
 
 use std::time::SystemTime;
 
 use super::probe::{doctor_http, parse_http_date, skew_secs};
 use super::{DoctorCheck, MAX_SKEW_SECS, PROBE_TIMEOUT};
+use crate::auth::sso::config::{REDIRECT_PORTS_KEY, SsoConfig};
 use crate::auth::sso::discovery;
+use crate::auth::sso::groups::Captured;
 use crate::keychain;
+use crate::settings::keys::SSO_ALLOWED_GROUPS;
 use crate::settings::{SessionStorage, Settings, keys};
 
 pub fn keychain_check(settings: &Settings) -> DoctorCheck {
@@ -48,13 +54,99 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
         )];
     }
     let where_ = settings.source_of(keys::SSO_ISSUER);
+    // The configuration alone, by login's rules (an http:// issuer off loopback fails).
+    let cfg = match SsoConfig::load(settings) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            return vec![DoctorCheck::fail(
+                "sso",
+                e.to_string(),
+                format!("fix it in {where_}"),
+            )];
+        }
+    };
+    let mut checks = profile_checks(&cfg);
+    checks.extend(session_checks(settings, &cfg));
     if !network {
-        // The configuration alone, by login's rules (an http:// issuer off loopback fails).
-        return vec![match crate::auth::sso::config::SsoConfig::load(settings) {
-            Ok(_) => DoctorCheck::skip("sso", "issuer not contacted (--offline)"),
-            Err(e) => DoctorCheck::fail("sso", e.to_string(), format!("fix it in {where_}")),
-        }];
+        checks.push(DoctorCheck::skip("sso", "issuer not contacted (--offline)"));
+        return checks;
     }
+    checks.extend(provider_checks(settings, &cfg, &where_));
+    checks
+}
+
+/// The profile in use, and the redirect port a provider that matches it exactly needs.
+fn profile_checks(cfg: &SsoConfig) -> Vec<DoctorCheck> {
+    let provider = cfg.profile.provider;
+    let mut checks = vec![DoctorCheck::ok(
+        "sso",
+        format!("provider profile {}", cfg.profile.describe()),
+    )];
+    if provider.needs_registered_port() && cfg.redirect_ports.is_empty() {
+        checks.push(DoctorCheck::warn(
+            "sso",
+            format!(
+                "{} matches redirect URIs exactly, port included, and {REDIRECT_PORTS_KEY} is not set: a browser sign-in on a random port is refused at the provider",
+                provider.title()
+            ),
+            format!(
+                "register http://127.0.0.1:<port>/callback for the app at {} and set {REDIRECT_PORTS_KEY}=<port> in the global .env (or run lmi login sso --redirect-port <port>)",
+                provider.title()
+            ),
+        ));
+    }
+    checks
+}
+
+/// The stored session against the provider's pitfalls: no refresh token, no groups claim
+/// where an environment checks one. Read as it is (no refresh, no network); a keychain that
+/// cannot be read is the keychain check's to report.
+fn session_checks(settings: &Settings, cfg: &SsoConfig) -> Vec<DoctorCheck> {
+    let Ok(Some((user, refreshable))) = crate::auth::sso::stored_session(settings) else {
+        return Vec::new();
+    };
+    let provider = cfg.profile.provider;
+    let who = user.display_name();
+    let mut checks = Vec::new();
+    if !refreshable {
+        checks.push(DoctorCheck::warn(
+            "sso",
+            format!(
+                "the SSO session of {who} has no refresh token: it ends when its access token expires, and every expiry sends you back to the browser"
+            ),
+            format!("{}; then run lmi login sso --force", provider.refresh_token_fix()),
+        ));
+    }
+    for claim in settings.group_claims_to_capture() {
+        match user.groups.get(&claim) {
+            Some(Captured::Groups(groups)) if groups.is_empty() => checks.push(DoctorCheck::warn(
+                "sso",
+                format!(
+                    "an environment admits only members of some groups ({SSO_ALLOWED_GROUPS}), and the ID token of {who} has no `{claim}` claim: it will be refused"
+                ),
+                format!(
+                    "{}; then run lmi auth refresh",
+                    provider.groups_claim_fix()
+                ),
+            )),
+            Some(Captured::Unusable { unusable }) => checks.push(DoctorCheck::warn(
+                "sso",
+                format!(
+                    "an environment admits only members of some groups ({SSO_ALLOWED_GROUPS}), and the `{claim}` claim of {who}'s ID token cannot be read as groups: {unusable}"
+                ),
+                format!(
+                    "{}; then run lmi auth refresh",
+                    provider.groups_claim_fix()
+                ),
+            )),
+            _ => {}
+        }
+    }
+    checks
+}
+
+/// The issuer's discovery document, the device endpoint, and the clock.
+fn provider_checks(settings: &Settings, cfg: &SsoConfig, where_: &str) -> Vec<DoctorCheck> {
     let http = match doctor_http(settings) {
         Ok(http) => http,
         Err(e) => {
@@ -66,6 +158,7 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
         }
     };
     let probe = discovery::check(settings, &http);
+    let device_missing = matches!(&probe.report, Ok(report) if !report.device);
     let mut checks = vec![match probe.report {
         Ok(report) if report.missing.is_empty() => DoctorCheck::ok(
             "sso",
@@ -84,6 +177,19 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
             ),
         ),
     }];
+    if device_missing {
+        checks.push(DoctorCheck::warn(
+            "sso",
+            format!(
+                "{} offers no device-authorization endpoint: lmi login sso --device will not work (browser sign-in does)",
+                cfg.profile.provider.title()
+            ),
+            format!(
+                "{}, or set OAUTH_SSO_DEVICE_AUTHORIZATION_URL if it has one discovery does not list",
+                cfg.profile.provider.device_grant_fix()
+            ),
+        ));
+    }
     checks.push(match probe.date.as_deref().and_then(parse_http_date) {
         None => DoctorCheck::skip("clock", "the issuer sent no Date header to compare with"),
         Some(theirs) => {

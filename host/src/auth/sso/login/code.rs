@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 use super::super::answers::{describe, provider_text};
 use super::super::browser;
 use super::super::callback::{Callback, CallbackServer};
+use super::super::config::REDIRECT_PORTS_KEY;
 use super::super::discovery::{Endpoints, Purpose};
 use super::super::human;
 use super::super::id_token::KeySource;
@@ -28,17 +29,8 @@ pub(super) fn sign_in(
     timeout: Duration,
 ) -> Result<Session, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
-    let port = opts.redirect_port.unwrap_or(0);
     let state = CsrfToken::new_random();
-    let server = CallbackServer::bind(port, state.secret()).map_err(|e| {
-        UsageError(if port == 0 {
-            format!("cannot listen on 127.0.0.1 for the browser's redirect: {e}")
-        } else {
-            format!(
-                "cannot listen on 127.0.0.1:{port} for the browser's redirect: {e}; choose another --redirect-port, or omit it for a free port"
-            )
-        })
-    })?;
+    let server = listen(opts, &cfg.redirect_ports, state.secret())?;
     let ep = cfg.endpoints(http, Purpose::Login)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     crate::secrets::register_secret(verifier.secret());
@@ -54,6 +46,12 @@ pub(super) fn sign_in(
         .append_pair("nonce", nonce.secret())
         .append_pair("code_challenge", challenge.as_str())
         .append_pair("code_challenge_method", "S256");
+    for (name, value) in cfg.profile.provider.authorization_parameters() {
+        url.query_pairs_mut().append_pair(name, value);
+    }
+    if let Some(audience) = &cfg.audience {
+        url.query_pairs_mut().append_pair("audience", audience);
+    }
     // The endpoint passed the https rule, but the URL is printed and opened: check it as
     // any other URL lmi shows.
     let url = SafeUrl::check(url).map_err(|why| {
@@ -107,6 +105,41 @@ pub(super) fn sign_in(
         ),
     }
     Ok(outcome?)
+}
+
+/// The loopback listener for the browser's redirect: on `--redirect-port`, else on the first
+/// free port of `OAUTH_SSO_REDIRECT_PORTS` (the ports registered at a provider that matches
+/// redirect URIs exactly), else on any free port.
+fn listen(
+    opts: &LoginOptions,
+    registered: &[u16],
+    state: &str,
+) -> Result<CallbackServer, UsageError> {
+    if let Some(port) = opts.redirect_port {
+        return CallbackServer::bind(port, state).map_err(|e| {
+            UsageError(format!(
+                "cannot listen on 127.0.0.1:{port} for the browser's redirect: {e}; choose another --redirect-port, or omit it for a free port"
+            ))
+        });
+    }
+    if registered.is_empty() {
+        return CallbackServer::bind(0, state).map_err(|e| {
+            UsageError(format!(
+                "cannot listen on 127.0.0.1 for the browser's redirect: {e}"
+            ))
+        });
+    }
+    let mut failures = Vec::new();
+    for &port in registered {
+        match CallbackServer::bind(port, state) {
+            Ok(server) => return Ok(server),
+            Err(e) => failures.push(format!("{port}: {e}")),
+        }
+    }
+    Err(UsageError(format!(
+        "cannot listen for the browser's redirect on any port of {REDIRECT_PORTS_KEY} ({}); close what holds them, or register another port at the identity provider and add it to {REDIRECT_PORTS_KEY}",
+        failures.join("; ")
+    )))
 }
 
 struct Redeem<'a> {
@@ -163,7 +196,7 @@ fn redeem(
     let tokens = token::exchange_code(
         flow.http,
         ep.token()?,
-        &flow.cfg.client_id,
+        flow.cfg.client(),
         code,
         expect.redirect_uri,
         expect.verifier,

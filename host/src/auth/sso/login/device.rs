@@ -25,6 +25,7 @@ pub(super) fn sign_in(
 ) -> Result<Session, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
     let ep = cfg.endpoints(http, Purpose::Device)?;
+    let provider = cfg.profile.provider;
     let Some(device_url) = ep.device.clone() else {
         return Err(UsageError(format!(
             "the identity provider {} does not offer the device-authorization grant (its discovery document has no device_authorization_endpoint); set {} if it has one, or sign in without --device",
@@ -34,11 +35,27 @@ pub(super) fn sign_in(
         .into());
     };
     let token_url = ep.token()?.clone();
-    let auth = token::device_authorization(http, &device_url, &cfg.client_id, &cfg.scopes)
-        .map_err(|e| {
-            AuthError::Failed(format!(
+    let auth = token::device_authorization(
+        http,
+        &device_url,
+        cfg.client(),
+        &cfg.scopes,
+        cfg.audience.as_deref(),
+    )
+        .map_err(|e| match e.oauth_code() {
+            // The grant is not enabled for this client: say so, and who can change it.
+            Some("unauthorized_client" | "unsupported_grant_type" | "invalid_client") => {
+                LoginError::from(UsageError(format!(
+                    "{} does not allow the device flow for the client `{}` ({e}): {}; until then, sign in without --device",
+                    provider.title(),
+                    cfg.client_id,
+                    provider.device_grant_fix()
+                )))
+            }
+            _ => AuthError::Failed(format!(
                 "the identity provider would not start a device sign-in: {e}; nothing was started"
             ))
+            .into(),
         })?;
     flow.ui.show(LoginStep::EnterCode {
         verification_uri: &auth.verification_uri,
@@ -72,7 +89,7 @@ pub(super) fn sign_in(
             return Err(AuthError::Failed(format!("{why}; nothing was stored")).into());
         }
         std::thread::sleep(interval);
-        let answer = token::poll_device(http, &token_url, &cfg.client_id, &auth.device_code);
+        let answer = token::poll_device(http, &token_url, cfg.client(), &auth.device_code);
         match answer {
             Ok(tokens) => return Ok(finish(flow, &ep, tokens, &mut keys, None)?),
             Err(e) => match e.oauth_code() {

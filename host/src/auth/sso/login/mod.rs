@@ -179,6 +179,7 @@ fn finish(
         keys,
         Expect {
             issuer: &ep.issuer,
+            issuer_alias: flow.cfg.profile.provider.issuer_alias(&ep.issuer),
             client_id: &flow.cfg.client_id,
             nonce,
             subject: None,
@@ -190,8 +191,10 @@ fn finish(
             "the identity provider's ID token was rejected: {why}; nothing was stored"
         ))
     })?;
+    let login_name = claims.login_name();
     let mut session =
         Session::new_record(ep.issuer.clone(), flow.cfg.client_id.clone(), claims.sub);
+    session.login_name = login_name;
     session.email = claims.email;
     session.name = claims.name;
     session.groups = groups::capture(&claims.verified, &flow.settings.group_claims_to_capture());
