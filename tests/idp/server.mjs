@@ -601,6 +601,7 @@ async function approveDevice(provider, { user_code: userCode, login = 'alice', d
     scope,
     // no browser session backs this approval, so nothing may expire with one
     expiresWithSession: false,
+    ...(resources.length ? { resource: resources.length === 1 ? resources[0] : resources } : {}),
   });
   await code.save();
   return [200, { approved: true, login, scope }];
