@@ -11,7 +11,8 @@
 //     listener answered it (any HTTP status);
 //   * device flow: the provider showed its "Sign-in Success" page (or, when denying, the
 //     "interrupted" page).
-// Anything else exits non-zero with a message; it never runs longer than the deadline.
+// Anything else exits non-zero with a message (6: the provider showed an error page); it never
+// runs longer than the deadline.
 //
 // Environment:
 //   LMI_TEST_LOGIN            login name to sign in as (default alice; any password works)
@@ -306,7 +307,11 @@ async function run() {
       case 'provider-error':
       case 'unknown': {
         const text = (await page.evaluate(() => document.body?.innerText || '').catch(() => '')).trim().replace(/\s+/g, ' ');
-        throw new Error(`unexpected ${state} page at ${redact(url)}: ${text.slice(0, 400)}`);
+        // An error page at the provider (no redirect to the app: e.g. Okta's unregistered
+        // redirect URI, Google's invalid scope) exits 6; anything else unexpected exits 1.
+        const err = new Error(`unexpected ${state} page at ${redact(url)}: ${text.slice(0, 400)}`);
+        if (state === 'provider-error') err.exitCode = 6;
+        throw err;
       }
       default:
         throw new Error(`unhandled state ${state}`);
@@ -325,7 +330,7 @@ if (first.href) {
   // a failed navigation to the callback shows up as both; prefer the callback's story
   const late = await Promise.race([callbackReached, new Promise((r) => setTimeout(() => r(null), 500))]);
   if (late) await reportCallback(late);
-  else await finish(1, first.flowError.message.split('\n')[0]);
+  else await finish(first.flowError.exitCode ?? 1, first.flowError.message.split('\n')[0]);
 } else {
   const result = await Promise.race([callbackReached, new Promise((r) => setTimeout(() => r(null), 5000))]);
   if (result) await reportCallback(result);

@@ -65,6 +65,151 @@ const TTL = {
   id: envSeconds('IDP_ID_TOKEN_TTL', 300),
   refresh: envSeconds('IDP_REFRESH_TOKEN_TTL', 86400),
 };
+
+// ---------------------------------------------------------------------------------------------
+// Emulation profiles (IDP_PROFILE, read once): the quirks of real providers, each emulated by
+// configuring oidc-provider (issuer path, `routes`, client metadata, claims) or by wrapping it
+// (the node handler below rewrites raw requests; koa middleware before/after oidc-provider
+// rewrites parameters and responses). README.md says which quirk is which and where it was
+// checked against the provider's documentation.
+//
+// `issuerPath`: the issuer's path. `mount`: the prefix every provider URL has; the node handler
+// strips it and sets req.baseUrl, which oidc-provider's OIDCContext#urlFor uses as the mount
+// path, so discovery, every endpoint, redirects and cookie paths name the external URLs.
+// `aliases`: extra external paths (after the mount) served by an internal one.
+
+// A made-up tenant (not a real Entra tenant).
+const ENTRA_TENANT = 'c0ffee00-1d9e-4a7b-9c35-00000000a019';
+const OKTA_ROUTES = (base) => ({
+  authorization: `${base}/authorize`,
+  token: `${base}/token`,
+  jwks: `${base}/keys`,
+  revocation: `${base}/revoke`,
+  device_authorization: `${base}/device/authorize`,
+  userinfo: `${base}/userinfo`,
+  introspection: `${base}/introspect`,
+  end_session: `${base}/logout`,
+  code_verification: '/activate',
+});
+const KEYCLOAK_OIDC = '/protocol/openid-connect';
+const PROFILES = {
+  generic: { issuerPath: '', mount: '', routes: {} },
+  entra: {
+    issuerPath: `/${ENTRA_TENANT}/v2.0`,
+    mount: `/${ENTRA_TENANT}`,
+    aliases: { '/v2.0/.well-known/openid-configuration': '/.well-known/openid-configuration' },
+    routes: {
+      authorization: '/oauth2/v2.0/authorize',
+      token: '/oauth2/v2.0/token',
+      jwks: '/discovery/v2.0/keys',
+      device_authorization: '/oauth2/v2.0/devicecode',
+      userinfo: '/oidc/userinfo',
+      end_session: '/oauth2/v2.0/logout',
+    },
+    revocation: false,
+    introspection: false,
+    tokenBytes: { access: 2200, refresh: 1700 },
+  },
+  'okta-org': { issuerPath: '', mount: '', routes: OKTA_ROUTES('/oauth2/v1'), okta: true },
+  'okta-custom': { issuerPath: '/oauth2/default', mount: '/oauth2/default', routes: OKTA_ROUTES('/v1'), okta: true },
+  keycloak: {
+    issuerPath: '/realms/lmi',
+    mount: '/realms/lmi',
+    routes: {
+      authorization: `${KEYCLOAK_OIDC}/auth`,
+      token: `${KEYCLOAK_OIDC}/token`,
+      jwks: `${KEYCLOAK_OIDC}/certs`,
+      revocation: `${KEYCLOAK_OIDC}/revoke`,
+      device_authorization: `${KEYCLOAK_OIDC}/auth/device`,
+      userinfo: `${KEYCLOAK_OIDC}/userinfo`,
+      introspection: `${KEYCLOAK_OIDC}/token/introspect`,
+      end_session: `${KEYCLOAK_OIDC}/logout`,
+    },
+  },
+  auth0: {
+    issuerPath: '/',
+    mount: '',
+    routes: {
+      authorization: '/authorize',
+      token: '/oauth/token',
+      revocation: '/oauth/revoke',
+      device_authorization: '/oauth/device/code',
+      jwks: '/.well-known/jwks.json',
+      userinfo: '/userinfo',
+      end_session: '/oidc/logout',
+      code_verification: '/activate',
+    },
+    introspection: false,
+  },
+  google: {
+    issuerPath: '',
+    mount: '',
+    routes: {
+      authorization: '/o/oauth2/v2/auth',
+      token: '/token',
+      jwks: '/oauth2/v3/certs',
+      revocation: '/revoke',
+      device_authorization: '/device/code',
+      userinfo: '/v1/userinfo',
+    },
+    introspection: false,
+  },
+};
+const PROFILE_NAME = process.env.IDP_PROFILE || 'generic';
+if (!Object.hasOwn(PROFILES, PROFILE_NAME)) {
+  die(`IDP_PROFILE must be one of ${Object.keys(PROFILES).join(', ')}, got ${JSON.stringify(PROFILE_NAME)}`);
+}
+const PROFILE = PROFILES[PROFILE_NAME];
+const ROUTES = { ...DEFAULT_ROUTES(), ...PROFILE.routes };
+function DEFAULT_ROUTES() {
+  return {
+    authorization: '/auth',
+    token: '/token',
+    jwks: '/jwks',
+    revocation: '/token/revocation',
+    introspection: '/token/introspection',
+    device_authorization: '/device/auth',
+    code_verification: '/device',
+    userinfo: '/me',
+    end_session: '/session/end',
+  };
+}
+
+function envFlag(name, dflt) {
+  const raw = (process.env[name] ?? '').toLowerCase();
+  if (raw === '') return dflt;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  return die(`${name} must be on or off, got ${JSON.stringify(process.env[name])}`);
+}
+function envBytes(name, dflt) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 60_000) die(`${name} must be a whole number of bytes up to 60000 (0: no padding), got ${JSON.stringify(raw)}`);
+  return n;
+}
+// IDP_DEVICE_GRANT=off: the CLI client is registered without the device grant.
+const DEVICE_GRANT = envFlag('IDP_DEVICE_GRANT', true);
+// IDP_REDIRECT_PORTS=p1,p2: the only loopback ports registered for the CLI's redirect URI
+// (exact match, port included). Okta profiles always match exactly (no port by default).
+const REDIRECT_PORTS = (() => {
+  const raw = process.env.IDP_REDIRECT_PORTS;
+  if (raw === undefined) return PROFILE.okta ? [] : null;
+  const ports = raw.split(',').map((p) => p.trim()).filter(Boolean).map(Number);
+  if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) die(`IDP_REDIRECT_PORTS must be a comma-separated list of ports, got ${JSON.stringify(raw)}`);
+  return ports;
+})();
+// Padded token sizes (0 = the real token as is).
+const TOKEN_BYTES = {
+  access: envBytes('IDP_ACCESS_TOKEN_BYTES', PROFILE.tokenBytes?.access ?? 0),
+  refresh: envBytes('IDP_REFRESH_TOKEN_BYTES', PROFILE.tokenBytes?.refresh ?? 0),
+};
+// The native client the profile registers.
+const CLI_CLIENT = PROFILE_NAME === 'google'
+  ? { id: 'lmi-desktop', secret: 'GOCSPX-lmi-desktop-test-secret' }
+  : { id: 'lmi-cli', secret: null };
+
 // Imported after the arguments are checked. oidc-provider warns that Node 20 is not its
 // supported LTS; it works on it. Its other "attention" lines (dev interactions are enabled, ...)
 // are expected for a test provider.
@@ -163,6 +308,7 @@ const COUNTED_GRANTS = ['client_credentials', 'refresh_token', 'authorization_co
 function zeroCounters() {
   return {
     token: Object.fromEntries(COUNTED_GRANTS.map((g) => [g, 0])),
+    authorization: 0,
     revocation: 0,
     device_authorization: 0,
     userinfo: 0,
@@ -179,20 +325,54 @@ let requestLog = [];
 
 const DEFAULT_GROUPS = ['lmi-users'];
 const userGroups = new Map(); // login -> the `groups` claim's value
+// POST /__test/claims: per-login overrides merged over the profile's claims (null removes one).
+const userClaims = new Map(); // login -> { claim: value | null }
+// Claims oidc-provider may release (with the `profile` scope) besides the standard ones, so
+// that an override can add them. Anything else is refused by /__test/claims.
+const EXTRA_CLAIMS = ['upn', 'hasgroups', 'oid', 'tid', 'given_name', 'family_name', 'nickname', 'picture', 'roles', 'hd', 'login_hint'];
+// Entra emits at most 200 groups in a JWT; past that, a distributed-claims pointer to Graph.
+const ENTRA_GROUP_LIMIT = 200;
+
+// A stable GUID-shaped id for a login (Entra's oid).
+function guidOf(text) {
+  const h = crypto.createHash('sha256').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+function profileClaims(sub) {
+  switch (PROFILE_NAME) {
+    case 'entra':
+      // No email; the UPN-shaped preferred_username (an assumption: a work account's UPN).
+      return { sub, name: `Test User ${sub}`, preferred_username: `${sub}@contoso.test`, oid: guidOf(sub), tid: ENTRA_TENANT };
+    case 'google':
+      // Google has no preferred_username and no groups claim.
+      return { sub, email: `${sub}@example.test`, email_verified: true, name: `Test User ${sub}` };
+    case 'auth0':
+      return { sub, email: `${sub}@example.test`, email_verified: true, name: `Test User ${sub}`, nickname: sub, preferred_username: sub };
+    default:
+      return { sub, email: `${sub}@example.test`, email_verified: true, name: `Test User ${sub}`, preferred_username: sub };
+  }
+}
 
 async function findAccount(_ctx, sub) {
   return {
     accountId: sub,
     async claims() {
-      const claims = {
-        sub,
-        email: `${sub}@example.test`,
-        email_verified: true,
-        name: `Test User ${sub}`,
-        preferred_username: sub,
-      };
-      const groups = userGroups.has(sub) ? userGroups.get(sub) : DEFAULT_GROUPS;
+      const claims = profileClaims(sub);
+      const dflt = PROFILE_NAME === 'google' ? null : DEFAULT_GROUPS;
+      const groups = userGroups.has(sub) ? userGroups.get(sub) : dflt;
       if (groups !== null) claims.groups = groups;
+      for (const [name, value] of Object.entries(userClaims.get(sub) ?? {})) {
+        if (value === null) delete claims[name];
+        else claims[name] = value;
+      }
+      if (PROFILE_NAME === 'entra' && Array.isArray(claims.groups) && claims.groups.length > ENTRA_GROUP_LIMIT) {
+        // Groups overage: Entra leaves `groups` out and points at Graph (OpenID Connect Core
+        // §5.6.2 distributed claims; oidc-provider passes _claim_names/_claim_sources through).
+        delete claims.groups;
+        claims._claim_names = { groups: 'src1' };
+        claims._claim_sources = { src1: { endpoint: `https://graph.microsoft.com/v1.0/users/${sub}/getMemberObjects` } };
+      }
       return claims;
     },
   };
@@ -266,18 +446,23 @@ function configuration() {
         // are the resource server's, see resourceIndicators below)
       },
       {
-        // The CLI: a public native client (RFC 8252).
-        client_id: 'lmi-cli',
+        // The CLI: a public native client (RFC 8252); with the google profile a "Desktop app"
+        // client whose (not secret) secret the token endpoint requires in the body.
+        client_id: CLI_CLIENT.id,
         client_name: 'lmi (test)',
         // `native` + a loopback http redirect URI: oidc-provider then accepts the same URI
-        // with ANY port (RFC 8252 §7.3), see Client#redirectUriAllowed.
+        // with ANY port (RFC 8252 §7.3), see Client#redirectUriAllowed. Exact ports
+        // (IDP_REDIRECT_PORTS, Okta) are checked in front of oidc-provider.
         application_type: 'native',
         redirect_uris: ['http://127.0.0.1/callback'],
-        token_endpoint_auth_method: 'none', // public client => PKCE is required (pkce.required)
-        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+        // public client => PKCE is required (pkce.required), and for google too
+        ...(CLI_CLIENT.secret
+          ? { client_secret: CLI_CLIENT.secret, token_endpoint_auth_method: 'client_secret_post' }
+          : { token_endpoint_auth_method: 'none' }),
+        grant_types: ['authorization_code', 'refresh_token', ...(DEVICE_GRANT ? ['urn:ietf:params:oauth:grant-type:device_code'] : [])],
         response_types: ['code'],
         id_token_signed_response_alg: 'RS256',
-        scope: 'openid profile email offline_access',
+        scope: PROFILE_NAME === 'okta-org' ? 'openid profile email offline_access groups' : 'openid profile email offline_access',
       },
     ],
 
@@ -285,12 +470,16 @@ function configuration() {
     responseTypes: ['code', 'none'],
 
     // Supported scopes; `profile`/`email` come with their claims below.
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    // okta-org: `groups` only with the `groups` scope; okta-custom: a claim configured to be
+    // always included (here: with `openid`).
+    scopes: ['openid', 'offline_access', 'profile', 'email', ...(PROFILE_NAME === 'okta-org' ? ['groups'] : [])],
     claims: {
-      openid: ['sub'],
+      openid: ['sub', ...(PROFILE_NAME === 'okta-custom' ? ['groups'] : [])],
       email: ['email', 'email_verified'],
-      profile: ['name', 'preferred_username', 'groups'],
+      profile: ['name', 'preferred_username', ...(PROFILE.okta ? [] : ['groups']), ...EXTRA_CLAIMS],
+      ...(PROFILE_NAME === 'okta-org' ? { groups: ['groups'] } : {}),
     },
+    routes: ROUTES,
     // By default oidc-provider keeps scope-derived claims (email, name) out of the ID token when
     // an access token for userinfo is also issued; the CLI reads them from the ID token.
     conformIdTokenClaims: false,
@@ -302,7 +491,8 @@ function configuration() {
 
     // Always rotate refresh tokens: each refresh returns a new one and consumes the old one;
     // presenting a consumed one revokes the whole grant (reuse detection).
-    rotateRefreshToken: () => true,
+    // (google: refresh tokens are not rotated, and the refresh response carries none.)
+    rotateRefreshToken: () => PROFILE_NAME !== 'google',
 
     ttl: {
       AccessToken: () => TTL.access,
@@ -320,8 +510,8 @@ function configuration() {
       // The built-in login form (any login, any password) and consent page at /interaction/:uid.
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
+      revocation: { enabled: PROFILE.revocation !== false },
+      introspection: { enabled: PROFILE.introspection !== false },
       userinfo: { enabled: true },
       deviceFlow: { enabled: true, userCodeInputSource, userCodeConfirmSource, successSource },
       rpInitiatedLogout: { enabled: true },
@@ -333,6 +523,9 @@ function configuration() {
       // that work at the userinfo endpoint.
       resourceIndicators: {
         enabled: true,
+        // auth0: `audience=` on the authorization or device request becomes `resource=`
+        // (rewritten in front of oidc-provider); the code, device and refresh grants then use
+        // the granted resource, so the access token is a JWT for that audience.
         defaultResource(ctx, _client, oneOf) {
           if (oneOf) return oneOf;
           if (ctx.oidc.route === 'token' && ctx.oidc.params.grant_type === 'client_credentials') {
@@ -341,7 +534,7 @@ function configuration() {
           }
           return undefined;
         },
-        useGrantedResource: () => false,
+        useGrantedResource: () => PROFILE_NAME === 'auth0',
         getResourceServerInfo(_ctx, resourceIndicator) {
           return {
             audience: resourceIndicator,
@@ -397,6 +590,9 @@ async function approveDevice(provider, { user_code: userCode, login = 'alice', d
   const scope = String(code.params.scope || 'openid');
   const grant = new provider.Grant({ accountId: login, clientId: code.clientId });
   grant.addOIDCScope(scope);
+  // A resource (auth0: `audience=`) is granted too, as the consent page would.
+  const resources = [code.params.resource ?? []].flat().filter(Boolean);
+  for (const resource of resources) grant.addResourceScope(resource, scope);
   const grantId = await grant.save();
   Object.assign(code, {
     accountId: login,
@@ -405,6 +601,7 @@ async function approveDevice(provider, { user_code: userCode, login = 'alice', d
     scope,
     // no browser session backs this approval, so nothing may expire with one
     expiresWithSession: false,
+    ...(resources.length ? { resource: resources.length === 1 ? resources[0] : resources } : {}),
   });
   await code.save();
   return [200, { approved: true, login, scope }];
@@ -437,6 +634,25 @@ async function adminRoutes(provider, req, res) {
         log(`groups of ${body.login} -> ${JSON.stringify(userGroups.get(body.login) ?? DEFAULT_GROUPS).slice(0, 200)}`);
         return sendJson(res, 200, { login: body.login });
       }
+      case 'POST /__test/claims': {
+        // {"login": "bob", "claims": {"upn": "...", "preferred_username": null}}: merged over
+        // the profile's claims in the ID token and at userinfo (null removes a claim);
+        // without "claims", the login is back to the profile's claims.
+        const body = await readBody(req);
+        if (typeof body.login !== 'string' || !body.login) return sendJson(res, 400, { error: 'login is required' });
+        if (!Object.prototype.hasOwnProperty.call(body, 'claims')) {
+          userClaims.delete(body.login);
+          return sendJson(res, 200, { login: body.login, claims: null });
+        }
+        const claims = body.claims;
+        if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return sendJson(res, 400, { error: 'claims must be a JSON object' });
+        const releasable = new Set(['sub', 'email', 'email_verified', 'name', 'preferred_username', 'groups', ...EXTRA_CLAIMS]);
+        const unknown = Object.keys(claims).filter((k) => !releasable.has(k));
+        if (unknown.length) return sendJson(res, 400, { error: `cannot release ${unknown.join(', ')}: claims may be ${[...releasable].join(', ')}` });
+        userClaims.set(body.login, claims);
+        log(`claims of ${body.login} -> ${JSON.stringify(claims).slice(0, 200)}`);
+        return sendJson(res, 200, { login: body.login, claims });
+      }
       case 'POST /__test/device/approve': {
         const [status, body] = await approveDevice(provider, await readBody(req));
         log(`device approve -> ${status} ${JSON.stringify(body)}`);
@@ -463,32 +679,186 @@ const server = tls
   ? https.createServer(tls, (req, res) => handler(req, res))
   : http.createServer((req, res) => handler(req, res));
 
+// ---------------------------------------------------------------------------------------------
+// Wrapping oidc-provider: padded tokens, the error pages and answers of the emulated providers.
+
+// Padded tokens (IDP_ACCESS_TOKEN_BYTES / IDP_REFRESH_TOKEN_BYTES): the client gets the real
+// token followed by random filler up to the size; presented again (refresh grant, revocation,
+// userinfo), it is translated back to the real one before oidc-provider sees it.
+const paddedTokens = new Map(); // padded -> real
+function padToken(real, bytes) {
+  if (typeof real !== 'string' || !bytes || real.length >= bytes) return real;
+  const filler = crypto.randomBytes(bytes).toString('base64url').slice(0, bytes - real.length);
+  const padded = `${real}${filler}`;
+  paddedTokens.set(padded, real);
+  if (paddedTokens.size > 20_000) paddedTokens.delete(paddedTokens.keys().next().value);
+  return padded;
+}
+const unpadToken = (value) => (typeof value === 'string' && paddedTokens.get(value)) || value;
+
+const page400 = (title, body) => page(title, body);
+const escapeHtml = (text) => String(text).replace(/[<>&"]/g, '');
+
+// The endpoints the request log and the counters see (by internal path, after the mount).
+function endpointOf(ctx) {
+  if (ctx.method === 'OPTIONS') return null;
+  switch (ctx.path) {
+    case ROUTES.token: return 'token';
+    case ROUTES.revocation: return PROFILE.revocation === false ? null : 'revocation';
+    case ROUTES.device_authorization: return ctx.method === 'POST' ? 'device_authorization' : null;
+    case ROUTES.userinfo: return 'userinfo';
+    case ROUTES.authorization: return 'authorization';
+    default: return null;
+  }
+}
+const AUTHORIZATION_LOGGED = ['scope', 'audience', 'access_type', 'prompt', 'redirect_uri'];
+const DEVICE_LOGGED = ['scope', 'audience'];
+const pick = (source, keys) => Object.fromEntries(keys.filter((k) => typeof source?.[k] === 'string').map((k) => [k, source[k]]));
+
+// The body of the token-ish POSTs, read before oidc-provider (which then takes req.body): the
+// only way to translate padded tokens and Auth0's `audience` in a form body.
+const REWRITTEN_BODIES = new Set([ROUTES.token, ROUTES.revocation, ROUTES.device_authorization, ROUTES.userinfo, ROUTES.introspection]);
+const REWRITE_BODIES = PROFILE_NAME !== 'generic' || TOKEN_BYTES.access > 0 || TOKEN_BYTES.refresh > 0;
+async function rewriteBody(req, path) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > 56 * 1024) throw Object.assign(new Error('request entity too large'), { status: 413 });
+    chunks.push(chunk);
+  }
+  const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  for (const key of ['refresh_token', 'token', 'access_token']) {
+    if (params.has(key)) params.set(key, unpadToken(params.get(key)));
+  }
+  // auth0: the device request's `audience` is the resource its tokens are for.
+  if (PROFILE_NAME === 'auth0' && path === ROUTES.device_authorization && params.get('audience') && !params.has('resource')) {
+    params.set('resource', params.get('audience'));
+  }
+  // google: /revoke authenticates no client (the token alone); oidc-provider's revocation
+  // endpoint does, so a request without a secret gets the desktop client's.
+  if (PROFILE_NAME === 'google' && path === ROUTES.revocation && !params.has('client_secret') && !req.headers.authorization) {
+    params.set('client_id', CLI_CLIENT.id);
+    params.set('client_secret', CLI_CLIENT.secret);
+  }
+  req.body = params.toString();
+}
+
+// Request shaping in front of oidc-provider, and response shaping behind it.
+function profileMiddleware() {
+  return async (ctx, next) => {
+    const endpoint = endpointOf(ctx);
+    if (endpoint === 'authorization') {
+      const q = new URLSearchParams(ctx.querystring);
+      // Exact redirect URIs (Okta; any profile with IDP_REDIRECT_PORTS): the provider shows an
+      // error page and does not redirect.
+      if (REDIRECT_PORTS !== null && q.has('redirect_uri')
+        && !REDIRECT_PORTS.some((p) => q.get('redirect_uri') === `http://127.0.0.1:${p}/callback`)) {
+        ctx.status = 400;
+        ctx.type = 'html';
+        ctx.body = PROFILE.okta
+          ? page400('400 Bad Request', '<p id="error">The \'redirect_uri\' parameter must be a Login redirect URI in the client app settings.</p>')
+          : page400('oops! something went wrong', '<pre id="error">invalid_redirect_uri: redirect_uri did not match any of the client\'s registered redirect_uris</pre>');
+        return undefined;
+      }
+      const scopes = (q.get('scope') || '').split(' ').filter(Boolean);
+      if (PROFILE_NAME === 'google' && ctx.method === 'GET') {
+        if (scopes.includes('offline_access')) {
+          const valid = scopes.filter((x) => x !== 'offline_access');
+          ctx.status = 400;
+          ctx.type = 'html';
+          ctx.body = page400('Access blocked: Authorization Error', `<p id="error">Some requested scopes were invalid. {valid=[${escapeHtml(valid.join(', '))}], invalid=[offline_access]}</p><p>Error 400: invalid_scope</p>`);
+          return undefined;
+        }
+        // A refresh token only with access_type=offline and prompt=consent.
+        const prompts = (q.get('prompt') || '').split(' ');
+        if (q.get('access_type') === 'offline' && prompts.includes('consent')) {
+          q.set('scope', [...scopes, 'offline_access'].join(' '));
+          ctx.querystring = q.toString();
+        }
+      } else if (ctx.method === 'GET') {
+        // offline_access. oidc-provider follows OpenID Connect Core §11 to the letter: on an
+        // authorization request it silently drops `offline_access` (=> no refresh token)
+        // unless the request says prompt=consent. §11 also allows "other conditions
+        // permitting offline access"; common providers (Okta, Auth0, Keycloak) issue refresh
+        // tokens to native apps on the scope alone. So for a request that names
+        // offline_access and no prompt at all, we add prompt=consent: the user still sees (and
+        // the browser script still answers) a real consent page. IDP_STRICT_OFFLINE_ACCESS=1
+        // turns this off, to test an app against the strict rule.
+        let changed = false;
+        if (!STRICT_OFFLINE_ACCESS && !q.has('prompt') && !q.has('request') && !q.has('request_uri') && scopes.includes('offline_access')) {
+          q.set('prompt', 'consent');
+          changed = true;
+        }
+        if (PROFILE_NAME === 'auth0' && q.get('audience') && !q.has('resource')) {
+          q.set('resource', q.get('audience'));
+          changed = true;
+        }
+        if (changed) ctx.querystring = q.toString();
+      }
+    }
+    const body = typeof ctx.req.body === 'string' ? new URLSearchParams(ctx.req.body) : null;
+    if (endpoint === 'device_authorization' && !DEVICE_GRANT && PROFILE.okta) {
+      ctx.status = 400;
+      ctx.body = {
+        error: 'unauthorized_client',
+        error_description: 'The client is not authorized to use the provided grant type. Configured grant types: [authorization_code, refresh_token].',
+      };
+      return undefined;
+    }
+    if (endpoint === 'token' && PROFILE_NAME === 'google' && body?.get('client_id') === CLI_CLIENT.id
+      && !body.get('client_secret') && !ctx.get('authorization')) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'client_secret is missing.' };
+      return undefined;
+    }
+
+    await next();
+
+    if (endpoint === 'token' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      const out = ctx.body;
+      if (PROFILE_NAME === 'google' && body?.get('grant_type') === 'refresh_token') delete out.refresh_token;
+      if (PROFILE_NAME === 'keycloak' && out.refresh_token) out.refresh_expires_in = TTL.refresh;
+      // A JWT access token (client_credentials, auth0 audience) stays verifiable: only opaque
+      // ones are padded.
+      if (typeof out.access_token === 'string' && !out.access_token.includes('.')) out.access_token = padToken(out.access_token, TOKEN_BYTES.access);
+      if (out.refresh_token) out.refresh_token = padToken(out.refresh_token, TOKEN_BYTES.refresh);
+    }
+    return undefined;
+  };
+}
+
 server.on('error', (err) => die(`cannot listen on 127.0.0.1:${args.port}: ${err.message}`));
 server.listen(args.port, '127.0.0.1', () => {
   const { port } = server.address();
-  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const origin = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const issuer = `${origin}${PROFILE.issuerPath}`;
   const provider = new Provider(issuer, configuration());
 
-  // Counting middleware: runs around oidc-provider's own routing, so it sees the parsed body
-  // (ctx.oidc.body) and the final status of every token/revocation/device/userinfo request.
+  // Counting middleware: runs around everything else, so it sees the parsed body
+  // (ctx.oidc.body), the request as the client sent it and the final status of every
+  // authorization/token/revocation/device/userinfo request.
   provider.use(async (ctx, next) => {
-    const path = ctx.path;
-    const counted = ['/token', '/token/revocation', '/device/auth', '/me'].includes(path) && ctx.method !== 'OPTIONS';
+    const endpoint = endpointOf(ctx);
+    const path = `${ctx.req.baseUrl || ''}${ctx.path}`;
+    const asked = endpoint === 'authorization' ? pick(ctx.query, AUTHORIZATION_LOGGED) : null;
     try {
       await next();
     } finally {
-      if (counted) {
-        const entry = { at: new Date().toISOString(), path, status: ctx.status };
-        if (path === '/token') {
-          const grant = ctx.oidc?.body?.grant_type ?? ctx.oidc?.params?.grant_type ?? 'unknown';
+      if (endpoint) {
+        const entry = { at: new Date().toISOString(), path, endpoint, status: ctx.status };
+        if (endpoint === 'token') {
+          const grant = ctx.oidc?.body?.grant_type ?? ctx.oidc?.params?.grant_type ?? new URLSearchParams(ctx.req.body ?? '').get('grant_type') ?? 'unknown';
           counters.token[grant] = (counters.token[grant] ?? 0) + 1;
           entry.grant_type = grant;
-        } else if (path === '/token/revocation') {
-          counters.revocation += 1;
-        } else if (path === '/device/auth') {
+        } else if (endpoint === 'authorization') {
+          counters.authorization += 1;
+          Object.assign(entry, asked);
+        } else if (endpoint === 'device_authorization') {
           counters.device_authorization += 1;
+          Object.assign(entry, pick(ctx.oidc?.body ?? Object.fromEntries(new URLSearchParams(ctx.req.body ?? '')), DEVICE_LOGGED));
         } else {
-          counters.userinfo += 1;
+          counters[endpoint] += 1;
         }
         if (ctx.status >= 400 && ctx.body && typeof ctx.body === 'object') entry.error = ctx.body.error;
         requestLog.push(entry);
@@ -497,25 +867,7 @@ server.listen(args.port, '127.0.0.1', () => {
       }
     }
   });
-
-  // offline_access. oidc-provider follows OpenID Connect Core §11 to the letter: on an
-  // authorization request it silently drops `offline_access` (=> no refresh token) unless the
-  // request says prompt=consent. §11 also allows "other conditions permitting offline access";
-  // common providers (Okta, Auth0, Keycloak) issue refresh tokens to native apps on the scope
-  // alone. So for a request that names offline_access and no prompt at all, we add
-  // prompt=consent: the user still sees (and the browser script still answers) a real consent
-  // page. IDP_STRICT_OFFLINE_ACCESS=1 turns this off, to test an app against the strict rule.
-  provider.use(async (ctx, next) => {
-    if (!STRICT_OFFLINE_ACCESS && ctx.method === 'GET' && ctx.path === '/auth') {
-      const q = new URLSearchParams(ctx.querystring);
-      if (!q.has('prompt') && !q.has('request') && !q.has('request_uri')
-        && (q.get('scope') || '').split(' ').includes('offline_access')) {
-        q.set('prompt', 'consent');
-        ctx.querystring = q.toString();
-      }
-    }
-    return next();
-  });
+  provider.use(profileMiddleware());
 
   provider.on('server_error', (_ctx, err) => log(`server_error: ${err?.stack || err}`));
   for (const event of ['grant.error', 'authorization.error', 'revocation.error', 'userinfo.error']) {
@@ -523,13 +875,37 @@ server.listen(args.port, '127.0.0.1', () => {
   }
 
   const app = provider.callback();
-  handler = (req, res) => {
+  handler = async (req, res) => {
     if (req.url.startsWith('/__test/')) return adminRoutes(provider, req, res);
+    try {
+      const url = new URL(req.url, 'http://127.0.0.1');
+      let path = url.pathname;
+      if (PROFILE.mount) {
+        // Mounted: oidc-provider sees the path after the mount, and takes req.baseUrl as the
+        // mount path when it builds URLs (OIDCContext#urlFor).
+        if (path !== PROFILE.mount && !path.startsWith(`${PROFILE.mount}/`)) {
+          return sendJson(res, 404, { error: 'not_found', error_description: `this provider serves under ${PROFILE.mount}/` });
+        }
+        path = path.slice(PROFILE.mount.length) || '/';
+        req.baseUrl = PROFILE.mount;
+      }
+      path = PROFILE.aliases?.[path] ?? path;
+      req.url = `${path}${url.search}`;
+      const auth = req.headers.authorization;
+      if (typeof auth === 'string' && /^bearer /i.test(auth)) req.headers.authorization = `Bearer ${unpadToken(auth.slice(7).trim())}`;
+      if (REWRITE_BODIES && req.method === 'POST' && REWRITTEN_BODIES.has(path)
+        && (req.headers['content-type'] || '').startsWith('application/x-www-form-urlencoded')) {
+        await rewriteBody(req, path);
+      }
+    } catch (err) {
+      return sendJson(res, err.status || 400, { error: 'invalid_request', error_description: String(err.message || err) });
+    }
     return app(req, res);
   };
 
-  process.stdout.write(`READY ${JSON.stringify({ issuer, port })}\n`);
-  log(`listening as ${issuer} (access/client-credentials ttl ${TTL.access}s, id token ${TTL.id}s, refresh ${TTL.refresh}s)`);
+  const client = { profile: PROFILE_NAME, client_id: CLI_CLIENT.id, client_secret: CLI_CLIENT.secret };
+  process.stdout.write(`READY ${JSON.stringify({ issuer, port, origin, ...client })}\n`);
+  log(`listening as ${issuer} (profile ${PROFILE_NAME}; access/client-credentials ttl ${TTL.access}s, id token ${TTL.id}s, refresh ${TTL.refresh}s)`);
 });
 
 function shutdown(signal) {

@@ -491,3 +491,153 @@ fn restart_keeps_the_issuer_but_rotates_the_key_and_forgets_tokens() {
     assert_ne!(kid(&idp), before, "a restart is a key rotation");
     assert_eq!(idp.token_requests("client_credentials"), 0);
 }
+
+/// Starts `profile`, fetches its discovery document over HTTP, and checks the issuer and
+/// that every URL method agrees with discovery. Returns the provider and the document.
+fn profile_smoke(profile: &str, env: &[(&str, &str)]) -> (Idp, serde_json::Value) {
+    let idp = Idp::start_profile(profile, env);
+    assert_eq!(idp.profile(), profile);
+    let d: serde_json::Value = idp
+        .http()
+        .get(idp.discovery_url())
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        d["issuer"],
+        idp.issuer(),
+        "{profile}: discovery names the issuer"
+    );
+    assert_eq!(
+        d["authorization_endpoint"],
+        idp.authorization_url().as_str()
+    );
+    assert_eq!(d["token_endpoint"], idp.token_url().as_str());
+    assert_eq!(d["jwks_uri"], idp.jwks_url().as_str());
+    assert_eq!(d["userinfo_endpoint"], idp.userinfo_url().as_str());
+    assert_eq!(
+        d["device_authorization_endpoint"],
+        idp.device_authorization_url().as_str()
+    );
+    for field in ["authorization_endpoint", "token_endpoint", "jwks_uri"] {
+        let url = d[field].as_str().unwrap();
+        assert!(url.starts_with(idp.origin()), "{profile}: {field} {url}");
+    }
+    let jwks: serde_json::Value = idp
+        .http()
+        .get(idp.jwks_url())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "RS256", "{profile}: JWKS served");
+    (idp, d)
+}
+
+#[test]
+fn profile_generic_is_the_default_provider() {
+    let (idp, d) = profile_smoke("generic", &[]);
+    assert_eq!(idp.issuer(), format!("http://127.0.0.1:{}", idp.port()));
+    assert_eq!(d["token_endpoint"], format!("{}/token", idp.issuer()));
+    assert_eq!(idp.client_id(), idp::CLI_CLIENT_ID);
+    assert_eq!(idp.client_secret(), None);
+}
+
+#[test]
+fn profile_entra_has_a_tenant_path_issuer_and_no_revocation() {
+    let (idp, d) = profile_smoke("entra", &[]);
+    let path = idp.issuer().strip_prefix(idp.origin()).unwrap();
+    let tenant = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_suffix("/v2.0"))
+        .unwrap_or_else(|| panic!("issuer path {path}"));
+    assert_eq!(tenant.len(), 36, "a GUID: {tenant}");
+    assert_eq!(
+        d["token_endpoint"],
+        format!("{}/{tenant}/oauth2/v2.0/token", idp.origin())
+    );
+    assert!(d.get("revocation_endpoint").is_none(), "{d}");
+    assert_eq!(idp.endpoint("revocation_endpoint"), None);
+}
+
+#[test]
+fn profile_okta_org_and_custom_use_oktas_paths() {
+    let (org, d) = profile_smoke("okta-org", &[]);
+    assert_eq!(org.issuer(), org.origin());
+    assert_eq!(
+        d["revocation_endpoint"],
+        format!("{}/oauth2/v1/revoke", org.origin())
+    );
+    let (custom, d) = profile_smoke("okta-custom", &[("IDP_DEVICE_GRANT", "off")]);
+    assert_eq!(
+        custom.issuer(),
+        format!("{}/oauth2/default", custom.origin())
+    );
+    assert_eq!(
+        d["device_authorization_endpoint"],
+        format!("{}/oauth2/default/v1/device/authorize", custom.origin())
+    );
+    // An unregistered redirect port gets Okta's error page, not a redirect.
+    let resp = custom
+        .http()
+        .get(custom.authorization_url())
+        .query(&[
+            ("client_id", custom.client_id()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", "http://127.0.0.1:1/callback"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(
+        resp.text()
+            .unwrap()
+            .contains("must be a Login redirect URI")
+    );
+    let requests = custom.authorization_requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0]["redirect_uri"], "http://127.0.0.1:1/callback");
+    assert_eq!(requests[0]["scope"], "openid");
+}
+
+#[test]
+fn profile_keycloak_has_a_realm_issuer() {
+    let (idp, d) = profile_smoke("keycloak", &[]);
+    assert_eq!(idp.issuer(), format!("{}/realms/lmi", idp.origin()));
+    assert_eq!(
+        d["token_endpoint"],
+        format!("{}/realms/lmi/protocol/openid-connect/token", idp.origin())
+    );
+}
+
+#[test]
+fn profile_auth0_issuer_has_a_trailing_slash() {
+    let (idp, d) = profile_smoke("auth0", &[]);
+    assert_eq!(idp.issuer(), format!("{}/", idp.origin()));
+    assert_eq!(d["token_endpoint"], format!("{}/oauth/token", idp.origin()));
+    assert_eq!(
+        d["revocation_endpoint"],
+        format!("{}/oauth/revoke", idp.origin())
+    );
+    assert!(
+        idp.sso_env()
+            .starts_with(&format!("OAUTH_SSO_ISSUER={}/\n", idp.origin()))
+    );
+}
+
+#[test]
+fn profile_google_has_a_desktop_client_with_a_secret() {
+    let (idp, d) = profile_smoke("google", &[]);
+    assert_eq!(idp.issuer(), idp.origin());
+    assert_eq!(d["revocation_endpoint"], format!("{}/revoke", idp.origin()));
+    assert_eq!(idp.client_id(), "lmi-desktop");
+    let secret = idp.client_secret().expect("a desktop client has a secret");
+    assert!(idp.sso_env().contains(&format!(
+        "OAUTH_SSO_CLIENT_ID=lmi-desktop\nOAUTH_SSO_CLIENT_SECRET={secret}\n"
+    )));
+    idp.set_claims("bob", serde_json::json!({ "hd": "example.test" }));
+}

@@ -4,6 +4,7 @@
 //! ```ignore
 //! let idp = Idp::start();                                   // defaults: 300 s access tokens
 //! let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
+//! let idp = Idp::start_profile("entra", &[]);                // a real provider's quirks
 //! home.global_env(&idp.sso_env());                          // lmi's SSO settings
 //! home.env_file("dev", &idp.service_env());                 // a client_credentials env
 //! assert_eq!(idp.token_requests("client_credentials"), 1);
@@ -61,7 +62,14 @@ pub struct Idp {
     // provider never outlives a test process that was killed before `Drop` ran.
     _stdin: ChildStdin,
     issuer: String,
+    // `http://127.0.0.1:<port>`: where the /__test endpoints are, whatever the issuer's path.
+    origin: String,
     port: u16,
+    profile: String,
+    client_id: String,
+    client_secret: Option<String>,
+    // The discovery document, fetched once at start: every endpoint URL comes from it.
+    discovery: serde_json::Value,
     envs: Vec<(String, String)>,
     log: Arc<Mutex<String>>,
     http: reqwest::blocking::Client,
@@ -84,8 +92,18 @@ impl Idp {
         let idp = Self::spawn(0, envs);
         // A fresh provider owns its issuer: a session stored for it belongs to an earlier
         // test whose provider had this port.
-        super::forget_keychain_session(CLI_CLIENT_ID, &idp.issuer);
+        super::forget_keychain_session(&idp.client_id, &idp.issuer);
         idp
+    }
+
+    /// Starts a provider emulating a real one (`IDP_PROFILE`): `generic` (what `start` gives),
+    /// `entra`, `okta-org`, `okta-custom`, `keycloak`, `auth0`, `google`; `env` adds knobs such
+    /// as `("IDP_REDIRECT_PORTS", "8400")`, `("IDP_DEVICE_GRANT", "off")`,
+    /// `("IDP_REFRESH_TOKEN_BYTES", "1700")`. See tests/idp/README.md for each profile.
+    pub fn start_profile(profile: &str, env: &[(&str, &str)]) -> Self {
+        let mut all = vec![("IDP_PROFILE", profile)];
+        all.extend_from_slice(env);
+        Self::start_with(&all)
     }
 
     /// Starts a provider that serves HTTPS with a certificate of the tests' private CA
@@ -195,6 +213,11 @@ impl Idp {
             .to_string();
         let port = u16::try_from(ready["port"].as_u64().expect("READY names the port"))
             .expect("port fits u16");
+        let text = |key: &str| ready[key].as_str().map(str::to_string);
+        let origin = text("origin").unwrap_or_else(|| issuer.clone());
+        let profile = text("profile").unwrap_or_else(|| "generic".into());
+        let client_id = text("client_id").unwrap_or_else(|| CLI_CLIENT_ID.into());
+        let client_secret = text("client_secret");
         let mut http = reqwest::blocking::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -204,11 +227,26 @@ impl Idp {
             http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("PEM"));
         }
         let http = http.build().expect("reqwest client");
+        let discovery_url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let discovery: serde_json::Value = http
+            .get(&discovery_url)
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("GET {discovery_url}: {e}"));
         let idp = Self {
             child,
             _stdin: stdin,
             issuer,
+            origin,
             port,
+            profile,
+            client_id,
+            client_secret,
+            discovery,
             envs,
             log,
             http,
@@ -245,41 +283,80 @@ impl Idp {
         drop(old); // its child is already dead; Drop just reaps it
     }
 
-    /// `http://127.0.0.1:<port>` — exactly what discovery and the tokens say.
+    /// The issuer, exactly as discovery and the tokens say: `http://127.0.0.1:<port>` for the
+    /// generic profile, with the profile's path (`/<tenant>/v2.0`, `/oauth2/default`,
+    /// `/realms/lmi`, Auth0's trailing `/`) otherwise.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+    /// `http://127.0.0.1:<port>`, without the issuer's path.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
     pub fn port(&self) -> u16 {
         self.port
     }
+    /// `generic`, `entra`, `okta-org`, `okta-custom`, `keycloak`, `auth0` or `google`.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+    /// The native client lmi logs in with (`lmi-cli`; google: `lmi-desktop`).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+    /// The native client's secret (google's "Desktop app" client only).
+    pub fn client_secret(&self) -> Option<String> {
+        self.client_secret.clone()
+    }
+    /// The discovery document fetched at start.
+    pub fn discovery(&self) -> &serde_json::Value {
+        &self.discovery
+    }
+    /// A discovery field (`"revocation_endpoint"`...), `None` when the profile has none.
+    pub fn endpoint(&self, field: &str) -> Option<String> {
+        self.discovery[field].as_str().map(str::to_string)
+    }
+    fn required(&self, field: &str) -> String {
+        self.endpoint(field)
+            .unwrap_or_else(|| panic!("the {} profile's discovery has no {field}", self.profile))
+    }
     pub fn discovery_url(&self) -> String {
-        format!("{}/.well-known/openid-configuration", self.issuer)
+        format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        )
     }
     pub fn authorization_url(&self) -> String {
-        format!("{}/auth", self.issuer)
+        self.required("authorization_endpoint")
     }
     pub fn token_url(&self) -> String {
-        format!("{}/token", self.issuer)
+        self.required("token_endpoint")
     }
+    /// Panics for a profile without one (entra): use `endpoint("revocation_endpoint")`.
     pub fn revocation_url(&self) -> String {
-        format!("{}/token/revocation", self.issuer)
+        self.required("revocation_endpoint")
     }
     pub fn device_authorization_url(&self) -> String {
-        format!("{}/device/auth", self.issuer)
+        self.required("device_authorization_endpoint")
     }
     pub fn jwks_url(&self) -> String {
-        format!("{}/jwks", self.issuer)
+        self.required("jwks_uri")
     }
     pub fn userinfo_url(&self) -> String {
-        format!("{}/me", self.issuer)
+        self.required("userinfo_endpoint")
     }
 
-    /// Global `.env` lines for lmi's SSO against this provider (discovery fills in the rest).
+    /// Global `.env` lines for lmi's SSO against this provider (discovery fills in the rest);
+    /// with a client secret (google) also `OAUTH_SSO_CLIENT_SECRET`.
     pub fn sso_env(&self) -> String {
-        format!(
-            "OAUTH_SSO_ISSUER={}\nOAUTH_SSO_CLIENT_ID={CLI_CLIENT_ID}\n",
-            self.issuer
-        )
+        let mut env = format!(
+            "OAUTH_SSO_ISSUER={}\nOAUTH_SSO_CLIENT_ID={}\n",
+            self.issuer, self.client_id
+        );
+        if let Some(secret) = &self.client_secret {
+            env.push_str(&format!("OAUTH_SSO_CLIENT_SECRET={secret}\n"));
+        }
+        env
     }
 
     /// Per-environment `.env` lines for a client_credentials service token from this provider.
@@ -345,6 +422,34 @@ impl Idp {
         );
     }
 
+    /// Per-login claim overrides in the ID token and at userinfo from now on (a refresh
+    /// included): `{"upn": "...", "preferred_username": null}` (null removes a claim);
+    /// `Value::Null` goes back to the profile's claims.
+    pub fn set_claims(&self, login: &str, claims: serde_json::Value) {
+        let body = if claims.is_null() {
+            serde_json::json!({ "login": login })
+        } else {
+            serde_json::json!({ "login": login, "claims": claims })
+        };
+        self.admin_post("/__test/claims", &body);
+    }
+
+    /// The authorization requests in the request log, oldest first: `{"at", "path",
+    /// "endpoint": "authorization", "status"}` and, when the request had them, `scope`,
+    /// `audience`, `access_type`, `prompt`, `redirect_uri` as sent.
+    pub fn authorization_requests(&self) -> Vec<serde_json::Value> {
+        self.request_log()
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["endpoint"] == "authorization")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Denies a pending device-flow `user_code` (the app's poll then gets `access_denied`).
     pub fn deny_device(&self, user_code: &str) {
         self.admin_post(
@@ -359,7 +464,7 @@ impl Idp {
     }
 
     fn admin_get(&self, path: &str) -> serde_json::Value {
-        let url = format!("{}{path}", self.issuer);
+        let url = format!("{}{path}", self.origin);
         let resp = self
             .http
             .get(&url)
@@ -370,7 +475,7 @@ impl Idp {
     }
 
     fn admin_post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
-        let url = format!("{}{path}", self.issuer);
+        let url = format!("{}{path}", self.origin);
         let resp = self
             .http
             .post(&url)
