@@ -18,6 +18,7 @@ mod outbound;
 mod plugins;
 mod policy;
 mod provider_attacks;
+mod providers;
 mod sandbox;
 mod scaffold;
 mod service_auth;

@@ -15,7 +15,7 @@ use crate::support::idp::{self, Idp};
 use crate::support::{Home, Run, plugin_dir};
 
 /// The keychain tests need a private Secret Service: `scripts/with-keyring cargo test ...`.
-fn require_keyring() {
+pub(crate) fn require_keyring() {
     assert!(
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "no D-Bus session: run the SSO tests under scripts/with-keyring (a private D-Bus + gnome-keyring)"
@@ -157,10 +157,10 @@ fn http() -> reqwest::blocking::Client {
         .unwrap()
 }
 
-/// Signs in through the real provider with the headless browser as `login`.
-fn browser_login(idp: &Idp, home: &mut Home, login: &str) -> Run {
+/// Signs in through the real provider with the headless browser as `login` (the home is
+/// already configured for `idp`).
+pub(crate) fn browser_login(home: &mut Home, login: &str) -> Run {
     browser::set_browser(home, Browser::approve(login));
-    home.global_env(&idp.sso_env());
     // --force: the keychain is shared by every test of the run, and a provider started on a
     // port an earlier test's provider used has that provider's issuer, so a session of that
     // test could otherwise answer "Already signed in".
@@ -175,9 +175,18 @@ fn browser_login(idp: &Idp, home: &mut Home, login: &str) -> Run {
     run
 }
 
+/// Every keychain item of the session lmi stored for `idp`'s client (a record over the
+/// Windows limit is split over several, see `auth::sso::store`).
+pub(crate) fn keychain_records(idp: &Idp) -> Vec<String> {
+    crate::support::keychain_records(&idp.client_id(), idp.issuer().trim_end_matches('/'))
+}
+
 /// Signs in with the device grant, the provider approving the code as `login` (no browser).
-fn device_login(idp: &Idp, home: &Home, login: &str) -> Run {
-    let mut running = spawn(home, &["login", "sso", "--device", "--no-browser"]);
+pub(crate) fn device_login(idp: &Idp, home: &Home, login: &str) -> Run {
+    let mut running = spawn(
+        home,
+        &["login", "sso", "--device", "--no-browser", "--force"],
+    );
     let (_, line) = running.wait_line(
         |l| {
             let t = l.trim();
@@ -306,7 +315,7 @@ fn logout_revokes_the_refresh_token_at_the_idp_and_deletes_the_session() {
     let idp = Idp::start();
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
-    browser_login(&idp, &mut home, "bob");
+    browser_login(&mut home, "bob");
     let refresh_token = keychain_json(idp.issuer())["refresh_token"]
         .as_str()
         .unwrap()
@@ -338,7 +347,7 @@ fn an_expired_access_token_is_refreshed_silently_and_the_rotated_token_is_kept()
     let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
-    browser_login(&idp, &mut home, "alice");
+    browser_login(&mut home, "alice");
     let first = keychain_json(idp.issuer());
 
     std::thread::sleep(Duration::from_millis(2500));
@@ -376,7 +385,7 @@ fn a_plugins_sso_question_never_starts_a_refresh() {
     let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
-    browser_login(&idp, &mut home, "alice");
+    browser_login(&mut home, "alice");
     std::thread::sleep(Duration::from_millis(2500));
     home.run(["hello"])
         .success()
@@ -400,7 +409,7 @@ fn eight_concurrent_commands_with_an_expired_access_token_refresh_once() {
     let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "8")]);
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
-    browser_login(&idp, &mut home, "alice");
+    browser_login(&mut home, "alice");
     std::thread::sleep(Duration::from_millis(8500));
 
     for run in home.spawn_all(&vec![vec!["whoami"]; 8]) {
@@ -421,7 +430,7 @@ fn a_refresh_token_the_idp_rejects_ends_the_session_with_exit_4_and_no_browser()
     let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("tests/plugins/hostile"));
-    browser_login(&idp, &mut home, "alice");
+    browser_login(&mut home, "alice");
     idp.forget();
     std::thread::sleep(Duration::from_millis(2500));
 
@@ -488,7 +497,7 @@ fn an_unreachable_provider_during_a_refresh_keeps_the_session() {
     let idp = Idp::start_with(&[("IDP_ACCESS_TOKEN_TTL", "2")]);
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("tests/plugins/hostile"));
-    browser_login(&idp, &mut home, "alice");
+    browser_login(&mut home, "alice");
     let issuer = idp.issuer().to_owned();
     drop(idp);
     std::thread::sleep(Duration::from_millis(2500));
@@ -512,7 +521,7 @@ fn without_a_refresh_token_an_expired_session_needs_a_new_login() {
     ]);
     let mut home = sso_home(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
-    let run = browser_login(&idp, &mut home, "alice");
+    let run = browser_login(&mut home, "alice");
     run.stderr_has("issued no refresh token");
     assert!(keychain_json(idp.issuer()).get("refresh_token").is_none());
     home.run(["whoami"]).success();

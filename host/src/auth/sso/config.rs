@@ -297,9 +297,10 @@ mod tests {
             "{e}"
         );
         // Ports: in order, checked.
-        let cfg =
-            load("OAUTH_SSO_ISSUER=https://acme.okta.com\nOAUTH_SSO_REDIRECT_PORTS=\"8765, 8766\"\n")
-                .unwrap();
+        let cfg = load(
+            "OAUTH_SSO_ISSUER=https://acme.okta.com\nOAUTH_SSO_REDIRECT_PORTS=\"8765, 8766\"\n",
+        )
+        .unwrap();
         assert_eq!(cfg.redirect_ports, [8765, 8766]);
         assert_eq!(cfg.profile.provider, Provider::Okta);
         for bad in ["0", "70000", "80,80", "x", ","] {

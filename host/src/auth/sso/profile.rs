@@ -245,6 +245,12 @@ impl Provider {
         }
     }
 
+    /// The provider requires an installed app's client secret at the token endpoint
+    /// (Google's Desktop-app clients), though the secret is not confidential there.
+    pub fn requires_client_secret(self) -> bool {
+        self == Provider::Google
+    }
+
     /// The provider matches redirect URIs exactly, port included, so the random loopback
     /// port of a default login never matches: a registered port must be used.
     pub fn needs_registered_port(self) -> bool {

@@ -89,6 +89,24 @@ impl Run {
         self
     }
     #[track_caller]
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}: {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}: {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
         assert!(
             self.stdout.contains(needle),
@@ -313,6 +331,26 @@ pub fn keychain_record(client: &str, issuer: &str) -> Option<String> {
         .expect("secret-tool (Debian libsecret-tools) is installed");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// Every item of the SSO session lmi keeps for `client` at `issuer`: the record, and the
+/// parts of a record split to fit the smallest keychain (`<account>#2`, …).
+pub fn keychain_records(client: &str, issuer: &str) -> Vec<String> {
+    let account = format!("{client}@{issuer}");
+    let mut items: Vec<String> = keychain_record(client, issuer).into_iter().collect();
+    for part in 2..=16 {
+        let out = std::process::Command::new("secret-tool")
+            .args(["lookup", "service", "lmi", "username"])
+            .arg(format!("{account}#{part}"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("secret-tool (Debian libsecret-tools) is installed");
+        if !out.status.success() || out.stdout.is_empty() {
+            break;
+        }
+        items.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    items
 }
 
 /// Removes the SSO session lmi keeps in the test Secret Service for `client` at `issuer`.

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use super::super::answers::{describe, provider_text};
 use super::super::browser;
 use super::super::callback::{Callback, CallbackServer};
-use super::super::config::REDIRECT_PORTS_KEY;
+use super::super::config::{CLIENT_SECRET_KEY, REDIRECT_PORTS_KEY};
 use super::super::discovery::{Endpoints, Purpose};
 use super::super::human;
 use super::super::id_token::KeySource;
@@ -202,8 +202,22 @@ fn redeem(
         expect.verifier,
     )
     .map_err(|e| {
+        // A provider that wants the installed app's secret (Google) says so in its own words;
+        // say which key holds it.
+        let cfg = flow.cfg;
+        let secret_hint = if cfg.client_secret.is_none()
+            && (cfg.profile.provider.requires_client_secret()
+                || e.oauth_code() == Some("invalid_client"))
+        {
+            format!(
+                "; {} may require this client's secret: set {CLIENT_SECRET_KEY} in the global .env",
+                cfg.profile.provider.title()
+            )
+        } else {
+            String::new()
+        };
         AuthError::Failed(format!(
-            "the identity provider did not accept the authorization code: {e}"
+            "the identity provider did not accept the authorization code: {e}{secret_hint}"
         ))
     })?;
     finish(flow, ep, tokens, keys, Some(expect.nonce))
