@@ -178,7 +178,7 @@ pub(crate) fn browser_login(home: &mut Home, login: &str) -> Run {
 /// Every keychain item of the session lmi stored for `idp`'s client (a record over the
 /// Windows limit is split over several, see `auth::sso::store`).
 pub(crate) fn keychain_records(idp: &Idp) -> Vec<String> {
-    crate::support::keychain_records(&idp.client_id(), idp.issuer().trim_end_matches('/'))
+    crate::support::keychain_records(idp.client_id(), idp.issuer().trim_end_matches('/'))
 }
 
 /// Signs in with the device grant, the provider approving the code as `login` (no browser).
