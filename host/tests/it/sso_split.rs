@@ -88,7 +88,10 @@ fn split_record(account: &str) -> (usize, serde_json::Value) {
         "FIGURE sso-split-e2e: {} bytes of JSON in {parts} items of {sizes:?} bytes",
         whole.len()
     );
-    (parts, serde_json::from_str(&whole).expect("the parts join into the JSON record"))
+    (
+        parts,
+        serde_json::from_str(&whole).expect("the parts join into the JSON record"),
+    )
 }
 
 /// Signs in with the device grant, the provider approving the code as `login`.
@@ -135,10 +138,7 @@ fn signed_in_with_many_groups(idp: &Idp, login: &str) -> Home {
     home.global_env(&idp.sso_env());
     home.install(&plugin_dir("plugins/hello"));
     let groups = guid_groups();
-    home.env_file(
-        "prod",
-        &format!("LMI_SSO_ALLOWED_GROUPS={}\n", groups[137]),
-    );
+    home.env_file("prod", &format!("LMI_SSO_ALLOWED_GROUPS={}\n", groups[137]));
     idp.set_groups(login, json!(groups));
     device_login(idp, &home, login);
     home
@@ -161,7 +161,9 @@ fn an_sso_session_longer_than_a_windows_secret_is_split_read_refreshed_and_logge
     assert_eq!(rec["sub"], "alice");
     assert_eq!(rec["groups"]["groups"].as_array().unwrap().len(), 200);
     let refresh_token = rec["refresh_token"].as_str().unwrap().to_owned();
-    let access_token = rec["access_token"].as_str().expect("the access token is kept");
+    let access_token = rec["access_token"]
+        .as_str()
+        .expect("the access token is kept");
     assert!(!refresh_token.is_empty() && !access_token.is_empty());
     home.log_lacks(&refresh_token).log_lacks(access_token);
 
@@ -188,7 +190,11 @@ fn an_sso_session_longer_than_a_windows_secret_is_split_read_refreshed_and_logge
         .nowhere(&refresh_token);
     assert_eq!(idp.token_requests("refresh_token"), 1, "one silent refresh");
     let (_, after) = split_record(&account);
-    assert_ne!(after["refresh_token"].as_str().unwrap(), refresh_token, "rotated");
+    assert_ne!(
+        after["refresh_token"].as_str().unwrap(),
+        refresh_token,
+        "rotated"
+    );
     assert_eq!(after["groups"]["groups"].as_array().unwrap().len(), 200);
     home.run(["auth", "refresh"]).success();
     assert_eq!(idp.token_requests("refresh_token"), 2);
@@ -200,7 +206,9 @@ fn an_sso_session_longer_than_a_windows_secret_is_split_read_refreshed_and_logge
         .stdout_has("revoked at the identity provider");
     assert_eq!(idp.revocations(), 1);
     assert_eq!(items(&account), vec![None; MAX_PARTS]);
-    home.run(["whoami"]).code(4).stderr_has("run: lmi login sso");
+    home.run(["whoami"])
+        .code(4)
+        .stderr_has("run: lmi login sso");
 }
 
 /// A record missing a part (a write cut off, a part removed by hand) is no session — sign in

@@ -269,7 +269,9 @@ mod tests {
         let sizes: Vec<usize> = items.iter().map(Vec::len).collect();
         // What one item would have kept: the record trimmed to the limit.
         let one_item = big
-            .encode_fitting("", |b| (b.len() <= KEYCHAIN_SECRET_LIMIT).then_some(b.len()))
+            .encode_fitting("", |b| {
+                (b.len() <= KEYCHAIN_SECRET_LIMIT).then_some(b.len())
+            })
             .unwrap()
             .unwrap();
         eprintln!(
@@ -279,7 +281,10 @@ mod tests {
         );
         assert!(whole.len() > KEYCHAIN_SECRET_LIMIT);
         assert!(items.len() > 1 && items.len() <= 8, "{sizes:?}");
-        assert!(sizes.iter().all(|&n| n <= KEYCHAIN_SECRET_LIMIT), "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&n| n <= KEYCHAIN_SECRET_LIMIT),
+            "{sizes:?}"
+        );
         let mut slots = std::collections::BTreeMap::new();
         for (i, item) in items.iter().enumerate() {
             slots.insert(i + 1, item.clone());
@@ -315,7 +320,10 @@ mod tests {
             ..with_groups.clone()
         };
         let bound = groups_only.encode().unwrap().len();
-        let kept = with_groups.encode_fitting("", within(bound)).unwrap().unwrap();
+        let kept = with_groups
+            .encode_fitting("", within(bound))
+            .unwrap()
+            .unwrap();
         let back: Session = serde_json::from_slice(&kept).unwrap();
         assert_eq!(back, groups_only);
         // A bound only the tokens-free-of-groups record fits.

@@ -322,7 +322,8 @@ mod tests {
         assert!(matches!(read(&mut kc).unwrap(), Read::Torn(w) if w.contains("not the ones")));
         // A header lmi cannot read.
         kc.items = before;
-        kc.items.insert(1, b"lmi-split/1 parts=99 sha256=00\n{".to_vec());
+        kc.items
+            .insert(1, b"lmi-split/1 parts=99 sha256=00\n{".to_vec());
         assert!(matches!(read(&mut kc).unwrap(), Read::Torn(w) if w.contains("header")));
     }
 
@@ -382,7 +383,9 @@ mod tests {
         assert!(is_part_account(&part_account(acct, 8)));
         assert!(!is_part_account(acct));
         assert!(!is_part_account("cli#x@https://idp.example"));
-        assert!(!is_part_account("dev:OAUTH_CLIENT_SECRET@/home/a/.config/lmi"));
+        assert!(!is_part_account(
+            "dev:OAUTH_CLIENT_SECRET@/home/a/.config/lmi"
+        ));
     }
 
     #[test]
