@@ -28,6 +28,7 @@ mod setup_files;
 #[cfg(unix)]
 mod setup_wizard;
 mod sso;
+mod sso_split;
 mod state_on_disk;
 mod support;
 mod tls;

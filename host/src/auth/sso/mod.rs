@@ -12,7 +12,8 @@
 //! - `session` (the stored record and its freshness), `groups` (the group claims it keeps
 //!   for the environment policies), `status` (who is signed in),
 //!   `refresh` (renewal under its lock), `logout` (revocation);
-//! - `store` (`store::keychain`, the session's item in [`crate::keychain`]; `store::file`,
+//! - `store` (`store::keychain`, the session's items in [`crate::keychain`], split over
+//!   several when longer than one Windows secret by `store::split`; `store::file`,
 //!   the opted-in 0600 file; `store::summary`, the token-free copy the gate reads).
 //!
 //! Invariants:

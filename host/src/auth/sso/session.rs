@@ -1,10 +1,12 @@
 //! The stored SSO session: the record kept in the keychain (or the opted-in file), how it is
 //! matched to the configuration, and when its access token is fresh.
 //!
-//! The record is small: tokens, expiry and the validated user claims — never the ID token —
-//! so it fits the smallest keychain (Windows: 2,560 bytes per secret). If it would not, the
-//! access token (which lmi itself never sends anywhere) is left out first. Its format is
-//! read back by other tools (`secret-tool`): the field names and their JSON are fixed.
+//! The record holds tokens, expiry and the validated user claims — never the ID token. Its
+//! format is read back by other tools (`secret-tool`): the field names and their JSON are
+//! fixed. The smallest keychain keeps 2,560 bytes per secret (Windows Credential Manager);
+//! a longer record (an Entra access token, hundreds of groups) is split over up to 8 items
+//! (`store::split`), whole. Only a record beyond that is trimmed ([`Session::encode_fitting`]):
+//! the access token first, then the captured groups, never the refresh token.
 
 use std::path::PathBuf;
 
@@ -122,37 +124,49 @@ impl Session {
         }
     }
 
-    /// The bytes to store: compact JSON within [`KEYCHAIN_SECRET_LIMIT`] when possible.
+    /// The record as stored: compact JSON, whole.
     pub(super) fn encode(&self) -> Result<Vec<u8>, SessionStoreError> {
-        let encode = |s: &Session| {
-            serde_json::to_vec(s).map_err(|e| SessionStoreError::Failed(e.to_string()))
-        };
-        let bytes = encode(self)?;
-        if bytes.len() <= KEYCHAIN_SECRET_LIMIT || self.access_token.is_none() {
-            return Ok(bytes);
+        serde_json::to_vec(self).map_err(|e| SessionStoreError::Failed(e.to_string()))
+    }
+
+    /// The record as a store keeps it, `fit` saying whether (and how) it keeps the bytes:
+    /// whole when it can, else without the access token, then also without the captured
+    /// groups, each step logged (the refresh token is never left out); `None` when even that
+    /// does not fit. `room` names the store's bound, for the log.
+    pub(super) fn encode_fitting<T>(
+        &self,
+        room: &str,
+        fit: impl Fn(&[u8]) -> Option<T>,
+    ) -> Result<Option<T>, SessionStoreError> {
+        let whole = self.encode()?;
+        if let Some(kept) = fit(&whole) {
+            return Ok(Some(kept));
         }
-        tracing::info!(
-            "the SSO record is {} bytes; storing it without the access token to stay within {KEYCHAIN_SECRET_LIMIT}",
-            bytes.len()
-        );
         let without_access = Session {
             access_token: None,
             ..self.clone()
         };
-        let bytes = encode(&without_access)?;
-        if bytes.len() <= KEYCHAIN_SECRET_LIMIT || self.groups.is_empty() {
-            return Ok(bytes);
-        }
         // Many groups: they stay in the token-free summary the gate reads; a gate that finds
         // none renews the session, which captures them again.
-        tracing::info!(
-            "the SSO record is {} bytes; storing it without the captured groups to stay within {KEYCHAIN_SECRET_LIMIT}",
-            bytes.len()
-        );
-        encode(&Session {
+        let without_groups = Session {
             groups: GroupClaims::default(),
-            ..without_access
-        })
+            ..without_access.clone()
+        };
+        let mut len = whole.len();
+        for (what, smaller) in [
+            ("the access token", without_access),
+            ("the access token and the captured groups", without_groups),
+        ] {
+            tracing::info!(
+                "the SSO record is {len} bytes, more than {room}; storing it without {what}"
+            );
+            let bytes = smaller.encode()?;
+            if let Some(kept) = fit(&bytes) {
+                return Ok(Some(kept));
+            }
+            len = bytes.len();
+        }
+        Ok(None)
     }
 }
 
@@ -218,49 +232,127 @@ mod tests {
         }
     }
 
+    fn many_groups(n: usize) -> GroupClaims {
+        let many: Vec<String> = (0..n)
+            .map(|i| format!("{i:08x}-aaaa-bbbb-cccc-dddddddddddd"))
+            .collect();
+        crate::auth::sso::groups::capture(
+            &serde_json::json!({ "groups": many }),
+            &["groups".to_owned()],
+        )
+    }
+
+    /// The keychain's bound: what `store::split` lays out in its items.
+    fn keychain_fit(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+        crate::auth::sso::store::split::layout(b)
+    }
+
     #[test]
-    fn record_fits_the_smallest_keychain() {
+    fn a_small_record_is_one_item_and_round_trips() {
         let small = session(43, 43).encode().unwrap();
         assert!(small.len() < 400, "{}", small.len());
         let back: Session = serde_json::from_slice(&small).unwrap();
         assert_eq!(back, session(43, 43));
-        // A large JWT access token is dropped rather than overflowing Windows' limit.
-        let big = session(2600, 200).encode().unwrap();
-        assert!(big.len() <= KEYCHAIN_SECRET_LIMIT, "{}", big.len());
-        let back: Session = serde_json::from_slice(&big).unwrap();
-        assert!(back.access_token.is_none() && back.refresh_token.is_some());
+        let items = session(43, 43)
+            .encode_fitting("", keychain_fit)
+            .unwrap()
+            .unwrap();
+        assert_eq!(items, vec![small]);
         assert!(!format!("{:?}", session(43, 43)).contains("aaaa"));
     }
 
-    /// Many groups do not push the record past the keychain's limit: they are left out of it
-    /// (the summary keeps them; a gate that finds none renews the session), the refresh token
-    /// never is.
+    /// Entra-sized tokens and 200 groups (GUIDs): the record is split, whole — the access
+    /// token and the groups kept — every item within Windows' 2,560 bytes.
     #[test]
-    fn a_record_with_many_groups_still_fits_the_smallest_keychain() {
-        let many: Vec<String> = (0..200)
-            .map(|i| format!("{i:08x}-aaaa-bbbb-cccc-dddddddddddd"))
-            .collect();
+    fn a_record_with_large_tokens_and_many_groups_is_split_whole() {
+        let big = Session {
+            groups: many_groups(200),
+            ..session(3000, 2000)
+        };
+        let whole = big.encode().unwrap();
+        let items = big.encode_fitting("", keychain_fit).unwrap().unwrap();
+        let sizes: Vec<usize> = items.iter().map(Vec::len).collect();
+        // What one item would have kept: the record trimmed to the limit.
+        let one_item = big
+            .encode_fitting("", |b| {
+                (b.len() <= KEYCHAIN_SECRET_LIMIT).then_some(b.len())
+            })
+            .unwrap()
+            .unwrap();
+        eprintln!(
+            "FIGURE sso-record: refresh 2,000 B + access 3,000 B + 200 groups: {} bytes whole; split into {} items of {sizes:?} bytes (limit {KEYCHAIN_SECRET_LIMIT}); one item would keep {one_item} bytes (no access token, no groups)",
+            whole.len(),
+            items.len()
+        );
+        assert!(whole.len() > KEYCHAIN_SECRET_LIMIT);
+        assert!(items.len() > 1 && items.len() <= 8, "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&n| n <= KEYCHAIN_SECRET_LIMIT),
+            "{sizes:?}"
+        );
+        let mut slots = std::collections::BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            slots.insert(i + 1, item.clone());
+        }
+        let joined = join(&slots);
+        let back: Session = serde_json::from_slice(&joined).unwrap();
+        assert_eq!(back, big);
+    }
+
+    /// The parts of a split record, put back together the way a reader does.
+    fn join(slots: &std::collections::BTreeMap<usize, Vec<u8>>) -> Vec<u8> {
+        let first = &slots[&1];
+        let body = &first[first.iter().position(|&b| b == b'\n').unwrap() + 1..];
+        let mut all = body.to_vec();
+        for part in slots.range(2..).map(|(_, p)| p) {
+            all.extend_from_slice(part);
+        }
+        all
+    }
+
+    /// Beyond what a store keeps even split, the access token goes first, then the groups;
+    /// the refresh token never; and a record that still does not fit is not stored.
+    #[test]
+    fn a_record_beyond_the_stores_bound_is_trimmed_access_token_first_then_groups() {
+        let within = |limit: usize| move |b: &[u8]| (b.len() <= limit).then(|| b.to_vec());
         let with_groups = Session {
-            groups: crate::auth::sso::groups::capture(
-                &serde_json::json!({ "groups": many }),
-                &["groups".to_owned()],
-            ),
+            groups: many_groups(200),
             ..session(1500, 200)
         };
-        let bytes = with_groups.encode().unwrap();
-        assert!(bytes.len() <= KEYCHAIN_SECRET_LIMIT, "{}", bytes.len());
-        let back: Session = serde_json::from_slice(&bytes).unwrap();
-        assert!(back.groups.is_empty() && back.refresh_token.is_some());
-        // A few groups stay in the record.
-        let few = Session {
-            groups: crate::auth::sso::groups::capture(
-                &serde_json::json!({ "groups": ["ops"] }),
-                &["groups".to_owned()],
-            ),
-            ..session(43, 43)
+        // A bound the groups fit in but not the access token as well.
+        let groups_only = Session {
+            access_token: None,
+            ..with_groups.clone()
         };
-        let back: Session = serde_json::from_slice(&few.encode().unwrap()).unwrap();
-        assert_eq!(back, few);
+        let bound = groups_only.encode().unwrap().len();
+        let kept = with_groups
+            .encode_fitting("", within(bound))
+            .unwrap()
+            .unwrap();
+        let back: Session = serde_json::from_slice(&kept).unwrap();
+        assert_eq!(back, groups_only);
+        // A bound only the tokens-free-of-groups record fits.
+        let kept = with_groups
+            .encode_fitting("", within(KEYCHAIN_SECRET_LIMIT))
+            .unwrap()
+            .unwrap();
+        let back: Session = serde_json::from_slice(&kept).unwrap();
+        assert!(back.groups.is_empty() && back.access_token.is_none());
+        assert_eq!(back.refresh_token, with_groups.refresh_token);
+        // A refresh token beyond the bound: nothing to store.
+        assert!(
+            session(10, 3000)
+                .encode_fitting("", within(KEYCHAIN_SECRET_LIMIT))
+                .unwrap()
+                .is_none()
+        );
+        // Past the keychain's 8 items.
+        assert!(
+            session(10, 8 * KEYCHAIN_SECRET_LIMIT)
+                .encode_fitting("", keychain_fit)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

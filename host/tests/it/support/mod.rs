@@ -362,13 +362,17 @@ pub fn forget_keychain_session(client: &str, issuer: &str) {
     if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
         return;
     }
-    let _ = std::process::Command::new("secret-tool")
-        .args(["clear", "service", "lmi", "username"])
-        .arg(format!("{client}@{issuer}"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+    // The record and any parts of a split one (`#2`…`#8`).
+    let account = format!("{client}@{issuer}");
+    let parts = (2..=8).map(|k| format!("{account}#{k}"));
+    for account in std::iter::once(account.clone()).chain(parts) {
+        let _ = std::process::Command::new("secret-tool")
+            .args(["clear", "service", "lmi", "username", &account])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// A hand-made core module turned into a component of `world` (for components no SDK would

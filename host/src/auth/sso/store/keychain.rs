@@ -1,10 +1,17 @@
-//! The SSO session's keychain item (through [`crate::keychain`], which runs every call on its
+//! The SSO session's keychain items (through [`crate::keychain`], which runs every call on its
 //! own thread under `LMI_KEYCHAIN_TIMEOUT_SECS`), and the index of the accounts lmi stored
 //! sessions in.
+//!
+//! A record is one item, or a primary and its parts ([`super::split`]); either way each read,
+//! write or delete is one [`Item::call`], so all its items share one deadline, and a record
+//! of one item costs one keychain operation to read, as before splitting existed. The index
+//! lists primaries only: a part is found through its primary (`delete` removes every part
+//! slot), never taken for a session.
 
 use std::path::{Path, PathBuf};
 
 use super::SessionStoreError;
+use super::split::{self, Read, Slots};
 use crate::keychain::{Item, KeychainError};
 use crate::settings::{ConfigError, Settings};
 
@@ -33,18 +40,35 @@ impl Keychain {
         self.item.location()
     }
 
-    /// The item's secret, or `None` when there is no item.
+    /// The record, or `None` when there is none. A split record whose parts are missing or
+    /// stale is reported and treated as absent: signing in again replaces it.
     pub fn read(&self) -> Result<Option<Vec<u8>>, SessionStoreError> {
-        self.item
-            .call("read the SSO session from", |e| e.get_secret())
-            .map_err(|e| self.store_error(e))
+        let account = self.item.account().to_owned();
+        let read = self
+            .item
+            .call("read the SSO session from", move |primary| {
+                split::read(&mut Entries::new(primary, &account))
+            })
+            .map_err(|e| self.store_error(e))?;
+        match read {
+            None | Some(Read::Absent) => Ok(None),
+            Some(Read::Whole(bytes)) => Ok(Some(bytes)),
+            Some(Read::Torn(why)) => {
+                tracing::warn!(
+                    "the SSO session stored in {} cannot be read: {why}; sign in again (lmi login sso)",
+                    self.location()
+                );
+                Ok(None)
+            }
+        }
     }
 
-    pub fn write(&self, bytes: Vec<u8>) -> Result<(), SessionStoreError> {
-        match self
-            .item
-            .call("store the SSO session in", move |e| e.set_secret(&bytes))
-        {
+    /// Replaces the record with `items` ([`split::layout`]: the primary first).
+    pub fn write(&self, items: Vec<Vec<u8>>) -> Result<(), SessionStoreError> {
+        let account = self.item.account().to_owned();
+        match self.item.call("store the SSO session in", move |primary| {
+            split::write(&mut Entries::new(primary, &account), &items)
+        }) {
             Ok(Some(())) => {
                 self.index(true);
                 Ok(())
@@ -56,13 +80,16 @@ impl Keychain {
         }
     }
 
-    /// Deletes the item; `true` if there was one.
+    /// Deletes the record and every part slot; `true` if there was a record.
     pub fn delete(&self) -> Result<bool, SessionStoreError> {
+        let account = self.item.account().to_owned();
         let deleted = self
             .item
-            .call("delete the SSO session from", |e| e.delete_credential())
+            .call("delete the SSO session from", move |primary| {
+                split::delete(&mut Entries::new(primary, &account))
+            })
             .map_err(|e| self.store_error(e))?
-            .is_some();
+            .unwrap_or(false);
         self.index(false);
         Ok(deleted)
     }
@@ -101,15 +128,64 @@ impl Keychain {
     }
 }
 
+/// A record's keychain items, inside one [`Item::call`]: slot 1 is the call's own entry, a
+/// part slot an entry of the same service under [`split::part_account`].
+struct Entries<'a> {
+    primary: &'a keyring::Entry,
+    account: &'a str,
+}
+
+impl<'a> Entries<'a> {
+    fn new(primary: &'a keyring::Entry, account: &'a str) -> Self {
+        Self { primary, account }
+    }
+
+    fn with<T>(
+        &self,
+        slot: usize,
+        op: impl FnOnce(&keyring::Entry) -> keyring::Result<T>,
+    ) -> keyring::Result<Option<T>> {
+        let result = if slot == 1 {
+            op(self.primary)
+        } else {
+            let part = split::part_account(self.account, slot);
+            keyring::Entry::new(crate::keychain::SERVICE, &part).and_then(|e| op(&e))
+        };
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Slots for Entries<'_> {
+    fn get(&mut self, slot: usize) -> keyring::Result<Option<Vec<u8>>> {
+        self.with(slot, |e| e.get_secret())
+    }
+
+    fn set(&mut self, slot: usize, bytes: &[u8]) -> keyring::Result<()> {
+        self.with(slot, |e| e.set_secret(bytes))?
+            .ok_or(keyring::Error::NoEntry)
+    }
+
+    fn delete(&mut self, slot: usize) -> keyring::Result<bool> {
+        Ok(self.with(slot, |e| e.delete_credential())?.is_some())
+    }
+}
+
 /// `~/.local/share/lmi/sso-accounts.json`: the keychain accounts lmi has stored sessions in.
 fn index_path(settings: &Settings) -> PathBuf {
     settings.paths().data_dir().join("sso-accounts.json")
 }
 
 /// The keychain accounts lmi stored a session in and has not deleted since (unreadable
-/// index: none, with a warning).
+/// index: none, with a warning). A part's account is never one (its primary's delete
+/// removes it).
 pub fn stored_accounts(settings: &Settings) -> Vec<String> {
-    read_index(&index_path(settings))
+    let mut accounts = read_index(&index_path(settings));
+    accounts.retain(|a| !split::is_part_account(a));
+    accounts
 }
 
 fn read_index(path: &Path) -> Vec<String> {

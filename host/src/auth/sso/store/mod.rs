@@ -6,19 +6,26 @@
 //!
 //! Invariants:
 //! - There is no silent fallback: an unreachable keychain is an error that says how to fix it.
-//! - One keychain item per provider and client (`lmi` / `<client_id>@<issuer>`), and each
-//!   record names its own issuer, client and revocation endpoint. Every item lmi writes is
-//!   listed (by account name only, no secret) in `~/.local/share/lmi/sso-accounts.json`, so
-//!   logout finds sessions of an earlier configuration too (a changed client id or issuer)
-//!   and revokes each where it was issued.
+//! - One keychain record per provider and client (`lmi` / `<client_id>@<issuer>`), and each
+//!   record names its own issuer, client and revocation endpoint. A record longer than the
+//!   smallest keychain's secret (2,560 bytes, Windows) is kept in parts `<account>#2`…`#8`
+//!   behind its primary item ([`split`]: parts first, primary last, a digest of the whole in
+//!   the primary, so a torn record reads as none, never as another session). Every record
+//!   lmi writes is listed (by its primary's account only, no secret) in
+//!   `~/.local/share/lmi/sso-accounts.json`, so logout finds sessions of an earlier
+//!   configuration too (a changed client id or issuer) and revokes each where it was issued;
+//!   deleting a record deletes every part slot.
+//! - Every write and delete runs under the refresh lock (`refresh::RefreshLock`: login,
+//!   refresh, logout), so two writers never interleave their items.
 
 pub mod file;
 pub mod keychain;
+pub mod split;
 pub mod summary;
 
 use std::path::PathBuf;
 
-use super::session::{RECORD_VERSION, Session, SessionWarning};
+use super::session::{KEYCHAIN_SECRET_LIMIT, RECORD_VERSION, Session, SessionWarning};
 use crate::settings::{ConfigError, SessionStorage, Settings};
 
 pub use crate::settings::keys::SSO_STORAGE as STORAGE_KEY;
@@ -116,14 +123,30 @@ impl Store {
     /// Stores `session`, replacing what was there. File storage returns the warning the user
     /// must see about it.
     pub fn save(&self, session: &Session) -> Result<Option<SessionWarning>, SessionStoreError> {
-        let bytes = session.encode()?;
         match &self.backend {
             Backend::Keychain(k) => {
-                k.write(bytes)?;
+                let room = format!(
+                    "the keychain keeps ({} items of {KEYCHAIN_SECRET_LIMIT} bytes)",
+                    split::MAX_PARTS
+                );
+                let Some(items) = session.encode_fitting(&room, split::layout)? else {
+                    return Err(SessionStoreError::Failed(format!(
+                        "the SSO session is too large for the {} even without its access token and groups: more than {room}; keep it in a file instead with {STORAGE_KEY}=file",
+                        crate::keychain::name()
+                    )));
+                };
+                k.write(items)?;
                 summary::write(&self.summary_path, session);
                 Ok(None)
             }
             Backend::File => {
+                let room = format!("a session file lmi reads ({} bytes)", file::RECORD_LIMIT);
+                let fits = |b: &[u8]| (b.len() as u64 <= file::RECORD_LIMIT).then(|| b.to_vec());
+                let Some(bytes) = session.encode_fitting(&room, fits)? else {
+                    return Err(SessionStoreError::Failed(format!(
+                        "the SSO session is too large to store even without its access token and groups: more than {room}"
+                    )));
+                };
                 file::write(&self.file_path, &bytes)?;
                 Ok(Some(SessionWarning::PlaintextFile {
                     path: self.file_path.clone(),
