@@ -5,9 +5,8 @@
 //! `groups` claim) and the real Secret Service (`scripts/with-keyring`); the confirmation
 //! answered on a real terminal (a pty from `script`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -34,31 +33,7 @@ fn sso_home(idp: &Idp) -> Home {
 
 /// Signs in with the device grant, the provider approving the code as `login`.
 fn device_login(idp: &Idp, home: &Home, login: &str) {
-    let mut child = home
-        .cmd(["login", "sso", "--device", "--no-browser", "--force"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let code = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("lmi login printed a user code");
-        let t = line.trim();
-        if t.len() == 9 && t.as_bytes()[4] == b'-' {
-            break t.to_owned();
-        }
-    };
-    idp.approve_device(&code, login);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "device login as {login} failed");
+    crate::sso::device_login(idp, home, login).success();
 }
 
 /// The plugin did not start: at `-vv` lmi logs the instantiation, and `hello` prints first.

@@ -4,38 +4,19 @@
 //! groups for the user) and the real Secret Service (`scripts/with-keyring`), looked into with
 //! `secret-tool` as other tools would.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::json;
 
+use crate::sso::{device_login, require_keyring};
 use crate::support::idp::{self, Idp};
-use crate::support::{Home, plugin_dir};
+use crate::support::{Home, keychain_item, plugin_dir};
 
 /// Windows Credential Manager's `CRED_MAX_CREDENTIAL_BLOB_SIZE`.
 const LIMIT: usize = 2560;
 /// The most items lmi keeps one record in.
 const MAX_PARTS: usize = 8;
-
-fn require_keyring() {
-    assert!(
-        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "no D-Bus session: run the SSO tests under scripts/with-keyring"
-    );
-}
-
-/// One keychain item of service `lmi`, read with `secret-tool`.
-fn item(account: &str) -> Option<String> {
-    let out = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", "lmi", "username", account])
-        .stdin(Stdio::null())
-        .output()
-        .expect("secret-tool (Debian libsecret-tools) is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.success() && !text.is_empty()).then_some(text)
-}
 
 fn clear(account: &str) {
     let status = std::process::Command::new("secret-tool")
@@ -50,8 +31,8 @@ fn clear(account: &str) {
 fn items(account: &str) -> Vec<Option<String>> {
     (1..=MAX_PARTS)
         .map(|slot| match slot {
-            1 => item(account),
-            k => item(&format!("{account}#{k}")),
+            1 => keychain_item(account),
+            k => keychain_item(&format!("{account}#{k}")),
         })
         .collect()
 }
@@ -94,35 +75,6 @@ fn split_record(account: &str) -> (usize, serde_json::Value) {
     )
 }
 
-/// Signs in with the device grant, the provider approving the code as `login`.
-fn device_login(idp: &Idp, home: &Home, login: &str) {
-    let mut child = home
-        .cmd(["login", "sso", "--device", "--no-browser", "--force"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let code = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("lmi login printed a user code");
-        let t = line.trim();
-        if t.len() == 9 && t.as_bytes()[4] == b'-' {
-            break t.to_owned();
-        }
-    };
-    idp.approve_device(&code, login);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "device login as {login} failed");
-}
-
 /// 200 group object ids, as Entra ID emits them (GUIDs): about 8 KB of claim.
 fn guid_groups() -> Vec<String> {
     (0..200)
@@ -140,7 +92,7 @@ fn signed_in_with_many_groups(idp: &Idp, login: &str) -> Home {
     let groups = guid_groups();
     home.env_file("prod", &format!("LMI_SSO_ALLOWED_GROUPS={}\n", groups[137]));
     idp.set_groups(login, json!(groups));
-    device_login(idp, &home, login);
+    device_login(idp, &home, login).success();
     home
 }
 

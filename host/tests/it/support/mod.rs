@@ -323,9 +323,13 @@ pub fn copy_plugin(src: &Path, dest: &Path) {
 /// The SSO session lmi keeps in the test Secret Service for `client` at `issuer`, read with
 /// `secret-tool` (the one way tests look into the keychain).
 pub fn keychain_record(client: &str, issuer: &str) -> Option<String> {
+    keychain_item(&format!("{client}@{issuer}"))
+}
+
+/// One item of service `lmi` in the test Secret Service, read with `secret-tool`.
+pub fn keychain_item(account: &str) -> Option<String> {
     let out = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", "lmi", "username"])
-        .arg(format!("{client}@{issuer}"))
+        .args(["lookup", "service", "lmi", "username", account])
         .stdin(std::process::Stdio::null())
         .output()
         .expect("secret-tool (Debian libsecret-tools) is installed");
@@ -337,20 +341,10 @@ pub fn keychain_record(client: &str, issuer: &str) -> Option<String> {
 /// parts of a record split to fit the smallest keychain (`<account>#2`, …).
 pub fn keychain_records(client: &str, issuer: &str) -> Vec<String> {
     let account = format!("{client}@{issuer}");
-    let mut items: Vec<String> = keychain_record(client, issuer).into_iter().collect();
-    for part in 2..=16 {
-        let out = std::process::Command::new("secret-tool")
-            .args(["lookup", "service", "lmi", "username"])
-            .arg(format!("{account}#{part}"))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("secret-tool (Debian libsecret-tools) is installed");
-        if !out.status.success() || out.stdout.is_empty() {
-            break;
-        }
-        items.push(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    items
+    std::iter::once(account.clone())
+        .chain((2..=8).map(|part| format!("{account}#{part}")))
+        .map_while(|account| keychain_item(&account))
+        .collect()
 }
 
 /// Removes the SSO session lmi keeps in the test Secret Service for `client` at `issuer`.
