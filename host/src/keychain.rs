@@ -20,6 +20,10 @@ pub const SERVICE: &str = "lmi";
 /// Set once a call waited out its deadline: later calls in this process do not wait again.
 static SILENT: AtomicBool = AtomicBool::new(false);
 
+/// The largest secret every supported keychain holds: Windows Credential Manager's
+/// `CRED_MAX_CREDENTIAL_BLOB_SIZE`, which `keyring` enforces as `TooLong`.
+pub const KEYCHAIN_SECRET_LIMIT: usize = 2560;
+
 /// The platform keychain's name, for messages.
 pub fn name() -> &'static str {
     if cfg!(target_os = "macos") {

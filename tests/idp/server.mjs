@@ -189,6 +189,10 @@ function envBytes(name, dflt) {
   if (!Number.isInteger(n) || n < 0 || n > 60_000) die(`${name} must be a whole number of bytes up to 60000 (0: no padding), got ${JSON.stringify(raw)}`);
   return n;
 }
+// IDP_HIDE_DISCOVERY=field,field: discovery leaves these fields out (the endpoints still
+// work): a provider whose document omits an endpoint it has (Auth0's revocation, in older
+// tenants; a device endpoint not advertised).
+const HIDE_DISCOVERY = (process.env.IDP_HIDE_DISCOVERY || '').split(',').map((f) => f.trim()).filter(Boolean);
 // IDP_DEVICE_GRANT=off: the CLI client is registered without the device grant.
 const DEVICE_GRANT = envFlag('IDP_DEVICE_GRANT', true);
 // IDP_REDIRECT_PORTS=p1,p2: the only loopback ports registered for the CLI's redirect URI
@@ -834,6 +838,15 @@ server.listen(args.port, '127.0.0.1', () => {
   const origin = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const issuer = `${origin}${PROFILE.issuerPath}`;
   const provider = new Provider(issuer, configuration());
+
+  if (HIDE_DISCOVERY.length > 0) {
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path.endsWith('/.well-known/openid-configuration') && ctx.body && typeof ctx.body === 'object') {
+        for (const field of HIDE_DISCOVERY) delete ctx.body[field];
+      }
+    });
+  }
 
   // Counting middleware: runs around everything else, so it sees the parsed body
   // (ctx.oidc.body), the request as the client sent it and the final status of every

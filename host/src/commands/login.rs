@@ -61,18 +61,6 @@ pub(crate) fn session_sentence(user: &SsoUser) -> String {
     }
 }
 
-/// The user as messages name them, saying which claim that is when it is not the email.
-pub(crate) fn who(user: &SsoUser) -> String {
-    match (&user.email, &user.name, user.display_claim()) {
-        (Some(email), Some(name), _) => format!("{email} ({name})"),
-        (_, _, "email") => user.display_name().to_owned(),
-        (_, _, claim) => format!(
-            "{} (the ID token's `{claim}`: it carries no `email`)",
-            user.display_name()
-        ),
-    }
-}
-
 impl LoginCommand {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         let LoginCommand::Sso(args) = self;
@@ -91,7 +79,7 @@ impl LoginCommand {
             (LoginOutcome::AlreadySignedIn(user), OutputFormat::Text) => {
                 output::line(format_args!(
                     "Already signed in as {}; the access token is valid for {} and {}. Use --force to sign in again.",
-                    who(user),
+                    user.who(),
                     left(user),
                     session_sentence(user)
                 ))
@@ -115,7 +103,7 @@ impl LoginCommand {
                 },
                 OutputFormat::Text,
             ) => {
-                output::line(format_args!("Signed in as {}.", who(user)));
+                output::line(format_args!("Signed in as {}.", user.who()));
                 output::note(format_args!(
                     "The session is stored in {location}; {}.",
                     session_sentence(user)
@@ -190,12 +178,17 @@ impl LogoutCommand {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         let LogoutCommand::Sso = self;
         let out = sso::logout(&ctx.settings)?;
+        if let Some(why) = &out.config_error {
+            output::warn(format_args!(
+                "the SSO configuration cannot be read ({why}); every stored session is ended as its own record says"
+            ));
+        }
         for s in &out.sessions {
             if let Revocation::Failed(why) = &s.revocation {
                 output::warn(format_args!(
                     "{} did not confirm the revocation of {}'s session ({why}); the session is deleted locally anyway",
                     s.issuer,
-                    who(&s.user)
+                    s.user.who()
                 ));
             }
         }
@@ -232,11 +225,11 @@ impl LogoutCommand {
             OutputFormat::Text => {
                 for s in &out.sessions {
                     let whose = if s.current {
-                        who(&s.user)
+                        s.user.who()
                     } else {
                         format!(
                             "{} (an earlier configuration: client {} at {})",
-                            who(&s.user),
+                            s.user.who(),
                             s.client_id,
                             s.issuer
                         )

@@ -268,6 +268,9 @@ pub const URL_KEYS: &[&str] = &[
 pub const GRANT_TYPES: &[&str] = &["client_credentials", "password"];
 pub const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
 pub const SSO_STORAGES: &[&str] = &["keychain", "file"];
+/// The values `OAUTH_SSO_PROVIDER` takes (any case): the provider profiles of
+/// `auth::sso::profile`.
+pub const SSO_PROVIDERS: &[&str] = &["entra", "okta", "keycloak", "auth0", "google", "generic"];
 
 /// Keys whose values are secrets: registered with the scrubber when read, never printed.
 pub const SECRET_KEYS: &[&str] = &[CLIENT_SECRET, PASSWORD, ACCESS_TOKEN, SSO_CLIENT_SECRET];

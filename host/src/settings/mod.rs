@@ -230,6 +230,11 @@ impl Settings {
         }
     }
 
+    /// The names of the process environment's variables lmi reads (`OAUTH_*`, `LMI_*`, …).
+    pub fn process_keys(&self) -> impl Iterator<Item = &str> {
+        self.process.keys().map(String::as_str)
+    }
+
     /// Process-environment value of a key (for layered per-env lookups).
     pub fn process_var(&self, key: &str) -> Option<&str> {
         self.process.get(key).map(String::as_str)

@@ -37,7 +37,12 @@ pub fn check_value(key: &str, value: &str, source: &Source) -> Result<(), Config
         keys::GRANT_TYPE => one_of(keys::GRANT_TYPES),
         keys::CLIENT_AUTH_METHOD => one_of(keys::CLIENT_AUTH_METHODS),
         keys::SSO_STORAGE => one_of(keys::SSO_STORAGES),
-        keys::SSO_PROVIDER => one_of(crate::auth::sso::profile::NAMES),
+        keys::SSO_PROVIDER
+            if keys::SSO_PROVIDERS.contains(&value.trim().to_ascii_lowercase().as_str()) =>
+        {
+            Ok(())
+        }
+        keys::SSO_PROVIDER => one_of(keys::SSO_PROVIDERS),
         keys::SSO_REDIRECT_PORTS => super::redirect_ports(value).map(drop).map_err(invalid),
         keys::DEFAULT_ENVIRONMENT => super::validate_env_name(value),
         keys::AUDIT_LOG => match value.trim() {

@@ -123,7 +123,20 @@ fn entra_sized_tokens_fit_the_smallest_keychain_and_refresh() {
     let mut home = home_for(&idp, "OAUTH_SSO_PROVIDER=entra\n");
     browser_login(&mut home, "dave");
     let records = keychain_records(&idp);
-    assert!(!records.is_empty());
+    // Split, not trimmed: the access token is kept.
+    assert!(records.len() >= 2, "{} item(s)", records.len());
+    let (header, first) = records[0]
+        .split_once('\n')
+        .expect("a split record's header");
+    assert!(header.starts_with("lmi-split/1 parts="), "{header}");
+    let whole: String = std::iter::once(first)
+        .chain(records[1..].iter().map(String::as_str))
+        .collect();
+    let record: serde_json::Value = serde_json::from_str(&whole).unwrap();
+    assert!(
+        record["access_token"].as_str().unwrap().len() >= 2000,
+        "the large access token is kept"
+    );
     let total: usize = records.iter().map(String::len).sum();
     for r in &records {
         assert!(r.len() <= 2560, "{} bytes in one keychain item", r.len());
@@ -275,12 +288,101 @@ fn auth0_trailing_slash_issuer_audience_and_revocation() {
         .stdout_has("revoked at the identity provider");
     assert_eq!(idp.revocations(), 1);
 
+    idp.reset();
     device_login(&idp, &home, "heidi").success();
     let log = idp.request_log();
-    assert!(
-        log.to_string().contains("https://api.acme.test"),
-        "the device request carries the audience: {log}"
+    let device = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == "device_authorization")
+        .expect("a device-authorization request");
+    assert_eq!(device["audience"], "https://api.acme.test", "{device}");
+}
+
+/// An Auth0 tenant whose discovery does not list `revocation_endpoint`: the `auth0` profile
+/// revokes at `<issuer>oauth/revoke` all the same; without the profile, nothing is revoked
+/// and lmi says so.
+#[test]
+fn auth0_revokes_at_oauth_revoke_when_discovery_does_not_say() {
+    let idp = Idp::start_profile("auth0", &[("IDP_HIDE_DISCOVERY", "revocation_endpoint")]);
+    assert!(idp.discovery().get("revocation_endpoint").is_none());
+    let mut home = home_for(&idp, "OAUTH_SSO_PROVIDER=generic\n");
+    browser_login(&mut home, "ivy");
+    home.run(["logout", "sso"])
+        .success()
+        .stderr_has("nothing was revoked");
+    assert_eq!(idp.revocations(), 0);
+
+    home.global_env(&format!("{}OAUTH_SSO_PROVIDER=auth0\n", idp.sso_env()));
+    browser_login(&mut home, "ivy");
+    home.run(["logout", "sso"])
+        .success()
+        .stdout_has("revoked at the identity provider");
+    assert_eq!(idp.revocations(), 1);
+    let log = idp.request_log();
+    assert!(log.to_string().contains("/oauth/revoke"), "{log}");
+}
+
+/// A provider whose discovery lists no device endpoint: doctor names the pitfall and the
+/// profile's fix; `--device` says the provider does not offer it (exit 2).
+#[test]
+fn a_missing_device_endpoint_is_a_doctor_pitfall() {
+    let idp = Idp::start_profile(
+        "keycloak",
+        &[("IDP_HIDE_DISCOVERY", "device_authorization_endpoint")],
     );
+    let home = home_for(&idp, "");
+    home.run(["doctor"])
+        .stdout_has("Keycloak offers no device-authorization endpoint: lmi login sso --device will not work")
+        .stdout_has("OAuth 2.0 Device Authorization Grant");
+    home.run(["login", "sso", "--device", "--no-browser"])
+        .code(2)
+        .stderr_has("does not offer the device-authorization grant");
+}
+
+/// The browser lmi starts inherits none of lmi's secrets: a client secret, a service secret
+/// and a plugin's setting in lmi's environment never reach its environment.
+#[test]
+fn the_browser_never_inherits_lmis_secrets() {
+    let idp = Idp::start_profile("google", &[]);
+    let secret = idp.client_secret().unwrap();
+    let home = home_for(&idp, "");
+    // Keep the secret out of the file: it comes from the process environment only.
+    let env: String = idp
+        .sso_env()
+        .lines()
+        .filter(|l| !l.starts_with("OAUTH_SSO_CLIENT_SECRET="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    home.global_env(&format!(
+        "{env}OAUTH_SSO_PROVIDER=google\nLMI_SSO_LOGIN_TIMEOUT_SECS=2\n"
+    ));
+    let dump = home.path().join("browser-env.txt");
+    let script = home.path().join("dump-env.sh");
+    std::fs::write(&script, format!("#!/bin/sh\nenv > '{}'\n", dump.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = home
+        .cmd(["login", "sso", "--force"])
+        .env("BROWSER", &script)
+        .env("OAUTH_SSO_CLIENT_SECRET", &secret)
+        .env("OAUTH_CLIENT_SECRET", "service-secret-in-env")
+        .env("LMI_PLUGIN_API__TOKEN", "plugin-setting-in-env")
+        .output()
+        .unwrap();
+    assert!(
+        !run.status.success(),
+        "no sign-in happens: the timeout ends it"
+    );
+    let seen = std::fs::read_to_string(&dump).expect("the browser ran");
+    assert!(seen.contains("PATH="), "{seen}");
+    for leaked in [
+        secret.as_str(),
+        "service-secret-in-env",
+        "plugin-setting-in-env",
+    ] {
+        assert!(!seen.contains(leaked), "the browser got {leaked}");
+    }
 }
 
 // ---- Google ----------------------------------------------------------------------------------
@@ -344,6 +446,24 @@ fn google_without_the_client_secret_is_refused_and_nothing_is_stored() {
         .stderr_has(
             "did not accept the authorization code: invalid_request (client_secret is missing.)",
         )
-        .stderr_has("Google may require this client's secret: set OAUTH_SSO_CLIENT_SECRET");
+        .stderr_has("Google requires this client's secret: set OAUTH_SSO_CLIENT_SECRET");
+    assert!(keychain_records(&idp).is_empty());
+}
+
+/// A configuration lmi cannot read (a misspelt provider) does not keep anyone signed in:
+/// `lmi logout sso` warns, then ends the session where its record says it was issued.
+#[test]
+fn logout_works_when_the_provider_key_is_wrong() {
+    let idp = Idp::start_profile("keycloak", &[]);
+    let home = home_for(&idp, "");
+    device_login(&idp, &home, "kim").success();
+    home.global_env(&format!("{}OAUTH_SSO_PROVIDER=azure\n", idp.sso_env()));
+    home.run(["auth", "status"])
+        .stdout_has("OAUTH_SSO_PROVIDER");
+    home.run(["logout", "sso"])
+        .success()
+        .stderr_has("the SSO configuration cannot be read")
+        .stdout_has("revoked at the identity provider");
+    assert_eq!(idp.revocations(), 1);
     assert!(keychain_records(&idp).is_empty());
 }

@@ -4,6 +4,10 @@
 //! browser is started, not waited for, with its output discarded; failing to start one is
 //! never fatal — the caller has already printed the URL.
 //!
+//! The browser and whatever it starts never inherit lmi's secrets: every key of
+//! `settings::SECRET_KEYS`, and every plugin setting (`LMI_PLUGIN_*`), set in lmi's own
+//! environment is removed from the child's.
+//!
 //! Only a [`SafeUrl`] can be opened: an `https://` (or loopback `http://`) URL, whose text
 //! starts with its scheme, so neither `$BROWSER` nor the platform opener can read it as an
 //! option or as a file, share or other application.
@@ -36,13 +40,9 @@ pub fn open(settings: &Settings, url: &SafeUrl) -> Result<(), String> {
             } else {
                 args.push(url.to_owned());
             }
-            match Command::new(program)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-            {
+            let mut command = Command::new(program);
+            command.args(&args);
+            match start(settings, command) {
                 Ok(child) => {
                     tracing::debug!("started $BROWSER `{program}` (pid {})", child.id());
                     return Ok(());
@@ -55,5 +55,36 @@ pub fn open(settings: &Settings, url: &SafeUrl) -> Result<(), String> {
             failures.join("; ")
         ));
     }
-    open::that_detached(url).map_err(|e| format!("no browser could be opened ({e})"))
+    // The platform's openers (xdg-open, open, start), tried in order.
+    let mut failures = Vec::new();
+    for command in open::commands(url) {
+        let program = command.get_program().to_string_lossy().into_owned();
+        match start(settings, command) {
+            Ok(_) => return Ok(()),
+            Err(e) => failures.push(format!("`{program}`: {e}")),
+        }
+    }
+    Err(format!(
+        "no browser could be opened ({})",
+        failures.join("; ")
+    ))
+}
+
+/// Starts `command` detached from lmi's terminal, without lmi's secrets in its environment.
+fn start(settings: &Settings, mut command: Command) -> std::io::Result<std::process::Child> {
+    for key in crate::settings::SECRET_KEYS {
+        command.env_remove(key);
+    }
+    // Plugins' own settings, some of them secrets.
+    for key in settings
+        .process_keys()
+        .filter(|k| k.starts_with(crate::settings::keys::PLUGIN_CONFIG_PREFIX))
+    {
+        command.env_remove(key);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }

@@ -83,7 +83,7 @@ impl SsoConfig {
                     &format!(
                         "`{}` is not a provider lmi knows: use one of {}",
                         crate::text::line(name, 40),
-                        super::profile::NAMES.join(", ")
+                        crate::settings::keys::SSO_PROVIDERS.join(", ")
                     ),
                 )
             })?),

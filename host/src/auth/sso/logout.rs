@@ -44,11 +44,19 @@ pub struct SignedOut {
 pub struct LogoutOutcome {
     /// The sessions found and ended (none: nobody was signed in; nothing was revoked).
     pub sessions: Vec<SignedOut>,
+    /// The SSO configuration could not be read (why): each session was still ended, with
+    /// what its record names (its issuer, client and revocation endpoint).
+    pub config_error: Option<String>,
 }
 
 /// Ends every stored session (see the module documentation).
 pub fn logout(settings: &Settings) -> Result<LogoutOutcome, AuthError> {
-    let cfg = SsoConfig::load_optional(settings)?;
+    // A configuration lmi cannot read must not keep anyone signed in: the sessions are
+    // found through the account index and revoked where their records say.
+    let (cfg, config_error) = match SsoConfig::load_optional(settings) {
+        Ok(cfg) => (cfg, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let _lock = RefreshLock::take(settings)?;
     let mut accounts: Vec<String> = cfg.iter().map(account).collect();
     if store::storage_kind(settings)? == "keychain" {
@@ -85,7 +93,10 @@ pub fn logout(settings: &Settings) -> Result<LogoutOutcome, AuthError> {
             location: store.location(),
         });
     }
-    Ok(LogoutOutcome { sessions })
+    Ok(LogoutOutcome {
+        sessions,
+        config_error,
+    })
 }
 
 /// Revokes the session's refresh token (else its access token) where it was issued: with the

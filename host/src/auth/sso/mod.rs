@@ -90,6 +90,19 @@ impl SsoUser {
             .unwrap_or(&self.subject)
     }
 
+    /// The user as messages name them: `email (name)`, else the display name, saying which
+    /// claim that is when it is not the email or the name.
+    pub fn who(&self) -> String {
+        match (&self.email, &self.name, self.display_claim()) {
+            (Some(email), Some(name), _) => format!("{email} ({name})"),
+            (_, _, "email" | "name") => self.display_name().to_owned(),
+            (_, _, claim) => format!(
+                "{} (the ID token's `{claim}`: it carries no `email`)",
+                self.display_name()
+            ),
+        }
+    }
+
     /// The ID-token claim [`Self::display_name`] comes from.
     pub fn display_claim(&self) -> &'static str {
         match (&self.email, &self.login_name, &self.name) {

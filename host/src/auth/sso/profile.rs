@@ -41,10 +41,17 @@ pub struct Profile {
     pub chosen: Chosen,
 }
 
-/// The values `OAUTH_SSO_PROVIDER` takes.
-pub const NAMES: &[&str] = &["entra", "okta", "keycloak", "auth0", "google", "generic"];
-
 impl Provider {
+    /// Every profile, in the order of `settings::keys::SSO_PROVIDERS`.
+    const ALL: [Provider; 6] = [
+        Provider::Entra,
+        Provider::Okta,
+        Provider::Keycloak,
+        Provider::Auth0,
+        Provider::Google,
+        Provider::Generic,
+    ];
+
     /// The value of `OAUTH_SSO_PROVIDER` that names it.
     pub fn name(self) -> &'static str {
         match self {
@@ -69,16 +76,10 @@ impl Provider {
         }
     }
 
+    /// The profile `OAUTH_SSO_PROVIDER` names (any case).
     pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name.trim().to_ascii_lowercase().as_str() {
-            "generic" => Provider::Generic,
-            "entra" => Provider::Entra,
-            "okta" => Provider::Okta,
-            "keycloak" => Provider::Keycloak,
-            "auth0" => Provider::Auth0,
-            "google" => Provider::Google,
-            _ => return None,
-        })
+        let name = name.trim().to_ascii_lowercase();
+        Self::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// The provider an issuer names, where its form is the provider's own: its host names
@@ -354,15 +355,17 @@ mod tests {
 
     #[test]
     fn the_key_wins_over_detection() {
-        let issuer = Url::parse("https://login.acme.com").unwrap();
-        let p = Profile::choose(Some(Provider::Okta), &issuer);
+        let google = Url::parse("https://accounts.google.com").unwrap();
+        let p = Profile::choose(Some(Provider::Okta), &google);
         assert_eq!((p.provider, p.chosen), (Provider::Okta, Chosen::Configured));
+        let p = Profile::choose(None, &google);
+        assert_eq!((p.provider, p.chosen), (Provider::Google, Chosen::Detected));
+        let issuer = Url::parse("https://login.acme.com").unwrap();
         let p = Profile::choose(None, &issuer);
         assert_eq!((p.provider, p.chosen), (Provider::Generic, Chosen::Default));
         assert!(p.describe().contains(PROVIDER_KEY), "{}", p.describe());
-        for name in NAMES {
-            assert_eq!(Provider::from_name(name).unwrap().name(), *name);
-        }
+        let names: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(names, crate::settings::keys::SSO_PROVIDERS);
         assert_eq!(Provider::from_name(" Entra "), Some(Provider::Entra));
         assert_eq!(Provider::from_name("azure"), None);
     }

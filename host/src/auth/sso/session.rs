@@ -19,8 +19,7 @@ use super::{LoginName, SsoUser};
 use crate::auth::lifetime;
 use crate::secrets::Secret;
 
-/// The largest secret every supported keychain holds (Windows Credential Manager).
-pub const KEYCHAIN_SECRET_LIMIT: usize = 2560;
+pub use crate::keychain::KEYCHAIN_SECRET_LIMIT;
 pub(super) const RECORD_VERSION: u32 = 1;
 
 /// The stored session.

@@ -42,6 +42,8 @@ pub struct SsoStatus {
     pub configured: bool,
     /// The provider profile in use (`entra`, `okta`, …, `generic`), when configured.
     pub provider: Option<&'static str>,
+    /// The profile and how it was chosen, in words (`okta: Okta (detected from the issuer)`).
+    pub provider_profile: Option<String>,
     /// Why the session is not usable, when something went wrong (not when merely signed out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -183,6 +185,7 @@ pub fn status(settings: &Settings) -> SsoStatus {
         location: None,
         configured: false,
         provider: None,
+        provider_profile: None,
         error: None,
         groups: GroupClaims::default(),
         user: None,
@@ -198,6 +201,7 @@ pub fn status(settings: &Settings) -> SsoStatus {
     };
     st.configured = true;
     st.provider = Some(cfg.profile.provider.name());
+    st.provider_profile = Some(cfg.profile.describe());
     let store = match Store::new(settings, &account(&cfg)) {
         Ok(s) => s,
         Err(e) => {

@@ -25,7 +25,7 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
     let mut lines = Vec::new();
     if st.authenticated {
         let who = match &st.user {
-            Some(user) => crate::commands::login::who(user),
+            Some(user) => user.who(),
             None => st.subject.clone().unwrap_or_default(),
         };
         let left = st.expires_at.unwrap_or(0).saturating_sub(now_secs());
@@ -37,6 +37,9 @@ fn sso_status(ctx: &Ctx) -> (Value, Vec<String>, Option<SsoUser>) {
             "  {}",
             session_text(st.session_ends_at, now_secs())
         ));
+        if let Some(profile) = &st.provider_profile {
+            lines.push(format!("  provider profile: {profile}"));
+        }
         lines.push(format!("  storage: {storage}"));
         lines.extend(groups_text(&st.groups));
     } else if !st.configured {

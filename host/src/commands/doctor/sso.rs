@@ -122,7 +122,7 @@ fn session_checks(settings: &Settings, cfg: &SsoConfig) -> Vec<DoctorCheck> {
             Some(Captured::Groups(groups)) if groups.is_empty() => checks.push(DoctorCheck::warn(
                 "sso",
                 format!(
-                    "an environment admits only members of some groups ({SSO_ALLOWED_GROUPS}), and the ID token of {who} has no `{claim}` claim: it will be refused"
+                    "an environment admits only members of some groups ({SSO_ALLOWED_GROUPS}), and the ID token of {who} has no `{claim}` claim (or an empty one): it will be refused"
                 ),
                 format!(
                     "{}; then run lmi auth refresh",

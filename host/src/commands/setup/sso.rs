@@ -6,7 +6,7 @@ use crate::auth::http::Http;
 use crate::auth::sso::config::{CLIENT_ID_KEY, ISSUER_KEY, SsoConfig};
 use crate::auth::sso::discovery::{Endpoints, Purpose};
 use crate::auth::sso::{self, LoginOptions, LoginOutcome};
-use crate::commands::login::{Terminal, session_sentence, who};
+use crate::commands::login::{Terminal, session_sentence};
 use crate::commands::{CliError, Ctx};
 use crate::output;
 use crate::prompt;
@@ -169,7 +169,7 @@ fn offer_sign_in(ctx: &Ctx, journal: &mut Journal) -> Result<(), CliError> {
             journal.signed_in = true;
             output::note(format_args!(
                 "  Already signed in as {}; {}.",
-                who(&user),
+                user.who(),
                 session_sentence(&user)
             ));
         }
@@ -177,7 +177,7 @@ fn offer_sign_in(ctx: &Ctx, journal: &mut Journal) -> Result<(), CliError> {
             journal.signed_in = true;
             output::note(format_args!(
                 "  Signed in as {}; the session is stored in {location}.",
-                who(&user)
+                user.who()
             ));
             journal.secrets.push(format!("the SSO session: {location}"));
         }

@@ -204,17 +204,19 @@ fn redeem(
     .map_err(|e| {
         // A provider that wants the installed app's secret (Google) says so in its own words;
         // say which key holds it.
-        let cfg = flow.cfg;
-        let secret_hint = if cfg.client_secret.is_none()
-            && (cfg.profile.provider.requires_client_secret()
-                || e.oauth_code() == Some("invalid_client"))
-        {
-            format!(
-                "; {} may require this client's secret: set {CLIENT_SECRET_KEY} in the global .env",
-                cfg.profile.provider.title()
-            )
-        } else {
-            String::new()
+        let (cfg, provider) = (flow.cfg, flow.cfg.profile.provider);
+        let secret_hint = match (cfg.client_secret.is_some(), e.oauth_code()) {
+            (false, _) if provider.requires_client_secret() => format!(
+                "; {} requires this client's secret: set {CLIENT_SECRET_KEY} in the global .env",
+                provider.title()
+            ),
+            // Not a secret to add: the provider takes the client for a confidential one.
+            (false, Some("invalid_client")) => format!(
+                "; {} does not take `{}` as a public client: register lmi as a public (native, desktop) client (docs/identity-providers.md)",
+                provider.title(),
+                cfg.client_id
+            ),
+            _ => String::new(),
         };
         AuthError::Failed(format!(
             "the identity provider did not accept the authorization code: {e}{secret_hint}"

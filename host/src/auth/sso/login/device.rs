@@ -25,7 +25,6 @@ pub(super) fn sign_in(
 ) -> Result<Session, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
     let ep = cfg.endpoints(http, Purpose::Device)?;
-    let provider = cfg.profile.provider;
     let Some(device_url) = ep.device.clone() else {
         return Err(UsageError(format!(
             "the identity provider {} does not offer the device-authorization grant (its discovery document has no device_authorization_endpoint); set {} if it has one, or sign in without --device",
@@ -42,21 +41,14 @@ pub(super) fn sign_in(
         &cfg.scopes,
         cfg.audience.as_deref(),
     )
-        .map_err(|e| match e.oauth_code() {
-            // The grant is not enabled for this client: say so, and who can change it.
-            Some("unauthorized_client" | "unsupported_grant_type" | "invalid_client") => {
-                LoginError::from(UsageError(format!(
-                    "{} does not allow the device flow for the client `{}` ({e}): {}; until then, sign in without --device",
-                    provider.title(),
-                    cfg.client_id,
-                    provider.device_grant_fix()
-                )))
-            }
-            _ => AuthError::Failed(format!(
+    .map_err(|e| {
+        device_refused(cfg, &e).unwrap_or_else(|| {
+            AuthError::Failed(format!(
                 "the identity provider would not start a device sign-in: {e}; nothing was started"
             ))
-            .into(),
-        })?;
+            .into()
+        })
+    })?;
     flow.ui.show(LoginStep::EnterCode {
         verification_uri: &auth.verification_uri,
         user_code: &auth.user_code,
@@ -108,15 +100,44 @@ pub(super) fn sign_in(
                     )
                     .into());
                 }
+                // Entra ID lets a client without public client flows start a device sign-in
+                // and refuses it only here (`invalid_client`, AADSTS7000218).
                 _ => {
-                    return Err(AuthError::Failed(format!(
-                        "the identity provider refused the device sign-in: {e}"
-                    ))
-                    .into());
+                    return Err(device_refused(cfg, &e).unwrap_or_else(|| {
+                        AuthError::Failed(format!(
+                            "the identity provider refused the device sign-in: {e}"
+                        ))
+                        .into()
+                    }));
                 }
             },
         }
     }
+}
+
+/// The provider's refusal of the device grant for this client, in words that say who fixes
+/// it (exit 2), or `None` for any other error.
+fn device_refused(cfg: &config::SsoConfig, e: &token::TokenRequestError) -> Option<LoginError> {
+    let provider = cfg.profile.provider;
+    let why = match e.oauth_code()? {
+        "unauthorized_client" | "unsupported_grant_type" => format!(
+            "{} does not allow the device flow for the client `{}` ({e}): {}",
+            provider.title(),
+            cfg.client_id,
+            provider.device_grant_fix()
+        ),
+        // An unknown client, a wrong secret, or (Entra ID) public client flows turned off.
+        "invalid_client" => format!(
+            "{} refused the client `{}` for the device flow ({e}): check {} (and {} if the provider gave the client a secret); if they are right, {}",
+            provider.title(),
+            cfg.client_id,
+            config::CLIENT_ID_KEY,
+            config::CLIENT_SECRET_KEY,
+            provider.device_grant_fix()
+        ),
+        _ => return None,
+    };
+    Some(UsageError(format!("{why}; until then, sign in without --device")).into())
 }
 
 /// `now + wait`, saturating far in the future instead of panicking.

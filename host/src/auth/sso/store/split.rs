@@ -21,7 +21,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::sso::session::KEYCHAIN_SECRET_LIMIT;
+use crate::keychain::KEYCHAIN_SECRET_LIMIT;
 
 /// The most items one record is kept in (8 × 2,560 bytes: about 20 KB of JSON).
 pub const MAX_PARTS: usize = 8;
@@ -150,9 +150,21 @@ pub fn read(slots: &mut dyn Slots) -> keyring::Result<Read> {
     let Some(primary) = slots.get(1)? else {
         return Ok(Read::Absent);
     };
+    // Another program of the user's may write the item: nothing longer than lmi writes is
+    // read further.
+    if primary.len() > MAX_PARTS * KEYCHAIN_SECRET_LIMIT {
+        return Ok(Read::Torn(
+            "its first item is longer than any record lmi writes".to_owned(),
+        ));
+    }
     let (header, first) = match parse_header(&primary) {
         None => return Ok(Read::Whole(primary)),
         Some(Err(why)) => return Ok(Read::Torn(why)),
+        Some(Ok(_)) if primary.len() > KEYCHAIN_SECRET_LIMIT => {
+            return Ok(Read::Torn(
+                "its first item is longer than any part lmi writes".to_owned(),
+            ));
+        }
         Some(Ok(h)) => h,
     };
     let mut record = first.to_vec();
@@ -315,6 +327,19 @@ mod tests {
         kc.items = before.clone();
         kc.items.insert(3, vec![b'a'; KEYCHAIN_SECRET_LIMIT + 1]);
         assert!(matches!(read(&mut kc).unwrap(), Read::Torn(w) if w.contains("longer")));
+        // A primary longer than lmi writes: a split one over one secret, any over the bound.
+        kc.items = before.clone();
+        let mut long = kc.items[&1].clone();
+        long.extend(vec![b'x'; KEYCHAIN_SECRET_LIMIT]);
+        kc.items.insert(1, long);
+        assert!(
+            matches!(read(&mut kc).unwrap(), Read::Torn(w) if w.contains("first item is longer"))
+        );
+        kc.items
+            .insert(1, vec![b'{'; MAX_PARTS * KEYCHAIN_SECRET_LIMIT + 1]);
+        assert!(
+            matches!(read(&mut kc).unwrap(), Read::Torn(w) if w.contains("first item is longer"))
+        );
         // A part of another record (the same length: only the digest tells).
         kc.items = before.clone();
         let other = layout(&new).unwrap();
