@@ -80,7 +80,7 @@ impl Keychain {
         }
     }
 
-    /// Deletes the record and every part slot; `true` if there was a record.
+    /// Deletes the record and its parts (`split::delete`); `true` if there was a record.
     pub fn delete(&self) -> Result<bool, SessionStoreError> {
         let account = self.item.account().to_owned();
         let deleted = self

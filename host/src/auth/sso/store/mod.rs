@@ -14,7 +14,8 @@
 //!   lmi writes is listed (by its primary's account only, no secret) in
 //!   `~/.local/share/lmi/sso-accounts.json`, so logout finds sessions of an earlier
 //!   configuration too (a changed client id or issuer) and revokes each where it was issued;
-//!   deleting a record deletes every part slot.
+//!   deleting a record deletes its parts (every part slot when
+//!   no readable primary names them).
 //! - Every write and delete runs under the refresh lock (`refresh::RefreshLock`: login,
 //!   refresh, logout), so two writers never interleave their items.
 

@@ -194,22 +194,27 @@ pub fn read(slots: &mut dyn Slots) -> keyring::Result<Read> {
     Ok(Read::Whole(record))
 }
 
-/// How many slots the stored record uses (all of them when that cannot be told).
-fn slots_in_use(slots: &mut dyn Slots) -> keyring::Result<usize> {
+/// Which slots the stored record may use: `Some(n)` for a record of `n` items (1: a whole
+/// one), `None` when there is no primary or its header cannot be read (any slot may then
+/// hold a part: a write cut off before its primary, or a damaged record).
+fn slots_in_use(slots: &mut dyn Slots) -> keyring::Result<Option<usize>> {
     Ok(match slots.get(1)? {
-        None => MAX_PARTS,
+        None => None,
         Some(primary) => match parse_header(&primary) {
-            None => 1,
-            Some(Ok((h, _))) => h.parts,
-            Some(Err(_)) => MAX_PARTS,
+            None => Some(1),
+            Some(Ok((h, _))) => Some(h.parts),
+            Some(Err(_)) => None,
         },
     })
 }
 
 /// Replaces the record with `items` (from [`layout`]): the parts, then the primary, then the
-/// parts of the replaced record beyond these.
+/// parts of the replaced record beyond these. Each keychain operation is a connection of its
+/// own (about 10 ms on the Secret Service), so only slots that can hold a part are touched:
+/// a first write over no record sweeps nothing (a part left by a cut-off write is inert, and
+/// `delete` sweeps every slot when it finds no readable primary).
 pub fn write(slots: &mut dyn Slots, items: &[Vec<u8>]) -> keyring::Result<()> {
-    let before = slots_in_use(slots)?;
+    let before = slots_in_use(slots)?.unwrap_or(1);
     for (i, part) in items.iter().enumerate().skip(1) {
         slots.set(i + 1, part)?;
     }
@@ -220,10 +225,13 @@ pub fn write(slots: &mut dyn Slots, items: &[Vec<u8>]) -> keyring::Result<()> {
     Ok(())
 }
 
-/// Deletes the record and every part slot; `true` if there was a primary.
+/// Deletes the record and its parts: the parts its primary names, or every part slot when
+/// there is no readable primary (parts a cut-off write or a damaged record left, which may
+/// hold pieces of a token); `true` if there was a primary.
 pub fn delete(slots: &mut dyn Slots) -> keyring::Result<bool> {
+    let last = slots_in_use(slots)?.unwrap_or(MAX_PARTS);
     let deleted = slots.delete(1)?;
-    for slot in 2..=MAX_PARTS {
+    for slot in 2..=last {
         slots.delete(slot)?;
     }
     Ok(deleted)
@@ -392,13 +400,18 @@ mod tests {
         write(&mut kc, &layout(&record(10, 'c')).unwrap()).unwrap();
         assert_eq!(kc.items.keys().copied().collect::<Vec<_>>(), vec![1]);
 
-        // Parts a crash left behind, beyond anything the primary names.
+        // A whole record's delete touches its own item only (one read, one delete).
+        let gets = kc.gets;
+        assert!(delete(&mut kc).unwrap());
+        assert!(kc.items.is_empty());
+        assert_eq!(kc.gets, gets + 1);
+
+        // Parts a cut-off write left, with no primary: every slot is swept.
         for slot in 2..=MAX_PARTS {
             kc.items.insert(slot, b"left over".to_vec());
         }
-        assert!(delete(&mut kc).unwrap());
-        assert!(kc.items.is_empty());
         assert!(!delete(&mut kc).unwrap());
+        assert!(kc.items.is_empty());
     }
 
     #[test]
