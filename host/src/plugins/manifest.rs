@@ -103,7 +103,11 @@ pub struct CommandSpec {
     pub subcommands: Vec<SubcommandSpec>,
     /// How long the command may run, in whole seconds, instead of `LMI_PLUGIN_TIMEOUT_SECS`
     /// (at most [`MAX_TIMEOUT_SECS`]). Not written when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_secs"
+    )]
     pub timeout_secs: Option<u64>,
     /// `"none"`: the command runs until the user stops it (`logs --follow`). Not written
     /// when absent.
@@ -186,6 +190,24 @@ impl<'de> Deserialize<'de> for RunTime {
         }
         d.deserialize_any(Visitor)
     }
+}
+
+/// `timeout_secs`: a parse error says what is wanted in the author's words, not `u64`.
+fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Secs;
+    impl serde::de::Visitor<'_> for Secs {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number of seconds")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+    }
+    d.deserialize_u64(Secs).map(Some)
 }
 
 impl CommandSpec {
