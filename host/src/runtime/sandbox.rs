@@ -153,12 +153,13 @@ impl Sandbox {
             None
         };
         let interrupted = || {
-            interrupt.as_ref().and_then(|_| super::interrupt::received()).map(|signal| {
-                RunError::Interrupted {
+            interrupt
+                .as_ref()
+                .and_then(|_| super::interrupt::received())
+                .map(|signal| RunError::Interrupted {
                     plugin: plugin.clone(),
                     signal,
-                }
-            })
+                })
         };
         let instantiation = |e: wasmtime::Error| {
             if hit.load(Ordering::Relaxed) {

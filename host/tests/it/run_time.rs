@@ -59,11 +59,14 @@ fn a_declared_run_time_is_a_limit_too() {
 fn the_users_cap_ends_a_declared_run_at_the_cap_and_names_it() {
     let mut home = home_with_hostile();
     home.env("LMI_PLUGIN_MAX_TIMEOUT_SECS", "1");
-    for (args, what) in [(&["linger", "2"][..], "3 s declared"), (&["follow"], "none")] {
+    for (args, what) in [
+        (&["linger", "2"][..], "3 s declared"),
+        (&["follow"], "none"),
+    ] {
         let started = Instant::now();
-        home.run(args).code(5).stderr_has(
-            "was stopped after 1 s (the limit set by LMI_PLUGIN_MAX_TIMEOUT_SECS)",
-        );
+        home.run(args)
+            .code(5)
+            .stderr_has("was stopped after 1 s (the limit set by LMI_PLUGIN_MAX_TIMEOUT_SECS)");
         let took = started.elapsed();
         assert!(took < Duration::from_secs(5), "{what}: {took:?}");
     }
@@ -101,7 +104,11 @@ fn declare_linger(dir: &Path, declaration: &str, version: &str) {
     assert!(text.contains("timeout_secs = 3\n"));
     let text = text
         .replacen("timeout_secs = 3\n", &format!("{declaration}\n"), 1)
-        .replacen("version = \"0.1.0\"", &format!("version = \"{version}\""), 1);
+        .replacen(
+            "version = \"0.1.0\"",
+            &format!("version = \"{version}\""),
+            1,
+        );
     std::fs::write(dir.join("lmi-plugin.toml"), text).unwrap();
 }
 
@@ -182,8 +189,7 @@ fn signal_and_wait(mut child: Child, signal: &str) -> (Run, Duration) {
         if let Some(status) = child.try_wait().unwrap() {
             let took = sent.elapsed();
             let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
-                .unwrap();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
             let run = Run {
                 code: status.code().unwrap_or(-1),
                 stdout: String::new(),
@@ -243,8 +249,12 @@ fn ctrl_c_ends_a_run_that_would_never_end_promptly_with_130() {
         std::thread::sleep(Duration::from_millis(300));
         let (run, took) = signal_and_wait(child, signal);
         eprintln!("figure: {args:?} signal {signal} -> exit in {took:?}");
-        run.code(code).stderr_has("plugin hostile 0.1.0 was stopped by");
-        assert!(took < Duration::from_millis(1500), "{args:?}: took {took:?}");
+        run.code(code)
+            .stderr_has("plugin hostile 0.1.0 was stopped by");
+        assert!(
+            took < Duration::from_millis(1500),
+            "{args:?}: took {took:?}"
+        );
     }
     assert_no_leftovers(&home);
 }
@@ -294,13 +304,15 @@ fn ctrl_c_after_a_token_was_cached_leaves_the_cache_whole_and_the_next_run_uses_
 #[test]
 fn ctrl_c_during_a_token_fetch_ends_the_run_and_writes_nothing_half() {
     // The token endpoint answers after 2 s; Ctrl-C comes while lmi waits for it.
-    let srv = FaultServer::start(|req, n| match req.path() {
+    let srv = FaultServer::start(|req, n| {
+        match req.path() {
         "/token" => Reply::json(
             200,
             serde_json::json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}),
         )
         .delayed(Duration::from_secs(2)),
         _ => Reply::status(404),
+    }
     });
     let (home, _dir) = home_with_token_plugin(&srv);
     let mut child = home
