@@ -69,8 +69,8 @@ impl Writing {
         WRITING.fetch_add(1, Ordering::SeqCst);
         if ENDING.load(Ordering::SeqCst) {
             WRITING.fetch_sub(1, Ordering::SeqCst);
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
+            // Not `ErrorKind::Interrupted`, which std's write loops retry.
+            return Err(std::io::Error::other(
                 "lmi is stopping (Ctrl-C): nothing more is written",
             ));
         }

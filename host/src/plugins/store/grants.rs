@@ -379,6 +379,58 @@ mod tests {
     }
 
     #[test]
+    fn a_longer_run_time_asks_again_and_a_shorter_one_never_does() {
+        let with = |decl: &str| {
+            let mut m = manifest(&["logs", "deploy"], "");
+            m.commands[0].timeout_secs = None;
+            m.commands[0].timeout = None;
+            match decl {
+                "" => {}
+                "none" => m.commands[0].timeout = Some("none".into()),
+                secs => m.commands[0].timeout_secs = Some(secs.parse().unwrap()),
+            }
+            m
+        };
+        let run_time = |t| Grant::RunTime {
+            command: "logs".into(),
+            run_time: t,
+        };
+        let hour = Grants::of(&with("3600"));
+        assert_eq!(
+            hour.changes_for(&with("7200")).added,
+            vec![run_time(RunTime::Secs(7200))]
+        );
+        assert_eq!(
+            hour.changes_for(&with("none")).added,
+            vec![run_time(RunTime::UntilStopped)]
+        );
+        let shorter = hour.changes_for(&with("60"));
+        assert_eq!(shorter.added, vec![]);
+        assert_eq!(shorter.dropped, vec![run_time(RunTime::Secs(3600))]);
+        assert_eq!(hour.changes_for(&with("")).added, vec![]);
+        // Declaring any run time where none was granted asks: the user's default is not
+        // the plugin's to replace unasked.
+        assert_eq!(
+            Grants::of(&with("")).changes_for(&with("10")).added,
+            vec![run_time(RunTime::Secs(10))]
+        );
+        // At run time: within the grant runs, beyond it is named.
+        assert!(hour.exceeded_by(&with("60"), "logs").is_empty());
+        assert_eq!(
+            hour.exceeded_by(&with("none"), "logs"),
+            vec![run_time(RunTime::UntilStopped)]
+        );
+        assert_eq!(
+            run_time(RunTime::UntilStopped).to_string(),
+            "let `lmi logs` run until you stop it (`timeout = \"none\"`)"
+        );
+        assert_eq!(
+            run_time(RunTime::Secs(5400)).to_string(),
+            "let `lmi logs` run up to 90 min (`timeout_secs = 5400`)"
+        );
+    }
+
+    #[test]
     fn the_same_grants_change_nothing() {
         let perms = "service_requests = true\nenvironments = [\"dev\"]";
         let old = granted(&["a", "b!"], perms);
