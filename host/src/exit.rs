@@ -17,6 +17,10 @@ pub enum Exit {
     Auth = 4,
     /// The plugin crashed, trapped or hit a limit.
     Plugin = 5,
+    /// Ctrl-C (SIGINT) stopped a plugin run (128 + 2, as a shell reports it).
+    Interrupted = 130,
+    /// SIGTERM stopped a plugin run (128 + 15).
+    Terminated = 143,
 }
 
 impl From<Exit> for ExitCode {

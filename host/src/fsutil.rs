@@ -10,6 +10,8 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Creates a directory (and any missing parents) readable only by the user: 0700 on Unix,
 /// whatever the umask. An existing directory of ours is tightened to 0700 if it was looser.
@@ -48,9 +50,59 @@ pub fn create_user_dirs(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// Atomic replacements under way, and whether the process has stopped starting them (it is
+/// ending on a signal: `finish_writes`).
+static WRITING: AtomicUsize = AtomicUsize::new(0);
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// How long a process ending on Ctrl-C waits for replacements under way (each is a write, an
+/// fsync and a rename of a small file).
+pub const FINISH_WRITES_WAIT: Duration = Duration::from_secs(2);
+
+/// One replacement under way; refused once the process is ending, so none starts that the
+/// exit would cut in half (leaving its temp file behind).
+struct Writing;
+
+impl Writing {
+    fn begin() -> std::io::Result<Self> {
+        // SeqCst on both sides: either `finish_writes` sees this count, or this sees ENDING.
+        WRITING.fetch_add(1, Ordering::SeqCst);
+        if ENDING.load(Ordering::SeqCst) {
+            WRITING.fetch_sub(1, Ordering::SeqCst);
+            // Not `ErrorKind::Interrupted`, which std's write loops retry.
+            return Err(std::io::Error::other(
+                "lmi is stopping (Ctrl-C): nothing more is written",
+            ));
+        }
+        Ok(Writing)
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Before a process ends on a signal while other threads may be writing (a token fetch a
+/// plugin run started): starts no more replacements and waits up to `wait` for those under
+/// way. Returns whether none was left.
+pub fn finish_writes(wait: Duration) -> bool {
+    ENDING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + wait;
+    while WRITING.load(Ordering::SeqCst) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 /// Replaces `path` atomically with `bytes`: a temp file in the same directory (created 0600
 /// by `tempfile`), fsync, rename. Readers see the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _writing = Writing::begin()?;
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("path has no parent directory"))?;
@@ -69,6 +121,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// the trust rule, as must an existing file ([`check_user_file`]: a link is refused, never
 /// replaced by a copy).
 pub fn replace_user_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _writing = Writing::begin()?;
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("path has no parent directory"))?;

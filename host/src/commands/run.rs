@@ -23,9 +23,12 @@ pub fn run(
     })?;
     let limits = Limits {
         // This process runs one plugin and ends: a run stuck in a host write past its
-        // deadline may end it (exit 5).
+        // deadline may end it (exit 5), and Ctrl-C ends the run (exit 130).
         exit_process_after_deadline: true,
-        ..Limits::from_settings(&ctx.settings)?
+        stop_on_signal: true,
+        // The command's declared run time, which `check_grants` below holds to what was
+        // granted, capped by LMI_PLUGIN_MAX_TIMEOUT_SECS.
+        ..Limits::for_command(&ctx.settings, spec.run_time())?
     };
     // A run gets at most what the user granted at install: a linked plugin's author can edit
     // the manifest at any time. A manifest asking for more is refused; once it is checked to
@@ -120,7 +123,13 @@ pub fn run(
     if let Some(user) = sso {
         host = host.with_sso(user);
     }
-    let code = runtime::run_plugin(&engine, &loaded.component, host, limits, command, &args)?;
+    let ran = runtime::run_plugin(&engine, &loaded.component, host, limits, command, &args);
+    if let Err(runtime::RunError::Interrupted { .. }) = &ran {
+        // Work the run started off its thread (a token fetch) may be writing a cache: let
+        // that write finish, and start no other, before the process ends.
+        crate::fsutil::finish_writes(crate::fsutil::FINISH_WRITES_WAIT);
+    }
+    let code = ran?;
     tracing::info!(plugin = %plugin.label(), command, exit_code = code, "plugin finished");
     Ok(ExitCode::from(code))
 }

@@ -101,6 +101,124 @@ pub struct CommandSpec {
     /// after the command are the plugin's to parse. Not written when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subcommands: Vec<SubcommandSpec>,
+    /// How long the command may run, in whole seconds, instead of `LMI_PLUGIN_TIMEOUT_SECS`
+    /// (at most [`MAX_TIMEOUT_SECS`]). Not written when absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_secs"
+    )]
+    pub timeout_secs: Option<u64>,
+    /// `"none"`: the command runs until the user stops it (`logs --follow`). Not written
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// The longest `timeout_secs` a command may declare: a week.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// How long a command declares it may run, in increasing order: `timeout_secs`, then
+/// `timeout = "none"`. Recorded in the grants as the manifest writes it (a number, or
+/// `"none"`), so a later manifest asking for longer asks the user again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RunTime {
+    Secs(u64),
+    UntilStopped,
+}
+
+impl RunTime {
+    /// What the user is told, after "may run": `up to 1 h`, `until you stop it`.
+    pub fn phrase(self) -> String {
+        match self {
+            RunTime::Secs(secs) => format!("up to {}", duration_phrase(secs)),
+            RunTime::UntilStopped => "until you stop it".to_owned(),
+        }
+    }
+
+    /// As the manifest spells it.
+    pub fn manifest_field(self) -> String {
+        match self {
+            RunTime::Secs(secs) => format!("timeout_secs = {secs}"),
+            RunTime::UntilStopped => "timeout = \"none\"".to_owned(),
+        }
+    }
+}
+
+/// `45 s`, `90 min`, `1 h`, `7 d`: the largest unit that divides the time exactly.
+pub fn duration_phrase(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+impl Serialize for RunTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RunTime::Secs(secs) => s.serialize_u64(*secs),
+            RunTime::UntilStopped => s.serialize_str("none"),
+        }
+    }
+}
+
+/// A whole number of seconds or `"none"`, as [`Serialize`] writes it.
+impl<'de> Deserialize<'de> for RunTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RunTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number of seconds or `none`")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RunTime, E> {
+                Ok(RunTime::Secs(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RunTime, E> {
+                u64::try_from(v)
+                    .map(RunTime::Secs)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RunTime, E> {
+                match v {
+                    "none" => Ok(RunTime::UntilStopped),
+                    other => Err(E::unknown_variant(other, &["none"])),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `timeout_secs`: a parse error says what is wanted in the author's words, not `u64`.
+fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Secs;
+    impl serde::de::Visitor<'_> for Secs {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number of seconds")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+    }
+    d.deserialize_u64(Secs).map(Some)
+}
+
+impl CommandSpec {
+    /// The run time the command declares, if any (a validated manifest declares at most one).
+    pub fn run_time(&self) -> Option<RunTime> {
+        match (&self.timeout_secs, self.timeout.as_deref()) {
+            (Some(secs), _) => Some(RunTime::Secs(*secs)),
+            (None, Some("none")) => Some(RunTime::UntilStopped),
+            _ => None,
+        }
+    }
 }
 
 /// A subcommand a plugin command takes, as completion offers it.
@@ -414,6 +532,7 @@ impl Manifest {
             }
             problems.extend(check_text(&format!("command `{}`: `about`", c.name), &c.about).err());
             problems.extend(check_subcommands(c));
+            problems.extend(check_run_time(c));
         }
         if !self.config.is_empty() && self.name.contains("--") {
             problems.push(format!(
@@ -517,6 +636,10 @@ impl Manifest {
                 sso.join(", ")
             ));
         }
+        lines.extend(self.commands.iter().filter_map(|c| {
+            c.run_time()
+                .map(|t| format!("`lmi {}` may run {}", c.name, t.phrase()))
+        }));
         lines
     }
 
@@ -587,6 +710,28 @@ fn check_subcommands(c: &CommandSpec) -> Vec<String> {
         problems.extend(check_text(&format!("{what}: `about`"), &sub.about).err());
     }
     problems
+}
+
+/// What is wrong with a command's declared run time: one of `timeout_secs` (1 to
+/// [`MAX_TIMEOUT_SECS`]) and `timeout = "none"`, never both.
+fn check_run_time(c: &CommandSpec) -> Option<String> {
+    let name = &c.name;
+    match (c.timeout_secs, c.timeout.as_deref()) {
+        (Some(_), Some(_)) => Some(format!(
+            "command `{name}` declares both `timeout_secs` and `timeout`: keep one (`timeout_secs = N` for a bound, `timeout = \"none\"` to run until stopped)"
+        )),
+        (Some(0), None) => Some(format!(
+            "command `{name}`: `timeout_secs` must be at least 1 (to run until stopped, write `timeout = \"none\"`)"
+        )),
+        (Some(secs), None) if secs > MAX_TIMEOUT_SECS => Some(format!(
+            "command `{name}`: `timeout_secs` is {secs}, more than the {MAX_TIMEOUT_SECS} (7 days) a command may declare; use `timeout = \"none\"` for a command that runs until stopped"
+        )),
+        (None, Some(other)) if other != "none" => Some(format!(
+            "command `{name}`: `timeout` is `{}`, but its only value is \"none\" (runs until you stop it); for a bound use `timeout_secs = N`",
+            crate::text::line(other, 40)
+        )),
+        _ => None,
+    }
 }
 
 /// Manifest text reaches terminals (`--help`, `plugin info`) and shell completion scripts,

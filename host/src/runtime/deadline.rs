@@ -20,6 +20,88 @@ use std::time::Duration;
 
 use wasmtime::Engine;
 
+use crate::plugins::manifest::RunTime;
+
+/// How long one run may last, and which setting said so (the timeout message names it).
+/// Streams and other waits inside a run take their bound from [`RunLimit::duration`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimit {
+    /// `None`: the run lasts until it ends or the user stops it (`timeout = "none"`).
+    duration: Option<Duration>,
+    set_by: LimitSource,
+}
+
+/// Where a run's limit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitSource {
+    /// `LMI_PLUGIN_TIMEOUT_SECS` (or its default): the command declares no run time.
+    Default,
+    /// The command's own `timeout_secs` or `timeout = "none"`, as granted at install.
+    Declared,
+    /// `LMI_PLUGIN_MAX_TIMEOUT_SECS`, shorter than what the command declares.
+    Cap,
+}
+
+impl RunLimit {
+    /// The limit of a command: `default` (`LMI_PLUGIN_TIMEOUT_SECS`) unless it declares a run
+    /// time; a declared one holds unless `cap` (`LMI_PLUGIN_MAX_TIMEOUT_SECS`) is shorter.
+    /// The cap bounds only declarations: the user sets `default` too.
+    pub fn resolve(default: Duration, declared: Option<RunTime>, cap: Option<Duration>) -> Self {
+        let declared = match declared {
+            None => return Self::fixed(default),
+            Some(RunTime::Secs(secs)) => Some(Duration::from_secs(secs)),
+            Some(RunTime::UntilStopped) => None,
+        };
+        match (declared, cap) {
+            (Some(d), Some(c)) if c < d => Self::capped(c),
+            (None, Some(c)) => Self::capped(c),
+            (declared, _) => Self {
+                duration: declared,
+                set_by: LimitSource::Declared,
+            },
+        }
+    }
+
+    /// A bound set by `LMI_PLUGIN_TIMEOUT_SECS` (or an embedder's own choice).
+    pub fn fixed(duration: Duration) -> Self {
+        Self {
+            duration: Some(duration),
+            set_by: LimitSource::Default,
+        }
+    }
+
+    fn capped(duration: Duration) -> Self {
+        Self {
+            duration: Some(duration),
+            set_by: LimitSource::Cap,
+        }
+    }
+
+    /// How long the run may last from its start; `None` until stopped.
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration
+    }
+
+    pub fn set_by(&self) -> LimitSource {
+        self.set_by
+    }
+
+    /// What set the limit, as the timeout message says it.
+    pub fn described(&self) -> &'static str {
+        match self.set_by {
+            LimitSource::Default => "LMI_PLUGIN_TIMEOUT_SECS",
+            LimitSource::Declared => "the command's `timeout_secs`",
+            LimitSource::Cap => "LMI_PLUGIN_MAX_TIMEOUT_SECS",
+        }
+    }
+}
+
+impl From<Duration> for RunLimit {
+    fn from(duration: Duration) -> Self {
+        Self::fixed(duration)
+    }
+}
+
 /// An armed deadline; dropping it disarms it.
 pub struct Deadline {
     #[cfg(unix)]
@@ -236,6 +318,39 @@ mod alarm {
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
+
+    #[test]
+    fn a_declared_run_time_holds_unless_the_cap_is_shorter() {
+        let secs = Duration::from_secs;
+        let default = secs(300);
+        let resolve = |declared, cap| RunLimit::resolve(default, declared, cap);
+        let undeclared = resolve(None, Some(secs(10)));
+        assert_eq!(
+            (undeclared.duration(), undeclared.set_by()),
+            (Some(default), LimitSource::Default)
+        );
+        let long = resolve(Some(RunTime::Secs(3600)), None);
+        assert_eq!(
+            (long.duration(), long.set_by()),
+            (Some(secs(3600)), LimitSource::Declared)
+        );
+        let capped = resolve(Some(RunTime::Secs(3600)), Some(secs(60)));
+        assert_eq!(
+            (capped.duration(), capped.set_by()),
+            (Some(secs(60)), LimitSource::Cap)
+        );
+        let within = resolve(Some(RunTime::Secs(30)), Some(secs(60)));
+        assert_eq!(
+            (within.duration(), within.set_by()),
+            (Some(secs(30)), LimitSource::Declared)
+        );
+        assert_eq!(resolve(Some(RunTime::UntilStopped), None).duration(), None);
+        let stopped = resolve(Some(RunTime::UntilStopped), Some(secs(60)));
+        assert_eq!(
+            (stopped.duration(), stopped.described()),
+            (Some(secs(60)), "LMI_PLUGIN_MAX_TIMEOUT_SECS")
+        );
+    }
 
     use wasmtime::{Instance, Module, Store, Trap};
 

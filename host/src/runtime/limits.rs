@@ -3,21 +3,28 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
 
+use super::deadline::RunLimit;
+use crate::plugins::manifest::RunTime;
 use crate::settings::Settings;
 
-/// Resource limits of one run, from `LMI_PLUGIN_MEMORY_MB` and `LMI_PLUGIN_TIMEOUT_SECS`.
+/// Resource limits of one run, from `LMI_PLUGIN_MEMORY_MB` and `LMI_PLUGIN_TIMEOUT_SECS`,
+/// or the command's declared run time (capped by `LMI_PLUGIN_MAX_TIMEOUT_SECS`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub memory_bytes: usize,
-    pub timeout: Duration,
+    /// How long the run may last (`RunLimit::duration`), and what set that.
+    pub timeout: RunLimit,
     /// End the whole process (exit 5) if the run is still stuck in the host a moment after
     /// its deadline (see `deadline::arm_with_backstop`). For a process that runs one plugin:
     /// `from_settings` leaves it off, the `lmi` command's dispatch sets it.
     pub exit_process_after_deadline: bool,
+    /// Ctrl-C (SIGINT) and SIGTERM end the run, which then fails as
+    /// [`super::RunError::Interrupted`] (see `interrupt`). Like the backstop, only for the
+    /// `lmi` command: it takes the process's signals for the run.
+    pub stop_on_signal: bool,
 }
 
 impl Limits {
@@ -26,10 +33,24 @@ impl Limits {
         let (memory_mb, timeout) = settings.plugin_limits()?;
         Ok(Self {
             memory_bytes: usize::try_from(memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-            timeout,
+            timeout: RunLimit::fixed(timeout),
             // Off for embedders (tests, `examples/soak.rs`): only the `lmi` command, which
-            // runs one plugin and ends, turns it on (`commands::run`).
+            // runs one plugin and ends, turns them on (`commands::run`).
             exit_process_after_deadline: false,
+            stop_on_signal: false,
+        })
+    }
+
+    /// [`Limits::from_settings`] for a command that declares `declared` (as granted): its
+    /// own run time, capped by `LMI_PLUGIN_MAX_TIMEOUT_SECS`.
+    pub fn for_command(
+        settings: &Settings,
+        declared: Option<RunTime>,
+    ) -> Result<Self, crate::settings::ConfigError> {
+        let (_, default) = settings.plugin_limits()?;
+        Ok(Self {
+            timeout: RunLimit::resolve(default, declared, settings.plugin_max_timeout()?),
+            ..Self::from_settings(settings)?
         })
     }
 }
@@ -129,5 +150,6 @@ mod tests {
         let settings = Settings::load(paths, None).unwrap();
         let limits = Limits::from_settings(&settings).unwrap();
         assert!(!limits.exit_process_after_deadline);
+        assert!(!limits.stop_on_signal);
     }
 }

@@ -9,10 +9,16 @@ use crate::exit::{Exit, ExitStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error(
-        "plugin {plugin} was stopped after {secs} s (the limit set by LMI_PLUGIN_TIMEOUT_SECS)"
-    )]
-    Timeout { plugin: String, secs: u64 },
+    #[error("plugin {plugin} was stopped after {secs} s (the limit set by {set_by})")]
+    Timeout {
+        plugin: String,
+        secs: u64,
+        /// The setting that made the limit (`RunLimit::described`).
+        set_by: &'static str,
+    },
+    /// Ctrl-C or SIGTERM ended the run (`interrupt`).
+    #[error("plugin {plugin} was stopped by {}", signal_name(*.signal))]
+    Interrupted { plugin: String, signal: i32 },
     #[error("plugin {plugin} hit the memory limit of {mb} MiB (LMI_PLUGIN_MEMORY_MB)")]
     Memory { plugin: String, mb: usize },
     #[error("plugin {plugin} crashed running `{command}`: {cause}")]
@@ -52,7 +58,29 @@ impl ExitStatus for RunError {
             RunError::Usage { .. } => Exit::Usage,
             RunError::Failed { .. } => Exit::Failure,
             RunError::Host { exit, .. } => *exit,
+            RunError::Interrupted { signal, .. } if *signal == SIGTERM => Exit::Terminated,
+            RunError::Interrupted { .. } => Exit::Interrupted,
             _ => Exit::Plugin,
+        }
+    }
+}
+
+const SIGTERM: i32 = 15;
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGTERM => "SIGTERM",
+        _ => "Ctrl-C (SIGINT)",
+    }
+}
+
+impl RunError {
+    /// The run's limit passed: what the user is told names the limit and what set it.
+    pub(super) fn timed_out(plugin: &str, limits: &Limits) -> Self {
+        RunError::Timeout {
+            plugin: plugin.to_owned(),
+            secs: limits.timeout.duration().map_or(0, |d| d.as_secs()),
+            set_by: limits.timeout.described(),
         }
     }
 }
@@ -113,10 +141,7 @@ pub(super) fn classify_trap(
         }),
     };
     match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => RunError::Timeout {
-            plugin: plugin.to_owned(),
-            secs: limits.timeout.as_secs(),
-        },
+        Some(Trap::Interrupt) => RunError::timed_out(plugin, &limits),
         _ if hit_memory => RunError::Memory {
             plugin: plugin.to_owned(),
             mb: limits.memory_bytes >> 20,

@@ -80,10 +80,7 @@ impl Sandbox {
             plugin: plugin.clone(),
             cause: plugin_text(&format!("{e:#}")),
         };
-        let timed_out = || RunError::Timeout {
-            plugin: plugin.clone(),
-            secs: limits.timeout.as_secs(),
-        };
+        let timed_out = || RunError::timed_out(&plugin, &limits);
 
         let contract = Contract::of(&self.engine, component).ok_or_else(|| {
             load(wasmtime::Error::msg(
@@ -137,14 +134,32 @@ impl Sandbox {
         // a plugin that waits on the host (stdin, a sleep). Disarmed when the run ends, so
         // in a host that runs many plugins on one engine an old deadline never interrupts a
         // later run.
-        let _deadline = if limits.exit_process_after_deadline {
-            let message = format!(
-                "error: {}; it was stuck in a host call (a write to a full pipe?)\n",
-                timed_out()
-            );
-            super::deadline::arm_with_backstop(&self.engine, limits.timeout, &message)
+        // A command that runs until stopped (`timeout = "none"`) has no deadline.
+        let _deadline = limits.timeout.duration().map(|timeout| {
+            if limits.exit_process_after_deadline {
+                let message = format!(
+                    "error: {}; it was stuck in a host call (a write to a full pipe?)\n",
+                    timed_out()
+                );
+                super::deadline::arm_with_backstop(&self.engine, timeout, &message)
+            } else {
+                super::deadline::arm(&self.engine, timeout)
+            }
+        });
+        // Armed after the store's epoch deadline is set, so a signal's bump always traps.
+        let interrupt = if limits.stop_on_signal {
+            super::interrupt::arm(&self.engine)
         } else {
-            super::deadline::arm(&self.engine, limits.timeout)
+            None
+        };
+        let interrupted = || {
+            interrupt
+                .as_ref()
+                .and_then(|_| super::interrupt::received())
+                .map(|signal| RunError::Interrupted {
+                    plugin: plugin.clone(),
+                    signal,
+                })
         };
         let instantiation = |e: wasmtime::Error| {
             if hit.load(Ordering::Relaxed) {
@@ -184,9 +199,22 @@ impl Sandbox {
             };
             Ok(ran)
         };
-        let outcome = io
-            .block_on(async { tokio::time::timeout(limits.timeout, run).await })
-            .map_err(|_elapsed| timed_out())??;
+        let ended = io.block_on(async {
+            let run = std::pin::pin!(async {
+                match limits.timeout.duration() {
+                    Some(timeout) => tokio::time::timeout(timeout, run).await.ok(),
+                    None => Some(run.await),
+                }
+            });
+            // A signal ends a run waiting in the host: dropping the run cancels its wait.
+            until_signal(interrupt.is_some(), run).await
+        });
+        // A signal wins over whatever the run did meanwhile (the epoch trap it caused
+        // included), so Ctrl-C always ends as Ctrl-C.
+        if let Some(stopped) = interrupted() {
+            return Err(stopped);
+        }
+        let outcome = ended.flatten().ok_or_else(timed_out)??;
         match outcome {
             Ok(Ok(code)) => Ok(code),
             Ok(Err(e)) => Err(plugin_error(e, store.data().host.auth_hint)),
@@ -206,6 +234,20 @@ impl Sandbox {
             )),
         }
     }
+}
+
+/// `run`, or `None` once the armed run has received a signal (if `armed`), which is looked
+/// at before the run is polled.
+async fn until_signal<T>(armed: bool, run: impl Future<Output = T>) -> Option<T> {
+    let mut run = std::pin::pin!(run);
+    let mut signalled = std::pin::pin!(super::interrupt::signalled());
+    std::future::poll_fn(|cx| {
+        if armed && signalled.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        run.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
 impl Drop for Sandbox {

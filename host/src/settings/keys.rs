@@ -10,6 +10,9 @@ pub const DEFAULT_ENVIRONMENT: &str = "default_environment";
 // ---- global: runtime limits ------------------------------------------------------------------
 pub const PLUGIN_MEMORY_MB: &str = "LMI_PLUGIN_MEMORY_MB";
 pub const PLUGIN_TIMEOUT_SECS: &str = "LMI_PLUGIN_TIMEOUT_SECS";
+/// The longest run any plugin command may declare (`timeout_secs`, `timeout = "none"`);
+/// unset, the declared run time holds.
+pub const PLUGIN_MAX_TIMEOUT_SECS: &str = "LMI_PLUGIN_MAX_TIMEOUT_SECS";
 pub const COMPILE_MEMORY_MB: &str = "LMI_COMPILE_MEMORY_MB";
 pub const COMPILE_TIMEOUT_SECS: &str = "LMI_COMPILE_TIMEOUT_SECS";
 
@@ -206,6 +209,7 @@ const GLOBAL_ONLY: &[&str] = &[
     DEFAULT_ENVIRONMENT,
     PLUGIN_MEMORY_MB,
     PLUGIN_TIMEOUT_SECS,
+    PLUGIN_MAX_TIMEOUT_SECS,
     COMPILE_MEMORY_MB,
     COMPILE_TIMEOUT_SECS,
     HTTP_TIMEOUT_SECS,
@@ -243,6 +247,7 @@ pub const POLICY_KEYS: &[&str] = &[
 pub const COUNT_KEYS: &[&str] = &[
     PLUGIN_MEMORY_MB,
     PLUGIN_TIMEOUT_SECS,
+    PLUGIN_MAX_TIMEOUT_SECS,
     COMPILE_MEMORY_MB,
     COMPILE_TIMEOUT_SECS,
     HTTP_TIMEOUT_SECS,

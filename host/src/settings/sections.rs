@@ -124,6 +124,14 @@ impl Settings {
         Ok((mb.min(MAX_MB), timeout))
     }
 
+    /// `LMI_PLUGIN_MAX_TIMEOUT_SECS`: the cap on the run time a command declares, if set.
+    pub fn plugin_max_timeout(&self) -> Result<Option<Duration>, ConfigError> {
+        if self.global(keys::PLUGIN_MAX_TIMEOUT_SECS).is_none() {
+            return Ok(None);
+        }
+        self.secs(keys::PLUGIN_MAX_TIMEOUT_SECS, 1).map(Some)
+    }
+
     /// `LMI_COMPILE_MEMORY_MB` and `LMI_COMPILE_TIMEOUT_SECS` alone (an install reads no run key).
     pub fn compile_limits(&self) -> Result<(u64, Duration), ConfigError> {
         let mb = self.global_u64(

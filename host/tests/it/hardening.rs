@@ -536,8 +536,9 @@ fn one_host_process_survives_every_hostile_plugin_in_turn() {
     let settings = Settings::load(paths.clone(), Some("dev")).unwrap();
     let limits = Limits {
         memory_bytes: 32 << 20,
-        timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(1).into(),
         exit_process_after_deadline: false,
+        stop_on_signal: false,
     };
     // One engine for every run, as a long-lived host would keep: an earlier run's deadline
     // must not fire into a later run (it did before 85ae91a: each run's ticker bumped the

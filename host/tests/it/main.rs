@@ -19,6 +19,8 @@ mod plugins;
 mod policy;
 mod provider_attacks;
 mod providers;
+#[cfg(unix)]
+mod run_time;
 mod sandbox;
 mod scaffold;
 mod service_auth;

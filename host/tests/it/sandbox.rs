@@ -293,8 +293,9 @@ fn a_finished_runs_deadline_does_not_interrupt_the_next_run_on_the_same_engine()
         );
         let limits = Limits {
             memory_bytes: 64 << 20,
-            timeout: Duration::from_secs(secs),
+            timeout: Duration::from_secs(secs).into(),
             exit_process_after_deadline: false,
+            stop_on_signal: false,
         };
         runtime::run_plugin(&engine, &component, host, limits, command, &[])
     };

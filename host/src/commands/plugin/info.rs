@@ -64,6 +64,11 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
                 ""
             }
         ));
+        // The run time granted at install is what a run gets (capped by the user's
+        // LMI_PLUGIN_MAX_TIMEOUT_SECS), whatever the manifest says now.
+        if let Some(run_time) = p.grants.run_times.get(&c.name) {
+            output::line(format_args!("  {:<14} may run {}", "", run_time.phrase()));
+        }
     }
     // What a run gets is what was granted at install, whatever the manifest says now.
     let perms = p

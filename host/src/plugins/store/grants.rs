@@ -34,6 +34,11 @@ pub struct Grants {
     pub sso_commands: Vec<String>,
     #[serde(default)]
     pub permissions: Permissions,
+    /// The run time each command that declares one was granted (`timeout_secs`, or
+    /// `"none"`: until the user stops it). Not written when empty, so an lmi that predates
+    /// it still reads the records of plugins that declare none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub run_times: BTreeMap<String, RunTime>,
 }
 
 impl Grants {
@@ -48,7 +53,20 @@ impl Grants {
                 .map(|c| c.name.clone())
                 .collect(),
             permissions: manifest.permissions.clone(),
+            run_times: manifest
+                .commands
+                .iter()
+                .filter_map(|c| c.run_time().map(|t| (c.name.clone(), t)))
+                .collect(),
         }
+    }
+
+    /// Whether `run_time` for `command` is within what was granted: a command granted no
+    /// run time of its own was granted none (its runs keep `LMI_PLUGIN_TIMEOUT_SECS`).
+    fn allows_run_time(&self, command: &str, run_time: RunTime) -> bool {
+        self.run_times
+            .get(command)
+            .is_some_and(|granted| run_time <= *granted)
     }
 
     /// What running `command` of `manifest` would need beyond these grants. New commands
@@ -60,6 +78,14 @@ impl Grants {
             && !self.sso_commands.iter().any(|c| c == command)
         {
             more.push(Grant::SsoCommand(command.to_owned()));
+        }
+        if let Some(run_time) = manifest.command(command).and_then(|c| c.run_time())
+            && !self.allows_run_time(command, run_time)
+        {
+            more.push(Grant::RunTime {
+                command: command.to_owned(),
+                run_time,
+            });
         }
         more
     }
@@ -95,6 +121,15 @@ impl Grants {
                 .into_iter()
                 .map(Grant::Command),
         );
+        more.extend(
+            self.run_times
+                .iter()
+                .filter(|(command, run_time)| !other.allows_run_time(command, **run_time))
+                .map(|(command, run_time)| Grant::RunTime {
+                    command: command.clone(),
+                    run_time: *run_time,
+                }),
+        );
         more
     }
 }
@@ -115,6 +150,9 @@ pub enum Grant {
     SsoCommand(String),
     /// A command the plugin provides (owns, once installed with it).
     Command(String),
+    /// A command's declared run time: asked for when it is longer than the one granted (a
+    /// command granted none has the user's `LMI_PLUGIN_TIMEOUT_SECS`).
+    RunTime { command: String, run_time: RunTime },
 }
 
 impl Grant {
@@ -192,6 +230,13 @@ impl fmt::Display for Grant {
                 safe(c)
             ),
             Grant::Command(c) => write!(f, "provide the command `lmi {}`", safe(c)),
+            Grant::RunTime { command, run_time } => write!(
+                f,
+                "let `lmi {}` run {} (`{}`)",
+                safe(command),
+                run_time.phrase(),
+                run_time.manifest_field()
+            ),
         }
     }
 }
@@ -330,6 +375,58 @@ mod tests {
             any.changes_for(&manifest(&["a"], &perms("[\"search\"]")))
                 .added
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_longer_run_time_asks_again_and_a_shorter_one_never_does() {
+        let with = |decl: &str| {
+            let mut m = manifest(&["logs", "deploy"], "");
+            m.commands[0].timeout_secs = None;
+            m.commands[0].timeout = None;
+            match decl {
+                "" => {}
+                "none" => m.commands[0].timeout = Some("none".into()),
+                secs => m.commands[0].timeout_secs = Some(secs.parse().unwrap()),
+            }
+            m
+        };
+        let run_time = |t| Grant::RunTime {
+            command: "logs".into(),
+            run_time: t,
+        };
+        let hour = Grants::of(&with("3600"));
+        assert_eq!(
+            hour.changes_for(&with("7200")).added,
+            vec![run_time(RunTime::Secs(7200))]
+        );
+        assert_eq!(
+            hour.changes_for(&with("none")).added,
+            vec![run_time(RunTime::UntilStopped)]
+        );
+        let shorter = hour.changes_for(&with("60"));
+        assert_eq!(shorter.added, vec![]);
+        assert_eq!(shorter.dropped, vec![run_time(RunTime::Secs(3600))]);
+        assert_eq!(hour.changes_for(&with("")).added, vec![]);
+        // Declaring any run time where none was granted asks: the user's default is not
+        // the plugin's to replace unasked.
+        assert_eq!(
+            Grants::of(&with("")).changes_for(&with("10")).added,
+            vec![run_time(RunTime::Secs(10))]
+        );
+        // At run time: within the grant runs, beyond it is named.
+        assert!(hour.exceeded_by(&with("60"), "logs").is_empty());
+        assert_eq!(
+            hour.exceeded_by(&with("none"), "logs"),
+            vec![run_time(RunTime::UntilStopped)]
+        );
+        assert_eq!(
+            run_time(RunTime::UntilStopped).to_string(),
+            "let `lmi logs` run until you stop it (`timeout = \"none\"`)"
+        );
+        assert_eq!(
+            run_time(RunTime::Secs(5400)).to_string(),
+            "let `lmi logs` run up to 90 min (`timeout_secs = 5400`)"
         );
     }
 

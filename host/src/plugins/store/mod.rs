@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{MANIFEST_FILE, Manifest, Permissions};
+use super::manifest::{MANIFEST_FILE, Manifest, Permissions, RunTime};
 use crate::exit::{Exit, ExitStatus};
 use crate::lockfile::{LockError, LockedFile};
 use crate::paths::Paths;

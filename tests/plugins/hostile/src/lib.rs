@@ -29,6 +29,32 @@ impl Plugin for Hostile {
                 writeln!(out, "sleep: WOKE")?;
                 Ok(0)
             }
+            "linger" => {
+                // Outlives a short LMI_PLUGIN_TIMEOUT_SECS by its declared `timeout_secs`.
+                let secs = args.first().and_then(|a| a.parse().ok()).unwrap_or(2);
+                std::thread::sleep(std::time::Duration::from_secs(secs));
+                writeln!(out, "linger: DONE after {secs} s")?;
+                Ok(0)
+            }
+            "follow" => {
+                // `timeout = "none"`: runs until stopped. `token` first takes a token (with the
+                // service_token grant a test gives a copy); `spin` then computes, otherwise it
+                // waits in the host.
+                if args.iter().any(|a| a == "token") {
+                    match ctx.get_token() {
+                        Ok(_) => writeln!(out, "follow: token GOT")?,
+                        Err(error) => writeln!(out, "follow: token {error}")?,
+                    }
+                }
+                writeln!(out, "follow: STARTED")?;
+                out.flush()?;
+                if args.iter().any(|a| a == "spin") {
+                    spin()
+                }
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
+            }
             "grow" => grow(),
             "recurse" => {
                 let depth = recurse(0);
