@@ -408,6 +408,32 @@ mod tests {
         assert!(second.starts_with("\r\\ short 0 "), "{second:?}");
     }
 
+    /// A stderr that fails once is not written to again, and the caller sees no error.
+    #[test]
+    fn a_failing_stderr_turns_it_off() {
+        struct Broken(std::rc::Rc<std::cell::Cell<u32>>);
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                self.0.set(self.0.get() + 1);
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let ctx = terminal(80);
+        let writes = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut progress = Progress::spinner(&ctx, Unit::Items);
+        progress.out = Some(Box::new(Broken(writes.clone())));
+        let start = progress.started;
+        for ms in (0..1000).step_by(100) {
+            progress.tick_at(start + Duration::from_millis(ms));
+        }
+        assert!(!progress.is_visible());
+        progress.finish();
+        assert_eq!(writes.get(), 1);
+    }
+
     #[test]
     fn amounts_and_durations_read_naturally() {
         assert_eq!(amount(512, Unit::Bytes), "512 B");
