@@ -77,7 +77,11 @@ fn spin(
     let mut drawn: usize = 0;
     let mut frame = 0;
     while !stopped() {
-        let line = format!("{} {}", FRAMES[frame % FRAMES.len()], label(started.elapsed()));
+        let line = format!(
+            "{} {}",
+            FRAMES[frame % FRAMES.len()],
+            label(started.elapsed())
+        );
         let line: String = line.chars().take(columns.saturating_sub(1)).collect();
         let len = line.chars().count();
         let cover = " ".repeat(drawn.saturating_sub(len));
@@ -137,7 +141,10 @@ mod tests {
 
     #[test]
     fn a_wait_shorter_than_the_delay_draws_nothing() {
-        assert_eq!(spun(Duration::from_secs(5), Duration::from_millis(50), 80), "");
+        assert_eq!(
+            spun(Duration::from_secs(5), Duration::from_millis(50), 80),
+            ""
+        );
     }
 
     /// About ten frames a second, each `\r` and the line, ended by a blank line; no escape.
@@ -148,8 +155,14 @@ mod tests {
         assert!((3..=7).contains(&frames), "{frames} frames: {shown:?}");
         assert!(shown.starts_with("\r- compiling hello..."), "{shown:?}");
         assert!(shown.contains("\r\\ compiling hello..."), "{shown:?}");
-        assert!(shown.ends_with(&format!("\r{}\r", " ".repeat(20))), "{shown:?}");
-        assert!(!shown.contains('\x1b') && !shown.contains('\n'), "{shown:?}");
+        assert!(
+            shown.ends_with(&format!("\r{}\r", " ".repeat(20))),
+            "{shown:?}"
+        );
+        assert!(
+            !shown.contains('\x1b') && !shown.contains('\n'),
+            "{shown:?}"
+        );
         let narrow = spun(Duration::ZERO, Duration::from_millis(50), 8);
         assert!(narrow.starts_with("\r- compi\r"), "{narrow:?}");
     }

@@ -220,8 +220,8 @@ impl<'a> Progress<'a> {
                 bar = Some(fraction);
             }
             None => {
-                let frame = FRAMES[(elapsed.as_millis() / REDRAW_INTERVAL.as_millis()) as usize
-                    % FRAMES.len()];
+                let frame = FRAMES
+                    [(elapsed.as_millis() / REDRAW_INTERVAL.as_millis()) as usize % FRAMES.len()];
                 parts.push(frame.to_string());
                 parts.push(amount(self.position, self.unit));
                 if let Some(rate) = rate {
@@ -369,18 +369,24 @@ mod tests {
     fn lines_fit_the_terminal_and_the_end_is_a_blank_line() {
         for width in [1u16, 10, 30, 80, 200] {
             let ctx = terminal(width);
-            let mut progress =
-                Progress::bar(&ctx, 3 << 30, Unit::Bytes).with_message("downloading\x1b[2J big.iso");
+            let mut progress = Progress::bar(&ctx, 3 << 30, Unit::Bytes)
+                .with_message("downloading\x1b[2J big.iso");
             let start = progress.started;
             progress.position = 1 << 30;
             progress.tick_at(start + Duration::from_secs(2));
             let drawn = ctx.stderr_text();
             let line = drawn.trim_start_matches('\r');
             assert!(line.chars().count() < usize::from(width).max(1), "{line:?}");
-            assert!(!drawn.contains('\x1b') && !drawn.contains('\n'), "{drawn:?}");
+            assert!(
+                !drawn.contains('\x1b') && !drawn.contains('\n'),
+                "{drawn:?}"
+            );
             if width >= 80 {
                 assert!(line.starts_with("downloading[2J big.iso ["), "{line:?}");
-                assert!(line.contains(" 33%  1.0 GiB/3.0 GiB  512.0 MiB/s  ETA 4s"), "{line:?}");
+                assert!(
+                    line.contains(" 33%  1.0 GiB/3.0 GiB  512.0 MiB/s  ETA 4s"),
+                    "{line:?}"
+                );
             }
             progress.finish();
             let all = ctx.stderr_text();

@@ -69,7 +69,10 @@ fn the_api_plugins_download_bar_reaches_a_terminal_and_not_a_pipe() {
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("\rbig.bin ["), "{screen:?}");
     assert!(screen.contains("/4.0 MiB"), "{screen:?}");
-    assert!(screen.ends_with('\r'), "the line is blanked at the end: {screen:?}");
+    assert!(
+        screen.ends_with('\r'),
+        "the line is blanked at the end: {screen:?}"
+    );
     assert!(!screen.contains('\x1b'), "{screen:?}");
     assert_eq!(std::fs::read(work.path().join("big.bin")).unwrap(), body);
 

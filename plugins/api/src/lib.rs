@@ -578,8 +578,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let out_arg = dir.join("big.bin").display().to_string();
         let body = vec![b'x'; 200 << 10];
-        let sized = Response::new(200, body.clone())
-            .with_header("content-length", body.len().to_string());
+        let sized =
+            Response::new(200, body.clone()).with_header("content-length", body.len().to_string());
         let tty = Terminal {
             stderr: true,
             width: Some(100),
@@ -589,14 +589,22 @@ mod tests {
             let piped = MockContext::new().with_response(Method::Get, "v1/big", response.clone());
             assert_eq!(run(&piped, &["get", "-o", &out_arg, "v1/big"]), Ok(0));
             assert_eq!(piped.stderr_text(), "");
-            let ctx = MockContext::new()
-                .with_terminal(tty)
-                .with_response(Method::Get, "v1/big", response);
+            let ctx = MockContext::new().with_terminal(tty).with_response(
+                Method::Get,
+                "v1/big",
+                response,
+            );
             assert_eq!(run(&ctx, &["get", "-o", &out_arg, "v1/big"]), Ok(0));
             let shown = ctx.stderr_text();
-            assert!(shown.starts_with('\r') && shown.contains(drawn), "{shown:?}");
+            assert!(
+                shown.starts_with('\r') && shown.contains(drawn),
+                "{shown:?}"
+            );
             assert!(shown.contains("big.bin"), "{shown:?}");
-            assert!(shown.ends_with(&format!("{}\r", " ".repeat(20))), "{shown:?}");
+            assert!(
+                shown.ends_with(&format!("{}\r", " ".repeat(20))),
+                "{shown:?}"
+            );
             assert_eq!(std::fs::read(&out_arg).unwrap(), body);
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::commands::{CliError, Ctx, is_builtin};
-use crate::progress;
 use crate::plugins::manifest::{MANIFEST_FILE, Manifest, ManifestError, host_version, read_text};
 use crate::plugins::store::{MAX_COMPONENT_BYTES, Store, read_plugin_file};
+use crate::progress;
 use crate::runtime::{self, Compiled, component_sha256};
 
 /// One install check's outcome: what was found, or what is wrong and how to fix it.
