@@ -109,3 +109,31 @@ fn a_plugins_progress_passes_and_its_clipboard_write_does_not() {
         piped.stderr
     );
 }
+
+/// The browser sign-in's wait shows a spinner counting the time left on a terminal, blanked
+/// before the timeout's error; piped, stderr is what it was (the existing
+/// `sso::a_sign_in_that_never_comes_back_times_out`), with no spinner.
+#[test]
+fn the_browser_sign_in_wait_counts_down_on_a_terminal_only() {
+    use crate::support::fake_idp::{FakeIdp, Fault};
+    let idp = FakeIdp::start(Fault::None);
+    let mut home = Home::new();
+    home.global_env(&idp.sso_env());
+    home.env("LMI_SSO_LOGIN_TIMEOUT_SECS", "2");
+    let mut tty = Terminal::spawn(&home, &["login", "sso", "--no-browser"]);
+    tty.expect("waiting for the browser: ");
+    tty.expect(" left");
+    let (code, screen) = tty.finish();
+    assert_eq!(code, 4, "{screen}");
+    assert!(screen.contains("\r- waiting for the browser: 2s left"), "{screen:?}");
+    let blanked = screen.rfind("\r ").expect("the spinner's line is blanked");
+    let error = screen.find("timed out after 2s").unwrap();
+    assert!(blanked < error, "{screen:?}");
+
+    let piped = home.run(["login", "sso", "--no-browser"]);
+    piped
+        .code(4)
+        .stderr_has("timed out after 2s")
+        .stderr_lacks("waiting for the browser:");
+    assert!(!piped.stderr.contains('\r'), "{:?}", piped.stderr);
+}
