@@ -20,6 +20,7 @@ pub mod output;
 pub mod paths;
 pub mod plugins;
 pub mod policy;
+pub mod progress;
 pub mod prompt;
 pub mod runtime;
 pub mod secrets;

@@ -199,6 +199,7 @@ mod invocation;
 #[cfg(feature = "json")]
 mod json;
 mod mock;
+pub mod progress;
 mod query;
 mod status;
 mod types;

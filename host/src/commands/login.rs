@@ -2,6 +2,7 @@
 //! Instructions (the URL, the device code) go to stderr; the result line to stdout.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -9,6 +10,7 @@ use crate::auth::lifetime::now_secs;
 use crate::auth::sso::{self, LoginOptions, LoginOutcome, LoginStep, LoginUi, Revocation, SsoUser};
 use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
+use crate::progress::{self, Spinner};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LoginCommand {
@@ -70,7 +72,7 @@ impl LoginCommand {
             redirect_port: args.redirect_port,
             force: args.force,
         };
-        let outcome = sso::login(&ctx.settings, &opts, &mut Terminal)?;
+        let outcome = sso::login(&ctx.settings, &opts, &mut Terminal::new(ctx))?;
         let left = |u: &SsoUser| sso::human(u.expires_at.saturating_sub(now_secs()));
         match (&outcome, ctx.output) {
             (LoginOutcome::AlreadySignedIn(user), OutputFormat::Json) => output::json(&json!({
@@ -121,11 +123,35 @@ impl LoginCommand {
 }
 
 /// The login's steps on stderr: instructions and progress for the human at the terminal
-/// (`lmi setup` signs in through it too).
-pub(crate) struct Terminal;
+/// (`lmi setup` signs in through it too). While it waits for the browser or an approval, a
+/// spinner counts the time left (only where [`progress::wanted`]); the next step, or the
+/// end of the login, takes it away.
+pub(crate) struct Terminal {
+    spinner: Option<Spinner>,
+    progress: bool,
+}
+
+impl Terminal {
+    pub(crate) fn new(ctx: &Ctx) -> Self {
+        Self {
+            spinner: None,
+            progress: progress::wanted(ctx.quiet, ctx.verbose),
+        }
+    }
+
+    fn spin(&mut self, waiting: &'static str, limit: Duration) {
+        if self.progress {
+            self.spinner = Some(Spinner::start(Duration::ZERO, move |elapsed| {
+                format!("{waiting}: {}", progress::time_left(limit, elapsed))
+            }));
+        }
+    }
+}
 
 impl LoginUi for Terminal {
     fn show(&mut self, step: LoginStep<'_>) {
+        // Blank the spinner's line before anything else is printed.
+        self.spinner = None;
         match step {
             LoginStep::StoredSessionUnusable(e) => output::note(format_args!(
                 "The stored SSO session cannot be used ({e}); signing in again."
@@ -147,10 +173,13 @@ impl LoginUi for Terminal {
             LoginStep::BrowserFailed(why) => {
                 output::warn(format_args!("{why}; open the URL above yourself"))
             }
-            LoginStep::WaitingForBrowser(limit) => output::note(format_args!(
-                "Waiting up to {} for the sign-in to finish in the browser...",
-                sso::human(limit.as_secs())
-            )),
+            LoginStep::WaitingForBrowser(limit) => {
+                output::note(format_args!(
+                    "Waiting up to {} for the sign-in to finish in the browser...",
+                    sso::human(limit.as_secs())
+                ));
+                self.spin("waiting for the browser", limit);
+            }
             LoginStep::EnterCode {
                 verification_uri,
                 user_code,
@@ -165,10 +194,13 @@ impl LoginUi for Terminal {
                     ));
                 }
             }
-            LoginStep::WaitingForApproval(limit) => output::note(format_args!(
-                "Waiting up to {} for the sign-in to be approved...",
-                sso::human(limit.as_secs())
-            )),
+            LoginStep::WaitingForApproval(limit) => {
+                output::note(format_args!(
+                    "Waiting up to {} for the sign-in to be approved...",
+                    sso::human(limit.as_secs())
+                ));
+                self.spin("waiting for the approval", limit);
+            }
             LoginStep::Warning(w) => output::warn(w),
         }
     }

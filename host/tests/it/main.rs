@@ -17,6 +17,8 @@ mod manifests;
 mod outbound;
 mod plugins;
 mod policy;
+#[cfg(unix)]
+mod progress;
 mod provider_attacks;
 mod providers;
 #[cfg(unix)]

@@ -2,7 +2,8 @@
 //!
 //! * `lmi api get [-i] [-H NAME:VALUE]... [-f NAME=VALUE]... [-o FILE] <PATH>` sends an
 //!   authenticated `GET` through the host (which attaches the token and retries once on a
-//!   401) and prints the body, or writes it to FILE in the directory lmi runs in. `-f` adds
+//!   401) and prints the body, or writes it to FILE in the directory lmi runs in (with a
+//!   progress bar on stderr when it is a terminal: `lmi_plugin_sdk::progress`). `-f` adds
 //!   a query parameter, percent-encoded. A 4xx or 5xx status is an error naming the request,
 //!   the status and the service's message (exit code 1). When lmi says colour is wanted
 //!   (`terminal.info`: a terminal, or `lmi --color always`), a JSON body is printed indented
@@ -25,6 +26,7 @@
 use std::io::{Read, Write};
 
 use lmi_plugin_sdk::clap::{self, Args, Parser, Subcommand};
+use lmi_plugin_sdk::progress::{Progress, Unit};
 use lmi_plugin_sdk::{Context, Method, Plugin, PluginError, Request, Response, files};
 use serde_json::Value;
 
@@ -211,7 +213,7 @@ fn send(
     }
     let response = response.error_for_status()?;
     if let Some(file) = output {
-        std::fs::write(file, &response.body).map_err(|e| files::write_error(file, &e))?;
+        save(ctx, file, &response)?;
         return Ok(0);
     }
     // Parsed only when it will be shown coloured: a body may be up to 32 MiB.
@@ -225,6 +227,28 @@ fn send(
     }
     write_body(&mut *ctx.stdout(), &response)?;
     Ok(0)
+}
+
+/// Writes the body to `file`, with a progress bar on stderr when it is a terminal: over the
+/// `content-length` the service sent, else a spinner counting bytes.
+fn save(ctx: &dyn Context, file: &str, response: &Response) -> Result<(), PluginError> {
+    let total = response
+        .header("content-length")
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    let mut progress = match total {
+        Some(total) => Progress::bar(ctx, total, Unit::Bytes),
+        None => Progress::spinner(ctx, Unit::Bytes),
+    }
+    .with_message(file);
+    let failed = |e: std::io::Error| files::write_error(file, &e);
+    let mut out = std::fs::File::create(file).map_err(failed)?;
+    for chunk in response.body.chunks(64 << 10) {
+        out.write_all(chunk).map_err(failed)?;
+        progress.inc(chunk.len() as u64);
+    }
+    out.flush().map_err(failed)?;
+    progress.finish();
+    Ok(())
 }
 
 /// ANSI colours for JSON: keys blue, strings green, numbers cyan, literals yellow.
@@ -542,6 +566,47 @@ mod tests {
         };
         assert!(message.starts_with("cannot read `"), "{message}");
         assert_eq!(ctx.requests().len(), 1, "nothing sent without its body");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `-o FILE` shows a bar over the content-length on a terminal's stderr (a spinner
+    /// without one) and leaves the line blank; piped, stderr stays empty.
+    #[test]
+    fn output_to_a_file_shows_progress_only_on_a_terminal() {
+        use lmi_plugin_sdk::Terminal;
+        let dir = std::env::temp_dir().join(format!("api-progress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out_arg = dir.join("big.bin").display().to_string();
+        let body = vec![b'x'; 200 << 10];
+        let sized =
+            Response::new(200, body.clone()).with_header("content-length", body.len().to_string());
+        let tty = Terminal {
+            stderr: true,
+            width: Some(100),
+            ..Terminal::default()
+        };
+        for (response, drawn) in [(sized, "% "), (Response::new(200, body.clone()), "- ")] {
+            let piped = MockContext::new().with_response(Method::Get, "v1/big", response.clone());
+            assert_eq!(run(&piped, &["get", "-o", &out_arg, "v1/big"]), Ok(0));
+            assert_eq!(piped.stderr_text(), "");
+            let ctx = MockContext::new().with_terminal(tty).with_response(
+                Method::Get,
+                "v1/big",
+                response,
+            );
+            assert_eq!(run(&ctx, &["get", "-o", &out_arg, "v1/big"]), Ok(0));
+            let shown = ctx.stderr_text();
+            assert!(
+                shown.starts_with('\r') && shown.contains(drawn),
+                "{shown:?}"
+            );
+            assert!(shown.contains("big.bin"), "{shown:?}");
+            assert!(
+                shown.ends_with(&format!("{}\r", " ".repeat(20))),
+                "{shown:?}"
+            );
+            assert_eq!(std::fs::read(&out_arg).unwrap(), body);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

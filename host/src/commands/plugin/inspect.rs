@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::commands::{CliError, Ctx, is_builtin};
 use crate::plugins::manifest::{MANIFEST_FILE, Manifest, ManifestError, host_version, read_text};
 use crate::plugins::store::{MAX_COMPONENT_BYTES, Store, read_plugin_file};
+use crate::progress;
 use crate::runtime::{self, Compiled, component_sha256};
 
 /// One install check's outcome: what was found, or what is wrong and how to fix it.
@@ -172,6 +173,15 @@ pub fn inspect(ctx: &Ctx, dir: &Path) -> Result<Inspection, CliError> {
     let mut checked = None;
     if let Some(component) = component {
         let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
+        // A compile that takes more than a moment shows a spinner on a terminal.
+        let _spinner = progress::wanted(ctx.quiet, ctx.verbose).then(|| {
+            let name = manifest
+                .as_ref()
+                .map_or_else(|| component.display().to_string(), |m| m.name.clone());
+            // The component path comes from a manifest that may not have parsed.
+            let label = format!("compiling {}...", crate::text::line(&name, 60));
+            progress::Spinner::start(progress::COMPILE_DELAY, move |_| label.clone())
+        });
         match check_component(&dir, &component, bounds) {
             Ok((what, bytes, compiled)) => {
                 check("component", Ok(what));

@@ -164,7 +164,9 @@ fn offer_sign_in(ctx: &Ctx, journal: &mut Journal) -> Result<(), CliError> {
         redirect_port: None,
         force: false,
     };
-    match sso::login(&settings, &opts, &mut Terminal) {
+    // Bound first: the spinner is gone (its line blank) before anything below prints.
+    let outcome = sso::login(&settings, &opts, &mut Terminal::new(ctx));
+    match outcome {
         Ok(LoginOutcome::AlreadySignedIn(user)) => {
             journal.signed_in = true;
             output::note(format_args!(

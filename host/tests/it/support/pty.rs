@@ -29,8 +29,16 @@ pub struct Terminal {
 impl Terminal {
     /// Starts `lmi args…` in `home` on a new pseudo-terminal with echo on.
     pub fn spawn(home: &Home, args: &[&str]) -> Self {
+        Self::spawn_in(home, None, args)
+    }
+
+    /// Like [`Terminal::spawn`], in the working directory `dir`.
+    pub fn spawn_in(home: &Home, dir: Option<&std::path::Path>, args: &[&str]) -> Self {
         let lmi = home.cmd(args);
         let mut cmd = Command::new("sh");
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
         cmd.arg("-c")
             .arg("stty echo && exec \"$0\" \"$@\"")
             .arg(env!("CARGO_BIN_EXE_lmi"))

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 use std::io::Write;
 
+use lmi_plugin_sdk::progress::{Progress, Unit};
 use lmi_plugin_sdk::{Context, LogLevel, Plugin, PluginError, Request, files};
 
 /// The fixture plugin; see README.md.
@@ -388,6 +389,19 @@ impl Plugin for Hostile {
             }
             "usage" => Err(PluginError::usage("usage: lmi usage <x>")),
             "fail" => Err(PluginError::failed("it failed")),
+            "progress-escapes" => {
+                // The SDK's bar on stderr, with an OSC 52 (clipboard write) between redraws:
+                // the bar's `\r` redraws must reach a terminal, the clipboard write not.
+                let mut bar = Progress::bar(ctx, 3, Unit::Items).with_message("hostile progress");
+                for _ in 0..3 {
+                    bar.inc(1);
+                    write!(ctx.stderr(), "\u{1b}]52;c;cm0gLXJmIH4=\u{7}")?;
+                    std::thread::sleep(std::time::Duration::from_millis(120));
+                }
+                bar.finish();
+                writeln!(ctx.stderr(), "progress-escapes: done")?;
+                Ok(0)
+            }
             other => Err(PluginError::unknown_command(other)),
         }
     }
