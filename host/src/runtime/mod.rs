@@ -14,6 +14,7 @@ mod deadline;
 mod engine;
 mod host;
 mod host_v01;
+mod host_v02;
 mod limits;
 mod linker;
 mod load;
@@ -22,6 +23,7 @@ mod outcome;
 mod preopens;
 mod sandbox;
 mod state;
+mod stream;
 mod terminal;
 mod terminal_info;
 

@@ -375,7 +375,7 @@ fn the_world_is_checked_before_compiling() {
     let started = std::time::Instant::now();
     validate(&home, &dir)
         .code(2)
-        .stderr_has("does not export lmi:plugin/command@0.2.0 or @0.1.0");
+        .stderr_has("does not export lmi:plugin/command@0.3.0, @0.2.0 or @0.1.0");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "{:?}",
