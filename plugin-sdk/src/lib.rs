@@ -201,12 +201,14 @@ mod json;
 mod mock;
 mod query;
 mod status;
+pub mod stream;
 mod types;
 
 pub use context::{Context, HostContext};
 pub use files::DATA_DIR;
 pub use invocation::{OutputFormat, PluginIdentity};
 pub use mock::MockContext;
+pub use stream::StreamedResponse;
 pub use types::{
     AccessToken, HostError, LogLevel, Method, PluginError, Request, Response, SsoUser, Terminal,
 };
@@ -229,6 +231,8 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
         default_bindings_module: "lmi_plugin_sdk::bindings",
+        // `wasi:io` streams carry 0.3's streamed bodies (`stream.rs`).
+        generate_all,
     });
 }
 
