@@ -180,6 +180,7 @@ pub struct Upload {
     chunks: mpsc::Sender<Chunk>,
     /// The plugin's end of the body, until `body` hands it over.
     stream: Option<UploadStream>,
+    /// The request under way; left to fail on its own when the upload is dropped.
     sending: Sending,
     slot: Option<OwnedSemaphorePermit>,
     /// For the audit record `finish` (or dropping the upload) writes.
@@ -188,12 +189,9 @@ pub struct Upload {
     path: String,
 }
 
-impl Drop for Upload {
-    /// An upload not finished is abandoned: its request stops, cut off.
-    fn drop(&mut self) {
-        self.sending.abort();
-    }
-}
+// An upload dropped without `finish` is not aborted: hyper ends the chunked body of a
+// request whose answer nobody waits for any more ("0" chunk, a whole body). Its senders go
+// instead, so `ChannelBody` fails the body and hyper closes the connection mid-body.
 
 impl State {
     /// A slot for one more open stream, or `invalid-request`.
@@ -347,8 +345,8 @@ impl cli_context::HostUpload for State {
     }
 
     async fn drop(&mut self, this: Resource<Upload>) -> wasmtime::Result<()> {
-        // Dropped without `finish`: the request is cut off (`Upload::drop`), and the audit
-        // trail says the token was sent and the exchange abandoned.
+        // Dropped without `finish`: the request is cut off mid-body (`ChannelBody`), and the
+        // audit trail says the token was sent and the exchange abandoned.
         let upload = self.table.delete(this)?;
         let used = Use::ServiceRequest {
             service: upload.service.as_deref(),

@@ -488,9 +488,8 @@ fn hostile_streams_are_bounded() {
 fn an_abandoned_or_rejected_upload_is_never_taken_for_a_whole_one() {
     let server = Server::start();
     let home = hostile(&server);
-    home.run(["upload-abandon", "upload"])
-        .success()
-        .stdout_has("upload-abandon: dropped");
+    let abandoned = home.run(["upload-abandon", "upload"]);
+    abandoned.success().stdout_has("upload-abandon: dropped");
     // The server's side ends when the connection drops.
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.uploads().is_empty() && Instant::now() < deadline {
@@ -498,7 +497,10 @@ fn an_abandoned_or_rejected_upload_is_never_taken_for_a_whole_one() {
     }
     let uploads = server.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
-    assert!(uploads[0].starts_with("cut off after"), "{uploads:?}");
+    assert!(
+        uploads[0].starts_with("cut off after"),
+        "{uploads:?} {abandoned:?}"
+    );
     // tok-1 is refused: the upload fails naming why, and the next request has tok-2.
     home.run(["upload", "auth401/upload", "100000"])
         .code(4)
@@ -506,4 +508,47 @@ fn an_abandoned_or_rejected_upload_is_never_taken_for_a_whole_one() {
     home.run(["upload", "auth401/upload", "100"])
         .success()
         .stdout_has(r#"upload: status 200 {"received":100}"#);
+}
+
+/// Streamed requests are in the audit trail as `send-request`'s are: a streamed answer at
+/// its head with its status, an upload at `finish` with its status, an abandoned upload as
+/// a failure.
+#[test]
+fn streamed_requests_are_audited_like_send_request() {
+    let server = Server::start();
+    let home = hostile(&server);
+    home.run(["stream", "slow"]).success();
+    home.run(["upload", "upload", "100"]).success();
+    home.run(["upload-abandon", "upload"]).success();
+    let text = std::fs::read_to_string(home.data().join("audit.jsonl")).unwrap();
+    let got: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String, String, String, String)> = got
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().map_or(l[k].to_string(), str::to_owned);
+            (s("use"), s("method"), s("path"), s("status"), s("outcome"))
+        })
+        .collect();
+    let row = |m: &str, p: &str, st: &str, o: &str| {
+        (
+            "service-request".to_owned(),
+            m.to_owned(),
+            p.to_owned(),
+            st.to_owned(),
+            o.to_owned(),
+        )
+    };
+    assert_eq!(
+        seen,
+        [
+            row("GET", "slow", "200", "ok"),
+            row("PUT", "upload", "200", "ok"),
+            row("PUT", "upload", "null", "failed"),
+        ],
+        "{text}"
+    );
+    assert!(!text.contains("tok-"), "{text}");
 }

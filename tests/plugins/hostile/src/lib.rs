@@ -452,6 +452,8 @@ fn streams(
             }
             drop(stream);
             drop(upload);
+            // Still running: a request left going would now finish its body.
+            std::thread::sleep(std::time::Duration::from_millis(800));
             writeln!(out, "upload-abandon: dropped")?;
         }
         _ => return Err(PluginError::usage(format!("usage: lmi {command} … (see README.md)"))),
