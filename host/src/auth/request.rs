@@ -92,8 +92,9 @@ enum Shape {
     Whole,
     /// The answer's head; its body is the caller's to read.
     Streamed,
-    /// The answer's head, after a body the caller streams (it cannot be sent twice).
-    Upload(reqwest::Body),
+    /// The answer's head, after a body the caller streams (it cannot be sent twice); the
+    /// receiver resolves when the body has been sent whole.
+    Upload(reqwest::Body, tokio::sync::oneshot::Receiver<()>),
 }
 
 enum Answer {
@@ -139,8 +140,9 @@ impl EnvSession {
         self: Arc<Self>,
         call: ServiceCall,
         body: reqwest::Body,
+        body_sent: tokio::sync::oneshot::Receiver<()>,
     ) -> Result<StreamedReply, AuthError> {
-        streamed(self.exchange(call, Shape::Upload(body)).await?)
+        streamed(self.exchange(call, Shape::Upload(body, body_sent)).await?)
     }
 
     async fn exchange(self: Arc<Self>, call: ServiceCall, shape: Shape) -> Result<Answer, AuthError> {
@@ -161,7 +163,7 @@ impl EnvSession {
                 off_runtime(move || tokens.token()).await?
             }
         };
-        let replayable = !matches!(shape, Shape::Upload(_));
+        let replayable = !matches!(shape, Shape::Upload(..));
         let streaming = !matches!(shape, Shape::Whole);
         let reply = attempt(&http, &call, &url, &headers, &token, &what, shape).await?;
         if reply.status() != 401 {
@@ -275,13 +277,13 @@ async fn attempt(
     if let Some(body) = &call.body {
         builder = builder.body(body.clone());
     }
-    let streamed_body = match shape {
-        Shape::Upload(body) => {
+    let (streamed_body, body_sent) = match shape {
+        Shape::Upload(body, sent) => {
             builder = builder.body(body);
-            true
+            (true, Some(sent))
         }
-        Shape::Whole => false,
-        Shape::Streamed => true,
+        Shape::Whole => (false, None),
+        Shape::Streamed => (true, None),
     };
     let request = builder
         .build()
@@ -297,7 +299,10 @@ async fn attempt(
             body: reply.body,
         }));
     }
-    let response = http.send_streaming(request).await.map_err(failed)?;
+    let response = http
+        .send_streaming(request, body_sent)
+        .await
+        .map_err(failed)?;
     Ok(Answer::Streamed(StreamedReply {
         status: response.status().as_u16(),
         headers: header_list(response.headers()),

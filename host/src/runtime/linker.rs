@@ -275,6 +275,7 @@ mod tests {
             "tests/plugins/hostile/hostile.wasm",
             "tests/fixtures/contract-0.1/hostile-0.1.wasm",
             "tests/fixtures/contract-0.2.0/hello-0.2.0.wasm",
+            "tests/fixtures/contract-0.2/hostile-0.2.wasm",
         ] {
             let bytes = std::fs::read(root.join(rel)).expect("built by `make plugins`");
             let component = Component::new(&engine, &bytes).unwrap();

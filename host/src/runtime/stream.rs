@@ -92,6 +92,8 @@ enum Chunk {
 struct ChannelBody {
     chunks: mpsc::Receiver<Chunk>,
     ended: bool,
+    /// Told when the body has ended whole: the answer's deadline starts then.
+    sent: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl http_body::Body for ChannelBody {
@@ -109,6 +111,9 @@ impl http_body::Body for ChannelBody {
             Poll::Ready(Some(Chunk::Data(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
             Poll::Ready(Some(Chunk::End)) => {
                 self.ended = true;
+                if let Some(sent) = self.sent.take() {
+                    let _ = sent.send(());
+                }
                 Poll::Ready(None)
             }
             // Every sender is gone without `finish`: the request must not look whole.
@@ -277,11 +282,13 @@ impl State {
         let path = crate::audit::record_path(&request.path);
         let (session, call) = self.service_call(request).await?;
         let (tx, rx) = mpsc::channel(UPLOAD_QUEUE);
+        let (sent, body_sent) = tokio::sync::oneshot::channel();
         let body = reqwest::Body::wrap(ChannelBody {
             chunks: rx,
             ended: false,
+            sent: Some(sent),
         });
-        let sending = tokio::spawn(session.upload(call, body));
+        let sending = tokio::spawn(session.upload(call, body, body_sent));
         let upload = Upload {
             stream: Some(UploadStream { chunks: tx.clone() }),
             chunks: tx,

@@ -255,7 +255,7 @@ fn mixed_contract_component() -> Vec<u8> {
     let root = crate::support::repo_root();
     let mut resolve = wit_parser::Resolve::default();
     resolve.push_dir(root.join("wit/v0.1")).unwrap();
-    resolve.push_dir(root.join("plugin-sdk/wit")).unwrap();
+    resolve.push_dir(root.join("wit/v0.2")).unwrap();
     let mixed = resolve
         .push_str(
             "mixed.wit",

@@ -10,6 +10,9 @@
 //! * `lmi api post|put|patch [-d TEXT|@FILE|@-] ... <PATH>` sends a body: the text itself,
 //!   the file FILE (in the directory lmi runs in), or stdin; or, with `-f NAME=VALUE`, a JSON
 //!   object of those fields. `delete` sends none (its `-f` fields go in the query).
+//! * `lmi api get --follow <PATH>` prints the body line by line as it arrives (a log, a
+//!   chunked or server-sent-event stream), each line flushed; `post|put|patch --file FILE`
+//!   streams FILE as the body in constant memory (contract 0.3's streams).
 //! * `lmi api token` prints the environment's service access token (for scripts).
 //! * `--service NAME` (`-s`, before or after the subcommand) sends to the environment's named
 //!   service `NAME` (`OAUTH_SERVICE_<NAME>_URL`) instead of its default one; the plugin

@@ -349,20 +349,40 @@ impl Http {
     /// head has arrived, the body unread: the caller reads it as it comes. The total deadline
     /// bounds connecting and the head only; what bounds the body is the caller's (a plugin
     /// run's deadline). Logs the exchange's head.
+    ///
+    /// With `body_sent` (a body the caller streams, which may take far longer than the
+    /// deadline to send), the deadline starts when it resolves: the head must come that long
+    /// after the body's end. A `body_sent` that fails (the body was abandoned) never starts it.
     pub async fn send_streaming(
         &self,
         request: reqwest::Request,
+        body_sent: Option<tokio::sync::oneshot::Receiver<()>>,
     ) -> Result<reqwest::Response, HttpFailure> {
         let log = ExchangeLog::start(&request);
         let here = tokio::runtime::Handle::try_current()
             .map_err(|_| HttpFailure::Other("a streamed exchange needs a runtime".into()))?;
         let clients = self.pool_of(here.id());
         tokio::task::yield_now().await;
-        let result = match tokio::time::timeout(self.timeout(), self.head(&clients, request)).await
-        {
-            Ok(result) => result,
-            Err(_elapsed) => Err(HttpFailure::Timeout(self.timeout_secs, self.timeout_set_by)),
+        let timeout = self.timeout();
+        let deadline = async move {
+            if let Some(sent) = body_sent
+                && sent.await.is_err()
+            {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(timeout).await;
         };
+        let mut head = std::pin::pin!(self.head(&clients, request));
+        let mut deadline = std::pin::pin!(deadline);
+        let result = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(result) = head.as_mut().poll(cx) {
+                return std::task::Poll::Ready(result);
+            }
+            deadline.as_mut().poll(cx).map(|()| {
+                Err(HttpFailure::Timeout(self.timeout_secs, self.timeout_set_by))
+            })
+        })
+        .await;
         log.streamed(result)
     }
 
