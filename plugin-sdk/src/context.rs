@@ -134,11 +134,7 @@ pub trait Context {
     /// assert_eq!(answer.status, 201);
     /// assert_eq!(ctx.requests()[0].body.as_deref(), Some(&b"bytes"[..]));
     /// ```
-    fn upload(
-        &self,
-        request: Request,
-        body: &mut dyn Read,
-    ) -> Result<StreamedResponse, HostError> {
+    fn upload(&self, request: Request, body: &mut dyn Read) -> Result<StreamedResponse, HostError> {
         let mut whole = Vec::new();
         body.read_to_end(&mut whole).map_err(|e| {
             HostError::InvalidRequest(format!("cannot read the upload's body: {e}"))
@@ -321,11 +317,7 @@ impl Context for HostContext {
         ))
     }
 
-    fn upload(
-        &self,
-        request: Request,
-        body: &mut dyn Read,
-    ) -> Result<StreamedResponse, HostError> {
+    fn upload(&self, request: Request, body: &mut dyn Read) -> Result<StreamedResponse, HostError> {
         let line = request.line();
         let upload = wit::start_upload(&request.into()).map_err(HostError::from)?;
         let stream = upload.body().map_err(HostError::from)?;

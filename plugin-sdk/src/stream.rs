@@ -20,8 +20,8 @@
 
 use std::io::{self, Read};
 
-use crate::bindings::wasi::io::streams;
 use crate::Response;
+use crate::bindings::wasi::io::streams;
 
 /// An answer whose body is read as it arrives ([`Read`] on the answer reads the body).
 pub struct StreamedResponse {
@@ -168,9 +168,7 @@ pub(crate) fn pump(body: &mut dyn Read, stream: &streams::OutputStream) -> Resul
                 continue;
             }
             let take = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-            stream
-                .write(&chunk[..take])
-                .map_err(|_| Stopped::Send)?;
+            stream.write(&chunk[..take]).map_err(|_| Stopped::Send)?;
             chunk = &chunk[take..];
             sent += take as u64;
         }

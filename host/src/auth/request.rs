@@ -120,7 +120,9 @@ impl EnvSession {
     pub async fn send(self: Arc<Self>, call: ServiceCall) -> Result<ServiceReply, AuthError> {
         match self.exchange(call, Shape::Whole).await? {
             Answer::Whole(reply) => Ok(reply),
-            Answer::Streamed(_) => Err(AuthError::InvalidRequest("a whole answer was asked".into())),
+            Answer::Streamed(_) => {
+                Err(AuthError::InvalidRequest("a whole answer was asked".into()))
+            }
         }
     }
 
@@ -145,7 +147,11 @@ impl EnvSession {
         streamed(self.exchange(call, Shape::Upload(body, body_sent)).await?)
     }
 
-    async fn exchange(self: Arc<Self>, call: ServiceCall, shape: Shape) -> Result<Answer, AuthError> {
+    async fn exchange(
+        self: Arc<Self>,
+        call: ServiceCall,
+        shape: Shape,
+    ) -> Result<Answer, AuthError> {
         let env = self.env().to_owned();
         let service = self.service(call.service.as_deref())?;
         let what = service.describe(&env);
@@ -227,7 +233,9 @@ impl EnvSession {
 fn streamed(answer: Answer) -> Result<StreamedReply, AuthError> {
     match answer {
         Answer::Streamed(reply) => Ok(reply),
-        Answer::Whole(_) => Err(AuthError::InvalidRequest("a streamed answer was asked".into())),
+        Answer::Whole(_) => Err(AuthError::InvalidRequest(
+            "a streamed answer was asked".into(),
+        )),
     }
 }
 

@@ -132,7 +132,13 @@ impl State {
     pub(super) async fn service_call(
         &mut self,
         request: ServiceRequest,
-    ) -> Result<(std::sync::Arc<crate::auth::session::EnvSession>, ServiceCall), HostError> {
+    ) -> Result<
+        (
+            std::sync::Arc<crate::auth::session::EnvSession>,
+            ServiceCall,
+        ),
+        HostError,
+    > {
         let env = self
             .host
             .permitted_env(|p| p.service_requests, "service_requests")?;
@@ -283,7 +289,11 @@ impl super::state::HostState {
 
     /// Records the use `used` that ended in `result`, and hands `result` on only if the
     /// record was written: otherwise the token or the answer is dropped (fail closed).
-    pub(super) fn audited<T>(&mut self, used: Use<'_>, result: Result<T, HostError>) -> Result<T, HostError> {
+    pub(super) fn audited<T>(
+        &mut self,
+        used: Use<'_>,
+        result: Result<T, HostError>,
+    ) -> Result<T, HostError> {
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
             Err(e) => audit_outcome(e),

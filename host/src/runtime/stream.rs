@@ -305,13 +305,18 @@ impl State {
 }
 
 impl cli_context::HostUpload for State {
-    async fn body(&mut self, this: Resource<Upload>) -> Result<Resource<DynOutputStream>, HostError> {
+    async fn body(
+        &mut self,
+        this: Resource<Upload>,
+    ) -> Result<Resource<DynOutputStream>, HostError> {
         let upload = self
             .table
             .get_mut(&this)
             .map_err(|e| HostError::InvalidRequest(format!("no such upload: {e}")))?;
         let stream = upload.stream.take().ok_or_else(|| {
-            HostError::InvalidRequest("the upload's body was already taken: `body` hands it out once".into())
+            HostError::InvalidRequest(
+                "the upload's body was already taken: `body` hands it out once".into(),
+            )
         })?;
         let stream: DynOutputStream = Box::new(stream);
         // Not the upload's child: the plugin may finish or drop the upload with the stream

@@ -101,7 +101,8 @@ fn serve(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
         let mut form = vec![0; length as usize];
         reader.read_exact(&mut form)?;
         let n = seen.tokens.fetch_add(1, Ordering::SeqCst) + 1;
-        let body = format!(r#"{{"access_token":"tok-{n}","token_type":"Bearer","expires_in":3600}}"#);
+        let body =
+            format!(r#"{{"access_token":"tok-{n}","token_type":"Bearer","expires_in":3600}}"#);
         return respond_typed(&mut out, 200, "application/json", &body);
     }
     seen.requests
@@ -175,8 +176,7 @@ fn read_chunked(reader: &mut impl BufRead) -> Result<u64, u64> {
             Ok(0) | Err(_) => return Err(total),
             Ok(_) => {}
         }
-        let Ok(mut n) = u64::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-        else {
+        let Ok(mut n) = u64::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16) else {
             return Err(total);
         };
         if n == 0 {
@@ -237,9 +237,7 @@ fn granted_home(plugin: &std::path::Path, server: &Server) -> Home {
     crate::support::copy_plugin(plugin, dir.path());
     let manifest = dir.path().join("lmi-plugin.toml");
     let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.push_str(
-        "\n[permissions]\nservice_requests = true\nenvironments = [\"dev\"]\n",
-    );
+    text.push_str("\n[permissions]\nservice_requests = true\nenvironments = [\"dev\"]\n");
     std::fs::write(&manifest, text).unwrap();
     let home = Home::new();
     home.install(dir.path()).success();
@@ -463,7 +461,11 @@ fn hostile_streams_are_bounded() {
     home.run(["stream-ignore", "follow"])
         .success()
         .stdout_has("stream-ignore: status 200, not read");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     // Dropped: the run goes on and makes another request.
     home.run(["stream-drop", "follow"])
         .success()
@@ -479,7 +481,11 @@ fn hostile_streams_are_bounded() {
     let started = Instant::now();
     let run = home.run(["stream", "follow"]);
     run.code(5).stdout_has("stream: line 1 ");
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// An upload dropped before `finish` is cut off, never sent as if whole; a streamed body's

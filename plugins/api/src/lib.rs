@@ -275,7 +275,11 @@ fn new_request(
 const ERROR_BODY_LIMIT: u64 = 64 << 10;
 
 /// `get --follow`: each line printed (and flushed) as it arrives.
-fn follow(ctx: &dyn Context, service: Option<&str>, exchange: &Exchange) -> Result<u8, PluginError> {
+fn follow(
+    ctx: &dyn Context,
+    service: Option<&str>,
+    exchange: &Exchange,
+) -> Result<u8, PluginError> {
     let mut request = new_request(service, Method::Get, &exchange.path, &exchange.headers);
     for (name, value) in &exchange.fields {
         request = request.with_query(name, value);

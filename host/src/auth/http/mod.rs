@@ -378,9 +378,10 @@ impl Http {
             if let std::task::Poll::Ready(result) = head.as_mut().poll(cx) {
                 return std::task::Poll::Ready(result);
             }
-            deadline.as_mut().poll(cx).map(|()| {
-                Err(HttpFailure::Timeout(self.timeout_secs, self.timeout_set_by))
-            })
+            deadline
+                .as_mut()
+                .poll(cx)
+                .map(|()| Err(HttpFailure::Timeout(self.timeout_secs, self.timeout_set_by)))
         })
         .await;
         log.streamed(result)

@@ -324,9 +324,8 @@ async fn send(
         );
         return Err(Error::HttpResponseBodySize(Some(announced)));
     }
-    let response = response.map(|incoming| {
-        body::Capped::new(incoming, limit, between_bytes).boxed_unsync()
-    });
+    let response =
+        response.map(|incoming| body::Capped::new(incoming, limit, between_bytes).boxed_unsync());
     // The connection lives until the body is read (or dropped); the slot with it.
     let connection: Connection = Box::new(async move {
         let _permit = permit;

@@ -444,7 +444,8 @@ fn streams(
         ("upload-abandon", [path]) => {
             use lmi_plugin_sdk::bindings::lmi::plugin::cli_context as wit;
             let request = Request::new(lmi_plugin_sdk::Method::Put, path.as_str());
-            let upload = wit::start_upload(&request.into()).map_err(lmi_plugin_sdk::HostError::from)?;
+            let upload =
+                wit::start_upload(&request.into()).map_err(lmi_plugin_sdk::HostError::from)?;
             let stream = upload.body().map_err(lmi_plugin_sdk::HostError::from)?;
             // 1 MiB: more than the host queues, so the request is surely under way.
             for _ in 0..256 {
@@ -456,7 +457,11 @@ fn streams(
             std::thread::sleep(std::time::Duration::from_millis(800));
             writeln!(out, "upload-abandon: dropped")?;
         }
-        _ => return Err(PluginError::usage(format!("usage: lmi {command} … (see README.md)"))),
+        _ => {
+            return Err(PluginError::usage(format!(
+                "usage: lmi {command} … (see README.md)"
+            )));
+        }
     }
     Ok(0)
 }
