@@ -96,7 +96,9 @@ fn add_lmi_interface(
         }
         // 0.2's `types` are 0.3's Rust types (`bindings.rs`); the interface has no functions,
         // so its instance is all there is to define.
-        (Contract::V0_2, "lmi:plugin/types") => drop(l.instance("lmi:plugin/types@0.2.0")?),
+        (Contract::V0_2, "lmi:plugin/types") => {
+            l.instance("lmi:plugin/types@0.2.0")?;
+        }
         (Contract::V0_2, "lmi:plugin/cli-context") => {
             p2::cli_context::add_to_linker::<State, Me>(l, |s| s)?
         }

@@ -226,7 +226,7 @@ impl State {
             status: result.as_ref().ok().map(|(r, _)| r.status),
         };
         let (reply, slot) = self.host.audited(used, result)?;
-        self.into_response(reply, slot)
+        self.streamed_response(reply, slot)
     }
 
     async fn open_streaming(
@@ -242,7 +242,7 @@ impl State {
         Ok((reply, slot))
     }
 
-    fn into_response(
+    fn streamed_response(
         &mut self,
         reply: StreamedReply,
         slot: OwnedSemaphorePermit,
@@ -353,7 +353,7 @@ impl cli_context::HostUpload for State {
             .slot
             .take()
             .ok_or_else(|| HostError::Network("the upload has no stream slot".into()))?;
-        self.into_response(reply, slot)
+        self.streamed_response(reply, slot)
     }
 
     async fn drop(&mut self, this: Resource<Upload>) -> wasmtime::Result<()> {

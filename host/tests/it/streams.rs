@@ -372,7 +372,7 @@ fn a_streamed_answer_prints_its_first_line_before_the_rest_comes() {
     let whole = Watched::start(&home, &["api", "get", "slow"]);
     let (whole_first, line) = whole.next(Duration::from_secs(15));
     assert_eq!(line, "first");
-    println!(
+    eprintln!(
         "FIGURE time to first line printed: streamed {} ms, whole {} ms (server holds the rest 2 s)",
         streamed_first.as_millis(),
         whole_first.as_millis()
@@ -424,7 +424,7 @@ fn a_gigabyte_streams_up_and_down_in_constant_memory() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    println!(
+    eprintln!(
         "FIGURE peak RSS of lmi: 1 GiB upload {} MiB ({up_secs:.1} s), 1 GiB download {} MiB ({down_secs:.1} s)",
         up >> 10,
         down >> 10
