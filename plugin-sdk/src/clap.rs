@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! [dependencies]
-//! lmi-plugin-sdk = { version = "0.2", features = ["clap"] }   # no clap line of your own
+//! lmi-plugin-sdk = { version = "0.3", features = ["clap"] }   # no clap line of your own
 //! ```
 //!
 //! ```
@@ -209,7 +209,7 @@ mod tests {
     }
 
     /// The version is the installed manifest's, under the plugin's name, whatever the
-    /// crate's own version (`#[command(version)]` would say this SDK's 0.2.x here).
+    /// crate's own version (`#[command(version)]` would say this SDK's 0.3.x here).
     #[test]
     fn version_is_the_manifests() {
         let ctx = MockContext::new().with_plugin("api-tools", "3.1.4");

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use crate::bindings::lmi::plugin::cli_context as wit;
 use crate::{
     AccessToken, HostError, LogLevel, OutputFormat, PluginIdentity, Request, Response, SsoUser,
-    Terminal,
+    StreamedResponse, Terminal,
 };
 
 /// Everything a command may learn or do beyond its own arguments.
@@ -93,6 +93,55 @@ pub trait Context {
     /// assert_eq!(response.text(), "[]");
     /// ```
     fn send_request(&self, request: Request) -> Result<Response, HostError>;
+
+    /// Sends an authenticated request as [`Context::send_request`] does (the same token and
+    /// 401 rule, applied before the body is handed over), and returns once the answer's
+    /// head has arrived: its body is read as it arrives, in constant memory, with no size
+    /// limit ([`StreamedResponse`] implements [`std::io::Read`]). Reads wait within the
+    /// run's deadline. A run may hold 16 streamed answers and uploads open at once.
+    /// (WIT: `send-request-streaming`, contract 0.3.)
+    ///
+    /// A context without streams (a [`MockContext`](crate::MockContext)) answers with
+    /// [`Context::send_request`]'s whole response as the stream.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use lmi_plugin_sdk::{Context, Method, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_response(Method::Get, "v1/export", Response::new(200, "data"));
+    /// let mut answer = ctx.send_streaming(Request::get("v1/export")).expect("mocked");
+    /// let mut body = String::new();
+    /// answer.read_to_string(&mut body).unwrap();
+    /// assert_eq!((answer.status, body.as_str()), (200, "data"));
+    /// ```
+    fn send_streaming(&self, request: Request) -> Result<StreamedResponse, HostError> {
+        self.send_request(request).map(StreamedResponse::from)
+    }
+
+    /// Sends `request` with `body` as its body, read and sent a chunk at a time: a body of
+    /// any size (a [`std::fs::File`] under the `files` grant, stdin) in constant memory.
+    /// `request.body` must be `None`. The answer streams as for [`Context::send_streaming`].
+    /// A streamed body cannot be sent twice, so a 401 is not retried: the host renews the
+    /// token and the upload fails with [`HostError::AuthFailed`]; send it again.
+    /// (WIT: `start-upload`, contract 0.3.)
+    ///
+    /// A context without streams (a [`MockContext`](crate::MockContext)) reads `body`
+    /// whole and sends it with [`Context::send_request`].
+    ///
+    /// ```
+    /// use lmi_plugin_sdk::{Context, Method, MockContext, Request, Response};
+    /// let ctx = MockContext::new().with_response(Method::Put, "v1/blobs/a", Response::new(201, ""));
+    /// let answer = ctx.upload(Request::new(Method::Put, "v1/blobs/a"), &mut &b"bytes"[..]).expect("mocked");
+    /// assert_eq!(answer.status, 201);
+    /// assert_eq!(ctx.requests()[0].body.as_deref(), Some(&b"bytes"[..]));
+    /// ```
+    fn upload(&self, request: Request, body: &mut dyn Read) -> Result<StreamedResponse, HostError> {
+        let mut whole = Vec::new();
+        body.read_to_end(&mut whole).map_err(|e| {
+            HostError::InvalidRequest(format!("cannot read the upload's body: {e}"))
+        })?;
+        self.send_request(request.with_body(whole))
+            .map(StreamedResponse::from)
+    }
 
     /// The terminal lmi runs in: which streams are terminals, its size, and whether colour
     /// is wanted. Needs no permission. (WIT: `terminal.info`.)
@@ -255,6 +304,46 @@ impl Context for HostContext {
         wit::send_request(&request.into())
             .map(|response| Response::from(response).answering(line))
             .map_err(HostError::from)
+    }
+
+    fn send_streaming(&self, request: Request) -> Result<StreamedResponse, HostError> {
+        let line = request.line();
+        let answer = wit::send_request_streaming(&request.into()).map_err(HostError::from)?;
+        Ok(StreamedResponse::from_host(
+            answer.status,
+            answer.headers,
+            answer.body,
+            line,
+        ))
+    }
+
+    fn upload(&self, request: Request, body: &mut dyn Read) -> Result<StreamedResponse, HostError> {
+        let line = request.line();
+        let upload = wit::start_upload(&request.into()).map_err(HostError::from)?;
+        let stream = upload.body().map_err(HostError::from)?;
+        let pumped = crate::stream::pump(body, &stream);
+        // The stream goes before `finish`, which ends the body only if all of it was read:
+        // dropping the upload instead cuts the request off, so a partial body is never
+        // taken for a whole one.
+        drop(stream);
+        match pumped {
+            Ok(_) => {}
+            Err(crate::stream::Stopped::Read(e)) => {
+                drop(upload);
+                return Err(HostError::InvalidRequest(format!(
+                    "cannot read the upload's body: {e}"
+                )));
+            }
+            // The host stopped taking the body: `finish` says why.
+            Err(crate::stream::Stopped::Send) => {}
+        }
+        let answer = wit::Upload::finish(upload).map_err(HostError::from)?;
+        Ok(StreamedResponse::from_host(
+            answer.status,
+            answer.headers,
+            answer.body,
+            line,
+        ))
     }
 
     fn terminal(&self) -> Terminal {

@@ -1,5 +1,5 @@
 //! Plain HTTP to the public origins a plugin's manifest lists in `allowed_hosts`, through the
-//! standard `wasi:http/outgoing-handler` (contract 0.2).
+//! standard `wasi:http/outgoing-handler` (contract 0.2 and later).
 //!
 //! lmi sends these requests **without any of its credentials**: no service token, no cookie,
 //! nothing the user configured. It refuses, before connecting, a request to an origin the

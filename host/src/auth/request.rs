@@ -79,6 +79,38 @@ const ROUTING_HEADERS: &[&str] = &[
 ];
 const ROUTING_PREFIXES: &[&str] = &["x-forwarded-", "x-original-", "x-rewrite-"];
 
+/// A streamed answer: its head, and the body still to read.
+pub struct StreamedReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: reqwest::Response,
+}
+
+/// How one attempt sends its request and takes the answer.
+enum Shape {
+    /// The whole answer, read within the exchange's deadline and the body limit.
+    Whole,
+    /// The answer's head; its body is the caller's to read.
+    Streamed,
+    /// The answer's head, after a body the caller streams (it cannot be sent twice); the
+    /// receiver resolves when the body has been sent whole.
+    Upload(reqwest::Body, tokio::sync::oneshot::Receiver<()>),
+}
+
+enum Answer {
+    Whole(ServiceReply),
+    Streamed(StreamedReply),
+}
+
+impl Answer {
+    fn status(&self) -> u16 {
+        match self {
+            Answer::Whole(r) => r.status,
+            Answer::Streamed(r) => r.status,
+        }
+    }
+}
+
 impl EnvSession {
     /// One request to one of the environment's services, on the session's connection, with
     /// the service's token and that token's one renewal after a 401. Awaited on the caller's
@@ -86,6 +118,40 @@ impl EnvSession {
     /// read, fetched or renewed (a file lock, the token endpoint) is waited for on a worker
     /// thread.
     pub async fn send(self: Arc<Self>, call: ServiceCall) -> Result<ServiceReply, AuthError> {
+        match self.exchange(call, Shape::Whole).await? {
+            Answer::Whole(reply) => Ok(reply),
+            Answer::Streamed(_) => {
+                Err(AuthError::InvalidRequest("a whole answer was asked".into()))
+            }
+        }
+    }
+
+    /// [`EnvSession::send`], returning once the answer's head has arrived (after the 401
+    /// rule): its body is the caller's to read as it comes.
+    pub async fn send_streaming(
+        self: Arc<Self>,
+        call: ServiceCall,
+    ) -> Result<StreamedReply, AuthError> {
+        streamed(self.exchange(call, Shape::Streamed).await?)
+    }
+
+    /// Sends `call` with `body`, which the caller streams, and returns the answer's head. A
+    /// streamed body cannot be sent twice: a 401 renews the token (once per run, as for every
+    /// request) for the next request and is an authentication failure saying so.
+    pub async fn upload(
+        self: Arc<Self>,
+        call: ServiceCall,
+        body: reqwest::Body,
+        body_sent: tokio::sync::oneshot::Receiver<()>,
+    ) -> Result<StreamedReply, AuthError> {
+        streamed(self.exchange(call, Shape::Upload(body, body_sent)).await?)
+    }
+
+    async fn exchange(
+        self: Arc<Self>,
+        call: ServiceCall,
+        shape: Shape,
+    ) -> Result<Answer, AuthError> {
         let env = self.env().to_owned();
         let service = self.service(call.service.as_deref())?;
         let what = service.describe(&env);
@@ -103,10 +169,13 @@ impl EnvSession {
                 off_runtime(move || tokens.token()).await?
             }
         };
-        let reply = attempt(&http, &call, &url, &headers, &token, &what).await?;
-        if reply.status != 401 {
+        let replayable = !matches!(shape, Shape::Upload(..));
+        let streaming = !matches!(shape, Shape::Whole);
+        let reply = attempt(&http, &call, &url, &headers, &token, &what, shape).await?;
+        if reply.status() != 401 {
             return Ok(reply);
         }
+        drop(reply);
         if !tokens.take_renewal() {
             return Err(ServiceTokenError::Rejected(format!(
                 "{what} ({}) rejected its token (HTTP 401), and this run already renewed it once; \
@@ -134,8 +203,21 @@ impl EnvSession {
                 },
                 other => other,
             })?;
-        let reply = attempt(&http, &call, &url, &headers, &renewed, &what).await?;
-        if reply.status == 401 {
+        if !replayable {
+            return Err(ServiceTokenError::Rejected(format!(
+                "{what} ({}) rejected its token (HTTP 401) on a streamed upload, which cannot be sent twice; \
+                 lmi renewed the token: send the upload again",
+                crate::logging::redact_url(&base),
+            ))
+            .into());
+        }
+        let shape = if streaming {
+            Shape::Streamed
+        } else {
+            Shape::Whole
+        };
+        let reply = attempt(&http, &call, &url, &headers, &renewed, &what, shape).await?;
+        if reply.status() == 401 {
             return Err(ServiceTokenError::Rejected(format!(
                 "{what} ({}) rejected a newly issued token from {} (HTTP 401 twice): \
                  check that the env's client may use this service ({scope_keys})",
@@ -145,6 +227,15 @@ impl EnvSession {
             .into());
         }
         Ok(reply)
+    }
+}
+
+fn streamed(answer: Answer) -> Result<StreamedReply, AuthError> {
+    match answer {
+        Answer::Streamed(reply) => Ok(reply),
+        Answer::Whole(_) => Err(AuthError::InvalidRequest(
+            "a streamed answer was asked".into(),
+        )),
     }
 }
 
@@ -166,7 +257,8 @@ async fn attempt(
     headers: &reqwest::header::HeaderMap,
     token: &AccessToken,
     what: &str,
-) -> Result<ServiceReply, AuthError> {
+    shape: Shape,
+) -> Result<Answer, AuthError> {
     let context = || {
         format!(
             "{what} ({} {})",
@@ -174,12 +266,13 @@ async fn attempt(
             crate::logging::redact_url(url)
         )
     };
+    let failed = |cause| AuthError::Http {
+        context: context(),
+        cause,
+    };
     let mut builder = http
         .request(call.method.clone(), url.clone())
-        .map_err(|cause| AuthError::Http {
-            context: context(),
-            cause,
-        })?
+        .map_err(failed)?
         .headers(headers.clone())
         .bearer_auth(token.expose());
     if let Some(agent) = call
@@ -192,25 +285,45 @@ async fn attempt(
     if let Some(body) = &call.body {
         builder = builder.body(body.clone());
     }
+    let (streamed_body, body_sent) = match shape {
+        Shape::Upload(body, sent) => {
+            builder = builder.body(body);
+            (true, Some(sent))
+        }
+        Shape::Whole => (false, None),
+        Shape::Streamed => (true, None),
+    };
     let request = builder
         .build()
         .map_err(|e| AuthError::InvalidRequest(format!("cannot build the request: {e}")))?;
-    let reply = http
-        .send(request, SERVICE_BODY_LIMIT)
+    if !streamed_body {
+        let reply = http
+            .send(request, SERVICE_BODY_LIMIT)
+            .await
+            .map_err(failed)?;
+        return Ok(Answer::Whole(ServiceReply {
+            status: reply.status.as_u16(),
+            headers: header_list(&reply.headers),
+            body: reply.body,
+        }));
+    }
+    let response = http
+        .send_streaming(request, body_sent)
         .await
-        .map_err(|cause| AuthError::Http {
-            context: context(),
-            cause,
-        })?;
-    Ok(ServiceReply {
-        status: reply.status.as_u16(),
-        headers: reply
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        body: reply.body,
-    })
+        .map_err(failed)?;
+    Ok(Answer::Streamed(StreamedReply {
+        status: response.status().as_u16(),
+        headers: header_list(response.headers()),
+        body: response,
+    }))
+}
+
+/// The answer's headers as a plugin gets them (values that are not text left out).
+fn header_list(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 /// `path` (with an optional query) under `base`. Absolute URLs, scheme-relative paths and

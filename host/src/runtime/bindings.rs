@@ -1,11 +1,13 @@
-//! The one place host bindings for the contract are generated: `v0_2` from `plugin-sdk/wit/`
+//! The one place host bindings for the contract are generated: `v0_3` from `plugin-sdk/wit/`
 //! (the current contract, the one copy: the SDK crate ships it, so plugins and lmi build from
-//! the same file) and `v0_1` from `wit/v0.1/` (frozen: plugins built against it keep
-//! working). The rest of the runtime speaks the current contract's types; `host_v01.rs`
-//! converts at the edge of a 0.1 plugin.
+//! the same file), `v0_2` from `wit/v0.2/` and `v0_1` from `wit/v0.1/` (frozen: plugins built
+//! against them keep working). The rest of the runtime speaks the current contract's types;
+//! 0.2's `types` interface is 0.3's unchanged, so its bindings share 0.3's Rust types
+//! (`with`), and `host_v02.rs` only forwards; `host_v01.rs` converts at the edge of a 0.1
+//! plugin.
 
-/// `lmi:plugin@0.2.0`.
-pub mod v0_2 {
+/// `lmi:plugin@0.3.0`.
+pub mod v0_3 {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
         world: "plugin",
@@ -14,6 +16,26 @@ pub mod v0_2 {
         // cancel.
         exports: { default: async },
         imports: { default: async },
+        with: {
+            // The streams are wasmtime-wasi's, in the run's resource table, so the plugin
+            // reads and writes them with the standard `wasi:io` calls.
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "lmi:plugin/cli-context.upload": super::super::stream::Upload,
+        },
+    });
+}
+
+/// `lmi:plugin@0.2.0`, as plugins built against it import and export it.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.2",
+        world: "plugin",
+        exports: { default: async },
+        imports: { default: async },
+        with: {
+            // Identical in 0.3: one set of Rust types for both.
+            "lmi:plugin/types": super::v0_3::lmi::plugin::types,
+        },
     });
 }
 
@@ -27,25 +49,28 @@ pub mod v0_1 {
     });
 }
 
-pub use v0_2::lmi::plugin::types::{
+pub use v0_3::lmi::plugin::types::{
     HostError, Method, PluginError, ServiceRequest, ServiceResponse, SsoUser,
 };
 
 /// Which contract a component was built against, from the `command` interface it exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Contract {
     V0_1,
     V0_2,
+    V0_3,
 }
 
 impl Contract {
-    /// The contract of an export name (`lmi:plugin/command@0.2.0`), if it is ours.
+    /// The contract of an export name (`lmi:plugin/command@0.3.0`), if it is ours.
     pub fn of_export(name: &str) -> Option<Self> {
         let version = name.strip_prefix("lmi:plugin/command@")?;
         if version.starts_with("0.1.") {
             Some(Contract::V0_1)
         } else if version.starts_with("0.2.") {
             Some(Contract::V0_2)
+        } else if version.starts_with("0.3.") {
+            Some(Contract::V0_3)
         } else {
             None
         }
@@ -67,6 +92,7 @@ impl Contract {
         match self {
             Contract::V0_1 => "lmi:plugin@0.1.0",
             Contract::V0_2 => "lmi:plugin@0.2.0",
+            Contract::V0_3 => "lmi:plugin@0.3.0",
         }
     }
 }

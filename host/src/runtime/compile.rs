@@ -63,7 +63,7 @@ impl Default for Bounds {
 
 /// The world check that needs no compilation: the component's own (top-level) imports are
 /// all things the host offers (WASI, `lmi:plugin`), and it exports `lmi:plugin/command` of a
-/// contract this host accepts (0.2 or 0.1).
+/// contract this host accepts (0.3, 0.2 or 0.1).
 pub fn precheck(bytes: &[u8]) -> Result<(), ComponentError> {
     top_level_exports(bytes).map(drop)
 }
@@ -116,7 +116,7 @@ fn top_level_exports(bytes: &[u8]) -> Result<Vec<String>, ComponentError> {
     }
     let found: Vec<String> = exports.iter().map(|e| crate::text::line(e, 100)).collect();
     Err(ComponentError::WrongWorld(format!(
-        "it does not export lmi:plugin/command@0.2.0 or @0.1.0 (it exports: {})",
+        "it does not export lmi:plugin/command@0.3.0, @0.2.0 or @0.1.0 (it exports: {})",
         if found.is_empty() {
             "nothing".to_owned()
         } else {

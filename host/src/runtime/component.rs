@@ -83,7 +83,7 @@ pub enum ComponentError {
     #[error("the component is invalid: {0}")]
     Invalid(String),
     #[error(
-        "the component does not implement the lmi:plugin world this host offers: {0}. Build it with the lmi-plugin-sdk (contract lmi:plugin@0.2; this host also runs plugins built for 0.1)"
+        "the component does not implement the lmi:plugin world this host offers: {0}. Build it with the lmi-plugin-sdk (contract lmi:plugin@0.3; this host also runs plugins built for 0.2 and 0.1)"
     )]
     WrongWorld(String),
     #[error("the component is refused: {0}; a plugin should compile well within these bounds")]

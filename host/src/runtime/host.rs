@@ -1,10 +1,10 @@
-//! What a running plugin may ask of the host, as contract 0.2 offers it (`cli-context`,
+//! What a running plugin may ask of the host, as contract 0.3 offers it (`cli-context`,
 //! `terminal`, `log`, `config`, `invocation`). Every capability is checked against the permissions the
-//! user granted at install time; a 0.1 plugin reaches the same functions through
-//! `host_v01.rs`.
+//! user granted at install time; 0.1 and 0.2 plugins reach the same functions through
+//! `host_v01.rs` and `host_v02.rs`. The streams of 0.3 are `stream.rs`.
 
-use super::bindings::v0_2::lmi::plugin::{cli_context, config, invocation, log, terminal, types};
-use super::bindings::{HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
+use super::bindings::v0_3::lmi::plugin::{cli_context, config, invocation, log, terminal, types};
+use super::bindings::{Contract, HostError, Method, ServiceRequest, ServiceResponse, SsoUser};
 use super::state::{State, off_runtime};
 use crate::audit::{Actor, ErrorKind, Outcome, Refusal, Use};
 use crate::auth::request::ServiceCall;
@@ -64,6 +64,20 @@ impl cli_context::Host for State {
         };
         self.host.audited(used, result)
     }
+
+    async fn send_request_streaming(
+        &mut self,
+        request: ServiceRequest,
+    ) -> Result<cli_context::StreamedResponse, HostError> {
+        self.send_streaming(request).await
+    }
+
+    async fn start_upload(
+        &mut self,
+        request: ServiceRequest,
+    ) -> Result<wasmtime::component::Resource<super::stream::Upload>, HostError> {
+        State::start_upload(self, request).await
+    }
 }
 
 /// `cli-context`'s two uses of credentials, as the gate and the session carry them out; the
@@ -92,6 +106,39 @@ impl State {
     }
 
     async fn send(&mut self, request: ServiceRequest) -> Result<ServiceResponse, HostError> {
+        // Bodies held in memory are capped (a 0.2 plugin keeps 0.2's rule: its memory cap).
+        if self.host.contract >= Contract::V0_3
+            && request
+                .body
+                .as_ref()
+                .is_some_and(|b| b.len() as u64 > crate::auth::http::SERVICE_BODY_LIMIT)
+        {
+            return Err(HostError::InvalidRequest(format!(
+                "a request body held in memory may be at most {} MiB: stream a larger one with `start-upload`",
+                crate::auth::http::SERVICE_BODY_LIMIT >> 20
+            )));
+        }
+        let (session, call) = self.service_call(request).await?;
+        let reply = session.send(call).await.map_err(|e| self.host.failed(e))?;
+        Ok(ServiceResponse {
+            status: reply.status,
+            headers: reply.headers,
+            body: reply.body,
+        })
+    }
+
+    /// The gate for a service request (the permission, the environment, the service), then
+    /// the request as the session sends it, and the session (opened on first use).
+    pub(super) async fn service_call(
+        &mut self,
+        request: ServiceRequest,
+    ) -> Result<
+        (
+            std::sync::Arc<crate::auth::session::EnvSession>,
+            ServiceCall,
+        ),
+        HostError,
+    > {
         let env = self
             .host
             .permitted_env(|p| p.service_requests, "service_requests")?;
@@ -126,12 +173,7 @@ impl State {
                 .await?
             }
         };
-        let reply = session.send(call).await.map_err(|e| self.host.failed(e))?;
-        Ok(ServiceResponse {
-            status: reply.status,
-            headers: reply.headers,
-            body: reply.body,
-        })
+        Ok((session, call))
     }
 }
 
@@ -213,7 +255,7 @@ impl invocation::Host for State {
     }
 }
 
-fn method_name(method: Method) -> &'static str {
+pub(super) fn method_name(method: Method) -> &'static str {
     match method {
         Method::Get => "GET",
         Method::Head => "HEAD",
@@ -239,7 +281,7 @@ fn audit_outcome(e: &HostError) -> Outcome {
 impl super::state::HostState {
     /// Opens the audit trail before a credential is used: one that cannot be written refuses
     /// the use (`denied`) before anything is fetched or sent.
-    fn audit_ready(&mut self) -> Result<(), HostError> {
+    pub(super) fn audit_ready(&mut self) -> Result<(), HostError> {
         self.audit
             .ready(&self.settings)
             .map_err(|e| self.audit_failure(e))
@@ -247,7 +289,11 @@ impl super::state::HostState {
 
     /// Records the use `used` that ended in `result`, and hands `result` on only if the
     /// record was written: otherwise the token or the answer is dropped (fail closed).
-    fn audited<T>(&mut self, used: Use<'_>, result: Result<T, HostError>) -> Result<T, HostError> {
+    pub(super) fn audited<T>(
+        &mut self,
+        used: Use<'_>,
+        result: Result<T, HostError>,
+    ) -> Result<T, HostError> {
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
             Err(e) => audit_outcome(e),
@@ -280,7 +326,7 @@ impl super::state::HostState {
     /// A host call failed with `e`: the contract's variant for the plugin, and the hint that
     /// fits the failure kept for the end of the run (the variant alone would lose it: a wrong
     /// client secret and a missing SSO login are both `auth-failed`).
-    fn failed(&mut self, e: AuthError) -> HostError {
+    pub(super) fn failed(&mut self, e: AuthError) -> HostError {
         if crate::exit::ExitStatus::exit(&e) == crate::exit::Exit::Auth {
             self.auth_hint = e.hint();
         }

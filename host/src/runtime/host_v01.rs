@@ -1,4 +1,4 @@
-//! Contract 0.1's `cli-context`, for plugins built against it: each call goes to the 0.2
+//! Contract 0.1's `cli-context`, for plugins built against it: each call goes to the 0.3
 //! implementation (`host.rs`), so both versions pass the same permission checks; only the
 //! types are converted. A 0.1 plugin cannot name a service, and has no `terminal`, `log` or
 //! `config` to call.
@@ -11,15 +11,15 @@ impl v1::Host for State {}
 
 impl cli_context::Host for State {
     async fn environment(&mut self) -> Option<String> {
-        bindings::v0_2::lmi::plugin::cli_context::Host::environment(self).await
+        bindings::v0_3::lmi::plugin::cli_context::Host::environment(self).await
     }
 
     async fn is_sso_authenticated(&mut self) -> bool {
-        bindings::v0_2::lmi::plugin::cli_context::Host::is_sso_authenticated(self).await
+        bindings::v0_3::lmi::plugin::cli_context::Host::is_sso_authenticated(self).await
     }
 
     async fn get_sso_user(&mut self) -> Option<v1::SsoUser> {
-        bindings::v0_2::lmi::plugin::cli_context::Host::get_sso_user(self)
+        bindings::v0_3::lmi::plugin::cli_context::Host::get_sso_user(self)
             .await
             .map(|u| v1::SsoUser {
                 subject: u.subject,
@@ -30,7 +30,7 @@ impl cli_context::Host for State {
     }
 
     async fn get_token(&mut self) -> Result<String, v1::HostError> {
-        bindings::v0_2::lmi::plugin::cli_context::Host::get_token(self, None)
+        bindings::v0_3::lmi::plugin::cli_context::Host::get_token(self, None)
             .await
             .map_err(to_v01)
     }
@@ -59,7 +59,7 @@ impl cli_context::Host for State {
                 .collect(),
             body: request.body,
         };
-        bindings::v0_2::lmi::plugin::cli_context::Host::send_request(self, request)
+        bindings::v0_3::lmi::plugin::cli_context::Host::send_request(self, request)
             .await
             .map(|r| v1::ServiceResponse {
                 status: r.status,

@@ -1,13 +1,13 @@
 //! The linkers: all of WASI p2 plus the component's contract for the install-time world
 //! check, and for a run only the WASI interfaces the component imports. `wasi:http`
-//! (outbound requests to `allowed_hosts`) belongs to contract 0.2: a 0.1 component that
-//! imports it is refused at install and cannot link at run time.
+//! (outbound requests to `allowed_hosts`) belongs to contracts 0.2 and 0.3: a 0.1 component
+//! that imports it is refused at install and cannot link at run time.
 
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 
 use super::ComponentError;
-use super::bindings::{Contract, v0_1, v0_2};
+use super::bindings::{Contract, v0_1, v0_2, v0_3};
 use super::state::State;
 
 /// The linker install checks use: all of WASI p2 plus the contract's imports.
@@ -15,7 +15,7 @@ fn linker(engine: &Engine, contract: Contract) -> wasmtime::Result<Linker<State>
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     add_contract(&mut linker, contract)?;
-    if contract == Contract::V0_2 {
+    if contract >= Contract::V0_2 {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     }
     Ok(linker)
@@ -25,7 +25,26 @@ fn linker(engine: &Engine, contract: Contract) -> wasmtime::Result<Linker<State>
 fn add_contract(linker: &mut Linker<State>, contract: Contract) -> wasmtime::Result<()> {
     match contract {
         Contract::V0_1 => v0_1::Plugin::add_to_linker::<State, HasSelf<State>>(linker, |s| s),
-        Contract::V0_2 => v0_2::Plugin::add_to_linker::<State, HasSelf<State>>(linker, |s| s),
+        Contract::V0_2 => {
+            v0_2::Plugin::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+            // 0.2's `types` are 0.3's Rust types (`bindings.rs`), linked above under 0.3's
+            // name; 0.2's own name has no functions to define.
+            linker.instance("lmi:plugin/types@0.2.0").map(drop)
+        }
+        // The world's own `add_to_linker` would add `wasi:io` again, which WASI p2 defines.
+        Contract::V0_3 => {
+            for interface in [
+                "lmi:plugin/types",
+                "lmi:plugin/cli-context",
+                "lmi:plugin/terminal",
+                "lmi:plugin/log",
+                "lmi:plugin/config",
+                "lmi:plugin/invocation",
+            ] {
+                add_lmi_interface(linker, contract, interface)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -68,13 +87,18 @@ fn add_lmi_interface(
 ) -> wasmtime::Result<bool> {
     use v0_1::lmi::plugin as p1;
     use v0_2::lmi::plugin as p2;
+    use v0_3::lmi::plugin as p3;
     type Me = HasSelf<State>;
     match (contract, interface) {
         (Contract::V0_1, "lmi:plugin/types") => p1::types::add_to_linker::<State, Me>(l, |s| s)?,
         (Contract::V0_1, "lmi:plugin/cli-context") => {
             p1::cli_context::add_to_linker::<State, Me>(l, |s| s)?
         }
-        (Contract::V0_2, "lmi:plugin/types") => p2::types::add_to_linker::<State, Me>(l, |s| s)?,
+        // 0.2's `types` are 0.3's Rust types (`bindings.rs`); the interface has no functions,
+        // so its instance is all there is to define.
+        (Contract::V0_2, "lmi:plugin/types") => {
+            l.instance("lmi:plugin/types@0.2.0")?;
+        }
         (Contract::V0_2, "lmi:plugin/cli-context") => {
             p2::cli_context::add_to_linker::<State, Me>(l, |s| s)?
         }
@@ -86,13 +110,25 @@ fn add_lmi_interface(
         (Contract::V0_2, "lmi:plugin/invocation") => {
             p2::invocation::add_to_linker::<State, Me>(l, |s| s)?
         }
+        (Contract::V0_3, "lmi:plugin/types") => p3::types::add_to_linker::<State, Me>(l, |s| s)?,
+        (Contract::V0_3, "lmi:plugin/cli-context") => {
+            p3::cli_context::add_to_linker::<State, Me>(l, |s| s)?
+        }
+        (Contract::V0_3, "lmi:plugin/terminal") => {
+            p3::terminal::add_to_linker::<State, Me>(l, |s| s)?
+        }
+        (Contract::V0_3, "lmi:plugin/log") => p3::log::add_to_linker::<State, Me>(l, |s| s)?,
+        (Contract::V0_3, "lmi:plugin/config") => p3::config::add_to_linker::<State, Me>(l, |s| s)?,
+        (Contract::V0_3, "lmi:plugin/invocation") => {
+            p3::invocation::add_to_linker::<State, Me>(l, |s| s)?
+        }
         _ => return Ok(false),
     }
     Ok(true)
 }
 
-/// Adds one `wasi:http` interface (name without version) for a contract that has it (0.2);
-/// `false` otherwise. Only plugins that import it get it, so the others pay nothing.
+/// Adds one `wasi:http` interface (name without version) for a contract that has it (0.2 and
+/// later); `false` otherwise. Only plugins that import it get it, so the others pay nothing.
 fn add_wasi_http_interface(
     l: &mut Linker<State>,
     contract: Contract,
@@ -100,7 +136,7 @@ fn add_wasi_http_interface(
 ) -> wasmtime::Result<bool> {
     use wasmtime_wasi_http::WasiHttp;
     use wasmtime_wasi_http::p2::bindings::http;
-    if contract != Contract::V0_2 {
+    if contract < Contract::V0_2 {
         return Ok(false);
     }
     fn view(s: &mut State) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
@@ -213,7 +249,7 @@ fn add_wasi_interface(l: &mut Linker<State>, interface: &str) -> wasmtime::Resul
 /// `command` interface of our world.
 pub fn check_world(engine: &Engine, component: &Component) -> Result<Contract, ComponentError> {
     let contract = Contract::of(engine, component).ok_or_else(|| {
-        ComponentError::WrongWorld("it exports neither lmi:plugin/command@0.2 nor @0.1".to_owned())
+        ComponentError::WrongWorld("it exports no lmi:plugin/command of 0.3, 0.2 or 0.1".to_owned())
     })?;
     let wrong = |e: wasmtime::Error| ComponentError::WrongWorld(format!("{e:#}"));
     let linker = linker(engine, contract).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
@@ -221,6 +257,7 @@ pub fn check_world(engine: &Engine, component: &Component) -> Result<Contract, C
     match contract {
         Contract::V0_1 => drop(v0_1::PluginPre::new(pre).map_err(wrong)?),
         Contract::V0_2 => drop(v0_2::PluginPre::new(pre).map_err(wrong)?),
+        Contract::V0_3 => drop(v0_3::PluginPre::new(pre).map_err(wrong)?),
     }
     Ok(contract)
 }
@@ -240,6 +277,7 @@ mod tests {
             "tests/plugins/hostile/hostile.wasm",
             "tests/fixtures/contract-0.1/hostile-0.1.wasm",
             "tests/fixtures/contract-0.2.0/hello-0.2.0.wasm",
+            "tests/fixtures/contract-0.2/hostile-0.2.wasm",
         ] {
             let bytes = std::fs::read(root.join(rel)).expect("built by `make plugins`");
             let component = Component::new(&engine, &bytes).unwrap();
@@ -275,6 +313,7 @@ mod tests {
             match contract {
                 Contract::V0_1 => drop(v0_1::PluginPre::new(pre).unwrap()),
                 Contract::V0_2 => drop(v0_2::PluginPre::new(pre).unwrap()),
+                Contract::V0_3 => drop(v0_3::PluginPre::new(pre).unwrap()),
             }
         }
     }

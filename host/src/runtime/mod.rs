@@ -15,6 +15,7 @@ mod engine;
 mod host;
 mod host_v01;
 mod interrupt;
+mod host_v02;
 mod limits;
 mod linker;
 mod load;
@@ -23,6 +24,7 @@ mod outcome;
 mod preopens;
 mod sandbox;
 mod state;
+mod stream;
 mod terminal;
 mod terminal_info;
 

@@ -10,7 +10,7 @@ use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 
-use super::bindings::{Contract, v0_1, v0_2};
+use super::bindings::{Contract, v0_1, v0_2, v0_3};
 use super::limits::{Limits, MemoryCap};
 use super::linker::linker_for;
 use super::outcome::{RunError, classify_trap, plugin_error, plugin_text};
@@ -84,11 +84,12 @@ impl Sandbox {
 
         let contract = Contract::of(&self.engine, component).ok_or_else(|| {
             load(wasmtime::Error::msg(
-                "it exports neither lmi:plugin/command@0.2 nor @0.1",
+                "it exports no lmi:plugin/command of 0.3, 0.2 or 0.1",
             ))
         })?;
         let mut host = host;
         host.command = command.to_owned();
+        host.contract = contract;
         let mut argv = vec![command.to_owned()];
         argv.extend(args.iter().cloned());
         // No environment variables, and no network: sockets, name lookups and every address
@@ -188,6 +189,16 @@ impl Sandbox {
                 }
                 Contract::V0_2 => {
                     let instance = v0_2::Plugin::instantiate_async(&mut store, component, &linker)
+                        .await
+                        .map_err(instantiation)?;
+                    tracing::debug!(plugin = %plugin, command, "plugin instantiated (contract 0.2)");
+                    instance
+                        .lmi_plugin_command()
+                        .call_run(&mut store, command, args)
+                        .await
+                }
+                Contract::V0_3 => {
+                    let instance = v0_3::Plugin::instantiate_async(&mut store, component, &linker)
                         .await
                         .map_err(instantiation)?;
                     tracing::debug!(plugin = %plugin, command, "plugin instantiated");

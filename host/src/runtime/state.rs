@@ -43,6 +43,11 @@ pub struct HostState {
     pub(super) command: String,
     /// The run already printed that its audit trail cannot be written.
     pub(super) audit_failed: bool,
+    /// The contract the plugin was built against (set by the sandbox): 0.2 keeps 0.2's
+    /// limits where 0.3 changed them.
+    pub(super) contract: super::bindings::Contract,
+    /// Slots for the streamed answers and uploads open at once (`stream.rs`).
+    pub(super) streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// What the `invocation` interface tells a plugin: the options given to lmi before the
@@ -80,6 +85,8 @@ impl HostState {
             audit: crate::audit::Trail::new(),
             command: String::new(),
             audit_failed: false,
+            contract: super::bindings::Contract::V0_3,
+            streams: super::stream::slots(),
             settings,
             sso: None,
             log_budget: super::host::LOG_RUN_BUDGET,

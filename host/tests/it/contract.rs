@@ -1,5 +1,7 @@
-//! Contract versions: plugins built against `lmi:plugin@0.2.0` (today's SDK: the hostile
-//! fixture) get 0.2's calls; a plugin built against `lmi:plugin@0.1.0` keeps installing and
+//! Contract versions: plugins built against `lmi:plugin@0.3.0` (today's SDK: the hostile
+//! fixture) get 0.3's calls; a plugin built against `lmi:plugin@0.2.0`
+//! (`tests/fixtures/contract-0.2`, the hostile plugin built with SDK 0.2) gets 0.2's through
+//! the same implementation; a plugin built against `lmi:plugin@0.1.0` keeps installing and
 //! running with 0.1's. `tests/fixtures/contract-0.1` is the hostile test plugin as built with
 //! the 0.1 SDK, committed as a binary so later SDKs cannot rebuild it.
 
@@ -66,7 +68,38 @@ fn plugin_info_names_the_contract() {
     v02()
         .run(["plugin", "info", "hostile"])
         .success()
+        .stdout_has("contract: lmi:plugin@0.3.0");
+    frozen_v02()
+        .run(["plugin", "info", "hostile-v02"])
+        .success()
         .stdout_has("contract: lmi:plugin@0.2.0");
+}
+
+fn frozen_v02() -> Home {
+    let mut home = Home::new();
+    home.install(&plugin_dir("tests/fixtures/contract-0.2"));
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "5");
+    home
+}
+
+/// A plugin built with SDK 0.2 installs and runs with 0.2's calls, answered by the 0.3
+/// implementation (`host_v02.rs`): its terminal facts, log, invocation and denials are the
+/// ones a 0.3 plugin gets.
+#[test]
+fn a_contract_0_2_plugin_installs_and_runs_with_0_2s_calls() {
+    let home = frozen_v02();
+    home.run(["args", "a b", "--c"])
+        .success()
+        .stdout_has("a b\n--c\n");
+    home.run(["exit3"]).code(3);
+    home.run(["terminal"])
+        .success()
+        .stdout_has("terminal: stdin=false stdout=false stderr=false size=none color=false");
+    home.run(["log", "x"])
+        .success()
+        .stderr_has("plugin-log-error x");
+    home.run(["token"]).success().stdout_has("denied");
+    home.run(["request", "v1"]).success().stdout_has("denied");
 }
 
 /// `terminal.info` needs no permission; colour follows NO_COLOR, CLICOLOR_FORCE and TERM.
@@ -222,7 +255,7 @@ fn mixed_contract_component() -> Vec<u8> {
     let root = crate::support::repo_root();
     let mut resolve = wit_parser::Resolve::default();
     resolve.push_dir(root.join("wit/v0.1")).unwrap();
-    resolve.push_dir(root.join("plugin-sdk/wit")).unwrap();
+    resolve.push_dir(root.join("wit/v0.2")).unwrap();
     let mixed = resolve
         .push_str(
             "mixed.wit",

@@ -34,6 +34,7 @@ mod setup_wizard;
 mod sso;
 mod sso_split;
 mod state_on_disk;
+mod streams;
 mod support;
 mod tls;
 mod validate;

@@ -12,7 +12,12 @@ use crate::support::{Home, copy_plugin, plugin_dir};
 /// The hostile fixture, copied into `dir` with `allowed_hosts = hosts` (and any more
 /// `[permissions]` lines).
 fn hostile_with_hosts(dir: &Path, hosts: &[String], more: &str) {
-    copy_plugin(&plugin_dir("tests/plugins/hostile"), dir);
+    plugin_with_hosts("tests/plugins/hostile", dir, hosts, more)
+}
+
+/// The plugin at `rel` (the hostile plugin or a build of it) in `dir`, asking for `hosts`.
+fn plugin_with_hosts(rel: &str, dir: &Path, hosts: &[String], more: &str) {
+    copy_plugin(&plugin_dir(rel), dir);
     let manifest = dir.join("lmi-plugin.toml");
     let mut text = std::fs::read_to_string(&manifest).unwrap();
     let list: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
@@ -304,8 +309,11 @@ fn big_server(
     (base, sent)
 }
 
+/// Contract 0.2 promised a 32 MiB cap on a `wasi:http` answer, and a 0.2 plugin (the
+/// committed fixture) keeps it; a 0.3 plugin's answers stream, uncapped (bounded by the run's
+/// deadline and the between-bytes timeout, never held whole by lmi).
 #[test]
-fn a_response_over_the_size_cap_is_cut_off() {
+fn a_contract_0_2_response_over_the_size_cap_is_cut_off_and_a_0_3_one_streams_whole() {
     for (announce, says) in [
         // Announced: refused with the answer's head, as `http-response-body-size`.
         (true, "larger than lmi hands a plugin"),
@@ -315,7 +323,15 @@ fn a_response_over_the_size_cap_is_cut_off() {
         // 96 MiB: a body the cap must cut short by far more than the kernel's socket buffers
         // hold on loopback (several MiB each side), so the count below can tell them apart.
         let (base, sent) = big_server(96, announce);
-        let (home, _dir) = granted(std::slice::from_ref(&base));
+        let home = Home::new();
+        let dir = tempfile::tempdir().unwrap();
+        plugin_with_hosts(
+            "tests/fixtures/contract-0.2",
+            dir.path(),
+            std::slice::from_ref(&base),
+            "",
+        );
+        home.install(dir.path());
         home.run(["http", "GET", &format!("{base}/big")])
             .success()
             .stdout_has("http: network")
@@ -327,6 +343,13 @@ fn a_response_over_the_size_cap_is_cut_off() {
             sent < 64 << 20,
             "announce={announce}: {sent} bytes were sent"
         );
+        // An answer over the cap to a 0.3 plugin: all of it (48 MiB, which the hostile
+        // plugin holds whole in its own memory).
+        let (base, _) = big_server(48, announce);
+        let (home, _dir) = granted(std::slice::from_ref(&base));
+        home.run(["http", "GET", &format!("{base}/big")])
+            .success()
+            .stdout_has(&format!("http: {} bytes", 48 << 20));
     }
     // Under the cap, the whole body arrives.
     let (base, _) = big_server(2, false);

@@ -160,7 +160,7 @@ fn a_component_of_another_world_is_refused() {
     ])
     .code(2)
     .stderr_has("does not implement the lmi:plugin world")
-    .stderr_has("lmi:plugin/command@0.2.0 or @0.1.0");
+    .stderr_has("lmi:plugin/command@0.3.0, @0.2.0 or @0.1.0");
 }
 
 #[test]

@@ -210,7 +210,7 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
     ]);
     new.success()
         .stderr_has("Created plugin demo-tool")
-        .stderr_has("It takes lmi-plugin-sdk 0.2 from the directory")
+        .stderr_has("It takes lmi-plugin-sdk 0.3 from the directory")
         .stderr_has("cargo build --release --target wasm32-wasip2");
     for file in [
         "Cargo.toml",
@@ -227,7 +227,7 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
     let text = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
     let cargo_toml: toml::Table = text.parse().unwrap();
     let dep = &cargo_toml["dependencies"]["lmi-plugin-sdk"];
-    assert_eq!(dep["version"].as_str(), Some("0.2"), "{text}");
+    assert_eq!(dep["version"].as_str(), Some("0.3"), "{text}");
     let rel = dep["path"].as_str().unwrap();
     assert!(Path::new(rel).is_relative(), "{text}");
     assert_eq!(
@@ -313,7 +313,7 @@ fn a_new_plugin_builds_against_the_packaged_sdk_tests_validates_installs_and_run
     validate
         .success()
         .stdout_has("ok: manifest demo-tool 0.1.0 declares `lmi demo-tool`")
-        .stdout_has("implements contract lmi:plugin@0.2.0");
+        .stdout_has("implements contract lmi:plugin@0.3.0");
     assert_eq!(
         validate.stderr, "",
         "validate of a fresh scaffold has nothing to say on stderr"
@@ -472,7 +472,7 @@ fn new_uses_the_sdk_it_is_pointed_at_or_says_why_not() {
         Some(sdk.canonicalize().unwrap().to_str().unwrap())
     );
     assert_eq!(json["files"].as_array().unwrap().len(), 6);
-    assert_eq!(json["sdk"]["requirement"].as_str(), Some("0.2"));
+    assert_eq!(json["sdk"]["requirement"].as_str(), Some("0.3"));
     // The dependency is one cargo resolves to that directory.
     assert_eq!(
         resolved_sdk(&tmp.path().join("x")),
@@ -609,7 +609,7 @@ fn new_with_a_git_source_resolves_with_cargo() {
     git(&work, &["init", "-q"]);
     git(&work, &["add", "."]);
     git(&work, &["commit", "-q", "-m", "the SDK"]);
-    git(&work, &["tag", "v0.2.0"]);
+    git(&work, &["tag", "v0.3.0"]);
     let bare = tmp.path().join("lmi.git");
     git(
         tmp.path(),
@@ -661,11 +661,11 @@ fn new_with_a_git_source_resolves_with_cargo() {
         "--sdk-git",
         &url,
         "--sdk-rev",
-        "v0.2.0",
+        "v0.3.0",
     ])
     .success()
     .stderr_has(&format!(
-        "It takes lmi-plugin-sdk 0.2 from git {url} at v0.2.0"
+        "It takes lmi-plugin-sdk 0.3 from git {url} at v0.3.0"
     ));
     let cargo_toml: toml::Table = std::fs::read_to_string(project.join("Cargo.toml"))
         .unwrap()
@@ -673,8 +673,8 @@ fn new_with_a_git_source_resolves_with_cargo() {
         .unwrap();
     let dep = &cargo_toml["dependencies"]["lmi-plugin-sdk"];
     assert_eq!(dep["git"].as_str(), Some(url.as_str()));
-    assert_eq!(dep["rev"].as_str(), Some("v0.2.0"));
-    assert_eq!(dep["version"].as_str(), Some("0.2"));
+    assert_eq!(dep["rev"].as_str(), Some("v0.3.0"));
+    assert_eq!(dep["version"].as_str(), Some("0.3"));
 
     // Every other crate from a vendored directory (made offline from cargo's cache), the
     // SDK fetched from the server by the git CLI (libgit2 speaks only smart HTTP).
@@ -705,10 +705,10 @@ fn new_with_a_git_source_resolves_with_cargo() {
         .find(|p| p["name"] == "lmi-plugin-sdk")
         .expect("lmi-plugin-sdk is resolved")
         .clone();
-    assert_eq!(resolved["version"], "0.2.0");
+    assert_eq!(resolved["version"], "0.3.0");
     let source = resolved["source"].as_str().unwrap();
     assert!(
-        source.starts_with(&format!("git+{url}?rev=v0.2.0#")),
+        source.starts_with(&format!("git+{url}?rev=v0.3.0#")),
         "{source}"
     );
     assert!(

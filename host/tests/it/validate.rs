@@ -40,7 +40,7 @@ fn a_good_plugin_passes_every_check_and_is_not_installed() {
     assert!(oks.iter().all(|l| l.starts_with("ok: ")), "{run:#?}");
     run.stdout_has("ok: manifest hello 0.1.0 declares `lmi hello`, `lmi whoami`")
         .stdout_has("ok: works with this lmi")
-        .stdout_has("implements contract lmi:plugin@0.2.0")
+        .stdout_has("implements contract lmi:plugin@0.3.0")
         .stdout_has("ok: no clash with installed plugins' commands")
         .stdout_has("see your SSO identity (subject, email, name) in: whoami");
     home.run(["plugin", "list"])
@@ -375,7 +375,7 @@ fn the_world_is_checked_before_compiling() {
     let started = std::time::Instant::now();
     validate(&home, &dir)
         .code(2)
-        .stderr_has("does not export lmi:plugin/command@0.2.0 or @0.1.0");
+        .stderr_has("does not export lmi:plugin/command@0.3.0, @0.2.0 or @0.1.0");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "{:?}",

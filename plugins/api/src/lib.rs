@@ -11,6 +11,9 @@
 //! * `lmi api post|put|patch [-d TEXT|@FILE|@-] ... <PATH>` sends a body: the text itself,
 //!   the file FILE (in the directory lmi runs in), or stdin; or, with `-f NAME=VALUE`, a JSON
 //!   object of those fields. `delete` sends none (its `-f` fields go in the query).
+//! * `lmi api get --follow <PATH>` prints the body line by line as it arrives (a log, a
+//!   chunked or server-sent-event stream), each line flushed; `post|put|patch --file FILE`
+//!   streams FILE as the body in constant memory (contract 0.3's streams).
 //! * `lmi api token` prints the environment's service access token (for scripts).
 //! * `--service NAME` (`-s`, before or after the subcommand) sends to the environment's named
 //!   service `NAME` (`OAUTH_SERVICE_<NAME>_URL`) instead of its default one; the plugin
@@ -46,8 +49,14 @@ impl Plugin for Api {
         let service = cli.service.or_else(|| ctx.config("service").ok().flatten());
         let service = service.as_deref();
         match cli.command {
-            Command::Get(exchange) => send(ctx, service, Method::Get, &exchange, None),
+            Command::Get(get) if get.follow => follow(ctx, service, &get.exchange),
+            Command::Get(get) => send(ctx, service, Method::Get, &get.exchange, None),
             Command::Delete(exchange) => send(ctx, service, Method::Delete, &exchange, None),
+            Command::Post(WithBody {
+                exchange,
+                file: Some(file),
+                ..
+            }) => upload(ctx, service, Method::Post, &exchange, &file),
             Command::Post(body) => send(
                 ctx,
                 service,
@@ -55,6 +64,11 @@ impl Plugin for Api {
                 &body.exchange,
                 body.data.as_deref(),
             ),
+            Command::Put(WithBody {
+                exchange,
+                file: Some(file),
+                ..
+            }) => upload(ctx, service, Method::Put, &exchange, &file),
             Command::Put(body) => send(
                 ctx,
                 service,
@@ -62,6 +76,11 @@ impl Plugin for Api {
                 &body.exchange,
                 body.data.as_deref(),
             ),
+            Command::Patch(WithBody {
+                exchange,
+                file: Some(file),
+                ..
+            }) => upload(ctx, service, Method::Patch, &exchange, &file),
             Command::Patch(body) => send(
                 ctx,
                 service,
@@ -90,7 +109,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send an authenticated GET request and print the response body.
-    Get(Exchange),
+    Get(Get),
     /// Send an authenticated POST request with a body (-d).
     Post(WithBody),
     /// Send an authenticated PUT request with a body (-d).
@@ -123,6 +142,16 @@ struct Exchange {
 }
 
 #[derive(Debug, Args)]
+struct Get {
+    #[command(flatten)]
+    exchange: Exchange,
+    /// Print the body line by line as it arrives (a log, a chunked or server-sent-event
+    /// stream), until the service ends it or you stop lmi.
+    #[arg(long, conflicts_with_all = ["output", "include"])]
+    follow: bool,
+}
+
+#[derive(Debug, Args)]
 struct WithBody {
     #[command(flatten)]
     exchange: Exchange,
@@ -130,6 +159,10 @@ struct WithBody {
     /// for stdin. A body that is JSON is sent as `application/json` unless -H says otherwise.
     #[arg(short, long, value_name = "TEXT|@FILE", conflicts_with = "fields")]
     data: Option<String>,
+    /// Stream FILE (in the directory lmi runs in) as the body, a chunk at a time: a file of
+    /// any size in constant memory.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "fields"])]
+    file: Option<String>,
 }
 
 fn parse_field(raw: &str) -> Result<(String, String), String> {
@@ -176,13 +209,7 @@ fn send(
         include,
         output,
     } = exchange;
-    let mut request = Request::new(method, path.as_str());
-    if let Some(service) = service {
-        request = request.to_service(service);
-    }
-    for (name, value) in headers {
-        request = request.with_header(name, value);
-    }
+    let mut request = new_request(service, method, path, headers);
     if matches!(method, Method::Get | Method::Delete) {
         for (name, value) in fields {
             request = request.with_query(name, value);
@@ -249,6 +276,75 @@ fn save(ctx: &dyn Context, file: &str, response: &Response) -> Result<(), Plugin
     out.flush().map_err(failed)?;
     progress.finish();
     Ok(())
+}
+
+/// A request to `path` on `service` with `headers`.
+fn new_request(
+    service: Option<&str>,
+    method: Method,
+    path: &str,
+    headers: &[(String, String)],
+) -> Request {
+    let mut request = Request::new(method, path);
+    if let Some(service) = service {
+        request = request.to_service(service);
+    }
+    for (name, value) in headers {
+        request = request.with_header(name, value);
+    }
+    request
+}
+
+/// The most of a failed streamed answer read for its message.
+const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// `get --follow`: each line printed (and flushed) as it arrives.
+fn follow(
+    ctx: &dyn Context,
+    service: Option<&str>,
+    exchange: &Exchange,
+) -> Result<u8, PluginError> {
+    let mut request = new_request(service, Method::Get, &exchange.path, &exchange.headers);
+    for (name, value) in &exchange.fields {
+        request = request.with_query(name, value);
+    }
+    let answer = ctx.send_streaming(request)?;
+    if answer.status >= 400 {
+        // The error names the request, the status and the service's message.
+        answer.into_response(ERROR_BODY_LIMIT)?.error_for_status()?;
+        return Ok(1);
+    }
+    let mut out = ctx.stdout();
+    let mut lines = std::io::BufReader::new(answer);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        if std::io::BufRead::read_until(&mut lines, b'\n', &mut buffer)? == 0 {
+            return Ok(0);
+        }
+        out.write_all(&buffer)?;
+        if !buffer.ends_with(b"\n") {
+            writeln!(out)?;
+        }
+        out.flush()?;
+    }
+}
+
+/// `--file FILE`: the file streamed as the body; the answer printed as `send` prints one.
+fn upload(
+    ctx: &dyn Context,
+    service: Option<&str>,
+    method: Method,
+    exchange: &Exchange,
+    file: &str,
+) -> Result<u8, PluginError> {
+    let request = new_request(service, method, &exchange.path, &exchange.headers);
+    let mut body = std::fs::File::open(file).map_err(|e| files::read_error(file, &e))?;
+    let answer = ctx.upload(request, &mut body)?;
+    // An answer to an upload is small (a status document): read whole, up to a bound.
+    let response = answer.into_response(ERROR_BODY_LIMIT)?.error_for_status()?;
+    write_body(&mut *ctx.stdout(), &response)?;
+    Ok(0)
 }
 
 /// ANSI colours for JSON: keys blue, strings green, numbers cyan, literals yellow.

@@ -91,7 +91,7 @@ pub(super) fn panicked() -> HttpFailure {
 }
 
 /// An error and its causes on one line, without the URL reqwest likes to add.
-pub(super) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {

@@ -51,4 +51,27 @@ impl ExchangeLog {
         tracing::debug!("HTTP {method} {url_debug}");
         result.map_err(|(_, e)| e)
     }
+
+    /// A streamed exchange's head: its body is the caller's to read.
+    pub(super) fn streamed(
+        self,
+        result: Result<reqwest::Response, HttpFailure>,
+    ) -> Result<reqwest::Response, HttpFailure> {
+        let Self {
+            method,
+            url_info,
+            url_debug,
+            started,
+        } = self;
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(response) => tracing::info!(
+                "HTTP {method} {url_info} -> {} ({ms} ms to the head; body streamed)",
+                response.status().as_u16()
+            ),
+            Err(e) => tracing::info!("HTTP {method} {url_info} failed after {ms} ms: {e}"),
+        }
+        tracing::debug!("HTTP {method} {url_debug}");
+        result
+    }
 }

@@ -31,8 +31,8 @@ mod failure;
 mod log;
 
 use clients::{Clients, Route, build_client};
-pub use failure::HttpFailure;
-use failure::{chain, closed_before_answer, panicked, tls_failure};
+pub use failure::{HttpFailure, chain};
+use failure::{closed_before_answer, panicked, tls_failure};
 use log::ExchangeLog;
 
 use super::AuthError;
@@ -345,11 +345,57 @@ impl Http {
         }
     }
 
-    /// One exchange: the answer's status once known travels with any later failure.
-    async fn exchange(&self, clients: &Clients, request: reqwest::Request, limit: u64) -> Exchange {
-        let client = self.client(clients, request.url()).map_err(|e| (None, e))?;
-        // A kept-alive connection the server closes just as a request goes out fails it
-        // before any answer: an idempotent request is sent once more, on a new connection.
+    /// Sends `request` on the caller's runtime (a plugin's) and returns the answer once its
+    /// head has arrived, the body unread: the caller reads it as it comes. The total deadline
+    /// bounds connecting and the head only; what bounds the body is the caller's (a plugin
+    /// run's deadline). Logs the exchange's head.
+    ///
+    /// With `body_sent` (a body the caller streams, which may take far longer than the
+    /// deadline to send), the deadline starts when it resolves: the head must come that long
+    /// after the body's end. A `body_sent` that fails (the body was abandoned) never starts it.
+    pub async fn send_streaming(
+        &self,
+        request: reqwest::Request,
+        body_sent: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) -> Result<reqwest::Response, HttpFailure> {
+        let log = ExchangeLog::start(&request);
+        let here = tokio::runtime::Handle::try_current()
+            .map_err(|_| HttpFailure::Other("a streamed exchange needs a runtime".into()))?;
+        let clients = self.pool_of(here.id());
+        tokio::task::yield_now().await;
+        let timeout = self.timeout();
+        let deadline = async move {
+            if let Some(sent) = body_sent
+                && sent.await.is_err()
+            {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(timeout).await;
+        };
+        let mut head = std::pin::pin!(self.head(&clients, request));
+        let mut deadline = std::pin::pin!(deadline);
+        let result = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(result) = head.as_mut().poll(cx) {
+                return std::task::Poll::Ready(result);
+            }
+            deadline
+                .as_mut()
+                .poll(cx)
+                .map(|()| Err(HttpFailure::Timeout(self.timeout_secs, self.timeout_set_by)))
+        })
+        .await;
+        log.streamed(result)
+    }
+
+    /// Sends `request` and waits for the answer's head. A kept-alive connection the server
+    /// closes just as a request goes out fails it before any answer: an idempotent request
+    /// whose body can be sent again is sent once more, on a new connection.
+    async fn head(
+        &self,
+        clients: &Clients,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, HttpFailure> {
+        let client = self.client(clients, request.url())?;
         let idempotent = matches!(
             *request.method(),
             reqwest::Method::GET
@@ -358,14 +404,19 @@ impl Http {
                 | reqwest::Method::DELETE
         );
         let again = request.try_clone().filter(|_| idempotent);
-        let mut response = match (client.execute(request).await, again) {
+        match (client.execute(request).await, again) {
             (Err(e), Some(again)) if closed_before_answer(&e) => {
                 tracing::debug!("the server closed a kept-alive connection; sending once more");
                 client.execute(again).await
             }
             (result, _) => result,
         }
-        .map_err(|e| (None, self.failure(&e)))?;
+        .map_err(|e| self.failure(&e))
+    }
+
+    /// One exchange: the answer's status once known travels with any later failure.
+    async fn exchange(&self, clients: &Clients, request: reqwest::Request, limit: u64) -> Exchange {
+        let mut response = self.head(clients, request).await.map_err(|e| (None, e))?;
         let status = response.status();
         let headers = response.headers().clone();
         if response.content_length().is_some_and(|n| n > limit) {

@@ -1,4 +1,4 @@
-//! A response body as the plugin reads it: at most [`super::RESPONSE_BODY_LIMIT`] bytes, and
+//! A response body as the plugin reads it: at most its limit (`Policy::response_limit`), and
 //! never silent for longer than the between-bytes timeout.
 
 use std::pin::Pin;

@@ -19,8 +19,10 @@
 //!
 //! Connecting (name lookup, TCP and TLS) gets at most [`CONNECT_TIMEOUT`], the answer's
 //! first byte and every later silence at most `LMI_HTTP_TIMEOUT_SECS` (a plugin may ask for
-//! less), a response body at most [`RESPONSE_BODY_LIMIT`], and the run's deadline bounds it
-//! all. Nothing here runs, and no roots are read, unless the plugin sends a request.
+//! less), and the run's deadline bounds it all. Bodies stream both ways (wasmtime-wasi-http
+//! hands the plugin's outgoing body to hyper as it is written, and the answer's body to the
+//! plugin as it arrives): none is held whole. A 0.2 plugin's answer is cut at
+//! [`RESPONSE_BODY_LIMIT`], as 0.2 promised; a 0.3 plugin's is not. Nothing here runs, and no roots are read, unless the plugin sends a request.
 
 mod address;
 mod body;
@@ -43,7 +45,7 @@ pub use address::is_global;
 
 /// Connecting to an allowed origin (name lookup, TCP, TLS, HTTP handshake) gets at most this.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(crate::auth::http::CONNECT_TIMEOUT_SECS);
-/// The largest response body a plugin is handed, as for its service requests.
+/// The largest response body a 0.2 plugin is handed, as for its service requests.
 pub const RESPONSE_BODY_LIMIT: u64 = crate::auth::http::SERVICE_BODY_LIMIT;
 /// Requests of one run that may be under way at once; more wait for one to finish.
 const IN_FLIGHT: usize = 16;
@@ -85,6 +87,8 @@ struct Policy {
     allowed: Vec<AllowedHost>,
     /// The first byte of an answer, and every later silence.
     read_timeout: Duration,
+    /// The most of an answer's body the plugin may read (contract 0.2's cap; 0.3 streams).
+    response_limit: u64,
     ca_bundle: Option<String>,
     tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -111,6 +115,11 @@ impl Policy {
             user_agent: http::HeaderValue::from_str(&host.user_agent).ok(),
             allowed,
             read_timeout,
+            response_limit: if host.contract >= super::bindings::Contract::V0_3 {
+                u64::MAX
+            } else {
+                RESPONSE_BODY_LIMIT
+            },
             ca_bundle: host
                 .settings
                 .global(crate::tls::CA_BUNDLE_KEY)
@@ -307,16 +316,16 @@ async fn send(
     );
     // An answer that announces more than a plugin may read is refused with its head.
     let announced = http_body::Body::size_hint(response.body()).lower();
-    if announced > RESPONSE_BODY_LIMIT {
+    let limit = policy.response_limit;
+    if announced > limit {
         tracing::info!(
-            "plugin {}: HTTP {method} {log_url}: the answer announces {announced} bytes, over the limit of {RESPONSE_BODY_LIMIT}",
+            "plugin {}: HTTP {method} {log_url}: the answer announces {announced} bytes, over the limit of {limit}",
             policy.plugin
         );
         return Err(Error::HttpResponseBodySize(Some(announced)));
     }
-    let response = response.map(|incoming| {
-        body::Capped::new(incoming, RESPONSE_BODY_LIMIT, between_bytes).boxed_unsync()
-    });
+    let response =
+        response.map(|incoming| body::Capped::new(incoming, limit, between_bytes).boxed_unsync());
     // The connection lives until the body is read (or dropped); the slot with it.
     let connection: Connection = Box::new(async move {
         let _permit = permit;

@@ -10,7 +10,7 @@
 //! * a cargo registry of the user's company (`--sdk-registry`, `LMI_SDK_REGISTRY`), named as
 //!   in their cargo configuration.
 //!
-//! Every form carries `version = "0.2"`, so cargo refuses an SDK of another track instead
+//! Every form carries `version = "0.3"`, so cargo refuses an SDK of another track instead
 //! of building it. Nothing written is an absolute path or a `file://` URL: a project with one
 //! cannot be shared. A directory is never guessed: a path baked in at build time (`/tmp/…`, a
 //! CI runner's home) could be created on the user's machine by someone else, who would then
@@ -22,9 +22,9 @@ use crate::exit::UsageError;
 use crate::settings::keys;
 
 /// The SDK version a new plugin depends on: the SDK's `major.minor` is its contract's
-/// (`lmi-plugin-sdk` 0.2.x builds `lmi:plugin@0.2`). A unit test holds it to
+/// (`lmi-plugin-sdk` 0.3.x builds `lmi:plugin@0.3`). A unit test holds it to
 /// `plugin-sdk/Cargo.toml`.
-pub const SDK_REQUIREMENT: &str = "0.2";
+pub const SDK_REQUIREMENT: &str = "0.3";
 
 /// The SDK features a new plugin uses: `clap` (its arguments, in one call).
 const FEATURES: &str = r#"["clap"]"#;
@@ -601,8 +601,8 @@ mod tests {
             std::fs::write(tmp.path().join("Cargo.toml"), toml).expect("write");
             SdkSource::path(tmp.path(), "--sdk-path")
         };
-        let err = manifest("version = \"0.1.0\"").expect_err("0.1");
-        assert!(err.0.contains("it is version `0.1.0`"), "{err}");
+        let err = manifest("version = \"0.2.0\"").expect_err("0.2");
+        assert!(err.0.contains("it is version `0.2.0`"), "{err}");
         assert!(
             err.0
                 .contains(&format!("is not the lmi plugin SDK {SDK_REQUIREMENT}.x")),
@@ -610,7 +610,7 @@ mod tests {
         );
         let err = manifest("version.workspace = true").expect_err("inherited");
         assert!(err.0.contains("states no version of its own"), "{err}");
-        assert!(manifest("version = \"0.2.7\"").is_ok());
+        assert!(manifest("version = \"0.3.7\"").is_ok());
     }
 
     /// What new plugins ask for is what this tree's SDK is.
