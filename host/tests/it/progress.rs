@@ -125,7 +125,10 @@ fn the_browser_sign_in_wait_counts_down_on_a_terminal_only() {
     tty.expect(" left");
     let (code, screen) = tty.finish();
     assert_eq!(code, 4, "{screen}");
-    assert!(screen.contains("\r- waiting for the browser: 2s left"), "{screen:?}");
+    assert!(
+        screen.contains("\r- waiting for the browser: 2s left"),
+        "{screen:?}"
+    );
     let blanked = screen.rfind("\r ").expect("the spinner's line is blanked");
     let error = screen.find("timed out after 2s").unwrap();
     assert!(blanked < error, "{screen:?}");

@@ -176,7 +176,7 @@ fn started_until(home: &Home, args: &[&str], ready: &str) -> (Child, String) {
 }
 
 /// Sends `signal` to `child` and waits for it to end: its run, and how long that took.
-fn signal_and_wait(mut child: Child, signal: &str) -> (Run, Duration) {
+pub(crate) fn signal_and_wait(mut child: Child, signal: &str) -> (Run, Duration) {
     let sent = Instant::now();
     // `kill(1)`: tests hold no unsafe code. The child is not reaped before this returns.
     let killed = std::process::Command::new("kill")
@@ -226,7 +226,7 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn assert_no_leftovers(home: &Home) {
+pub(crate) fn assert_no_leftovers(home: &Home) {
     let left: Vec<_> = [home.cache(), home.data(), home.config()]
         .iter()
         .flat_map(|d| leftovers(d))
@@ -277,7 +277,7 @@ fn home_with_token_plugin(srv: &FaultServer) -> (Home, tempfile::TempDir) {
     (home, dir)
 }
 
-fn token_cache(home: &Home) -> serde_json::Value {
+pub(crate) fn token_cache(home: &Home) -> serde_json::Value {
     let text = std::fs::read(home.cache().join("tokens/dev.json")).expect("token cache");
     serde_json::from_slice(&text).expect("the token cache is whole JSON")
 }

@@ -294,6 +294,11 @@ impl Watched {
             .unwrap_or_else(|_| panic!("no line within {within:?}"))
     }
 
+    /// The running `lmi`, to signal (its stdout stays drained by the line reader).
+    fn into_child(self) -> Child {
+        self.child
+    }
+
     fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -354,6 +359,38 @@ fn an_endless_stream_is_printed_line_by_line_as_it_arrives() {
         assert!(run.started.elapsed() < Duration::from_secs(20));
         run.kill();
     }
+}
+
+/// Issue 21's example whole: `api get --follow` on an endless stream outlives the default
+/// run time (the `api` command declares `timeout = "none"`), prints as lines arrive, and
+/// Ctrl-C ends it at once with exit 130, the token cache whole and no temp file left; the
+/// next run uses the cached token.
+#[test]
+fn api_follow_outlives_the_default_run_time_and_ctrl_c_ends_it_with_the_caches_whole() {
+    let server = Server::start();
+    let mut home = api(&server);
+    home.env("LMI_PLUGIN_TIMEOUT_SECS", "1");
+    let run = Watched::start(&home, &["api", "get", "--follow", "follow"]);
+    let mut last = Duration::ZERO;
+    while last < Duration::from_millis(2500) {
+        let (at, line) = run.next(Duration::from_secs(15));
+        if line.contains("line ") {
+            last = at;
+        }
+    }
+    let cache = crate::run_time::token_cache(&home);
+    let (ended, took) = crate::run_time::signal_and_wait(run.into_child(), "INT");
+    eprintln!("FIGURE api-follow: SIGINT -> exit in {took:?} after {last:?} of stream");
+    ended.code(130);
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert_eq!(crate::run_time::token_cache(&home), cache);
+    crate::run_time::assert_no_leftovers(&home);
+    let tokens = |s: &Server| s.seen.tokens.load(Ordering::SeqCst);
+    let before = tokens(&server);
+    let again = Watched::start(&home, &["api", "get", "--follow", "follow"]);
+    again.next(Duration::from_secs(15));
+    again.kill();
+    assert_eq!(tokens(&server), before, "the cached token was used");
 }
 
 /// The figure issue 21 asks for: time to the first line printed, streamed (`--follow`)
