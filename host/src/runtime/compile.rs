@@ -256,14 +256,22 @@ pub fn child_main(args: &[std::ffi::OsString]) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut bytes = Vec::new();
-    if std::io::stdin()
+    match std::io::stdin()
         .take(MAX_COMPONENT_BYTES + 1)
         .read_to_end(&mut bytes)
-        .is_err()
-        || bytes.len() as u64 > MAX_COMPONENT_BYTES
     {
-        eprintln!("invalid\tthe component could not be read or is too large");
-        return ExitCode::from(2);
+        // The memory bound, already while reading (`read_to_end` reserves fallibly): no
+        // `<kind>\t` line, so the parent reports the bound and names its key.
+        Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => return ExitCode::from(3),
+        Err(_) => {
+            eprintln!("invalid\tthe component could not be read");
+            return ExitCode::from(2);
+        }
+        Ok(_) if bytes.len() as u64 > MAX_COMPONENT_BYTES => {
+            eprintln!("invalid\tthe component is too large");
+            return ExitCode::from(2);
+        }
+        Ok(_) => {}
     }
     let compiled = super::engine()
         .map_err(|e| ComponentError::Invalid(format!("{e:#}")))

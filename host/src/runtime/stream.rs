@@ -11,6 +11,7 @@
 //! the plugin calls `finish`: one abandoned (dropped, or the run ended) is cut off as an
 //! error, never sent as if it were whole.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -94,6 +95,9 @@ struct ChannelBody {
     ended: bool,
     /// Told when the body has ended whole: the answer's deadline starts then.
     sent: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Fails when the `Upload` is gone (dropped, or the run ended) before the body ended:
+    /// a body stream the plugin kept cannot feed a request whose upload it dropped.
+    abandoned: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl http_body::Body for ChannelBody {
@@ -106,6 +110,11 @@ impl http_body::Body for ChannelBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if self.ended {
             return Poll::Ready(None);
+        }
+        if Pin::new(&mut self.abandoned).poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(std::io::Error::other(
+                "the plugin abandoned the upload",
+            ))));
         }
         match self.chunks.poll_recv(cx) {
             Poll::Ready(Some(Chunk::Data(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
@@ -188,6 +197,9 @@ pub struct Upload {
     /// The request under way; left to fail on its own when the upload is dropped.
     sending: Sending,
     slot: Option<OwnedSemaphorePermit>,
+    /// Dropped with the upload: its body fails (`ChannelBody::abandoned`), whoever holds
+    /// the body stream.
+    _alive: tokio::sync::oneshot::Sender<()>,
     /// For the audit record `finish` (or dropping the upload) writes.
     service: Option<String>,
     method: &'static str,
@@ -281,12 +293,27 @@ impl State {
         let method = super::host::method_name(request.method);
         let path = crate::audit::record_path(&request.path);
         let (session, call) = self.service_call(request).await?;
+        // The token leaves with the request's head, before the plugin writes a byte: the
+        // use is recorded now (no status yet), so a run that ends before `finish` or a drop
+        // (deadline, Ctrl-C, a trap) still leaves it in the trail; `finish` or the drop
+        // records how it ended.
+        self.host.audited::<()>(
+            Use::ServiceRequest {
+                service: service.as_deref(),
+                method,
+                path: &path,
+                status: None,
+            },
+            Ok(()),
+        )?;
         let (tx, rx) = mpsc::channel(UPLOAD_QUEUE);
         let (sent, body_sent) = tokio::sync::oneshot::channel();
+        let (alive, abandoned) = tokio::sync::oneshot::channel();
         let body = reqwest::Body::wrap(ChannelBody {
             chunks: rx,
             ended: false,
             sent: Some(sent),
+            abandoned,
         });
         let sending = tokio::spawn(session.upload(call, body, body_sent));
         let upload = Upload {
@@ -294,6 +321,7 @@ impl State {
             chunks: tx,
             sending,
             slot: Some(slot),
+            _alive: alive,
             service,
             method,
             path,
@@ -320,7 +348,8 @@ impl cli_context::HostUpload for State {
         })?;
         let stream: DynOutputStream = Box::new(stream);
         // Not the upload's child: the plugin may finish or drop the upload with the stream
-        // still open (writes then fail, the body having ended or been cut off).
+        // still open. Dropping the upload fails the body at once (`ChannelBody::abandoned`),
+        // so the request is cut off and the stream's writes fail.
         self.table
             .push(stream)
             .map_err(|e| HostError::Network(format!("cannot hold the upload's body: {e}")))

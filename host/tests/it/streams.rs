@@ -586,9 +586,13 @@ fn streamed_requests_are_audited_like_send_request() {
     };
     assert_eq!(
         seen,
+        // An upload is recorded when its head leaves with the token (no status yet), then
+        // when it ends.
         [
             row("GET", "slow", "200", "ok"),
+            row("PUT", "upload", "null", "ok"),
             row("PUT", "upload", "200", "ok"),
+            row("PUT", "upload", "null", "ok"),
             row("PUT", "upload", "null", "failed"),
         ],
         "{text}"

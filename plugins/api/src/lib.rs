@@ -234,15 +234,14 @@ fn send(
             request.with_body(bytes)
         };
     }
+    if let Some(file) = output {
+        return download(ctx, request, file, *include);
+    }
     let response = ctx.send_request(request)?;
     if *include {
-        write_head(&mut *ctx.stdout(), &response)?;
+        write_head(&mut *ctx.stdout(), response.status, &response.headers)?;
     }
     let response = response.error_for_status()?;
-    if let Some(file) = output {
-        save(ctx, file, &response)?;
-        return Ok(0);
-    }
     // Parsed only when it will be shown coloured: a body may be up to 32 MiB.
     if ctx.terminal().color
         && let Ok(json) = response.parse_json::<Value>()
@@ -256,10 +255,26 @@ fn send(
     Ok(0)
 }
 
-/// Writes the body to `file`, with a progress bar on stderr when it is a terminal: over the
-/// `content-length` the service sent, else a spinner counting bytes.
-fn save(ctx: &dyn Context, file: &str, response: &Response) -> Result<(), PluginError> {
-    let total = response
+/// `-o FILE`: the answer streamed into `FILE` as it arrives, in constant memory, under a
+/// progress bar on stderr when it is a terminal (over the `content-length` the service sent,
+/// else a spinner counting bytes). The body goes to `FILE.part` first and is renamed when
+/// whole, so an interrupted download (Ctrl-C, a cut connection) never leaves a short `FILE`.
+fn download(
+    ctx: &dyn Context,
+    request: Request,
+    file: &str,
+    include: bool,
+) -> Result<u8, PluginError> {
+    let mut answer = ctx.send_streaming(request)?;
+    if include {
+        write_head(&mut *ctx.stdout(), answer.status, &answer.headers)?;
+    }
+    if answer.status >= 400 {
+        // The error names the request, the status and the service's message.
+        answer.into_response(ERROR_BODY_LIMIT)?.error_for_status()?;
+        return Ok(1);
+    }
+    let total = answer
         .header("content-length")
         .and_then(|n| n.trim().parse::<u64>().ok());
     let mut progress = match total {
@@ -267,15 +282,23 @@ fn save(ctx: &dyn Context, file: &str, response: &Response) -> Result<(), Plugin
         None => Progress::spinner(ctx, Unit::Bytes),
     }
     .with_message(file);
-    let failed = |e: std::io::Error| files::write_error(file, &e);
-    let mut out = std::fs::File::create(file).map_err(failed)?;
-    for chunk in response.body.chunks(64 << 10) {
-        out.write_all(chunk).map_err(failed)?;
-        progress.inc(chunk.len() as u64);
+    let part = format!("{file}.part");
+    let failed = |e: std::io::Error| files::write_error(&part, &e);
+    let mut out = std::fs::File::create(&part).map_err(failed)?;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = answer.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&chunk[..n]).map_err(failed)?;
+        progress.inc(n as u64);
     }
     out.flush().map_err(failed)?;
+    drop(out);
+    std::fs::rename(&part, file).map_err(|e| files::write_error(file, &e))?;
     progress.finish();
-    Ok(())
+    Ok(0)
 }
 
 /// A request to `path` on `service` with `headers`.
@@ -386,9 +409,13 @@ fn write_json(out: &mut dyn Write, value: &Value, depth: usize) -> std::io::Resu
     }
 }
 
-fn write_head(out: &mut dyn Write, response: &Response) -> std::io::Result<()> {
-    writeln!(out, "HTTP {}", response.status)?;
-    for (name, value) in &response.headers {
+fn write_head(
+    out: &mut dyn Write,
+    status: u16,
+    headers: &[(String, String)],
+) -> std::io::Result<()> {
+    writeln!(out, "HTTP {status}")?;
+    for (name, value) in headers {
         writeln!(out, "{name}: {value}")?;
     }
     writeln!(out)
