@@ -70,10 +70,7 @@ impl StreamedResponse {
 
     /// The first header named `name` (case-insensitive), if any.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::types::header_in(&self.headers, name)
     }
 
     /// Reads the rest of the body into a whole [`Response`], at most `limit` bytes: for an

@@ -436,10 +436,7 @@ impl Response {
     /// assert_eq!(response.header("x-missing"), None);
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 
     /// The body as text; invalid UTF-8 is replaced with `U+FFFD`.
@@ -873,4 +870,12 @@ impl From<LogLevel> for crate::bindings::lmi::plugin::log::Level {
             LogLevel::Trace => Level::Trace,
         }
     }
+}
+
+/// The first of `headers` named `name` (case-insensitive): what every answer's `header` is.
+pub(crate) fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
