@@ -122,13 +122,7 @@ fn discovery_names_the_exact_issuer_and_endpoints() {
         assert!(grants.iter().any(|v| v == g), "{g} missing from {grants:?}");
     }
 
-    let jwks: serde_json::Value = idp
-        .http()
-        .get(idp.jwks_url())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let jwks = idp.jwks();
     assert_eq!(jwks["keys"][0]["alg"], "RS256");
     assert!(
         jwks["keys"][0].get("d").is_none(),
@@ -476,13 +470,7 @@ fn restart_keeps_the_issuer_but_rotates_the_key_and_forgets_tokens() {
     let mut idp = Idp::start();
     let issuer = idp.issuer().to_string();
     let kid = |idp: &Idp| {
-        let jwks: serde_json::Value = idp
-            .http()
-            .get(idp.jwks_url())
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let jwks = idp.jwks();
         jwks["keys"][0]["kid"].as_str().unwrap().to_string()
     };
     let before = kid(&idp);
@@ -526,13 +514,7 @@ fn profile_smoke(profile: &str, env: &[(&str, &str)]) -> (Idp, serde_json::Value
         let url = d[field].as_str().unwrap();
         assert!(url.starts_with(idp.origin()), "{profile}: {field} {url}");
     }
-    let jwks: serde_json::Value = idp
-        .http()
-        .get(idp.jwks_url())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let jwks = idp.jwks();
     assert_eq!(jwks["keys"][0]["alg"], "RS256", "{profile}: JWKS served");
     (idp, d)
 }

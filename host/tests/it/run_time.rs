@@ -153,12 +153,7 @@ fn a_longer_run_time_asks_again_and_a_linked_manifest_cannot_take_it() {
 
 /// `lmi <args>` started with its stdout piped, once it printed `ready`.
 fn started_until(home: &Home, args: &[&str], ready: &str) -> (Child, String) {
-    let mut child = home
-        .cmd(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = home.spawn_piped(args);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);

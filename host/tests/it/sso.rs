@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -56,12 +56,7 @@ struct Spawned {
 }
 
 fn spawn(home: &Home, args: &[&str]) -> Spawned {
-    let mut child = home
-        .cmd(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lmi");
+    let mut child = home.spawn_piped(args);
     let stderr = child.stderr.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let (tx, lines) = mpsc::channel();

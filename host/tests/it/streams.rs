@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -265,12 +265,7 @@ struct Watched {
 impl Watched {
     fn start(home: &Home, args: &[&str]) -> Self {
         let started = Instant::now();
-        let mut child = home
-            .cmd(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = home.spawn_piped(args);
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -306,17 +301,27 @@ impl Watched {
 }
 
 /// The peak resident memory of `lmi` running `args` (VmHWM, read while it runs), and how
-/// it ended.
+/// it ended. Its output is drained as it comes (a full pipe would stall it), and it is
+/// killed past 5 minutes (a 1 GiB transfer takes under 30 s here).
 fn peak_rss(home: &Home, args: &[&str]) -> (u64, std::process::Output) {
-    let mut child = home
-        .cmd(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = home.spawn_piped(args);
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let status = format!("/proc/{}/status", child.id());
+    let deadline = Instant::now() + Duration::from_secs(300);
     let mut peak = 0u64;
     while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lmi {args:?} ran past 5 minutes");
+        }
         if let Ok(text) = std::fs::read_to_string(&status)
             && let Some(kib) = text
                 .lines()
@@ -327,7 +332,12 @@ fn peak_rss(home: &Home, args: &[&str]) -> (u64, std::process::Output) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    (peak, child.wait_with_output().unwrap())
+    let output = std::process::Output {
+        status: child.wait().unwrap(),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    (peak, output)
 }
 
 /// An endless chunked answer is printed line by line as it arrives: the lines reach lmi's

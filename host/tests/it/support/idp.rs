@@ -369,6 +369,16 @@ impl Idp {
     }
 
     /// An HTTP client for talking to the provider in a test (no proxy, no redirects, 10 s).
+    /// The key set the provider publishes now.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.http()
+            .get(self.jwks_url())
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
     pub fn http(&self) -> &reqwest::blocking::Client {
         &self.http
     }

@@ -204,6 +204,15 @@ impl Home {
     }
 
     /// The `lmi` command, isolated: a clean environment but for PATH and what the test set.
+    /// `lmi args` started with stdout and stderr piped, for a test that watches it run.
+    pub fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
+        self.cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn lmi")
+    }
+
     pub fn cmd<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
