@@ -512,6 +512,7 @@ mod tests {
             manifest: Manifest::parse(&text, Path::new("lmi-plugin.toml")).unwrap(),
             dir: PathBuf::new(),
             record: InstallRecord {
+                registry: None,
                 sha256: String::new(),
                 source: PathBuf::new(),
                 linked: false,

@@ -4,7 +4,8 @@
 //! `.env` files merged once) → `commands` (one small module per verb) → the libraries they
 //! call: `plugins` (manifests, the installed-plugin store), `runtime` (wasmtime: compile,
 //! cache, sandboxed run), `auth` (service tokens and the SSO session), `policy` (the
-//! environment policy gate in front of both), `audit` (the trail of credential use).
+//! environment policy gate in front of both), `audit` (the trail of credential use),
+//! `registry` (plugins in OCI registries).
 
 pub mod audit;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod plugins;
 pub mod policy;
 pub mod progress;
 pub mod prompt;
+pub mod registry;
 pub mod runtime;
 pub mod secrets;
 pub mod settings;

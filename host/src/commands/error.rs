@@ -151,6 +151,19 @@ impl From<crate::policy::GateError> for CliError {
 }
 
 /// Reading or writing a file the command itself opened: a plain failure.
+/// Registry credentials are fixed with `docker login`, which the message names: exit 4 without
+/// lmi's sign-in hint.
+impl From<crate::registry::RegistryError> for CliError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        let exit = e.exit();
+        Self {
+            cause: e.into(),
+            exit,
+            hint: None,
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         Self::failure(e)

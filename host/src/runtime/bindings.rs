@@ -62,6 +62,9 @@ pub enum Contract {
 }
 
 impl Contract {
+    /// Every contract this host runs, oldest first.
+    pub const ALL: [Contract; 3] = [Contract::V0_1, Contract::V0_2, Contract::V0_3];
+
     /// The contract of an export name (`lmi:plugin/command@0.3.0`), if it is ours.
     pub fn of_export(name: &str) -> Option<Self> {
         let version = name.strip_prefix("lmi:plugin/command@")?;

@@ -38,6 +38,7 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
             "granted": p.grants,
             "linked": p.record.linked,
             "source": p.record.source,
+            "registry": p.record.registry,
             "component": p.component_path(),
             "sha256": p.record.sha256,
             "installed_at": p.record.installed_at,
@@ -93,11 +94,18 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
             text::line(&p.reinstall_hint(), MAX_TEXT)
         ));
     }
-    output::line(format_args!(
-        "source: {}{}",
-        text::line(&p.record.source.display().to_string(), MAX_TEXT),
-        if p.record.linked { " (linked)" } else { "" }
-    ));
+    match &p.record.registry {
+        Some(r) => output::line(format_args!(
+            "source: {}{}",
+            text::line(&r.reference(), MAX_TEXT),
+            if r.pinned { " (pinned)" } else { "" }
+        )),
+        None => output::line(format_args!(
+            "source: {}{}",
+            text::line(&p.record.source.display().to_string(), MAX_TEXT),
+            if p.record.linked { " (linked)" } else { "" }
+        )),
+    }
     output::line(format_args!("sha256: {}", p.record.sha256));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,11 @@
-//! `lmi plugin install <DIR>`: inspect, ask for the grants, compile, then commit the new
-//! version to the store under its lock. A fresh install shows everything the plugin asks
+//! `lmi plugin install <DIR | oci://…>`: inspect, ask for the grants, compile, then commit the
+//! new version to the store under its lock. A fresh install shows everything the plugin asks
 //! for; an upgrade (or a re-link) shows only what it asks beyond the recorded grants, and
 //! asks nothing when that is nothing.
+//!
+//! A registry install pulls the plugin (every layer checked against its digest) into a
+//! private temporary directory laid out as a plugin directory, then installs that exactly as
+//! a directory is installed, recording the repository, tag and digest.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,12 +14,101 @@ use super::inspect;
 use crate::commands::{CliError, Ctx};
 use crate::output;
 use crate::paths::Paths;
-use crate::plugins::manifest::Manifest;
-use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, Store};
+use crate::plugins::manifest::{MANIFEST_FILE, Manifest};
+use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, RegistrySource, Store};
 use crate::prompt::{self, PromptError};
+use crate::registry::artifact::{self, PluginFiles};
+use crate::registry::{Access, Reference, Session, reference};
 use crate::runtime::{self, ArtifactCache, component_sha256};
 
-pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, CliError> {
+/// The signature file a plugin directory may hold, as it travels in a registry.
+pub const SIGNATURE_FILE: &str = "lmi-plugin.minisig";
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `--link`: use the directory in place.
+    pub link: bool,
+    /// `--yes`: grant without asking.
+    pub yes: bool,
+    /// `--pin`: keep a registry plugin on the digest installed.
+    pub pin: bool,
+}
+
+pub fn run(ctx: &Ctx, source: &Path, opts: Options) -> Result<ExitCode, CliError> {
+    match source.to_str().filter(|s| s.starts_with(reference::SCHEME)) {
+        Some(text) => {
+            let reference = Reference::parse(text).map_err(CliError::usage)?;
+            if opts.link {
+                return Err(CliError::usage(
+                    "--link takes a plugin directory: a plugin from a registry is installed as a copy",
+                ));
+            }
+            from_registry(ctx, &reference, opts)
+        }
+        None if opts.pin => Err(CliError::usage(
+            "--pin keeps a registry plugin on its digest: it applies to `oci://` installs only",
+        )),
+        None => install_dir(ctx, source, opts, None),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pulls `reference` and installs it.
+pub fn from_registry(ctx: &Ctx, reference: &Reference, opts: Options) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    let http = crate::auth::http::Http::for_process(&ctx.settings)?;
+    output::note(format_args!("Pulling {reference}"));
+    let session = Session::open(&http, reference, Access::Pull)?;
+    let pulled = artifact::pull(&session, reference.manifest_name())?;
+    tracing::info!(reference = %reference, digest = %pulled.digest, elapsed = ?started.elapsed(), "pulled");
+    let staged = stage(&pulled.files)?;
+    let source = RegistrySource {
+        repository: reference.repository_url(),
+        tag: reference.tag.clone(),
+        digest: pulled.digest,
+        pinned: opts.pin,
+    };
+    install_dir(ctx, staged.path(), opts, Some(source))
+}
+
+/// A private temporary directory holding `files` as a plugin directory: the manifest, the
+/// component where the manifest says, and the signature.
+fn stage(files: &PluginFiles) -> Result<tempfile::TempDir, CliError> {
+    let failed = |e: std::io::Error| {
+        CliError::failure(anyhow::anyhow!("cannot stage the pulled plugin: {e}"))
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("lmi-pull-")
+        .tempdir()
+        .map_err(failed)?;
+    std::fs::write(dir.path().join(MANIFEST_FILE), &files.manifest).map_err(failed)?;
+    if let Some(sig) = &files.signature {
+        std::fs::write(dir.path().join(SIGNATURE_FILE), sig).map_err(failed)?;
+    }
+    // Where the component goes is the manifest's to say (a relative path inside the
+    // directory, checked when it is parsed); a manifest that does not parse is reported by
+    // the install checks, as for a directory.
+    let parsed = std::str::from_utf8(&files.manifest)
+        .ok()
+        .and_then(|text| inspect::parse_manifest(text, Path::new(MANIFEST_FILE)).ok());
+    if let Some(m) = parsed {
+        let path = dir.path().join(&m.component);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        std::fs::write(&path, &files.component).map_err(failed)?;
+    }
+    Ok(dir)
+}
+
+/// Installs the plugin directory `dir`; `registry` says where it was pulled from.
+pub fn install_dir(
+    ctx: &Ctx,
+    dir: &Path,
+    opts: Options,
+    registry: Option<RegistrySource>,
+) -> Result<(), CliError> {
+    let Options { link, yes, .. } = opts;
     let started = std::time::Instant::now();
     let candidate = inspect::inspect(ctx, dir)?.into_candidate(dir)?;
     let engine = runtime::engine().map_err(CliError::failure)?;
@@ -37,6 +130,22 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
         )),
         None => output::note(format_args!("Installing {} {}", m.name, m.version)),
     }
+    if let (Some(new), Some(old)) = (
+        &registry,
+        previous.as_ref().and_then(|p| p.record.registry.as_ref()),
+    ) && new.repository == old.repository
+        && new.tag.is_some()
+        && new.tag == old.tag
+        && new.digest != old.digest
+    {
+        output::warn(format_args!(
+            "tag {} of {} moved: it was {} when installed, it is now {}",
+            new.tag.as_deref().unwrap_or_default(),
+            new.repository,
+            old.digest,
+            new.digest
+        ));
+    }
     let agreed = match &previous {
         None => confirm_install(m, ctx.settings.paths(), yes)?,
         Some(prev) => confirm_upgrade(m, &prev.grants.changes_for(m), yes)?,
@@ -46,11 +155,15 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
     cache
         .store(&candidate.sha256, &candidate.compiled.artifact)
         .map_err(|e| CliError::failure(anyhow::anyhow!("cannot write the compiled plugin: {e}")))?;
+    let shown_source = registry.as_ref().map(RegistrySource::reference);
     let record = InstallRecord {
         sha256: candidate.sha256.clone(),
-        source: candidate.dir.clone(),
+        source: shown_source
+            .clone()
+            .map_or_else(|| candidate.dir.clone(), std::path::PathBuf::from),
         linked: link,
         installed_at: crate::auth::lifetime::now_secs(),
+        registry,
     };
     let _lock = store.lock()?;
     // Another install may have landed while we asked and compiled; check again under the
@@ -79,10 +192,13 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
     })?;
     tracing::info!(plugin = %m.name, version = %m.version, linked = link, "installed");
     output::note(format_args!(
-        "Installed {} {}{} in {:.1?}: {}",
+        "Installed {} {}{}{} in {:.1?}: {}",
         m.name,
         m.version,
         if link { " (linked)" } else { "" },
+        shown_source
+            .map(|s| format!(" from {s}"))
+            .unwrap_or_default(),
         started.elapsed(),
         m.commands
             .iter()
@@ -90,7 +206,7 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Shows everything the plugin asks for and gets the user's consent (or `--yes`); returns

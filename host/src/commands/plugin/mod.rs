@@ -7,7 +7,9 @@ mod inspect;
 mod install;
 mod list;
 pub mod new;
+mod publish;
 mod remove;
+mod upgrade;
 mod validate;
 
 use std::path::PathBuf;
@@ -17,15 +19,47 @@ use crate::commands::{CliError, Ctx};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
-    /// Install a plugin from a directory holding lmi-plugin.toml and its component.
+    /// Install a plugin from a directory holding lmi-plugin.toml and its component, or from
+    /// a registry: oci://HOST[:PORT]/REPOSITORY:TAG or oci://HOST/REPOSITORY@sha256:DIGEST.
     Install {
-        /// The plugin directory.
-        dir: PathBuf,
+        /// The plugin directory, or an oci:// reference.
+        #[arg(value_name = "DIR|oci://…")]
+        source: PathBuf,
         /// Use the directory in place (for plugin development): changes to its component are
         /// picked up on the next run.
         #[arg(long)]
         link: bool,
         /// Grant the permissions the plugin asks for without asking (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Keep a registry plugin on the digest installed: `upgrade` reports newer versions
+        /// but leaves it.
+        #[arg(long)]
+        pin: bool,
+    },
+    /// Check a plugin directory as install would, then push it to a registry as an OCI
+    /// artifact (with its lmi-plugin.minisig when the directory has one).
+    Publish {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// Where to: oci://HOST[:PORT]/REPOSITORY:TAG.
+        #[arg(value_name = "oci://…:TAG")]
+        target: String,
+    },
+    /// List plugins installed from a registry whose repository has a newer version this lmi
+    /// can run (or whose tag moved).
+    Outdated,
+    /// Install the newer versions `outdated` lists; new permissions are asked for.
+    Upgrade {
+        /// The plugin to upgrade.
+        name: Option<String>,
+        /// Upgrade every plugin installed from a registry.
+        #[arg(long)]
+        all: bool,
+        /// Say what would be upgraded, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Grant what a new version asks for without asking (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
     },
@@ -82,9 +116,28 @@ impl PluginCommand {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         match self {
             // `lmi --yes plugin install DIR` answers as `lmi plugin install DIR --yes` does.
-            PluginCommand::Install { dir, link, yes } => {
-                install::run(ctx, &dir, link, yes || ctx.yes)
-            }
+            PluginCommand::Install {
+                source,
+                link,
+                yes,
+                pin,
+            } => install::run(
+                ctx,
+                &source,
+                install::Options {
+                    link,
+                    yes: yes || ctx.yes,
+                    pin,
+                },
+            ),
+            PluginCommand::Publish { dir, target } => publish::run(ctx, &dir, &target),
+            PluginCommand::Outdated => upgrade::outdated(ctx),
+            PluginCommand::Upgrade {
+                name,
+                all,
+                dry_run,
+                yes,
+            } => upgrade::upgrade(ctx, name.as_deref(), all, dry_run, yes),
             PluginCommand::List => list::run(ctx),
             PluginCommand::Info { name } => info::run(ctx, &name),
             PluginCommand::Config { name } => config::run(ctx, &name),

@@ -18,6 +18,36 @@ pub struct InstallRecord {
     #[serde(default)]
     pub linked: bool,
     pub installed_at: u64,
+    /// Where in a registry it came from (`lmi plugin install oci://…`), for `outdated` and
+    /// `upgrade`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySource>,
+}
+
+/// A registry install: the repository, the tag asked for, and the manifest digest installed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySource {
+    /// `oci://HOST[:PORT]/REPOSITORY`.
+    pub repository: String,
+    /// The tag it was installed by; none when installed by digest alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// `sha256:…` of the manifest installed.
+    pub digest: String,
+    /// `--pin`: `upgrade` leaves it on this digest.
+    #[serde(default)]
+    pub pinned: bool,
+}
+
+impl RegistrySource {
+    /// `oci://…:TAG@sha256:…` (the tag when there is one).
+    pub fn reference(&self) -> String {
+        match &self.tag {
+            Some(tag) => format!("{}:{tag}@{}", self.repository, self.digest),
+            None => format!("{}@{}", self.repository, self.digest),
+        }
+    }
 }
 
 /// What the user granted when the plugin was installed or linked, recorded by lmi. A run

@@ -50,6 +50,9 @@ impl InstalledPlugin {
 
     /// The command that installs this plugin again from where it came from.
     pub fn reinstall_hint(&self) -> String {
+        if let Some(registry) = &self.record.registry {
+            return format!("lmi plugin install {}", registry.reference());
+        }
         format!(
             "lmi plugin install{} {}",
             if self.record.linked { " --link" } else { "" },

@@ -52,7 +52,7 @@ pub const MAX_COMPONENT_BYTES: u64 = 32 << 20;
 pub use commit::write_synced;
 pub use error::PluginStoreError;
 use error::io;
-pub use grants::{Grant, GrantChanges, Grants, InstallRecord};
+pub use grants::{Grant, GrantChanges, Grants, InstallRecord, RegistrySource};
 pub use installed::{InstalledPlugin, read_plugin_file};
 pub use routes::{contested, route};
 
@@ -444,6 +444,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(&Paths::under(dir.path()));
         let record = InstallRecord {
+            registry: None,
             sha256: "ab".repeat(32),
             source: dir.path().to_owned(),
             linked: false,
