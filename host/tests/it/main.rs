@@ -21,6 +21,7 @@ mod policy;
 mod progress;
 mod provider_attacks;
 mod providers;
+mod registry;
 #[cfg(unix)]
 mod run_time;
 mod sandbox;

@@ -8,6 +8,7 @@ pub mod idp;
 pub mod keychain;
 #[cfg(unix)]
 pub mod pty;
+pub mod registry;
 pub mod tls;
 
 use std::ffi::OsStr;
