@@ -70,8 +70,8 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// Opens `reference`'s repository for `access`, answering the registry's challenge.
     pub fn open(http: &Http, reference: &Reference, access: Access) -> Result<Self, RegistryError> {
-        let credentials =
-            credentials::for_registry(&reference.registry).map_err(RegistryError::Config)?;
+        let credentials = credentials::for_registry(&reference.registry, http.timeout())
+            .map_err(RegistryError::Config)?;
         let timeout = http.timeout().max(TRANSFER_DEADLINE);
         let mut session = Self {
             http: http.clone(),
@@ -589,10 +589,7 @@ fn registry_message(body: &[u8]) -> Option<String> {
     let first = v.get("errors")?.get(0)?;
     let code = first.get("code").and_then(|c| c.as_str()).unwrap_or("");
     let message = first.get("message").and_then(|c| c.as_str()).unwrap_or("");
-    Some(crate::text::line(
-        &format!("{code} {message}").trim().to_owned(),
-        200,
-    ))
+    Some(crate::text::line(format!("{code} {message}").trim(), 200))
 }
 
 fn same_origin(a: &url::Url, b: &url::Url) -> bool {

@@ -1,13 +1,19 @@
 //! Registry credentials, from the user's docker configuration: `$DOCKER_CONFIG/config.json`,
 //! else `~/.docker/config.json`, as `docker login`, `oras login` and `helm registry login`
-//! write it. lmi reads `auths` (`auth` = base64 `user:password`, or `username` + `password`)
-//! and nothing else: it runs no credential helper (`credsStore`, `credHelpers`) and keeps no
-//! registry credential of its own. No entry for the registry means anonymous access.
+//! write it, looked up as docker does: the registry's `credHelpers` entry, else its `auths`
+//! entry (`auth` = base64 `user:password`, or `username` + `password`), else the `credsStore`.
+//! A helper is docker's own protocol: `docker-credential-<name> get` with the registry on
+//! stdin, answering `{"ServerURL","Username","Secret"}`; it gets a deadline and a bounded
+//! answer like any other wait. lmi keeps no registry credential of its own. Nothing found
+//! means anonymous access.
 //!
 //! The file is the user's, but still read bounded and parsed strictly; the password becomes a
 //! [`Secret`] the moment it is read, so it is scrubbed from every output.
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -56,15 +62,17 @@ impl Credentials {
 
 /// The docker configuration file lmi reads.
 pub fn config_path() -> Option<PathBuf> {
+    #[allow(clippy::disallowed_methods)] // docker's own variable, read as docker reads it
     match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         Some(dir) => Some(PathBuf::from(dir).join("config.json")),
         None => std::env::home_dir().map(|h| h.join(".docker").join("config.json")),
     }
 }
 
-/// The credentials for `registry` (`HOST[:PORT]`). A missing file or entry is anonymous; an
-/// unreadable or malformed file is an error naming it.
-pub fn for_registry(registry: &str) -> Result<Credentials, String> {
+/// The credentials for `registry` (`HOST[:PORT]`); a credential helper gets `deadline`. A
+/// missing file or entry is anonymous; an unreadable or malformed file, or a helper that
+/// fails, is an error naming it.
+pub fn for_registry(registry: &str, deadline: Duration) -> Result<Credentials, String> {
     let Some(path) = config_path() else {
         return Ok(Credentials::Anonymous);
     };
@@ -73,10 +81,21 @@ pub fn for_registry(registry: &str) -> Result<Credentials, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Credentials::Anonymous),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    parse(&bytes, registry, path)
+    match parse(&bytes, registry, path.clone())? {
+        Found::Credentials(c) => Ok(c),
+        Found::Helper(name) => from_helper(&name, registry, &path, deadline),
+    }
 }
 
-fn parse(bytes: &[u8], registry: &str, path: PathBuf) -> Result<Credentials, String> {
+/// What the configuration holds for a registry.
+#[derive(Debug)]
+enum Found {
+    Credentials(Credentials),
+    /// The name of the `docker-credential-<name>` program that keeps them.
+    Helper(String),
+}
+
+fn parse(bytes: &[u8], registry: &str, path: PathBuf) -> Result<Found, String> {
     let bad = |why: &str| {
         format!(
             "{} is not a docker configuration lmi can read: {why}",
@@ -85,18 +104,34 @@ fn parse(bytes: &[u8], registry: &str, path: PathBuf) -> Result<Credentials, Str
     };
     let config: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
-    let Some(auths) = config.get("auths") else {
-        return Ok(Credentials::Anonymous);
+    let helper = |name: Option<&serde_json::Value>| -> Result<Option<Found>, String> {
+        match name.map(|v| v.as_str()) {
+            None => Ok(None),
+            Some(Some(n)) if is_helper_name(n) => Ok(Some(Found::Helper(n.to_owned()))),
+            Some(_) => Err(bad(
+                "a credential helper's name is not a plain program name",
+            )),
+        }
     };
-    let auths = auths
-        .as_object()
-        .ok_or_else(|| bad("`auths` is not an object"))?;
-    let Some(entry) = auths
-        .iter()
-        .find(|(key, _)| normalize_key(key).eq_ignore_ascii_case(registry))
-        .map(|(_, v)| v)
-    else {
-        return Ok(Credentials::Anonymous);
+    for table in ["auths", "credHelpers"] {
+        if config.get(table).is_some_and(|t| !t.is_object()) {
+            return Err(bad(&format!("`{table}` is not an object")));
+        }
+    }
+    let by_registry = |table: &str| {
+        config.get(table).and_then(|t| t.as_object()).and_then(|t| {
+            t.iter()
+                .find(|(key, _)| normalize_key(key).eq_ignore_ascii_case(registry))
+                .map(|(_, v)| v)
+        })
+    };
+    if let Some(found) = helper(by_registry("credHelpers"))? {
+        return Ok(found);
+    }
+    let store = helper(config.get("credsStore"))?;
+    let anonymous = || Found::Credentials(Credentials::Anonymous);
+    let Some(entry) = by_registry("auths") else {
+        return Ok(store.unwrap_or_else(anonymous));
     };
     let field = |name: &str| {
         entry
@@ -121,18 +156,121 @@ fn parse(bytes: &[u8], registry: &str, path: PathBuf) -> Result<Credentials, Str
     } else if let (Some(user), Some(pass)) = (field("username"), field("password")) {
         (user.to_owned(), Secret::new(pass.to_owned()))
     } else {
-        // An empty entry: the credentials are in a helper lmi does not run.
-        return Ok(Credentials::Anonymous);
+        // An empty entry: `docker login` put the credentials in the store.
+        return Ok(store.unwrap_or_else(anonymous));
     };
     if username.chars().any(char::is_control) {
         return Err(bad(&format!(
             "the user name for `{registry}` holds a control character"
         )));
     }
-    Ok(Credentials::Basic {
+    Ok(Found::Credentials(Credentials::Basic {
         username,
         password,
         from: path,
+    }))
+}
+
+/// A helper is named, never a path: `docker-credential-<name>` is looked up on `PATH`.
+fn is_helper_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The largest answer read from a credential helper.
+const MAX_HELPER_ANSWER: u64 = 64 * 1024;
+
+/// Asks `docker-credential-<name> get` for `registry`'s credentials, within `deadline`.
+fn from_helper(
+    name: &str,
+    registry: &str,
+    config: &Path,
+    deadline: Duration,
+) -> Result<Credentials, String> {
+    let program = format!("docker-credential-{name}");
+    let failed = |why: String| {
+        format!(
+            "{program} (the credential helper {} names for {registry}) {why}",
+            config.display()
+        )
+    };
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| failed(format!("cannot be started: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading closes the pipe: its answer says why.
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        if let Some(out) = stdout {
+            let _ = out.take(MAX_HELPER_ANSWER + 1).read_to_end(&mut answer);
+        }
+        answer
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(format!(
+                    "did not answer within {} s (LMI_HTTP_TIMEOUT_SECS)",
+                    deadline.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(failed(format!("was lost: {e}"))),
+        }
+    };
+    let answer = reader.join().unwrap_or_default();
+    if answer.len() as u64 > MAX_HELPER_ANSWER {
+        return Err(failed("answered more than 64 KiB".into()));
+    }
+    if !status.success() {
+        // docker's helpers say "credentials not found in native keychain": no login there.
+        let said = String::from_utf8_lossy(&answer);
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(Credentials::Anonymous);
+        }
+        return Err(failed(format!(
+            "failed ({status}): {}",
+            crate::text::line(&crate::secrets::mask(&said), 200)
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: Secret,
+    }
+    let parsed: Answer = serde_json::from_slice(&answer)
+        .map_err(|_| failed("answered something that is not its JSON".into()))?;
+    if parsed.username == "<token>" {
+        return Err(failed(
+            "keeps an identity token, which lmi does not use: log in with a user name and a password or access token".into(),
+        ));
+    }
+    if parsed.username.chars().any(char::is_control) {
+        return Err(failed(
+            "answered a user name with a control character".into(),
+        ));
+    }
+    Ok(Credentials::Basic {
+        username: parsed.username,
+        password: parsed.secret,
+        from: PathBuf::from(program),
     })
 }
 
@@ -157,9 +295,9 @@ mod tests {
             r#"{{"auths":{{"https://reg.example:5000/v1/":{{"auth":"{auth}"}},"other.example":{{"username":"bob","password":"pw-2"}}}}}}"#
         );
         let c = parse(config.as_bytes(), "reg.example:5000", "c.json".into()).unwrap();
-        let Credentials::Basic {
+        let Found::Credentials(Credentials::Basic {
             username, password, ..
-        } = &c
+        }) = &c
         else {
             panic!("{c:?}");
         };
@@ -170,13 +308,36 @@ mod tests {
         assert!(!format!("{c:?}").contains("pw-7d1c3b"));
         assert!(matches!(
             parse(config.as_bytes(), "bob.example", "c.json".into()).unwrap(),
-            Credentials::Anonymous
+            Found::Credentials(Credentials::Anonymous)
         ));
         assert!(matches!(
             parse(config.as_bytes(), "other.example", "c.json".into()).unwrap(),
-            Credentials::Basic { .. }
+            Found::Credentials(Credentials::Basic { .. })
         ));
         assert!(parse(b"{\"auths\":[]}", "x", "c.json".into()).is_err());
         assert!(parse(b"not json", "x", "c.json".into()).is_err());
+    }
+
+    /// docker's order: the registry's helper, else its `auths` entry, else the store; a helper
+    /// is a name, never a path.
+    #[test]
+    fn helpers_are_chosen_as_docker_chooses_them() {
+        let helper =
+            |json: &str, registry: &str| match parse(json.as_bytes(), registry, "c.json".into()) {
+                Ok(Found::Helper(h)) => Some(h),
+                _ => None,
+            };
+        let json = r#"{"credsStore":"desktop","credHelpers":{"ecr.example":"ecr-login"},"auths":{"a.example":{"auth":"dTpw"},"b.example":{}}}"#;
+        assert_eq!(helper(json, "ecr.example").as_deref(), Some("ecr-login"));
+        assert_eq!(helper(json, "a.example"), None);
+        assert_eq!(helper(json, "b.example").as_deref(), Some("desktop"));
+        assert_eq!(helper(json, "c.example").as_deref(), Some("desktop"));
+        for bad in ["../evil", "/bin/sh", "a b", ".hidden", ""] {
+            let json = format!(r#"{{"credsStore":"{bad}"}}"#);
+            assert!(
+                parse(json.as_bytes(), "x", "c.json".into()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

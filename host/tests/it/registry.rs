@@ -24,7 +24,11 @@ fn hello_at(dir: &Path, version: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
         &manifest,
-        text.replacen("version = \"0.1.0\"", &format!("version = \"{version}\""), 1),
+        text.replacen(
+            "version = \"0.1.0\"",
+            &format!("version = \"{version}\""),
+            1,
+        ),
     )
     .unwrap();
     dest
@@ -59,7 +63,9 @@ fn publish_then_install_by_tag_and_by_digest_then_run() {
     // By digest alone, into another home: the same plugin.
     let other = Home::new();
     let by_digest = registry.oci(&format!("team/hello@{digest}"));
-    other.run(["plugin", "install", &by_digest, "--yes"]).success();
+    other
+        .run(["plugin", "install", &by_digest, "--yes"])
+        .success();
     other.run(["hello"]).success().stdout_has("Hello, world!");
 
     // A digest the registry does not have is a usage error naming it, and installs nothing.
@@ -69,7 +75,10 @@ fn publish_then_install_by_tag_and_by_digest_then_run() {
         .run(["plugin", "install", &missing, "--yes"])
         .code(2)
         .stderr_has("has no `sha256:0000");
-    fresh.run(["plugin", "list"]).success().stdout_lacks("hello");
+    fresh
+        .run(["plugin", "list"])
+        .success()
+        .stdout_lacks("hello");
 }
 
 #[test]
@@ -116,13 +125,23 @@ fn credentials_come_from_the_docker_configuration_and_never_show() {
     .stderr_has(&format!("docker login {}", registry.host()));
 
     // A wrong password: refused, exit 4.
-    let wrong = docker_config(&home.path().join("wrong"), &registry.host(), "ci", "nope-nope");
+    let wrong = docker_config(
+        &home.path().join("wrong"),
+        &registry.host(),
+        "ci",
+        "nope-nope",
+    );
     home.env("DOCKER_CONFIG", wrong.to_str().unwrap());
     home.run(["plugin", "install", &target, "--yes"])
         .code(4)
         .stderr_has("refused user `ci`");
 
-    let docker = docker_config(&home.path().join("docker"), &registry.host(), "ci", password);
+    let docker = docker_config(
+        &home.path().join("docker"),
+        &registry.host(),
+        "ci",
+        password,
+    );
     home.env("DOCKER_CONFIG", docker.to_str().unwrap());
     let run = home.run([
         "-vv".as_ref(),
@@ -145,24 +164,46 @@ fn outdated_lists_a_newer_tag_upgrade_moves_to_it_and_pin_holds() {
     let home = Home::new();
     let work = tempfile::tempdir().unwrap();
     let repo = registry.oci("team/hello");
-    publish(&home, &hello_at(work.path(), "0.1.0"), &format!("{repo}:0.1.0"));
+    publish(
+        &home,
+        &hello_at(work.path(), "0.1.0"),
+        &format!("{repo}:0.1.0"),
+    );
     home.run(["plugin", "install", &format!("{repo}:0.1.0"), "--yes"])
         .success();
     home.run(["plugin", "outdated"])
         .success()
         .stderr_has("up to date");
 
-    publish(&home, &hello_at(work.path(), "0.2.0"), &format!("{repo}:0.2.0"));
+    publish(
+        &home,
+        &hello_at(work.path(), "0.2.0"),
+        &format!("{repo}:0.2.0"),
+    );
     // A tag that is not a version, and a version this lmi cannot run, are not offered.
-    publish(&home, &hello_at(work.path(), "0.3.0"), &format!("{repo}:latest"));
+    publish(
+        &home,
+        &hello_at(work.path(), "0.3.0"),
+        &format!("{repo}:latest"),
+    );
     // lmi would not publish a plugin it cannot run: re-annotate one behind its back.
-    publish(&home, &hello_at(work.path(), "9.0.0"), &format!("{repo}:9.0.0"));
+    publish(
+        &home,
+        &hello_at(work.path(), "9.0.0"),
+        &format!("{repo}:9.0.0"),
+    );
     let manifest = registry.manifest("team/hello", "9.0.0");
-    assert!(manifest.contains(r#""dev.lmi.plugin.lmi":"^0.1""#), "{manifest}");
+    assert!(
+        manifest.contains(r#""dev.lmi.plugin.lmi":"^0.1""#),
+        "{manifest}"
+    );
     registry.put_manifest(
         "team/hello",
         "9.0.0",
-        &manifest.replace(r#""dev.lmi.plugin.lmi":"^0.1""#, r#""dev.lmi.plugin.lmi":"^9""#),
+        &manifest.replace(
+            r#""dev.lmi.plugin.lmi":"^0.1""#,
+            r#""dev.lmi.plugin.lmi":"^9""#,
+        ),
     );
 
     home.run(["plugin", "outdated"])
@@ -187,8 +228,14 @@ fn outdated_lists_a_newer_tag_upgrade_moves_to_it_and_pin_holds() {
     home.run(["hello"]).success();
 
     // Pinned to 0.1.0: outdated still tells, upgrade leaves it.
-    home.run(["plugin", "install", &format!("{repo}:0.1.0"), "--pin", "--yes"])
-        .success();
+    home.run([
+        "plugin",
+        "install",
+        &format!("{repo}:0.1.0"),
+        "--pin",
+        "--yes",
+    ])
+    .success();
     home.run(["plugin", "outdated"])
         .success()
         .stdout_has("pinned");
@@ -248,15 +295,87 @@ fn plain_http_is_for_loopback_only() {
     let home = Home::new();
     // Not loopback: lmi speaks HTTPS to it (the unit tests check the URL); the name does not
     // resolve (`.invalid`), which is a clear failure, not a hang.
-    home.run(["plugin", "install", "oci://registry.invalid/team/hello:1.0.0", "--yes"])
-        .code(1)
-        .stderr_has("registry registry.invalid is unreachable");
-    home.run(["plugin", "install", "oci://user:pw@127.0.0.1:1/a:1", "--yes"])
-        .code(2)
-        .stderr_has("docker login");
+    home.run([
+        "plugin",
+        "install",
+        "oci://registry.invalid/team/hello:1.0.0",
+        "--yes",
+    ])
+    .code(1)
+    .stderr_has("registry registry.invalid is unreachable");
+    home.run([
+        "plugin",
+        "install",
+        "oci://user:pw@127.0.0.1:1/a:1",
+        "--yes",
+    ])
+    .code(2)
+    .stderr_has("docker login");
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A `docker-credential-<name>` program in its own PATH directory.
+fn credential_helper(dir: &Path, name: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_docker_credential_helper_is_asked_within_a_deadline() {
+    let password = "helper-pw-93ac41e2";
+    let registry = Registry::start_with_auth("ci", password);
+    let mut home = Home::new();
+    let target = registry.oci("team/hello:0.1.0");
+    let docker = home.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(docker.join("config.json"), r#"{"credsStore":"lmitest"}"#).unwrap();
+    home.env("DOCKER_CONFIG", docker.to_str().unwrap());
+    // The helper checks it is asked for this registry, as docker asks.
+    let path = credential_helper(
+        home.path(),
+        "lmitest",
+        &format!(
+            r#"read host; [ "$1" = get ] && [ "$host" = "{}" ] || exit 1
+printf '{{"ServerURL":"%s","Username":"ci","Secret":"{password}"}}' "$host""#,
+            registry.host()
+        ),
+    );
+    home.env("PATH", &path);
+    let hello = plugin_dir("plugins/hello");
+    home.run([
+        "-vv".as_ref(),
+        "plugin".as_ref(),
+        "publish".as_ref(),
+        hello.as_os_str(),
+        target.as_ref(),
+    ])
+    .success()
+    .nowhere(password);
+    home.run(["-vv", "plugin", "install", &target, "--yes"])
+        .success()
+        .nowhere(password);
+    home.log_lacks(password);
+
+    // A helper that never answers is stopped at the deadline, named.
+    let path = credential_helper(home.path(), "lmitest", "exec sleep 600");
+    home.env("PATH", &path).env("LMI_HTTP_TIMEOUT_SECS", "2");
+    let started = std::time::Instant::now();
+    home.run(["plugin", "install", &target, "--yes"])
+        .code(2)
+        .stderr_has("docker-credential-lmitest")
+        .stderr_has("did not answer within 2 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
