@@ -28,9 +28,10 @@ use crate::secrets::Secret;
 pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 /// A token answer, a tag list page, an error body.
 const MAX_SMALL_BYTES: u64 = 1 << 20;
-/// Tags read from one repository (10 pages of 1,000).
+/// Tags read from one repository: at most 10 pages of at most 1,000.
 const MAX_TAGS: usize = 10_000;
 const TAG_PAGE: usize = 1_000;
+const MAX_TAG_PAGES: usize = 10;
 const MAX_REDIRECTS: usize = 4;
 /// One blob transfer (a component of up to 32 MiB) gets this long, whatever the
 /// per-exchange deadline is.
@@ -159,7 +160,14 @@ impl Session {
                 self.registry
             )));
         }
-        // The registry accepts what we will send, or the user hears now which login to fix.
+        // Basic credentials are checked now, so the user hears at once which login to fix (a
+        // token service has already checked what it was given).
+        if challenges
+            .iter()
+            .any(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        {
+            return Ok(());
+        }
         let reply = self.exchange(
             &self.http,
             Method::GET,
@@ -448,7 +456,13 @@ impl Session {
     pub fn tags(&self) -> Result<Vec<String>, RegistryError> {
         let mut tags = Vec::new();
         let mut next = Some(self.url(&format!("v2/{}/tags/list?n={TAG_PAGE}", self.repository)));
+        let mut pages = 0;
         while let Some(url) = next.take() {
+            // A registry whose pages never end (or are empty) is not followed forever.
+            pages += 1;
+            if pages > MAX_TAG_PAGES {
+                break;
+            }
             let reply = self.exchange(
                 &self.http,
                 Method::GET,
@@ -532,6 +546,12 @@ impl Session {
     }
 
     fn unreachable(&self, e: crate::auth::http::HttpFailure) -> RegistryError {
+        if let crate::auth::http::HttpFailure::TooLarge(limit) = e {
+            return RegistryError::Invalid(format!(
+                "{} answered more than {limit} bytes where lmi reads at most that (a manifest, a token, a tag list or a layer of the size its manifest declares): refused",
+                self.registry
+            ));
+        }
         RegistryError::Unreachable {
             registry: self.registry.clone(),
             why: e.to_string(),

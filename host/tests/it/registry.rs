@@ -379,3 +379,165 @@ printf '{{"ServerURL":"%s","Username":"ci","Secret":"{password}"}}' "$host""#,
         .stderr_has("did not answer within 2 s");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+/// A hostile registry (a fault server speaking just enough of the distribution API) serving
+/// the hello plugin, with `blob` deciding how the component layer is answered.
+fn hostile_registry(
+    blob: impl Fn(&crate::support::fault::Req) -> crate::support::fault::Reply + Send + Sync + 'static,
+) -> crate::support::fault::FaultServer {
+    use crate::support::fault::{FaultServer, Reply};
+    let dir = plugin_dir("plugins/hello");
+    let component = std::fs::read(dir.join("hello.wasm")).unwrap();
+    let manifest = std::fs::read(dir.join("lmi-plugin.toml")).unwrap();
+    let config = b"{}".to_vec();
+    let digest = |b: &[u8]| format!("sha256:{}", sha256_hex(b));
+    let descriptor = |media: &str, b: &[u8]| serde_json::json!({"mediaType": media, "digest": digest(b), "size": b.len()});
+    let image = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.wasm.config.v0+json", &config),
+        "layers": [
+            descriptor("application/wasm", &component),
+            descriptor("application/vnd.lmi.plugin.manifest.v1+toml", &manifest),
+        ],
+    })
+    .to_string();
+    let (component_digest, manifest_digest) = (digest(&component), digest(&manifest));
+    FaultServer::start(move |req, _| {
+        let path = req.path();
+        if path == "/v2/" {
+            return match req.header("authorization") {
+                Some(_) => Reply::json(200, serde_json::json!({})),
+                None => {
+                    let mut r = Reply::status(401);
+                    r.headers
+                        .push(("WWW-Authenticate".into(), "Basic realm=\"hostile\"".into()));
+                    r
+                }
+            };
+        }
+        if path.ends_with("/manifests/1.0.0") {
+            return Reply::raw(
+                200,
+                "application/vnd.oci.image.manifest.v1+json",
+                image.clone(),
+            );
+        }
+        if path.ends_with(&format!("/blobs/{component_digest}")) {
+            return blob(req);
+        }
+        if path.ends_with(&format!("/blobs/{manifest_digest}")) {
+            return Reply::raw(200, "application/octet-stream", manifest.clone());
+        }
+        Reply::status(404)
+    })
+}
+
+fn redirect(to: &str) -> crate::support::fault::Reply {
+    let mut r = crate::support::fault::Reply::status(307);
+    r.headers.push(("Location".into(), to.into()));
+    r
+}
+
+#[test]
+fn a_redirected_layer_never_carries_the_registrys_credentials_or_goes_to_plain_http() {
+    use crate::support::fault::{FaultServer, Reply};
+    let component = std::fs::read(plugin_dir("plugins/hello").join("hello.wasm")).unwrap();
+    let storage = FaultServer::start(move |_, _| {
+        Reply::raw(200, "application/octet-stream", component.clone())
+    });
+    let storage_url = storage.url("/blob");
+    let registry = hostile_registry(move |_| redirect(&storage_url));
+    let password = "hostile-pw-0c5e77";
+    let host = registry.base().trim_start_matches("http://").to_owned();
+    let mut home = Home::new();
+    let docker = docker_config(&home.path().join("docker"), &host, "ci", password);
+    home.env("DOCKER_CONFIG", docker.to_str().unwrap());
+    let target = format!("oci://{host}/team/hello:1.0.0");
+
+    home.run(["plugin", "install", &target, "--yes"]).success();
+    home.run(["hello"]).success();
+    // The registry got the credentials; the storage it redirected to (another origin) did not.
+    assert!(
+        registry
+            .requests()
+            .iter()
+            .any(|r| r.header("authorization").is_some())
+    );
+    let at_storage = storage.requests();
+    assert_eq!(at_storage.len(), 1, "{at_storage:?}");
+    assert!(
+        at_storage[0].header("authorization").is_none(),
+        "{at_storage:?}"
+    );
+
+    // A redirect to plain HTTP off loopback is refused, and nothing new is installed.
+    let plain = hostile_registry(|_| redirect("http://storage.invalid/blob"));
+    let host = plain.base().trim_start_matches("http://").to_owned();
+    let mut fresh = Home::new();
+    let docker = docker_config(&fresh.path().join("docker"), &host, "ci", password);
+    fresh.env("DOCKER_CONFIG", docker.to_str().unwrap());
+    fresh
+        .run([
+            "plugin",
+            "install",
+            &format!("oci://{host}/team/hello:1.0.0"),
+            "--yes",
+        ])
+        .code(1)
+        .stderr_has("lmi fetches over HTTPS only");
+    fresh
+        .run(["plugin", "list"])
+        .success()
+        .stdout_lacks("hello");
+}
+
+#[test]
+fn a_registry_answering_more_than_it_declared_is_cut_off() {
+    use crate::support::fault::Reply;
+    // A layer longer than its descriptor says: read to the declared size, then refused.
+    let registry =
+        hostile_registry(|_| Reply::raw(200, "application/octet-stream", vec![0u8; 8 << 20]));
+    let host = registry.base().trim_start_matches("http://").to_owned();
+    let mut home = Home::new();
+    let docker = docker_config(&home.path().join("docker"), &host, "ci", "pw-x");
+    home.env("DOCKER_CONFIG", docker.to_str().unwrap());
+    home.run([
+        "plugin",
+        "install",
+        &format!("oci://{host}/team/hello:1.0.0"),
+        "--yes",
+    ])
+    .code(1)
+    .stderr_has("answered more than");
+    home.run(["plugin", "list"]).success().stdout_lacks("hello");
+}
+
+#[test]
+fn a_token_realm_over_plain_http_gets_no_credentials() {
+    use crate::support::fault::{FaultServer, Reply};
+    let registry = FaultServer::start(|req, _| {
+        if req.path() == "/v2/" {
+            let mut r = Reply::status(401);
+            r.headers.push((
+                "WWW-Authenticate".into(),
+                "Bearer realm=\"http://tokens.invalid/token\",service=\"x\"".into(),
+            ));
+            return r;
+        }
+        Reply::status(404)
+    });
+    let host = registry.base().trim_start_matches("http://").to_owned();
+    let mut home = Home::new();
+    let docker = docker_config(&home.path().join("docker"), &host, "ci", "pw-realm-1");
+    home.env("DOCKER_CONFIG", docker.to_str().unwrap());
+    home.run([
+        "plugin",
+        "install",
+        &format!("oci://{host}/team/hello:1.0.0"),
+        "--yes",
+    ])
+    .code(1)
+    .stderr_has("names a token realm over plain HTTP")
+    .nowhere("pw-realm-1");
+}
