@@ -11,13 +11,20 @@ use crate::commands::{CliError, Ctx};
 use crate::output;
 use crate::paths::Paths;
 use crate::plugins::manifest::Manifest;
-use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, Store};
+use crate::plugins::signature::{SignatureRecord, Verdict};
+use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, PluginFiles, Store};
 use crate::prompt::{self, PromptError};
 use crate::runtime::{self, ArtifactCache, component_sha256};
 
-pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, CliError> {
+pub fn run(
+    ctx: &Ctx,
+    dir: &Path,
+    link: bool,
+    yes: bool,
+    allow_unsigned: bool,
+) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
-    let candidate = inspect::inspect(ctx, dir)?.into_candidate(dir)?;
+    let candidate = inspect::inspect(ctx, dir, allow_unsigned)?.into_candidate(dir)?;
     let engine = runtime::engine().map_err(CliError::failure)?;
     let m = &candidate.manifest;
     let store = Store::new(ctx.settings.paths());
@@ -37,6 +44,14 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
         )),
         None => output::note(format_args!("Installing {} {}", m.name, m.version)),
     }
+    if let Verdict::UntrustedKey(_) = candidate.verdict {
+        output::warn(format_args!(
+            "{} {} is {}: it is installed as an unverified plugin",
+            m.name,
+            m.version,
+            candidate.verdict.describe()
+        ));
+    }
     let agreed = match &previous {
         None => confirm_install(m, ctx.settings.paths(), yes)?,
         Some(prev) => confirm_upgrade(m, &prev.grants.changes_for(m), yes)?,
@@ -51,6 +66,7 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
         source: candidate.dir.clone(),
         linked: link,
         installed_at: crate::auth::lifetime::now_secs(),
+        signature: SignatureRecord::of(&candidate.verdict),
     };
     let _lock = store.lock()?;
     // Another install may have landed while we asked and compiled; check again under the
@@ -61,7 +77,12 @@ pub fn run(ctx: &Ctx, dir: &Path, link: bool, yes: bool) -> Result<ExitCode, Cli
     }
     // Success means the staged version loads as dispatch will load it: its component is the
     // one compiled, and its artifact deserializes from lmi's cache.
-    store.commit(m, &candidate.bytes, &record, |staged| {
+    let files = PluginFiles {
+        manifest: candidate.manifest_text.as_bytes(),
+        component: &candidate.bytes,
+        signature: candidate.signature.as_deref(),
+    };
+    store.commit(m, &files, &record, |staged| {
         let bytes = staged
             .read_component()
             .map_err(|e| format!("cannot read {}: {e}", staged.component_path().display()))?;

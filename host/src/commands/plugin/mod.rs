@@ -1,5 +1,5 @@
-//! `lmi plugin install | list | info | config | remove | validate | new`: one module each;
-//! `install` and `validate` share [`inspect`].
+//! `lmi plugin install | list | info | config | remove | validate | new | sign | digest |
+//! verify`: one module each; `install` and `validate` share [`inspect`].
 
 mod config;
 mod info;
@@ -8,7 +8,9 @@ mod install;
 mod list;
 pub mod new;
 mod remove;
+mod sign;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ pub enum PluginCommand {
         /// Grant the permissions the plugin asks for without asking (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Install it even though LMI_PLUGIN_REQUIRE_SIGNATURE=true and it is not signed by a
+        /// trusted key. A signature that does not verify is refused all the same.
+        #[arg(long)]
+        allow_unsigned: bool,
     },
     /// List installed plugins.
     List,
@@ -45,6 +51,24 @@ pub enum PluginCommand {
     },
     /// Run every install check on a plugin directory without installing it.
     Validate { dir: PathBuf },
+    /// Sign a plugin directory: writes DIR/lmi-plugin.minisig, a minisign signature of its
+    /// component's and manifest's digests (see `lmi plugin digest`).
+    ///
+    /// An encrypted key's password is asked for on the terminal, or read from
+    /// LMI_SIGNING_KEY_PASSWORD.
+    Sign {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// A minisign secret key file (`minisign -G` makes one).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Print the statement a plugin signature signs, for signing with the minisign tool:
+    /// `lmi plugin digest DIR > stmt && minisign -S -s KEY -m stmt -x DIR/lmi-plugin.minisig`.
+    Digest { dir: PathBuf },
+    /// Check an installed plugin's files against its signature and the trusted keys now:
+    /// exit 0 only when a trusted key's signature verifies.
+    Verify { name: String },
     /// Create a new plugin project: a Rust crate that builds to a component and installs as is.
     ///
     /// The SDK comes from where you say (--sdk-git, --sdk-registry or --sdk-path, or the
@@ -82,14 +106,20 @@ impl PluginCommand {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode, CliError> {
         match self {
             // `lmi --yes plugin install DIR` answers as `lmi plugin install DIR --yes` does.
-            PluginCommand::Install { dir, link, yes } => {
-                install::run(ctx, &dir, link, yes || ctx.yes)
-            }
+            PluginCommand::Install {
+                dir,
+                link,
+                yes,
+                allow_unsigned,
+            } => install::run(ctx, &dir, link, yes || ctx.yes, allow_unsigned),
             PluginCommand::List => list::run(ctx),
             PluginCommand::Info { name } => info::run(ctx, &name),
             PluginCommand::Config { name } => config::run(ctx, &name),
             PluginCommand::Remove { name, keep_data } => remove::run(ctx, &name, keep_data),
             PluginCommand::Validate { dir } => validate::run(ctx, &dir),
+            PluginCommand::Sign { dir, key } => sign::sign(ctx, &dir, &key),
+            PluginCommand::Digest { dir } => sign::digest(ctx, &dir),
+            PluginCommand::Verify { name } => verify::run(ctx, &name),
             PluginCommand::New {
                 name,
                 path,

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use super::*;
+use crate::plugins::signature::SignatureRecord;
 
 /// How a plugin came to be installed; written by lmi, read on every dispatch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -18,6 +19,10 @@ pub struct InstallRecord {
     #[serde(default)]
     pub linked: bool,
     pub installed_at: u64,
+    /// Who signed it and whether that was verified at install; none when it was not signed
+    /// (and in records from before signatures, so they still read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureRecord>,
 }
 
 /// What the user granted when the plugin was installed or linked, recorded by lmi. A run
