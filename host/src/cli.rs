@@ -516,6 +516,7 @@ mod tests {
                 source: PathBuf::new(),
                 linked: false,
                 installed_at: 0,
+                signature: None,
             },
             grants: Default::default(),
         }

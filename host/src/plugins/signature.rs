@@ -124,6 +124,12 @@ struct TrustedKey {
 #[derive(Clone, Default)]
 pub struct TrustedKeys(Vec<TrustedKey>);
 
+impl fmt::Debug for TrustedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|k| k.id)).finish()
+    }
+}
+
 impl TrustedKeys {
     /// Parses `LMI_PLUGIN_TRUSTED_KEYS`: comma-separated entries, each a minisign public key
     /// (the `RW…` line of a `minisign.pub`) or the absolute path of a `minisign.pub` file.
@@ -420,22 +426,24 @@ pub fn sign(
     let raw = base64::engine::general_purpose::STANDARD
         .decode(text.lines().nth(1).ok_or_else(not_a_key)?.trim())
         .map_err(|_| not_a_key())?;
-    let encrypted = minisign::SecretKey::from_bytes(&raw)
-        .map_err(|_| not_a_key())?
-        .is_encrypted();
-    let boxed = minisign::SecretKeyBox::from_string(&text).map_err(|_| not_a_key())?;
-    // Always with a password in hand: the crate would otherwise prompt on its own, and write
-    // to stdout.
-    let key = if encrypted {
+    let unlocked = minisign::SecretKey::from_bytes(&raw).map_err(|_| not_a_key())?;
+    let key = if unlocked.is_encrypted() {
+        let boxed = minisign::SecretKeyBox::from_string(&text).map_err(|_| not_a_key())?;
         let password = password().map_err(SignError::Password)?;
-        boxed.into_secret_key(Some(password.expose().to_owned()))
+        // Always with a password in hand: the crate would otherwise prompt on its own, and
+        // write to stdout. Its checksum tells a wrong password.
+        boxed
+            .into_secret_key(Some(password.expose().to_owned()))
+            .map_err(|e| SignError::Key {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?
     } else {
-        boxed.into_unencrypted_secret_key()
-    }
-    .map_err(|e| SignError::Key {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+        // As it is: `minisign -W` 0.11 writes an unencrypted key with an empty checksum,
+        // which the crate's reader calls corrupted. A damaged key is caught below: what it
+        // signs does not verify with its own public key.
+        unlocked
+    };
     let public = minisign::PublicKey::from_secret_key(&key).map_err(|e| SignError::Key {
         path: path.clone(),
         reason: e.to_string(),
