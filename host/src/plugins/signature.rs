@@ -561,6 +561,27 @@ mod tests {
         assert_eq!(check(&statement, None, &keys).unwrap(), Verdict::Unsigned);
     }
 
+    /// An unencrypted key is read without its checksum (minisign -W writes none): a damaged
+    /// one is caught because what it signs does not verify with its own public key.
+    #[test]
+    fn a_damaged_unencrypted_key_signs_nothing() {
+        use base64::Engine as _;
+        let (_dir, path, _) = keypair();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut raw = b64.decode(text.lines().nth(1).unwrap()).unwrap();
+        // The last byte of the public half of the Ed25519 secret key.
+        let at = raw.len() - 33;
+        raw[at] ^= 1;
+        let damaged = format!("{}\n{}\n", text.lines().next().unwrap(), b64.encode(&raw));
+        std::fs::write(&path, damaged).unwrap();
+        let statement = Statement::of(b"component", b"manifest");
+        assert!(matches!(
+            sign(&statement, &path, || unreachable!(), "t"),
+            Err(SignError::Sign(_))
+        ));
+    }
+
     #[test]
     fn the_policy_refuses_only_what_it_requires() {
         let id: KeyId = "3085624F6082D9B4".parse().unwrap();
