@@ -517,6 +517,7 @@ mod tests {
                 source: PathBuf::new(),
                 linked: false,
                 installed_at: 0,
+                signature: None,
             },
             grants: Default::default(),
         }

@@ -5,4 +5,5 @@ pub mod config;
 pub mod data;
 pub mod manifest;
 pub mod origin;
+pub mod signature;
 pub mod store;

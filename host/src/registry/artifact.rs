@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::client::{OCI_MANIFEST, Session};
 use super::error::RegistryError;
 use super::reference::{digest_of, parse_digest};
+use crate::plugins::store::PluginFiles;
 
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER: &str = "application/wasm";
@@ -33,13 +34,6 @@ pub const CONTRACT_ANNOTATION: &str = "dev.lmi.plugin.contract";
 /// Largest `lmi-plugin.toml` and signature taken from a registry.
 const MAX_PLUGIN_MANIFEST_BYTES: u64 = 1 << 20;
 const MAX_SIGNATURE_BYTES: u64 = 4096;
-
-/// A plugin's files, as a directory holds them and a registry carries them.
-pub struct PluginFiles {
-    pub manifest: Vec<u8>,
-    pub component: Vec<u8>,
-    pub signature: Option<Vec<u8>>,
-}
 
 /// What a publish says about the plugin, for the annotations and the wasm config.
 pub struct Description {
@@ -90,7 +84,11 @@ impl Descriptor {
 /// A pulled plugin: its files (every digest checked) and its manifest's digest.
 pub struct Pulled {
     pub digest: String,
-    pub files: PluginFiles,
+    /// `lmi-plugin.toml`, byte for byte.
+    pub manifest: Vec<u8>,
+    pub component: Vec<u8>,
+    /// `lmi-plugin.minisig`, when it was published signed.
+    pub signature: Option<Vec<u8>>,
 }
 
 /// What a manifest says without its layers (for `outdated`).
@@ -106,19 +104,19 @@ pub struct Summary {
 pub fn push(
     session: &Session,
     tag: &str,
-    files: &PluginFiles,
+    files: &PluginFiles<'_>,
     about: &Description,
 ) -> Result<String, RegistryError> {
     let component = Descriptor::of(
         WASM_LAYER,
-        &files.component,
+        files.component,
         &format!("{}.wasm", about.name),
     );
     let mut layers = vec![
         component.clone(),
-        Descriptor::of(MANIFEST_LAYER, &files.manifest, "lmi-plugin.toml"),
+        Descriptor::of(MANIFEST_LAYER, files.manifest, "lmi-plugin.toml"),
     ];
-    if let Some(sig) = &files.signature {
+    if let Some(sig) = files.signature {
         layers.push(Descriptor::of(SIGNATURE_LAYER, sig, "lmi-plugin.minisig"));
     }
     let config = serde_json::to_vec(&serde_json::json!({
@@ -151,9 +149,9 @@ pub fn push(
     let manifest = serde_json::to_vec(&manifest)
         .map_err(|e| RegistryError::Invalid(format!("cannot write the manifest: {e}")))?;
     session.push_blob(&config)?;
-    session.push_blob(&files.component)?;
-    session.push_blob(&files.manifest)?;
-    if let Some(sig) = &files.signature {
+    session.push_blob(files.component)?;
+    session.push_blob(files.manifest)?;
+    if let Some(sig) = files.signature {
         session.push_blob(sig)?;
     }
     session.push_manifest(tag, &manifest)
@@ -255,10 +253,8 @@ pub fn pull(session: &Session, name: &str) -> Result<Pulled, RegistryError> {
         .transpose()?;
     Ok(Pulled {
         digest,
-        files: PluginFiles {
-            manifest,
-            component,
-            signature,
-        },
+        manifest,
+        component,
+        signature,
     })
 }

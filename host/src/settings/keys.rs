@@ -14,6 +14,14 @@ pub const PLUGIN_TIMEOUT_SECS: &str = "LMI_PLUGIN_TIMEOUT_SECS";
 /// unset, the declared run time holds.
 pub const PLUGIN_MAX_TIMEOUT_SECS: &str = "LMI_PLUGIN_MAX_TIMEOUT_SECS";
 pub const COMPILE_MEMORY_MB: &str = "LMI_COMPILE_MEMORY_MB";
+// ---- global: plugin signatures (`plugins::signature`) ------------------------------------
+/// Comma-separated minisign public keys (`RW…`) or absolute paths of `minisign.pub` files.
+pub const PLUGIN_TRUSTED_KEYS: &str = "LMI_PLUGIN_TRUSTED_KEYS";
+/// `true`: an install needs a signature by a trusted key (unless `--allow-unsigned`).
+pub const PLUGIN_REQUIRE_SIGNATURE: &str = "LMI_PLUGIN_REQUIRE_SIGNATURE";
+/// The password of an encrypted key for `lmi plugin sign`, for scripts (process environment
+/// only; a secret).
+pub const SIGNING_KEY_PASSWORD: &str = "LMI_SIGNING_KEY_PASSWORD";
 pub const COMPILE_TIMEOUT_SECS: &str = "LMI_COMPILE_TIMEOUT_SECS";
 
 // ---- global: network -------------------------------------------------------------------------
@@ -198,7 +206,7 @@ pub fn closest(key: &str) -> Option<&'static str> {
 }
 
 /// Keys read from the process environment alone: a file that sets one changes nothing.
-pub const PROCESS_ONLY: &[&str] = &[ENV, ACCESS_TOKEN];
+pub const PROCESS_ONLY: &[&str] = &[ENV, ACCESS_TOKEN, SIGNING_KEY_PASSWORD];
 
 /// Keys lmi reads from the process environment and the global `.env` only, never from an
 /// env file: which environment, the sandbox limits, the network, the SSO provider and its
@@ -210,6 +218,9 @@ const GLOBAL_ONLY: &[&str] = &[
     PLUGIN_MEMORY_MB,
     PLUGIN_TIMEOUT_SECS,
     PLUGIN_MAX_TIMEOUT_SECS,
+    PLUGIN_TRUSTED_KEYS,
+    PLUGIN_REQUIRE_SIGNATURE,
+    SIGNING_KEY_PASSWORD,
     COMPILE_MEMORY_MB,
     COMPILE_TIMEOUT_SECS,
     HTTP_TIMEOUT_SECS,
@@ -278,7 +289,13 @@ pub const SSO_STORAGES: &[&str] = &["keychain", "file"];
 pub const SSO_PROVIDERS: &[&str] = &["entra", "okta", "keycloak", "auth0", "google", "generic"];
 
 /// Keys whose values are secrets: registered with the scrubber when read, never printed.
-pub const SECRET_KEYS: &[&str] = &[CLIENT_SECRET, PASSWORD, ACCESS_TOKEN, SSO_CLIENT_SECRET];
+pub const SECRET_KEYS: &[&str] = &[
+    CLIENT_SECRET,
+    PASSWORD,
+    ACCESS_TOKEN,
+    SSO_CLIENT_SECRET,
+    SIGNING_KEY_PASSWORD,
+];
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,7 @@ mod session;
 mod setup_files;
 #[cfg(unix)]
 mod setup_wizard;
+mod signatures;
 mod sso;
 mod sso_split;
 mod state_on_disk;

@@ -541,3 +541,66 @@ fn a_token_realm_over_plain_http_gets_no_credentials() {
     .stderr_has("names a token realm over plain HTTP")
     .nowhere("pw-realm-1");
 }
+
+/// Signatures travel with a published plugin and are checked on a registry install as on a
+/// directory install: before anything is compiled, under the same policy.
+#[test]
+fn registry_installs_are_held_to_the_signature_policy() {
+    use crate::signatures::{home_trusting, minisign_key};
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let (trusted, trusted_id, trusted_key) = minisign_key(work.path(), "trusted", None);
+    let (_, _, other_key) = minisign_key(work.path(), "other", None);
+    let author = Home::new();
+    let unsigned = registry.oci("team/hello:0.1.0");
+    publish(&author, &hello_at(work.path(), "0.1.0"), &unsigned);
+    let untrusted = registry.oci("team/hello:0.1.1");
+    let dir = hello_at(work.path(), "0.1.1");
+    author
+        .run([
+            "plugin".as_ref(),
+            "publish".as_ref(),
+            dir.as_os_str(),
+            untrusted.as_ref(),
+            "--sign".as_ref(),
+            other_key.as_os_str(),
+        ])
+        .success()
+        .stderr_has("(signed)");
+    let signed = registry.oci("team/hello:0.2.0");
+    let dir = hello_at(work.path(), "0.2.0");
+    author
+        .run([
+            "plugin".as_ref(),
+            "publish".as_ref(),
+            dir.as_os_str(),
+            signed.as_ref(),
+            "--sign".as_ref(),
+            trusted_key.as_os_str(),
+        ])
+        .success();
+
+    let user = home_trusting(&[&trusted], true);
+    user.run(["plugin", "install", &unsigned, "--yes"])
+        .code(2)
+        .stderr_has("it is not signed");
+    user.run(["plugin", "install", &untrusted, "--yes"])
+        .code(2)
+        .stderr_has("which is not in LMI_PLUGIN_TRUSTED_KEYS");
+    user.run(["plugin", "list"]).success().stdout_lacks("hello");
+    assert!(
+        std::fs::read_dir(user.cache().join("lmi/compiled"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "something was compiled for a refused plugin"
+    );
+
+    user.run(["plugin", "install", &signed, "--yes"]).success();
+    user.run(["plugin", "verify", "hello"])
+        .success()
+        .stdout_has(&trusted_id);
+    user.run(["plugin", "info", "hello"])
+        .success()
+        .stdout_has(&trusted_id);
+    user.run(["hello"]).success();
+}

@@ -36,10 +36,11 @@ fn a_good_plugin_passes_every_check_and_is_not_installed() {
     let run = validate(&home, &plugin_dir("plugins/hello"));
     run.success();
     let oks: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(oks.len(), 5, "one line per check: {run:#?}");
+    assert_eq!(oks.len(), 6, "one line per check: {run:#?}");
     assert!(oks.iter().all(|l| l.starts_with("ok: ")), "{run:#?}");
     run.stdout_has("ok: manifest hello 0.1.0 declares `lmi hello`, `lmi whoami`")
         .stdout_has("ok: works with this lmi")
+        .stdout_has("ok: not signed")
         .stdout_has("implements contract lmi:plugin@0.3.0")
         .stdout_has("ok: no clash with installed plugins' commands")
         .stdout_has("see your SSO identity (subject, email, name) in: whoami");

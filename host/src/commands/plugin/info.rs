@@ -8,7 +8,9 @@ use serde_json::json;
 use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
 use crate::plugins::manifest::is_name;
+use crate::plugins::signature::{Policy, SignatureRecord};
 use crate::plugins::store::{PluginStoreError, Store};
+use crate::settings::keys;
 use crate::text;
 
 /// The most characters of one piece of manifest text lmi prints on a line.
@@ -42,6 +44,7 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
             "component": p.component_path(),
             "sha256": p.record.sha256,
             "installed_at": p.record.installed_at,
+            "signature": signature_json(ctx, &p.record.signature),
         }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -107,5 +110,53 @@ pub fn run(ctx: &Ctx, name: &str) -> Result<ExitCode, CliError> {
         )),
     }
     output::line(format_args!("sha256: {}", p.record.sha256));
+    output::line(format_args!(
+        "signature: {}",
+        signature_line(ctx, &p.record.signature)
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the key that signed it is in `LMI_PLUGIN_TRUSTED_KEYS` now (`None` when that
+/// setting does not parse: `info` still shows what was recorded).
+fn trusted_now(ctx: &Ctx, record: &SignatureRecord) -> Option<bool> {
+    Policy::from_settings(&ctx.settings)
+        .ok()
+        .map(|policy| policy.trusted.contains(record.key))
+}
+
+/// The signature state as recorded at install, and whether its key is trusted now.
+fn signature_line(ctx: &Ctx, record: &Option<SignatureRecord>) -> String {
+    let Some(r) = record else {
+        return "unsigned".to_owned();
+    };
+    let now = if trusted_now(ctx, r) == Some(false) {
+        format!("; it is not in {} now", keys::PLUGIN_TRUSTED_KEYS)
+    } else {
+        String::new()
+    };
+    if r.verified {
+        format!(
+            "signed by key {} (trusted: verified at install{now}; `lmi plugin verify` checks again)",
+            r.key
+        )
+    } else {
+        format!(
+            "signed by key {} (untrusted: the key was not in {} at install, so the signature was not checked)",
+            r.key,
+            keys::PLUGIN_TRUSTED_KEYS
+        )
+    }
+}
+
+fn signature_json(ctx: &Ctx, record: &Option<SignatureRecord>) -> serde_json::Value {
+    match record {
+        None => json!({ "state": "unsigned" }),
+        Some(r) => json!({
+            "state": if r.verified { "trusted" } else { "untrusted" },
+            "key": r.key.to_string(),
+            "verified_at_install": r.verified,
+            "trusted_now": trusted_now(ctx, r),
+        }),
+    }
 }

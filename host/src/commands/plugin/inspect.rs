@@ -1,12 +1,14 @@
 //! The install checks, shared by `install` and `validate`: directory, manifest (every rule it
-//! breaks, lmi's own command names included), lmi requirement, component and world, command
-//! clashes with installed plugins, and the permissions asked for. Each check that can still
-//! run does, so one inspection reports every problem.
+//! breaks, lmi's own command names included), lmi requirement, signature, component and
+//! world, command clashes with installed plugins, and the permissions asked for. Each check
+//! that can still run does, so one inspection reports every problem; but a component whose
+//! signature is refused is never compiled (nor parsed beyond its bytes).
 
 use std::path::{Path, PathBuf};
 
 use crate::commands::{CliError, Ctx, is_builtin};
 use crate::plugins::manifest::{MANIFEST_FILE, Manifest, ManifestError, host_version, read_text};
+use crate::plugins::signature::{self, Policy, Statement, Verdict};
 use crate::plugins::store::{MAX_COMPONENT_BYTES, Store, read_plugin_file};
 use crate::progress;
 use crate::runtime::{self, Compiled, component_sha256};
@@ -21,6 +23,12 @@ pub struct Finding {
 pub struct Candidate {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// `lmi-plugin.toml` exactly as read: what the signature's statement covers, kept in the
+    /// installed copy so `lmi plugin verify` can compute it again.
+    pub manifest_text: String,
+    /// The signature file's bytes, if the plugin is signed.
+    pub signature: Option<Vec<u8>>,
+    pub verdict: Verdict,
     pub bytes: Vec<u8>,
     pub sha256: String,
     pub compiled: Compiled,
@@ -63,7 +71,9 @@ pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest, ManifestError
 
 /// Runs every install check on `dir`. Errors only when the checks themselves cannot run
 /// (bad settings, no wasm engine); what is wrong with the plugin is in the findings.
-pub fn inspect(ctx: &Ctx, dir: &Path) -> Result<Inspection, CliError> {
+/// `allow_unsigned` (`install --allow-unsigned`) sets `LMI_PLUGIN_REQUIRE_SIGNATURE` aside.
+pub fn inspect(ctx: &Ctx, dir: &Path, allow_unsigned: bool) -> Result<Inspection, CliError> {
+    let policy = Policy::from_settings(&ctx.settings)?;
     let mut findings = Vec::new();
     let mut check = |check, outcome| findings.push(Finding { check, outcome });
     let done = |findings| {
@@ -171,23 +181,47 @@ pub fn inspect(ctx: &Ctx, dir: &Path) -> Result<Inspection, CliError> {
         }),
     };
     let mut checked = None;
+    let mut signed = None;
     if let Some(component) = component {
-        let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
-        // A compile that takes more than a moment shows a spinner on a terminal.
-        let _spinner = progress::wanted(ctx.quiet, ctx.verbose).then(|| {
-            let name = manifest
-                .as_ref()
-                .map_or_else(|| component.display().to_string(), |m| m.name.clone());
-            // The component path comes from a manifest that may not have parsed.
-            let label = format!("compiling {}...", crate::text::line(&name, 60));
-            progress::Spinner::start(progress::COMPILE_DELAY, move |_| label.clone())
-        });
-        match check_component(&dir, &component, bounds) {
-            Ok((what, bytes, compiled)) => {
-                check("component", Ok(what));
-                checked = Some((bytes, compiled));
-            }
+        let bytes = read_component(&dir, &component);
+        // The signature, before anything parses the component: what the policy refuses is
+        // never compiled.
+        let admitted = match &bytes {
+            Ok(bytes) => match check_signature(&dir, bytes, &text, &policy, allow_unsigned) {
+                Ok((verdict, file)) => {
+                    check("signature", Ok(verdict.describe()));
+                    signed = Some((verdict, file));
+                    true
+                }
+                Err(why) => {
+                    check("signature", Err(why));
+                    false
+                }
+            },
+            Err(_) => false,
+        };
+        match bytes {
             Err(why) => check("component", Err(why)),
+            Ok(bytes) if admitted => {
+                let bounds = runtime::compile::Bounds::from_settings(&ctx.settings)?;
+                // A compile that takes more than a moment shows a spinner on a terminal.
+                let _spinner = progress::wanted(ctx.quiet, ctx.verbose).then(|| {
+                    let name = manifest
+                        .as_ref()
+                        .map_or_else(|| component.display().to_string(), |m| m.name.clone());
+                    // The component path comes from a manifest that may not have parsed.
+                    let label = format!("compiling {}...", crate::text::line(&name, 60));
+                    progress::Spinner::start(progress::COMPILE_DELAY, move |_| label.clone())
+                });
+                match check_component(&dir, &component, &bytes, bounds) {
+                    Ok((what, compiled)) => {
+                        check("component", Ok(what));
+                        checked = Some((bytes, compiled));
+                    }
+                    Err(why) => check("component", Err(why)),
+                }
+            }
+            Ok(_) => {}
         }
     }
 
@@ -239,11 +273,14 @@ pub fn inspect(ctx: &Ctx, dir: &Path) -> Result<Inspection, CliError> {
         check("permissions", Err(problem));
     }
     let ok = findings.iter().all(|f| f.outcome.is_ok());
-    let candidate = match checked {
-        Some((bytes, compiled)) if ok => Some(Candidate {
+    let candidate = match (checked, signed) {
+        (Some((bytes, compiled)), Some((verdict, signature))) if ok => Some(Candidate {
             dir,
             sha256: component_sha256(&bytes),
             manifest: m,
+            manifest_text: text,
+            signature,
+            verdict,
             bytes,
             compiled,
         }),
@@ -278,21 +315,49 @@ fn beyond_contract(m: &Manifest, contract: runtime::bindings::Contract) -> Optio
     })
 }
 
-/// Reads a component and checks it is a component of the world this host offers.
+/// Reads the component named in the manifest, as every plugin file is read.
+fn read_component(dir: &Path, component: &Path) -> Result<Vec<u8>, String> {
+    read_plugin_file(dir, component, MAX_COMPONENT_BYTES).map_err(|e| {
+        format!(
+            "cannot read the component {} named in the manifest: {e} (build the plugin first: cargo build --release --target wasm32-wasip2)",
+            dir.join(component).display()
+        )
+    })
+}
+
+/// The plugin's signature over its component's bytes and its manifest's text, under the
+/// trust policy: what it proves and the signature file, or why the install is refused.
+fn check_signature(
+    dir: &Path,
+    component: &[u8],
+    manifest: &str,
+    policy: &Policy,
+    allow_unsigned: bool,
+) -> Result<(Verdict, Option<Vec<u8>>), String> {
+    let file = signature::read_signature(dir).map_err(|e| {
+        format!(
+            "cannot read {}: {e}",
+            dir.join(signature::SIGNATURE_FILE).display()
+        )
+    })?;
+    let statement = Statement::of(component, manifest.as_bytes());
+    let refused = |why: String| format!("{} is refused: {why}", dir.display());
+    let verdict = signature::check(&statement, file.as_deref(), &policy.trusted)
+        .map_err(|e| refused(e.to_string()))?;
+    policy.admit(&verdict, allow_unsigned).map_err(refused)?;
+    Ok((verdict, file))
+}
+
+/// Checks that a component's bytes are a component of the world this host offers.
 fn check_component(
     dir: &Path,
     component: &Path,
+    bytes: &[u8],
     bounds: runtime::compile::Bounds,
-) -> Result<(String, Vec<u8>, Compiled), String> {
+) -> Result<(String, Compiled), String> {
     let path = &dir.join(component);
-    let bytes = read_plugin_file(dir, component, MAX_COMPONENT_BYTES).map_err(|e| {
-        format!(
-            "cannot read the component {} named in the manifest: {e} (build the plugin first: cargo build --release --target wasm32-wasip2)",
-            path.display()
-        )
-    })?;
     let engine = runtime::engine().map_err(|e| format!("cannot start the wasm engine: {e:#}"))?;
-    let compiled = runtime::compile_and_check(&engine, &bytes, bounds)
+    let compiled = runtime::compile_and_check(&engine, bytes, bounds)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let what = format!(
         "component {} implements contract {} ({} KiB)",
@@ -300,5 +365,5 @@ fn check_component(
         compiled.contract.name(),
         bytes.len().div_ceil(1024)
     );
-    Ok((what, bytes, compiled))
+    Ok((what, compiled))
 }

@@ -15,14 +15,14 @@ use crate::commands::{CliError, Ctx};
 use crate::output;
 use crate::paths::Paths;
 use crate::plugins::manifest::{MANIFEST_FILE, Manifest};
-use crate::plugins::store::{Grant, GrantChanges, Grants, InstallRecord, RegistrySource, Store};
+use crate::plugins::signature::{SIGNATURE_FILE, SignatureRecord, Verdict};
+use crate::plugins::store::{
+    Grant, GrantChanges, Grants, InstallRecord, PluginFiles, RegistrySource, Store,
+};
 use crate::prompt::{self, PromptError};
-use crate::registry::artifact::{self, PluginFiles};
+use crate::registry::artifact::{self, Pulled};
 use crate::registry::{Access, Reference, Session, reference};
 use crate::runtime::{self, ArtifactCache, component_sha256};
-
-/// The signature file a plugin directory may hold, as it travels in a registry.
-pub const SIGNATURE_FILE: &str = "lmi-plugin.minisig";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -32,6 +32,9 @@ pub struct Options {
     pub yes: bool,
     /// `--pin`: keep a registry plugin on the digest installed.
     pub pin: bool,
+    /// `--allow-unsigned`: install what the signature policy would refuse as unsigned or
+    /// signed by an untrusted key (never a signature that does not verify).
+    pub allow_unsigned: bool,
 }
 
 pub fn run(ctx: &Ctx, source: &Path, opts: Options) -> Result<ExitCode, CliError> {
@@ -61,7 +64,7 @@ pub fn from_registry(ctx: &Ctx, reference: &Reference, opts: Options) -> Result<
     let session = Session::open(&http, reference, Access::Pull)?;
     let pulled = artifact::pull(&session, reference.manifest_name())?;
     tracing::info!(reference = %reference, digest = %pulled.digest, elapsed = ?started.elapsed(), "pulled");
-    let staged = stage(&pulled.files)?;
+    let staged = stage(&pulled)?;
     let source = RegistrySource {
         repository: reference.repository_url(),
         tag: reference.tag.clone(),
@@ -73,7 +76,7 @@ pub fn from_registry(ctx: &Ctx, reference: &Reference, opts: Options) -> Result<
 
 /// A private temporary directory holding `files` as a plugin directory: the manifest, the
 /// component where the manifest says, and the signature.
-fn stage(files: &PluginFiles) -> Result<tempfile::TempDir, CliError> {
+fn stage(files: &Pulled) -> Result<tempfile::TempDir, CliError> {
     let failed = |e: std::io::Error| {
         CliError::failure(anyhow::anyhow!("cannot stage the pulled plugin: {e}"))
     };
@@ -108,9 +111,14 @@ pub fn install_dir(
     opts: Options,
     registry: Option<RegistrySource>,
 ) -> Result<(), CliError> {
-    let Options { link, yes, .. } = opts;
+    let Options {
+        link,
+        yes,
+        allow_unsigned,
+        ..
+    } = opts;
     let started = std::time::Instant::now();
-    let candidate = inspect::inspect(ctx, dir)?.into_candidate(dir)?;
+    let candidate = inspect::inspect(ctx, dir, allow_unsigned)?.into_candidate(dir)?;
     let engine = runtime::engine().map_err(CliError::failure)?;
     let m = &candidate.manifest;
     let store = Store::new(ctx.settings.paths());
@@ -146,6 +154,14 @@ pub fn install_dir(
             new.digest
         ));
     }
+    if let Verdict::UntrustedKey(_) = candidate.verdict {
+        output::warn(format_args!(
+            "{} {} is {}: it is installed as an unverified plugin",
+            m.name,
+            m.version,
+            candidate.verdict.describe()
+        ));
+    }
     let agreed = match &previous {
         None => confirm_install(m, ctx.settings.paths(), yes)?,
         Some(prev) => confirm_upgrade(m, &prev.grants.changes_for(m), yes)?,
@@ -164,6 +180,7 @@ pub fn install_dir(
         linked: link,
         installed_at: crate::auth::lifetime::now_secs(),
         registry,
+        signature: SignatureRecord::of(&candidate.verdict),
     };
     let _lock = store.lock()?;
     // Another install may have landed while we asked and compiled; check again under the
@@ -174,7 +191,12 @@ pub fn install_dir(
     }
     // Success means the staged version loads as dispatch will load it: its component is the
     // one compiled, and its artifact deserializes from lmi's cache.
-    store.commit(m, &candidate.bytes, &record, |staged| {
+    let files = PluginFiles {
+        manifest: candidate.manifest_text.as_bytes(),
+        component: &candidate.bytes,
+        signature: candidate.signature.as_deref(),
+    };
+    store.commit(m, &files, &record, |staged| {
         let bytes = staged
             .read_component()
             .map_err(|e| format!("cannot read {}: {e}", staged.component_path().display()))?;

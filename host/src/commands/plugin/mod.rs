@@ -1,5 +1,5 @@
-//! `lmi plugin install | list | info | config | remove | validate | new`: one module each;
-//! `install` and `validate` share [`inspect`].
+//! `lmi plugin install | list | info | config | remove | validate | new | sign | digest |
+//! verify`: one module each; `install` and `validate` share [`inspect`].
 
 mod config;
 mod info;
@@ -9,8 +9,10 @@ mod list;
 pub mod new;
 mod publish;
 mod remove;
+mod sign;
 mod upgrade;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,10 @@ pub enum PluginCommand {
         /// Grant the permissions the plugin asks for without asking (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Install it even though LMI_PLUGIN_REQUIRE_SIGNATURE=true and it is not signed by a
+        /// trusted key. A signature that does not verify is refused all the same.
+        #[arg(long)]
+        allow_unsigned: bool,
         /// Keep a registry plugin on the digest installed: `upgrade` reports newer versions
         /// but leaves it.
         #[arg(long)]
@@ -45,6 +51,10 @@ pub enum PluginCommand {
         /// Where to: oci://HOST[:PORT]/REPOSITORY:TAG.
         #[arg(value_name = "oci://…:TAG")]
         target: String,
+        /// Sign it first with this minisign secret key (as `lmi plugin sign DIR --key FILE`
+        /// does), so the signature travels with it.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
     },
     /// List plugins installed from a registry whose repository has a newer version this lmi
     /// can run (or whose tag moved).
@@ -79,6 +89,24 @@ pub enum PluginCommand {
     },
     /// Run every install check on a plugin directory without installing it.
     Validate { dir: PathBuf },
+    /// Sign a plugin directory: writes DIR/lmi-plugin.minisig, a minisign signature of its
+    /// component's and manifest's digests (see `lmi plugin digest`).
+    ///
+    /// An encrypted key's password is asked for on the terminal, or read from
+    /// LMI_SIGNING_KEY_PASSWORD.
+    Sign {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// A minisign secret key file (`minisign -G` makes one).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Print the statement a plugin signature signs, for signing with the minisign tool:
+    /// `lmi plugin digest DIR > stmt && minisign -S -s KEY -m stmt -x DIR/lmi-plugin.minisig`.
+    Digest { dir: PathBuf },
+    /// Check an installed plugin's files against its signature and the trusted keys now:
+    /// exit 0 only when a trusted key's signature verifies.
+    Verify { name: String },
     /// Create a new plugin project: a Rust crate that builds to a component and installs as is.
     ///
     /// The SDK comes from where you say (--sdk-git, --sdk-registry or --sdk-path, or the
@@ -121,6 +149,7 @@ impl PluginCommand {
                 link,
                 yes,
                 pin,
+                allow_unsigned,
             } => install::run(
                 ctx,
                 &source,
@@ -128,9 +157,12 @@ impl PluginCommand {
                     link,
                     yes: yes || ctx.yes,
                     pin,
+                    allow_unsigned,
                 },
             ),
-            PluginCommand::Publish { dir, target } => publish::run(ctx, &dir, &target),
+            PluginCommand::Publish { dir, target, sign } => {
+                publish::run(ctx, &dir, &target, sign.as_deref())
+            }
             PluginCommand::Outdated => upgrade::outdated(ctx),
             PluginCommand::Upgrade {
                 name,
@@ -143,6 +175,9 @@ impl PluginCommand {
             PluginCommand::Config { name } => config::run(ctx, &name),
             PluginCommand::Remove { name, keep_data } => remove::run(ctx, &name, keep_data),
             PluginCommand::Validate { dir } => validate::run(ctx, &dir),
+            PluginCommand::Sign { dir, key } => sign::sign(ctx, &dir, &key),
+            PluginCommand::Digest { dir } => sign::digest(ctx, &dir),
+            PluginCommand::Verify { name } => verify::run(ctx, &name),
             PluginCommand::New {
                 name,
                 path,

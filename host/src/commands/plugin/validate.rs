@@ -12,10 +12,10 @@ use crate::output::{self, OutputFormat};
 use crate::text;
 
 /// `lmi plugin validate <DIR>`: every check `install` makes (manifest, lmi requirement,
-/// component and world, command clashes, permissions), without installing. Each finding is
+/// signature, component and world, command clashes, permissions), without installing. Each finding is
 /// one line: `ok:` on stdout, `error:` on stderr. Exit 2 if there is any problem.
 pub fn run(ctx: &Ctx, dir: &Path) -> Result<ExitCode, CliError> {
-    let inspection = inspect::inspect(ctx, dir)?;
+    let inspection = inspect::inspect(ctx, dir, false)?;
     let checks = &inspection.findings;
     let problems = inspection.problems();
     if ctx.output == OutputFormat::Json {

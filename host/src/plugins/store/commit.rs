@@ -4,14 +4,15 @@
 use super::*;
 
 impl Store {
-    /// Installs a copy of a validated plugin, or (for `record.linked`) a link to its source,
-    /// with the grants the user agreed to. Call with the lock held. The staged version must
-    /// pass `verify` (it loads from its compiled artifact) before it replaces anything; the
-    /// swap to it is a single rename, and only then is the previous version deleted.
+    /// Installs a copy of a validated plugin (`files`, `manifest` parsed from them), or (for
+    /// `record.linked`) a link to its source, with the grants the user agreed to. Call with the
+    /// lock held. The staged version must pass `verify` (it loads from its compiled artifact)
+    /// before it replaces anything; the swap to it is a single rename, and only then is the
+    /// previous version deleted.
     pub fn commit(
         &self,
         manifest: &Manifest,
-        component: &[u8],
+        files: &PluginFiles<'_>,
         record: &InstallRecord,
         verify: impl FnOnce(&InstalledPlugin) -> Result<(), String>,
     ) -> Result<(), PluginStoreError> {
@@ -25,13 +26,14 @@ impl Store {
             .tempdir_in(&versions)
             .map_err(io("cannot create a staging directory"))?;
         if !record.linked {
-            let mut copied = manifest.clone();
-            copied.component = PathBuf::from(COMPONENT_FILE);
-            write_synced(
-                &staging.path().join(MANIFEST_FILE),
-                to_toml(&copied)?.as_bytes(),
-            )?;
-            write_synced(&staging.path().join(COMPONENT_FILE), component)?;
+            // The manifest exactly as the author wrote it (its `component` is not used here:
+            // the component is always COMPONENT_FILE), so the signature's statement can be
+            // computed again from the installed files.
+            write_synced(&staging.path().join(MANIFEST_FILE), files.manifest)?;
+            write_synced(&staging.path().join(COMPONENT_FILE), files.component)?;
+            if let Some(signature) = files.signature {
+                write_synced(&staging.path().join(SIGNATURE_FILE), signature)?;
+            }
         }
         write_synced(
             &staging.path().join(RECORD_FILE),
@@ -86,6 +88,15 @@ impl Store {
         self.write_routes();
         Ok(())
     }
+}
+
+/// The files of a plugin being installed, as they were checked.
+pub struct PluginFiles<'a> {
+    /// `lmi-plugin.toml`, byte for byte.
+    pub manifest: &'a [u8],
+    pub component: &'a [u8],
+    /// `lmi-plugin.minisig`, if the plugin is signed.
+    pub signature: Option<&'a [u8]>,
 }
 
 /// lmi's own records as TOML; these types always serialize, but an error is reported, not

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use super::*;
+use crate::plugins::signature::SignatureRecord;
 
 /// How a plugin came to be installed; written by lmi, read on every dispatch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -22,6 +23,10 @@ pub struct InstallRecord {
     /// `upgrade`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySource>,
+    /// Who signed it and whether that was verified at install; none when it was not signed
+    /// (and in records from before signatures, so they still read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureRecord>,
 }
 
 /// A registry install: the repository, the tag asked for, and the manifest digest installed.

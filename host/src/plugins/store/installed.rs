@@ -31,6 +31,35 @@ impl InstalledPlugin {
         }
     }
 
+    /// The manifest's bytes as installed (what a signature's statement covers): lmi's copy
+    /// under the trust rule, a linked one from the author's directory.
+    pub fn read_manifest_bytes(&self) -> std::io::Result<Vec<u8>> {
+        if self.record.linked {
+            read_plugin_file(
+                &self.dir,
+                Path::new(MANIFEST_FILE),
+                super::super::manifest::MAX_MANIFEST_BYTES,
+            )
+        } else {
+            crate::fsutil::read_trusted(&self.dir.join(MANIFEST_FILE), MAX_STATE_BYTES)
+        }
+    }
+
+    /// The signature file's bytes, `None` when there is none: lmi's copy under the trust
+    /// rule, a linked plugin's from the author's directory.
+    pub fn read_signature(&self) -> std::io::Result<Option<Vec<u8>>> {
+        use crate::plugins::signature::{self, MAX_SIGNATURE_BYTES};
+        if self.record.linked {
+            return signature::read_signature(&self.dir);
+        }
+        let path = self.dir.join(SIGNATURE_FILE);
+        match crate::fsutil::read_trusted(&path, MAX_SIGNATURE_BYTES) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn label(&self) -> String {
         format!("{} {}", self.manifest.name, self.manifest.version)
     }
@@ -104,8 +133,13 @@ pub fn read_plugin_file(dir: &Path, rel: &Path, limit: u64) -> std::io::Result<V
 }
 
 fn too_large(limit: u64) -> std::io::Error {
+    let limit = if limit >= 1 << 20 {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{} KiB", limit >> 10)
+    };
     std::io::Error::new(
         std::io::ErrorKind::InvalidData,
-        format!("larger than lmi's limit of {} MiB", limit >> 20),
+        format!("larger than lmi's limit of {limit}"),
     )
 }

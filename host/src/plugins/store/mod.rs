@@ -1,9 +1,11 @@
 //! The installed-plugin store under `$XDG_DATA_HOME/lmi/plugins/`.
 //!
 //! Layout: each plugin is `plugins/<name>`, a symlink to an immutable version directory
-//! `plugins/.versions/<name>-<version>-<sha12>/` holding lmi's copy of the manifest, the
-//! component (always `component.wasm`, whatever the author called it), `install.toml` (where
-//! it came from) and `grants.toml` (what the user agreed to). Installing or upgrading stages
+//! `plugins/.versions/<name>-<version>-<sha12>/` holding the manifest exactly as installed,
+//! the component (always `component.wasm`, whatever the author called it and whatever the
+//! manifest's `component` says), the signature `lmi-plugin.minisig` if it was signed,
+//! `install.toml` (where it came from, who signed it) and `grants.toml` (what the user agreed
+//! to). Installing or upgrading stages
 //! the new directory completely, checks that it loads, then swaps the symlink with one
 //! `rename`, so a reader sees either the old plugin or the new one, and a failed install
 //! leaves the old one working. A linked plugin (`--link`) is a version directory holding only
@@ -30,6 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{MANIFEST_FILE, Manifest, Permissions, RunTime};
+use super::signature::SIGNATURE_FILE;
 use crate::exit::{Exit, ExitStatus};
 use crate::lockfile::{LockError, LockedFile};
 use crate::paths::Paths;
@@ -49,7 +52,7 @@ const MAX_STATE_BYTES: u64 = 1 << 20;
 /// The largest component lmi reads, installs or compiles (see docs/security.md).
 pub const MAX_COMPONENT_BYTES: u64 = 32 << 20;
 
-pub use commit::write_synced;
+pub use commit::{PluginFiles, write_synced};
 pub use error::PluginStoreError;
 use error::io;
 pub use grants::{Grant, GrantChanges, Grants, InstallRecord, RegistrySource};
@@ -429,12 +432,15 @@ mod tests {
         }
     }
 
-    fn manifest(permissions: &str) -> Manifest {
-        let text = format!(
+    fn manifest_text(permissions: &str) -> String {
+        format!(
             "name = \"p\"\nversion = \"0.1.0\"\nlmi = \"*\"\ncomponent = \"p.wasm\"\n\
              [[commands]]\nname = \"a\"\nabout = \"x\"\n[permissions]\n{permissions}\n"
-        );
-        Manifest::parse(&text, Path::new("lmi-plugin.toml")).unwrap()
+        )
+    }
+
+    fn manifest(permissions: &str) -> Manifest {
+        Manifest::parse(&manifest_text(permissions), Path::new("lmi-plugin.toml")).unwrap()
     }
 
     /// Another install lowered the grants while this one asked and compiled: what this one
@@ -449,11 +455,22 @@ mod tests {
             source: dir.path().to_owned(),
             linked: false,
             installed_at: 0,
+            signature: None,
         };
+        let lowered_text = manifest_text("service_requests = true\nenvironments = [\"dev\"]");
         let lowered = manifest("service_requests = true\nenvironments = [\"dev\"]");
         let _lock = store.lock().unwrap();
         store
-            .commit(&lowered, b"component", &record, |_| Ok(()))
+            .commit(
+                &lowered,
+                &PluginFiles {
+                    manifest: lowered_text.as_bytes(),
+                    component: b"component",
+                    signature: None,
+                },
+                &record,
+                |_| Ok(()),
+            )
             .unwrap();
         // Asked when the record still held `service_token`: nothing new, nothing agreed.
         let upgrade =
