@@ -40,6 +40,16 @@ impl CliError {
         UsageError(message.into()).into()
     }
 
+    /// The same error (code and hint kept) with `path` named `as_` wherever its text shows it
+    /// (a temporary directory the user never saw).
+    pub fn naming(self, path: &std::path::Path, as_: &str) -> Self {
+        let text = self.to_string().replace(&path.display().to_string(), as_);
+        Self {
+            cause: anyhow::anyhow!(text),
+            ..self
+        }
+    }
+
     /// The same error (code and hint kept) with `context` said first.
     pub fn with_context(mut self, context: String) -> Self {
         self.cause = self.cause.context(context);
@@ -150,7 +160,6 @@ impl From<crate::policy::GateError> for CliError {
     }
 }
 
-/// Reading or writing a file the command itself opened: a plain failure.
 /// Registry credentials are fixed with `docker login`, which the message names: exit 4 without
 /// lmi's sign-in hint.
 impl From<crate::registry::RegistryError> for CliError {
@@ -164,6 +173,7 @@ impl From<crate::registry::RegistryError> for CliError {
     }
 }
 
+/// Reading or writing a file the command itself opened: a plain failure.
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         Self::failure(e)

@@ -61,8 +61,9 @@ impl Statement {
     }
 }
 
-/// A minisign key id, shown as minisign shows it (`minisign public key 3085624F6082D9B4`): 16
-/// upper-case hex digits of the little-endian number.
+/// A minisign key id, shown as minisign shows it (`minisign public key 3085624F6082D9B4`):
+/// upper-case hex of the little-endian number, without leading zeros (minisign prints
+/// `7A5F8C79779E955`, not `07A5…`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyId([u8; 8]);
 
@@ -78,7 +79,7 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016X}", u64::from_le_bytes(self.0))
+        write!(f, "{:X}", u64::from_le_bytes(self.0))
     }
 }
 
@@ -91,10 +92,10 @@ impl fmt::Debug for KeyId {
 impl std::str::FromStr for KeyId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let n = (s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        let n = ((1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| u64::from_str_radix(s, 16).ok())
             .flatten()
-            .ok_or_else(|| "a key id is 16 hex digits".to_owned())?;
+            .ok_or_else(|| "a key id is at most 16 hex digits".to_owned())?;
         Ok(Self(n.to_le_bytes()))
     }
 }
@@ -184,19 +185,9 @@ fn key_from_line(line: &str) -> Option<TrustedKey> {
 /// A small text file of the user's (a key file): a regular file, at most
 /// [`MAX_KEY_FILE_BYTES`], UTF-8.
 fn read_small_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    let invalid = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned());
-    if !meta.is_file() {
-        return Err(invalid("it is not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(invalid("it is larger than a minisign key file (4 KiB)"));
-    }
-    String::from_utf8(bytes).map_err(|_| invalid("it is not UTF-8 text"))
+    let bytes = crate::fsutil::read_user_file(path, MAX_KEY_FILE_BYTES)?;
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
 /// The trust policy: the trusted keys and whether a signature by one is required.
@@ -224,7 +215,7 @@ impl Policy {
         };
         let require = match settings.global(keys::PLUGIN_REQUIRE_SIGNATURE) {
             None => false,
-            Some(raw) => parse_switch(raw).ok_or_else(|| {
+            Some(raw) => crate::settings::parse_switch(raw).ok_or_else(|| {
                 invalid(
                     keys::PLUGIN_REQUIRE_SIGNATURE,
                     format!(
@@ -257,15 +248,6 @@ impl Policy {
                 trusted = keys::PLUGIN_TRUSTED_KEYS,
             )),
         }
-    }
-}
-
-/// `true`/`1` or `false`/`0` (any case), as every lmi switch.
-fn parse_switch(raw: &str) -> Option<bool> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
     }
 }
 
@@ -500,7 +482,12 @@ mod tests {
         assert!(keys.contains(id));
         assert_eq!(id.to_string(), "3085624F6082D9B4");
         assert_eq!(format!("{id:?}"), "KeyId(3085624F6082D9B4)");
-        assert!("3085624F6082D9B".parse::<KeyId>().is_err());
+        // minisign drops leading zeros; a 16th digit more is not an id.
+        assert_eq!(
+            "7A5F8C79779E955".parse::<KeyId>().unwrap().to_string(),
+            "7A5F8C79779E955"
+        );
+        assert!("3085624F6082D9B41".parse::<KeyId>().is_err());
     }
 
     #[test]

@@ -31,10 +31,6 @@ pub const VERSION_ANNOTATION: &str = "org.opencontainers.image.version";
 pub const LMI_ANNOTATION: &str = "dev.lmi.plugin.lmi";
 pub const CONTRACT_ANNOTATION: &str = "dev.lmi.plugin.contract";
 
-/// Largest `lmi-plugin.toml` and signature taken from a registry.
-const MAX_PLUGIN_MANIFEST_BYTES: u64 = 1 << 20;
-const MAX_SIGNATURE_BYTES: u64 = 4096;
-
 /// What a publish says about the plugin, for the annotations and the wasm config.
 pub struct Description {
     pub name: String,
@@ -107,11 +103,7 @@ pub fn push(
     files: &PluginFiles<'_>,
     about: &Description,
 ) -> Result<String, RegistryError> {
-    let component = Descriptor::of(
-        WASM_LAYER,
-        files.component,
-        &format!("{}.wasm", about.name),
-    );
+    let component = Descriptor::of(WASM_LAYER, files.component, &format!("{}.wasm", about.name));
     let mut layers = vec![
         component.clone(),
         Descriptor::of(MANIFEST_LAYER, files.manifest, "lmi-plugin.toml"),
@@ -245,11 +237,17 @@ pub fn pull(session: &Session, name: &str) -> Result<Pulled, RegistryError> {
     let manifest = session.blob(
         &layers.manifest.digest,
         layers.manifest.size,
-        MAX_PLUGIN_MANIFEST_BYTES,
+        crate::plugins::manifest::MAX_MANIFEST_BYTES,
     )?;
     let signature = layers
         .signature
-        .map(|s| session.blob(&s.digest, s.size, MAX_SIGNATURE_BYTES))
+        .map(|s| {
+            session.blob(
+                &s.digest,
+                s.size,
+                crate::plugins::signature::MAX_SIGNATURE_BYTES,
+            )
+        })
         .transpose()?;
     Ok(Pulled {
         digest,

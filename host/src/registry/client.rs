@@ -33,6 +33,8 @@ const MAX_TAGS: usize = 10_000;
 const TAG_PAGE: usize = 1_000;
 const MAX_TAG_PAGES: usize = 10;
 const MAX_REDIRECTS: usize = 4;
+/// What is read of an answer to a layer request beyond the layer's size (a redirect's page).
+const REDIRECT_BODY_BYTES: u64 = 64 * 1024;
 /// One blob transfer (a component of up to 32 MiB) gets this long, whatever the
 /// per-exchange deadline is.
 const TRANSFER_DEADLINE: Duration = Duration::from_secs(300);
@@ -85,10 +87,6 @@ impl Session {
         };
         session.authenticate(access)?;
         Ok(session)
-    }
-
-    pub fn registry(&self) -> &str {
-        &self.registry
     }
 
     fn url(&self, path: &str) -> url::Url {
@@ -312,13 +310,17 @@ impl Session {
         let mut url = self.url(&format!("v2/{}/blobs/{digest}", self.repository));
         for _ in 0..=MAX_REDIRECTS {
             let own = same_origin(&url, &self.base);
+            // A redirect's own body (Go's `http.Redirect` writes a small HTML page) may be
+            // longer than a small layer: read up to a small bound; the layer's length is
+            // checked exactly below.
+            let limit = size.max(REDIRECT_BODY_BYTES);
             let reply = self.exchange(
                 &self.transfer,
                 Method::GET,
                 url.clone(),
                 &[],
                 None,
-                size,
+                limit,
                 own,
             )?;
             if reply.status.is_redirection() {
@@ -367,11 +369,9 @@ impl Session {
                     self.registry
                 ))
             })?;
-        let allowed = location.scheme() == "https"
-            || (location.scheme() == "http" && crate::settings::is_loopback(&location));
-        if !allowed {
+        if !redirect_allowed(&self.base, &location) {
             return Err(RegistryError::Invalid(format!(
-                "{} redirected a layer request to {}: lmi fetches over HTTPS only, except on loopback",
+                "{} redirected a layer request to {}: lmi fetches over HTTPS only, except from a loopback registry to loopback",
                 self.registry,
                 crate::text::line(&crate::text::without_userinfo(location.as_str()), 200)
             )));
@@ -612,6 +612,16 @@ fn registry_message(body: &[u8]) -> Option<String> {
     Some(crate::text::line(format!("{code} {message}").trim(), 200))
 }
 
+/// Where a layer may be redirected from `base`: HTTPS anywhere; plain HTTP only from a
+/// loopback registry to loopback (a remote registry may not point lmi at a service on this
+/// machine, nor fetch in the clear).
+fn redirect_allowed(base: &url::Url, to: &url::Url) -> bool {
+    to.scheme() == "https"
+        || (to.scheme() == "http"
+            && crate::settings::is_loopback(to)
+            && crate::settings::is_loopback(base))
+}
+
 fn same_origin(a: &url::Url, b: &url::Url) -> bool {
     a.origin() == b.origin()
 }
@@ -623,4 +633,28 @@ fn sensitive(value: &str) -> Result<HeaderValue, RegistryError> {
     })?;
     v.set_sensitive(true);
     Ok(v)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_registry_cannot_redirect_to_plain_http_on_this_machine() {
+        let allowed = |base: &str, to: &str| {
+            let base = url::Url::parse(base).unwrap();
+            let to = url::Url::parse(to).unwrap();
+            redirect_allowed(&base, &to)
+        };
+        assert!(allowed("https://r.example/", "https://storage.example/x"));
+        assert!(allowed("http://127.0.0.1:5000/", "http://127.0.0.1:9000/x"));
+        assert!(!allowed("https://r.example/", "http://127.0.0.1:9000/x"));
+        assert!(!allowed("https://r.example/", "http://storage.example/x"));
+        assert!(!allowed(
+            "http://127.0.0.1:5000/",
+            "http://storage.example/x"
+        ));
+        assert!(!allowed("https://r.example/", "file:///etc/passwd"));
+    }
 }

@@ -1,7 +1,8 @@
 //! Registry credentials, from the user's docker configuration: `$DOCKER_CONFIG/config.json`,
 //! else `~/.docker/config.json`, as `docker login`, `oras login` and `helm registry login`
-//! write it, looked up as docker does: the registry's `credHelpers` entry, else its `auths`
-//! entry (`auth` = base64 `user:password`, or `username` + `password`), else the `credsStore`.
+//! write it, looked up as docker does: the registry's `credHelpers` entry, else the
+//! `credsStore`, else the registry's `auths` entry (`auth` = base64 `user:password`, or
+//! `username` + `password`).
 //! A helper is docker's own protocol: `docker-credential-<name> get` with the registry on
 //! stdin, answering `{"ServerURL","Username","Secret"}`; it gets a deadline and a bounded
 //! answer like any other wait. lmi keeps no registry credential of its own. Nothing found
@@ -125,13 +126,17 @@ fn parse(bytes: &[u8], registry: &str, path: PathBuf) -> Result<Found, String> {
                 .map(|(_, v)| v)
         })
     };
+    // docker's order: the registry's own helper, else the store for every registry, else
+    // the file's `auths`.
     if let Some(found) = helper(by_registry("credHelpers"))? {
         return Ok(found);
     }
-    let store = helper(config.get("credsStore"))?;
-    let anonymous = || Found::Credentials(Credentials::Anonymous);
+    if let Some(found) = helper(config.get("credsStore").filter(|v| v.as_str() != Some("")))? {
+        return Ok(found);
+    }
+    let anonymous = Found::Credentials(Credentials::Anonymous);
     let Some(entry) = by_registry("auths") else {
-        return Ok(store.unwrap_or_else(anonymous));
+        return Ok(anonymous);
     };
     let field = |name: &str| {
         entry
@@ -155,9 +160,12 @@ fn parse(bytes: &[u8], registry: &str, path: PathBuf) -> Result<Found, String> {
         (user.to_owned(), Secret::new(pass.to_owned()))
     } else if let (Some(user), Some(pass)) = (field("username"), field("password")) {
         (user.to_owned(), Secret::new(pass.to_owned()))
+    } else if field("identitytoken").is_some() {
+        return Err(bad(&format!(
+            "the entry for `{registry}` holds an identity token, which lmi does not use: log in with a user name and a password or access token"
+        )));
     } else {
-        // An empty entry: `docker login` put the credentials in the store.
-        return Ok(store.unwrap_or_else(anonymous));
+        return Ok(anonymous);
     };
     if username.chars().any(char::is_control) {
         return Err(bad(&format!(
@@ -209,31 +217,39 @@ fn from_helper(
         // A helper that exits without reading closes the pipe: its answer says why.
         let _ = stdin.write_all(registry.as_bytes());
     }
+    // The answer arrives over a channel, so a helper that leaves a child holding its stdout
+    // open cannot hold lmi past the deadline either.
     let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut answer = Vec::new();
+    let (sender, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
         if let Some(out) = stdout {
-            let _ = out.take(MAX_HELPER_ANSWER + 1).read_to_end(&mut answer);
+            let _ = out.take(MAX_HELPER_ANSWER + 1).read_to_end(&mut bytes);
         }
-        answer
+        let _ = sender.send(bytes);
     });
     let started = Instant::now();
+    let timed_out = || {
+        failed(format!(
+            "did not answer within {} s (LMI_HTTP_TIMEOUT_SECS)",
+            deadline.as_secs()
+        ))
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(failed(format!(
-                    "did not answer within {} s (LMI_HTTP_TIMEOUT_SECS)",
-                    deadline.as_secs()
-                )));
+                return Err(timed_out());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(failed(format!("was lost: {e}"))),
         }
     };
-    let answer = reader.join().unwrap_or_default();
+    let answer = answer
+        .recv_timeout(deadline.saturating_sub(started.elapsed()))
+        .map_err(|_| timed_out())?;
     if answer.len() as u64 > MAX_HELPER_ANSWER {
         return Err(failed("answered more than 64 KiB".into()));
     }
@@ -318,7 +334,7 @@ mod tests {
         assert!(parse(b"not json", "x", "c.json".into()).is_err());
     }
 
-    /// docker's order: the registry's helper, else its `auths` entry, else the store; a helper
+    /// docker's order: the registry's helper, else the store, else its `auths` entry; a helper
     /// is a name, never a path.
     #[test]
     fn helpers_are_chosen_as_docker_chooses_them() {
@@ -329,10 +345,18 @@ mod tests {
             };
         let json = r#"{"credsStore":"desktop","credHelpers":{"ecr.example":"ecr-login"},"auths":{"a.example":{"auth":"dTpw"},"b.example":{}}}"#;
         assert_eq!(helper(json, "ecr.example").as_deref(), Some("ecr-login"));
-        assert_eq!(helper(json, "a.example"), None);
-        assert_eq!(helper(json, "b.example").as_deref(), Some("desktop"));
+        assert_eq!(helper(json, "a.example").as_deref(), Some("desktop"));
         assert_eq!(helper(json, "c.example").as_deref(), Some("desktop"));
-        for bad in ["../evil", "/bin/sh", "a b", ".hidden", ""] {
+        let json =
+            r#"{"credHelpers":{"ecr.example":"ecr-login"},"auths":{"a.example":{"auth":"dTpw"}}}"#;
+        assert_eq!(helper(json, "a.example"), None);
+        assert!(matches!(
+            parse(json.as_bytes(), "a.example", "c.json".into()),
+            Ok(Found::Credentials(Credentials::Basic { .. }))
+        ));
+        let json = r#"{"auths":{"acr.example":{"identitytoken":"eyJ-opaque"}}}"#;
+        assert!(parse(json.as_bytes(), "acr.example", "c.json".into()).is_err());
+        for bad in ["../evil", "/bin/sh", "a b", ".hidden"] {
             let json = format!(r#"{{"credsStore":"{bad}"}}"#);
             assert!(
                 parse(json.as_bytes(), "x", "c.json".into()).is_err(),

@@ -40,6 +40,11 @@ impl Reference {
         let Some((host, path)) = rest.split_once('/') else {
             return Err(format!("`{shown}` names no repository: {example}"));
         };
+        if host.contains(['?', '#']) {
+            return Err(format!(
+                "`{shown}` has a query or fragment in its host: {example}"
+            ));
+        }
         if host.contains('@') {
             return Err(format!(
                 "`{shown}` carries user information: lmi takes registry credentials from your docker configuration (`docker login {}`), never from a reference",
@@ -101,14 +106,6 @@ impl Reference {
         Self {
             tag: Some(tag.to_owned()),
             digest: None,
-            ..self.clone()
-        }
-    }
-
-    /// The same repository, pinned to `digest` (keeping the tag it came from, for show).
-    pub fn with_digest(&self, digest: &str) -> Self {
-        Self {
-            digest: Some(digest.to_owned()),
             ..self.clone()
         }
     }
@@ -261,6 +258,8 @@ mod tests {
             "oci:///a:1",
             "oci://r.example/-a:1",
             "oci://r.example/a.-b:1",
+            "oci://r.example?x/a:1",
+            "oci://r.example#x/a:1",
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }

@@ -24,7 +24,7 @@ pub use policy::{Confirm, GroupRule, Policy};
 pub use sections::{
     AuditTarget, HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions,
 };
-pub use values::check_value;
+pub use values::{check_value, parse_switch};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {

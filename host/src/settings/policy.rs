@@ -383,10 +383,9 @@ fn quoted(raw: &str) -> String {
 
 /// `true`/`1` or `false`/`0` (any case); anything else is an error, never "off".
 fn switch(key: &str, raw: &str, source: &Source) -> Result<bool, ConfigError> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        _ => Err(invalid(
+    match super::parse_switch(raw) {
+        Some(on) => Ok(on),
+        None => Err(invalid(
             key,
             source,
             format!(

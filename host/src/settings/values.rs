@@ -54,6 +54,16 @@ pub fn check_value(key: &str, value: &str, source: &Source) -> Result<(), Config
     }
 }
 
+/// An lmi switch: `true`/`1` or `false`/`0` (any case, trimmed); anything else is none, for
+/// the caller to refuse by name (never read as "off").
+pub fn parse_switch(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -380,10 +380,26 @@ printf '{{"ServerURL":"%s","Username":"ci","Secret":"{password}"}}' "$host""#,
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
 
+/// Which layer a hostile registry is asked for.
+#[derive(Clone, Copy, PartialEq)]
+enum Layer {
+    Component,
+    Manifest,
+}
+
+/// The hello plugin's `lmi-plugin.toml` layer, as served.
+fn hello_manifest_layer() -> crate::support::fault::Reply {
+    let bytes = std::fs::read(plugin_dir("plugins/hello").join("lmi-plugin.toml")).unwrap();
+    crate::support::fault::Reply::raw(200, "application/octet-stream", bytes)
+}
+
 /// A hostile registry (a fault server speaking just enough of the distribution API) serving
-/// the hello plugin, with `blob` deciding how the component layer is answered.
+/// the hello plugin, with `blob` deciding how each layer is answered.
 fn hostile_registry(
-    blob: impl Fn(&crate::support::fault::Req) -> crate::support::fault::Reply + Send + Sync + 'static,
+    blob: impl Fn(&crate::support::fault::Req, Layer) -> crate::support::fault::Reply
+    + Send
+    + Sync
+    + 'static,
 ) -> crate::support::fault::FaultServer {
     use crate::support::fault::{FaultServer, Reply};
     let dir = plugin_dir("plugins/hello");
@@ -424,10 +440,10 @@ fn hostile_registry(
             );
         }
         if path.ends_with(&format!("/blobs/{component_digest}")) {
-            return blob(req);
+            return blob(req, Layer::Component);
         }
         if path.ends_with(&format!("/blobs/{manifest_digest}")) {
-            return Reply::raw(200, "application/octet-stream", manifest.clone());
+            return blob(req, Layer::Manifest);
         }
         Reply::status(404)
     })
@@ -443,11 +459,26 @@ fn redirect(to: &str) -> crate::support::fault::Reply {
 fn a_redirected_layer_never_carries_the_registrys_credentials_or_goes_to_plain_http() {
     use crate::support::fault::{FaultServer, Reply};
     let component = std::fs::read(plugin_dir("plugins/hello").join("hello.wasm")).unwrap();
-    let storage = FaultServer::start(move |_, _| {
-        Reply::raw(200, "application/octet-stream", component.clone())
+    let storage = FaultServer::start(move |req, _| match req.path() {
+        "/manifest" => hello_manifest_layer(),
+        _ => Reply::raw(200, "application/octet-stream", component.clone()),
     });
     let storage_url = storage.url("/blob");
-    let registry = hostile_registry(move |_| redirect(&storage_url));
+    let manifest_url = storage.url("/manifest");
+    let registry = hostile_registry(move |_, layer| match layer {
+        Layer::Component => redirect(&storage_url),
+        // A redirect whose page is longer than the small layer it points at (Go's
+        // `http.Redirect` writes one).
+        Layer::Manifest => {
+            let mut r = redirect(&manifest_url);
+            r.body = format!(
+                "<a href=\"{manifest_url}\">Temporary Redirect</a>.\n{}",
+                " ".repeat(4096)
+            )
+            .into_bytes();
+            r
+        }
+    });
     let password = "hostile-pw-0c5e77";
     let host = registry.base().trim_start_matches("http://").to_owned();
     let mut home = Home::new();
@@ -465,14 +496,19 @@ fn a_redirected_layer_never_carries_the_registrys_credentials_or_goes_to_plain_h
             .any(|r| r.header("authorization").is_some())
     );
     let at_storage = storage.requests();
-    assert_eq!(at_storage.len(), 1, "{at_storage:?}");
+    assert_eq!(at_storage.len(), 2, "{at_storage:?}");
     assert!(
-        at_storage[0].header("authorization").is_none(),
+        at_storage
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
         "{at_storage:?}"
     );
 
     // A redirect to plain HTTP off loopback is refused, and nothing new is installed.
-    let plain = hostile_registry(|_| redirect("http://storage.invalid/blob"));
+    let plain = hostile_registry(|_, layer| match layer {
+        Layer::Component => redirect("http://storage.invalid/blob"),
+        Layer::Manifest => hello_manifest_layer(),
+    });
     let host = plain.base().trim_start_matches("http://").to_owned();
     let mut fresh = Home::new();
     let docker = docker_config(&fresh.path().join("docker"), &host, "ci", password);
@@ -496,8 +532,10 @@ fn a_redirected_layer_never_carries_the_registrys_credentials_or_goes_to_plain_h
 fn a_registry_answering_more_than_it_declared_is_cut_off() {
     use crate::support::fault::Reply;
     // A layer longer than its descriptor says: read to the declared size, then refused.
-    let registry =
-        hostile_registry(|_| Reply::raw(200, "application/octet-stream", vec![0u8; 8 << 20]));
+    let registry = hostile_registry(|_, layer| match layer {
+        Layer::Component => Reply::raw(200, "application/octet-stream", vec![0u8; 8 << 20]),
+        Layer::Manifest => hello_manifest_layer(),
+    });
     let host = registry.base().trim_start_matches("http://").to_owned();
     let mut home = Home::new();
     let docker = docker_config(&home.path().join("docker"), &host, "ci", "pw-x");
@@ -580,21 +618,28 @@ fn registry_installs_are_held_to_the_signature_policy() {
         ])
         .success();
 
-    let user = home_trusting(&[&trusted], true);
+    let mut user = home_trusting(&[&trusted], true);
+    // Any compile would fail loudly within this bound: a refusal must come before it.
+    user.env("LMI_COMPILE_MEMORY_MB", "1");
     user.run(["plugin", "install", &unsigned, "--yes"])
         .code(2)
-        .stderr_has("it is not signed");
+        .stderr_has("it is not signed")
+        .stderr_lacks("LMI_COMPILE_MEMORY_MB")
+        // The refusal names the reference, not the temporary directory it was checked in.
+        .stderr_has(&unsigned)
+        .stderr_lacks("lmi-pull-");
     user.run(["plugin", "install", &untrusted, "--yes"])
         .code(2)
-        .stderr_has("which is not in LMI_PLUGIN_TRUSTED_KEYS");
+        .stderr_has("which is not in LMI_PLUGIN_TRUSTED_KEYS")
+        .stderr_lacks("LMI_COMPILE_MEMORY_MB");
     user.run(["plugin", "list"]).success().stdout_lacks("hello");
+    let compiled = user.cache().join("compiled");
     assert!(
-        std::fs::read_dir(user.cache().join("lmi/compiled"))
-            .map(|d| d.count() == 0)
-            .unwrap_or(true),
+        !compiled.exists() || std::fs::read_dir(&compiled).unwrap().count() == 0,
         "something was compiled for a refused plugin"
     );
 
+    let user = home_trusting(&[&trusted], true);
     user.run(["plugin", "install", &signed, "--yes"]).success();
     user.run(["plugin", "verify", "hello"])
         .success()
@@ -603,4 +648,49 @@ fn registry_installs_are_held_to_the_signature_policy() {
         .success()
         .stdout_has(&trusted_id);
     user.run(["hello"]).success();
+}
+
+/// An upgrade installs only the plugin it upgrades: a repository whose newer tag holds another
+/// plugin (annotated to look like this one) is refused, and nothing changes.
+#[test]
+fn an_upgrade_never_lets_a_repository_replace_another_plugin() {
+    let registry = Registry::start();
+    let home = Home::new();
+    let work = tempfile::tempdir().unwrap();
+    let repo = registry.oci("team/hello");
+    publish(
+        &home,
+        &hello_at(work.path(), "0.1.0"),
+        &format!("{repo}:0.1.0"),
+    );
+    home.run(["plugin", "install", &format!("{repo}:0.1.0"), "--yes"])
+        .success();
+    // Another plugin under a newer tag, its annotations lying that it is hello 0.2.0.
+    publish(
+        &home,
+        &plugin_dir("plugins/status-page"),
+        &format!("{repo}:0.2.0"),
+    );
+    let manifest = registry.manifest("team/hello", "0.2.0");
+    let lying = manifest
+        .replace(
+            r#""dev.lmi.plugin.name":"status-page""#,
+            r#""dev.lmi.plugin.name":"hello""#,
+        )
+        .replace(
+            r#""org.opencontainers.image.version":"0.1.0""#,
+            r#""org.opencontainers.image.version":"0.2.0""#,
+        );
+    assert_ne!(manifest, lying, "{manifest}");
+    registry.put_manifest("team/hello", "0.2.0", &lying);
+
+    home.run(["plugin", "upgrade", "hello", "--yes"])
+        .code(2)
+        .stderr_has("it holds plugin `status-page`, not `hello`");
+    home.run(["plugin", "info", "hello"])
+        .success()
+        .stdout_has("hello 0.1.0");
+    home.run(["plugin", "list"])
+        .success()
+        .stdout_lacks("status-page");
 }

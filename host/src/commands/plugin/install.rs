@@ -46,18 +46,24 @@ pub fn run(ctx: &Ctx, source: &Path, opts: Options) -> Result<ExitCode, CliError
                     "--link takes a plugin directory: a plugin from a registry is installed as a copy",
                 ));
             }
-            from_registry(ctx, &reference, opts)
+            from_registry(ctx, &reference, opts, None)
         }
         None if opts.pin => Err(CliError::usage(
             "--pin keeps a registry plugin on its digest: it applies to `oci://` installs only",
         )),
-        None => install_dir(ctx, source, opts, None),
+        None => install_dir(ctx, source, opts, None, None),
     }?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pulls `reference` and installs it.
-pub fn from_registry(ctx: &Ctx, reference: &Reference, opts: Options) -> Result<(), CliError> {
+/// Pulls `reference` and installs it; with `expected`, only if it is that plugin (an upgrade
+/// never lets one repository replace another plugin).
+pub fn from_registry(
+    ctx: &Ctx,
+    reference: &Reference,
+    opts: Options,
+    expected: Option<&str>,
+) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     let http = crate::auth::http::Http::for_process(&ctx.settings)?;
     output::note(format_args!("Pulling {reference}"));
@@ -71,7 +77,10 @@ pub fn from_registry(ctx: &Ctx, reference: &Reference, opts: Options) -> Result<
         digest: pulled.digest,
         pinned: opts.pin,
     };
-    install_dir(ctx, staged.path(), opts, Some(source))
+    // The checks name the directory they read; here that is a temporary one the user never
+    // saw: name the reference instead.
+    install_dir(ctx, staged.path(), opts, Some(source), expected)
+        .map_err(|e| e.naming(staged.path(), &reference.to_string()))
 }
 
 /// A private temporary directory holding `files` as a plugin directory: the manifest, the
@@ -104,12 +113,14 @@ fn stage(files: &Pulled) -> Result<tempfile::TempDir, CliError> {
     Ok(dir)
 }
 
-/// Installs the plugin directory `dir`; `registry` says where it was pulled from.
-pub fn install_dir(
+/// Installs the plugin directory `dir`; `registry` says where it was pulled from, and
+/// `expected` which plugin it must be.
+fn install_dir(
     ctx: &Ctx,
     dir: &Path,
     opts: Options,
     registry: Option<RegistrySource>,
+    expected: Option<&str>,
 ) -> Result<(), CliError> {
     let Options {
         link,
@@ -121,9 +132,30 @@ pub fn install_dir(
     let candidate = inspect::inspect(ctx, dir, allow_unsigned)?.into_candidate(dir)?;
     let engine = runtime::engine().map_err(CliError::failure)?;
     let m = &candidate.manifest;
+    if let Some(expected) = expected.filter(|e| *e != m.name) {
+        return Err(CliError::usage(format!(
+            "it holds plugin `{}`, not `{expected}`: refused, as it would replace another plugin (install it by name if that is what you want)",
+            m.name
+        )));
+    }
     let store = Store::new(ctx.settings.paths());
 
     let previous = store.get(&m.name).ok();
+    // The same name from another repository (or a directory in place of a repository) may be
+    // another author's plugin: say so before asking.
+    if let Some(prev) = &previous {
+        let from = |r: Option<&RegistrySource>| r.map(|r| r.repository.clone());
+        if from(prev.record.registry.as_ref()) != from(registry.as_ref()) {
+            output::warn(format_args!(
+                "this replaces {} installed from {}",
+                prev.label(),
+                prev.record.registry.as_ref().map_or_else(
+                    || prev.record.source.display().to_string(),
+                    RegistrySource::reference
+                )
+            ));
+        }
+    }
     match &previous {
         Some(prev) if prev.manifest.version > m.version => output::warn(format_args!(
             "downgrading {} from {} to {}",

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use super::inspect;
 use crate::commands::{CliError, Ctx};
 use crate::output;
+use crate::plugins::signature::{SIGNATURE_FILE, Verdict};
 use crate::plugins::store::PluginFiles;
 use crate::registry::artifact::{self, Description};
 use crate::registry::{Access, Reference, Session};
@@ -45,6 +46,14 @@ pub fn run(
         exports: ty.exports(&engine).map(|(n, _)| n.to_owned()).collect(),
     };
     let signed = candidate.signature.is_some();
+    if let (None, Verdict::UntrustedKey(id)) = (sign_with, candidate.verdict) {
+        // Checking a minisign signature takes its public key: without it, a signature made
+        // before the component was rebuilt would go out, and every installer would refuse it.
+        output::warn(format_args!(
+            "{SIGNATURE_FILE} is signed by key {id}, which is not in your {}, so it was not checked against these files: if they changed since it was signed, installers will refuse the plugin (sign again with --sign KEY)",
+            crate::settings::keys::PLUGIN_TRUSTED_KEYS
+        ));
+    }
     let files = PluginFiles {
         manifest: candidate.manifest_text.as_bytes(),
         component: &candidate.bytes,

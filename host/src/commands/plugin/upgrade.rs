@@ -12,8 +12,10 @@ use serde_json::json;
 use super::install::{self, Options};
 use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
+use crate::plugins::manifest::host_version;
 use crate::plugins::store::{InstalledPlugin, RegistrySource, Store};
 use crate::registry::artifact::{self, Summary};
+use crate::registry::reference::check_tag;
 use crate::registry::{Access, Reference, RegistryError, Session};
 use crate::runtime::bindings::Contract;
 
@@ -38,22 +40,16 @@ enum Offer {
 pub fn outdated(ctx: &Ctx) -> Result<ExitCode, CliError> {
     let http = crate::auth::http::Http::for_process(&ctx.settings)?;
     let mut rows = Vec::new();
-    let mut unreachable = 0;
+    let mut failed = Failed::default();
     for (p, source) in registry_plugins(ctx) {
-        let row = match offer(&http, &p, &source) {
-            Ok(offer) => Row::of(&p, &source, &offer),
-            Err(e) => {
-                unreachable += 1;
-                output::warn(format_args!("{}: {e}", p.manifest.name));
-                continue;
-            }
-        };
-        rows.push(row);
+        match offer(&http, &p, &source) {
+            Ok(offer) => rows.extend(Row::of(&p, &source, &offer)),
+            Err(e) => failed.note(&p.manifest.name, &e),
+        }
     }
-    let rows: Vec<Row> = rows.into_iter().flatten().collect();
     if ctx.output == OutputFormat::Json {
         output::json(&json!(rows.iter().map(Row::json).collect::<Vec<_>>()));
-    } else if rows.is_empty() {
+    } else if rows.is_empty() && failed.exit.is_none() {
         output::note("Every plugin installed from a registry is up to date.");
     } else {
         for r in &rows {
@@ -71,7 +67,25 @@ pub fn outdated(ctx: &Ctx) -> Result<ExitCode, CliError> {
             ));
         }
     }
-    Ok(exit_for(unreachable))
+    Ok(failed.exit_code())
+}
+
+/// The plugins a registry could not answer for: each is named as it fails, and the command
+/// ends with the first one's exit code (1 unreachable, 4 credentials, …).
+#[derive(Default)]
+struct Failed {
+    exit: Option<crate::exit::Exit>,
+}
+
+impl Failed {
+    fn note(&mut self, plugin: &str, e: &RegistryError) {
+        output::warn(format_args!("{plugin}: {e}"));
+        self.exit.get_or_insert(crate::exit::ExitStatus::exit(e));
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        self.exit.map_or(ExitCode::SUCCESS, ExitCode::from)
+    }
 }
 
 pub fn upgrade(
@@ -101,34 +115,35 @@ pub fn upgrade(
         (None, true) => registry_plugins(ctx),
     };
     let http = crate::auth::http::Http::for_process(&ctx.settings)?;
-    let mut unreachable = 0;
-    let mut failures = Vec::new();
+    let mut failed = Failed::default();
+    let mut refused = Vec::new();
     for (p, source) in plugins {
         let label = p.label();
-        let offer = match offer(&http, &p, &source) {
+        let offer = offer(&http, &p, &source).and_then(|offer| {
+            let base = Reference::parse(&format!("{}@{}", source.repository, source.digest))
+                .map_err(RegistryError::Invalid)?;
+            Ok((offer, base))
+        });
+        let (offer, base) = match offer {
             Ok(o) => o,
             Err(e) => {
-                unreachable += 1;
-                output::warn(format_args!("{}: {e}", p.manifest.name));
+                failed.note(&p.manifest.name, &e);
                 continue;
             }
         };
-        let tag = match &offer {
+        let (tag, what) = match offer {
             Offer::UpToDate => {
                 output::note(format_args!("{label} is up to date"));
                 continue;
             }
-            Offer::Newer { tag, .. } | Offer::Moved { tag, .. } => tag.clone(),
-        };
-        let what = match &offer {
-            Offer::Newer { version, .. } => format!("{label} → {version}"),
-            Offer::Moved { digest, .. } => {
-                format!(
+            Offer::Newer { tag, version } => (tag, format!("{label} → {version}")),
+            Offer::Moved { tag, digest } => {
+                let what = format!(
                     "{label}: tag {tag} moved from {} to {digest}",
                     source.digest
-                )
+                );
+                (tag, what)
             }
-            Offer::UpToDate => unreachable!(),
         };
         if source.pinned {
             output::note(format_args!(
@@ -137,8 +152,7 @@ pub fn upgrade(
             ));
             continue;
         }
-        let target =
-            Reference::parse(&format!("{}:{tag}", source.repository)).map_err(CliError::usage)?;
+        let target = base.with_tag(&tag);
         if dry_run {
             output::line(format_args!("would upgrade {what} ({target})"));
             continue;
@@ -148,24 +162,18 @@ pub fn upgrade(
             yes: yes || ctx.yes,
             ..Options::default()
         };
+        // The repository must still hold this plugin: an artifact naming another one would
+        // replace that one under grants the user gave something else.
         // One plugin refusing (its grants not agreed, a bad signature) does not stop the rest.
-        if let Err(e) = install::from_registry(ctx, &target, opts) {
+        if let Err(e) = install::from_registry(ctx, &target, opts, Some(&p.manifest.name)) {
             output::warn(format_args!("{}: {e}", p.manifest.name));
-            failures.push(e);
+            refused.push(e);
         }
     }
-    if let Some(first) = failures.into_iter().next() {
+    if let Some(first) = refused.into_iter().next() {
         return Err(first.with_context("not every plugin was upgraded".into()));
     }
-    Ok(exit_for(unreachable))
-}
-
-fn exit_for(unreachable: usize) -> ExitCode {
-    if unreachable > 0 {
-        crate::exit::Exit::Failure.into()
-    } else {
-        ExitCode::SUCCESS
-    }
+    Ok(failed.exit_code())
 }
 
 /// Installed plugins that came from a registry, by name.
@@ -193,22 +201,31 @@ fn offer(
     let mut newer: Vec<(semver::Version, String)> = session
         .tags()?
         .into_iter()
+        .filter(|tag| check_tag(tag).is_ok())
         .filter_map(|tag| {
             let v = semver::Version::parse(tag.strip_prefix('v').unwrap_or(&tag)).ok()?;
-            (v > *installed).then_some((v, tag))
+            // A pre-release is offered only to someone already on one.
+            let offered = v > *installed && (v.pre.is_empty() || !installed.pre.is_empty());
+            offered.then_some((v, tag))
         })
         .collect();
     newer.sort_by(|a, b| b.0.cmp(&a.0));
     for (version, tag) in newer.into_iter().take(MAX_CANDIDATES) {
-        let (_, summary) = artifact::summary(&session, &tag)?;
-        if runs_here(&summary) {
-            return Ok(Offer::Newer { tag, version });
+        // A tag that is not an lmi plugin, or not this one, or not the version its tag says,
+        // or not one this lmi runs, is passed over, not fatal: the next one may be.
+        match artifact::summary(&session, &tag) {
+            Ok((_, summary)) if fits(&summary, &p.manifest.name, Some(&version)) => {
+                return Ok(Offer::Newer { tag, version });
+            }
+            Ok(_) | Err(RegistryError::Invalid(_) | RegistryError::NotFound(_)) => {
+                tracing::info!(plugin = %p.manifest.name, %tag, "passed over: not a version of this plugin this lmi runs");
+            }
+            Err(e) => return Err(e),
         }
-        tracing::info!(plugin = %p.manifest.name, %tag, "skipped: this lmi cannot run it");
     }
     if let Some(tag) = &source.tag {
         let (digest, summary) = artifact::summary(&session, tag)?;
-        if digest != source.digest && runs_here(&summary) {
+        if digest != source.digest && fits(&summary, &p.manifest.name, None) {
             return Ok(Offer::Moved {
                 tag: tag.clone(),
                 digest,
@@ -218,19 +235,23 @@ fn offer(
     Ok(Offer::UpToDate)
 }
 
-/// Whether this lmi can run what a manifest's annotations describe (an artifact without them
-/// is left to the install checks).
-fn runs_here(summary: &Summary) -> bool {
-    let ours = semver::Version::parse(env!("CARGO_PKG_VERSION")).ok();
-    let lmi_ok = match (&summary.lmi, &ours) {
-        (Some(req), Some(ours)) => semver::VersionReq::parse(req).is_ok_and(|r| r.matches(ours)),
+/// Whether a manifest's annotations describe `name` (at `version`, when the tag says one) in
+/// a form this lmi runs. An artifact without annotations is left to the install checks.
+fn fits(summary: &Summary, name: &str, version: Option<&semver::Version>) -> bool {
+    let named = summary.name.as_deref().is_none_or(|n| n == name);
+    let versioned = match (version, summary.version.as_deref()) {
+        (Some(v), Some(said)) => semver::Version::parse(said).is_ok_and(|said| said == *v),
         _ => true,
     };
+    let lmi_ok = summary
+        .lmi
+        .as_deref()
+        .is_none_or(|req| semver::VersionReq::parse(req).is_ok_and(|r| r.matches(&host_version())));
     let contract_ok = summary
         .contract
         .as_deref()
         .is_none_or(|c| Contract::ALL.iter().any(|k| k.name() == c));
-    lmi_ok && contract_ok
+    named && versioned && lmi_ok && contract_ok
 }
 
 /// One line of `outdated`.
