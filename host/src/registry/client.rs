@@ -277,19 +277,12 @@ impl Session {
             MAX_MANIFEST_BYTES,
             true,
         )?;
-        match reply.status {
-            s if s.is_success() => {}
-            reqwest::StatusCode::NOT_FOUND => {
-                return Err(RegistryError::NotFound(format!(
-                    "{} has no `{name}` in {}",
-                    self.registry, self.repository
-                )));
-            }
-            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
-                return Err(self.refused());
-            }
-            _ => return Err(self.unexpected("answered a manifest request", &reply)),
-        }
+        self.answered(&reply, "answered a manifest request", || {
+            RegistryError::NotFound(format!(
+                "{} has no `{name}` in {}",
+                self.registry, self.repository
+            ))
+        })?;
         let digest = digest_of(&reply.body);
         if name.starts_with("sha256:") && name != digest {
             return Err(RegistryError::Invalid(format!(
@@ -327,19 +320,12 @@ impl Session {
                 url = self.redirect(&url, &reply)?;
                 continue;
             }
-            match reply.status {
-                s if s.is_success() => {}
-                reqwest::StatusCode::NOT_FOUND => {
-                    return Err(RegistryError::Invalid(format!(
-                        "{} lists layer {digest} but does not have it",
-                        self.registry
-                    )));
-                }
-                reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
-                    return Err(self.refused());
-                }
-                _ => return Err(self.unexpected("answered a layer request", &reply)),
-            }
+            self.answered(&reply, "answered a layer request", || {
+                RegistryError::Invalid(format!(
+                    "{} lists layer {digest} but does not have it",
+                    self.registry
+                ))
+            })?;
             let got = digest_of(&reply.body);
             if reply.body.len() as u64 != size || got != digest {
                 return Err(RegistryError::Invalid(format!(
@@ -472,19 +458,12 @@ impl Session {
                 MAX_SMALL_BYTES,
                 true,
             )?;
-            match reply.status {
-                s if s.is_success() => {}
-                reqwest::StatusCode::NOT_FOUND => {
-                    return Err(RegistryError::NotFound(format!(
-                        "{} has no repository {}",
-                        self.registry, self.repository
-                    )));
-                }
-                reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
-                    return Err(self.refused());
-                }
-                _ => return Err(self.unexpected("answered the tag list", &reply)),
-            }
+            self.answered(&reply, "answered the tag list", || {
+                RegistryError::NotFound(format!(
+                    "{} has no repository {}",
+                    self.registry, self.repository
+                ))
+            })?;
             #[derive(serde::Deserialize)]
             struct Page {
                 tags: Option<Vec<String>>,
@@ -580,6 +559,24 @@ impl Session {
                 self.repository,
                 self.registry
             )),
+        }
+    }
+
+    /// `Ok` for a success; otherwise the error the status means: `not_found` for a 404,
+    /// a credentials error for a 401 or 403, else the registry's own message.
+    fn answered(
+        &self,
+        reply: &Reply,
+        what: &str,
+        not_found: impl FnOnce() -> RegistryError,
+    ) -> Result<(), RegistryError> {
+        match reply.status {
+            s if s.is_success() => Ok(()),
+            reqwest::StatusCode::NOT_FOUND => Err(not_found()),
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
+                Err(self.refused())
+            }
+            _ => Err(self.unexpected(what, reply)),
         }
     }
 
