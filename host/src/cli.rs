@@ -28,7 +28,7 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
-    /// Print the version of lmi and of each installed plugin.
+    /// Print the version of lmi, the plugin contracts it runs, and each installed plugin's.
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     version: Option<bool>,
 
@@ -315,7 +315,11 @@ fn into_ctx(
 /// subcommand per plugin command. It takes no external subcommand, so an unknown word is an
 /// error with suggestions.
 pub fn build_command(plugins: &[InstalledPlugin]) -> clap::Command {
-    let mut version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut version = format!(
+        "{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        crate::runtime::bindings::Contract::accepted()
+    );
     for p in plugins {
         version.push_str(&format!(
             "\n  plugin {} {}",

@@ -254,8 +254,8 @@ fn mixed_contract_component() -> Vec<u8> {
 
     let root = crate::support::repo_root();
     let mut resolve = wit_parser::Resolve::default();
-    resolve.push_dir(root.join("wit/v0.1")).unwrap();
-    resolve.push_dir(root.join("wit/v0.2")).unwrap();
+    resolve.push_dir(root.join("host/wit/v0.1")).unwrap();
+    resolve.push_dir(root.join("host/wit/v0.2")).unwrap();
     let mixed = resolve
         .push_str(
             "mixed.wit",

@@ -438,7 +438,7 @@ fn contract_0_1_component_importing_wasi_http() -> Vec<u8> {
         .find(|name| name.starts_with("wasi:http/outgoing-handler@"))
         .expect("the hostile fixture imports wasi:http/outgoing-handler");
     resolve
-        .push_dir(crate::support::repo_root().join("wit/v0.1"))
+        .push_dir(crate::support::repo_root().join("host/wit/v0.1"))
         .unwrap();
     let mixed = resolve
         .push_str(

@@ -94,6 +94,29 @@ fn install_list_run_upgrade_remove() {
 
 /// The smallest plugin, a function and `export!(fn run)` (the one docs/plugin-authoring.md
 /// shows, verbatim), builds (`make plugins`), installs and runs.
+/// `lmi --version` (and `-V`) names lmi's version and every plugin contract it runs on its
+/// first line, which scripts and `bench/` read with `head -1`; installed plugins follow.
+#[test]
+fn version_names_the_plugin_contracts_lmi_runs_then_each_plugin() {
+    let first = format!(
+        "lmi {} (plugin contracts lmi:plugin@0.1.0, 0.2.0, 0.3.0)",
+        env!("CARGO_PKG_VERSION")
+    );
+    let home = Home::new();
+    for flag in ["--version", "-V"] {
+        let run = home.run([flag]);
+        run.success();
+        assert_eq!(run.stdout, format!("{first}\n"), "lmi {flag}");
+    }
+    home.install(&plugin_dir("plugins/hello"));
+    let run = home.run(["--version"]);
+    run.success();
+    assert_eq!(
+        run.stdout.lines().collect::<Vec<_>>(),
+        [first.as_str(), "  plugin hello 0.1.0"]
+    );
+}
+
 #[test]
 fn the_minimal_plugin_installs_and_runs() {
     let dir = plugin_dir("tests/plugins/minimal");

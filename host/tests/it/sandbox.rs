@@ -464,7 +464,7 @@ fn memories_and_tables_component(count: u32, pages: u64, tables: u32, elements: 
     let (package, _) = resolve
         // A contract-0.1 component (its export name above): the limits hold for every
         // contract.
-        .push_dir(crate::support::repo_root().join("wit/v0.1"))
+        .push_dir(crate::support::repo_root().join("host/wit/v0.1"))
         .unwrap();
     let world = resolve.select_world(&[package], Some("plugin")).unwrap();
     crate::support::component_of(core, &resolve, world)
