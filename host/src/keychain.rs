@@ -127,7 +127,7 @@ impl Item {
     pub fn call<T: Send + 'static>(
         &self,
         what: &str,
-        op: impl FnOnce(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
+        op: impl Fn(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
     ) -> Result<Option<T>, KeychainError> {
         let started = Instant::now();
         let result = raw_call(SERVICE, &self.account, self.timeout, op);
@@ -182,13 +182,23 @@ enum Failure {
     Keyring(keyring::Error),
 }
 
+/// The Secret Service's daemon went away while answering (it crashed or was restarted).
+fn service_went_away(e: &keyring::Error) -> bool {
+    let text = e.to_string();
+    matches!(e, keyring::Error::PlatformFailure(_))
+        && (text.contains("NoReply") || text.contains("recipient disconnected"))
+}
+
 /// Runs one keychain call on a fresh thread, waiting at most `timeout` (not at all once a
-/// call of this process has timed out).
+/// call of this process has timed out). A call the Secret Service dropped because its daemon
+/// went away (D-Bus `NoReply`: "Message recipient disconnected") is made once more within the
+/// same deadline: D-Bus starts the service again, and every keychain call lmi makes (read,
+/// write, delete of one item) is safe to repeat.
 fn raw_call<T: Send + 'static>(
     service: &str,
     account: &str,
     timeout: Duration,
-    op: impl FnOnce(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
+    op: impl Fn(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
 ) -> Result<T, Failure> {
     if SILENT.load(Ordering::Relaxed) {
         return Err(Failure::Timeout);
@@ -198,7 +208,11 @@ fn raw_call<T: Send + 'static>(
     std::thread::Builder::new()
         .name("lmi-keychain".to_owned())
         .spawn(move || {
-            let result = keyring::Entry::new(&service, &account).and_then(|e| op(&e));
+            let call = || keyring::Entry::new(&service, &account).and_then(|e| op(&e));
+            let result = match call() {
+                Err(e) if service_went_away(&e) => call(),
+                other => other,
+            };
             let _ = tx.send(result);
         })
         .map_err(Failure::Spawn)?;
