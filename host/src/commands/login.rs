@@ -201,9 +201,9 @@ impl LoginUi for Terminal {
                     let columns = terminal_size::terminal_size_of(std::io::stderr())
                         .map_or(80, |(w, _)| usize::from(w.0));
                     match qr_code(complete.unwrap_or(verification_uri), columns) {
-                        Some(code) => output::note(format_args!(
-                            "Or scan this with a phone:\n\n{code}\n"
-                        )),
+                        Some(code) => {
+                            output::note(format_args!("Or scan this with a phone:\n\n{code}\n"))
+                        }
                         None => tracing::info!(
                             "the sign-in URL's QR code is wider than the terminal's {columns} columns; not shown"
                         ),
@@ -354,7 +354,11 @@ mod tests {
         let rows: Vec<&str> = code.lines().collect();
         let width = rows[0].chars().count();
         assert!(rows.iter().all(|r| r.chars().count() == width));
-        assert!(width <= 80 && rows.len() * 2 >= width, "{width}x{}", rows.len());
+        assert!(
+            width <= 80 && rows.len() * 2 >= width,
+            "{width}x{}",
+            rows.len()
+        );
         assert!(
             code.chars()
                 .all(|c| matches!(c, ' ' | '\u{2580}' | '\u{2584}' | '\u{2588}' | '\n')),

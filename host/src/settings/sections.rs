@@ -237,7 +237,10 @@ impl Settings {
     /// The [`Seat`]: SSH and display variables of the process environment (empty counts as
     /// unset).
     pub fn seat(&self) -> Seat {
-        let set = |key: &str| self.process_value(key).is_some_and(|v| !v.trim().is_empty());
+        let set = |key: &str| {
+            self.process_value(key)
+                .is_some_and(|v| !v.trim().is_empty())
+        };
         Seat {
             ssh: set(keys::SSH_CONNECTION) || set(keys::SSH_TTY),
             display: set(keys::DISPLAY) || set(keys::WAYLAND_DISPLAY),

@@ -57,9 +57,7 @@ fn signed_in(run: &Run, home: &Home, login: &str) {
 }
 
 fn device_grants(idp: &Idp) -> u64 {
-    idp.counters()["device_authorization"]
-        .as_u64()
-        .unwrap_or(0)
+    idp.counters()["device_authorization"].as_u64().unwrap_or(0)
 }
 
 // ---- auto ------------------------------------------------------------------------------------
@@ -175,7 +173,10 @@ fn the_key_forces_the_method() {
     assert_eq!(device_grants(&idp), 1);
 
     home.unset("OAUTH_SSO_LOGIN_METHOD");
-    home.global_env(&format!("{}OAUTH_SSO_LOGIN_METHOD=browser\n", idp.sso_env()));
+    home.global_env(&format!(
+        "{}OAUTH_SSO_LOGIN_METHOD=browser\n",
+        idp.sso_env()
+    ));
     over_ssh(&mut home);
     browser::set_browser(&mut home, Browser::approve("dave"));
     let run = login(&home, &[]);
@@ -189,7 +190,10 @@ fn the_key_forces_the_method() {
 fn the_flags_win_over_the_key() {
     let idp = Idp::start();
     let mut home = home_for(&idp);
-    home.global_env(&format!("{}OAUTH_SSO_LOGIN_METHOD=browser\n", idp.sso_env()));
+    home.global_env(&format!(
+        "{}OAUTH_SSO_LOGIN_METHOD=browser\n",
+        idp.sso_env()
+    ));
     login_abandoned(&mut home, &["--device", "--no-browser"])
         .code(4)
         .stderr_has("Signing in with a device code (--device).")
@@ -233,7 +237,8 @@ fn a_bad_method_is_exit_2_naming_the_key() {
 fn qr_on_screen(screen: &str) -> Option<Vec<Vec<bool>>> {
     let bytes: Vec<u8> = screen.chars().map(|c| c as u32 as u8).collect();
     let text = String::from_utf8_lossy(&bytes);
-    let is_qr = |l: &str| !l.is_empty() && l.chars().all(|c| " \u{2580}\u{2584}\u{2588}".contains(c));
+    let is_qr =
+        |l: &str| !l.is_empty() && l.chars().all(|c| " \u{2580}\u{2584}\u{2588}".contains(c));
     let rows: Vec<&str> = text
         .lines()
         .map(|l| l.trim_end_matches('\r'))
@@ -282,7 +287,8 @@ fn the_device_flow_shows_a_qr_code_on_a_terminal_only() {
     let mut home = home_for(&idp);
     browser::set_browser(&mut home, Browser::device("erin"));
     let mut term = Terminal::spawn(&home, &["login", "sso", "--device", "--force"]);
-    term.expect("and enter the code").expect("Or scan this with a phone:");
+    term.expect("and enter the code")
+        .expect("Or scan this with a phone:");
     let (code, screen) = term.finish();
     assert_eq!(code, 0, "{screen}");
     let grid = qr_on_screen(&screen).unwrap_or_else(|| panic!("no QR code:\n{screen}"));
@@ -293,7 +299,10 @@ fn the_device_flow_shows_a_qr_code_on_a_terminal_only() {
         screen.contains(&format!("(or open {url} to have the code filled in)")),
         "the QR code is the URL shown:\n{url}\n{screen}"
     );
-    assert!(screen.contains("Signed in as erin@example.test"), "{screen}");
+    assert!(
+        screen.contains("Signed in as erin@example.test"),
+        "{screen}"
+    );
 
     let run = login(&home, &["--device"]);
     signed_in(&run, &home, "erin");

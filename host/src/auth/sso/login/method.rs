@@ -89,7 +89,12 @@ impl Choice {
     /// for the device grant, which [`Choice::without_device_grant`] undoes when the provider
     /// offers none. `browser_set`: `$BROWSER` names a program, which is run even where no
     /// display is seen (the user said how to open a page here).
-    pub fn make(opts: &LoginOptions, method: LoginMethod, machine: Machine, browser_set: bool) -> Self {
+    pub fn make(
+        opts: &LoginOptions,
+        method: LoginMethod,
+        machine: Machine,
+        browser_set: bool,
+    ) -> Self {
         let (grant, reason) = if opts.device {
             (Grant::Device, Reason::Flag("--device"))
         } else if opts.no_browser {
@@ -227,14 +232,20 @@ mod tests {
         );
         let c = choose(plain.clone(), LoginMethod::Device, Machine::Display);
         assert_eq!(c.grant, Grant::Device);
-        assert!(!c.needs_the_device_grant_offered(), "asked for: no fallback");
+        assert!(
+            !c.needs_the_device_grant_offered(),
+            "asked for: no fallback"
+        );
         assert_eq!(
             c.to_string(),
             "Signing in with a device code (OAUTH_SSO_LOGIN_METHOD=device)."
         );
         let c = choose(plain, LoginMethod::Browser, Machine::NoDisplay);
         assert_eq!((c.grant, c.open_browser), (Grant::Browser, false));
-        assert!(c.to_string().ends_with("; the URL is printed for you to open."));
+        assert!(
+            c.to_string()
+                .ends_with("; the URL is printed for you to open.")
+        );
 
         let device = LoginOptions {
             device: true,
