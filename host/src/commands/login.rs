@@ -16,19 +16,23 @@ use crate::progress::{self, Spinner};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LoginCommand {
-    /// Sign in with your organisation's identity provider (Authorization Code + PKCE).
+    /// Sign in with your organisation's identity provider: in the browser (Authorization Code
+    /// + PKCE) or with a device code (OAUTH_SSO_LOGIN_METHOD, default auto).
     Sso(SsoLoginArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct SsoLoginArgs {
-    /// Print the sign-in URL instead of opening a browser.
+    /// Print the sign-in URL instead of opening a browser (the browser flow, whatever
+    /// OAUTH_SSO_LOGIN_METHOD says).
     #[arg(long)]
     pub no_browser: bool,
-    /// Use the device-authorization grant (a code to enter on another device).
+    /// Use the device-authorization grant (a code to enter on another device), whatever
+    /// OAUTH_SSO_LOGIN_METHOD says.
     #[arg(long)]
     pub device: bool,
-    /// Listen for the browser's redirect on this loopback port instead of a random one.
+    /// Listen for the browser's redirect on this loopback port instead of a random one (the
+    /// browser flow).
     #[arg(long, value_name = "N")]
     pub redirect_port: Option<u16>,
     /// Sign in again even if the current session is valid.
