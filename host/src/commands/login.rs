@@ -1,12 +1,14 @@
 //! `lmi login sso` and `lmi logout sso`: flags in, one call into `auth::sso`, the outcome out.
 //! Instructions (the URL, the device code) go to stderr; the result line to stdout.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::auth::lifetime::now_secs;
+use crate::auth::sso::SafeUrl;
 use crate::auth::sso::{self, LoginOptions, LoginOutcome, LoginStep, LoginUi, Revocation, SsoUser};
 use crate::commands::{CliError, Ctx};
 use crate::output::{self, OutputFormat};
@@ -14,19 +16,23 @@ use crate::progress::{self, Spinner};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LoginCommand {
-    /// Sign in with your organisation's identity provider (Authorization Code + PKCE).
+    /// Sign in with your organisation's identity provider: in the browser (Authorization Code
+    /// + PKCE) or with a device code (OAUTH_SSO_LOGIN_METHOD, default auto).
     Sso(SsoLoginArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct SsoLoginArgs {
-    /// Print the sign-in URL instead of opening a browser.
+    /// Print the sign-in URL instead of opening a browser (the browser flow, whatever
+    /// OAUTH_SSO_LOGIN_METHOD says).
     #[arg(long)]
     pub no_browser: bool,
-    /// Use the device-authorization grant (a code to enter on another device).
+    /// Use the device-authorization grant (a code to enter on another device), whatever
+    /// OAUTH_SSO_LOGIN_METHOD says.
     #[arg(long)]
     pub device: bool,
-    /// Listen for the browser's redirect on this loopback port instead of a random one.
+    /// Listen for the browser's redirect on this loopback port instead of a random one (the
+    /// browser flow).
     #[arg(long, value_name = "N")]
     pub redirect_port: Option<u16>,
     /// Sign in again even if the current session is valid.
@@ -156,6 +162,7 @@ impl LoginUi for Terminal {
             LoginStep::StoredSessionUnusable(e) => output::note(format_args!(
                 "The stored SSO session cannot be used ({e}); signing in again."
             )),
+            LoginStep::Method(choice) => output::note(choice),
             LoginStep::SignInAt {
                 issuer,
                 url,
@@ -193,6 +200,19 @@ impl LoginUi for Terminal {
                         "(or open {complete} to have the code filled in)"
                     ));
                 }
+                // A phone can scan what is hard to type; only a terminal shows it as one.
+                if std::io::stderr().is_terminal() {
+                    let columns = terminal_size::terminal_size_of(std::io::stderr())
+                        .map_or(80, |(w, _)| usize::from(w.0));
+                    match qr_code(complete.unwrap_or(verification_uri), columns) {
+                        Some(code) => {
+                            output::note(format_args!("Or scan this with a phone:\n\n{code}\n"))
+                        }
+                        None => tracing::info!(
+                            "the sign-in URL's QR code is wider than the terminal's {columns} columns; not shown"
+                        ),
+                    }
+                }
             }
             LoginStep::WaitingForApproval(limit) => {
                 output::note(format_args!(
@@ -204,6 +224,33 @@ impl LoginUi for Terminal {
             LoginStep::Warning(w) => output::warn(w),
         }
     }
+}
+
+/// Longest URL drawn as a QR code (a device URL with its code is under 100 bytes; past this
+/// the code is too dense to scan from a terminal).
+const QR_MAX_URL: usize = 512;
+
+/// `url` as a QR code in Unicode half blocks (two modules a character), light modules drawn:
+/// on the usual dark terminal it reads dark-on-light, quiet zone included. `None` when the URL
+/// is too long or the code wider than `columns`.
+fn qr_code(url: &SafeUrl, columns: usize) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let text = url.as_str();
+    if text.len() > QR_MAX_URL {
+        return None;
+    }
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::L).ok()?;
+    // The symbol and a quiet zone of 4 modules each side.
+    if code.width() + 8 > columns {
+        return None;
+    }
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 impl LogoutCommand {
@@ -296,5 +343,35 @@ fn revocation_word(r: &Revocation) -> &'static str {
         Revocation::Revoked => "revoked",
         Revocation::NotOffered(_) => "not offered by the identity provider",
         Revocation::Failed(_) => "failed",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qr_code_is_drawn_in_half_blocks_within_the_terminal() {
+        let url = SafeUrl::parse("https://idp.example/device?user_code=WDJB-MJHT").unwrap();
+        let code = qr_code(&url, 80).unwrap();
+        let rows: Vec<&str> = code.lines().collect();
+        let width = rows[0].chars().count();
+        assert!(rows.iter().all(|r| r.chars().count() == width));
+        assert!(
+            width <= 80 && rows.len() * 2 >= width,
+            "{width}x{}",
+            rows.len()
+        );
+        assert!(
+            code.chars()
+                .all(|c| matches!(c, ' ' | '\u{2580}' | '\u{2584}' | '\u{2588}' | '\n')),
+            "only half blocks"
+        );
+        // The quiet zone is drawn (light): the first row is full blocks.
+        assert!(rows[0].chars().all(|c| c == '\u{2588}'));
+        assert_eq!(qr_code(&url, width - 1), None, "wider than the terminal");
+        let long = SafeUrl::parse(&format!("https://idp.example/{}", "a".repeat(600))).unwrap();
+        assert_eq!(qr_code(&long, 1000), None, "too long to scan");
     }
 }

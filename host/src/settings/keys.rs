@@ -36,6 +36,21 @@ pub const KEYCHAIN_TIMEOUT_SECS: &str = "LMI_KEYCHAIN_TIMEOUT_SECS";
 pub const SSO_LOGIN_TIMEOUT_SECS: &str = "LMI_SSO_LOGIN_TIMEOUT_SECS";
 /// The program that opens the sign-in page.
 pub const BROWSER: &str = "BROWSER";
+/// How `lmi login sso` signs in: `auto` (the default: the device flow on a machine without a
+/// display or over SSH, when the provider offers it), `browser` or `device`; any case.
+pub const SSO_LOGIN_METHOD: &str = "OAUTH_SSO_LOGIN_METHOD";
+/// The values [`SSO_LOGIN_METHOD`] takes (the first is the default).
+pub const SSO_LOGIN_METHODS: &[&str] = &["auto", "browser", "device"];
+
+// ---- the process environment: how the user reaches this machine ---------------------------
+// Facts of the session, not configuration: read from the process environment alone
+// (`Settings::seat`), never from a file, for `OAUTH_SSO_LOGIN_METHOD=auto`.
+pub const SSH_CONNECTION: &str = "SSH_CONNECTION";
+pub const SSH_TTY: &str = "SSH_TTY";
+pub const DISPLAY: &str = "DISPLAY";
+pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+/// The variables [`super::Settings::seat`] reads.
+pub const SEAT_VARIABLES: &[&str] = &[SSH_CONNECTION, SSH_TTY, DISPLAY, WAYLAND_DISPLAY];
 
 // ---- global: logging and authoring -------------------------------------------------------------
 /// `off`, or a path; the default is lmi's data directory.
@@ -229,6 +244,7 @@ const GLOBAL_ONLY: &[&str] = &[
     KEYCHAIN_TIMEOUT_SECS,
     SSO_LOGIN_TIMEOUT_SECS,
     BROWSER,
+    SSO_LOGIN_METHOD,
     LOG_FILE,
     AUDIT_LOG,
     SDK_PATH,

@@ -22,7 +22,8 @@ pub use edit::{Change, EditError, EnvFileEdit};
 pub use keys::{DEFAULT_ENVIRONMENT, SECRET_KEYS};
 pub use policy::{Confirm, GroupRule, Policy};
 pub use sections::{
-    AuditTarget, HttpOptions, LogFile, LogOptions, RuntimeOptions, SessionStorage, SsoOptions,
+    AuditTarget, HttpOptions, LogFile, LogOptions, LoginMethod, RuntimeOptions, Seat,
+    SessionStorage, SsoOptions,
 };
 pub use values::{check_value, parse_switch};
 
@@ -112,6 +113,8 @@ fn relevant(key: &str) -> bool {
         // The browser to open, and the colour conventions plugins are told about (like
         // every global key, these may also be set in the global `.env`).
         || [keys::BROWSER, keys::NO_COLOR, keys::CLICOLOR_FORCE, keys::TERM].contains(&key)
+        // Whether the user sits at this machine (`Settings::seat`).
+        || keys::SEAT_VARIABLES.contains(&key)
 }
 
 impl Settings {

@@ -55,6 +55,51 @@ impl SsoOptions {
     pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 300;
 }
 
+/// `OAUTH_SSO_LOGIN_METHOD`: how `lmi login sso` signs in unless a flag says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoginMethod {
+    /// The device flow where no browser can be shown (over SSH, no display) and the provider
+    /// offers it; the browser otherwise (`auth::sso::login::method`).
+    #[default]
+    Auto,
+    Browser,
+    Device,
+}
+
+impl LoginMethod {
+    /// A value of the key, in any case; the reason names the choices.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "browser" => Ok(Self::Browser),
+            "device" => Ok(Self::Device),
+            _ => Err(format!(
+                "`{}` is not a login method: use one of {}",
+                crate::text::line(raw, 40),
+                keys::SSO_LOGIN_METHODS.join(", ")
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Browser => "browser",
+            Self::Device => "device",
+        }
+    }
+}
+
+/// How the user reaches this machine, from the process environment alone: facts of the
+/// session that no file can state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Seat {
+    /// `SSH_CONNECTION` or `SSH_TTY` is set: the user is on another machine.
+    pub ssh: bool,
+    /// `DISPLAY` or `WAYLAND_DISPLAY` is set (X11 or Wayland; X forwarding over SSH too).
+    pub display: bool,
+}
+
 /// Where the log goes besides stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogFile {
@@ -174,6 +219,32 @@ impl Settings {
                 SsoOptions::DEFAULT_LOGIN_TIMEOUT_SECS,
             )?,
         })
+    }
+
+    /// `OAUTH_SSO_LOGIN_METHOD` (default `auto`); a value that is none of the methods is an
+    /// error naming the key, where it is set and the choices.
+    pub fn sso_login_method(&self) -> Result<LoginMethod, ConfigError> {
+        match self.global(keys::SSO_LOGIN_METHOD) {
+            None => Ok(LoginMethod::default()),
+            Some(raw) => LoginMethod::parse(raw).map_err(|reason| ConfigError::InvalidValue {
+                key: keys::SSO_LOGIN_METHOD.to_owned(),
+                source_name: self.source_of(keys::SSO_LOGIN_METHOD),
+                reason,
+            }),
+        }
+    }
+
+    /// The [`Seat`]: SSH and display variables of the process environment (empty counts as
+    /// unset).
+    pub fn seat(&self) -> Seat {
+        let set = |key: &str| {
+            self.process_value(key)
+                .is_some_and(|v| !v.trim().is_empty())
+        };
+        Seat {
+            ssh: set(keys::SSH_CONNECTION) || set(keys::SSH_TTY),
+            display: set(keys::DISPLAY) || set(keys::WAYLAND_DISPLAY),
+        }
     }
 
     pub fn log_options(&self, verbose: u8) -> LogOptions {
@@ -299,6 +370,21 @@ mod tests {
         let err = s.audit_target().unwrap_err().to_string();
         assert!(err.contains("LMI_AUDIT_LOG"), "{err}");
         assert!(err.contains("absolute path"), "{err}");
+    }
+
+    #[test]
+    fn the_login_method_is_any_case_and_a_bad_one_names_the_key_and_the_choices() {
+        let (_d, s) = settings("");
+        assert_eq!(s.sso_login_method().unwrap(), LoginMethod::Auto);
+        let (_d, s) = settings("OAUTH_SSO_LOGIN_METHOD=DEVICE\n");
+        assert_eq!(s.sso_login_method().unwrap(), LoginMethod::Device);
+        let (_d, s) = settings("OAUTH_SSO_LOGIN_METHOD=\" Browser \"\n");
+        assert_eq!(s.sso_login_method().unwrap(), LoginMethod::Browser);
+        let (_d, s) = settings("OAUTH_SSO_LOGIN_METHOD=qr\n");
+        let err = s.sso_login_method().unwrap_err().to_string();
+        assert!(err.contains("OAUTH_SSO_LOGIN_METHOD"), "{err}");
+        assert!(err.contains("auto, browser, device"), "{err}");
+        assert!(err.contains(".env"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn check_value(key: &str, value: &str, source: &Source) -> Result<(), Config
             Ok(())
         }
         keys::SSO_PROVIDER => one_of(keys::SSO_PROVIDERS),
+        keys::SSO_LOGIN_METHOD => super::LoginMethod::parse(value).map(drop).map_err(invalid),
         keys::SSO_REDIRECT_PORTS => super::redirect_ports(value).map(drop).map_err(invalid),
         keys::DEFAULT_ENVIRONMENT => super::validate_env_name(value),
         keys::AUDIT_LOG => match value.trim() {
@@ -94,6 +95,8 @@ mod tests {
         assert!(bad("OAUTH_CLIENT_AUTH_METHOD", "private_key_jwt").contains("client_secret_post"));
         assert!(bad("default_environment", "a b").contains("invalid environment name"));
         assert!(bad("LMI_AUDIT_LOG", "audit.jsonl").contains("absolute path"));
+        ok("OAUTH_SSO_LOGIN_METHOD", "Device");
+        assert!(bad("OAUTH_SSO_LOGIN_METHOD", "qr").contains("auto, browser, device"));
         ok("OAUTH_SCOPE", "read write");
         ok("LMI_PLUGIN_DEPLOY__REGION", "eu");
         // Every message names the key and the file.

@@ -13,6 +13,7 @@ mod files;
 mod handed_token;
 mod hardening;
 mod idp_harness;
+mod login_method;
 mod manifests;
 mod outbound;
 mod plugins;

@@ -138,6 +138,7 @@ impl Run {
 pub struct Home {
     dir: tempfile::TempDir,
     envs: Vec<(String, String)>,
+    unset: Vec<String>,
 }
 
 impl Default for Home {
@@ -158,6 +159,7 @@ impl Home {
         Self {
             dir,
             envs: Vec::new(),
+            unset: Vec::new(),
         }
     }
 
@@ -179,7 +181,16 @@ impl Home {
 
     /// Sets a process environment variable for every later run.
     pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.unset.retain(|k| k != key);
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Leaves a variable the runs would otherwise get (`DISPLAY`, or one set with
+    /// [`Home::env`]) out of every later run.
+    pub fn unset(&mut self, key: &str) -> &mut Self {
+        self.envs.retain(|(k, _)| k != key);
+        self.unset.push(key.into());
         self
     }
 
@@ -227,6 +238,9 @@ impl Home {
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_CACHE_HOME", self.path().join("cache"))
             .env("XDG_DATA_HOME", self.path().join("data"))
+            // A desktop session, as a user's: `OAUTH_SSO_LOGIN_METHOD=auto` picks the browser
+            // (login_method.rs takes it away with `Home::unset`).
+            .env("DISPLAY", ":0")
             .stdin(Stdio::null());
         for var in ["DBUS_SESSION_BUS_ADDRESS", "LLVM_PROFILE_FILE"] {
             if let Some(v) = std::env::var_os(var) {
@@ -235,6 +249,9 @@ impl Home {
         }
         for (k, v) in &self.envs {
             cmd.env(k, v);
+        }
+        for k in &self.unset {
+            cmd.env_remove(k);
         }
         cmd
     }

@@ -17,6 +17,7 @@ use super::super::safe_url::SafeUrl;
 use super::super::session::Session;
 use super::super::token;
 use super::LoginError;
+use super::method::Choice;
 use super::{Flow, LoginOptions, LoginStep, finish};
 use crate::auth::AuthError;
 use crate::exit::UsageError;
@@ -25,13 +26,14 @@ use crate::exit::UsageError;
 pub(super) fn sign_in(
     flow: &mut Flow<'_>,
     opts: &LoginOptions,
+    choice: &Choice,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Session, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
     let state = CsrfToken::new_random();
     let server = listen(opts, &cfg.redirect_ports, state.secret())?;
-    let ep = cfg.endpoints(http, Purpose::Login)?;
+    let ep = flow.endpoints(Purpose::Login)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     crate::secrets::register_secret(verifier.secret());
     let nonce = CsrfToken::new_random();
@@ -63,9 +65,9 @@ pub(super) fn sign_in(
     flow.ui.show(LoginStep::SignInAt {
         issuer: &ep.issuer,
         url: &url,
-        browser: !opts.no_browser,
+        browser: choice.open_browser,
     });
-    if !opts.no_browser
+    if choice.open_browser
         && let Err(e) = browser::open(settings, &url)
     {
         flow.ui.show(LoginStep::BrowserFailed(&e));

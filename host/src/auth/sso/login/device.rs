@@ -11,7 +11,8 @@ use super::super::id_token::KeySource;
 use super::super::session::Session;
 use super::super::token;
 use super::LoginError;
-use super::{Flow, LoginOptions, LoginStep, finish};
+use super::method::Choice;
+use super::{Flow, LoginStep, finish};
 use crate::auth::AuthError;
 use crate::auth::lifetime;
 use crate::exit::UsageError;
@@ -19,17 +20,18 @@ use crate::exit::UsageError;
 /// Signs in with a device code; the session is stored when this returns it.
 pub(super) fn sign_in(
     flow: &mut Flow<'_>,
-    opts: &LoginOptions,
+    choice: &Choice,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Session, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
-    let ep = cfg.endpoints(http, Purpose::Device)?;
+    let ep = flow.endpoints(Purpose::Device)?;
     let Some(device_url) = ep.device.clone() else {
         return Err(UsageError(format!(
-            "the identity provider {} does not offer the device-authorization grant (its discovery document has no device_authorization_endpoint); set {} if it has one, or sign in without --device",
+            "the identity provider {} does not offer the device-authorization grant (its discovery document has no device_authorization_endpoint); set {} if it has one, or {}",
             ep.issuer,
-            config::DEVICE_URL_KEY
+            config::DEVICE_URL_KEY,
+            choice.other_way()
         ))
         .into());
     };
@@ -42,7 +44,7 @@ pub(super) fn sign_in(
         cfg.audience.as_deref(),
     )
     .map_err(|e| {
-        device_refused(cfg, &e).unwrap_or_else(|| {
+        device_refused(cfg, choice, &e).unwrap_or_else(|| {
             AuthError::Failed(format!(
                 "the identity provider would not start a device sign-in: {e}; nothing was started"
             ))
@@ -54,7 +56,7 @@ pub(super) fn sign_in(
         user_code: &auth.user_code,
         complete: auth.verification_uri_complete.as_ref(),
     });
-    if !opts.no_browser {
+    if choice.open_browser {
         let visit = auth
             .verification_uri_complete
             .as_ref()
@@ -103,7 +105,7 @@ pub(super) fn sign_in(
                 // Entra ID lets a client without public client flows start a device sign-in
                 // and refuses it only here (`invalid_client`, AADSTS7000218).
                 _ => {
-                    return Err(device_refused(cfg, &e).unwrap_or_else(|| {
+                    return Err(device_refused(cfg, choice, &e).unwrap_or_else(|| {
                         AuthError::Failed(format!(
                             "the identity provider refused the device sign-in: {e}"
                         ))
@@ -117,7 +119,11 @@ pub(super) fn sign_in(
 
 /// The provider's refusal of the device grant for this client, in words that say who fixes
 /// it (exit 2), or `None` for any other error.
-fn device_refused(cfg: &config::SsoConfig, e: &token::TokenRequestError) -> Option<LoginError> {
+fn device_refused(
+    cfg: &config::SsoConfig,
+    choice: &Choice,
+    e: &token::TokenRequestError,
+) -> Option<LoginError> {
     let provider = cfg.profile.provider;
     let why = match e.oauth_code()? {
         "unauthorized_client" | "unsupported_grant_type" => format!(
@@ -137,7 +143,7 @@ fn device_refused(cfg: &config::SsoConfig, e: &token::TokenRequestError) -> Opti
         ),
         _ => return None,
     };
-    Some(UsageError(format!("{why}; until then, sign in without --device")).into())
+    Some(UsageError(format!("{why}; until then, {}", choice.other_way())).into())
 }
 
 /// `now + wait`, saturating far in the future instead of panicking.

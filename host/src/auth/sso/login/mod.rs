@@ -1,9 +1,11 @@
 //! `lmi login sso`: Authorization Code + PKCE (S256) + `state` + `nonce` through the browser
-//! and a loopback redirect (`code`), or the device-authorization grant (RFC 8628) with
-//! `--device` (`device`).
+//! and a loopback redirect (`code`), or the device-authorization grant (RFC 8628) (`device`);
+//! `method` chooses between them (`--device`, `OAUTH_SSO_LOGIN_METHOD`, the machine).
 //!
 //! Order of business: read the store first (an unreachable keychain fails here, before the
-//! user signs in for nothing); bind the listener; resolve endpoints; open the browser; fetch
+//! user signs in for nothing); choose the method (`auto` on a machine without a browser asks
+//! the provider whether it offers the device grant) and say why; bind the listener; resolve
+//! endpoints; open the browser; fetch
 //! the JWKS while the user is in the browser; take exactly one callback with this login's
 //! `state` (the listener answers and ignores any other); check `state` in constant time
 //! again, then `error`, then `iss` (RFC 9207); exchange the code; validate the ID
@@ -14,12 +16,13 @@
 
 mod code;
 mod device;
+pub mod method;
 
 use std::time::{Duration, Instant};
 
 use super::answers::Tokens;
 use super::config::{self, SsoConfig};
-use super::discovery::Endpoints;
+use super::discovery::{Endpoints, Purpose};
 use super::groups;
 use super::id_token::{self, Expect, KeySource};
 use super::refresh::RefreshLock;
@@ -31,7 +34,8 @@ use super::{SsoUser, account};
 use crate::auth::AuthError;
 use crate::auth::http::Http;
 use crate::auth::lifetime::{self, now_secs};
-use crate::settings::Settings;
+use crate::settings::{Settings, keys};
+use method::{Choice, Grant, Machine};
 
 /// The flags of `lmi login sso`.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +64,8 @@ pub enum LoginOutcome {
 pub enum LoginStep<'a> {
     /// The stored session cannot be used (the error says why); a new sign-in starts.
     StoredSessionUnusable(&'a AuthError),
+    /// The sign-in chosen, and why (its `Display` is the sentence to show).
+    Method(&'a Choice),
     /// The user signs in at `url`: lmi is opening it in the browser (`browser`), or, with
     /// `--no-browser`, the user must open it.
     SignInAt {
@@ -112,6 +118,7 @@ pub fn login(
     ui: &mut dyn LoginUi,
 ) -> Result<LoginOutcome, LoginError> {
     let cfg = SsoConfig::load(settings)?;
+    let method = settings.sso_login_method()?;
     let store = Store::new(settings, &account(&cfg))?;
     let timeout = config::login_timeout(settings)?;
     let existing = store.load().map_err(AuthError::from)?;
@@ -131,17 +138,33 @@ pub fn login(
     }
     let http = Http::for_process(settings)?;
     let deadline = Instant::now() + timeout;
+    let mut choice = Choice::make(
+        opts,
+        method,
+        Machine::of(settings.seat()),
+        settings.global(keys::BROWSER).is_some(),
+    );
+    // `auto` chose the device flow for this machine: only if the provider offers it.
+    let mut known = None;
+    if choice.needs_the_device_grant_offered() {
+        let ep = cfg.endpoints(&http, Purpose::Device)?;
+        if ep.device.is_none() {
+            choice = choice.without_device_grant(&ep.issuer);
+        }
+        known = Some(ep);
+    }
+    ui.show(LoginStep::Method(&choice));
     let mut flow = Flow {
         settings,
         cfg: &cfg,
         store: &store,
         http: &http,
         ui,
+        known,
     };
-    let session = if opts.device {
-        device::sign_in(&mut flow, opts, deadline, timeout)?
-    } else {
-        code::sign_in(&mut flow, opts, deadline, timeout)?
+    let session = match choice.grant {
+        Grant::Device => device::sign_in(&mut flow, &choice, deadline, timeout)?,
+        Grant::Browser => code::sign_in(&mut flow, opts, &choice, deadline, timeout)?,
     };
     Ok(LoginOutcome::SignedIn {
         user: session.user(),
@@ -157,6 +180,20 @@ struct Flow<'a> {
     store: &'a Store,
     http: &'a Http,
     ui: &'a mut dyn LoginUi,
+    /// Endpoints already resolved while choosing the method (with discovery, if it was
+    /// needed), so the provider is not asked twice.
+    known: Option<Endpoints>,
+}
+
+impl Flow<'_> {
+    /// The endpoints `purpose` needs: those resolved while choosing the method, else from
+    /// the keys and discovery.
+    fn endpoints(&mut self, purpose: Purpose) -> Result<Endpoints, AuthError> {
+        match self.known.take() {
+            Some(ep) => Ok(ep),
+            None => self.cfg.endpoints(self.http, purpose),
+        }
+    }
 }
 
 /// Validates the ID token and stores the session.
