@@ -107,11 +107,7 @@ pub fn push(
     files: &PluginFiles<'_>,
     about: &Description,
 ) -> Result<String, RegistryError> {
-    let component = Descriptor::of(
-        WASM_LAYER,
-        files.component,
-        &format!("{}.wasm", about.name),
-    );
+    let component = Descriptor::of(WASM_LAYER, files.component, &format!("{}.wasm", about.name));
     let mut layers = vec![
         component.clone(),
         Descriptor::of(MANIFEST_LAYER, files.manifest, "lmi-plugin.toml"),

@@ -457,10 +457,11 @@ pub fn git_hosts(raw: &str) -> Result<Vec<(String, Option<u16>)>, String> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "/@?#\\".contains(c))
         {
-            return Err(bad("give a host name and optional port, no scheme, user or path"));
+            return Err(bad(
+                "give a host name and optional port, no scheme, user or path",
+            ));
         }
-        let url = url::Url::parse(&format!("https://{entry}/"))
-            .map_err(|e| bad(&e.to_string()))?;
+        let url = url::Url::parse(&format!("https://{entry}/")).map_err(|e| bad(&e.to_string()))?;
         let host = url.host_str().ok_or_else(|| bad("no host"))?;
         hosts.push((host.to_ascii_lowercase(), url.port()));
     }

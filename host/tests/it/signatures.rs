@@ -14,7 +14,11 @@ use crate::support::{Home, Run, copy_plugin, plugin_dir};
 /// A minisign key pair made by the `minisign` tool in `dir`: (public key `RW…`, key id as
 /// minisign shows it, secret key file). `password` encrypts the secret key; `None` is
 /// `minisign -W` (no password).
-pub(crate) fn minisign_key(dir: &Path, name: &str, password: Option<&str>) -> (String, String, PathBuf) {
+pub(crate) fn minisign_key(
+    dir: &Path,
+    name: &str,
+    password: Option<&str>,
+) -> (String, String, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let (public, secret) = (
         dir.join(format!("{name}.pub")),

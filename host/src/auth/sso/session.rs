@@ -84,7 +84,10 @@ impl IdTokenRecord {
     pub fn verified(token: Secret, exp: u64, now: u64) -> Self {
         Self {
             token,
-            expires_at: exp.min(lifetime::expiry_after(now, lifetime::MAX_TOKEN_LIFETIME_SECS)),
+            expires_at: exp.min(lifetime::expiry_after(
+                now,
+                lifetime::MAX_TOKEN_LIFETIME_SECS,
+            )),
             obtained_at: now,
         }
     }

@@ -66,7 +66,12 @@ pub fn service_token(
         Ok(_) => Outcome::Ok,
         Err(e) => Outcome::Failed(ErrorKind::of_auth(e)),
     };
-    trail.record(&settings, &Actor::lmi(command), Use::Token { service }, outcome)?;
+    trail.record(
+        &settings,
+        &Actor::lmi(command),
+        Use::Token { service },
+        outcome,
+    )?;
     let issued = issued?;
     Ok(Handed {
         env: env.to_owned(),

@@ -79,7 +79,11 @@ fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
         let mut servers = Vec::new();
         for key in config.keys() {
             if key == keys::SERVICE_URL || keys::service_of_url_key(key).is_some() {
-                servers.extend(config.get(key).and_then(|u| Target::parse(u.trim(), "https")));
+                servers.extend(
+                    config
+                        .get(key)
+                        .and_then(|u| Target::parse(u.trim(), "https")),
+                );
             }
         }
         if let Some(raw) = config.get(keys::GIT_HOSTS) {

@@ -33,7 +33,10 @@ pub fn run(ctx: &Ctx, action: &str) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     };
     let Some(claim) = hosts::owner(ctx, &target, core::named_env(ctx))? else {
-        tracing::info!("credential git: no environment claims {}", target.authority());
+        tracing::info!(
+            "credential git: no environment claims {}",
+            target.authority()
+        );
         return Ok(ExitCode::SUCCESS);
     };
     let chosen = if core::named_env(ctx).is_some() {

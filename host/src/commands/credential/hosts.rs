@@ -147,7 +147,10 @@ fn claims_of(config: &EnvConfig, target: &Target) -> Vec<Claim> {
         } else {
             continue;
         };
-        let Some(url) = config.get(key).and_then(|raw| url::Url::parse(raw.trim()).ok()) else {
+        let Some(url) = config
+            .get(key)
+            .and_then(|raw| url::Url::parse(raw.trim()).ok())
+        else {
             continue;
         };
         let at = Target {
@@ -182,7 +185,8 @@ fn claims_of(config: &EnvConfig, target: &Target) -> Vec<Claim> {
         match crate::settings::git_hosts(raw) {
             Ok(hosts) => {
                 let listed = hosts.iter().any(|(host, port)| {
-                    *host == target.host && port.or(default_port(&target.scheme)) == Some(target.port)
+                    *host == target.host
+                        && port.or(default_port(&target.scheme)) == Some(target.port)
                 });
                 if listed {
                     own.push(Claim {
@@ -197,7 +201,12 @@ fn claims_of(config: &EnvConfig, target: &Target) -> Vec<Claim> {
     }
     // The env's own token answers whenever it claims the host; named services with tokens
     // of their own count only without it.
-    if own.is_empty() { named } else { own.truncate(1); own }
+    if own.is_empty() {
+        named
+    } else {
+        own.truncate(1);
+        own
+    }
 }
 
 #[cfg(test)]
@@ -214,8 +223,16 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("git.example.com", 8443));
         assert_eq!(t.authority(), "git.example.com:8443");
         assert!(t.is_safe());
-        assert!(!Target::parse("http://git.example.com", "https").unwrap().is_safe());
-        assert!(Target::parse("http://127.0.0.1:9", "https").unwrap().is_safe());
+        assert!(
+            !Target::parse("http://git.example.com", "https")
+                .unwrap()
+                .is_safe()
+        );
+        assert!(
+            Target::parse("http://127.0.0.1:9", "https")
+                .unwrap()
+                .is_safe()
+        );
         assert!(Target::parse("https://u:p@x.example", "https").is_none());
     }
 }

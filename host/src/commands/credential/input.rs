@@ -41,7 +41,8 @@ fn read_bounded(what: &str) -> Result<Vec<u8>, CliError> {
             DEADLINE.as_secs()
         ))
     })?;
-    let raw = read.map_err(|e| CliError::failure(anyhow::anyhow!("{what}: cannot read stdin: {e}")))?;
+    let raw =
+        read.map_err(|e| CliError::failure(anyhow::anyhow!("{what}: cannot read stdin: {e}")))?;
     if raw.len() > MAX_BYTES {
         return Err(CliError::usage(format!(
             "{what}: more than {} KiB on stdin; refused",
