@@ -129,7 +129,7 @@ pub struct GlobalArgs {
 
 /// The process entry point: parse, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let argv: Vec<OsString> = std::env::args_os().collect();
+    let argv = as_docker_helper(std::env::args_os().collect());
     if argv
         .get(1)
         .is_some_and(|a| a == crate::runtime::compile::CHILD_ARG)
@@ -162,6 +162,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Run as `docker-credential-lmi` (a link to lmi, the name docker runs for
+/// `"credHelpers": {"HOST": "lmi"}`), lmi is `lmi credential docker`.
+fn as_docker_helper(mut argv: Vec<OsString>) -> Vec<OsString> {
+    let called = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_stem())
+        .is_some_and(|stem| stem == "docker-credential-lmi");
+    if called {
+        argv.splice(0..1, ["lmi", "credential", "docker"].map(OsString::from));
+    }
+    argv
+}
+
 /// An external subcommand's name and words, as clap hands them over.
 fn external_words(name: &str, words: &clap::ArgMatches) -> Vec<OsString> {
     std::iter::once(OsString::from(name))
@@ -191,7 +204,11 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode, CliError> {
     };
     match invocation {
         Invocation::Builtin(global, command) => {
-            let (plugins, problems) = store.list();
+            let (plugins, problems) = if command.needs_plugins() {
+                store.list()
+            } else {
+                Default::default()
+            };
             for problem in problems {
                 output::warn(problem);
             }
@@ -372,6 +389,7 @@ const UNUSED_GLOBALS: &[(&[&str], &[&str])] = &[
     (&["config"], &["color", "yes", "quiet"]),
     (&["setup"], &["env", "color", "yes", "quiet"]),
     (&["doctor"], &["color", "yes", "quiet"]),
+    (&["credential"], &["color", "yes", "quiet"]),
 ];
 
 /// Gives each built-in of [`UNUSED_GLOBALS`] hidden copies of the global options it does

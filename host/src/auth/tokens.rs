@@ -52,6 +52,13 @@ pub struct GrantTrial {
     pub lifetime_secs: u64,
 }
 
+/// A token handed out, and when it expires (unix seconds), if that is known.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: AccessToken,
+    pub expires_at: Option<u64>,
+}
+
 /// What `auth status` shows for one token; never the token.
 #[derive(Debug)]
 pub struct EnvTokenStatus {
@@ -134,6 +141,22 @@ impl TokenSource {
             return Ok(self.hold(t));
         }
         self.fetch_and_store(grant)
+    }
+
+    /// [`Self::token`] with when it expires: what a credential helper hands out. The expiry
+    /// is the cached token's, or a handed token's unverified `exp` (`None`: an opaque token,
+    /// or a JWT without a usable `exp`).
+    pub fn issued(&self) -> Result<Issued, AuthError> {
+        let token = self.token()?;
+        let expires_at = match &self.override_token {
+            Some(t) => t.facts().exp(),
+            None => self.held.lock().ok().and_then(|held| {
+                held.as_ref()
+                    .filter(|t| t.access_token == token)
+                    .map(|t| t.expires_at)
+            }),
+        };
+        Ok(Issued { token, expires_at })
     }
 
     /// The token if it is at hand, with no file or network to touch: the override, or the

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod completions;
 pub mod config;
+pub mod credential;
 pub mod doctor;
 pub mod env;
 pub mod error;
@@ -66,6 +67,9 @@ pub enum Builtin {
     Completions(completions::CompletionsArgs),
     /// Check configuration, credentials, the keychain and installed plugins; one line per check.
     Doctor(doctor::DoctorArgs),
+    /// Credential helpers for other tools: git, docker, kubectl, and any program (JSON).
+    #[command(subcommand)]
+    Credential(credential::CredentialCommand),
 }
 
 impl Builtin {
@@ -80,7 +84,14 @@ impl Builtin {
             Builtin::Setup(args) => args.run(ctx),
             Builtin::Completions(args) => args.run(ctx),
             Builtin::Doctor(args) => args.run(ctx),
+            Builtin::Credential(cmd) => cmd.run(ctx),
         }
+    }
+
+    /// Whether the command looks at installed plugins: a credential helper, run by other
+    /// programs before each of their requests, reads none.
+    pub fn needs_plugins(&self) -> bool {
+        !matches!(self, Builtin::Credential(_))
     }
 }
 

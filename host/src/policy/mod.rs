@@ -53,6 +53,9 @@ pub enum Action<'a> {
     },
     /// A service token printed for a script (`lmi auth token`).
     ServiceToken,
+    /// A credential handed to another program by `lmi credential <command>` (`command`:
+    /// `credential git`, …): held to the same rules as `lmi auth token`.
+    Helper { command: &'a str },
 }
 
 /// What the gate found when it let the request through.
@@ -229,6 +232,7 @@ pub fn admit(request: &Request<'_>) -> Result<Admission, GateError> {
                 ..
             } => crate::audit::Actor::plugin(name, version, command),
             Action::ServiceToken => crate::audit::Actor::lmi("auth token"),
+            Action::Helper { command } => crate::audit::Actor::lmi(command),
         };
         crate::audit::refused(request.settings, &actor, refusal.audit_reason());
     }
@@ -253,7 +257,7 @@ fn check(request: &Request<'_>) -> Result<Admission, GateError> {
             confirm,
             ..
         } => Some((command, args, confirm)),
-        Action::ServiceToken => None,
+        Action::ServiceToken | Action::Helper { .. } => None,
     };
     let user = if policy.needs_sso() {
         Some(signed_in_user(settings, &policy)?)

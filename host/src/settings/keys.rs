@@ -142,6 +142,11 @@ pub fn service_of_url_key(key: &str) -> Option<String> {
 /// A token to use as it is, instead of any grant.
 pub const ACCESS_TOKEN: &str = "LMI_ACCESS_TOKEN";
 
+/// Comma-separated `host[:port]`s whose git (and docker registry) credentials are this
+/// environment's service token, beside the hosts of its service URLs (`lmi credential git`,
+/// `lmi credential docker`).
+pub const GIT_HOSTS: &str = "LMI_GIT_HOSTS";
+
 // ---- environment policy (`settings::policy`): the env file, else the global file; the -------
 // ---- process environment may only tighten it ------------------------------------------------
 /// Every plugin command (and `lmi auth token`) needs a valid SSO session.
@@ -180,6 +185,7 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     SCOPE,
     AUDIENCE,
     ACCESS_TOKEN,
+    GIT_HOSTS,
     REQUIRE_SSO,
     SSO_ALLOWED_GROUPS,
     SSO_GROUPS_CLAIM,

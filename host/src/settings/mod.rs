@@ -166,6 +166,31 @@ impl Settings {
         &self.paths
     }
 
+    /// These settings acting in `env`, for a credential helper that found the environment by
+    /// a host rather than by `--env`. `named`: the user named it (`-e`), so the process
+    /// environment configures it as it configures any active environment; otherwise the
+    /// process environment's per-environment keys (`OAUTH_SERVICE_URL`, `LMI_ACCESS_TOKEN`,
+    /// the secrets…) are dropped, since they belong to whatever environment the shell meant,
+    /// not necessarily this one. Global keys and the policy keys (which the process
+    /// environment may only tighten) stay.
+    pub fn acting_in(&self, env: &str, named: bool) -> Result<Self, ConfigError> {
+        validate_env_name(env)?;
+        let mut acting = self.clone();
+        acting.env = Some(env.to_owned());
+        acting.env_chosen = true;
+        acting.env_from_flag = named;
+        acting.bad_default = None;
+        acting.run_env = Arc::default();
+        if !named {
+            acting.process.retain(|key, _| {
+                !(key.starts_with("OAUTH_") || key.starts_with("LMI_"))
+                    || keys::is_global_only(key)
+                    || keys::POLICY_KEYS.contains(&key.as_str())
+            });
+        }
+        Ok(acting)
+    }
+
     /// The active environment, if one was chosen.
     pub fn active_env(&self) -> Option<&str> {
         self.env.as_deref()
@@ -418,6 +443,35 @@ fn count(key: &str, source_name: &str, raw: &str) -> Result<u64, ConfigError> {
         }),
         Ok(n) => Ok(n),
     }
+}
+
+/// The most hosts `LMI_GIT_HOSTS` lists.
+const MAX_GIT_HOSTS: usize = 64;
+
+/// `LMI_GIT_HOSTS`: comma-separated `host[:port]` (`git.example.com`, `[::1]:8443`), each a
+/// bare host with an optional port, lower-cased; no scheme, user, path or query (the scheme
+/// is the caller's: `https`, or `http` to loopback). The error says which entry is wrong.
+pub fn git_hosts(raw: &str) -> Result<Vec<(String, Option<u16>)>, String> {
+    let mut hosts = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let shown = crate::text::line(entry, 80);
+        let bad = |why: &str| format!("`{shown}` is not a host[:port] ({why})");
+        if entry
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/@?#\\".contains(c))
+        {
+            return Err(bad(
+                "give a host name and optional port, no scheme, user or path",
+            ));
+        }
+        let url = url::Url::parse(&format!("https://{entry}/")).map_err(|e| bad(&e.to_string()))?;
+        let host = url.host_str().ok_or_else(|| bad("no host"))?;
+        hosts.push((host.to_ascii_lowercase(), url.port()));
+    }
+    if hosts.len() > MAX_GIT_HOSTS {
+        return Err(format!("{} hosts; at most {MAX_GIT_HOSTS}", hosts.len()));
+    }
+    Ok(hosts)
 }
 
 /// The most ports `OAUTH_SSO_REDIRECT_PORTS` lists.

@@ -45,6 +45,7 @@ pub fn check_value(key: &str, value: &str, source: &Source) -> Result<(), Config
         keys::SSO_PROVIDER => one_of(keys::SSO_PROVIDERS),
         keys::SSO_LOGIN_METHOD => super::LoginMethod::parse(value).map(drop).map_err(invalid),
         keys::SSO_REDIRECT_PORTS => super::redirect_ports(value).map(drop).map_err(invalid),
+        keys::GIT_HOSTS => super::git_hosts(value).map(drop).map_err(invalid),
         keys::DEFAULT_ENVIRONMENT => super::validate_env_name(value),
         keys::AUDIT_LOG => match value.trim() {
             "off" | "0" | "false" => Ok(()),

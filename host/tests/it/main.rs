@@ -6,6 +6,7 @@ mod audit;
 mod author;
 mod completions;
 mod contract;
+mod credential;
 mod doctor;
 mod env_keychain;
 mod env_secrets;

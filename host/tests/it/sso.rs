@@ -264,7 +264,8 @@ fn browser_login_stores_a_small_session_in_the_keychain_and_whoami_sees_the_user
     assert!(log.contains("answered 200"), "{log}");
     assert_eq!(idp.token_requests("authorization_code"), 1);
 
-    // The keychain holds a small record: tokens, expiry and the validated claims, no ID token.
+    // The keychain holds a small record: tokens, expiry, the validated claims, and the ID
+    // token lmi verified (for `lmi credential kube --token sso-id`).
     let raw = keychain_record(idp.issuer()).expect("a session in the keychain");
     assert!(raw.len() < 2560, "{} bytes: {raw}", raw.len());
     let rec: serde_json::Value = serde_json::from_str(&raw).unwrap();
@@ -275,7 +276,15 @@ fn browser_login_stores_a_small_session_in_the_keychain_and_whoami_sees_the_user
         rec["refresh_token"].is_string() && rec["access_token"].is_string(),
         "{rec}"
     );
-    assert!(rec.get("id_token").is_none(), "{rec}");
+    let id_token = rec["id_token"]["token"]
+        .as_str()
+        .expect("the verified ID token");
+    assert!(
+        rec["id_token"]["expires_at"].as_u64() > rec["obtained_at"].as_u64(),
+        "{rec}"
+    );
+    run.nowhere(id_token);
+    home.log_lacks(id_token);
     assert!(
         !home.data().join("sso-session.json").exists(),
         "no plaintext copy"

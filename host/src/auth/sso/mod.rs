@@ -17,8 +17,9 @@
 //!   the opted-in 0600 file; `store::summary`, the token-free copy the gate reads).
 //!
 //! Invariants:
-//! - Raw SSO tokens never leave this module: plugins get [`SsoUser`] (subject, email, name,
-//!   expiry) and nothing else.
+//! - Raw SSO tokens never leave this module but one way: plugins get [`SsoUser`] (subject,
+//!   email, name, expiry) and nothing else; `handout` gives the verified ID token to `lmi
+//!   credential kube --token sso-id` (the user's own command, for kubectl).
 //! - Nothing here prints: what the user must see is returned ([`LoginUi`] steps,
 //!   [`SessionWarning`]s) and shown by the command.
 //! - A valid session is read without network or lock. An expired access token is refreshed
@@ -37,6 +38,7 @@ mod callback;
 pub mod config;
 pub mod discovery;
 pub mod groups;
+pub mod handout;
 mod id_token;
 pub mod login;
 pub mod logout;

@@ -19,7 +19,7 @@ use super::discovery::Purpose;
 use super::groups;
 use super::id_token::{self, Expect, KeySource, Refreshed};
 use super::logout::{Revocation, revoke};
-use super::session::{SessionWarning, usable};
+use super::session::{IdTokenRecord, Session, SessionWarning, usable};
 use super::store::Store;
 use super::token::{self, TokenRequestError};
 use super::{SsoUser, account};
@@ -62,18 +62,36 @@ pub(super) fn renew(
     store: &Store,
     force: bool,
 ) -> Result<Renewal, AuthError> {
+    let still_good = |s: &Session, now: u64| !force && s.is_fresh(now);
+    let (session, warnings) = renew_unless(settings, cfg, store, &still_good)?;
+    Ok(Renewal {
+        user: session.user(),
+        warnings,
+    })
+}
+
+/// Renews the session under the refresh lock unless the session read under the lock is
+/// `still_good` (another process renewed it meanwhile): the one refresh, whatever the caller
+/// needs fresh (the access token, or the ID token `credential kube` hands out). Returns the
+/// session as stored afterwards.
+pub(super) fn renew_unless(
+    settings: &Settings,
+    cfg: &SsoConfig,
+    store: &Store,
+    still_good: &dyn Fn(&Session, u64) -> bool,
+) -> Result<(Session, Vec<SessionWarning>), AuthError> {
     let _lock = RefreshLock::take(settings)?;
     let Some(session) = usable(store.load()?, cfg) else {
         return Err(AuthError::SsoRequired(
             "you are not signed in with SSO".to_owned(),
         ));
     };
-    if !force && session.is_fresh(now_secs()) {
+    if still_good(&session, now_secs()) {
         tracing::info!("another lmi process refreshed the SSO session meanwhile");
-        return Ok(Renewal::unchanged(session.user()));
+        return Ok((session, Vec::new()));
     }
     let Some(refresh_token) = session.refresh_token.clone() else {
-        return Err(AuthError::SsoRequired(if force {
+        return Err(AuthError::SsoRequired(if session.is_fresh(now_secs()) {
             "the SSO session cannot be refreshed: the identity provider issued no refresh token"
                 .to_owned()
         } else {
@@ -140,6 +158,8 @@ pub(super) fn renew(
         };
         match id_token::check_refreshed(raw.expose(), &mut keys, expect, now) {
             Refreshed::Valid(claims) => {
+                // Kept only once verified: `credential kube` hands it to other tools.
+                next.id_token = Some(IdTokenRecord::verified(raw.clone(), claims.exp, now));
                 let login_name = claims.login_name();
                 let (email, name) = (
                     claims.email.or(next.email.clone()),
@@ -151,18 +171,14 @@ pub(super) fn renew(
                 // The groups as the provider states them now: one taken away since the last
                 // token is gone from the next check.
                 let groups = groups::capture(&claims.verified, &settings.group_claims_to_capture());
-                if (&email, &name, &login_name, &groups)
-                    != (&next.email, &next.name, &next.login_name, &next.groups)
-                {
-                    next.email = email;
-                    next.name = name;
-                    next.login_name = login_name;
-                    next.groups = groups;
-                    if let Err(e) = store.save(&next) {
-                        tracing::warn!(
-                            "cannot store the SSO user's updated name, email and groups: {e}"
-                        );
-                    }
+                next.email = email;
+                next.name = name;
+                next.login_name = login_name;
+                next.groups = groups;
+                if let Err(e) = store.save(&next) {
+                    tracing::warn!(
+                        "cannot store the SSO user's updated name, email, groups and ID token: {e}"
+                    );
                 }
             }
             Refreshed::Unverifiable(why) => warnings.push(SessionWarning::IdTokenUnverifiable(why)),
@@ -183,10 +199,7 @@ pub(super) fn renew(
         }
     }
     tracing::info!("SSO session refreshed; valid until {}", next.expires_at);
-    Ok(Renewal {
-        user: next.user(),
-        warnings,
-    })
+    Ok((next, warnings))
 }
 
 /// `~/.cache/lmi/sso.lock`, held while refreshing, storing or deleting the session.

@@ -1,12 +1,13 @@
 //! The stored SSO session: the record kept in the keychain (or the opted-in file), how it is
 //! matched to the configuration, and when its access token is fresh.
 //!
-//! The record holds tokens, expiry and the validated user claims — never the ID token. Its
+//! The record holds tokens, expiry and the validated user claims, and the last ID token lmi
+//! verified itself (for `lmi credential kube --token sso-id`; never given to plugins). Its
 //! format is read back by other tools (`secret-tool`): the field names and their JSON are
 //! fixed. The smallest keychain keeps 2,560 bytes per secret (Windows Credential Manager);
 //! a longer record (an Entra access token, hundreds of groups) is split over up to 8 items
 //! (`store::split`), whole. Only a record beyond that is trimmed ([`Session::encode_fitting`]):
-//! the access token first, then the captured groups, never the refresh token.
+//! the ID token first, then the access token, then the captured groups, never the refresh token.
 
 use std::path::PathBuf;
 
@@ -61,6 +62,40 @@ pub struct Session {
     /// decides that). Not written when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ends_at: Option<u64>,
+    /// The last ID token that passed every check (signature, issuer, audience, subject, time)
+    /// at sign-in or refresh, for tools that present the user's identity themselves
+    /// (`lmi credential kube --token sso-id`). Not written when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<IdTokenRecord>,
+}
+
+/// A verified ID token as kept in the session: the token and its lifetime (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenRecord {
+    pub token: Secret,
+    /// Its `exp`, clamped to lmi's longest believable lifetime.
+    pub expires_at: u64,
+    /// When lmi received it (for the refresh margin).
+    pub obtained_at: u64,
+}
+
+impl IdTokenRecord {
+    /// A token verified at `now` whose `exp` is `exp`.
+    pub fn verified(token: Secret, exp: u64, now: u64) -> Self {
+        Self {
+            token,
+            expires_at: exp.min(lifetime::expiry_after(
+                now,
+                lifetime::MAX_TOKEN_LIFETIME_SECS,
+            )),
+            obtained_at: now,
+        }
+    }
+
+    /// Usable at `now`, by the one freshness rule.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        lifetime::is_fresh(self.obtained_at, self.expires_at, now)
+    }
 }
 
 impl Session {
@@ -80,6 +115,7 @@ impl Session {
             revocation_endpoint: None,
             groups: GroupClaims::default(),
             session_ends_at: None,
+            id_token: None,
         }
     }
 
@@ -119,6 +155,7 @@ impl Session {
             access_token: None,
             refresh_token: None,
             revocation_endpoint: None,
+            id_token: None,
             ..self.clone()
         }
     }
@@ -129,7 +166,7 @@ impl Session {
     }
 
     /// The record as a store keeps it, `fit` saying whether (and how) it keeps the bytes:
-    /// whole when it can, else without the access token, then also without the captured
+    /// whole when it can, else without the ID token, then the access token, then also without the captured
     /// groups, each step logged (the refresh token is never left out); `None` when even that
     /// does not fit. `room` names the store's bound, for the log.
     pub(super) fn encode_fitting<T>(
@@ -141,9 +178,15 @@ impl Session {
         if let Some(kept) = fit(&whole) {
             return Ok(Some(kept));
         }
+        // The ID token goes first: only `lmi credential kube --token sso-id` reads it, and a
+        // refresh brings a new one.
+        let without_id = Session {
+            id_token: None,
+            ..self.clone()
+        };
         let without_access = Session {
             access_token: None,
-            ..self.clone()
+            ..without_id.clone()
         };
         // Many groups: they stay in the token-free summary the gate reads; a gate that finds
         // none renews the session, which captures them again.
@@ -153,8 +196,12 @@ impl Session {
         };
         let mut len = whole.len();
         for (what, smaller) in [
-            ("the access token", without_access),
-            ("the access token and the captured groups", without_groups),
+            ("the ID token", without_id),
+            ("the ID token and the access token", without_access),
+            (
+                "the ID token, the access token and the captured groups",
+                without_groups,
+            ),
         ] {
             tracing::info!(
                 "the SSO record is {len} bytes, more than {room}; storing it without {what}"

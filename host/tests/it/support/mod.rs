@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod fake_idp;
 pub mod fault;
+pub mod git_http;
 pub mod idp;
 pub mod keychain;
 #[cfg(unix)]

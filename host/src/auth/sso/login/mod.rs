@@ -27,7 +27,7 @@ use super::groups;
 use super::id_token::{self, Expect, KeySource};
 use super::refresh::RefreshLock;
 use super::safe_url::SafeUrl;
-use super::session::{Session, SessionWarning};
+use super::session::{IdTokenRecord, Session, SessionWarning};
 use super::status::renew_if_due;
 use super::store::Store;
 use super::{SsoUser, account};
@@ -204,7 +204,7 @@ fn finish(
     keys: &mut KeySource<'_>,
     nonce: Option<&str>,
 ) -> Result<Session, AuthError> {
-    let Some(raw) = tokens.id_token.as_ref().map(|t| t.expose()) else {
+    let Some(id_token) = tokens.id_token.clone() else {
         return Err(AuthError::Failed(
             "the identity provider returned no ID token (is `openid` among OAUTH_SSO_SCOPES?); nothing was stored"
                 .to_owned(),
@@ -212,7 +212,7 @@ fn finish(
     };
     let now = now_secs();
     let claims = id_token::validate(
-        raw,
+        id_token.expose(),
         keys,
         Expect {
             issuer: &ep.issuer,
@@ -237,6 +237,7 @@ fn finish(
     session.groups = groups::capture(&claims.verified, &flow.settings.group_claims_to_capture());
     session.revocation_endpoint = ep.revocation.as_ref().map(|u| u.to_string());
     session.session_ends_at = tokens.session_end(now);
+    session.id_token = Some(IdTokenRecord::verified(id_token, claims.exp, now));
     let lifetime_secs = tokens.lifetime_secs();
     session.access_token = Some(tokens.access_token);
     session.refresh_token = tokens.refresh_token;
