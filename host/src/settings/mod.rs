@@ -181,7 +181,10 @@ impl Settings {
         acting.env_from_flag = named;
         acting.bad_default = None;
         acting.run_env = Arc::default();
-        if !named {
+        // The process's per-environment keys (`LMI_ACCESS_TOKEN`, `OAUTH_*`) belong to the
+        // environment the shell is in: with `-e` naming another one, or no `-e`, they stay out.
+        let shells_env = self.process.get(keys::ENV).map(String::as_str);
+        if !named || shells_env.is_some_and(|e| e != env) {
             acting.process.retain(|key, _| {
                 !(key.starts_with("OAUTH_") || key.starts_with("LMI_"))
                     || keys::is_global_only(key)

@@ -273,7 +273,16 @@ fn a_token_in_the_process_environment_never_goes_to_another_environments_host() 
         run.stdout.lines().nth(1),
         Some(format!("password={}", issuer.last()).as_str())
     );
-    // Named with -e, the environment takes the process's token, as every command does.
+    // Named with -e while the shell is in `ci`: still prod's own token, never ci's.
+    let run = git_get(
+        &home,
+        &["-e", "prod"],
+        "protocol=https\nhost=git.prod.test\n",
+    );
+    run.success().nowhere("ci-handed-token");
+    // Named with -e and the shell in that same environment: the process's token, as every
+    // command takes it.
+    home.env("LMI_ENV", "prod");
     git_get(
         &home,
         &["-e", "prod"],
@@ -281,6 +290,36 @@ fn a_token_in_the_process_environment_never_goes_to_another_environments_host() 
     )
     .success()
     .stdout_has("password=ci-handed-token");
+}
+
+/// A token that would add lines to git's answer (a hostile token endpoint's) is refused and
+/// never printed; a `protocol` or `host` shaped to parse as another host gets nothing.
+#[test]
+fn a_token_or_request_that_could_forge_an_answer_is_refused() {
+    let issuer = Issuer::start();
+    let mut home = Home::new();
+    home.env_file("prod", &issuer.env("LMI_GIT_HOSTS=git.prod.test"));
+    home.env("LMI_ENV", "prod")
+        .env("LMI_ACCESS_TOKEN", "abc\tquit=1");
+    let run = git_get(
+        &home,
+        &["-e", "prod"],
+        "protocol=https\nhost=git.prod.test\n",
+    );
+    run.code(1).stderr_has("was not printed");
+    assert_eq!(run.stdout, "");
+
+    let home = Home::new();
+    home.env_file("prod", &issuer.env("LMI_GIT_HOSTS=git.prod.test"));
+    for input in [
+        "protocol=https://git.prod.test#\nhost=evil.test\n",
+        "protocol=https\nhost=evil.test\\git.prod.test\n",
+        "protocol=ftp\nhost=git.prod.test\n",
+    ] {
+        let run = git_get(&home, &[], input);
+        run.success();
+        assert_eq!(run.stdout, "", "{input:?}");
+    }
 }
 
 /// docker's protocol, golden: `get` for a claimed registry, not-found for any other, `list`.

@@ -73,6 +73,7 @@ pub fn service_token(
         outcome,
     )?;
     let issued = issued?;
+    printable(issued.token.expose())?;
     Ok(Handed {
         env: env.to_owned(),
         token: issued.token,
@@ -93,6 +94,21 @@ pub fn gate(settings: &Settings, command: &str) -> Result<(), CliError> {
 
 /// `unix` seconds as RFC 3339 (UTC, whole seconds): `2026-12-01T18:30:00Z`.
 pub fn rfc3339(unix: u64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    // A stored expiry is read from a file or the keychain: clamp it to the last second
+    // RFC 3339 can write (9999-12-31T23:59:59Z) rather than overflow or fail to format.
+    const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.min(LAST_RFC3339_SECOND));
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A token goes into line- and JSON-based answers other programs parse: one with whitespace
+/// or a control character (a hostile token endpoint's `abc\nquit=1`) is refused, never
+/// printed.
+pub fn printable(token: &str) -> Result<(), CliError> {
+    if token.is_empty() || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(CliError::failure(anyhow::anyhow!(
+            "the token lmi holds contains whitespace or a control character, so it cannot be handed to another program: it was not printed"
+        )));
+    }
+    Ok(())
 }

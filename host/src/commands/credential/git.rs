@@ -84,7 +84,13 @@ impl Request {
 
     fn target(&self) -> Option<Target> {
         let (protocol, host) = (self.protocol.as_deref()?, self.host.as_deref()?);
-        if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+        // Only the two schemes lmi answers, and a host that is a name or a bracketed address
+        // with an optional port: nothing a caller of `git credential fill` could use to make
+        // `protocol://host` parse as another host.
+        let host_chars =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+        if !matches!(protocol, "https" | "http") || host.is_empty() || !host.chars().all(host_chars)
+        {
             return None;
         }
         Target::parse(&format!("{protocol}://{host}"), protocol)

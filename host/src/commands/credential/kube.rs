@@ -70,6 +70,7 @@ pub fn run(ctx: &Ctx, token: TokenKind) -> Result<ExitCode, CliError> {
             for w in warnings {
                 tracing::warn!("{w}");
             }
+            core::printable(id.token.expose())?;
             (id.token, Some(id.expires_at))
         }
         TokenKind::Service => {
