@@ -45,6 +45,13 @@ fn publish(home: &Home, dir: &Path, target: &str) -> String {
     published_digest(&run.stdout)
 }
 
+/// Publishes the hello example at `version` to `repo:version` and installs it from there.
+fn publish_and_install(home: &Home, work: &Path, repo: &str, version: &str) {
+    let target = format!("{repo}:{version}");
+    publish(home, &hello_at(work, version), &target);
+    home.run(["plugin", "install", &target, "--yes"]).success();
+}
+
 #[test]
 fn publish_then_install_by_tag_and_by_digest_then_run() {
     let registry = Registry::start();
@@ -164,13 +171,7 @@ fn outdated_lists_a_newer_tag_upgrade_moves_to_it_and_pin_holds() {
     let home = Home::new();
     let work = tempfile::tempdir().unwrap();
     let repo = registry.oci("team/hello");
-    publish(
-        &home,
-        &hello_at(work.path(), "0.1.0"),
-        &format!("{repo}:0.1.0"),
-    );
-    home.run(["plugin", "install", &format!("{repo}:0.1.0"), "--yes"])
-        .success();
+    publish_and_install(&home, work.path(), &repo, "0.1.0");
     home.run(["plugin", "outdated"])
         .success()
         .stderr_has("up to date");
@@ -607,16 +608,24 @@ fn registry_installs_are_held_to_the_signature_policy() {
         .stderr_has("(signed)");
     let signed = registry.oci("team/hello:0.2.0");
     let dir = hello_at(work.path(), "0.2.0");
-    author
-        .run([
-            "plugin".as_ref(),
-            "publish".as_ref(),
-            dir.as_os_str(),
-            signed.as_ref(),
-            "--sign".as_ref(),
-            trusted_key.as_os_str(),
-        ])
-        .success();
+    // Signing and publishing for a script: one JSON document on stdout, nothing else.
+    let run = author.run([
+        "--output".as_ref(),
+        "json".as_ref(),
+        "plugin".as_ref(),
+        "publish".as_ref(),
+        dir.as_os_str(),
+        signed.as_ref(),
+        "--sign".as_ref(),
+        trusted_key.as_os_str(),
+    ]);
+    run.success();
+    let answer: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("publish --output json: {e}: {:?}", run.stdout));
+    assert_eq!(answer["name"], "hello");
+    assert_eq!(answer["signed"], true);
+    let digest = answer["digest"].as_str().unwrap();
+    assert_eq!(answer["reference"], format!("{signed}@{digest}"));
 
     let mut user = home_trusting(&[&trusted], true);
     // Any compile would fail loudly within this bound: a refusal must come before it.
@@ -658,13 +667,7 @@ fn an_upgrade_never_lets_a_repository_replace_another_plugin() {
     let home = Home::new();
     let work = tempfile::tempdir().unwrap();
     let repo = registry.oci("team/hello");
-    publish(
-        &home,
-        &hello_at(work.path(), "0.1.0"),
-        &format!("{repo}:0.1.0"),
-    );
-    home.run(["plugin", "install", &format!("{repo}:0.1.0"), "--yes"])
-        .success();
+    publish_and_install(&home, work.path(), &repo, "0.1.0");
     // Another plugin under a newer tag, its annotations lying that it is hello 0.2.0.
     publish(
         &home,

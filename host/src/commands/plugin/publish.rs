@@ -6,9 +6,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use serde_json::json;
+
 use super::inspect;
 use crate::commands::{CliError, Ctx};
-use crate::output;
+use crate::output::{self, OutputFormat};
 use crate::plugins::signature::{SIGNATURE_FILE, Verdict};
 use crate::plugins::store::PluginFiles;
 use crate::registry::artifact::{self, Description};
@@ -29,7 +31,7 @@ pub fn run(
         )));
     };
     if let Some(key) = sign_with {
-        super::sign::sign(ctx, dir, key)?;
+        super::sign::sign_files(ctx, dir, key)?;
     }
     // Every install check, the signature included: a plugin whose signature does not match
     // it is refused here rather than by every user who installs it.
@@ -63,6 +65,17 @@ pub fn run(
     let session = Session::open(&http, &reference, Access::Push)?;
     let digest = artifact::push(&session, &tag, &files, &about)?;
     tracing::info!(plugin = %m.name, reference = %reference, %digest, "published");
+    if ctx.output == OutputFormat::Json {
+        output::json(&json!({
+            "name": m.name,
+            "version": m.version.to_string(),
+            "reference": format!("{reference}@{digest}"),
+            "digest": digest,
+            "signed": signed,
+            "signature": candidate.verdict.describe(),
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
     output::note(format_args!(
         "Published {} {} ({}) in {:.1?}: {}@{digest}",
         m.name,

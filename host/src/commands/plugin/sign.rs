@@ -68,8 +68,35 @@ pub fn digest(ctx: &Ctx, dir: &Path) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What [`sign_files`] wrote, for its caller to report.
+pub struct Signed {
+    pub target: PathBuf,
+    pub key: String,
+    pub public_key: String,
+}
+
 /// `lmi plugin sign <DIR> --key FILE`: writes `DIR/lmi-plugin.minisig` whole or not at all.
 pub fn sign(ctx: &Ctx, dir: &Path, key: &Path) -> Result<ExitCode, CliError> {
+    let signed = sign_files(ctx, dir, key)?;
+    if ctx.output == OutputFormat::Json {
+        output::json(&json!({
+            "signature": signed.target,
+            "key": signed.key,
+            "public_key": signed.public_key,
+        }));
+    } else {
+        output::note(format_args!(
+            "Installers who trust this key add its public key to {}: {}",
+            keys::PLUGIN_TRUSTED_KEYS,
+            signed.public_key
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs the plugin in `dir` with the minisign key `key`, writing `DIR/lmi-plugin.minisig`
+/// whole or not at all; noted as text, silent under `--output json` (the caller answers).
+pub fn sign_files(ctx: &Ctx, dir: &Path, key: &Path) -> Result<Signed, CliError> {
     let p = read(dir)?;
     let key_shown = crate::text::line(&key.display().to_string(), 200);
     let password = || -> Result<Secret<String>, String> {
@@ -103,13 +130,7 @@ pub fn sign(ctx: &Ctx, dir: &Path, key: &Path) -> Result<ExitCode, CliError> {
         CliError::failure(anyhow::anyhow!("cannot write {}: {e}", target.display()))
     })?;
     tracing::info!(plugin = %m.name, version = %m.version, key = %signed.key, "signed");
-    if ctx.output == OutputFormat::Json {
-        output::json(&json!({
-            "signature": target,
-            "key": signed.key.to_string(),
-            "public_key": signed.public_key,
-        }));
-    } else {
+    if ctx.output != OutputFormat::Json {
         output::note(format_args!(
             "Signed {} {} with minisign key {}: wrote {}",
             m.name,
@@ -117,13 +138,12 @@ pub fn sign(ctx: &Ctx, dir: &Path, key: &Path) -> Result<ExitCode, CliError> {
             signed.key,
             target.display()
         ));
-        output::note(format_args!(
-            "Installers who trust this key add its public key to {}: {}",
-            keys::PLUGIN_TRUSTED_KEYS,
-            signed.public_key
-        ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Signed {
+        target,
+        key: signed.key.to_string(),
+        public_key: signed.public_key,
+    })
 }
 
 /// Writes `target` as a temporary file in `dir`, flushed, then renamed over it: a reader
