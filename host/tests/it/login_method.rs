@@ -84,6 +84,11 @@ fn auto_over_ssh_without_a_display_signs_in_with_a_device_code() {
     assert!(idp.token_requests(DEVICE_GRANT) >= 1);
     assert!(idp.authorization_requests().is_empty());
     assert!(!keychain_records(&idp).is_empty());
+
+    // Doctor says the same before anyone tries.
+    home.run(["doctor", "--offline"]).stdout_has(
+        "lmi login sso here: Signing in with a device code: this is an SSH session with no display (OAUTH_SSO_LOGIN_METHOD=auto).",
+    );
 }
 
 /// With a display (an X-forwarded SSH session, or a desktop) `auto` takes the browser.
@@ -147,6 +152,11 @@ fn auto_falls_back_to_the_browser_when_the_provider_offers_no_device_grant() {
         .stderr_lacks("Opening your browser")
         .stderr_lacks("no browser could be opened");
     assert_eq!(device_grants(&idp), 0);
+    // Doctor, which asks the provider, foresees the fallback.
+    home.run(["doctor"]).stdout_has(&format!(
+        "lmi login sso here: Signing in through the browser: this is an SSH session with no display, but {} offers no device sign-in",
+        idp.issuer()
+    ));
 
     browser::set_browser(&mut home, Browser::approve("carol"));
     let run = login(&home, &[]);

@@ -3,15 +3,17 @@
 //! probe, so doctor and `lmi login sso` cannot disagree about a configuration. Then the
 //! provider profile in use and its known pitfalls (`auth::sso::profile`): a redirect port the
 //! provider cannot match, no device endpoint, a session without a refresh token, no groups
-//! claim where a policy checks one.
+//! claim where a policy checks one. And how `lmi login sso` would sign in on this machine.
 
 use std::time::SystemTime;
 
 use super::probe::{doctor_http, parse_http_date, skew_secs};
 use super::{DoctorCheck, MAX_SKEW_SECS, PROBE_TIMEOUT};
+use crate::auth::sso::LoginOptions;
 use crate::auth::sso::config::{REDIRECT_PORTS_KEY, SsoConfig};
 use crate::auth::sso::discovery;
 use crate::auth::sso::groups::Captured;
+use crate::auth::sso::login::method::{Choice, Machine};
 use crate::keychain;
 use crate::settings::keys::SSO_ALLOWED_GROUPS;
 use crate::settings::{SessionStorage, Settings, keys};
@@ -68,11 +70,32 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     let mut checks = profile_checks(&cfg);
     checks.extend(session_checks(settings, &cfg));
     if !network {
+        checks.push(method_check(settings, None));
         checks.push(DoctorCheck::skip("sso", "issuer not contacted (--offline)"));
         return checks;
     }
     checks.extend(provider_checks(settings, &cfg, &where_));
     checks
+}
+
+/// How `lmi login sso` would sign in here, and why, in login's own words (login decides it by
+/// the same [`Choice`]). `no_device_grant`: the issuer, when discovery showed it offers no
+/// device sign-in (so `auto` falls back to the browser as login would).
+fn method_check(settings: &Settings, no_device_grant: Option<&str>) -> DoctorCheck {
+    let method = match settings.sso_login_method() {
+        Ok(method) => method,
+        Err(e) => return DoctorCheck::fail("sso", e.to_string(), "fix the value it names"),
+    };
+    let mut choice = Choice::make(
+        &LoginOptions::default(),
+        method,
+        Machine::of(settings.seat()),
+        settings.global(keys::BROWSER).is_some(),
+    );
+    if let Some(issuer) = no_device_grant.filter(|_| choice.needs_the_device_grant_offered()) {
+        choice = choice.without_device_grant(issuer);
+    }
+    DoctorCheck::ok("sso", format!("lmi login sso here: {choice}"))
 }
 
 /// The profile in use, and the redirect port a provider that matches it exactly needs.
@@ -159,6 +182,13 @@ fn provider_checks(settings: &Settings, cfg: &SsoConfig, where_: &str) -> Vec<Do
     };
     let probe = discovery::check(settings, &http);
     let device_missing = matches!(&probe.report, Ok(report) if !report.device);
+    let method = method_check(
+        settings,
+        match &probe.report {
+            Ok(report) if !report.device => Some(report.issuer.as_str()),
+            _ => None,
+        },
+    );
     let mut checks = vec![match probe.report {
         Ok(report) if report.missing.is_empty() => DoctorCheck::ok(
             "sso",
@@ -177,6 +207,7 @@ fn provider_checks(settings: &Settings, cfg: &SsoConfig, where_: &str) -> Vec<Do
             ),
         ),
     }];
+    checks.push(method);
     if device_missing {
         checks.push(DoctorCheck::warn(
             "sso",
