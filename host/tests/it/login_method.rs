@@ -87,7 +87,7 @@ fn auto_over_ssh_without_a_display_signs_in_with_a_device_code() {
 
     // Doctor says the same before anyone tries.
     home.run(["doctor", "--offline"]).stdout_has(
-        "lmi login sso here: Signing in with a device code: this is an SSH session with no display (OAUTH_SSO_LOGIN_METHOD=auto).",
+        "lmi login sso here: Signing in with a device code: this is an SSH session with no display (OAUTH_SSO_LOGIN_METHOD=auto). Through the browser if the provider offers no device code.",
     );
 }
 
@@ -157,6 +157,14 @@ fn auto_falls_back_to_the_browser_when_the_provider_offers_no_device_grant() {
         "lmi login sso here: Signing in through the browser: this is an SSH session with no display, but {} offers no device sign-in",
         idp.issuer()
     ));
+    // Asked for a device code by name, it fails, with the way out.
+    home.env("OAUTH_SSO_LOGIN_METHOD", "device");
+    let doctor = home.run(["doctor"]);
+    doctor.code(1).stdout_has(&format!(
+        "lmi login sso here: Signing in with a device code (OAUTH_SSO_LOGIN_METHOD=device). But {} offers no device sign-in. — fix: set OAUTH_SSO_LOGIN_METHOD=browser",
+        idp.issuer()
+    ));
+    home.unset("OAUTH_SSO_LOGIN_METHOD");
 
     browser::set_browser(&mut home, Browser::approve("carol"));
     let run = login(&home, &[]);

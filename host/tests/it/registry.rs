@@ -605,7 +605,8 @@ fn registry_installs_are_held_to_the_signature_policy() {
             other_key.as_os_str(),
         ])
         .success()
-        .stderr_has("(signed)");
+        .stderr_has("(signed)")
+        .stderr_has("Installers who trust this key add its public key to LMI_PLUGIN_TRUSTED_KEYS");
     let signed = registry.oci("team/hello:0.2.0");
     let dir = hello_at(work.path(), "0.2.0");
     // Signing and publishing for a script: one JSON document on stdout, nothing else.
@@ -626,6 +627,8 @@ fn registry_installs_are_held_to_the_signature_policy() {
     assert_eq!(answer["signed"], true);
     let digest = answer["digest"].as_str().unwrap();
     assert_eq!(answer["reference"], format!("{signed}@{digest}"));
+    assert_eq!(answer["signed_now"]["public_key"], trusted.as_str());
+    assert_eq!(answer["signed_now"]["key"], trusted_id.as_str());
 
     let mut user = home_trusting(&[&trusted], true);
     // Any compile would fail loudly within this bound: a refusal must come before it.

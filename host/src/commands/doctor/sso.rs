@@ -13,7 +13,7 @@ use crate::auth::sso::LoginOptions;
 use crate::auth::sso::config::{REDIRECT_PORTS_KEY, SsoConfig};
 use crate::auth::sso::discovery;
 use crate::auth::sso::groups::Captured;
-use crate::auth::sso::login::method::{Choice, Machine};
+use crate::auth::sso::login::method::{Choice, Grant, Machine};
 use crate::keychain;
 use crate::settings::keys::SSO_ALLOWED_GROUPS;
 use crate::settings::{SessionStorage, Settings, keys};
@@ -70,7 +70,7 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     let mut checks = profile_checks(&cfg);
     checks.extend(session_checks(settings, &cfg));
     if !network {
-        checks.push(method_check(settings, None));
+        checks.push(method_check(settings, DeviceGrant::Unknown));
         checks.push(DoctorCheck::skip("sso", "issuer not contacted (--offline)"));
         return checks;
     }
@@ -78,24 +78,47 @@ pub fn sso_checks(settings: &Settings, network: bool) -> Vec<DoctorCheck> {
     checks
 }
 
+/// What doctor learned of the provider's device sign-in.
+enum DeviceGrant<'a> {
+    /// The provider was not asked, or did not answer.
+    Unknown,
+    Offered,
+    /// The issuer offers none.
+    NotOffered(&'a str),
+}
+
 /// How `lmi login sso` would sign in here, and why, in login's own words (login decides it by
-/// the same [`Choice`]). `no_device_grant`: the issuer, when discovery showed it offers no
-/// device sign-in (so `auto` falls back to the browser as login would).
-fn method_check(settings: &Settings, no_device_grant: Option<&str>) -> DoctorCheck {
+/// the same [`Choice`]): `auto` falls back to the browser as login would, and a device code
+/// the provider cannot serve fails, as login will.
+fn method_check(settings: &Settings, device: DeviceGrant<'_>) -> DoctorCheck {
     let method = match settings.sso_login_method() {
         Ok(method) => method,
         Err(e) => return DoctorCheck::fail("sso", e.to_string(), "fix the value it names"),
     };
-    let mut choice = Choice::make(
+    let choice = Choice::make(
         &LoginOptions::default(),
         method,
         Machine::of(settings.seat()),
         settings.global(keys::BROWSER).is_some(),
     );
-    if let Some(issuer) = no_device_grant.filter(|_| choice.needs_the_device_grant_offered()) {
-        choice = choice.without_device_grant(issuer);
+    match device {
+        DeviceGrant::NotOffered(issuer) if choice.needs_the_device_grant_offered() => {
+            let choice = choice.without_device_grant(issuer);
+            DoctorCheck::ok("sso", format!("lmi login sso here: {choice}"))
+        }
+        DeviceGrant::NotOffered(issuer) if choice.grant == Grant::Device => DoctorCheck::fail(
+            "sso",
+            format!("lmi login sso here: {choice} But {issuer} offers no device sign-in."),
+            choice.other_way(),
+        ),
+        DeviceGrant::Unknown if choice.needs_the_device_grant_offered() => DoctorCheck::ok(
+            "sso",
+            format!(
+                "lmi login sso here: {choice} Through the browser if the provider offers no device code."
+            ),
+        ),
+        _ => DoctorCheck::ok("sso", format!("lmi login sso here: {choice}")),
     }
-    DoctorCheck::ok("sso", format!("lmi login sso here: {choice}"))
 }
 
 /// The profile in use, and the redirect port a provider that matches it exactly needs.
@@ -173,11 +196,10 @@ fn provider_checks(settings: &Settings, cfg: &SsoConfig, where_: &str) -> Vec<Do
     let http = match doctor_http(settings) {
         Ok(http) => http,
         Err(e) => {
-            return vec![DoctorCheck::fail(
-                "sso",
-                e.to_string(),
-                "fix the value it names",
-            )];
+            return vec![
+                DoctorCheck::fail("sso", e.to_string(), "fix the value it names"),
+                method_check(settings, DeviceGrant::Unknown),
+            ];
         }
     };
     let probe = discovery::check(settings, &http);
@@ -185,8 +207,9 @@ fn provider_checks(settings: &Settings, cfg: &SsoConfig, where_: &str) -> Vec<Do
     let method = method_check(
         settings,
         match &probe.report {
-            Ok(report) if !report.device => Some(report.issuer.as_str()),
-            _ => None,
+            Ok(report) if report.device => DeviceGrant::Offered,
+            Ok(report) => DeviceGrant::NotOffered(&report.issuer),
+            Err(_) => DeviceGrant::Unknown,
         },
     );
     let mut checks = vec![match probe.report {

@@ -30,9 +30,10 @@ pub fn run(
             "1.0.0"
         )));
     };
-    if let Some(key) = sign_with {
-        super::sign::sign_files(ctx, dir, key)?;
-    }
+    let signed_now = match sign_with {
+        Some(key) => Some(super::sign::sign_files(ctx, dir, key)?),
+        None => None,
+    };
     // Every install check, the signature included: a plugin whose signature does not match
     // it is refused here rather than by every user who installs it.
     let candidate = inspect::inspect(ctx, dir, true)?.into_candidate(dir)?;
@@ -73,6 +74,12 @@ pub fn run(
             "digest": digest,
             "signed": signed,
             "signature": candidate.verdict.describe(),
+            // With --sign: the file written and the key installers are to trust.
+            "signed_now": signed_now.map(|s| json!({
+                "signature": s.target,
+                "key": s.key,
+                "public_key": s.public_key,
+            })),
         }));
         return Ok(ExitCode::SUCCESS);
     }

@@ -84,18 +84,13 @@ pub fn sign(ctx: &Ctx, dir: &Path, key: &Path) -> Result<ExitCode, CliError> {
             "key": signed.key,
             "public_key": signed.public_key,
         }));
-    } else {
-        output::note(format_args!(
-            "Installers who trust this key add its public key to {}: {}",
-            keys::PLUGIN_TRUSTED_KEYS,
-            signed.public_key
-        ));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Signs the plugin in `dir` with the minisign key `key`, writing `DIR/lmi-plugin.minisig`
-/// whole or not at all; noted as text, silent under `--output json` (the caller answers).
+/// whole or not at all; noted as text (with the public key installers trust), silent under
+/// `--output json`, where the caller's answer carries it.
 pub fn sign_files(ctx: &Ctx, dir: &Path, key: &Path) -> Result<Signed, CliError> {
     let p = read(dir)?;
     let key_shown = crate::text::line(&key.display().to_string(), 200);
@@ -137,6 +132,11 @@ pub fn sign_files(ctx: &Ctx, dir: &Path, key: &Path) -> Result<Signed, CliError>
             m.version,
             signed.key,
             target.display()
+        ));
+        output::note(format_args!(
+            "Installers who trust this key add its public key to {}: {}",
+            keys::PLUGIN_TRUSTED_KEYS,
+            signed.public_key
         ));
     }
     Ok(Signed {
