@@ -175,6 +175,42 @@ fn auto_falls_back_to_the_browser_when_the_provider_offers_no_device_grant() {
     assert_eq!(idp.authorization_requests().len(), 1);
 }
 
+/// A provider that advertises device authorization but refuses it for this client (Okta's
+/// and Auth0's default until an administrator adds the grant; oidc-provider, here, answers
+/// `invalid_request`): `auto` says why and signs in through the browser rather than failing;
+/// asked for a device code by name, it still fails.
+#[test]
+fn auto_falls_back_to_the_browser_when_the_provider_refuses_the_device_grant() {
+    let idp = Idp::start_with(&[("IDP_DEVICE_GRANT", "off")]);
+    let mut home = home_for(&idp);
+    over_ssh(&mut home);
+    browser::set_browser(&mut home, Browser::approve("dave"));
+    let run = login(&home, &[]);
+    signed_in(&run, &home, "dave");
+    run.stderr_has(
+        "Signing in with a device code: this is an SSH session with no display (OAUTH_SSO_LOGIN_METHOD=auto).",
+    )
+    .stderr_has(&format!(
+        "Signing in through the browser: this is an SSH session with no display, but {} would not start a device sign-in for the client `{}` (invalid_request (",
+        idp.issuer(),
+        idp.client_id()
+    ))
+    .stderr_has("(OAUTH_SSO_LOGIN_METHOD=auto); the browser must reach this machine's 127.0.0.1")
+    .stderr_lacks("enter the code");
+    assert_eq!(device_grants(&idp), 1);
+    assert_eq!(idp.authorization_requests().len(), 1);
+    assert!(!keychain_records(&idp).is_empty());
+
+    // Named, the method is not second-guessed: the provider's refusal, and nothing more.
+    home.env("OAUTH_SSO_LOGIN_METHOD", "device");
+    login(&home, &[])
+        .code(4)
+        .stderr_has("the identity provider would not start a device sign-in: invalid_request")
+        .stderr_lacks("Signing in through the browser");
+    assert_eq!(device_grants(&idp), 2);
+    assert_eq!(idp.authorization_requests().len(), 1);
+}
+
 // ---- the key and the flags -------------------------------------------------------------------
 
 /// `OAUTH_SSO_LOGIN_METHOD=device` (any case) on a desktop, `browser` over SSH: each is

@@ -17,13 +17,23 @@ use crate::auth::AuthError;
 use crate::auth::lifetime;
 use crate::exit::UsageError;
 
-/// Signs in with a device code; the session is stored when this returns it.
+/// How a device sign-in ended without an error.
+pub(super) enum Ended {
+    /// Signed in: the session is stored.
+    SignedIn(Box<Session>),
+    /// `auto` chose the device flow and the provider answered the device-authorization
+    /// request with an OAuth error: `choice` is now the browser, saying why. Nothing was shown
+    /// to the user but the choice, so the browser can take over.
+    Refused(Choice),
+}
+
+/// Signs in with a device code (see [`Ended`]).
 pub(super) fn sign_in(
     flow: &mut Flow<'_>,
     choice: &Choice,
     deadline: Instant,
     timeout: Duration,
-) -> Result<Session, LoginError> {
+) -> Result<Ended, LoginError> {
     let (settings, cfg, http) = (flow.settings, flow.cfg, flow.http);
     let ep = flow.endpoints(Purpose::Device)?;
     let Some(device_url) = ep.device.clone() else {
@@ -36,21 +46,36 @@ pub(super) fn sign_in(
         .into());
     };
     let token_url = ep.token()?.clone();
-    let auth = token::device_authorization(
+    let auth = match token::device_authorization(
         http,
         &device_url,
         cfg.client(),
         &cfg.scopes,
         cfg.audience.as_deref(),
-    )
-    .map_err(|e| {
-        device_refused(cfg, choice, &e).unwrap_or_else(|| {
-            AuthError::Failed(format!(
-                "the identity provider would not start a device sign-in: {e}; nothing was started"
-            ))
-            .into()
-        })
-    })?;
+    ) {
+        Ok(auth) => auth,
+        // `auto` chose the device flow: the provider's refusal (Okta's and Auth0's
+        // `unauthorized_client` until the grant is enabled, Google's `invalid_client` for a
+        // Desktop client, oidc-provider's `invalid_request`) leaves the browser, which it says.
+        // An unreachable provider or a malformed answer is an error, as the browser would be.
+        Err(e) if choice.needs_the_device_grant_offered() && e.oauth_code().is_some() => {
+            tracing::info!("the device grant was refused ({e}); auto signs in through the browser");
+            let refusal = e.to_string();
+            return Ok(Ended::Refused(choice.clone().device_grant_refused(
+                &ep.issuer,
+                &cfg.client_id,
+                &refusal,
+            )));
+        }
+        Err(e) => {
+            return Err(device_refused(cfg, choice, &e).unwrap_or_else(|| {
+                AuthError::Failed(format!(
+                    "the identity provider would not start a device sign-in: {e}; nothing was started"
+                ))
+                .into()
+            }));
+        }
+    };
     flow.ui.show(LoginStep::EnterCode {
         verification_uri: &auth.verification_uri,
         user_code: &auth.user_code,
@@ -85,7 +110,11 @@ pub(super) fn sign_in(
         std::thread::sleep(interval);
         let answer = token::poll_device(http, &token_url, cfg.client(), &auth.device_code);
         match answer {
-            Ok(tokens) => return Ok(finish(flow, &ep, tokens, &mut keys, None)?),
+            Ok(tokens) => {
+                return Ok(Ended::SignedIn(Box::new(finish(
+                    flow, &ep, tokens, &mut keys, None,
+                )?)));
+            }
             Err(e) => match e.oauth_code() {
                 Some("authorization_pending") => {}
                 Some("slow_down") => interval = slowed_down(interval),

@@ -2,8 +2,9 @@
 //! `--no-browser`, `--redirect-port`) win over `OAUTH_SSO_LOGIN_METHOD`; with `auto` (the
 //! default) the machine decides. A browser on this machine is of no use when the user is not
 //! at it: over SSH with no display, or (on Linux and the other X11/Wayland systems) with no
-//! display at all. Then the device flow is chosen if the provider offers it, and otherwise the
-//! browser flow prints its URL rather than starting a browser nobody sees.
+//! display at all. Then the device flow is chosen if the provider offers it, and otherwise (no
+//! device-authorization endpoint, or one that refuses this client) the browser flow prints its
+//! URL rather than starting a browser nobody sees.
 //!
 //! [`Choice`]'s `Display` is the one line that tells the user what was chosen and why.
 
@@ -70,8 +71,9 @@ pub enum Reason {
     Key(LoginMethod),
     /// `auto`, by the machine.
     Machine(Machine),
-    /// `auto` would have taken the device flow, but the provider (`issuer`) offers none.
-    NoDeviceGrant { machine: Machine, issuer: String },
+    /// `auto` would have taken the device flow, but the provider does not offer it, or not
+    /// to this client; `why` says which, as "<issuer> offers no device sign-in".
+    NoDeviceGrant { machine: Machine, why: String },
 }
 
 /// The sign-in to run: the grant, why, and whether a browser is started on this machine.
@@ -87,8 +89,9 @@ pub struct Choice {
 impl Choice {
     /// The choice before the provider is asked: `auto` on a machine without a browser asks
     /// for the device grant, which [`Choice::without_device_grant`] undoes when the provider
-    /// offers none. `browser_set`: `$BROWSER` names a program, which is run even where no
-    /// display is seen (the user said how to open a page here).
+    /// offers none and [`Choice::device_grant_refused`] when it refuses it. `browser_set`:
+    /// `$BROWSER` names a program, which is run even where no display is seen (the user said
+    /// how to open a page here).
     pub fn make(
         opts: &LoginOptions,
         method: LoginMethod,
@@ -125,13 +128,25 @@ impl Choice {
 
     /// `auto`'s fallback when the provider (`issuer`) has no device-authorization endpoint.
     pub fn without_device_grant(self, issuer: &str) -> Self {
+        self.browser_instead(format!("{issuer} offers no device sign-in"))
+    }
+
+    /// `auto`'s fallback when the provider (`issuer`) advertises the device grant but refused
+    /// to start it for `client` (`refusal`: its error, already made safe to show), as Okta
+    /// does until an administrator adds the grant to the app.
+    pub fn device_grant_refused(self, issuer: &str, client: &str, refusal: &str) -> Self {
+        self.browser_instead(format!(
+            "{issuer} would not start a device sign-in for the client `{client}` ({refusal})"
+        ))
+    }
+
+    /// The browser, when `auto` chose the device flow and the provider will not run it.
+    /// Any other choice is the user's and stays as it is.
+    fn browser_instead(self, why: String) -> Self {
         match self.reason {
             Reason::Machine(machine) => Self {
                 grant: Grant::Browser,
-                reason: Reason::NoDeviceGrant {
-                    machine,
-                    issuer: issuer.to_owned(),
-                },
+                reason: Reason::NoDeviceGrant { machine, why },
                 ..self
             },
             _ => self,
@@ -168,9 +183,9 @@ impl std::fmt::Display for Choice {
             Reason::Machine(machine) => {
                 write!(f, "{grant}: {} ({key}=auto){printed}.", machine.describe())
             }
-            Reason::NoDeviceGrant { machine, issuer } => write!(
+            Reason::NoDeviceGrant { machine, why } => write!(
                 f,
-                "{grant}: {}, but {issuer} offers no device sign-in ({key}=auto){printed}; the browser must reach this machine's 127.0.0.1 (over SSH, forward the redirect port with `ssh -L`).",
+                "{grant}: {}, but {why} ({key}=auto){printed}; the browser must reach this machine's 127.0.0.1 (over SSH, forward the redirect port with `ssh -L`).",
                 machine.describe()
             ),
         }
@@ -301,6 +316,25 @@ mod tests {
             Machine::Display,
         );
         assert_eq!(asked.clone().without_device_grant("https://i"), asked);
+        assert_eq!(
+            asked
+                .clone()
+                .device_grant_refused("https://i", "cli", "unauthorized_client"),
+            asked
+        );
+        let refused = choose(
+            LoginOptions::default(),
+            LoginMethod::Auto,
+            Machine::NoDisplay,
+        )
+        .device_grant_refused("https://i", "cli", "unauthorized_client");
+        assert_eq!(refused.grant, Grant::Browser);
+        assert!(
+            refused.to_string().contains(
+                "but https://i would not start a device sign-in for the client `cli` (unauthorized_client) (OAUTH_SSO_LOGIN_METHOD=auto)"
+            ),
+            "{refused}"
+        );
         assert!(asked.other_way().contains("OAUTH_SSO_LOGIN_METHOD=browser"));
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Order of business: read the store first (an unreachable keychain fails here, before the
 //! user signs in for nothing); choose the method (`auto` on a machine without a browser asks
-//! the provider whether it offers the device grant) and say why; bind the listener; resolve
+//! the provider whether it offers the device grant, and takes the browser, saying why, if the
+//! device request is refused) and say why; bind the listener; resolve
 //! endpoints; open the browser; fetch
 //! the JWKS while the user is in the browser; take exactly one callback with this login's
 //! `state` (the listener answers and ignores any other); check `state` in constant time
@@ -162,15 +163,25 @@ pub fn login(
         ui,
         known,
     };
-    let session = match choice.grant {
-        Grant::Device => device::sign_in(&mut flow, &choice, deadline, timeout)?,
-        Grant::Browser => code::sign_in(&mut flow, opts, &choice, deadline, timeout)?,
-    };
-    Ok(LoginOutcome::SignedIn {
+    if choice.grant == Grant::Device {
+        match device::sign_in(&mut flow, &choice, deadline, timeout)? {
+            device::Ended::SignedIn(session) => return Ok(signed_in(&session, &store)),
+            device::Ended::Refused(browser) => {
+                choice = browser;
+                flow.ui.show(LoginStep::Method(&choice));
+            }
+        }
+    }
+    let session = code::sign_in(&mut flow, opts, &choice, deadline, timeout)?;
+    Ok(signed_in(&session, &store))
+}
+
+fn signed_in(session: &Session, store: &Store) -> LoginOutcome {
+    LoginOutcome::SignedIn {
         user: session.user(),
         refreshable: session.refresh_token.is_some(),
         location: store.location(),
-    })
+    }
 }
 
 /// What every step of a login needs.
