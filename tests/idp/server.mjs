@@ -810,6 +810,13 @@ function profileMiddleware() {
       };
       return undefined;
     }
+    // Google's answer to a device request from a client of another type than "TVs and
+    // Limited Input devices" (the Desktop client lmi uses for the browser).
+    if (endpoint === 'device_authorization' && !DEVICE_GRANT && PROFILE_NAME === 'google') {
+      ctx.status = 401;
+      ctx.body = { error: 'invalid_client', error_description: 'Invalid client type.' };
+      return undefined;
+    }
     if (endpoint === 'token' && PROFILE_NAME === 'google' && body?.get('client_id') === CLI_CLIENT.id
       && !body.get('client_secret') && !ctx.get('authorization')) {
       ctx.status = 400;

@@ -87,7 +87,7 @@ fn auto_over_ssh_without_a_display_signs_in_with_a_device_code() {
 
     // Doctor says the same before anyone tries.
     home.run(["doctor", "--offline"]).stdout_has(
-        "lmi login sso here: Signing in with a device code: this is an SSH session with no display (OAUTH_SSO_LOGIN_METHOD=auto). Through the browser if the provider offers no device code.",
+        "lmi login sso here: Signing in with a device code: this is an SSH session with no display (OAUTH_SSO_LOGIN_METHOD=auto). Through the browser if the provider offers no device code or refuses it to this client.",
     );
 }
 
@@ -201,6 +201,11 @@ fn auto_falls_back_to_the_browser_when_the_provider_refuses_the_device_grant() {
     assert_eq!(idp.authorization_requests().len(), 1);
     assert!(!keychain_records(&idp).is_empty());
 
+    // Doctor cannot know without starting a device sign-in, and says what login would do.
+    home.run(["doctor"]).code(0).stdout_has(
+        "lmi login sso here: Signing in with a device code: this is an SSH session with no display (OAUTH_SSO_LOGIN_METHOD=auto). Through the browser if the provider refuses the device code to this client.",
+    );
+
     // Named, the method is not second-guessed: the provider's refusal, and nothing more.
     home.env("OAUTH_SSO_LOGIN_METHOD", "device");
     login(&home, &[])
@@ -209,6 +214,29 @@ fn auto_falls_back_to_the_browser_when_the_provider_refuses_the_device_grant() {
         .stderr_lacks("Signing in through the browser");
     assert_eq!(device_grants(&idp), 2);
     assert_eq!(idp.authorization_requests().len(), 1);
+}
+
+/// Google refuses a device request from its Desktop client type (`invalid_client`, which a
+/// mistyped client id also gets): `auto` falls back to the browser and says where to look if
+/// the sign-in page refuses the client too. With no `$BROWSER` and no display, nothing is
+/// started: the URL is printed.
+#[test]
+fn auto_falls_back_from_an_invalid_client_and_says_where_to_look() {
+    let idp = Idp::start_profile("google", &[("IDP_DEVICE_GRANT", "off")]);
+    let mut home = home_for(&idp);
+    over_ssh(&mut home);
+    let run = login_abandoned(&mut home, &[]);
+    run.code(4)
+        .stderr_has(&format!(
+            "but {} would not start a device sign-in for the client `lmi-desktop` (invalid_client (Invalid client type.); if the sign-in page refuses the client too, check OAUTH_SSO_CLIENT_ID) (OAUTH_SSO_LOGIN_METHOD=auto); the URL is printed for you to open",
+            idp.issuer()
+        ))
+        .stderr_has("Open this URL in a browser on this computer")
+        .stderr_lacks("Opening your browser")
+        .stderr_lacks("enter the code");
+    assert!(browser::log(&home).is_empty());
+    assert_eq!(device_grants(&idp), 1);
+    assert!(keychain_records(&idp).is_empty());
 }
 
 // ---- the key and the flags -------------------------------------------------------------------

@@ -114,7 +114,15 @@ fn method_check(settings: &Settings, device: DeviceGrant<'_>) -> DoctorCheck {
         DeviceGrant::Unknown if choice.needs_the_device_grant_offered() => DoctorCheck::ok(
             "sso",
             format!(
-                "lmi login sso here: {choice} Through the browser if the provider offers no device code."
+                "lmi login sso here: {choice} Through the browser if the provider offers no device code or refuses it to this client."
+            ),
+        ),
+        // Only the device request itself says whether the client may use the grant (Okta
+        // and Auth0 until it is enabled, Google's Desktop clients): doctor does not start one.
+        DeviceGrant::Offered if choice.needs_the_device_grant_offered() => DoctorCheck::ok(
+            "sso",
+            format!(
+                "lmi login sso here: {choice} Through the browser if the provider refuses the device code to this client."
             ),
         ),
         _ => DoctorCheck::ok("sso", format!("lmi login sso here: {choice}")),

@@ -60,7 +60,16 @@ pub(super) fn sign_in(
         // An unreachable provider or a malformed answer is an error, as the browser would be.
         Err(e) if choice.needs_the_device_grant_offered() && e.oauth_code().is_some() => {
             tracing::info!("the device grant was refused ({e}); auto signs in through the browser");
-            let refusal = e.to_string();
+            let mut refusal = e.to_string();
+            if e.oauth_code() == Some("invalid_client") {
+                // Google's answer to a Desktop client, but also a mistyped client id, which
+                // the browser's page will refuse too (and lmi waits for a redirect that
+                // never comes): say where to look.
+                refusal.push_str(&format!(
+                    "; if the sign-in page refuses the client too, check {}",
+                    config::CLIENT_ID_KEY
+                ));
+            }
             return Ok(Ended::Refused(choice.clone().device_grant_refused(
                 &ep.issuer,
                 &cfg.client_id,

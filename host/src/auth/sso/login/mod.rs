@@ -192,7 +192,8 @@ struct Flow<'a> {
     http: &'a Http,
     ui: &'a mut dyn LoginUi,
     /// Endpoints already resolved while choosing the method (with discovery, if it was
-    /// needed), so the provider is not asked twice.
+    /// needed), so the provider is not asked twice for the same flow (a browser sign-in after
+    /// a refused device request resolves its own: its endpoints may need discovery).
     known: Option<Endpoints>,
 }
 
