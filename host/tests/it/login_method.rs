@@ -214,6 +214,19 @@ fn auto_falls_back_to_the_browser_when_the_provider_refuses_the_device_grant() {
         .stderr_lacks("Signing in through the browser");
     assert_eq!(device_grants(&idp), 2);
     assert_eq!(idp.authorization_requests().len(), 1);
+    home.unset("OAUTH_SSO_LOGIN_METHOD");
+
+    // Only the provider's own refusal sends auto to the browser: a device endpoint that does
+    // not answer is an error, as the browser's endpoints would be.
+    home.env(
+        "OAUTH_SSO_DEVICE_AUTHORIZATION_URL",
+        "http://127.0.0.1:9/device",
+    );
+    login(&home, &[])
+        .code(4)
+        .stderr_has("the identity provider would not start a device sign-in")
+        .stderr_lacks("Signing in through the browser");
+    assert_eq!(idp.authorization_requests().len(), 1);
 }
 
 /// Google refuses a device request from its Desktop client type (`invalid_client`, which a

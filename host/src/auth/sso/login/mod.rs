@@ -176,6 +176,7 @@ pub fn login(
     Ok(signed_in(&session, &store))
 }
 
+/// The outcome of a sign-in that stored `session`, whichever grant ran.
 fn signed_in(session: &Session, store: &Store) -> LoginOutcome {
     LoginOutcome::SignedIn {
         user: session.user(),
